@@ -1,1 +1,25 @@
-//! placeholder
+//! Spend analytics over LLM usage records: importers, prices, summaries, anomalies and
+//! optimization levers, as pure functions the agents call as tools.
+//!
+//! Everything here is synchronous and deterministic: the same records give the same answer.
+//! This crate must not do I/O (beyond reading a `Read` it is handed), read the clock, use
+//! unseeded randomness, or know about agents, sockets or SQL.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod anomaly;
+pub mod demo;
+mod fastmap;
+pub mod import;
+pub mod optimize;
+pub mod prices;
+pub mod record;
+mod stats;
+pub mod summary;
+
+pub use anomaly::{Anomaly, Contributor, detect_anomalies};
+pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};
+pub use import::{ImportError, ImportReport, RowError, UsageFormat, import_usage};
+pub use optimize::{Recommendation, recommend};
+pub use prices::{ModelPrice, PriceTable, PriceTier};
+pub use record::UsageRecord;
+pub use summary::{Breakdown, DailyPoint, Filter, Summary, Trend, summarize};

@@ -1,0 +1,424 @@
+//! What to change to spend less, each lever quantified in dollars per month from the tenant's
+//! own records and the price table.
+//!
+//! Implemented lever: model routing (short, classification-like traffic on a premium model moved
+//! to the cheaper model of the same family). This module must not invent volumes or prices: every
+//! figure is computed from the records in the filter window, and a lever that would not save
+//! money is not recommended.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::fastmap::FastMap;
+use crate::prices::{ModelPrice, PriceCache, PriceTable, PriceTier};
+use crate::record::UsageRecord;
+use crate::summary::{Filter, window_days};
+
+/// Traffic counts as short, classification-like output at or below this many tokens per request.
+pub const ROUTING_MAX_AVG_OUTPUT_TOKENS: f64 = 64.0;
+/// ...with a prompt no longer than this, so a small model is likely to cope.
+pub const ROUTING_MAX_AVG_INPUT_TOKENS: f64 = 2_000.0;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// Which lever: "model_routing".
+    pub lever: String,
+    pub title: String,
+    pub monthly_savings_usd: f64,
+    /// What the affected traffic costs per month today.
+    pub current_monthly_cost_usd: f64,
+    pub from_model: Option<String>,
+    pub to_model: Option<String>,
+    pub feature: Option<String>,
+    /// Set when all of the affected traffic belongs to one team.
+    pub team: Option<String>,
+    pub affected_requests: u64,
+    pub affected_records: u64,
+    pub evidence: String,
+    pub assumptions: Vec<String>,
+    pub steps: Vec<String>,
+    /// "low", "medium" or "high".
+    pub effort: String,
+    /// "low", "medium" or "high".
+    pub risk: String,
+}
+
+/// All recommendations for the filtered records, largest monthly saving first.
+pub fn recommend(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    filter: &Filter,
+) -> Vec<Recommendation> {
+    let mut out = model_routing(records, prices, filter);
+    out.sort_by(|a, b| {
+        b.monthly_savings_usd
+            .total_cmp(&a.monthly_savings_usd)
+            .then_with(|| a.title.cmp(&b.title))
+    });
+    out
+}
+
+#[derive(Default)]
+struct Group<'r> {
+    records: u64,
+    requests: u64,
+    input: u64,
+    output: u64,
+    current: f64,
+    alternative: f64,
+    /// The single team seen so far; `mixed` once a second one appears.
+    team: Option<Option<&'r str>>,
+    mixed: bool,
+}
+
+fn model_routing(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    filter: &Filter,
+) -> Vec<Recommendation> {
+    let mut cache = PriceCache::new(prices);
+    // The routing target of each premium model name, looked up once per name.
+    let mut targets: FastMap<&str, Option<(&ModelPrice, &ModelPrice)>> = FastMap::default();
+    let mut groups: FastMap<(&str, Option<&str>), Group> = FastMap::default();
+    let mut first: Option<DateTime<Utc>> = None;
+    let mut last: Option<DateTime<Utc>> = None;
+
+    for r in records {
+        if !filter.matches(r) {
+            continue;
+        }
+        let t = r.timestamp;
+        first = Some(first.map_or(t, |f| f.min(t)));
+        last = Some(last.map_or(t, |l| l.max(t)));
+        let target = *targets.entry(&r.model).or_insert_with(|| {
+            let current = prices.lookup(&r.model)?;
+            if current.tier != PriceTier::Premium {
+                return None;
+            }
+            Some((current, prices.cheaper_alternative(&r.model)?))
+        });
+        let Some((_, alternative)) = target else {
+            continue;
+        };
+        let g = groups.entry((&r.model, r.feature.as_deref())).or_default();
+        g.records += 1;
+        g.requests = g.requests.saturating_add(r.request_count);
+        g.input = g.input.saturating_add(r.input_tokens);
+        g.output = g.output.saturating_add(r.output_tokens);
+        g.current += cache.cost(r).0;
+        g.alternative += alternative.cost_for(r);
+        match g.team {
+            None => g.team = Some(r.team.as_deref()),
+            Some(team) if team != r.team.as_deref() => g.mixed = true,
+            Some(_) => {}
+        }
+    }
+
+    let days = window_days(filter, first, last);
+    if days <= 0.0 {
+        return Vec::new();
+    }
+    let per_month = 30.0 / days;
+    let mut out = Vec::new();
+    for ((model, feature), g) in groups {
+        if g.requests == 0 {
+            continue;
+        }
+        let avg_in = g.input as f64 / g.requests as f64;
+        let avg_out = g.output as f64 / g.requests as f64;
+        if avg_out > ROUTING_MAX_AVG_OUTPUT_TOKENS || avg_in > ROUTING_MAX_AVG_INPUT_TOKENS {
+            continue;
+        }
+        let Some(Some((current_price, to))) = targets.get(model).copied() else {
+            continue;
+        };
+        let savings = (g.current - g.alternative) * per_month;
+        // Also rejects NaN, which a comparison with `<=` would let through.
+        if savings.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            continue;
+        }
+        let team = if g.mixed { None } else { g.team.flatten() };
+        out.push(routing_recommendation(RoutingFacts {
+            model,
+            feature,
+            team,
+            current_price,
+            to,
+            group: &g,
+            days,
+            savings,
+            current_monthly: g.current * per_month,
+            avg_in,
+            avg_out,
+        }));
+    }
+    out
+}
+
+struct RoutingFacts<'a> {
+    model: &'a str,
+    feature: Option<&'a str>,
+    team: Option<&'a str>,
+    current_price: &'a ModelPrice,
+    to: &'a ModelPrice,
+    group: &'a Group<'a>,
+    days: f64,
+    savings: f64,
+    current_monthly: f64,
+    avg_in: f64,
+    avg_out: f64,
+}
+
+fn routing_recommendation(f: RoutingFacts<'_>) -> Recommendation {
+    let g = f.group;
+    let feature_label = f.feature.unwrap_or("traffic without a feature tag");
+    let to = f.to.model.as_str();
+    let team_part = f.team.map(|t| format!(" (team {t})")).unwrap_or_default();
+    let evidence = format!(
+        "{} records / {} requests of {feature_label}{team_part} on {} over {:.1} days averaged \
+         {:.0} input and {:.0} output tokens per request; they cost {} and would cost {} at {to} \
+         list prices ({} vs {} per million input tokens, {} vs {} per million output tokens).",
+        fmt_count(g.records),
+        fmt_count(g.requests),
+        f.model,
+        f.days,
+        f.avg_in,
+        f.avg_out,
+        fmt_usd(g.current),
+        fmt_usd(g.alternative),
+        fmt_usd(f.current_price.input_cost_per_token * 1e6),
+        fmt_usd(f.to.input_cost_per_token * 1e6),
+        fmt_usd(f.current_price.output_cost_per_token * 1e6),
+        fmt_usd(f.to.output_cost_per_token * 1e6),
+    );
+    let assumptions = vec![
+        format!(
+            "{to} handles {feature_label} with acceptable quality: short outputs (~{:.0} tokens) \
+             suggest classification or extraction, which smaller models usually do well; the \
+             shadow evaluation must confirm it.",
+            f.avg_out
+        ),
+        format!(
+            "The prompts and output lengths stay the same on {to}, so token counts carry over."
+        ),
+        format!(
+            "The {:.1} days of the window are representative of a month (scaled by 30/{:.1}).",
+            f.days, f.days
+        ),
+        format!(
+            "List prices: {} from {} (as of {}), {} from {} (as of {}); billed costs in the \
+             records are used where present.",
+            f.current_price.model,
+            f.current_price.source,
+            f.current_price.as_of,
+            to,
+            f.to.source,
+            f.to.as_of
+        ),
+    ];
+    let feature_name = f.feature.unwrap_or("the untagged traffic");
+    let steps = vec![
+        format!(
+            "Route feature {feature_name} from {} to {to} behind a feature flag, default off.",
+            f.model
+        ),
+        format!(
+            "Shadow-evaluate 500 recent {feature_name} requests on {to} and compare its answers \
+             with {}'s; proceed only at >= 95% agreement.",
+            f.model
+        ),
+        "Ramp the flag to 10%, then 50%, then 100% of traffic over a week, watching accuracy, \
+         latency and error rate at each step."
+            .to_string(),
+        format!(
+            "Keep {} as a fallback for low-confidence or failed answers; remove the flag after \
+             two clean weeks.",
+            f.model
+        ),
+        format!(
+            "Check the monthly bill: {feature_name} spend should drop by about {}.",
+            fmt_usd(f.savings)
+        ),
+    ];
+    Recommendation {
+        lever: "model_routing".to_string(),
+        title: format!("Route {feature_name} from {} to {to}", f.model),
+        monthly_savings_usd: f.savings,
+        current_monthly_cost_usd: f.current_monthly,
+        from_model: Some(f.model.to_string()),
+        to_model: Some(to.to_string()),
+        feature: f.feature.map(str::to_string),
+        team: f.team.map(str::to_string),
+        affected_requests: g.requests,
+        affected_records: g.records,
+        evidence,
+        assumptions,
+        steps,
+        effort: "low".to_string(),
+        risk: "medium".to_string(),
+    }
+}
+
+/// 1234567 -> "1,234,567".
+pub(crate) fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Dollars with cents and thousands separators: "$1,234.56"; small prices keep more digits.
+pub(crate) fn fmt_usd(x: f64) -> String {
+    if x.abs() < 1.0 && x != 0.0 {
+        return format!("${x:.3}");
+    }
+    let cents = (x.abs() * 100.0).round();
+    let whole = (cents / 100.0).trunc() as u64;
+    let frac = (cents % 100.0) as u64;
+    let sign = if x < 0.0 { "-" } else { "" };
+    format!("{sign}${}.{frac:02}", fmt_count(whole))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{DemoConfig, generate_demo};
+    use chrono::{Duration, TimeZone};
+
+    fn rec(
+        day: i64,
+        model: &str,
+        feature: &str,
+        team: &str,
+        input: u64,
+        output: u64,
+        n: u64,
+    ) -> UsageRecord {
+        let t = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::days(day);
+        let mut r = UsageRecord::new(t, "openai", model, input, output);
+        r.request_count = n;
+        r.feature = Some(feature.into());
+        r.team = Some(team.into());
+        r
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(fmt_count(0), "0");
+        assert_eq!(fmt_count(1234567), "1,234,567");
+        assert_eq!(fmt_usd(1234.567), "$1,234.57");
+        assert_eq!(fmt_usd(2.5), "$2.50");
+        assert_eq!(fmt_usd(0.15), "$0.150");
+    }
+
+    #[test]
+    fn routes_short_premium_traffic_only() {
+        let prices = PriceTable::embedded();
+        let records = vec![
+            // 10 days of short gpt-4o classification: routable.
+            rec(0, "gpt-4o", "classify", "a", 300_000, 20_000, 1_000),
+            rec(9, "gpt-4o", "classify", "b", 300_000, 20_000, 1_000),
+            // Long outputs on gpt-4o: not routable.
+            rec(0, "gpt-4o", "essays", "a", 300_000, 500_000, 1_000),
+            // Long prompts: not routable.
+            rec(0, "gpt-4o", "rag", "a", 5_000_000, 20_000, 1_000),
+            // Already an economy model.
+            rec(0, "gpt-4o-mini", "classify", "a", 300_000, 20_000, 1_000),
+            // A standard-tier model is not premium.
+            rec(
+                0,
+                "claude-sonnet-4",
+                "classify",
+                "a",
+                300_000,
+                20_000,
+                1_000,
+            ),
+        ];
+        let recs = recommend(&records, &prices, &Filter::default());
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        let r = &recs[0];
+        assert_eq!(r.from_model.as_deref(), Some("gpt-4o"));
+        assert_eq!(r.to_model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(r.feature.as_deref(), Some("classify"));
+        assert_eq!(r.team, None, "two teams share the feature");
+        assert_eq!(r.affected_requests, 2_000);
+        assert_eq!(r.affected_records, 2);
+        let current = 600_000.0 * 2.5e-6 + 40_000.0 * 10e-6;
+        let alternative = 600_000.0 * 0.15e-6 + 40_000.0 * 0.6e-6;
+        let expected = (current - alternative) * 30.0 / 10.0;
+        assert!((r.monthly_savings_usd - expected).abs() < 1e-9);
+        assert!((r.current_monthly_cost_usd - current * 3.0).abs() < 1e-9);
+        assert!(r.steps[0].contains("classify from gpt-4o to gpt-4o-mini"));
+        assert!(r.evidence.contains("2 records / 2,000 requests"));
+
+        // A filter window scales by its own length, not the data's.
+        let filter = Filter {
+            start: Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()),
+            end: Some(Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap()),
+            ..Filter::default()
+        };
+        let recs = recommend(&records, &prices, &filter);
+        assert!((recs[0].monthly_savings_usd - (current - alternative) * 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn billed_cost_below_the_alternative_is_not_recommended() {
+        let prices = PriceTable::embedded();
+        let mut r = rec(0, "gpt-4o", "classify", "a", 300_000, 20_000, 1_000);
+        r.cost_usd = Some(0.0001);
+        assert!(recommend(&[r], &prices, &Filter::default()).is_empty());
+        assert!(recommend(&[], &prices, &Filter::default()).is_empty());
+    }
+
+    #[test]
+    fn demo_routing_opportunity_matches_an_independent_computation() {
+        let demo = generate_demo(&DemoConfig::default());
+        let facts = &demo.facts;
+        let recs = recommend(&demo.records, &PriceTable::embedded(), &Filter::default());
+        let r = recs
+            .iter()
+            .find(|r| {
+                r.lever == "model_routing" && r.feature.as_deref() == Some(&facts.routing_feature)
+            })
+            .expect("routing recommendation");
+        assert_eq!(r.from_model.as_deref(), Some(facts.routing_model.as_str()));
+        assert_eq!(
+            r.to_model.as_deref(),
+            Some(facts.routing_target_model.as_str())
+        );
+
+        // Independently: sum the tokens and price them with the numbers from the price sheets.
+        let (mut input, mut output, mut requests, mut n) = (0u64, 0u64, 0u64, 0u64);
+        for rec in &demo.records {
+            if rec.model == "gpt-4o" && rec.feature.as_deref() == Some("intent-classifier") {
+                assert!(rec.cache_read_input_tokens.is_none() && rec.cost_usd.is_none());
+                input += rec.input_tokens;
+                output += rec.output_tokens;
+                requests += rec.request_count;
+                n += 1;
+            }
+        }
+        let current = input as f64 * 2.5 / 1e6 + output as f64 * 10.0 / 1e6;
+        let mini = input as f64 * 0.15 / 1e6 + output as f64 * 0.6 / 1e6;
+        let days = f64::from(DemoConfig::default().days);
+        let expected = (current - mini) * 30.0 / days;
+        assert_eq!(r.affected_records, n);
+        assert_eq!(r.affected_requests, requests);
+        assert!(
+            (r.monthly_savings_usd - expected).abs() < 1e-6 * expected,
+            "{} vs {expected}",
+            r.monthly_savings_usd
+        );
+        assert_eq!(
+            recs[0].title, r.title,
+            "the planted opportunity is the largest"
+        );
+        assert!(recs.iter().all(|r| r.monthly_savings_usd > 0.0));
+    }
+}
