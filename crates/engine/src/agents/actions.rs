@@ -1,0 +1,45 @@
+//! The actions agent: an ordered implementation plan with owners, effort and risk.
+
+use super::scope;
+use crate::context::{RunContext, Step};
+use crate::format;
+use crate::tools::{build_plan, recommend_optimizations};
+
+const NAME: &str = "actions";
+
+pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
+    if ctx.findings.recommendations.is_none() {
+        // Addressed directly: find the levers first, so the plan rests on computed savings.
+        let scope = scope(ctx);
+        let recs = ctx
+            .tool(NAME, "recommend_optimizations", scope.args(), move |data| recommend_optimizations::compute(data, &scope))
+            .await?;
+        ctx.findings.recommendations = Some(recs);
+    }
+    let recs = ctx.findings.recommendations.clone().unwrap_or_default();
+    let anomalies = ctx.findings.anomalies.clone().unwrap_or_default();
+    let args = serde_json::json!({
+        "recommendations": recs.iter().map(|r| &r.title).collect::<Vec<_>>(),
+        "anomalies": anomalies.iter().map(|a| a.start.to_string()).collect::<Vec<_>>(),
+    });
+    let plan = ctx.tool(NAME, "build_plan", args, move |_| build_plan::compute(&recs, &anomalies)).await?;
+    let message = match plan.first() {
+        None => "Nothing to plan: no recommendation or anomaly needs action.".to_owned(),
+        Some(first) => {
+            let total: f64 = plan.iter().map(|s| s.monthly_savings_usd).sum();
+            format!(
+                "{} step(s). First: {} (owner {}, effort {}, risk {}). Done in full, the plan saves {} per month.",
+                plan.len(),
+                first.title,
+                first.owner,
+                first.effort,
+                first.risk,
+                format::usd(total)
+            )
+        }
+    };
+    ctx.thinking(NAME, message).await?;
+    let summary = format!("{}-step plan", plan.len());
+    ctx.findings.plan = Some(plan);
+    Ok(summary)
+}

@@ -1,0 +1,126 @@
+//! The data agent (UnifiedDataAgent): what happened. Spend and tokens by model, team, feature and
+//! day, the trend against the previous period, and the days that depart from the baseline.
+
+use super::scope;
+use crate::context::{RunContext, Step};
+use crate::format;
+use crate::tools::{detect_anomalies, query_usage, usage_summary};
+use agentwire_analytics::Breakdown;
+
+const NAME: &str = "data";
+
+pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
+    let scope = scope(ctx);
+
+    let s = {
+        let scope = scope.clone();
+        ctx.tool(NAME, "usage_summary", scope.args(), move |data| usage_summary::compute(data, &scope)).await?
+    };
+    let mut message = format!(
+        "Spend over {} was {} across {} requests",
+        scope.describe(),
+        format::usd(s.total_cost_usd),
+        format::count(s.requests)
+    );
+    if let Some(trend) = &s.trend {
+        if let Some(change) = trend.change_pct {
+            message.push_str(&format!(
+                ", {} vs the {} before ({})",
+                format::pct_change(change),
+                scope.timeframe,
+                format::usd(trend.previous_cost_usd)
+            ));
+        }
+    }
+    message.push('.');
+    if let Some(top) = s.by_model.first() {
+        message.push_str(&format!(" {} leads at {} ({}).", top.key, format::usd(top.cost_usd), format::share(top.share)));
+    }
+    if let Some(team) = s.by_team.first() {
+        message.push_str(&format!(" Team {} spends most: {}.", team.key, format::usd(team.cost_usd)));
+    }
+    if let Some(mover) = biggest_rise(&[&s.by_team, &s.by_feature, &s.by_model]) {
+        message.push_str(&format!(
+            " The largest rise is {}: +{} ({}).",
+            mover.key,
+            format::usd(mover.cost_usd - mover.previous_cost_usd),
+            mover.change_pct.map(format::pct_change).unwrap_or_default()
+        ));
+    }
+    ctx.thinking(NAME, message).await?;
+    let total = s.total_cost_usd;
+    ctx.findings.summary = Some(s);
+
+    let daily = {
+        let scope = scope.clone();
+        let args = serde_json::json!({ "group_by": "day", "timeframe": scope.timeframe, "team": scope.team, "model": scope.model });
+        ctx.tool(NAME, "query_usage", args, move |data| query_usage::compute(data, &scope)).await?
+    };
+    if let Some(peak) = &daily.peak {
+        let pattern = if daily.weekend_average_cost_usd > 0.0 {
+            format!(
+                "weekdays average {} and weekends {} ({:.1}x)",
+                format::usd(daily.weekday_average_cost_usd),
+                format::usd(daily.weekend_average_cost_usd),
+                daily.weekday_average_cost_usd / daily.weekend_average_cost_usd
+            )
+        } else {
+            format!("weekdays average {}", format::usd(daily.weekday_average_cost_usd))
+        };
+        ctx.thinking(
+            NAME,
+            format!(
+                "Daily spend averages {}; {pattern}. The most expensive day was {} at {}.",
+                format::usd(daily.average_daily_cost_usd),
+                peak.date,
+                format::usd(peak.cost_usd)
+            ),
+        )
+        .await?;
+    }
+    ctx.findings.daily = Some(daily);
+
+    let anomalies = {
+        let scope = scope.clone();
+        ctx.tool(NAME, "detect_anomalies", scope.args(), move |data| detect_anomalies::compute(data, &scope)).await?
+    };
+    let message = match anomalies.first() {
+        None => format!("No day in {} departs from the weekly seasonal baseline.", scope.describe()),
+        Some(a) => {
+            let drivers = a
+                .contributors
+                .iter()
+                .take(3)
+                .map(|c| format!("{} {} ({})", c.dimension, c.key, format::share(c.share_of_excess)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "{} stands out: {} spent against {} expected, {} above the baseline. It is driven by {drivers}.{}",
+                a.start,
+                format::usd(a.actual_usd),
+                format::usd(a.expected_usd),
+                format::usd(a.impact_usd),
+                if anomalies.len() > 1 { format!(" {} more anomalous window(s) follow in the report.", anomalies.len() - 1) } else { String::new() }
+            )
+        }
+    };
+    ctx.thinking(NAME, message).await?;
+    let summary = format!(
+        "{} spent in {}; {} anomal{}",
+        format::usd(total),
+        scope.describe(),
+        anomalies.len(),
+        if anomalies.len() == 1 { "y" } else { "ies" }
+    );
+    ctx.findings.anomalies = Some(anomalies);
+    Ok(summary)
+}
+
+/// The breakdown row with the largest dollar increase over the previous period, if any rose.
+fn biggest_rise<'a>(groups: &[&'a Vec<Breakdown>]) -> Option<&'a Breakdown> {
+    groups
+        .iter()
+        .flat_map(|rows| rows.iter())
+        .filter(|row| row.previous_cost_usd > 0.0 && row.cost_usd > row.previous_cost_usd)
+        .max_by(|a, b| (a.cost_usd - a.previous_cost_usd).total_cmp(&(b.cost_usd - b.previous_cost_usd)))
+}

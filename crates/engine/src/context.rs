@@ -1,0 +1,267 @@
+//! What an agent holds while it works: the run's event emitter, tool calls, handoffs, and the
+//! findings the agents of one run share.
+//!
+//! Every event goes through [`RunContext::emit`], which persists it before publishing it, so the
+//! log a client resumes from is always complete. Nothing here is interrupted mid-write: a cancel or
+//! a time limit is noticed at the next step (`pace`, a tool call), never by dropping a future that
+//! is writing to the store, which would leave a gap in `seq`.
+
+use crate::agents::Findings;
+use crate::run::RunShared;
+use crate::tenant::TenantData;
+use agentwire_protocol::{ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, ToolStatus};
+use agentwire_store::Store;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why an agent stopped before finishing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stop {
+    /// The run was cancelled (by the user, its time limit or shutdown); see the run's stop reason.
+    Cancelled,
+    /// The run cannot go on; the code and message go into `agent_error`.
+    Failed { code: ErrorCode, message: String },
+}
+
+impl Stop {
+    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Failed { code, message: message.into() }
+    }
+}
+
+pub(crate) type Step<T = ()> = Result<T, Stop>;
+
+/// A tool's answer: the value the agent continues with, and a one-line summary for people.
+#[derive(Debug)]
+pub(crate) struct ToolOutput<T> {
+    pub value: T,
+    pub summary: String,
+}
+
+/// The request a run was started with.
+#[derive(Debug, Clone)]
+pub(crate) struct RunInput {
+    pub user_request: String,
+    pub params: RunParams,
+}
+
+pub(crate) struct RunContext {
+    pub run: Arc<RunShared>,
+    store: Arc<dyn Store>,
+    next_seq: u64,
+    next_tool_call: u64,
+    /// Tool calls started and not yet completed: closed with an error result if the run stops.
+    open_tools: Vec<OpenTool>,
+    pub data: Arc<TenantData>,
+    pub input: RunInput,
+    pub findings: Findings,
+    step_delay: Duration,
+}
+
+#[derive(Debug)]
+struct OpenTool {
+    agent: String,
+    tool: String,
+    tool_call_id: String,
+    started: Instant,
+}
+
+impl RunContext {
+    pub fn new(
+        run: Arc<RunShared>,
+        store: Arc<dyn Store>,
+        data: Arc<TenantData>,
+        input: RunInput,
+        step_delay: Duration,
+    ) -> Self {
+        Self {
+            run,
+            store,
+            next_seq: 1,
+            next_tool_call: 1,
+            open_tools: Vec::new(),
+            data,
+            input,
+            findings: Findings::default(),
+            step_delay,
+        }
+    }
+
+    /// Persists one event, then publishes it to the run's followers.
+    ///
+    /// # Errors
+    /// `Stop::Failed` with `INTERNAL` when the store refuses the write; the event is not published.
+    pub async fn emit(&mut self, agent: &str, kind: EventKind) -> Step {
+        let event = RunEvent {
+            run_id: self.run.run_id.clone(),
+            thread_id: self.run.thread_id.clone(),
+            seq: self.next_seq,
+            agent: agent.to_owned(),
+            timestamp: agentwire_protocol::time::now(),
+            kind,
+        };
+        let type_name = event.kind.type_name();
+        let frame = ServerFrame::Event(event);
+        let payload = frame.to_json();
+        if let Err(err) = self.store.append_event(&self.run.run_id, self.next_seq, type_name, &payload).await {
+            tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
+            return Err(Stop::failed(ErrorCode::Internal, format!("the event log could not be written: {err}")));
+        }
+        self.next_seq += 1;
+        if let ServerFrame::Event(event) = frame {
+            self.run.publish(event);
+        }
+        Ok(())
+    }
+
+    /// Publishes a terminal event even if the store cannot take it, so no follower waits forever.
+    pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind) {
+        self.close_open_tools().await;
+        if self.emit(agent, kind).await.is_err() {
+            let event = RunEvent {
+                run_id: self.run.run_id.clone(),
+                thread_id: self.run.thread_id.clone(),
+                seq: self.next_seq,
+                agent: agent.to_owned(),
+                timestamp: agentwire_protocol::time::now(),
+                kind: EventKind::AgentError {
+                    error_code: ErrorCode::Internal,
+                    message: "the event log could not be written; the run was stopped".into(),
+                    retryable: true,
+                },
+            };
+            self.next_seq += 1;
+            self.run.publish(event);
+        }
+    }
+
+    /// Ends every open tool call with an error result, so the run's grammar stays whole.
+    async fn close_open_tools(&mut self) {
+        let reason = match self.run.stop_reason() {
+            Some(crate::run::StopReason::User) => "cancelled before the tool finished",
+            Some(crate::run::StopReason::Timeout) => "the run's time limit was reached before the tool finished",
+            Some(crate::run::StopReason::Shutdown) => "the server shut down before the tool finished",
+            None => "the run stopped before the tool finished",
+        };
+        for open in std::mem::take(&mut self.open_tools) {
+            let kind = EventKind::ToolCompleted {
+                tool: open.tool,
+                tool_call_id: open.tool_call_id,
+                status: ToolStatus::Error,
+                result: reason.to_owned(),
+                data: Value::Null,
+                duration_ms: elapsed_ms(open.started),
+            };
+            if self.emit(&open.agent, kind).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Fails fast once the run has been told to stop.
+    pub fn checkpoint(&self) -> Step {
+        if self.run.cancel.is_cancelled() { Err(Stop::Cancelled) } else { Ok(()) }
+    }
+
+    /// Waits the configured step delay (so a person can watch), or returns early on cancel.
+    pub async fn pace(&self) -> Step {
+        self.checkpoint()?;
+        if !self.step_delay.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(self.step_delay) => {}
+                _ = self.run.cancel.cancelled() => return Err(Stop::Cancelled),
+            }
+        }
+        Ok(())
+    }
+
+    /// One reasoning step, stated in plain language with what was found.
+    pub async fn thinking(&mut self, agent: &str, message: impl Into<String>) -> Step {
+        self.pace().await?;
+        self.emit(agent, EventKind::AgentThinking { message: message.into() }).await
+    }
+
+    /// Runs a tool over the tenant's data off the async runtime, emitting the tool pair.
+    ///
+    /// A cancel while the tool computes stops the wait at once; the computation is pure and is
+    /// simply discarded. A tool error ends the run with the tool's code.
+    pub async fn tool<T, F>(&mut self, agent: &str, tool: &str, args: Value, compute: F) -> Step<T>
+    where
+        T: Serialize + Send + 'static,
+        F: FnOnce(&TenantData) -> Result<ToolOutput<T>, Stop> + Send + 'static,
+    {
+        self.pace().await?;
+        let tool_call_id = format!("call_{}", self.next_tool_call);
+        self.next_tool_call += 1;
+        self.emit(agent, EventKind::ToolExecuting { tool: tool.to_owned(), tool_call_id: tool_call_id.clone(), args })
+            .await?;
+        let started = Instant::now();
+        self.open_tools.push(OpenTool {
+            agent: agent.to_owned(),
+            tool: tool.to_owned(),
+            tool_call_id: tool_call_id.clone(),
+            started,
+        });
+        let data = self.data.clone();
+        let handle = tokio::task::spawn_blocking(move || compute(&data));
+        let outcome = tokio::select! {
+            joined = handle => joined,
+            _ = self.run.cancel.cancelled() => return Err(Stop::Cancelled),
+        };
+        self.open_tools.retain(|open| open.tool_call_id != tool_call_id);
+        let completed = |status, result: String, data: Value| EventKind::ToolCompleted {
+            tool: tool.to_owned(),
+            tool_call_id: tool_call_id.clone(),
+            status,
+            result,
+            data,
+            duration_ms: elapsed_ms(started),
+        };
+        match outcome {
+            Ok(Ok(output)) => {
+                let data = serde_json::to_value(&output.value).unwrap_or(Value::Null);
+                self.emit(agent, completed(ToolStatus::Ok, output.summary, data)).await?;
+                self.findings.tools_used.push(tool.to_owned());
+                Ok(output.value)
+            }
+            Ok(Err(stop)) => {
+                let message = match &stop {
+                    Stop::Failed { message, .. } => message.clone(),
+                    Stop::Cancelled => "cancelled".to_owned(),
+                };
+                self.emit(agent, completed(ToolStatus::Error, message, Value::Null)).await?;
+                Err(stop)
+            }
+            Err(join_error) => {
+                let correlation = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(%correlation, tool, error = %join_error, "tool panicked");
+                let message = format!("the tool {tool} failed unexpectedly (correlation id {correlation})");
+                self.emit(agent, completed(ToolStatus::Error, message.clone(), Value::Null)).await?;
+                Err(Stop::failed(ErrorCode::Internal, message))
+            }
+        }
+    }
+
+    /// Records that `from` passes the work to `to`, and that `to` starts as a sub-agent.
+    pub async fn handoff(&mut self, from: &str, to: &str, reason: impl Into<String>) -> Step {
+        self.pace().await?;
+        self.emit(
+            from,
+            EventKind::AgentHandoff { from_agent: from.to_owned(), to_agent: to.to_owned(), reason: reason.into() },
+        )
+        .await?;
+        self.emit(to, EventKind::SubagentStarted { parent_agent: from.to_owned() }).await
+    }
+
+    /// Records that the sub-agent `agent` finished and returned to `parent`.
+    pub async fn subagent_done(&mut self, agent: &str, parent: &str, summary: impl Into<String>) -> Step {
+        self.emit(agent, EventKind::SubagentCompleted { parent_agent: parent.to_owned(), summary: summary.into() })
+            .await
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

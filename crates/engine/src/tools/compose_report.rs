@@ -1,0 +1,315 @@
+//! `compose_report`: the final answer, as Markdown for people and as structured JSON for programs,
+//! built only from what the run's tools computed. Nothing here invents a figure: a section without
+//! findings says so instead of filling in.
+
+use crate::agents::Findings;
+use crate::context::{Step, ToolOutput};
+use crate::format;
+use agentwire_analytics::{Breakdown, Summary};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+/// What the report is built from.
+#[derive(Debug, Clone)]
+pub struct ReportInput {
+    pub user_request: String,
+    pub tenant_id: String,
+    pub demo_data: bool,
+    pub findings: Findings,
+}
+
+/// The final answer in both forms.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposedReport {
+    pub response: String,
+    pub report: Value,
+}
+
+pub fn compute(input: &ReportInput) -> Step<ToolOutput<ComposedReport>> {
+    let composed = compose(input);
+    let sections = composed.response.lines().filter(|l| l.starts_with("### ")).count();
+    let summary = format!("report with {sections} section(s), {} characters", composed.response.len());
+    Ok(ToolOutput { value: composed, summary })
+}
+
+pub fn compose(input: &ReportInput) -> ComposedReport {
+    let f = &input.findings;
+    let mut md = String::new();
+    let mut findings: Vec<String> = Vec::new();
+    let scope_text = f.scope.as_ref().map(|s| s.describe()).unwrap_or_else(|| "all data".to_owned());
+
+    let _ = writeln!(md, "## {}", heading(f));
+    if let Some(c) = &f.classification {
+        let _ = writeln!(md, "_Question read as {} over {}._\n", c.intent.label(), scope_text);
+    }
+
+    if let Some(s) = &f.summary {
+        let mut line = format!(
+            "**Total spend: {}** over {} requests ({} input / {} output tokens) in {}",
+            format::usd(s.total_cost_usd),
+            format::count(s.requests),
+            format::tokens(s.input_tokens),
+            format::tokens(s.output_tokens),
+            scope_text
+        );
+        if let Some(trend) = &s.trend {
+            if let Some(change) = trend.change_pct {
+                let _ = write!(
+                    line,
+                    ", {} vs the previous period ({})",
+                    format::pct_change(change),
+                    format::usd(trend.previous_cost_usd)
+                );
+            }
+        }
+        let _ = write!(line, ". Run-rate: **{} per month**.", format::usd(s.monthly_cost_usd));
+        let _ = writeln!(md, "{line}\n");
+        findings.push(strip_bold(&line));
+        for (title, rows) in [("Model", &s.by_model), ("Team", &s.by_team), ("Feature", &s.by_feature)] {
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "### Spend by {}\n", title.to_lowercase());
+            breakdown_table(&mut md, title, rows);
+            if let Some(top) = rows.first() {
+                findings.push(format!(
+                    "Top {}: {} at {} ({} of spend).",
+                    title.to_lowercase(),
+                    top.key,
+                    format::usd(top.cost_usd),
+                    format::share(top.share)
+                ));
+            }
+        }
+        if s.unpriced_records > 0 {
+            let _ = writeln!(
+                md,
+                "_{} record(s) use models without a list price ({}) and count only their billed cost._\n",
+                format::count(s.unpriced_records),
+                s.unpriced_models.join(", ")
+            );
+        }
+    }
+
+    if let Some(daily) = &f.daily {
+        if let Some(peak) = &daily.peak {
+            let line = format!(
+                "Daily spend averaged {} (weekdays {}, weekends {}); the peak was {} on {}.",
+                format::usd(daily.average_daily_cost_usd),
+                format::usd(daily.weekday_average_cost_usd),
+                format::usd(daily.weekend_average_cost_usd),
+                format::usd(peak.cost_usd),
+                peak.date
+            );
+            let _ = writeln!(md, "{line}\n");
+            findings.push(line);
+        }
+    }
+
+    if let Some(anomalies) = &f.anomalies {
+        let _ = writeln!(md, "### Anomalies\n");
+        if anomalies.is_empty() {
+            let _ = writeln!(md, "No day in {scope_text} departs from the seasonal baseline.\n");
+        }
+        for a in anomalies {
+            let drivers = a
+                .contributors
+                .iter()
+                .map(|c| format!("{} **{}** ({} of the excess)", c.dimension, c.key, format::share(c.share_of_excess)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let window = if a.start == a.end { a.start.to_string() } else { format!("{} to {}", a.start, a.end) };
+            let line = format!(
+                "**{window}**: {} spent vs {} expected (**{} above baseline**). Drivers: {drivers}.",
+                format::usd(a.actual_usd),
+                format::usd(a.expected_usd),
+                format::usd(a.impact_usd)
+            );
+            let _ = writeln!(md, "- {line}");
+            findings.push(strip_bold(&line));
+        }
+        if !anomalies.is_empty() {
+            md.push('\n');
+        }
+    }
+
+    let mut total_savings = 0.0;
+    if let Some(recs) = &f.recommendations {
+        let _ = writeln!(md, "### Recommendations\n");
+        if recs.is_empty() {
+            let _ = writeln!(md, "No lever with a quantifiable saving was found in {scope_text}.\n");
+        } else {
+            let _ = writeln!(md, "| # | Recommendation | Monthly savings | Effort | Risk |\n|---|---|---:|---|---|");
+            for (i, r) in recs.iter().enumerate() {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} |",
+                    i + 1,
+                    r.title,
+                    format::usd(r.monthly_savings_usd),
+                    r.effort,
+                    r.risk
+                );
+            }
+            md.push('\n');
+            for (i, r) in recs.iter().enumerate() {
+                let _ = writeln!(md, "{}. **{}** saves **{} per month**. {}", i + 1, r.title, format::usd(r.monthly_savings_usd), r.evidence);
+                for step in &r.steps {
+                    let _ = writeln!(md, "   - {step}");
+                }
+                if !r.assumptions.is_empty() {
+                    let _ = writeln!(md, "   - _Assumes: {}_", r.assumptions.join("; "));
+                }
+            }
+            total_savings = recs.iter().map(|r| r.monthly_savings_usd).sum();
+            let _ = writeln!(md, "\nTogether: **{} per month**.\n", format::usd(total_savings));
+            findings.push(format!("Recommendations save {} per month in total.", format::usd(total_savings)));
+        }
+    }
+
+    if let Some(plan) = &f.plan {
+        if !plan.is_empty() {
+            let _ = writeln!(md, "### Implementation plan\n");
+            for step in plan {
+                let _ = writeln!(
+                    md,
+                    "{}. **{}**: owner {}, effort {}, risk {}{}",
+                    step.order,
+                    step.title,
+                    step.owner,
+                    step.effort,
+                    step.risk,
+                    if step.monthly_savings_usd > 0.0 {
+                        format!(", saves {}/month", format::usd(step.monthly_savings_usd))
+                    } else {
+                        String::new()
+                    }
+                );
+                for action in &step.steps {
+                    let _ = writeln!(md, "   - {action}");
+                }
+            }
+            md.push('\n');
+        }
+    }
+
+    if let Some(c) = &f.classification {
+        if f.summary.is_none() {
+            let _ = writeln!(
+                md,
+                "Intent: **{}**. Named in the request: models [{}], teams [{}], features [{}]. Timeframe {}: \
+                 {} records, {} requests, **{}** of spend in scope. Suggested agents: {}.\n",
+                c.intent.label(),
+                c.entities.models.join(", "),
+                c.entities.teams.join(", "),
+                c.entities.features.join(", "),
+                c.timeframe,
+                format::count(c.scope_records),
+                format::count(c.scope_requests),
+                format::usd(c.scope_cost_usd),
+                c.agents.join(" → ")
+            );
+        }
+    }
+
+    let coverage = coverage(input, f.summary.as_ref());
+    let _ = writeln!(md, "### Data coverage\n\n{}", coverage.1);
+
+    let report = json!({
+        "question": input.user_request,
+        "intent": f.classification.as_ref().map(|c| c.intent),
+        "scope": f.scope,
+        "summary": f.summary.as_ref().map(summary_json),
+        "findings": findings,
+        "daily": f.daily.as_ref().map(|d| &d.days),
+        "anomalies": f.anomalies,
+        "recommendations": f.recommendations,
+        "total_monthly_savings_usd": total_savings,
+        "implementation_plan": f.plan,
+        "data_coverage": coverage.0,
+    });
+    ComposedReport { response: md, report }
+}
+
+fn heading(f: &Findings) -> String {
+    let scope = f.scope.as_ref().map(|s| s.timeframe.clone()).unwrap_or_default();
+    match f.classification.as_ref().map(|c| c.intent) {
+        Some(intent) => format!("AI spend: {} (last {scope})", intent.label()),
+        None => format!("AI spend report (last {scope})"),
+    }
+}
+
+fn breakdown_table(md: &mut String, title: &str, rows: &[Breakdown]) {
+    let _ = writeln!(md, "| {title} | Spend | Share | Requests | vs previous |\n|---|---:|---:|---:|---:|");
+    for row in rows.iter().take(8) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            row.key,
+            format::usd(row.cost_usd),
+            format::share(row.share),
+            format::count(row.requests),
+            row.change_pct.map(format::pct_change).unwrap_or_else(|| "new".to_owned())
+        );
+    }
+    if rows.len() > 8 {
+        let _ = writeln!(md, "| _{} more_ | | | | |", rows.len() - 8);
+    }
+    md.push('\n');
+}
+
+fn summary_json(s: &Summary) -> Value {
+    let top = |rows: &[Breakdown]| -> Value {
+        rows.iter()
+            .take(8)
+            .map(|b| json!({"key": b.key, "cost_usd": b.cost_usd, "share": b.share, "requests": b.requests, "change_pct": b.change_pct}))
+            .collect()
+    };
+    json!({
+        "records": s.records,
+        "requests": s.requests,
+        "start": s.start,
+        "end": s.end,
+        "total_cost_usd": s.total_cost_usd,
+        "monthly_cost_usd": s.monthly_cost_usd,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "previous_cost_usd": s.trend.as_ref().map(|t| t.previous_cost_usd),
+        "change_pct": s.trend.as_ref().and_then(|t| t.change_pct),
+        "by_model": top(&s.by_model),
+        "by_team": top(&s.by_team),
+        "by_feature": top(&s.by_feature),
+        "by_provider": top(&s.by_provider),
+    })
+}
+
+fn coverage(input: &ReportInput, summary: Option<&Summary>) -> (Value, String) {
+    let source = if input.demo_data { "the generated demo data set (tenant has no data of its own)" } else { "the tenant's ingested usage records" };
+    let tools = input.findings.tools_used.join(", ");
+    let text = match summary {
+        Some(s) => format!(
+            "Based on {} record(s) ({} requests) from {} to {} in {source}, priced with the embedded list-price table; tools used: {tools}.",
+            format::count(s.records),
+            format::count(s.requests),
+            s.start.map(|t| t.date_naive().to_string()).unwrap_or_default(),
+            s.end.map(|t| t.date_naive().to_string()).unwrap_or_default(),
+        ),
+        None => format!("Based on {source}; tools used: {tools}."),
+    };
+    let value = json!({
+        "tenant_id": input.tenant_id,
+        "source": if input.demo_data { "demo" } else { "tenant" },
+        "records": summary.map(|s| s.records),
+        "requests": summary.map(|s| s.requests),
+        "start": summary.and_then(|s| s.start),
+        "end": summary.and_then(|s| s.end),
+        "unpriced_records": summary.map(|s| s.unpriced_records),
+        "tools": input.findings.tools_used,
+    });
+    (value, text)
+}
+
+fn strip_bold(text: &str) -> String {
+    text.replace("**", "")
+}

@@ -1,0 +1,39 @@
+//! `detect_anomalies`: days whose spend departs from the seasonal baseline, with their dollar
+//! impact and what drove them. The baseline uses the whole history of the scope; only anomalies
+//! that overlap the asked window are reported.
+
+use super::{Scope, no_data};
+use crate::context::{Step, ToolOutput};
+use crate::format;
+use crate::tenant::TenantData;
+use agentwire_analytics::{Anomaly, detect_anomalies};
+
+pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>>> {
+    let window = scope.filter(&data.records);
+    let all = detect_anomalies(&data.records, &data.prices, &scope.filter_all_time());
+    if data.records.is_empty() {
+        return Err(no_data(&data.tenant_id, scope));
+    }
+    let in_window: Vec<Anomaly> = all
+        .into_iter()
+        .filter(|a| {
+            let starts_before_end = window.end.is_none_or(|end| a.start <= end.date_naive());
+            let ends_after_start = window.start.is_none_or(|start| a.end >= start.date_naive());
+            starts_before_end && ends_after_start
+        })
+        .collect();
+    let text = match in_window.first() {
+        None => format!("no anomalous days in {}", scope.describe()),
+        Some(top) => format!(
+            "{} anomal{}; largest {}..{}: {} actual vs {} expected ({} impact)",
+            in_window.len(),
+            if in_window.len() == 1 { "y" } else { "ies" },
+            top.start,
+            top.end,
+            format::usd(top.actual_usd),
+            format::usd(top.expected_usd),
+            format::usd(top.impact_usd)
+        ),
+    };
+    Ok(ToolOutput { value: in_window, summary: text })
+}

@@ -1,0 +1,56 @@
+//! `query_usage`: the daily series of the scope, with its peak and the weekday/weekend pattern.
+
+use super::{Scope, no_data};
+use crate::context::{Step, ToolOutput};
+use crate::format;
+use crate::tenant::TenantData;
+use agentwire_analytics::{DailyPoint, summarize};
+use chrono::{Datelike, Weekday};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyUsage {
+    pub group_by: &'static str,
+    pub days: Vec<DailyPoint>,
+    pub peak: Option<DailyPoint>,
+    pub average_daily_cost_usd: f64,
+    pub weekday_average_cost_usd: f64,
+    pub weekend_average_cost_usd: f64,
+}
+
+pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<DailyUsage>> {
+    let summary = summarize(&data.records, &data.prices, &scope.filter(&data.records));
+    if summary.daily.is_empty() {
+        return Err(no_data(&data.tenant_id, scope));
+    }
+    let days = summary.daily;
+    let peak = days.iter().max_by(|a, b| a.cost_usd.total_cmp(&b.cost_usd)).cloned();
+    let mean = |points: Vec<&DailyPoint>| -> f64 {
+        if points.is_empty() { 0.0 } else { points.iter().map(|p| p.cost_usd).sum::<f64>() / points.len() as f64 }
+    };
+    let is_weekend = |p: &&DailyPoint| matches!(p.date.weekday(), Weekday::Sat | Weekday::Sun);
+    let average_daily_cost_usd = mean(days.iter().collect());
+    let weekday_average_cost_usd = mean(days.iter().filter(|p| !is_weekend(p)).collect());
+    let weekend_average_cost_usd = mean(days.iter().filter(is_weekend).collect());
+    let text = match &peak {
+        Some(peak) => format!(
+            "{} days; average {} per day; peak {} on {}",
+            days.len(),
+            format::usd(average_daily_cost_usd),
+            format::usd(peak.cost_usd),
+            peak.date
+        ),
+        None => format!("{} days", days.len()),
+    };
+    Ok(ToolOutput {
+        value: DailyUsage {
+            group_by: "day",
+            days,
+            peak,
+            average_daily_cost_usd,
+            weekday_average_cost_usd,
+            weekend_average_cost_usd,
+        },
+        summary: text,
+    })
+}

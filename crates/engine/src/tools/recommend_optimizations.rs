@@ -1,0 +1,28 @@
+//! `recommend_optimizations`: the quantified levers (model routing and more), each with monthly
+//! savings in dollars computed from the tenant's own records and the price table.
+
+use super::{Scope, no_data};
+use crate::context::{Step, ToolOutput};
+use crate::format;
+use crate::tenant::TenantData;
+use agentwire_analytics::{Recommendation, recommend};
+
+pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Recommendation>>> {
+    let filter = scope.filter(&data.records);
+    if data.records.is_empty() {
+        return Err(no_data(&data.tenant_id, scope));
+    }
+    let recommendations = recommend(&data.records, &data.prices, &filter);
+    let total: f64 = recommendations.iter().map(|r| r.monthly_savings_usd).sum();
+    let summary = match recommendations.first() {
+        None => format!("no quantifiable saving found in {}", scope.describe()),
+        Some(top) => format!(
+            "{} recommendation(s) worth {}/month; largest: {} ({}/month)",
+            recommendations.len(),
+            format::usd(total),
+            top.title,
+            format::usd(top.monthly_savings_usd)
+        ),
+    };
+    Ok(ToolOutput { value: recommendations, summary })
+}
