@@ -27,7 +27,10 @@ pub(crate) enum Stop {
 
 impl Stop {
     pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Failed { code, message: message.into() }
+        Self::Failed {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -105,9 +108,16 @@ impl RunContext {
         let type_name = event.kind.type_name();
         let frame = ServerFrame::Event(event);
         let payload = frame.to_json();
-        if let Err(err) = self.store.append_event(&self.run.run_id, self.next_seq, type_name, &payload).await {
+        if let Err(err) = self
+            .store
+            .append_event(&self.run.run_id, self.next_seq, type_name, &payload)
+            .await
+        {
             tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
-            return Err(Stop::failed(ErrorCode::Internal, format!("the event log could not be written: {err}")));
+            return Err(Stop::failed(
+                ErrorCode::Internal,
+                format!("the event log could not be written: {err}"),
+            ));
         }
         self.next_seq += 1;
         if let ServerFrame::Event(event) = frame {
@@ -141,8 +151,12 @@ impl RunContext {
     async fn close_open_tools(&mut self) {
         let reason = match self.run.stop_reason() {
             Some(crate::run::StopReason::User) => "cancelled before the tool finished",
-            Some(crate::run::StopReason::Timeout) => "the run's time limit was reached before the tool finished",
-            Some(crate::run::StopReason::Shutdown) => "the server shut down before the tool finished",
+            Some(crate::run::StopReason::Timeout) => {
+                "the run's time limit was reached before the tool finished"
+            }
+            Some(crate::run::StopReason::Shutdown) => {
+                "the server shut down before the tool finished"
+            }
             None => "the run stopped before the tool finished",
         };
         for open in std::mem::take(&mut self.open_tools) {
@@ -162,7 +176,11 @@ impl RunContext {
 
     /// Fails fast once the run has been told to stop.
     pub fn checkpoint(&self) -> Step {
-        if self.run.cancel.is_cancelled() { Err(Stop::Cancelled) } else { Ok(()) }
+        if self.run.cancel.is_cancelled() {
+            Err(Stop::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// Waits the configured step delay (so a person can watch), or returns early on cancel.
@@ -180,7 +198,13 @@ impl RunContext {
     /// One reasoning step, stated in plain language with what was found.
     pub async fn thinking(&mut self, agent: &str, message: impl Into<String>) -> Step {
         self.pace().await?;
-        self.emit(agent, EventKind::AgentThinking { message: message.into() }).await
+        self.emit(
+            agent,
+            EventKind::AgentThinking {
+                message: message.into(),
+            },
+        )
+        .await
     }
 
     /// Runs a tool over the tenant's data off the async runtime, emitting the tool pair.
@@ -195,8 +219,15 @@ impl RunContext {
         self.pace().await?;
         let tool_call_id = format!("call_{}", self.next_tool_call);
         self.next_tool_call += 1;
-        self.emit(agent, EventKind::ToolExecuting { tool: tool.to_owned(), tool_call_id: tool_call_id.clone(), args })
-            .await?;
+        self.emit(
+            agent,
+            EventKind::ToolExecuting {
+                tool: tool.to_owned(),
+                tool_call_id: tool_call_id.clone(),
+                args,
+            },
+        )
+        .await?;
         let started = Instant::now();
         self.open_tools.push(OpenTool {
             agent: agent.to_owned(),
@@ -210,7 +241,8 @@ impl RunContext {
             joined = handle => joined,
             _ = self.run.cancel.cancelled() => return Err(Stop::Cancelled),
         };
-        self.open_tools.retain(|open| open.tool_call_id != tool_call_id);
+        self.open_tools
+            .retain(|open| open.tool_call_id != tool_call_id);
         let completed = |status, result: String, data: Value| EventKind::ToolCompleted {
             tool: tool.to_owned(),
             tool_call_id: tool_call_id.clone(),
@@ -222,7 +254,8 @@ impl RunContext {
         match outcome {
             Ok(Ok(output)) => {
                 let data = serde_json::to_value(&output.value).unwrap_or(Value::Null);
-                self.emit(agent, completed(ToolStatus::Ok, output.summary, data)).await?;
+                self.emit(agent, completed(ToolStatus::Ok, output.summary, data))
+                    .await?;
                 self.findings.tools_used.push(tool.to_owned());
                 Ok(output.value)
             }
@@ -231,14 +264,20 @@ impl RunContext {
                     Stop::Failed { message, .. } => message.clone(),
                     Stop::Cancelled => "cancelled".to_owned(),
                 };
-                self.emit(agent, completed(ToolStatus::Error, message, Value::Null)).await?;
+                self.emit(agent, completed(ToolStatus::Error, message, Value::Null))
+                    .await?;
                 Err(stop)
             }
             Err(join_error) => {
                 let correlation = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(%correlation, tool, error = %join_error, "tool panicked");
-                let message = format!("the tool {tool} failed unexpectedly (correlation id {correlation})");
-                self.emit(agent, completed(ToolStatus::Error, message.clone(), Value::Null)).await?;
+                let message =
+                    format!("the tool {tool} failed unexpectedly (correlation id {correlation})");
+                self.emit(
+                    agent,
+                    completed(ToolStatus::Error, message.clone(), Value::Null),
+                )
+                .await?;
                 Err(Stop::failed(ErrorCode::Internal, message))
             }
         }
@@ -249,16 +288,37 @@ impl RunContext {
         self.pace().await?;
         self.emit(
             from,
-            EventKind::AgentHandoff { from_agent: from.to_owned(), to_agent: to.to_owned(), reason: reason.into() },
+            EventKind::AgentHandoff {
+                from_agent: from.to_owned(),
+                to_agent: to.to_owned(),
+                reason: reason.into(),
+            },
         )
         .await?;
-        self.emit(to, EventKind::SubagentStarted { parent_agent: from.to_owned() }).await
+        self.emit(
+            to,
+            EventKind::SubagentStarted {
+                parent_agent: from.to_owned(),
+            },
+        )
+        .await
     }
 
     /// Records that the sub-agent `agent` finished and returned to `parent`.
-    pub async fn subagent_done(&mut self, agent: &str, parent: &str, summary: impl Into<String>) -> Step {
-        self.emit(agent, EventKind::SubagentCompleted { parent_agent: parent.to_owned(), summary: summary.into() })
-            .await
+    pub async fn subagent_done(
+        &mut self,
+        agent: &str,
+        parent: &str,
+        summary: impl Into<String>,
+    ) -> Step {
+        self.emit(
+            agent,
+            EventKind::SubagentCompleted {
+                parent_agent: parent.to_owned(),
+                summary: summary.into(),
+            },
+        )
+        .await
     }
 }
 

@@ -78,7 +78,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,13 +144,20 @@ impl Engine {
     /// # Errors
     /// `ShuttingDown` while draining; `RunConflict` when the thread has a running run;
     /// `TooManyRuns` past the per-user limit; `Store` when the run cannot be recorded.
-    pub async fn start_run(&self, principal: &Principal, request: StartRun) -> Result<StartedRun, EngineError> {
+    pub async fn start_run(
+        &self,
+        principal: &Principal,
+        request: StartRun,
+    ) -> Result<StartedRun, EngineError> {
         let inner = &self.inner;
         if inner.shutting_down.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
         let run_id = format!("run_{}", uuid::Uuid::new_v4().simple());
-        let thread_id = request.thread_id.clone().unwrap_or_else(|| format!("thr_{}", uuid::Uuid::new_v4().simple()));
+        let thread_id = request
+            .thread_id
+            .clone()
+            .unwrap_or_else(|| format!("thr_{}", uuid::Uuid::new_v4().simple()));
         let run = RunShared::new(run_id.clone(), thread_id.clone(), principal.user_id.clone());
         self.reserve(principal, &run)?;
 
@@ -166,7 +175,10 @@ impl Engine {
             last_seq: 0,
         };
         let recorded = async {
-            inner.store.upsert_thread(&principal.user_id, &principal.tenant_id, &thread_id, &title).await?;
+            inner
+                .store
+                .upsert_thread(&principal.user_id, &principal.tenant_id, &thread_id, &title)
+                .await?;
             inner.store.create_run(&record).await
         }
         .await;
@@ -181,19 +193,36 @@ impl Engine {
         let principal = principal.clone();
         let agent = request.agent;
         tokio::spawn(async move { engine.drive(run, principal, request).await });
-        Ok(StartedRun { run_id, thread_id, agent, events })
+        Ok(StartedRun {
+            run_id,
+            thread_id,
+            agent,
+            events,
+        })
     }
 
     fn reserve(&self, principal: &Principal, run: &Arc<RunShared>) -> Result<(), EngineError> {
         let limit = self.inner.config.max_concurrent_runs_per_user;
-        let mut registry = self.inner.registry.lock().map_err(|_| EngineError::Internal("registry lock poisoned".into()))?;
+        let mut registry = self
+            .inner
+            .registry
+            .lock()
+            .map_err(|_| EngineError::Internal("registry lock poisoned".into()))?;
         let thread_key = (principal.user_id.clone(), run.thread_id.clone());
         if let Some(running) = registry.busy_threads.get(&thread_key) {
-            return Err(EngineError::RunConflict { run_id: running.clone() });
+            return Err(EngineError::RunConflict {
+                run_id: running.clone(),
+            });
         }
-        let count = registry.per_user.entry(principal.user_id.clone()).or_insert(0);
+        let count = registry
+            .per_user
+            .entry(principal.user_id.clone())
+            .or_insert(0);
         if *count >= limit {
-            return Err(EngineError::TooManyRuns { limit, retry_after_ms: 1_000 });
+            return Err(EngineError::TooManyRuns {
+                limit,
+                retry_after_ms: 1_000,
+            });
         }
         *count += 1;
         registry.busy_threads.insert(thread_key, run.run_id.clone());
@@ -207,8 +236,12 @@ impl Engine {
     /// Frees the run's thread and its place in the user's limit. Called just before the terminal
     /// event goes out, so a client that starts again on seeing it is not refused.
     fn release_slots(&self, run: &RunShared) {
-        let Ok(mut registry) = self.inner.registry.lock() else { return };
-        registry.busy_threads.remove(&(run.user_id.clone(), run.thread_id.clone()));
+        let Ok(mut registry) = self.inner.registry.lock() else {
+            return;
+        };
+        registry
+            .busy_threads
+            .remove(&(run.user_id.clone(), run.thread_id.clone()));
         if let Some(count) = registry.per_user.get_mut(&run.user_id) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -220,7 +253,9 @@ impl Engine {
     /// Removes the run from the registry once its terminal event is persisted: later followers
     /// read it from the store.
     fn remove_run(&self, run: &RunShared) {
-        let Ok(mut registry) = self.inner.registry.lock() else { return };
+        let Ok(mut registry) = self.inner.registry.lock() else {
+            return;
+        };
         registry.runs.remove(&run.run_id);
         let active = registry.runs.len();
         drop(registry);
@@ -248,7 +283,12 @@ impl Engine {
                 Ok(())
             }
             Some(_) => Err(EngineError::RunNotFound),
-            None => match self.inner.store.get_user_run(&principal.user_id, run_id).await? {
+            None => match self
+                .inner
+                .store
+                .get_user_run(&principal.user_id, run_id)
+                .await?
+            {
                 Some(_) => Ok(()),
                 None => Err(EngineError::RunNotFound),
             },
@@ -259,11 +299,18 @@ impl Engine {
     ///
     /// # Errors
     /// `RunNotFound` when no run with this id belongs to the user.
-    pub async fn follow(&self, principal: &Principal, run_id: &str, after_seq: u64) -> Result<EventStream, EngineError> {
+    pub async fn follow(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+        after_seq: u64,
+    ) -> Result<EventStream, EngineError> {
         match self.active_run(run_id) {
             Some(run) if run.user_id == principal.user_id => Ok(EventStream::live(run, after_seq)),
             Some(_) => Err(EngineError::RunNotFound),
-            None => Ok(EventStream::replay(self.stored_events(principal, run_id, after_seq).await?)),
+            None => Ok(EventStream::replay(
+                self.stored_events(principal, run_id, after_seq).await?,
+            )),
         }
     }
 
@@ -271,12 +318,28 @@ impl Engine {
     ///
     /// # Errors
     /// `RunNotFound` when no run with this id belongs to the user.
-    pub async fn run_events(&self, principal: &Principal, run_id: &str, after_seq: u64) -> Result<Vec<RunEvent>, EngineError> {
+    pub async fn run_events(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<RunEvent>, EngineError> {
         self.stored_events(principal, run_id, after_seq).await
     }
 
-    async fn stored_events(&self, principal: &Principal, run_id: &str, after_seq: u64) -> Result<Vec<RunEvent>, EngineError> {
-        if self.inner.store.get_user_run(&principal.user_id, run_id).await?.is_none() {
+    async fn stored_events(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<RunEvent>, EngineError> {
+        if self
+            .inner
+            .store
+            .get_user_run(&principal.user_id, run_id)
+            .await?
+            .is_none()
+        {
             return Err(EngineError::RunNotFound);
         }
         self.inner
@@ -284,13 +347,15 @@ impl Engine {
             .events_after(run_id, after_seq)
             .await?
             .into_iter()
-            .map(|stored| match serde_json::from_str::<ServerFrame>(&stored.payload) {
-                Ok(ServerFrame::Event(event)) => Ok(event),
-                Ok(_) | Err(_) => Err(EngineError::Internal(format!(
-                    "event {}#{} in the log is not a run event",
-                    stored.run_id, stored.seq
-                ))),
-            })
+            .map(
+                |stored| match serde_json::from_str::<ServerFrame>(&stored.payload) {
+                    Ok(ServerFrame::Event(event)) => Ok(event),
+                    Ok(_) | Err(_) => Err(EngineError::Internal(format!(
+                        "event {}#{} in the log is not a run event",
+                        stored.run_id, stored.seq
+                    ))),
+                },
+            )
             .collect()
     }
 
@@ -298,7 +363,11 @@ impl Engine {
     ///
     /// # Errors
     /// `Store` when the records could not be written; then none were.
-    pub async fn ingest(&self, tenant_id: &str, records: Vec<UsageRecord>) -> Result<u64, EngineError> {
+    pub async fn ingest(
+        &self,
+        tenant_id: &str,
+        records: Vec<UsageRecord>,
+    ) -> Result<u64, EngineError> {
         self.inner.store.ensure_tenant(tenant_id).await?;
         let inserted = self.inner.store.insert_usage(tenant_id, &records).await?;
         self.inner.tenants.invalidate(tenant_id);
@@ -329,14 +398,20 @@ impl Engine {
     pub async fn shutdown(&self, drain: Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let mut active = self.inner.active.subscribe();
-        if tokio::time::timeout(drain, active.wait_for(|n| *n == 0)).await.is_ok() {
+        if tokio::time::timeout(drain, active.wait_for(|n| *n == 0))
+            .await
+            .is_ok()
+        {
             return;
         }
         let remaining: Vec<Arc<RunShared>> = match self.inner.registry.lock() {
             Ok(registry) => registry.runs.values().cloned().collect(),
             Err(_) => Vec::new(),
         };
-        tracing::info!(runs = remaining.len(), "drain timeout reached; interrupting the remaining runs");
+        tracing::info!(
+            runs = remaining.len(),
+            "drain timeout reached; interrupting the remaining runs"
+        );
         for run in &remaining {
             run.stop(StopReason::Shutdown);
         }
@@ -355,12 +430,16 @@ impl Engine {
         for run in &runs {
             // A crash between persisting the terminal event and recording the status leaves a
             // finished run marked in flight: only its status needs mending.
-            let last = store.events_after(&run.run_id, run.last_seq.saturating_sub(1)).await?;
-            if let Some(last) = last.last() {
-                if let Some(status) = terminal_status(&last.payload) {
-                    store.set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now())).await?;
-                    continue;
-                }
+            let last = store
+                .events_after(&run.run_id, run.last_seq.saturating_sub(1))
+                .await?;
+            if let Some(last) = last.last()
+                && let Some(status) = terminal_status(&last.payload)
+            {
+                store
+                    .set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now()))
+                    .await?;
+                continue;
             }
             let event = RunEvent {
                 run_id: run.run_id.clone(),
@@ -370,16 +449,33 @@ impl Engine {
                 timestamp: agentwire_protocol::time::now(),
                 kind: EventKind::AgentError {
                     error_code: ErrorCode::Interrupted,
-                    message: "the server stopped while this run was going; start the request again".into(),
+                    message: "the server stopped while this run was going; start the request again"
+                        .into(),
                     retryable: true,
                 },
             };
             let frame = ServerFrame::Event(event);
-            store.append_event(&run.run_id, run.last_seq + 1, "agent_error", &frame.to_json()).await?;
-            store.set_run_status(&run.run_id, RunStatus::Failed, Some(agentwire_protocol::time::now())).await?;
+            store
+                .append_event(
+                    &run.run_id,
+                    run.last_seq + 1,
+                    "agent_error",
+                    &frame.to_json(),
+                )
+                .await?;
+            store
+                .set_run_status(
+                    &run.run_id,
+                    RunStatus::Failed,
+                    Some(agentwire_protocol::time::now()),
+                )
+                .await?;
         }
         if !runs.is_empty() {
-            tracing::warn!(runs = runs.len(), "marked runs left in flight by a previous process as interrupted");
+            tracing::warn!(
+                runs = runs.len(),
+                "marked runs left in flight by a previous process as interrupted"
+            );
         }
         Ok(runs.len())
     }
@@ -398,14 +494,22 @@ impl Engine {
                 .inner
                 .demo
                 .get_or_init(|| async {
-                    let generated = tokio::task::spawn_blocking(|| generate_demo(&DemoConfig::default()).records).await;
+                    let generated = tokio::task::spawn_blocking(|| {
+                        generate_demo(&DemoConfig::default()).records
+                    })
+                    .await;
                     Arc::new(generated.unwrap_or_default())
                 })
                 .await;
             records = set.as_ref().clone();
             demo = true;
         }
-        let data = Arc::new(TenantData { tenant_id: tenant_id.to_owned(), records, prices: self.inner.prices.clone(), demo });
+        let data = Arc::new(TenantData {
+            tenant_id: tenant_id.to_owned(),
+            records,
+            prices: self.inner.prices.clone(),
+            demo,
+        });
         self.inner.tenants.put(data.clone(), generation);
         Ok(data)
     }
@@ -422,8 +526,17 @@ impl Engine {
             prices: self.inner.prices.clone(),
             demo: false,
         });
-        let input = RunInput { user_request: request.user_request.clone(), params: request.params.clone() };
-        let mut ctx = RunContext::new(run.clone(), store.clone(), empty, input, self.inner.config.step_delay);
+        let input = RunInput {
+            user_request: request.user_request.clone(),
+            params: request.params.clone(),
+        };
+        let mut ctx = RunContext::new(
+            run.clone(),
+            store.clone(),
+            empty,
+            input,
+            self.inner.config.step_delay,
+        );
 
         // The time limit stops the run through its token, like a cancel, so no write is cut short.
         let timer = {
@@ -437,12 +550,26 @@ impl Engine {
 
         let plan = agents::plan_for(entry, &request.user_request);
         let outcome: Result<Completed, Stop> = async {
-            ctx.emit(entry_name, EventKind::AgentStarted { user_request: request.user_request.clone(), plan }).await?;
-            let _ = store.set_run_status(&run.run_id, RunStatus::Running, None).await;
+            ctx.emit(
+                entry_name,
+                EventKind::AgentStarted {
+                    user_request: request.user_request.clone(),
+                    plan,
+                },
+            )
+            .await?;
+            let _ = store
+                .set_run_status(&run.run_id, RunStatus::Running, None)
+                .await;
             ctx.data = self
                 .tenant_data(&principal.tenant_id)
                 .await
-                .map_err(|err| Stop::failed(ErrorCode::Internal, format!("the tenant's usage data could not be loaded: {err}")))?;
+                .map_err(|err| {
+                    Stop::failed(
+                        ErrorCode::Internal,
+                        format!("the tenant's usage data could not be loaded: {err}"),
+                    )
+                })?;
             agents::run_entry(&mut ctx, entry).await
         }
         .await;
@@ -451,7 +578,11 @@ impl Engine {
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (terminal, status) = match outcome {
             Ok(done) => (
-                EventKind::AgentCompleted { response: done.response, report: done.report, duration_ms },
+                EventKind::AgentCompleted {
+                    response: done.response,
+                    report: done.report,
+                    duration_ms,
+                },
                 RunStatus::Completed,
             ),
             Err(Stop::Cancelled) => match run.stop_reason() {
@@ -469,18 +600,27 @@ impl Engine {
                 Some(StopReason::Shutdown) => (
                     EventKind::AgentError {
                         error_code: ErrorCode::Interrupted,
-                        message: "the server is shutting down; start the request again in a moment".into(),
+                        message: "the server is shutting down; start the request again in a moment"
+                            .into(),
                         retryable: true,
                     },
                     RunStatus::Failed,
                 ),
-                Some(StopReason::User) | None => {
-                    (EventKind::AgentCancelled { reason: "cancelled by the user".into() }, RunStatus::Cancelled)
-                }
+                Some(StopReason::User) | None => (
+                    EventKind::AgentCancelled {
+                        reason: "cancelled by the user".into(),
+                    },
+                    RunStatus::Cancelled,
+                ),
             },
-            Err(Stop::Failed { code, message }) => {
-                (EventKind::AgentError { error_code: code, message, retryable: code.retryable() }, RunStatus::Failed)
-            }
+            Err(Stop::Failed { code, message }) => (
+                EventKind::AgentError {
+                    error_code: code,
+                    message,
+                    retryable: code.retryable(),
+                },
+                RunStatus::Failed,
+            ),
         };
         match status {
             RunStatus::Completed => &self.inner.completed,
@@ -492,7 +632,10 @@ impl Engine {
         ctx.emit_terminal(entry_name, terminal).await;
         // After the terminal event, so a crash in between leaves the run "in flight" and startup
         // recovery closes it, rather than a finished run without a terminal event.
-        if let Err(err) = store.set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now())).await {
+        if let Err(err) = store
+            .set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now()))
+            .await
+        {
             tracing::error!(run_id = %run.run_id, error = %err, "recording the run's final status failed");
         }
         self.remove_run(&run);

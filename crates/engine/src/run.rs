@@ -120,7 +120,9 @@ impl EventStream {
     }
 
     pub(crate) fn replay(events: Vec<RunEvent>) -> Self {
-        Self { source: Source::Replay(events.into()) }
+        Self {
+            source: Source::Replay(events.into()),
+        }
     }
 
     /// The next event, or `None` once the terminal event has been yielded (or the run's events
@@ -128,7 +130,12 @@ impl EventStream {
     pub async fn next(&mut self) -> Option<RunEvent> {
         match &mut self.source {
             Source::Replay(events) => events.pop_front(),
-            Source::Live { run, next_seq, published, done } => loop {
+            Source::Live {
+                run,
+                next_seq,
+                published,
+                done,
+            } => loop {
                 if *done {
                     return None;
                 }

@@ -35,7 +35,9 @@ struct CacheInner {
 impl TenantCache {
     /// The cached snapshot, or the generation to pass to [`TenantCache::put`] after loading one.
     pub fn get(&self, tenant_id: &str) -> Result<Arc<TenantData>, u64> {
-        let Ok(inner) = self.inner.lock() else { return Err(u64::MAX) };
+        let Ok(inner) = self.inner.lock() else {
+            return Err(u64::MAX);
+        };
         match inner.snapshots.get(tenant_id) {
             Some(data) => Ok(data.clone()),
             None => Err(inner.generations.get(tenant_id).copied().unwrap_or(0)),
@@ -44,10 +46,10 @@ impl TenantCache {
 
     /// Caches a snapshot loaded at `generation`, unless an ingest happened since.
     pub fn put(&self, data: Arc<TenantData>, generation: u64) {
-        if let Ok(mut inner) = self.inner.lock() {
-            if inner.generations.get(&data.tenant_id).copied().unwrap_or(0) == generation {
-                inner.snapshots.insert(data.tenant_id.clone(), data);
-            }
+        if let Ok(mut inner) = self.inner.lock()
+            && inner.generations.get(&data.tenant_id).copied().unwrap_or(0) == generation
+        {
+            inner.snapshots.insert(data.tenant_id.clone(), data);
         }
     }
 

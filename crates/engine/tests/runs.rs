@@ -16,43 +16,71 @@ async fn engine(config: EngineConfig) -> (Engine, tempfile::TempDir) {
 }
 
 fn principal(user: &str, tenant: &str) -> Principal {
-    Principal { user_id: user.into(), tenant_id: tenant.into() }
+    Principal {
+        user_id: user.into(),
+        tenant_id: tenant.into(),
+    }
 }
 
 fn request(agent: AgentKind, text: &str) -> StartRun {
-    StartRun { id: None, agent, user_request: text.into(), thread_id: None, params: RunParams::default() }
+    StartRun {
+        id: None,
+        agent,
+        user_request: text.into(),
+        thread_id: None,
+        params: RunParams::default(),
+    }
 }
 
 async fn drain(mut events: EventStream) -> Vec<RunEvent> {
     let mut out = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next()).await.expect("run stalled") {
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .expect("run stalled")
+    {
         out.push(event);
     }
     out
 }
 
 fn as_json(events: &[RunEvent]) -> Vec<serde_json::Value> {
-    events.iter().map(|e| serde_json::to_value(agentwire_protocol::ServerFrame::Event(e.clone())).unwrap()).collect()
+    events
+        .iter()
+        .map(|e| serde_json::to_value(agentwire_protocol::ServerFrame::Event(e.clone())).unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn every_agent_answers_the_demo_data_with_a_valid_run() {
     let (engine, _dir) = engine(EngineConfig::default()).await;
-    engine.ingest("acme", generate_demo(&DemoConfig::default()).records).await.unwrap();
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
     let who = principal("alice", "acme");
     for agent in AgentKind::ALL {
-        let started = engine.start_run(&who, request(agent, "How can we reduce our AI costs?")).await.unwrap();
+        let started = engine
+            .start_run(&who, request(agent, "How can we reduce our AI costs?"))
+            .await
+            .unwrap();
         let events = drain(started.events).await;
         let violations = agentwire_check::grammar::check_run(&as_json(&events));
         assert!(violations.is_empty(), "{agent}: {violations:?}");
-        let Some(EventKind::AgentCompleted { response, report, .. }) = events.last().map(|e| &e.kind) else {
+        let Some(EventKind::AgentCompleted {
+            response, report, ..
+        }) = events.last().map(|e| &e.kind)
+        else {
             panic!("{agent} did not complete: {:?}", events.last());
         };
         assert!(response.contains('$'), "{agent}: {response}");
         assert!(report.is_object());
         if std::env::var_os("SHOW_RUNS").is_some() {
             for e in &events {
-                println!("{}", serde_json::to_string(&agentwire_protocol::ServerFrame::Event(e.clone())).unwrap());
+                println!(
+                    "{}",
+                    serde_json::to_string(&agentwire_protocol::ServerFrame::Event(e.clone()))
+                        .unwrap()
+                );
             }
         }
     }
@@ -61,11 +89,21 @@ async fn every_agent_answers_the_demo_data_with_a_valid_run() {
 #[tokio::test]
 async fn a_tenant_without_data_gets_no_data() {
     let (engine, _dir) = engine(EngineConfig::default()).await;
-    let started = engine.start_run(&principal("bob", "empty"), request(AgentKind::Data, "what did we spend?")).await.unwrap();
+    let started = engine
+        .start_run(
+            &principal("bob", "empty"),
+            request(AgentKind::Data, "what did we spend?"),
+        )
+        .await
+        .unwrap();
     let events = drain(started.events).await;
     assert_eq!(events.len(), 2, "{events:?}");
     match &events[1].kind {
-        EventKind::AgentError { error_code, message, retryable } => {
+        EventKind::AgentError {
+            error_code,
+            message,
+            retryable,
+        } => {
             assert_eq!(*error_code, ErrorCode::NoData);
             assert!(message.contains("agentwire ingest"), "{message}");
             assert!(!retryable);
@@ -76,27 +114,52 @@ async fn a_tenant_without_data_gets_no_data() {
 
 #[tokio::test]
 async fn demo_data_mode_answers_tenants_without_data() {
-    let (engine, _dir) = engine(EngineConfig { demo_data: true, ..EngineConfig::default() }).await;
-    let started = engine.start_run(&principal("carol", "new-co"), request(AgentKind::Data, "what did we spend?")).await.unwrap();
+    let (engine, _dir) = engine(EngineConfig {
+        demo_data: true,
+        ..EngineConfig::default()
+    })
+    .await;
+    let started = engine
+        .start_run(
+            &principal("carol", "new-co"),
+            request(AgentKind::Data, "what did we spend?"),
+        )
+        .await
+        .unwrap();
     let events = drain(started.events).await;
-    let Some(EventKind::AgentCompleted { report, .. }) = events.last().map(|e| &e.kind) else { panic!("{events:?}") };
+    let Some(EventKind::AgentCompleted { report, .. }) = events.last().map(|e| &e.kind) else {
+        panic!("{events:?}")
+    };
     assert_eq!(report["data_coverage"]["source"], "demo");
 }
 
 #[tokio::test]
 async fn cancel_stops_the_run_with_nothing_after_the_terminal_event() {
-    let config = EngineConfig { step_delay: Duration::from_millis(40), ..EngineConfig::default() };
+    let config = EngineConfig {
+        step_delay: Duration::from_millis(40),
+        ..EngineConfig::default()
+    };
     let (engine, _dir) = engine(config).await;
-    engine.ingest("acme", generate_demo(&DemoConfig::default()).records).await.unwrap();
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
     let who = principal("alice", "acme");
-    let mut started = engine.start_run(&who, request(AgentKind::Supervisor, "reduce costs")).await.unwrap();
+    let mut started = engine
+        .start_run(&who, request(AgentKind::Supervisor, "reduce costs"))
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 4 {
         seen.push(started.events.next().await.unwrap());
     }
     engine.cancel(&who, &started.run_id).await.unwrap();
     seen.extend(drain(started.events).await);
-    assert!(matches!(seen.last().unwrap().kind, EventKind::AgentCancelled { .. }), "{:?}", seen.last());
+    assert!(
+        matches!(seen.last().unwrap().kind, EventKind::AgentCancelled { .. }),
+        "{:?}",
+        seen.last()
+    );
     assert!(agentwire_check::grammar::check_run(&as_json(&seen)).is_empty());
     // The log holds exactly what was streamed, and nothing is appended later.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -104,19 +167,42 @@ async fn cancel_stops_the_run_with_nothing_after_the_terminal_event() {
     assert_eq!(stored, seen);
     // Another user cannot see or cancel it.
     let mallory = principal("mallory", "acme");
-    assert!(matches!(engine.cancel(&mallory, &started.run_id).await, Err(EngineError::RunNotFound)));
-    assert!(matches!(engine.follow(&mallory, &started.run_id, 0).await, Err(EngineError::RunNotFound)));
+    assert!(matches!(
+        engine.cancel(&mallory, &started.run_id).await,
+        Err(EngineError::RunNotFound)
+    ));
+    assert!(matches!(
+        engine.follow(&mallory, &started.run_id, 0).await,
+        Err(EngineError::RunNotFound)
+    ));
 }
 
 #[tokio::test]
 async fn the_time_limit_ends_a_run_with_timeout() {
-    let config = EngineConfig { step_delay: Duration::from_millis(50), run_timeout: Duration::from_millis(120), ..EngineConfig::default() };
+    let config = EngineConfig {
+        step_delay: Duration::from_millis(50),
+        run_timeout: Duration::from_millis(120),
+        ..EngineConfig::default()
+    };
     let (engine, _dir) = engine(config).await;
-    engine.ingest("acme", generate_demo(&DemoConfig::default()).records).await.unwrap();
-    let started = engine.start_run(&principal("alice", "acme"), request(AgentKind::Supervisor, "reduce costs")).await.unwrap();
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
+    let started = engine
+        .start_run(
+            &principal("alice", "acme"),
+            request(AgentKind::Supervisor, "reduce costs"),
+        )
+        .await
+        .unwrap();
     let events = drain(started.events).await;
     match &events.last().unwrap().kind {
-        EventKind::AgentError { error_code, retryable, .. } => {
+        EventKind::AgentError {
+            error_code,
+            retryable,
+            ..
+        } => {
             assert_eq!(*error_code, ErrorCode::Timeout);
             assert!(retryable);
         }
@@ -127,11 +213,23 @@ async fn the_time_limit_ends_a_run_with_timeout() {
 
 #[tokio::test]
 async fn follow_replays_then_continues_live_without_gaps() {
-    let config = EngineConfig { step_delay: Duration::from_millis(20), ..EngineConfig::default() };
+    let config = EngineConfig {
+        step_delay: Duration::from_millis(20),
+        ..EngineConfig::default()
+    };
     let (engine, _dir) = engine(config).await;
-    engine.ingest("acme", generate_demo(&DemoConfig::default()).records).await.unwrap();
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
     let who = principal("alice", "acme");
-    let mut started = engine.start_run(&who, request(AgentKind::Supervisor, "where did the money go")).await.unwrap();
+    let mut started = engine
+        .start_run(
+            &who,
+            request(AgentKind::Supervisor, "where did the money go"),
+        )
+        .await
+        .unwrap();
     let mut first = Vec::new();
     for _ in 0..5 {
         first.push(started.events.next().await.unwrap());
@@ -143,14 +241,25 @@ async fn follow_replays_then_continues_live_without_gaps() {
     // After the run ended, follow reads the log.
     let replay = drain(engine.follow(&who, &started.run_id, 0).await.unwrap()).await;
     assert_eq!(replay, all);
-    assert!(drain(engine.follow(&who, &started.run_id, 10_000).await.unwrap()).await.is_empty());
+    assert!(
+        drain(engine.follow(&who, &started.run_id, 10_000).await.unwrap())
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn limits_on_threads_and_concurrent_runs() {
-    let config = EngineConfig { step_delay: Duration::from_millis(200), max_concurrent_runs_per_user: 2, ..EngineConfig::default() };
+    let config = EngineConfig {
+        step_delay: Duration::from_millis(200),
+        max_concurrent_runs_per_user: 2,
+        ..EngineConfig::default()
+    };
     let (engine, _dir) = engine(config).await;
-    engine.ingest("acme", generate_demo(&DemoConfig::default()).records).await.unwrap();
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
     let who = principal("alice", "acme");
     let mut on_thread = request(AgentKind::Data, "spend");
     on_thread.thread_id = Some("t1".into());
@@ -160,9 +269,18 @@ async fn limits_on_threads_and_concurrent_runs() {
         other => panic!("{other:?}"),
     }
     // The same thread id of another user is another thread.
-    let bob = engine.start_run(&principal("bob", "acme"), on_thread).await.unwrap();
-    let _second = engine.start_run(&who, request(AgentKind::Data, "spend")).await.unwrap();
-    match engine.start_run(&who, request(AgentKind::Data, "spend")).await {
+    let bob = engine
+        .start_run(&principal("bob", "acme"), on_thread)
+        .await
+        .unwrap();
+    let _second = engine
+        .start_run(&who, request(AgentKind::Data, "spend"))
+        .await
+        .unwrap();
+    match engine
+        .start_run(&who, request(AgentKind::Data, "spend"))
+        .await
+    {
         Err(err @ EngineError::TooManyRuns { .. }) => {
             assert_eq!(err.code(), ErrorCode::RateLimited);
             assert!(err.retry_after_ms().is_some());
@@ -170,27 +288,49 @@ async fn limits_on_threads_and_concurrent_runs() {
         other => panic!("{other:?}"),
     }
     engine.cancel(&who, &first.run_id).await.unwrap();
-    engine.cancel(&principal("bob", "acme"), &bob.run_id).await.unwrap();
+    engine
+        .cancel(&principal("bob", "acme"), &bob.run_id)
+        .await
+        .unwrap();
     drain(first.events).await;
     // The slot is free again once the run ended.
-    engine.start_run(&who, request(AgentKind::Triage, "spend")).await.unwrap();
+    engine
+        .start_run(&who, request(AgentKind::Triage, "spend"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_interrupts_runs_past_the_drain_timeout_and_refuses_new_ones() {
-    let config = EngineConfig { step_delay: Duration::from_millis(100), ..EngineConfig::default() };
+    let config = EngineConfig {
+        step_delay: Duration::from_millis(100),
+        ..EngineConfig::default()
+    };
     let (engine, _dir) = engine(config).await;
-    engine.ingest("acme", generate_demo(&DemoConfig::default()).records).await.unwrap();
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
     let who = principal("alice", "acme");
-    let started = engine.start_run(&who, request(AgentKind::Supervisor, "reduce costs")).await.unwrap();
+    let started = engine
+        .start_run(&who, request(AgentKind::Supervisor, "reduce costs"))
+        .await
+        .unwrap();
     engine.shutdown(Duration::from_millis(150)).await;
     let events = drain(started.events).await;
     match &events.last().unwrap().kind {
-        EventKind::AgentError { error_code, retryable, .. } => {
+        EventKind::AgentError {
+            error_code,
+            retryable,
+            ..
+        } => {
             assert_eq!(*error_code, ErrorCode::Interrupted);
             assert!(retryable);
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(engine.start_run(&who, request(AgentKind::Data, "x")).await, Err(EngineError::ShuttingDown)));
+    assert!(matches!(
+        engine.start_run(&who, request(AgentKind::Data, "x")).await,
+        Err(EngineError::ShuttingDown)
+    ));
 }

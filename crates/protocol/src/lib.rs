@@ -13,6 +13,8 @@
 //! - [`error`]: the stable error codes of PROTOCOL.md section 6.
 //! - [`time`]: the timestamp format (RFC 3339, UTC, milliseconds).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod agents;
 pub mod client;
 pub mod error;

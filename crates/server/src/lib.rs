@@ -1,1 +1,274 @@
-//! placeholder
+//! The agentwire server: HTTP and WebSocket in front of the engine.
+//!
+//! Layout:
+//! - [`config`]: settings ([`ServerConfig`], [`JwtConfig`]) with the protocol's defaults.
+//! - [`auth`]: JWT verification and where tokens come from (header, subprotocol, first frame).
+//! - [`ws`]: `GET /ws`, the socket loop: reader, writer, one forwarder per followed run.
+//! - [`http`]: health, metrics, the API index, the agent registry, usage ingest, run events.
+//! - [`error`]: [`AppError`], the one HTTP error type, and the logging middleware.
+//! - [`metrics`]: counters rendered in the Prometheus text format.
+//!
+//! This crate knows sockets and HTTP, not agents: every run goes through
+//! [`agentwire_engine::Engine`], and no SQL lives here.
+//!
+//! Use: build an [`Engine`], then [`AppState::new`], bind a listener and call [`serve`] with a
+//! shutdown future (usually [`shutdown_signal`]). Tests do the same on `127.0.0.1:0`.
+//!
+//! Shutdown (see [`serve`]): stop accepting, mark draining (`/health/ready` answers 503), let open
+//! sockets finish their runs while new runs are refused, give the engine `drain_timeout` to finish
+//! or stop the runs, then close the remaining sockets with 1001.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod ws;
+
+pub use auth::{AuthConfigError, AuthError, Identity, JwtVerifier};
+pub use config::{DEV_JWT_SECRET, JwtConfig, JwtKey, ServerConfig};
+pub use error::AppError;
+pub use metrics::Metrics;
+
+use agentwire_engine::Engine;
+use axum::Router;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The server's version, as sent in `connection_established` and `/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// After the engine has stopped, how long [`serve`] waits for sockets to send their last frames
+/// and close.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything a handler or connection needs. Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub verifier: Arc<JwtVerifier>,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+    /// For `uptime_s`.
+    pub started_at: Instant,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+}
+
+/// Shutdown coordination between [`serve`] and the sockets.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
+    /// Cancelled when shutdown starts: readiness fails, no new sockets, open sockets finish their
+    /// runs and go away.
+    pub(crate) drain: CancellationToken,
+    /// Cancelled once the engine has stopped every run: remaining sockets close with 1001.
+    pub(crate) close: CancellationToken,
+    /// Open sockets, so that shutdown can wait for them.
+    pub(crate) sockets: Arc<SocketCount>,
+}
+
+/// Counts open sockets; each socket task holds a [`SocketGuard`].
+#[derive(Debug)]
+pub(crate) struct SocketCount(watch::Sender<usize>);
+
+impl Default for SocketCount {
+    fn default() -> Self {
+        Self(watch::Sender::new(0))
+    }
+}
+
+impl SocketCount {
+    pub(crate) fn enter(self: &Arc<Self>) -> SocketGuard {
+        self.0.send_modify(|n| *n += 1);
+        SocketGuard(self.clone())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Completes when no socket is open.
+    pub(crate) async fn wait_idle(&self) {
+        let mut rx = self.0.subscribe();
+        // `wait_for` fails only when the sender is dropped, and `self` holds it.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// Keeps a socket counted until dropped.
+#[derive(Debug)]
+pub(crate) struct SocketGuard(Arc<SocketCount>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("verifier", &self.verifier)
+            .field("started_at", &self.started_at)
+            .field("draining", &self.is_draining())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state from an engine and settings.
+    ///
+    /// # Errors
+    /// When the JWT settings are unusable (empty secret, bad PEM key, key of the wrong kind).
+    pub fn new(engine: Engine, config: ServerConfig) -> Result<AppState, AuthConfigError> {
+        let verifier = JwtVerifier::new(&config.jwt)?;
+        if config.jwt.uses_dev_secret() {
+            tracing::warn!(
+                "JWT: using the built-in development secret; anyone can mint tokens for this server. Configure a secret or a public key for real use"
+            );
+        }
+        Ok(AppState {
+            engine,
+            verifier: Arc::new(verifier),
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+            started_at: Instant::now(),
+            lifecycle: Arc::new(Lifecycle::default()),
+        })
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_draining(&self) -> bool {
+        self.lifecycle.drain.is_cancelled()
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(http::index_page))
+        .route("/ws", get(ws::upgrade))
+        .route("/health", get(http::health))
+        .route("/api/health", get(http::health))
+        .route("/health/live", get(http::live))
+        .route("/health/ready", get(http::ready))
+        .route("/metrics", get(http::metrics))
+        .route("/api", get(http::api_index))
+        .route("/api/agents", get(http::agents))
+        .route("/api/usage", post(http::ingest_usage))
+        .route("/api/runs/{run_id}/events", get(http::run_events))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::log_errors))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then shuts down gracefully.
+///
+/// Sequence on shutdown: stop accepting connections and mark the server draining (readiness
+/// 503); open sockets keep forwarding their runs' events, new runs are refused, and a socket with
+/// nothing in flight closes with 1001; [`Engine::shutdown`] gets `drain_timeout` to let runs finish
+/// and stops the rest with terminal events; then every remaining socket gets those last events
+/// and a 1001 close, and this returns.
+///
+/// # Errors
+/// When the listener fails before shutdown was asked for.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let lifecycle = state.lifecycle.clone();
+    let addr = listener.local_addr()?;
+    // Run events are small frames that must leave at once; Nagle would hold them back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
+    let stop_accepting = lifecycle.drain.clone();
+    let server = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async move { stop_accepting.cancelled().await });
+    let mut server = tokio::spawn(server.into_future());
+    tracing::info!(%addr, version = VERSION, "agentwire listening");
+
+    tokio::select! {
+        () = shutdown => {}
+        joined = &mut server => {
+            // The server stopped on its own: a listener failure.
+            lifecycle.drain.cancel();
+            lifecycle.close.cancel();
+            return flatten(joined);
+        }
+    }
+
+    tracing::info!(
+        drain_timeout_ms =
+            u64::try_from(state.config.drain_timeout.as_millis()).unwrap_or(u64::MAX),
+        connections = state.metrics.connections_active(),
+        "shutting down: draining"
+    );
+    lifecycle.drain.cancel();
+    state.engine.shutdown(state.config.drain_timeout).await;
+    tracing::info!("engine stopped; closing sockets");
+    lifecycle.close.cancel();
+    if tokio::time::timeout(SOCKET_CLOSE_GRACE, lifecycle.sockets.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = lifecycle.sockets.len(),
+            "sockets did not close in time"
+        );
+    }
+    match tokio::time::timeout(SOCKET_CLOSE_GRACE, &mut server).await {
+        Ok(joined) => flatten(joined)?,
+        Err(_) => {
+            tracing::warn!("HTTP connections did not finish in time");
+            server.abort();
+        }
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    joined.map_err(std::io::Error::other)?
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    {
+        let ctrl_c = async {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %err, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => tracing::info!("Ctrl-C received"),
+            () = terminate => tracing::info!("SIGTERM received"),
+        }
+    }
+}

@@ -12,7 +12,9 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         // Addressed directly: find the levers first, so the plan rests on computed savings.
         let scope = scope(ctx);
         let recs = ctx
-            .tool(NAME, "recommend_optimizations", scope.args(), move |data| recommend_optimizations::compute(data, &scope))
+            .tool(NAME, "recommend_optimizations", scope.args(), move |data| {
+                recommend_optimizations::compute(data, &scope)
+            })
             .await?;
         ctx.findings.recommendations = Some(recs);
     }
@@ -22,7 +24,11 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         "recommendations": recs.iter().map(|r| &r.title).collect::<Vec<_>>(),
         "anomalies": anomalies.iter().map(|a| a.start.to_string()).collect::<Vec<_>>(),
     });
-    let plan = ctx.tool(NAME, "build_plan", args, move |_| build_plan::compute(&recs, &anomalies)).await?;
+    let plan = ctx
+        .tool(NAME, "build_plan", args, move |_| {
+            build_plan::compute(&recs, &anomalies)
+        })
+        .await?;
     let message = match plan.first() {
         None => "Nothing to plan: no recommendation or anomaly needs action.".to_owned(),
         Some(first) => {

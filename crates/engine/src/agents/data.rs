@@ -14,7 +14,10 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
 
     let s = {
         let scope = scope.clone();
-        ctx.tool(NAME, "usage_summary", scope.args(), move |data| usage_summary::compute(data, &scope)).await?
+        ctx.tool(NAME, "usage_summary", scope.args(), move |data| {
+            usage_summary::compute(data, &scope)
+        })
+        .await?
     };
     let mut message = format!(
         "Spend over {} was {} across {} requests",
@@ -22,22 +25,31 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         format::usd(s.total_cost_usd),
         format::count(s.requests)
     );
-    if let Some(trend) = &s.trend {
-        if let Some(change) = trend.change_pct {
-            message.push_str(&format!(
-                ", {} vs the {} before ({})",
-                format::pct_change(change),
-                scope.timeframe,
-                format::usd(trend.previous_cost_usd)
-            ));
-        }
+    if let Some(trend) = &s.trend
+        && let Some(change) = trend.change_pct
+    {
+        message.push_str(&format!(
+            ", {} vs the {} before ({})",
+            format::pct_change(change),
+            scope.timeframe,
+            format::usd(trend.previous_cost_usd)
+        ));
     }
     message.push('.');
     if let Some(top) = s.by_model.first() {
-        message.push_str(&format!(" {} leads at {} ({}).", top.key, format::usd(top.cost_usd), format::share(top.share)));
+        message.push_str(&format!(
+            " {} leads at {} ({}).",
+            top.key,
+            format::usd(top.cost_usd),
+            format::share(top.share)
+        ));
     }
     if let Some(team) = s.by_team.first() {
-        message.push_str(&format!(" Team {} spends most: {}.", team.key, format::usd(team.cost_usd)));
+        message.push_str(&format!(
+            " Team {} spends most: {}.",
+            team.key,
+            format::usd(team.cost_usd)
+        ));
     }
     if let Some(mover) = biggest_rise(&[&s.by_team, &s.by_feature, &s.by_model]) {
         message.push_str(&format!(
@@ -54,7 +66,10 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
     let daily = {
         let scope = scope.clone();
         let args = serde_json::json!({ "group_by": "day", "timeframe": scope.timeframe, "team": scope.team, "model": scope.model });
-        ctx.tool(NAME, "query_usage", args, move |data| query_usage::compute(data, &scope)).await?
+        ctx.tool(NAME, "query_usage", args, move |data| {
+            query_usage::compute(data, &scope)
+        })
+        .await?
     };
     if let Some(peak) = &daily.peak {
         let pattern = if daily.weekend_average_cost_usd > 0.0 {
@@ -65,7 +80,10 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
                 daily.weekday_average_cost_usd / daily.weekend_average_cost_usd
             )
         } else {
-            format!("weekdays average {}", format::usd(daily.weekday_average_cost_usd))
+            format!(
+                "weekdays average {}",
+                format::usd(daily.weekday_average_cost_usd)
+            )
         };
         ctx.thinking(
             NAME,
@@ -82,16 +100,29 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
 
     let anomalies = {
         let scope = scope.clone();
-        ctx.tool(NAME, "detect_anomalies", scope.args(), move |data| detect_anomalies::compute(data, &scope)).await?
+        ctx.tool(NAME, "detect_anomalies", scope.args(), move |data| {
+            detect_anomalies::compute(data, &scope)
+        })
+        .await?
     };
     let message = match anomalies.first() {
-        None => format!("No day in {} departs from the weekly seasonal baseline.", scope.describe()),
+        None => format!(
+            "No day in {} departs from the weekly seasonal baseline.",
+            scope.describe()
+        ),
         Some(a) => {
             let drivers = a
                 .contributors
                 .iter()
                 .take(3)
-                .map(|c| format!("{} {} ({})", c.dimension, c.key, format::share(c.share_of_excess)))
+                .map(|c| {
+                    format!(
+                        "{} {} ({})",
+                        c.dimension,
+                        c.key,
+                        format::share(c.share_of_excess)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(
@@ -100,7 +131,14 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
                 format::usd(a.actual_usd),
                 format::usd(a.expected_usd),
                 format::usd(a.impact_usd),
-                if anomalies.len() > 1 { format!(" {} more anomalous window(s) follow in the report.", anomalies.len() - 1) } else { String::new() }
+                if anomalies.len() > 1 {
+                    format!(
+                        " {} more anomalous window(s) follow in the report.",
+                        anomalies.len() - 1
+                    )
+                } else {
+                    String::new()
+                }
             )
         }
     };
@@ -122,5 +160,7 @@ fn biggest_rise<'a>(groups: &[&'a Vec<Breakdown>]) -> Option<&'a Breakdown> {
         .iter()
         .flat_map(|rows| rows.iter())
         .filter(|row| row.previous_cost_usd > 0.0 && row.cost_usd > row.previous_cost_usd)
-        .max_by(|a, b| (a.cost_usd - a.previous_cost_usd).total_cmp(&(b.cost_usd - b.previous_cost_usd)))
+        .max_by(|a, b| {
+            (a.cost_usd - a.previous_cost_usd).total_cmp(&(b.cost_usd - b.previous_cost_usd))
+        })
 }

@@ -42,12 +42,24 @@ pub struct Findings {
 /// What `/api/agents` says an agent does.
 pub fn agent_description(kind: AgentKind) -> &'static str {
     match kind {
-        AgentKind::Supervisor => "Reads the request, decides which agents are needed, hands off to them and assembles the answer.",
-        AgentKind::Triage => "Classifies the intent (cost, anomaly, capacity, performance, spend) and extracts the models, teams and timeframe named.",
-        AgentKind::Data => "What happened: spend and tokens by model, team, feature and day, the trend against the previous period, and anomalous days.",
-        AgentKind::Optimization => "What to change: quantified levers such as model routing, each with monthly savings in dollars and its evidence.",
-        AgentKind::Actions => "How to do it: an ordered implementation plan with owners, effort and risk.",
-        AgentKind::Reporting => "The final answer: findings, recommendations, plan and the data they rest on, in Markdown and JSON.",
+        AgentKind::Supervisor => {
+            "Reads the request, decides which agents are needed, hands off to them and assembles the answer."
+        }
+        AgentKind::Triage => {
+            "Classifies the intent (cost, anomaly, capacity, performance, spend) and extracts the models, teams and timeframe named."
+        }
+        AgentKind::Data => {
+            "What happened: spend and tokens by model, team, feature and day, the trend against the previous period, and anomalous days."
+        }
+        AgentKind::Optimization => {
+            "What to change: quantified levers such as model routing, each with monthly savings in dollars and its evidence."
+        }
+        AgentKind::Actions => {
+            "How to do it: an ordered implementation plan with owners, effort and risk."
+        }
+        AgentKind::Reporting => {
+            "The final answer: findings, recommendations, plan and the data they rest on, in Markdown and JSON."
+        }
     }
 }
 
@@ -68,7 +80,10 @@ pub(crate) fn plan_for(entry: AgentKind, user_request: &str) -> Vec<String> {
     match entry {
         AgentKind::Supervisor => {
             let (intent, _, _) = classify_text(user_request);
-            std::iter::once(AgentKind::Supervisor).chain(intent.agents()).map(|a| a.as_str().to_owned()).collect()
+            std::iter::once(AgentKind::Supervisor)
+                .chain(intent.agents())
+                .map(|a| a.as_str().to_owned())
+                .collect()
         }
         other => vec![other.as_str().to_owned()],
     }
@@ -83,14 +98,21 @@ pub(crate) fn scope_for(ctx: &RunContext) -> Scope {
         .or_else(|| Timeframe::parse(Scope::DEFAULT_TIMEFRAME));
     let (label, window) = match timeframe {
         Some(tf) => (tf.to_string(), tf.duration()),
-        None => (Scope::DEFAULT_TIMEFRAME.to_owned(), std::time::Duration::from_secs(30 * 86_400)),
+        None => (
+            Scope::DEFAULT_TIMEFRAME.to_owned(),
+            std::time::Duration::from_secs(30 * 86_400),
+        ),
     };
     Scope {
         timeframe: label,
         window,
         team: params.team.clone(),
         model: params.model.clone(),
-        feature: params.extra.get("feature").and_then(|v| v.as_str()).map(str::to_owned),
+        feature: params
+            .extra
+            .get("feature")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
     }
 }
 
@@ -125,7 +147,10 @@ pub(crate) async fn run_entry(ctx: &mut RunContext, entry: AgentKind) -> Step<Co
         AgentKind::Reporting => {
             reporting::work(ctx).await?;
             if let Some(composed) = ctx.findings.composed.take() {
-                return Ok(Completed { response: composed.response, report: composed.report });
+                return Ok(Completed {
+                    response: composed.response,
+                    report: composed.report,
+                });
             }
         }
     }
@@ -135,7 +160,10 @@ pub(crate) async fn run_entry(ctx: &mut RunContext, entry: AgentKind) -> Step<Co
 /// Composes the answer from the findings so far (for entry agents other than reporting).
 pub(crate) fn answer(ctx: &RunContext) -> Completed {
     let composed = compose(&report_input(ctx));
-    Completed { response: composed.response, report: composed.report }
+    Completed {
+        response: composed.response,
+        report: composed.report,
+    }
 }
 
 pub(crate) fn report_input(ctx: &RunContext) -> ReportInput {

@@ -11,16 +11,25 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
     let scope = scope(ctx);
     let prices = {
         let scope = scope.clone();
-        ctx.tool(NAME, "price_lookup", scope.args(), move |data| price_lookup::compute(data, &scope)).await?
+        ctx.tool(NAME, "price_lookup", scope.args(), move |data| {
+            price_lookup::compute(data, &scope)
+        })
+        .await?
     };
     // The most expensive model in use that has a cheaper sibling is where routing can pay.
     let top_model = ctx.findings.summary.as_ref().and_then(|s| {
-        s.by_model.iter().find(|b| prices.iter().any(|p| p.model == b.key && p.cheaper_alternative.is_some()))
+        s.by_model.iter().find(|b| {
+            prices
+                .iter()
+                .any(|p| p.model == b.key && p.cheaper_alternative.is_some())
+        })
     });
     let candidate = top_model
         .and_then(|b| prices.iter().find(|p| p.model == b.key))
         .or_else(|| prices.iter().find(|p| p.cheaper_alternative.is_some()));
-    let message = match candidate.and_then(|p| Some((p, p.price.as_ref()?, p.cheaper_alternative.as_ref()?))) {
+    let message = match candidate
+        .and_then(|p| Some((p, p.price.as_ref()?, p.cheaper_alternative.as_ref()?)))
+    {
         Some((p, price, alt)) => {
             let per_m = |v: f64| format::usd(v * 1e6);
             let cut = if price.output_cost_per_token > 0.0 {
@@ -49,12 +58,17 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
 
     let recs = {
         let scope = scope.clone();
-        ctx.tool(NAME, "recommend_optimizations", scope.args(), move |data| recommend_optimizations::compute(data, &scope))
-            .await?
+        ctx.tool(NAME, "recommend_optimizations", scope.args(), move |data| {
+            recommend_optimizations::compute(data, &scope)
+        })
+        .await?
     };
     let total: f64 = recs.iter().map(|r| r.monthly_savings_usd).sum();
     let message = match recs.first() {
-        None => format!("No lever with a quantifiable saving shows in {}.", scope.describe()),
+        None => format!(
+            "No lever with a quantifiable saving shows in {}.",
+            scope.describe()
+        ),
         Some(top) => {
             let mut text = format!(
                 "{} saves {} per month: {}",
@@ -63,13 +77,21 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
                 top.evidence
             );
             if recs.len() > 1 {
-                text.push_str(&format!(" With {} more lever(s) the total is {} per month.", recs.len() - 1, format::usd(total)));
+                text.push_str(&format!(
+                    " With {} more lever(s) the total is {} per month.",
+                    recs.len() - 1,
+                    format::usd(total)
+                ));
             }
             text
         }
     };
     ctx.thinking(NAME, message).await?;
-    let summary = format!("{} recommendation(s) worth {} per month", recs.len(), format::usd(total));
+    let summary = format!(
+        "{} recommendation(s) worth {} per month",
+        recs.len(),
+        format::usd(total)
+    );
     ctx.findings.recommendations = Some(recs);
     Ok(summary)
 }

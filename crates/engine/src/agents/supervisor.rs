@@ -39,11 +39,20 @@ pub(super) async fn run(ctx: &mut RunContext) -> Step<Completed> {
         };
         ctx.subagent_done(to, NAME, summary).await?;
         let percent = ((index + 1) as f64 / total as f64 * 100.0).round();
-        ctx.emit(NAME, EventKind::Progress { percent, message: format!("{to} finished ({}/{total})", index + 1) })
-            .await?;
+        ctx.emit(
+            NAME,
+            EventKind::Progress {
+                percent,
+                message: format!("{to} finished ({}/{total})", index + 1),
+            },
+        )
+        .await?;
     }
     match ctx.findings.composed.take() {
-        Some(composed) => Ok(Completed { response: composed.response, report: composed.report }),
+        Some(composed) => Ok(Completed {
+            response: composed.response,
+            report: composed.report,
+        }),
         None => Ok(answer(ctx)),
     }
 }
@@ -51,10 +60,18 @@ pub(super) async fn run(ctx: &mut RunContext) -> Step<Completed> {
 fn reason(ctx: &RunContext, agent: AgentKind) -> String {
     let f = &ctx.findings;
     match agent {
-        AgentKind::Triage => "classify the request and find the models, teams and timeframe it names".to_owned(),
-        AgentKind::Data => format!("compute spend, trend and anomalies for {}", super::scope(ctx).describe()),
+        AgentKind::Triage => {
+            "classify the request and find the models, teams and timeframe it names".to_owned()
+        }
+        AgentKind::Data => format!(
+            "compute spend, trend and anomalies for {}",
+            super::scope(ctx).describe()
+        ),
         AgentKind::Optimization => match &f.summary {
-            Some(s) => format!("find savings in {} of spend", crate::format::usd(s.total_cost_usd)),
+            Some(s) => format!(
+                "find savings in {} of spend",
+                crate::format::usd(s.total_cost_usd)
+            ),
             None => "find quantified savings".to_owned(),
         },
         AgentKind::Actions => format!(

@@ -12,10 +12,16 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
     let args = serde_json::json!({ "user_request": request, "timeframe": scope.timeframe });
     let tool_scope = scope.clone();
     let c = ctx
-        .tool(NAME, "classify_request", args, move |data| classify_request::compute(data, &request, &tool_scope))
+        .tool(NAME, "classify_request", args, move |data| {
+            classify_request::compute(data, &request, &tool_scope)
+        })
         .await?;
     let named = |label: &str, names: &[String]| {
-        if names.is_empty() { String::new() } else { format!("; it names {label} {}", names.join(", ")) }
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!("; it names {label} {}", names.join(", "))
+        }
     };
     let keywords = if c.matched_keywords.is_empty() {
         "no topic keywords, so I treat it as a general review".to_owned()
@@ -34,12 +40,16 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
     );
     ctx.thinking(NAME, message).await?;
     // A request that names exactly one team of the tenant is about that team.
-    if let (Some(scope), [team]) = (ctx.findings.scope.as_mut(), c.entities.teams.as_slice()) {
-        if scope.team.is_none() {
-            scope.team = Some(team.clone());
-        }
+    if let (Some(scope), [team]) = (ctx.findings.scope.as_mut(), c.entities.teams.as_slice())
+        && scope.team.is_none()
+    {
+        scope.team = Some(team.clone());
     }
-    let summary = format!("{} question over the last {}", c.intent.label(), c.timeframe);
+    let summary = format!(
+        "{} question over the last {}",
+        c.intent.label(),
+        c.timeframe
+    );
     ctx.findings.classification = Some(c);
     Ok(summary)
 }

@@ -26,13 +26,23 @@ fn weight(level: &str) -> u32 {
     }
 }
 
-pub fn compute(recommendations: &[Recommendation], anomalies: &[Anomaly]) -> Step<ToolOutput<Vec<PlanStep>>> {
+pub fn compute(
+    recommendations: &[Recommendation],
+    anomalies: &[Anomaly],
+) -> Step<ToolOutput<Vec<PlanStep>>> {
     let mut plan: Vec<PlanStep> = Vec::new();
     for anomaly in anomalies.iter().take(2) {
         let driver = anomaly
             .contributors
             .iter()
-            .map(|c| format!("{} {} ({})", c.dimension, c.key, format::share(c.share_of_excess)))
+            .map(|c| {
+                format!(
+                    "{} {} ({})",
+                    c.dimension,
+                    c.key,
+                    format::share(c.share_of_excess)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let owner = anomaly
@@ -64,17 +74,26 @@ pub fn compute(recommendations: &[Recommendation], anomalies: &[Anomaly]) -> Ste
             ),
         });
     }
-    let mut levers: Vec<&Recommendation> = recommendations.iter().filter(|r| r.monthly_savings_usd > 0.0).collect();
+    let mut levers: Vec<&Recommendation> = recommendations
+        .iter()
+        .filter(|r| r.monthly_savings_usd > 0.0)
+        .collect();
     // Most saving per unit of effort and risk first.
     levers.sort_by(|a, b| {
-        let score = |r: &Recommendation| r.monthly_savings_usd / f64::from(weight(&r.effort) * weight(&r.risk));
+        let score = |r: &Recommendation| {
+            r.monthly_savings_usd / f64::from(weight(&r.effort) * weight(&r.risk))
+        };
         score(b).total_cmp(&score(a))
     });
     for rec in levers {
         plan.push(PlanStep {
             order: 0,
             title: rec.title.clone(),
-            owner: rec.team.as_ref().map(|t| format!("team {t}")).unwrap_or_else(|| "platform".to_owned()),
+            owner: rec
+                .team
+                .as_ref()
+                .map(|t| format!("team {t}"))
+                .unwrap_or_else(|| "platform".to_owned()),
             effort: rec.effort.clone(),
             risk: rec.risk.clone(),
             monthly_savings_usd: rec.monthly_savings_usd,
@@ -86,6 +105,13 @@ pub fn compute(recommendations: &[Recommendation], anomalies: &[Anomaly]) -> Ste
         step.order = index + 1;
     }
     let total: f64 = plan.iter().map(|s| s.monthly_savings_usd).sum();
-    let summary = format!("{} step(s); {} per month in savings once done", plan.len(), format::usd(total));
-    Ok(ToolOutput { value: plan, summary })
+    let summary = format!(
+        "{} step(s); {} per month in savings once done",
+        plan.len(),
+        format::usd(total)
+    );
+    Ok(ToolOutput {
+        value: plan,
+        summary,
+    })
 }

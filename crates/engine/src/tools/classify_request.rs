@@ -28,18 +28,77 @@ impl Intent {
     const RULES: [(Intent, &'static [&'static str]); 5] = [
         (
             Intent::CostOptimization,
-            &["optimi", "reduce", "saving", "save ", "cheaper", "cut ", "lower", "recommend", "waste", "too much", "spend less", "pay less", "efficien"],
+            &[
+                "optimi",
+                "reduce",
+                "saving",
+                "save ",
+                "cheaper",
+                "cut ",
+                "lower",
+                "recommend",
+                "waste",
+                "too much",
+                "spend less",
+                "pay less",
+                "efficien",
+            ],
         ),
         (
             Intent::Anomaly,
-            &["anomal", "spike", "unusual", "jump", "sudden", "surge", "outlier", "why did", "unexpected", "runaway"],
+            &[
+                "anomal",
+                "spike",
+                "unusual",
+                "jump",
+                "sudden",
+                "surge",
+                "outlier",
+                "why did",
+                "unexpected",
+                "runaway",
+            ],
         ),
         (
             Intent::Capacity,
-            &["capacity", "rate limit", "throughput", "forecast", "headroom", "tokens per minute", "tpm", "rpm", "scale", "growth"],
+            &[
+                "capacity",
+                "rate limit",
+                "throughput",
+                "forecast",
+                "headroom",
+                "tokens per minute",
+                "tpm",
+                "rpm",
+                "scale",
+                "growth",
+            ],
         ),
-        (Intent::Performance, &["latency", "slow", "ttft", "p95", "p99", "performance", "time to first"]),
-        (Intent::Spend, &["spend", "cost", "bill", "usage", "breakdown", "how much", "where", "budget"]),
+        (
+            Intent::Performance,
+            &[
+                "latency",
+                "slow",
+                "ttft",
+                "p95",
+                "p99",
+                "performance",
+                "time to first",
+            ],
+        ),
+        (
+            Intent::Spend,
+            &[
+                "spend",
+                "cost",
+                "bill",
+                "usage",
+                "breakdown",
+                "how much",
+                "where",
+                "budget",
+            ],
+        ),
     ];
 
     pub fn label(self) -> &'static str {
@@ -57,7 +116,9 @@ impl Intent {
     pub fn agents(self) -> Vec<AgentKind> {
         use AgentKind::*;
         match self {
-            Intent::CostOptimization | Intent::General => vec![Triage, Data, Optimization, Actions, Reporting],
+            Intent::CostOptimization | Intent::General => {
+                vec![Triage, Data, Optimization, Actions, Reporting]
+            }
             Intent::Spend => vec![Triage, Data, Optimization, Reporting],
             Intent::Anomaly => vec![Triage, Data, Actions, Reporting],
             Intent::Capacity | Intent::Performance => vec![Triage, Data, Reporting],
@@ -95,7 +156,11 @@ pub fn classify_text(text: &str) -> (Intent, Vec<Intent>, Vec<String>) {
         .iter()
         .enumerate()
         .filter_map(|(priority, (intent, words))| {
-            let hits: Vec<String> = words.iter().filter(|w| lower.contains(*w)).map(|w| w.trim().to_owned()).collect();
+            let hits: Vec<String> = words
+                .iter()
+                .filter(|w| lower.contains(*w))
+                .map(|w| w.trim().to_owned())
+                .collect();
             (!hits.is_empty()).then_some((hits.len(), priority, *intent, hits))
         })
         .collect();
@@ -103,13 +168,20 @@ pub fn classify_text(text: &str) -> (Intent, Vec<Intent>, Vec<String>) {
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let intents: Vec<Intent> = scored.iter().map(|s| s.2).collect();
     let keywords = scored.into_iter().flat_map(|s| s.3).collect();
-    (intents.first().copied().unwrap_or(Intent::General), intents, keywords)
+    (
+        intents.first().copied().unwrap_or(Intent::General),
+        intents,
+        keywords,
+    )
 }
 
 /// Reads a timeframe out of plain words ("last week", "past 14 days"), if the request has one.
 pub fn timeframe_from_text(text: &str) -> Option<String> {
     let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
     for pair in words.windows(2) {
         if let Ok(n) = pair[0].parse::<u32>() {
             let unit = match pair[1] {
@@ -135,10 +207,17 @@ pub fn timeframe_from_text(text: &str) -> Option<String> {
         ("past month", "30d"),
         ("quarter", "90d"),
     ];
-    phrases.iter().find(|(phrase, _)| lower.contains(phrase)).map(|(_, tf)| (*tf).to_owned())
+    phrases
+        .iter()
+        .find(|(phrase, _)| lower.contains(phrase))
+        .map(|(_, tf)| (*tf).to_owned())
 }
 
-pub fn compute(data: &TenantData, user_request: &str, scope: &Scope) -> Step<ToolOutput<Classification>> {
+pub fn compute(
+    data: &TenantData,
+    user_request: &str,
+    scope: &Scope,
+) -> Step<ToolOutput<Classification>> {
     let (intent, intents, matched_keywords) = classify_text(user_request);
     let lower = user_request.to_lowercase();
     let mut models = BTreeSet::new();
@@ -161,10 +240,22 @@ pub fn compute(data: &TenantData, user_request: &str, scope: &Scope) -> Step<Too
         }
     }
     let mentioned = |names: BTreeSet<&str>| -> Vec<String> {
-        names.into_iter().filter(|name| mentions(&lower, name)).map(str::to_owned).collect()
+        names
+            .into_iter()
+            .filter(|name| mentions(&lower, name))
+            .map(str::to_owned)
+            .collect()
     };
-    let entities = Entities { models: mentioned(models), teams: mentioned(teams), features: mentioned(features) };
-    let agents: Vec<String> = intent.agents().iter().map(|a| a.as_str().to_owned()).collect();
+    let entities = Entities {
+        models: mentioned(models),
+        teams: mentioned(teams),
+        features: mentioned(features),
+    };
+    let agents: Vec<String> = intent
+        .agents()
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
     let summary = format!(
         "intent: {}; entities: {} model(s), {} team(s), {} feature(s); {} records ({}) in {}",
         intent.label(),
@@ -209,18 +300,36 @@ mod tests {
 
     #[test]
     fn intents_by_keywords() {
-        assert_eq!(classify_text("How can we reduce our OpenAI costs?").0, Intent::CostOptimization);
-        assert_eq!(classify_text("Why did spend spike last Tuesday?").0, Intent::Anomaly);
-        assert_eq!(classify_text("When will we hit our rate limit?").0, Intent::Capacity);
-        assert_eq!(classify_text("Which model has the worst latency?").0, Intent::Performance);
+        assert_eq!(
+            classify_text("How can we reduce our OpenAI costs?").0,
+            Intent::CostOptimization
+        );
+        assert_eq!(
+            classify_text("Why did spend spike last Tuesday?").0,
+            Intent::Anomaly
+        );
+        assert_eq!(
+            classify_text("When will we hit our rate limit?").0,
+            Intent::Capacity
+        );
+        assert_eq!(
+            classify_text("Which model has the worst latency?").0,
+            Intent::Performance
+        );
         assert_eq!(classify_text("Where did our AI spend go?").0, Intent::Spend);
         assert_eq!(classify_text("hello").0, Intent::General);
     }
 
     #[test]
     fn timeframes_from_words() {
-        assert_eq!(timeframe_from_text("spend in the last 14 days").as_deref(), Some("14d"));
-        assert_eq!(timeframe_from_text("what happened last week").as_deref(), Some("7d"));
+        assert_eq!(
+            timeframe_from_text("spend in the last 14 days").as_deref(),
+            Some("14d")
+        );
+        assert_eq!(
+            timeframe_from_text("what happened last week").as_deref(),
+            Some("7d")
+        );
         assert_eq!(timeframe_from_text("over 3 months").as_deref(), Some("3m"));
         assert_eq!(timeframe_from_text("all of it"), None);
     }
@@ -236,7 +345,13 @@ mod tests {
     #[test]
     fn finds_entities_in_demo_data() {
         let data = crate::tools::test_support::demo_tenant();
-        let scope = Scope { timeframe: "30d".into(), window: std::time::Duration::from_secs(30 * 86_400), team: None, model: None, feature: None };
+        let scope = Scope {
+            timeframe: "30d".into(),
+            window: std::time::Duration::from_secs(30 * 86_400),
+            team: None,
+            model: None,
+            feature: None,
+        };
         let out = compute(&data, "How can team search spend less on gpt-4o?", &scope).unwrap();
         assert_eq!(out.value.intent, Intent::CostOptimization);
         assert_eq!(out.value.entities.models, vec!["gpt-4o".to_owned()]);

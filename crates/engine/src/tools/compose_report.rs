@@ -28,20 +28,39 @@ pub struct ComposedReport {
 
 pub fn compute(input: &ReportInput) -> Step<ToolOutput<ComposedReport>> {
     let composed = compose(input);
-    let sections = composed.response.lines().filter(|l| l.starts_with("### ")).count();
-    let summary = format!("report with {sections} section(s), {} characters", composed.response.len());
-    Ok(ToolOutput { value: composed, summary })
+    let sections = composed
+        .response
+        .lines()
+        .filter(|l| l.starts_with("### "))
+        .count();
+    let summary = format!(
+        "report with {sections} section(s), {} characters",
+        composed.response.len()
+    );
+    Ok(ToolOutput {
+        value: composed,
+        summary,
+    })
 }
 
 pub fn compose(input: &ReportInput) -> ComposedReport {
     let f = &input.findings;
     let mut md = String::new();
     let mut findings: Vec<String> = Vec::new();
-    let scope_text = f.scope.as_ref().map(|s| s.describe()).unwrap_or_else(|| "all data".to_owned());
+    let scope_text = f
+        .scope
+        .as_ref()
+        .map(|s| s.describe())
+        .unwrap_or_else(|| "all data".to_owned());
 
     let _ = writeln!(md, "## {}", heading(f));
     if let Some(c) = &f.classification {
-        let _ = writeln!(md, "_Question read as {} over {}._\n", c.intent.label(), scope_text);
+        let _ = writeln!(
+            md,
+            "_Question read as {} over {}._\n",
+            c.intent.label(),
+            scope_text
+        );
     }
 
     if let Some(s) = &f.summary {
@@ -53,20 +72,28 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
             format::tokens(s.output_tokens),
             scope_text
         );
-        if let Some(trend) = &s.trend {
-            if let Some(change) = trend.change_pct {
-                let _ = write!(
-                    line,
-                    ", {} vs the previous period ({})",
-                    format::pct_change(change),
-                    format::usd(trend.previous_cost_usd)
-                );
-            }
+        if let Some(trend) = &s.trend
+            && let Some(change) = trend.change_pct
+        {
+            let _ = write!(
+                line,
+                ", {} vs the previous period ({})",
+                format::pct_change(change),
+                format::usd(trend.previous_cost_usd)
+            );
         }
-        let _ = write!(line, ". Run-rate: **{} per month**.", format::usd(s.monthly_cost_usd));
+        let _ = write!(
+            line,
+            ". Run-rate: **{} per month**.",
+            format::usd(s.monthly_cost_usd)
+        );
         let _ = writeln!(md, "{line}\n");
         findings.push(strip_bold(&line));
-        for (title, rows) in [("Model", &s.by_model), ("Team", &s.by_team), ("Feature", &s.by_feature)] {
+        for (title, rows) in [
+            ("Model", &s.by_model),
+            ("Team", &s.by_team),
+            ("Feature", &s.by_feature),
+        ] {
             if rows.is_empty() {
                 continue;
             }
@@ -92,34 +119,48 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
         }
     }
 
-    if let Some(daily) = &f.daily {
-        if let Some(peak) = &daily.peak {
-            let line = format!(
-                "Daily spend averaged {} (weekdays {}, weekends {}); the peak was {} on {}.",
-                format::usd(daily.average_daily_cost_usd),
-                format::usd(daily.weekday_average_cost_usd),
-                format::usd(daily.weekend_average_cost_usd),
-                format::usd(peak.cost_usd),
-                peak.date
-            );
-            let _ = writeln!(md, "{line}\n");
-            findings.push(line);
-        }
+    if let Some(daily) = &f.daily
+        && let Some(peak) = &daily.peak
+    {
+        let line = format!(
+            "Daily spend averaged {} (weekdays {}, weekends {}); the peak was {} on {}.",
+            format::usd(daily.average_daily_cost_usd),
+            format::usd(daily.weekday_average_cost_usd),
+            format::usd(daily.weekend_average_cost_usd),
+            format::usd(peak.cost_usd),
+            peak.date
+        );
+        let _ = writeln!(md, "{line}\n");
+        findings.push(line);
     }
 
     if let Some(anomalies) = &f.anomalies {
         let _ = writeln!(md, "### Anomalies\n");
         if anomalies.is_empty() {
-            let _ = writeln!(md, "No day in {scope_text} departs from the seasonal baseline.\n");
+            let _ = writeln!(
+                md,
+                "No day in {scope_text} departs from the seasonal baseline.\n"
+            );
         }
         for a in anomalies {
             let drivers = a
                 .contributors
                 .iter()
-                .map(|c| format!("{} **{}** ({} of the excess)", c.dimension, c.key, format::share(c.share_of_excess)))
+                .map(|c| {
+                    format!(
+                        "{} **{}** ({} of the excess)",
+                        c.dimension,
+                        c.key,
+                        format::share(c.share_of_excess)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let window = if a.start == a.end { a.start.to_string() } else { format!("{} to {}", a.start, a.end) };
+            let window = if a.start == a.end {
+                a.start.to_string()
+            } else {
+                format!("{} to {}", a.start, a.end)
+            };
             let line = format!(
                 "**{window}**: {} spent vs {} expected (**{} above baseline**). Drivers: {drivers}.",
                 format::usd(a.actual_usd),
@@ -138,9 +179,15 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
     if let Some(recs) = &f.recommendations {
         let _ = writeln!(md, "### Recommendations\n");
         if recs.is_empty() {
-            let _ = writeln!(md, "No lever with a quantifiable saving was found in {scope_text}.\n");
+            let _ = writeln!(
+                md,
+                "No lever with a quantifiable saving was found in {scope_text}.\n"
+            );
         } else {
-            let _ = writeln!(md, "| # | Recommendation | Monthly savings | Effort | Risk |\n|---|---|---:|---|---|");
+            let _ = writeln!(
+                md,
+                "| # | Recommendation | Monthly savings | Effort | Risk |\n|---|---|---:|---|---|"
+            );
             for (i, r) in recs.iter().enumerate() {
                 let _ = writeln!(
                     md,
@@ -154,7 +201,14 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
             }
             md.push('\n');
             for (i, r) in recs.iter().enumerate() {
-                let _ = writeln!(md, "{}. **{}** saves **{} per month**. {}", i + 1, r.title, format::usd(r.monthly_savings_usd), r.evidence);
+                let _ = writeln!(
+                    md,
+                    "{}. **{}** saves **{} per month**. {}",
+                    i + 1,
+                    r.title,
+                    format::usd(r.monthly_savings_usd),
+                    r.evidence
+                );
                 for step in &r.steps {
                     let _ = writeln!(md, "   - {step}");
                 }
@@ -163,54 +217,61 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
                 }
             }
             total_savings = recs.iter().map(|r| r.monthly_savings_usd).sum();
-            let _ = writeln!(md, "\nTogether: **{} per month**.\n", format::usd(total_savings));
-            findings.push(format!("Recommendations save {} per month in total.", format::usd(total_savings)));
-        }
-    }
-
-    if let Some(plan) = &f.plan {
-        if !plan.is_empty() {
-            let _ = writeln!(md, "### Implementation plan\n");
-            for step in plan {
-                let _ = writeln!(
-                    md,
-                    "{}. **{}**: owner {}, effort {}, risk {}{}",
-                    step.order,
-                    step.title,
-                    step.owner,
-                    step.effort,
-                    step.risk,
-                    if step.monthly_savings_usd > 0.0 {
-                        format!(", saves {}/month", format::usd(step.monthly_savings_usd))
-                    } else {
-                        String::new()
-                    }
-                );
-                for action in &step.steps {
-                    let _ = writeln!(md, "   - {action}");
-                }
-            }
-            md.push('\n');
-        }
-    }
-
-    if let Some(c) = &f.classification {
-        if f.summary.is_none() {
             let _ = writeln!(
                 md,
-                "Intent: **{}**. Named in the request: models [{}], teams [{}], features [{}]. Timeframe {}: \
-                 {} records, {} requests, **{}** of spend in scope. Suggested agents: {}.\n",
-                c.intent.label(),
-                c.entities.models.join(", "),
-                c.entities.teams.join(", "),
-                c.entities.features.join(", "),
-                c.timeframe,
-                format::count(c.scope_records),
-                format::count(c.scope_requests),
-                format::usd(c.scope_cost_usd),
-                c.agents.join(" → ")
+                "\nTogether: **{} per month**.\n",
+                format::usd(total_savings)
             );
+            findings.push(format!(
+                "Recommendations save {} per month in total.",
+                format::usd(total_savings)
+            ));
         }
+    }
+
+    if let Some(plan) = &f.plan
+        && !plan.is_empty()
+    {
+        let _ = writeln!(md, "### Implementation plan\n");
+        for step in plan {
+            let _ = writeln!(
+                md,
+                "{}. **{}**: owner {}, effort {}, risk {}{}",
+                step.order,
+                step.title,
+                step.owner,
+                step.effort,
+                step.risk,
+                if step.monthly_savings_usd > 0.0 {
+                    format!(", saves {}/month", format::usd(step.monthly_savings_usd))
+                } else {
+                    String::new()
+                }
+            );
+            for action in &step.steps {
+                let _ = writeln!(md, "   - {action}");
+            }
+        }
+        md.push('\n');
+    }
+
+    if let Some(c) = &f.classification
+        && f.summary.is_none()
+    {
+        let _ = writeln!(
+            md,
+            "Intent: **{}**. Named in the request: models [{}], teams [{}], features [{}]. Timeframe {}: \
+                 {} records, {} requests, **{}** of spend in scope. Suggested agents: {}.\n",
+            c.intent.label(),
+            c.entities.models.join(", "),
+            c.entities.teams.join(", "),
+            c.entities.features.join(", "),
+            c.timeframe,
+            format::count(c.scope_records),
+            format::count(c.scope_requests),
+            format::usd(c.scope_cost_usd),
+            c.agents.join(" → ")
+        );
     }
 
     let coverage = coverage(input, f.summary.as_ref());
@@ -229,11 +290,18 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
         "implementation_plan": f.plan,
         "data_coverage": coverage.0,
     });
-    ComposedReport { response: md, report }
+    ComposedReport {
+        response: md,
+        report,
+    }
 }
 
 fn heading(f: &Findings) -> String {
-    let scope = f.scope.as_ref().map(|s| s.timeframe.clone()).unwrap_or_default();
+    let scope = f
+        .scope
+        .as_ref()
+        .map(|s| s.timeframe.clone())
+        .unwrap_or_default();
     match f.classification.as_ref().map(|c| c.intent) {
         Some(intent) => format!("AI spend: {} (last {scope})", intent.label()),
         None => format!("AI spend report (last {scope})"),
@@ -241,7 +309,10 @@ fn heading(f: &Findings) -> String {
 }
 
 fn breakdown_table(md: &mut String, title: &str, rows: &[Breakdown]) {
-    let _ = writeln!(md, "| {title} | Spend | Share | Requests | vs previous |\n|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "| {title} | Spend | Share | Requests | vs previous |\n|---|---:|---:|---:|---:|"
+    );
     for row in rows.iter().take(8) {
         let _ = writeln!(
             md,
@@ -250,7 +321,9 @@ fn breakdown_table(md: &mut String, title: &str, rows: &[Breakdown]) {
             format::usd(row.cost_usd),
             format::share(row.share),
             format::count(row.requests),
-            row.change_pct.map(format::pct_change).unwrap_or_else(|| "new".to_owned())
+            row.change_pct
+                .map(format::pct_change)
+                .unwrap_or_else(|| "new".to_owned())
         );
     }
     if rows.len() > 8 {
@@ -285,15 +358,23 @@ fn summary_json(s: &Summary) -> Value {
 }
 
 fn coverage(input: &ReportInput, summary: Option<&Summary>) -> (Value, String) {
-    let source = if input.demo_data { "the generated demo data set (tenant has no data of its own)" } else { "the tenant's ingested usage records" };
+    let source = if input.demo_data {
+        "the generated demo data set (tenant has no data of its own)"
+    } else {
+        "the tenant's ingested usage records"
+    };
     let tools = input.findings.tools_used.join(", ");
     let text = match summary {
         Some(s) => format!(
             "Based on {} record(s) ({} requests) from {} to {} in {source}, priced with the embedded list-price table; tools used: {tools}.",
             format::count(s.records),
             format::count(s.requests),
-            s.start.map(|t| t.date_naive().to_string()).unwrap_or_default(),
-            s.end.map(|t| t.date_naive().to_string()).unwrap_or_default(),
+            s.start
+                .map(|t| t.date_naive().to_string())
+                .unwrap_or_default(),
+            s.end
+                .map(|t| t.date_naive().to_string())
+                .unwrap_or_default(),
         ),
         None => format!("Based on {source}; tools used: {tools}."),
     };

@@ -35,5 +35,8 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>
             format::usd(top.impact_usd)
         ),
     };
-    Ok(ToolOutput { value: in_window, summary: text })
+    Ok(ToolOutput {
+        value: in_window,
+        summary: text,
+    })
 }

@@ -61,7 +61,11 @@ impl Scope {
     /// A phrase for people: `the last 30d for team search`.
     pub fn describe(&self) -> String {
         let mut text = format!("the last {}", self.timeframe);
-        for (label, value) in [("team", &self.team), ("model", &self.model), ("feature", &self.feature)] {
+        for (label, value) in [
+            ("team", &self.team),
+            ("model", &self.model),
+            ("feature", &self.feature),
+        ] {
             if let Some(value) = value {
                 text.push_str(&format!(", {label} {value}"));
             }

@@ -21,7 +21,10 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<PricedMo
     let models: BTreeSet<&str> = data
         .records
         .iter()
-        .filter(|r| filter.start.is_none_or(|s| r.timestamp >= s) && filter.end.is_none_or(|e| r.timestamp <= e))
+        .filter(|r| {
+            filter.start.is_none_or(|s| r.timestamp >= s)
+                && filter.end.is_none_or(|e| r.timestamp <= e)
+        })
         .map(|r| r.model.as_str())
         .collect();
     let priced: Vec<PricedModel> = models
@@ -33,10 +36,16 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<PricedMo
         })
         .collect();
     let known = priced.iter().filter(|p| p.price.is_some()).count();
-    let with_alt = priced.iter().filter(|p| p.cheaper_alternative.is_some()).count();
+    let with_alt = priced
+        .iter()
+        .filter(|p| p.cheaper_alternative.is_some())
+        .count();
     let summary = format!(
         "{} model(s) in use, {known} in the price table, {with_alt} with a cheaper same-provider alternative",
         priced.len()
     );
-    Ok(ToolOutput { value: priced, summary })
+    Ok(ToolOutput {
+        value: priced,
+        summary,
+    })
 }

@@ -24,9 +24,16 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<DailyUsage>>
         return Err(no_data(&data.tenant_id, scope));
     }
     let days = summary.daily;
-    let peak = days.iter().max_by(|a, b| a.cost_usd.total_cmp(&b.cost_usd)).cloned();
+    let peak = days
+        .iter()
+        .max_by(|a, b| a.cost_usd.total_cmp(&b.cost_usd))
+        .cloned();
     let mean = |points: Vec<&DailyPoint>| -> f64 {
-        if points.is_empty() { 0.0 } else { points.iter().map(|p| p.cost_usd).sum::<f64>() / points.len() as f64 }
+        if points.is_empty() {
+            0.0
+        } else {
+            points.iter().map(|p| p.cost_usd).sum::<f64>() / points.len() as f64
+        }
     };
     let is_weekend = |p: &&DailyPoint| matches!(p.date.weekday(), Weekday::Sat | Weekday::Sun);
     let average_daily_cost_usd = mean(days.iter().collect());

@@ -24,5 +24,8 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Recommen
             format::usd(top.monthly_savings_usd)
         ),
     };
-    Ok(ToolOutput { value: recommendations, summary })
+    Ok(ToolOutput {
+        value: recommendations,
+        summary,
+    })
 }

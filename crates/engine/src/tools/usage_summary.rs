@@ -20,10 +20,20 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Summary>> {
         scope.describe()
     );
     if let Some(top) = summary.by_model.first() {
-        text.push_str(&format!("; top model {} ({})", top.key, format::share(top.share)));
+        text.push_str(&format!(
+            "; top model {} ({})",
+            top.key,
+            format::share(top.share)
+        ));
     }
     if let Some(change) = summary.trend.as_ref().and_then(|t| t.change_pct) {
-        text.push_str(&format!("; {} vs the previous period", format::pct_change(change)));
+        text.push_str(&format!(
+            "; {} vs the previous period",
+            format::pct_change(change)
+        ));
     }
-    Ok(ToolOutput { value: summary, summary: text })
+    Ok(ToolOutput {
+        value: summary,
+        summary: text,
+    })
 }

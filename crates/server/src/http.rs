@@ -1,0 +1,391 @@
+//! The HTTP endpoints besides `/ws` (PROTOCOL.md section 7): health, metrics, the API index, the
+//! agent registry, usage ingest and the run event log.
+//!
+//! Handlers parse the request, call the engine, and shape JSON; they hold no business logic and no
+//! SQL. Every failure is an [`AppError`]. Authenticated endpoints take an [`Authenticated`]
+//! extractor, so the requirement is visible in the handler's signature.
+
+use crate::AppState;
+use crate::auth::{self, Identity, SCOPE_USAGE_WRITE};
+use crate::error::AppError;
+use agentwire_analytics::UsageFormat;
+use agentwire_protocol::{AgentKind, SUBPROTOCOL, ServerFrame};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a health check waits for the database.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The caller of an authenticated endpoint (`Authorization: Bearer <JWT>`; 401 otherwise).
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Identity);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = auth::bearer_token(&parts.headers)?.ok_or(auth::AuthError::Missing)?;
+        Ok(Authenticated(state.verifier.verify(token)?))
+    }
+}
+
+/// `GET /health`, `GET /api/health`.
+pub async fn health(State(state): State<AppState>) -> Response {
+    let database = check_database(&state).await;
+    let healthy = database.is_ok();
+    let body = json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "service": "agentwire",
+        "version": crate::VERSION,
+        "uptime_s": state.started_at.elapsed().as_secs(),
+        "draining": state.is_draining(),
+        "checks": { "database": database.err().unwrap_or("ok") },
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /health/live`: the process answers.
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "alive" }))
+}
+
+/// `GET /health/ready`: the database answers and the server is not draining.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not_ready", "reason": "draining" })),
+        )
+            .into_response();
+    }
+    match check_database(&state).await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not_ready", "reason": format!("database {reason}") })),
+        )
+            .into_response(),
+    }
+}
+
+/// `Ok` or a short, client-safe reason. The detail is logged.
+async fn check_database(state: &AppState) -> Result<(), &'static str> {
+    match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.engine.health()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "health check: database failed");
+            Err("unreachable")
+        }
+        Err(_) => {
+            tracing::warn!("health check: database did not answer in time");
+            Err("timeout")
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.engine.metrics());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /api`: what this server offers.
+pub async fn api_index() -> Json<Value> {
+    let endpoints = [
+        (
+            "GET",
+            "/ws",
+            "WebSocket: start runs and watch their events (see protocol)",
+        ),
+        ("GET", "/health", "service health with checks"),
+        ("GET", "/api/health", "same as /health"),
+        ("GET", "/health/live", "liveness"),
+        (
+            "GET",
+            "/health/ready",
+            "readiness: database reachable and not draining",
+        ),
+        ("GET", "/metrics", "Prometheus metrics"),
+        ("GET", "/api", "this index"),
+        ("GET", "/api/agents", "the agents, their aliases and tools"),
+        (
+            "POST",
+            "/api/usage",
+            "ingest usage records (CSV or JSON lines); Bearer token with usage:write",
+        ),
+        (
+            "GET",
+            "/api/runs/{run_id}/events?after_seq=N",
+            "a run's persisted events (owner only); Bearer token",
+        ),
+    ];
+    Json(json!({
+        "name": "agentwire",
+        "version": crate::VERSION,
+        "protocol": SUBPROTOCOL,
+        "endpoints": endpoints
+            .iter()
+            .map(|(method, path, description)| json!({"method": method, "path": path, "description": description}))
+            .collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /api/agents`: the agent registry, as the engine describes it.
+pub async fn agents() -> Json<Value> {
+    let agents: Vec<Value> = AgentKind::ALL
+        .iter()
+        .map(|kind| {
+            json!({
+                "name": kind.as_str(),
+                "aliases": kind.aliases(),
+                "description": agentwire_engine::agent_description(*kind),
+                "tools": agentwire_engine::agent_tools(*kind),
+            })
+        })
+        .collect();
+    Json(json!({ "agents": agents }))
+}
+
+/// `POST /api/usage`: ingest usage records for the caller's tenant, all or nothing.
+///
+/// Format: `?format=csv|jsonl`, else the Content-Type (`text/csv`, `application/x-ndjson`,
+/// `application/jsonl`), else detected from the first bytes. Any bad row: 422 listing the rows
+/// and nothing stored.
+pub async fn ingest_usage(
+    State(state): State<AppState>,
+    Authenticated(identity): Authenticated,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, AppError> {
+    if !identity.has_scope(SCOPE_USAGE_WRITE) {
+        return Err(AppError::Forbidden(format!(
+            "this token lacks the `{SCOPE_USAGE_WRITE}` scope needed to load usage data; mint one with `agentwire token --sub USER --scope {SCOPE_USAGE_WRITE}`"
+        )));
+    }
+    let format = usage_format(query.as_deref(), &headers)?;
+    let limit = state.config.max_body_bytes;
+    let bytes = read_body(body, &headers, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::BadRequest(
+            "the body is empty; send CSV with a header row (timestamp,model,input_tokens,output_tokens,...) or JSON lines".into(),
+        ));
+    }
+    // Parsing a large upload is CPU work; keep it off the async workers.
+    let report = tokio::task::spawn_blocking(move || {
+        agentwire_analytics::import_usage(std::io::Cursor::new(bytes), format)
+    })
+    .await
+    .map_err(|err| AppError::internal(format!("usage import task failed: {err}")))?
+    .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))?;
+    if !report.errors.is_empty() {
+        return Err(AppError::InvalidRows {
+            total: report.errors.len(),
+            errors: report.errors,
+            rows_read: report.rows_read,
+        });
+    }
+    let tenant_id = identity.principal.tenant_id.clone();
+    let imported = state.engine.ingest(&tenant_id, report.records).await?;
+    tracing::info!(
+        user_id = %identity.principal.user_id, %tenant_id, imported, rows_read = report.rows_read,
+        "usage imported"
+    );
+    Ok(Json(json!({
+        "tenant_id": tenant_id,
+        "imported": imported,
+        "rows_read": report.rows_read,
+    })))
+}
+
+/// The format asked for by the query or the Content-Type; `None` means detect.
+fn usage_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<UsageFormat>, AppError> {
+    if let Some(name) = query_param(query, "format") {
+        return UsageFormat::from_name(name).map(Some).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "unknown format {:?}; use format=csv or format=jsonl",
+                name.chars().take(32).collect::<String>()
+            ))
+        });
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    Ok(match content_type.as_deref() {
+        Some("text/csv" | "application/csv") => Some(UsageFormat::Csv),
+        Some(
+            "application/x-ndjson"
+            | "application/jsonl"
+            | "application/ndjson"
+            | "application/x-jsonlines"
+            | "application/jsonlines",
+        ) => Some(UsageFormat::JsonLines),
+        _ => None,
+    })
+}
+
+/// Reads the body up to `limit` bytes; over it, 413 without reading the rest.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, AppError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    let mut bytes = Vec::with_capacity(
+        declared
+            .and_then(|len| usize::try_from(len).ok())
+            .unwrap_or(0)
+            .min(limit),
+    );
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| {
+            AppError::BadRequest(format!("the request body could not be read: {err}"))
+        })?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// `GET /api/runs/{run_id}/events?after_seq=N`: the run's persisted events, owner only.
+pub async fn run_events(
+    State(state): State<AppState>,
+    Authenticated(identity): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<ServerFrame>>, AppError> {
+    let Path(run_id) = path.map_err(|err| AppError::BadRequest(err.body_text()))?;
+    let after_seq = match query_param(query.as_deref(), "after_seq") {
+        None | Some("") => 0,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            AppError::BadRequest(
+                "`after_seq` must be a whole number >= 0 (the last seq you saw)".into(),
+            )
+        })?,
+    };
+    let events = state
+        .engine
+        .run_events(&identity.principal, &run_id, after_seq)
+        .await?;
+    Ok(Json(events.into_iter().map(ServerFrame::Event).collect()))
+}
+
+/// The raw value of one query parameter. Values we read are plain words and numbers, so no
+/// percent-decoding is needed.
+fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+/// `GET /`: placeholder until the web chat page lands.
+pub async fn index_page(State(state): State<AppState>) -> Html<String> {
+    let demo = if state.config.demo_mode {
+        "<p><strong>Demo mode</strong>: the database holds generated usage data.</p>"
+    } else {
+        ""
+    };
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>agentwire</title></head>\n\
+         <body><h1>agentwire {version}</h1>{demo}\n\
+         <p>The web chat page lands in a later release. Meanwhile: the API index is at \
+         <a href=\"/api\">/api</a>, the agents at <a href=\"/api/agents\">/api/agents</a>, and clients \
+         connect to <code>/ws</code> with the <code>{SUBPROTOCOL}</code> protocol.</p>\n</body></html>\n",
+        version = crate::VERSION,
+    ))
+}
+
+/// Unknown paths.
+pub async fn not_found(method: Method, uri: Uri) -> AppError {
+    AppError::NotFound(format!(
+        "no endpoint at {method} {}; see GET /api for the list",
+        uri.path()
+    ))
+}
+
+/// Known path, wrong method.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!(
+        "{} does not accept {method}; see GET /api for the list",
+        uri.path()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param(Some("after_seq=5&x=1"), "after_seq"), Some("5"));
+        assert_eq!(query_param(Some("x=1&after_seq="), "after_seq"), Some(""));
+        assert_eq!(query_param(Some("x=1"), "after_seq"), None);
+        assert_eq!(query_param(None, "after_seq"), None);
+    }
+
+    #[test]
+    fn usage_format_from_query_then_content_type() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(usage_format(None, &headers).unwrap(), None);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        assert_eq!(
+            usage_format(None, &headers).unwrap(),
+            Some(UsageFormat::Csv)
+        );
+        assert_eq!(
+            usage_format(Some("format=jsonl"), &headers).unwrap(),
+            Some(UsageFormat::JsonLines)
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        assert_eq!(
+            usage_format(None, &headers).unwrap(),
+            Some(UsageFormat::JsonLines)
+        );
+        assert!(matches!(
+            usage_format(Some("format=xlsx"), &headers),
+            Err(AppError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,85 @@
+//! Conversions between Rust values and what SQLite stores.
+//!
+//! SQLite integers are signed 64-bit, so every `u64` goes through here and is refused, never
+//! wrapped, when it does not fit; timestamps become unix milliseconds. Reading back refuses
+//! values no writer of ours could have produced ([`StoreError::Corrupt`]). No SQL here.
+
+use chrono::{DateTime, Utc};
+
+use crate::{StoreError, StoreResult};
+
+/// `u64` → stored integer; `field` names the value in the error.
+pub(crate) fn u64_to_db(field: &'static str, value: u64) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { field, value })
+}
+
+/// Optional `u64` → stored integer or NULL.
+pub(crate) fn opt_u64_to_db(field: &'static str, value: Option<u64>) -> StoreResult<Option<i64>> {
+    value.map(|v| u64_to_db(field, v)).transpose()
+}
+
+/// Stored integer → `u64`; a negative value means the row was not written by us.
+pub(crate) fn db_to_u64(field: &'static str, value: i64) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{field} is negative: {value}")))
+}
+
+/// Stored integer or NULL → optional `u64`.
+pub(crate) fn db_to_opt_u64(field: &'static str, value: Option<i64>) -> StoreResult<Option<u64>> {
+    value.map(|v| db_to_u64(field, v)).transpose()
+}
+
+/// Timestamp → unix milliseconds. Every `DateTime<Utc>` chrono can represent fits in an `i64`
+/// of milliseconds, so this cannot fail; sub-millisecond precision is dropped.
+pub(crate) fn time_to_db(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+/// Unix milliseconds → timestamp.
+pub(crate) fn db_to_time(field: &'static str, millis: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("{field} is out of range: {millis}")))
+}
+
+/// Optional unix milliseconds → optional timestamp.
+pub(crate) fn db_to_opt_time(
+    field: &'static str,
+    millis: Option<i64>,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    millis.map(|m| db_to_time(field, m)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u64_round_trips_up_to_i64_max_and_refuses_beyond() {
+        assert_eq!(u64_to_db("x", 0).unwrap(), 0);
+        let max = u64::try_from(i64::MAX).unwrap();
+        assert_eq!(u64_to_db("x", max).unwrap(), i64::MAX);
+        assert!(matches!(
+            u64_to_db("x", max + 1),
+            Err(StoreError::OutOfRange { field: "x", value }) if value == max + 1
+        ));
+        assert!(matches!(
+            opt_u64_to_db("x", Some(u64::MAX)),
+            Err(StoreError::OutOfRange { .. })
+        ));
+        assert_eq!(opt_u64_to_db("x", None).unwrap(), None);
+        assert_eq!(db_to_u64("x", i64::MAX).unwrap(), max);
+        assert!(matches!(db_to_u64("x", -1), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn extreme_timestamps_fit_in_milliseconds() {
+        for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let ms = time_to_db(t);
+            let back = db_to_time("t", ms).unwrap();
+            assert_eq!(back.timestamp_millis(), ms);
+        }
+        assert!(matches!(
+            db_to_time("t", i64::MAX),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

@@ -1,0 +1,110 @@
+//! The records the store reads and writes: runs, threads and stored events.
+//!
+//! Plain data plus the run status vocabulary. No SQL and no I/O here; the usage record itself is
+//! `agentwire_analytics::UsageRecord`, re-exported from the crate root.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::StoreError;
+
+/// Life cycle of a run: `Accepted` → `Running` → one of the three terminal states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Accepted,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Every status, in life-cycle order.
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Accepted,
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    /// The stored (and logged) name: `"accepted"`, `"running"`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Accepted => "accepted",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The inverse of [`RunStatus::as_str`]; `None` for anything else (exact, lower case).
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+
+    /// True for completed, failed and cancelled: the run will emit nothing more.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown run status {s:?}")))
+    }
+}
+
+/// One run: a request executed by its entry agent.
+///
+/// Timestamps are stored with millisecond precision; anything finer is dropped on write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub thread_id: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    pub agent: String,
+    pub user_request: String,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Highest `seq` appended to the event log for this run (0 before the first event).
+    pub last_seq: u64,
+}
+
+/// One conversation thread. The key is `(user_id, thread_id)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadRecord {
+    pub thread_id: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One event of a run's log, as it was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub run_id: String,
+    pub seq: u64,
+    /// The JSON frame text exactly as sent to the client.
+    pub payload: String,
+}
