@@ -97,14 +97,7 @@ impl RunContext {
     /// # Errors
     /// `Stop::Failed` with `INTERNAL` when the store refuses the write; the event is not published.
     pub async fn emit(&mut self, agent: &str, kind: EventKind) -> Step {
-        let event = RunEvent {
-            run_id: self.run.run_id.clone(),
-            thread_id: self.run.thread_id.clone(),
-            seq: self.next_seq,
-            agent: agent.to_owned(),
-            timestamp: agentwire_protocol::time::now(),
-            kind,
-        };
+        let event = self.next_event(agent, kind);
         let type_name = event.kind.type_name();
         let frame = ServerFrame::Event(event);
         let payload = frame.to_json();
@@ -126,22 +119,30 @@ impl RunContext {
         Ok(())
     }
 
+    /// The run's next event, stamped now.
+    fn next_event(&self, agent: &str, kind: EventKind) -> RunEvent {
+        RunEvent {
+            run_id: self.run.run_id.clone(),
+            thread_id: self.run.thread_id.clone(),
+            seq: self.next_seq,
+            agent: agent.to_owned(),
+            timestamp: agentwire_protocol::time::now(),
+            kind,
+        }
+    }
+
     /// Publishes a terminal event even if the store cannot take it, so no follower waits forever.
     pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind) {
         self.close_open_tools().await;
         if self.emit(agent, kind).await.is_err() {
-            let event = RunEvent {
-                run_id: self.run.run_id.clone(),
-                thread_id: self.run.thread_id.clone(),
-                seq: self.next_seq,
-                agent: agent.to_owned(),
-                timestamp: agentwire_protocol::time::now(),
-                kind: EventKind::AgentError {
+            let event = self.next_event(
+                agent,
+                EventKind::AgentError {
                     error_code: ErrorCode::Internal,
                     message: "the event log could not be written; the run was stopped".into(),
                     retryable: true,
                 },
-            };
+            );
             self.next_seq += 1;
             self.run.publish(event);
         }

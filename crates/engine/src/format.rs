@@ -40,6 +40,16 @@ pub fn tokens(value: u64) -> String {
     }
 }
 
+/// An anomaly's drivers: `team growth (99.8%), feature email-drafts (99.8%)`.
+pub fn drivers(contributors: &[agentwire_analytics::Contributor]) -> String {
+    contributors
+        .iter()
+        .take(3)
+        .map(|c| format!("{} {} ({})", c.dimension, c.key, share(c.share_of_excess)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn group(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

@@ -111,20 +111,7 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
             scope.describe()
         ),
         Some(a) => {
-            let drivers = a
-                .contributors
-                .iter()
-                .take(3)
-                .map(|c| {
-                    format!(
-                        "{} {} ({})",
-                        c.dimension,
-                        c.key,
-                        format::share(c.share_of_excess)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let drivers = format::drivers(&a.contributors);
             format!(
                 "{} stands out: {} spent against {} expected, {} above the baseline. It is driven by {drivers}.{}",
                 a.start,

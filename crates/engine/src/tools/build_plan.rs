@@ -32,19 +32,7 @@ pub fn compute(
 ) -> Step<ToolOutput<Vec<PlanStep>>> {
     let mut plan: Vec<PlanStep> = Vec::new();
     for anomaly in anomalies.iter().take(2) {
-        let driver = anomaly
-            .contributors
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {} ({})",
-                    c.dimension,
-                    c.key,
-                    format::share(c.share_of_excess)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let driver = format::drivers(&anomaly.contributors);
         let owner = anomaly
             .contributors
             .iter()
