@@ -5,8 +5,11 @@
 //! the recent week-over-week growth; for the first week, the median of earlier days of the same
 //! kind (weekday or weekend). Residuals are relative (actual / expected - 1) so busy weekdays and
 //! quiet weekends are judged on one scale, and scored with a robust z (median and MAD). Only
-//! overspend is reported: a drop in cost is not a cost anomaly. This module must not read the
-//! clock or keep state between calls.
+//! overspend is reported: a drop in cost is not a cost anomaly. As a second opinion an EWMA of
+//! the daily z scores (alpha 0.3) is reported with each window: `confirmed_by_ewma` says whether
+//! the smoothed score passed 2 as well, i.e. whether the departure is more than one noisy day.
+//! (Finer series, where one slot is minutes, gate on that opinion: see `crate::timeseries`.)
+//! This module must not read the clock or keep state between calls.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use serde::Serialize;
@@ -36,6 +39,9 @@ const WEAK_BASELINE_DAMPING: f64 = 2.0;
 const MAX_SCORE: f64 = 1000.0;
 /// 1.4826 * MAD estimates a standard deviation for normally distributed data.
 const MAD_TO_SIGMA: f64 = 1.4826;
+/// EWMA smoothing of the daily z scores, and the level the smoothed score must pass.
+const EWMA_ALPHA: f64 = 0.3;
+const EWMA_THRESHOLD: f64 = 2.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contributor {
@@ -53,12 +59,18 @@ pub struct Anomaly {
     /// First and last UTC day of the window (inclusive).
     pub start: NaiveDate,
     pub end: NaiveDate,
-    pub expected_usd: f64,
-    pub actual_usd: f64,
-    /// actual - expected.
+    /// Dollars the seasonal baseline expected over the window.
+    pub expected: f64,
+    /// Dollars spent over the window.
+    pub actual: f64,
+    /// actual - expected, in dollars.
     pub impact_usd: f64,
     /// The highest robust z of the window's days.
     pub score: f64,
+    /// The highest EWMA of the daily z scores in the window (the second opinion).
+    pub ewma_score: f64,
+    /// Whether the EWMA passed its threshold too.
+    pub confirmed_by_ewma: bool,
     pub contributors: Vec<Contributor>,
 }
 
@@ -167,12 +179,10 @@ pub fn detect_anomalies(
 
     // Score every day, then merge runs of flagged days into windows.
     let mut windows: Vec<(usize, usize, f64)> = Vec::new();
+    let mut ewma = 0.0;
+    let mut smooth = vec![0.0; n];
     for (i, b) in baselines.iter().enumerate() {
         let Some(b) = b else { continue };
-        let date = first + Duration::days(i as i64);
-        if report_from.is_some_and(|from| date < from) {
-            continue;
-        }
         let actual = series[i];
         let excess = actual - b.expected;
         let mut z = if b.expected > 0.0 {
@@ -182,6 +192,12 @@ pub fn detect_anomalies(
         };
         if b.weak {
             z /= WEAK_BASELINE_DAMPING;
+        }
+        ewma = EWMA_ALPHA * z + (1.0 - EWMA_ALPHA) * ewma;
+        smooth[i] = ewma;
+        let date = first + Duration::days(i as i64);
+        if report_from.is_some_and(|from| date < from) {
+            continue;
         }
         if z > Z_THRESHOLD && excess > MIN_EXCESS_USD.max(MIN_EXCESS_FRACTION * b.expected) {
             match windows.last_mut() {
@@ -209,13 +225,16 @@ pub fn detect_anomalies(
                 .iter()
                 .map(|b| b.as_ref().map_or(0.0, |b| b.expected))
                 .sum();
+            let ewma_score = smooth[s..=e].iter().copied().fold(f64::MIN, f64::max);
             Anomaly {
                 start: first + Duration::days(s as i64),
                 end: first + Duration::days(e as i64),
-                expected_usd: expected,
-                actual_usd: actual,
+                expected,
+                actual,
                 impact_usd: actual - expected,
                 score,
+                ewma_score,
+                confirmed_by_ewma: ewma_score > EWMA_THRESHOLD,
                 contributors,
             }
         })
@@ -388,6 +407,8 @@ mod tests {
         assert_eq!(a.end, spike_start.date_naive() + Duration::days(1));
         assert!((a.impact_usd - 1000.0).abs() < 20.0, "{}", a.impact_usd);
         assert!(a.score > Z_THRESHOLD);
+        assert!(a.confirmed_by_ewma, "{a:?}");
+        assert!((a.actual - a.expected - a.impact_usd).abs() < 1e-9);
         let keys: Vec<(&str, &str)> = a
             .contributors
             .iter()

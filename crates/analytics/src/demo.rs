@@ -50,6 +50,8 @@ pub struct DemoFacts {
     pub routing_target_model: String,
     pub routing_feature: String,
     pub shared_prefix_feature: String,
+    /// The shared prompt prefixes (prefix_hash) of that feature and their length in tokens.
+    pub shared_prefixes: Vec<(String, u64)>,
     pub notes: Vec<String>,
 }
 
@@ -115,6 +117,13 @@ const SPIKE_MODEL: &str = "claude-sonnet-4";
 const ROUTING_FEATURE: &str = "intent-classifier";
 const ROUTING_MODEL: &str = "gpt-4o";
 const PREFIX_FEATURE: &str = "doc-summaries";
+/// The shared system prompts of the prefix feature and their length in tokens (recorded in each
+/// record's tags as `prefix_tokens=N`, since a prefix hash alone does not say how long it is).
+const SHARED_PREFIXES: [(&str, u64); 3] = [
+    ("sp-docsum-v3-general-9f1c", 6_200),
+    ("sp-docsum-v3-legal-77c2", 7_400),
+    ("sp-docsum-v3-eng-0b4e", 5_100),
+];
 /// The runaway job ran for these UTC hours of the spike day.
 const SPIKE_HOURS: std::ops::RangeInclusive<u32> = 1..=12;
 const SPIKE_REQUESTS_PER_HOUR: f64 = 9_000.0;
@@ -139,7 +148,7 @@ const STREAMS: &[Stream] = &[
         input_per_request: 2_000.0, output_per_request: 300.0, reasoning_share: Some(0.3), max_tokens: 1_024, prefixes: &[] },
     Stream { team: "platform", feature: PREFIX_FEATURE, model: "gemini-2.5-pro", peak_per_hour: 700.0,
         input_per_request: 9_000.0, output_per_request: 600.0, reasoning_share: Some(0.35), max_tokens: 2_048,
-        prefixes: &["sp-docsum-v3-general-9f1c", "sp-docsum-v3-legal-77c2", "sp-docsum-v3-eng-0b4e"] },
+        prefixes: &[SHARED_PREFIXES[0].0, SHARED_PREFIXES[1].0, SHARED_PREFIXES[2].0] },
     Stream { team: "platform", feature: "log-triage", model: "meta-llama/Llama-3.3-70B-Instruct-Turbo", peak_per_hour: 1_200.0,
         input_per_request: 3_000.0, output_per_request: 250.0, reasoning_share: None, max_tokens: 512, prefixes: &[] },
     Stream { team: "platform", feature: "code-review", model: "gpt-4.1", peak_per_hour: 300.0,
@@ -171,6 +180,13 @@ fn unique(items: impl Iterator<Item = &'static str>) -> Vec<String> {
         }
     }
     out
+}
+
+fn prefix_tokens(prefix: &str) -> Option<u64> {
+    SHARED_PREFIXES
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, t)| *t)
 }
 
 /// Generates the demo data set; the same config always gives the same records.
@@ -243,7 +259,10 @@ pub fn generate_demo(config: &DemoConfig) -> DemoDataset {
                 r.project = Some(format!("acme-{}", s.team));
                 r.feature = Some(s.feature.to_string());
                 r.prefix_hash = prefix.map(str::to_string);
-                r.tags = Some("env=prod".to_string());
+                r.tags = Some(match prefix.and_then(prefix_tokens) {
+                    Some(tokens) => format!("env=prod;prefix_tokens={tokens}"),
+                    None => "env=prod".to_string(),
+                });
 
                 if date == spike_day && s.feature == SPIKE_FEATURE && SPIKE_HOURS.contains(&hour) {
                     let before = prices.cost_usd(&r);
@@ -280,6 +299,10 @@ pub fn generate_demo(config: &DemoConfig) -> DemoDataset {
         routing_target_model: routing_target.clone(),
         routing_feature: ROUTING_FEATURE.to_string(),
         shared_prefix_feature: PREFIX_FEATURE.to_string(),
+        shared_prefixes: SHARED_PREFIXES
+            .iter()
+            .map(|(p, t)| ((*p).to_string(), *t))
+            .collect(),
         notes: vec![
             format!(
                 "Hourly buckets per (team, feature, model) from {start} to {end}: weekdays busier \
@@ -299,8 +322,8 @@ pub fn generate_demo(config: &DemoConfig) -> DemoDataset {
             ),
             format!(
                 "Caching: {PREFIX_FEATURE} (team platform, gemini-2.5-pro, ~9,000 input tokens per \
-                 request) reuses three long system prompts (prefix_hash set) but reads nothing \
-                 from cache."
+                 request) reuses three long system prompts of 6,200, 7,400 and 5,100 tokens \
+                 (prefix_hash set, length in the prefix_tokens tag) but reads nothing from cache."
             ),
             "cost_usd is not set: every record is priced from the embedded list prices."
                 .to_string(),

@@ -7,18 +7,27 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod anomaly;
+pub mod billing;
+pub mod capacity;
 pub mod demo;
 mod fastmap;
+pub mod forecast;
 pub mod import;
+pub mod levers;
 pub mod optimize;
 pub mod prices;
 pub mod record;
 mod stats;
 pub mod summary;
+pub mod timeseries;
 
 pub use anomaly::{Anomaly, Contributor, detect_anomalies};
 pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};
-pub use import::{ImportError, ImportReport, RowError, UsageFormat, import_usage};
+pub use import::{
+    FocusImport, FocusRow, ImportError, ImportOptions, ImportReport, ImportStats, Imported,
+    MetricSeries, RowError, SeriesImport, UsageFormat, import_any, import_each, import_focus,
+    import_series, import_usage, import_usage_with,
+};
 pub use optimize::{Recommendation, recommend};
 pub use prices::{ModelPrice, PriceTable, PriceTier};
 pub use record::UsageRecord;

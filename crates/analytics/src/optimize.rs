@@ -1,10 +1,14 @@
 //! What to change to spend less, each lever quantified in dollars per month from the tenant's
 //! own records and the price table.
 //!
-//! Implemented lever: model routing (short, classification-like traffic on a premium model moved
-//! to the cheaper model of the same family). This module must not invent volumes or prices: every
-//! figure is computed from the records in the filter window, and a lever that would not save
+//! Levers, applied in this order so that no token is saved twice (each works on what the levers
+//! before it left): model routing (short, classification-like traffic on a premium model moved to
+//! the cheaper model of the same family), then the levers of `crate::levers` (exact-repeat
+//! caching, prompt caching, max_tokens, batch). This module must not invent volumes or prices:
+//! every figure is computed from the records in the filter window, and a lever that would not save
 //! money is not recommended.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -41,6 +45,8 @@ pub struct Recommendation {
     pub effort: String,
     /// "low", "medium" or "high".
     pub risk: String,
+    /// Lever-specific figures, e.g. `reusable_share` for prompt caching.
+    pub figures: BTreeMap<String, f64>,
 }
 
 /// All recommendations for the filtered records, largest monthly saving first.
@@ -50,6 +56,42 @@ pub fn recommend(
     filter: &Filter,
 ) -> Vec<Recommendation> {
     let mut out = model_routing(records, prices, filter);
+    // The routed traffic is priced at its new model for every later lever.
+    let mut routed: FastMap<(&str, Option<&str>), &ModelPrice> = FastMap::default();
+    for rec in &out {
+        if let (Some(from), Some(to)) = (rec.from_model.as_deref(), rec.to_model.as_deref())
+            && let Some(target) = prices.lookup(to)
+        {
+            routed.insert((from, rec.feature.as_deref()), target);
+        }
+    }
+    let mut cache = PriceCache::new(prices);
+    let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+    let mut states: Vec<crate::levers::State<'_, '_>> = Vec::new();
+    for r in records {
+        if !filter.matches(r) {
+            continue;
+        }
+        let t = r.timestamp;
+        first = Some(first.map_or(t, |f| f.min(t)));
+        last = Some(last.map_or(t, |l| l.max(t)));
+        let (mut cost, _) = cache.cost(r);
+        let mut price = cache.price(&r.model);
+        if let Some(target) = routed.get(&(r.model.as_str(), r.feature.as_deref())) {
+            price = Some(*target);
+            cost = target.cost_for(r);
+        }
+        states.push(crate::levers::State {
+            record: r,
+            price,
+            cost,
+            remaining: 1.0,
+        });
+    }
+    let days = window_days(filter, first, last);
+    if days > 0.0 {
+        out.extend(crate::levers::apply(&mut states, 30.0 / days, days));
+    }
     out.sort_by(|a, b| {
         b.monthly_savings_usd
             .total_cmp(&a.monthly_savings_usd)
@@ -256,6 +298,7 @@ fn routing_recommendation(f: RoutingFacts<'_>) -> Recommendation {
         steps,
         effort: "low".to_string(),
         risk: "medium".to_string(),
+        figures: BTreeMap::new(),
     }
 }
 
@@ -420,5 +463,203 @@ mod tests {
             "the planted opportunity is the largest"
         );
         assert!(recs.iter().all(|r| r.monthly_savings_usd > 0.0));
+    }
+
+    fn priced(model: &str, input: f64, output: f64, cached: f64) -> (f64, f64, f64) {
+        let _ = model;
+        (input / 1e6, output / 1e6, cached / 1e6)
+    }
+
+    #[test]
+    fn levers_apply_in_sequence_without_double_counting() {
+        let prices = PriceTable::embedded();
+        // Short gpt-4o traffic (routable) that also repeats a 1,500-token prefix, one request per
+        // record, a minute apart: the first request writes the cache, the other nine read it.
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let records: Vec<UsageRecord> = (0..10)
+            .map(|i| {
+                let mut r =
+                    UsageRecord::new(t0 + Duration::minutes(i), "openai", "gpt-4o", 1_900, 20);
+                r.feature = Some("classify".into());
+                r.prefix_hash = Some("p1".into());
+                r.tags = Some("prefix_tokens=1500".into());
+                r
+            })
+            .collect();
+        let recs = recommend(&records, &prices, &Filter::default());
+        let routing = recs.iter().find(|r| r.lever == "model_routing").unwrap();
+        let caching = recs.iter().find(|r| r.lever == "prompt_caching").unwrap();
+        assert_eq!(routing.to_model.as_deref(), Some("gpt-4o-mini"));
+        // The window is one calendar day... of 9 minutes: a trace shorter than a day scales by its span.
+        let per_month = 30.0 / (9.0 * 60.0 / 86_400.0);
+        let (i4, o4, _) = priced("gpt-4o", 2.5, 10.0, 1.25);
+        let (im, om, cm) = priced("gpt-4o-mini", 0.15, 0.6, 0.075);
+        let routing_saving = 10.0 * ((1_900.0 * i4 + 20.0 * o4) - (1_900.0 * im + 20.0 * om));
+        assert!(
+            (routing.monthly_savings_usd - routing_saving * per_month).abs() < 1e-9 * per_month
+        );
+        // Caching is priced at the routed model's rates, not gpt-4o's: 9 reads of 1,500 tokens.
+        let caching_saving = 9.0 * 1_500.0 * (im - cm);
+        assert!(
+            (caching.monthly_savings_usd - caching_saving * per_month).abs() < 1e-9 * per_month,
+            "{} vs {}",
+            caching.monthly_savings_usd,
+            caching_saving * per_month
+        );
+        assert_eq!(caching.from_model.as_deref(), Some("gpt-4o-mini"));
+        assert!((caching.figures["reusable_share"] - 13_500.0 / 19_000.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn exact_repeats_max_tokens_and_batch_exact_values() {
+        let prices = PriceTable::embedded();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let mut records = Vec::new();
+        // Exact repeats: one prompt three times (the last record a bucket of two): 3 repeats.
+        for (i, n) in [(0, 1), (1, 1), (2, 2)] {
+            let mut r = UsageRecord::new(
+                t0 + Duration::hours(i),
+                "anthropic",
+                "claude-sonnet-4",
+                1_000 * n,
+                100 * n,
+            );
+            r.request_count = n;
+            r.feature = Some("faq".into());
+            r.prompt_hash = Some("h".into());
+            records.push(r);
+        }
+        // max_tokens: 20 single requests of "drafts", 2 of them stopped at the cap of 500.
+        for i in 0..20 {
+            let out = if i < 2 { 500 } else { 200 };
+            let mut r = UsageRecord::new(
+                t0 + Duration::hours(i),
+                "anthropic",
+                "claude-sonnet-4",
+                1_000,
+                out,
+            );
+            r.feature = Some("drafts".into());
+            r.max_tokens = Some(500);
+            records.push(r);
+        }
+        // Batch: a nightly report on gpt-4o.
+        let mut r = UsageRecord::new(
+            t0 + Duration::hours(23),
+            "openai",
+            "gpt-4o",
+            1_000_000,
+            100_000,
+        );
+        r.feature = Some("nightly-report".into());
+        records.push(r);
+        let recs = recommend(&records, &prices, &Filter::default());
+        let per_month = 30.0; // one calendar day (the records span 23 hours)
+        let find = |lever: &str| recs.iter().find(|r| r.lever == lever).unwrap();
+        let repeat = find("exact_repeat_cache");
+        let each = 1_000.0 * 3e-6 + 100.0 * 15e-6;
+        assert!((repeat.monthly_savings_usd - 3.0 * each * per_month).abs() < 1e-9);
+        assert_eq!(repeat.affected_requests, 3);
+        let capped = find("max_tokens");
+        let capped_cost = 2.0 * (1_000.0 * 3e-6 + 500.0 * 15e-6);
+        assert!((capped.monthly_savings_usd - capped_cost * per_month).abs() < 1e-9);
+        assert!((capped.figures["capped_share"] - 0.1).abs() < 1e-12);
+        let batch = find("batch");
+        let full = 1_000_000.0 * 2.5e-6 + 100_000.0 * 10e-6;
+        assert!((batch.monthly_savings_usd - full / 2.0 * per_month).abs() < 1e-9);
+        assert!(recs.iter().all(|r| r.monthly_savings_usd > 0.0));
+    }
+
+    #[test]
+    fn demo_caching_opportunity_matches_an_independent_computation() {
+        let demo = generate_demo(&DemoConfig::default());
+        let facts = &demo.facts;
+        let recs = recommend(&demo.records, &PriceTable::embedded(), &Filter::default());
+        let caching = recs
+            .iter()
+            .find(|r| {
+                r.lever == "prompt_caching"
+                    && r.feature.as_deref() == Some(facts.shared_prefix_feature.as_str())
+            })
+            .expect("caching recommendation");
+        // Independently: hourly buckets write each prefix once per 5 minutes (12 an hour) and
+        // read it for the other requests, at gemini-2.5-pro's input and cached-read prices.
+        let mut saving = 0.0;
+        for r in &demo.records {
+            let Some(prefix) = r.prefix_hash.as_deref() else {
+                continue;
+            };
+            let tokens = facts
+                .shared_prefixes
+                .iter()
+                .find(|(p, _)| p == prefix)
+                .unwrap()
+                .1 as f64;
+            let reads = r.request_count.saturating_sub(r.request_count.min(12)) as f64;
+            saving += reads * tokens * (1.25 - 0.125) / 1e6;
+        }
+        let expected = saving * 30.0 / f64::from(DemoConfig::default().days);
+        assert!(
+            (caching.monthly_savings_usd - expected).abs() < 1e-6 * expected,
+            "{} vs {expected}",
+            caching.monthly_savings_usd
+        );
+        assert_eq!(
+            recs[0].lever, "model_routing",
+            "routing stays the largest lever"
+        );
+    }
+
+    /// Mooncake synthetic trace (Apache-2.0): the reusable share of input tokens with an unlimited
+    /// prefix cache (about 65%), priced at Claude Sonnet 4.5's cache prices.
+    #[test]
+    fn mooncake_reusable_prefix_share_is_computed_and_priced() {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/mooncake/synthetic_trace.jsonl");
+        if !path.exists() {
+            println!("skipped: {} is absent", path.display());
+            return;
+        }
+        let report = crate::import::import_usage_with(
+            std::fs::File::open(&path).unwrap(),
+            &crate::import::ImportOptions {
+                format: None,
+                model: Some("claude-sonnet-4-5".into()),
+            },
+        )
+        .unwrap();
+        assert!(report.errors.is_empty(), "{:?}", &report.errors[..1]);
+        assert_eq!(report.records.len(), 3_993);
+        // Independent count straight from the trace's blocks.
+        let mut seen = std::collections::HashSet::new();
+        let (mut reused, mut input) = (0u64, 0u64);
+        let mut records: Vec<&UsageRecord> = report.records.iter().collect();
+        records.sort_by_key(|r| r.timestamp);
+        for r in &records {
+            let ids: Vec<u64> = crate::import::hash_ids(r.tags.as_deref())
+                .unwrap()
+                .collect();
+            let leading = ids.iter().take_while(|id| seen.contains(*id)).count() as u64;
+            let tokens = (leading * 512).min(r.input_tokens);
+            if tokens >= 1_024 {
+                reused += tokens;
+            }
+            input += r.input_tokens;
+            seen.extend(ids);
+        }
+        let share = reused as f64 / input as f64;
+        let recs = recommend(&report.records, &PriceTable::embedded(), &Filter::default());
+        let caching = recs.iter().find(|r| r.lever == "prompt_caching").unwrap();
+        println!(
+            "Mooncake: {:.1}% of {} input tokens are a reusable prefix; prompt caching on claude-sonnet-4-5 saves ${:.2}/month ({} reused tokens, {} cache-write tokens)",
+            caching.figures["reusable_share"] * 100.0,
+            input,
+            caching.monthly_savings_usd,
+            caching.figures["reusable_input_tokens"],
+            caching.figures["cache_write_tokens"],
+        );
+        assert!((caching.figures["reusable_share"] - share).abs() < 1e-12);
+        assert!((0.60..0.70).contains(&share), "{share}");
+        assert!(caching.monthly_savings_usd > 0.0);
     }
 }

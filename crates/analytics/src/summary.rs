@@ -99,6 +99,12 @@ pub(crate) fn window_days(
         return d.num_seconds() as f64 / 86_400.0 + f64::from(d.subsec_nanos()) / 86_400.0 / 1e9;
     }
     match (first, last) {
+        // A trace shorter than a day (an hour of requests) is scaled by its own length, not by a
+        // whole calendar day it did not fill.
+        (Some(f), Some(l)) if l - f < Duration::hours(23) => {
+            let span = (l - f).num_milliseconds().max(60_000) as f64;
+            span / 86_400_000.0
+        }
         (Some(f), Some(l)) => ((l.date_naive() - f.date_naive()).num_days() + 1) as f64,
         _ => 0.0,
     }
@@ -151,9 +157,24 @@ pub struct Summary {
     pub output_tokens: u64,
     /// Cost per day over the window, times 30.
     pub monthly_cost_usd: f64,
+    /// The days `monthly_cost_usd` was scaled from: the filter's length, else the calendar days
+    /// of the data, else (for a trace shorter than a day) the trace's own span.
+    pub window_days: f64,
     /// Records with no billed cost whose model is not in the price table (counted as $0).
     pub unpriced_records: u64,
     pub unpriced_models: Vec<String>,
+    /// Records that carry a billed `cost_usd` (it is what they cost).
+    pub billed_records: u64,
+    /// Their billed cost.
+    pub billed_cost_usd: f64,
+    /// The same billed records at list prices (those whose model is in the price table), so
+    /// the difference to what was billed is itself a finding: a discount, a markup, or a
+    /// pricing error.
+    pub billed_at_list_usd: f64,
+    /// Billed records whose model has a list price (the ones `billed_at_list_usd` covers).
+    pub billed_records_with_list_price: u64,
+    /// Billed cost of those same records.
+    pub billed_cost_with_list_price_usd: f64,
     pub by_model: Vec<Breakdown>,
     pub by_team: Vec<Breakdown>,
     pub by_feature: Vec<Breakdown>,
@@ -232,6 +253,8 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
     let mut by_feature: FastMap<&str, Acc> = FastMap::default();
     let mut by_provider: FastMap<&str, Acc> = FastMap::default();
     let mut daily: FastMap<NaiveDate, Acc> = FastMap::default();
+    let (mut billed_records, mut billed_cost, mut billed_at_list) = (0u64, 0.0, 0.0);
+    let (mut billed_listed, mut billed_listed_cost) = (0u64, 0.0);
 
     for r in records {
         if !filter.matches_dims(r) {
@@ -249,6 +272,15 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
             if !priced {
                 unpriced_records += 1;
                 unpriced_models.insert(&r.model, ());
+            }
+            if r.cost_usd.is_some() {
+                billed_records += 1;
+                billed_cost += cost;
+                if let Some(p) = cache.price(&r.model) {
+                    billed_listed += 1;
+                    billed_listed_cost += cost;
+                    billed_at_list += p.cost_for(r);
+                }
             }
             by_model.entry(&r.model).or_default().add(r, cost);
             by_team.entry(team).or_default().add(r, cost);
@@ -301,8 +333,14 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
         input_tokens: totals.input,
         output_tokens: totals.output,
         monthly_cost_usd: if days > 0.0 { total / days * 30.0 } else { 0.0 },
+        window_days: days,
         unpriced_records,
         unpriced_models: unpriced,
+        billed_records,
+        billed_cost_usd: billed_cost,
+        billed_at_list_usd: billed_at_list,
+        billed_records_with_list_price: billed_listed,
+        billed_cost_with_list_price_usd: billed_listed_cost,
         by_model: breakdown(by_model, total, previous.is_some()),
         by_team: breakdown(by_team, total, previous.is_some()),
         by_feature: breakdown(by_feature, total, previous.is_some()),
@@ -372,6 +410,22 @@ mod tests {
         assert!(close(s.monthly_cost_usd, 5.1 / 3.0 * 30.0));
         assert!(s.trend.is_none());
         assert!(s.by_model.iter().all(|b| b.change_pct.is_none()));
+        // The billed record's model has no list price, so there is nothing to compare it with.
+        assert_eq!(s.billed_records, 1);
+        assert!(close(s.billed_cost_usd, 2.0));
+        assert_eq!(s.billed_records_with_list_price, 0);
+    }
+
+    #[test]
+    fn billed_cost_is_compared_with_list_price() {
+        let prices = PriceTable::embedded();
+        let mut r = rec(at(1, 0), "gpt-4o", None, 1_000_000, 0); // list $2.50
+        r.cost_usd = Some(2.0);
+        let s = summarize(&[r], &prices, &Filter::default());
+        assert!(close(s.total_cost_usd, 2.0), "billed cost wins");
+        assert_eq!(s.billed_records_with_list_price, 1);
+        assert!(close(s.billed_at_list_usd, 2.5));
+        assert!(close(s.billed_cost_with_list_price_usd, 2.0));
     }
 
     #[test]

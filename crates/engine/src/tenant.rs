@@ -12,12 +12,19 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug)]
 pub(crate) struct TenantData {
     pub tenant_id: String,
-    pub records: Vec<UsageRecord>,
+    /// Shared: every tenant shown the demo data set points at the same records.
+    pub records: Arc<Vec<UsageRecord>>,
     pub prices: Arc<PriceTable>,
     /// True when the tenant has no data of its own and is shown the generated demo data set
     /// (`--demo-data`); answers say so in their data coverage.
     pub demo: bool,
 }
+
+/// At most this many tenants' own records are kept in memory; past it, other tenants' snapshots
+/// are dropped (they reload from the store on their next run).
+const MAX_CACHED_RECORDS: usize = 20_000_000;
+/// At most this many tenants are cached, whatever their size.
+const MAX_CACHED_TENANTS: usize = 4_096;
 
 /// Snapshots by tenant. A std Mutex: it is held only to clone an `Arc` or swap one in.
 #[derive(Debug, Default)]
@@ -30,6 +37,26 @@ struct CacheInner {
     snapshots: HashMap<String, Arc<TenantData>>,
     /// Bumped by every ingest, so a load that raced with an ingest does not cache stale data.
     generations: HashMap<String, u64>,
+}
+
+impl CacheInner {
+    /// Records held for tenants' own data (the shared demo set is counted once, not per tenant).
+    fn own_records(&self) -> usize {
+        self.snapshots
+            .values()
+            .filter(|d| !d.demo)
+            .map(|d| d.records.len())
+            .sum()
+    }
+
+    fn evict_beyond_bounds(&mut self, keep: &str) {
+        while self.snapshots.len() > MAX_CACHED_TENANTS || self.own_records() > MAX_CACHED_RECORDS {
+            let Some(victim) = self.snapshots.keys().find(|k| k.as_str() != keep).cloned() else {
+                return;
+            };
+            self.snapshots.remove(&victim);
+        }
+    }
 }
 
 impl TenantCache {
@@ -49,7 +76,9 @@ impl TenantCache {
         if let Ok(mut inner) = self.inner.lock()
             && inner.generations.get(&data.tenant_id).copied().unwrap_or(0) == generation
         {
-            inner.snapshots.insert(data.tenant_id.clone(), data);
+            let keep = data.tenant_id.clone();
+            inner.snapshots.insert(keep.clone(), data);
+            inner.evict_beyond_bounds(&keep);
         }
     }
 
@@ -58,5 +87,47 @@ impl TenantCache {
             inner.snapshots.remove(tenant_id);
             *inner.generations.entry(tenant_id.to_owned()).or_insert(0) += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(tenant: &str, records: usize, demo: bool) -> Arc<TenantData> {
+        let record = UsageRecord::new(chrono::Utc::now(), "openai", "gpt-4o", 1, 1);
+        Arc::new(TenantData {
+            tenant_id: tenant.into(),
+            records: Arc::new(vec![record; records]),
+            prices: Arc::new(PriceTable::embedded()),
+            demo,
+        })
+    }
+
+    #[test]
+    fn an_ingest_during_a_load_keeps_the_stale_snapshot_out() {
+        let cache = TenantCache::default();
+        let generation = cache.get("t").unwrap_err();
+        cache.invalidate("t");
+        cache.put(snapshot("t", 1, false), generation);
+        assert!(cache.get("t").is_err());
+        let generation = cache.get("t").unwrap_err();
+        cache.put(snapshot("t", 1, false), generation);
+        assert!(cache.get("t").is_ok());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_tenant_bound() {
+        let cache = TenantCache::default();
+        for i in 0..MAX_CACHED_TENANTS + 10 {
+            cache.put(snapshot(&format!("t{i}"), 1, true), 0);
+        }
+        let inner = cache.inner.lock().unwrap();
+        assert_eq!(inner.snapshots.len(), MAX_CACHED_TENANTS);
+        assert!(
+            inner
+                .snapshots
+                .contains_key(&format!("t{}", MAX_CACHED_TENANTS + 9))
+        );
     }
 }

@@ -4,7 +4,7 @@
 use super::scope;
 use crate::context::{RunContext, Step};
 use crate::format;
-use crate::tools::{detect_anomalies, query_usage, usage_summary};
+use crate::tools::{detect_anomalies, forecast_capacity, query_usage, usage_summary};
 use agentwire_analytics::Breakdown;
 
 const NAME: &str = "data";
@@ -115,8 +115,8 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
             format!(
                 "{} stands out: {} spent against {} expected, {} above the baseline. It is driven by {drivers}.{}",
                 a.start,
-                format::usd(a.actual_usd),
-                format::usd(a.expected_usd),
+                format::usd(a.actual),
+                format::usd(a.expected),
                 format::usd(a.impact_usd),
                 if anomalies.len() > 1 {
                     format!(
@@ -130,6 +130,25 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         }
     };
     ctx.thinking(NAME, message).await?;
+    ctx.findings.anomalies = Some(anomalies.clone());
+
+    let limits = forecast_capacity::limits_from_params(ctx.input.params.extra.get("rate_limits"))?;
+    let capacity = {
+        let scope = scope.clone();
+        let mut args = scope.args();
+        if let Some(object) = args.as_object_mut() {
+            object.insert(
+                "rate_limits".into(),
+                serde_json::to_value(&limits).unwrap_or_default(),
+            );
+        }
+        ctx.tool(NAME, "forecast_capacity", args, move |data| {
+            forecast_capacity::compute(data, &scope, &limits)
+        })
+        .await?
+    };
+    ctx.thinking(NAME, capacity_message(&capacity)).await?;
+    ctx.findings.capacity = Some(capacity);
     let summary = format!(
         "{} spent in {}; {} anomal{}",
         format::usd(total),
@@ -137,8 +156,55 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         anomalies.len(),
         if anomalies.len() == 1 { "y" } else { "ies" }
     );
-    ctx.findings.anomalies = Some(anomalies);
     Ok(summary)
+}
+
+/// What the capacity figures say, in one step: the peak rates, the forecast and any limit.
+fn capacity_message(c: &agentwire_analytics::capacity::Capacity) -> String {
+    let t = &c.tokens_per_minute;
+    let mut text = format!(
+        "Traffic runs at {} tokens/min at the median, {} at p99 and {} at the busiest minute ({} requests/min at p99; {}).",
+        format::count(t.p50.round() as u64),
+        format::count(t.p99.round() as u64),
+        format::count(t.max.round() as u64),
+        format::count(c.requests_per_minute.p99.round() as u64),
+        c.resolution
+    );
+    if let Some(f) = &c.forecast
+        && let Some(b) = &f.backtest
+    {
+        text.push_str(&format!(
+            " A Holt-Winters forecast with a {} season, tested on the last {} hours, is off by {} tokens/min on average against {} for repeating the previous season{}.",
+            f.season,
+            b.holdout,
+            format::count(b.holt_winters_mae.round() as u64),
+            format::count(b.seasonal_naive_mae.round() as u64),
+            if b.beats_seasonal_naive { "" } else { " (so the naive forecast is the better guide here)" }
+        ));
+    }
+    for l in &c.limits {
+        text.push_str(&format!(
+            " Limit {} ({} tokens/min): peak at {:.0}% of it, {}.",
+            l.limit.model,
+            l.limit
+                .tokens_per_minute
+                .map(|v| format::count(v.round() as u64))
+                .unwrap_or_else(|| "-".to_owned()),
+            l.peak_utilisation * 100.0,
+            match (l.hours_until_limit, l.limit_reached_at) {
+                _ if l.minutes_over_limit > 0 =>
+                    format!("exceeded in {} minute(s) already", l.minutes_over_limit),
+                (Some(h), Some(at)) => format!(
+                    "reached in about {:.0} hours ({}, by {})",
+                    h,
+                    at.date_naive(),
+                    l.basis
+                ),
+                _ => l.basis.clone(),
+            }
+        ));
+    }
+    text
 }
 
 /// The breakdown row with the largest dollar increase over the previous period, if any rose.

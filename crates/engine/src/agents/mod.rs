@@ -32,6 +32,9 @@ pub struct Findings {
     pub summary: Option<Summary>,
     pub daily: Option<DailyUsage>,
     pub anomalies: Option<Vec<Anomaly>>,
+    pub capacity: Option<agentwire_analytics::capacity::Capacity>,
+    /// Offline analysis of a metric series or FOCUS billing file (`agentwire analyze`).
+    pub series: Option<crate::tools::analysis::SeriesFindings>,
     pub prices: Option<Vec<PricedModel>>,
     pub recommendations: Option<Vec<Recommendation>>,
     pub plan: Option<Vec<PlanStep>>,
@@ -49,10 +52,10 @@ pub fn agent_description(kind: AgentKind) -> &'static str {
             "Classifies the intent (cost, anomaly, capacity, performance, spend) and extracts the models, teams and timeframe named."
         }
         AgentKind::Data => {
-            "What happened: spend and tokens by model, team, feature and day, the trend against the previous period, and anomalous days."
+            "What happened: spend and tokens by model, team, feature and day, the trend against the previous period, anomalous days, and capacity (tokens and requests per minute, rate limits, forecast)."
         }
         AgentKind::Optimization => {
-            "What to change: quantified levers such as model routing, each with monthly savings in dollars and its evidence."
+            "What to change: model routing, exact-repeat and prompt caching, max_tokens and batch, applied in sequence, each with monthly savings in dollars, its evidence and assumptions."
         }
         AgentKind::Actions => {
             "How to do it: an ordered implementation plan with owners, effort and risk."
@@ -68,7 +71,12 @@ pub fn agent_tools(kind: AgentKind) -> &'static [&'static str] {
     match kind {
         AgentKind::Supervisor => &[],
         AgentKind::Triage => &["classify_request"],
-        AgentKind::Data => &["usage_summary", "query_usage", "detect_anomalies"],
+        AgentKind::Data => &[
+            "usage_summary",
+            "query_usage",
+            "detect_anomalies",
+            "forecast_capacity",
+        ],
         AgentKind::Optimization => &["price_lookup", "recommend_optimizations"],
         AgentKind::Actions => &["build_plan"],
         AgentKind::Reporting => &["compose_report"],
@@ -171,6 +179,7 @@ pub(crate) fn report_input(ctx: &RunContext) -> ReportInput {
         user_request: ctx.input.user_request.clone(),
         tenant_id: ctx.data.tenant_id.clone(),
         demo_data: ctx.data.demo,
+        file: None,
         findings: ctx.findings.clone(),
     }
 }

@@ -57,8 +57,8 @@ pub fn compute(
             ],
             rationale: format!(
                 "{} was spent against {} expected; a recurrence costs the same again.",
-                format::usd(anomaly.actual_usd),
-                format::usd(anomaly.expected_usd)
+                format::usd(anomaly.actual),
+                format::usd(anomaly.expected)
             ),
         });
     }

@@ -225,7 +225,7 @@ pub fn compute(
     let mut features = BTreeSet::new();
     let filter = scope.filter(&data.records);
     let (mut scope_records, mut scope_requests, mut scope_cost_usd) = (0u64, 0u64, 0.0);
-    for record in &data.records {
+    for record in data.records.iter() {
         if filter.matches(record) {
             scope_records += 1;
             scope_requests += record.request_count;

@@ -16,6 +16,8 @@ pub struct ReportInput {
     pub user_request: String,
     pub tenant_id: String,
     pub demo_data: bool,
+    /// Set by the offline `agentwire analyze`: the file the records came from.
+    pub file: Option<String>,
     pub findings: Findings,
 }
 
@@ -162,10 +164,15 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
                 format!("{} to {}", a.start, a.end)
             };
             let line = format!(
-                "**{window}**: {} spent vs {} expected (**{} above baseline**). Drivers: {drivers}.",
-                format::usd(a.actual_usd),
-                format::usd(a.expected_usd),
-                format::usd(a.impact_usd)
+                "**{window}**: {} spent vs {} expected (**{} above baseline**{}). Drivers: {drivers}.",
+                format::usd(a.actual),
+                format::usd(a.expected),
+                format::usd(a.impact_usd),
+                if a.confirmed_by_ewma {
+                    ", confirmed by the EWMA"
+                } else {
+                    "; the EWMA does not confirm it, so it may be one noisy day"
+                }
             );
             let _ = writeln!(md, "- {line}");
             findings.push(strip_bold(&line));
@@ -173,6 +180,55 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
         if !anomalies.is_empty() {
             md.push('\n');
         }
+    }
+
+    if let Some(s) = &f.summary
+        && s.billed_records_with_list_price > 0
+    {
+        let diff = s.billed_cost_with_list_price_usd - s.billed_at_list_usd;
+        if diff.abs() > 0.01 * s.billed_at_list_usd.abs().max(0.01) {
+            let line = format!(
+                "{} record(s) carry a billed cost of {}; at list prices they would cost {}: billed is {} {} list ({}).",
+                format::count(s.billed_records_with_list_price),
+                format::usd(s.billed_cost_with_list_price_usd),
+                format::usd(s.billed_at_list_usd),
+                format::usd(diff.abs()),
+                if diff < 0.0 { "below" } else { "above" },
+                if diff < 0.0 {
+                    "a discount or cache the list price does not know"
+                } else {
+                    "check for a markup or a pricing error"
+                }
+            );
+            let _ = writeln!(md, "{line}\n");
+            findings.push(line);
+        }
+    }
+
+    if let Some(c) = &f.capacity {
+        let _ = writeln!(md, "### Capacity\n");
+        let _ = writeln!(
+            md,
+            "| per minute | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|\n| tokens | {} | {} | {} | {} |\n| requests | {} | {} | {} | {} |\n",
+            format::count(c.tokens_per_minute.p50.round() as u64),
+            format::count(c.tokens_per_minute.p95.round() as u64),
+            format::count(c.tokens_per_minute.p99.round() as u64),
+            format::count(c.tokens_per_minute.max.round() as u64),
+            format::count(c.requests_per_minute.p50.round() as u64),
+            format::count(c.requests_per_minute.p95.round() as u64),
+            format::count(c.requests_per_minute.p99.round() as u64),
+            format::count(c.requests_per_minute.max.round() as u64),
+        );
+        let line = format!("Capacity: {}.", crate::tools::forecast_capacity::summary(c));
+        let _ = writeln!(md, "{line}\n");
+        for note in &c.notes {
+            let _ = writeln!(md, "_{note}_\n");
+        }
+        findings.push(line);
+    }
+
+    if let Some(series) = &f.series {
+        crate::tools::analysis::series_markdown(series, &mut md, &mut findings);
     }
 
     let mut total_savings = 0.0;
@@ -277,14 +333,26 @@ pub fn compose(input: &ReportInput) -> ComposedReport {
     let coverage = coverage(input, f.summary.as_ref());
     let _ = writeln!(md, "### Data coverage\n\n{}", coverage.1);
 
+    let summary = match (&f.summary, &f.series) {
+        (Some(s), _) => Some(summary_json(s)),
+        (None, Some(series)) => Some(crate::tools::analysis::series_summary_json(series)),
+        (None, None) => None,
+    };
+    let anomalies = match (&f.anomalies, &f.series) {
+        (Some(a), _) => serde_json::to_value(a).ok(),
+        (None, Some(series)) => serde_json::to_value(&series.anomalies.anomalies).ok(),
+        (None, None) => None,
+    };
     let report = json!({
         "question": input.user_request,
         "intent": f.classification.as_ref().map(|c| c.intent),
         "scope": f.scope,
-        "summary": f.summary.as_ref().map(summary_json),
+        "summary": summary,
         "findings": findings,
         "daily": f.daily.as_ref().map(|d| &d.days),
-        "anomalies": f.anomalies,
+        "anomalies": anomalies,
+        "capacity": f.capacity.as_ref().map(capacity_json),
+        "forecast": f.series.as_ref().and_then(|s| s.forecast.as_ref()),
         "recommendations": f.recommendations,
         "total_monthly_savings_usd": total_savings,
         "implementation_plan": f.plan,
@@ -302,9 +370,14 @@ fn heading(f: &Findings) -> String {
         .as_ref()
         .map(|s| s.timeframe.clone())
         .unwrap_or_default();
+    let period = if scope == "all" || scope.is_empty() {
+        "all the data".to_owned()
+    } else {
+        format!("last {scope}")
+    };
     match f.classification.as_ref().map(|c| c.intent) {
-        Some(intent) => format!("AI spend: {} (last {scope})", intent.label()),
-        None => format!("AI spend report (last {scope})"),
+        Some(intent) => format!("AI spend: {} ({period})", intent.label()),
+        None => format!("AI spend report ({period})"),
     }
 }
 
@@ -346,6 +419,10 @@ fn summary_json(s: &Summary) -> Value {
         "end": s.end,
         "total_cost_usd": s.total_cost_usd,
         "monthly_cost_usd": s.monthly_cost_usd,
+        "window_days": s.window_days,
+        "billed_records": s.billed_records,
+        "billed_cost_usd": s.billed_cost_usd,
+        "billed_at_list_usd": s.billed_at_list_usd,
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
         "previous_cost_usd": s.trend.as_ref().map(|t| t.previous_cost_usd),
@@ -357,7 +434,43 @@ fn summary_json(s: &Summary) -> Value {
     })
 }
 
+/// The capacity section of the report: percentiles, limits and the forecast's model and
+/// backtest (the hourly series itself stays in the tool's output).
+fn capacity_json(c: &agentwire_analytics::capacity::Capacity) -> Value {
+    json!({
+        "resolution": c.resolution,
+        "start": c.start,
+        "end": c.end,
+        "minutes": c.minutes,
+        "tokens_per_minute": c.tokens_per_minute,
+        "requests_per_minute": c.requests_per_minute,
+        "by_model": c.by_model,
+        "limits": c.limits,
+        "forecast": c.forecast.as_ref().map(|f| json!({
+            "season": f.season,
+            "model": f.model,
+            "backtest": f.backtest,
+            "next_24h_peak_tokens_per_minute": f.model.forecast(24),
+        })),
+        "notes": c.notes,
+    })
+}
+
 fn coverage(input: &ReportInput, summary: Option<&Summary>) -> (Value, String) {
+    if let Some(file) = &input.file {
+        let tools = input.findings.tools_used.join(", ");
+        let text = format!("Based on the file {file}, analysed offline; tools used: {tools}.");
+        let value = json!({
+            "source": "file",
+            "file": file,
+            "records": summary.map(|s| s.records),
+            "start": summary.and_then(|s| s.start),
+            "end": summary.and_then(|s| s.end),
+            "unpriced_records": summary.map(|s| s.unpriced_records),
+            "tools": input.findings.tools_used,
+        });
+        return (value, text);
+    }
     let source = if input.demo_data {
         "the generated demo data set (tenant has no data of its own)"
     } else {

@@ -30,8 +30,8 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>
             if in_window.len() == 1 { "y" } else { "ies" },
             top.start,
             top.end,
-            format::usd(top.actual_usd),
-            format::usd(top.expected_usd),
+            format::usd(top.actual),
+            format::usd(top.expected),
             format::usd(top.impact_usd)
         ),
     };

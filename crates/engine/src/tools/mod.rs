@@ -2,10 +2,12 @@
 //! (through the `analytics` crate) that returns a value for the agents and a one-line summary for
 //! people. Tools never emit events themselves: `RunContext::tool` does, around them.
 
+pub mod analysis;
 pub mod build_plan;
 pub mod classify_request;
 pub mod compose_report;
 pub mod detect_anomalies;
+pub mod forecast_capacity;
 pub mod price_lookup;
 pub mod query_usage;
 pub mod recommend_optimizations;
@@ -60,7 +62,11 @@ impl Scope {
 
     /// A phrase for people: `the last 30d for team search`.
     pub fn describe(&self) -> String {
-        let mut text = format!("the last {}", self.timeframe);
+        let mut text = if self.timeframe == "all" {
+            "all the data".to_owned()
+        } else {
+            format!("the last {}", self.timeframe)
+        };
         for (label, value) in [
             ("team", &self.team),
             ("model", &self.model),
@@ -98,7 +104,7 @@ pub(crate) mod test_support {
         DATA.get_or_init(|| {
             Arc::new(TenantData {
                 tenant_id: "demo".into(),
-                records: generate_demo(&DemoConfig::default()).records,
+                records: Arc::new(generate_demo(&DemoConfig::default()).records),
                 prices: Arc::new(PriceTable::embedded()),
                 demo: true,
             })

@@ -1,89 +1,23 @@
-//! Reads the generic usage format (CSV with a header row, or JSON lines) into `UsageRecord`s.
+//! The generic usage format of ../shared/DESIGN.md: CSV with a header row naming the record's
+//! fields, or JSON lines of the same fields.
 //!
-//! A bad row is reported with its line number and skipped; good rows are kept, so one typo never
-//! loses a whole upload. Only file-level problems (unreadable input, a header without the
-//! required columns) fail the import. This module must not touch files or the network (it reads
-//! only the `Read` it is given), and must never interpret cell text: `=SUM(A1)` is just a string.
+//! A bad row is reported with its line number; good rows go on to the sink. Only file-level
+//! problems (unreadable input, a header without the required columns) fail the import. This module
+//! must not touch files or the network (it reads only the `Read` it is given), and must never
+//! interpret cell text: `=SUM(A1)` is just a string.
 
-use std::fmt;
-use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::io::BufRead;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
+use super::{ImportError, Outcome, RowResult, Sink};
+#[cfg(test)]
+use super::{ImportReport, UsageFormat, import_usage};
 use crate::record::UsageRecord;
 
-/// The two generic layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsageFormat {
-    Csv,
-    JsonLines,
-}
-
-impl UsageFormat {
-    /// Guesses from the first bytes: JSON lines start with `{`, anything else is taken as CSV.
-    pub fn detect(head: &[u8]) -> UsageFormat {
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-        match head.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => UsageFormat::JsonLines,
-            _ => UsageFormat::Csv,
-        }
-    }
-
-    /// `csv`, or `jsonl` / `json` / `ndjson` (case-insensitive, a leading dot allowed).
-    pub fn from_name(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let s = s.strip_prefix('.').unwrap_or(s).to_ascii_lowercase();
-        match s.as_str() {
-            "csv" => Some(UsageFormat::Csv),
-            "jsonl" | "json" | "ndjson" => Some(UsageFormat::JsonLines),
-            _ => None,
-        }
-    }
-}
-
-/// A row that was not imported and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RowError {
-    /// 1-based line in the input where the row starts (a CSV header is line 1).
-    pub line: u64,
-    pub message: String,
-}
-
-impl fmt::Display for RowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-/// What an import produced: the good records, the rejected rows, and how many rows were seen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ImportReport {
-    pub records: Vec<UsageRecord>,
-    pub errors: Vec<RowError>,
-    /// Data rows read (the CSV header and blank JSON lines are not rows);
-    /// always `records.len() + errors.len()`.
-    pub rows_read: u64,
-}
-
-/// A problem with the input as a whole; no records are returned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImportError {
-    #[error("could not read the input: {0}")]
-    Io(String),
-    #[error("line {line} is not valid UTF-8")]
-    NotUtf8 { line: u64 },
-    #[error("missing required column(s): {}", .0.join(", "))]
-    MissingColumns(Vec<String>),
-    #[error("column {0:?} appears more than once in the header")]
-    DuplicateColumn(String),
-    #[error("the input is empty")]
-    Empty,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     Timestamp,
     Provider,
     Model,
@@ -170,7 +104,7 @@ struct Row<'a> {
 }
 
 /// Keeps error messages readable when a cell holds a whole paragraph.
-fn shown(s: &str) -> String {
+pub(super) fn shown(s: &str) -> String {
     const MAX: usize = 60;
     if s.chars().count() <= MAX {
         format!("{s:?}")
@@ -181,7 +115,7 @@ fn shown(s: &str) -> String {
 }
 
 /// JSON values are shown as JSON: strings quoted, numbers bare.
-fn shown_json(v: &Value) -> String {
+pub(super) fn shown_json(v: &Value) -> String {
     match v {
         Value::String(s) => shown(s),
         other => {
@@ -195,7 +129,7 @@ fn shown_json(v: &Value) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -206,7 +140,7 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn parse_whole_text(s: &str) -> Option<u64> {
+pub(super) fn parse_whole_text(s: &str) -> Option<u64> {
     if let Ok(n) = s.parse::<u64>() {
         return Some(n);
     }
@@ -215,7 +149,7 @@ fn parse_whole_text(s: &str) -> Option<u64> {
     whole_from_f64(f)
 }
 
-fn whole_from_f64(f: f64) -> Option<u64> {
+pub(super) fn whole_from_f64(f: f64) -> Option<u64> {
     // 2^64 is exactly representable; anything at or above it does not fit.
     if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0 {
         Some(f as u64)
@@ -226,7 +160,7 @@ fn whole_from_f64(f: f64) -> Option<u64> {
 
 /// Unix time in seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude
 /// (1e11 seconds is the year 5138, so nothing real is ambiguous).
-fn from_unix(value: f64) -> Option<DateTime<Utc>> {
+pub(super) fn from_unix(value: f64) -> Option<DateTime<Utc>> {
     if !value.is_finite() || value < 0.0 {
         return None;
     }
@@ -244,7 +178,7 @@ fn from_unix(value: f64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(whole as i64, nanos)
 }
 
-fn from_unix_int(value: u64) -> Option<DateTime<Utc>> {
+pub(super) fn from_unix_int(value: u64) -> Option<DateTime<Utc>> {
     // Integers keep full precision, which a round trip through f64 would lose for nanoseconds.
     let (secs, nanos) = if value < 100_000_000_000 {
         (value, 0)
@@ -487,39 +421,16 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Imports usage records; `format` None means detect from the first bytes.
-pub fn import_usage<R: Read>(
-    reader: R,
-    format: Option<UsageFormat>,
-) -> Result<ImportReport, ImportError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let head = loop {
-        match reader.fill_buf() {
-            Ok(head) => break head,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ImportError::Io(e.to_string())),
-        }
-    };
-    if head.is_empty() {
-        return Err(ImportError::Empty);
-    }
-    match format.unwrap_or_else(|| UsageFormat::detect(head)) {
-        UsageFormat::Csv => import_csv(reader),
-        UsageFormat::JsonLines => import_json_lines(reader),
-    }
+/// The generic columns a CSV header must name to be read as the generic format.
+pub(super) fn is_generic_header(names: &[String]) -> bool {
+    REQUIRED.iter().all(|f| names.iter().any(|n| n == f.name()))
 }
 
-fn import_csv<R: Read>(reader: R) -> Result<ImportReport, ImportError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(reader);
-    let io = |e: csv::Error| ImportError::Io(e.to_string());
-    let mut rec = csv::ByteRecord::new();
-    if !csv.read_byte_record(&mut rec).map_err(io)? {
-        return Err(ImportError::Empty);
-    }
-    let header_line = rec.position().map_or(1, |p| p.line());
+/// Maps a generic CSV header; `Err` for duplicate or missing columns.
+pub(super) fn generic_columns(
+    rec: &csv::ByteRecord,
+    header_line: u64,
+) -> Result<Vec<Option<Field>>, ImportError> {
     let mut columns: Vec<Option<Field>> = Vec::with_capacity(rec.len());
     for (i, cell) in rec.iter().enumerate() {
         let name =
@@ -538,9 +449,6 @@ fn import_csv<R: Read>(reader: R) -> Result<ImportReport, ImportError> {
         }
         columns.push(field);
     }
-    if columns.iter().all(Option::is_none) && rec.iter().all(|c| c.trim_ascii().is_empty()) {
-        return Err(ImportError::Empty);
-    }
     let missing: Vec<String> = REQUIRED
         .iter()
         .filter(|f| !columns.contains(&Some(**f)))
@@ -549,28 +457,10 @@ fn import_csv<R: Read>(reader: R) -> Result<ImportReport, ImportError> {
     if !missing.is_empty() {
         return Err(ImportError::MissingColumns(missing));
     }
-
-    let mut report = ImportReport {
-        records: Vec::new(),
-        errors: Vec::new(),
-        rows_read: 0,
-    };
-    while csv.read_byte_record(&mut rec).map_err(io)? {
-        // Spreadsheets leave rows of empty cells (",,,,") at the end; they are not data.
-        if rec.iter().all(|c| c.trim_ascii().is_empty()) {
-            continue;
-        }
-        report.rows_read += 1;
-        let line = rec.position().map_or(0, |p| p.line());
-        match csv_row(&rec, &columns) {
-            Ok(r) => report.records.push(r),
-            Err(message) => report.errors.push(RowError { line, message }),
-        }
-    }
-    Ok(report)
+    Ok(columns)
 }
 
-fn csv_row(rec: &csv::ByteRecord, columns: &[Option<Field>]) -> Result<UsageRecord, String> {
+pub(super) fn csv_row(rec: &csv::ByteRecord, columns: &[Option<Field>]) -> RowResult {
     if rec.len() != columns.len() {
         return Err(format!(
             "expected {} fields as in the header, found {}",
@@ -588,15 +478,15 @@ fn csv_row(rec: &csv::ByteRecord, columns: &[Option<Field>]) -> Result<UsageReco
             row.cells[field.index()] = Some(Raw::Text(text));
         }
     }
-    row.record()
+    row.record().map(Outcome::Record)
 }
 
-fn import_json_lines<R: BufRead>(mut reader: R) -> Result<ImportReport, ImportError> {
-    let mut report = ImportReport {
-        records: Vec::new(),
-        errors: Vec::new(),
-        rows_read: 0,
-    };
+/// Reads JSON lines, one object per line, calling `parse` on each non-blank line.
+pub(super) fn json_lines<R: BufRead>(
+    mut reader: R,
+    sink: &mut Sink<'_>,
+    mut parse: impl FnMut(&[u8]) -> RowResult,
+) -> Result<(), ImportError> {
     let mut buf = Vec::new();
     let mut line: u64 = 0;
     loop {
@@ -617,26 +507,28 @@ fn import_json_lines<R: BufRead>(mut reader: R) -> Result<ImportReport, ImportEr
         if bytes.is_empty() {
             continue;
         }
-        report.rows_read += 1;
-        match json_row(bytes) {
-            Ok(r) => report.records.push(r),
-            Err(message) => report.errors.push(RowError { line, message }),
-        }
+        sink.row(line, parse(bytes));
     }
-    if report.rows_read == 0 {
+    if sink.rows_read == 0 {
         return Err(ImportError::Empty);
     }
-    Ok(report)
+    Ok(())
 }
 
-fn json_row(bytes: &[u8]) -> Result<UsageRecord, String> {
+/// Parses one line as a JSON object; the message names what it was instead.
+pub(super) fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the line is not valid UTF-8".to_string())?;
     let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(map) = &value else {
-        return Err(format!("expected a JSON object, found {}", kind(&value)));
-    };
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(format!("expected a JSON object, found {}", kind(&other))),
+    }
+}
+
+pub(super) fn json_row(bytes: &[u8]) -> RowResult {
+    let map = json_object(bytes)?;
     let mut row = Row::new();
-    for (key, v) in map {
+    for (key, v) in &map {
         let Some(field) = Field::from_name(&key.trim().to_ascii_lowercase()) else {
             continue;
         };
@@ -649,7 +541,7 @@ fn json_row(bytes: &[u8]) -> Result<UsageRecord, String> {
             row.cells[field.index()] = Some(Raw::Json(v));
         }
     }
-    row.record()
+    row.record().map(Outcome::Record)
 }
 
 #[cfg(test)]
@@ -657,6 +549,7 @@ mod tests {
     use super::*;
     use chrono::{SecondsFormat, TimeZone};
     use proptest::prelude::*;
+    use std::io::Read;
 
     fn csv(text: &str) -> Result<ImportReport, ImportError> {
         import_usage(text.as_bytes(), Some(UsageFormat::Csv))
@@ -1039,15 +932,50 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-            for format in [None, Some(UsageFormat::Csv), Some(UsageFormat::JsonLines)] {
-                if let Ok(report) = import_usage(&bytes[..], format) {
+            // Every importer, asked for or detected, on the same bytes.
+            let formats = std::iter::once(None).chain(UsageFormat::ALL.iter().copied().map(Some));
+            for format in formats {
+                let options = super::super::ImportOptions { format, model: Some("gpt-4o".into()) };
+                if let Ok(report) = super::super::import_usage_with(&bytes[..], &options) {
                     prop_assert_eq!(
                         report.rows_read,
-                        (report.records.len() + report.errors.len()) as u64
+                        (report.records.len() + report.errors.len() + report.skipped.len()) as u64
                     );
                     for r in &report.records {
                         prop_assert_eq!(r.validate(), Ok(()));
                     }
+                }
+                let _ = super::super::import_any(&bytes[..], &options);
+            }
+            if let Ok(s) = super::super::import_series(&bytes[..]) {
+                prop_assert_eq!(s.rows_read, (s.series.points.len() + s.errors.len()) as u64);
+            }
+            if let Ok(f) = super::super::import_focus(&bytes[..]) {
+                prop_assert_eq!(f.rows_read, (f.rows.len() + f.errors.len()) as u64);
+            }
+        }
+
+        #[test]
+        fn dialect_shaped_noise_never_panics(
+            header in prop_oneof![
+                Just("startTime,model,prompt_tokens,completion_tokens,spend,metadata"),
+                Just("request_created_at,model,prompt_tokens,completion_tokens,cost,request_properties"),
+                Just("type,startTime,model,promptTokens,completionTokens,usageDetails"),
+                Just("TIMESTAMP,ContextTokens,GeneratedTokens"),
+                Just("timestamp,value"),
+                Just("ChargePeriodStart,BilledCost,EffectiveCost,Tags"),
+            ],
+            rows in proptest::collection::vec("[-0-9a-zA-Z:{}\\[\\]\",. ]{0,40}", 0..6),
+        ) {
+            let text = format!("{header}\n{}", rows.join("\n"));
+            let options = super::super::ImportOptions { format: None, model: Some("gpt-4o".into()) };
+            if let Ok(super::super::Imported::Usage(report)) = super::super::import_any(text.as_bytes(), &options) {
+                prop_assert_eq!(
+                    report.rows_read,
+                    (report.records.len() + report.errors.len() + report.skipped.len()) as u64
+                );
+                for r in &report.records {
+                    prop_assert_eq!(r.validate(), Ok(()));
                 }
             }
         }

@@ -1,0 +1,128 @@
+//! Issue 3: the analytics the agents stand on, seen from the engine. The agents' report carries
+//! capacity and every lever; the offline analysis (`agentwire analyze`) composes the same report.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use agentwire_analytics::{DemoConfig, PriceTable, generate_demo};
+use agentwire_engine::{Engine, EngineConfig, Principal, analyze_usage};
+use agentwire_protocol::{AgentKind, EventKind, RunParams, StartRun};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn completed_report(agent: AgentKind, params: RunParams) -> (serde_json::Value, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("engine.db").display());
+    let store = agentwire_store::connect(&url).await.unwrap();
+    let engine = Engine::new(store, EngineConfig::default());
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
+    let who = Principal {
+        user_id: "ana".into(),
+        tenant_id: "acme".into(),
+    };
+    let started = engine
+        .start_run(
+            &who,
+            StartRun {
+                id: None,
+                agent,
+                user_request: "How can we reduce our AI costs?".into(),
+                thread_id: None,
+                params,
+            },
+        )
+        .await
+        .unwrap();
+    let mut events = started.events;
+    let mut thinking = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.next())
+        .await
+        .expect("run stalled")
+    {
+        match event.kind {
+            EventKind::AgentThinking { message } => thinking.push(message),
+            EventKind::AgentCompleted { report, .. } => return (report, thinking),
+            EventKind::AgentError { message, .. } => panic!("run failed: {message}"),
+            _ => {}
+        }
+    }
+    panic!("the run ended without agent_completed");
+}
+
+#[tokio::test]
+async fn the_supervisor_report_has_capacity_and_every_demo_lever() {
+    let mut params = RunParams::default();
+    params
+        .extra
+        .insert("rate_limits".into(), serde_json::json!(["*=40000:400"]));
+    let (report, thinking) = completed_report(AgentKind::Supervisor, params).await;
+    let facts = generate_demo(&DemoConfig::default()).facts;
+    let capacity = &report["capacity"];
+    for rate in ["tokens_per_minute", "requests_per_minute"] {
+        for p in ["p50", "p95", "p99", "max"] {
+            assert!(capacity[rate][p].as_f64().unwrap() > 0.0, "{rate}.{p}");
+        }
+    }
+    assert_eq!(capacity["limits"][0]["limit"]["model"], "*");
+    assert!(capacity["forecast"]["backtest"]["holt_winters_mae"].is_number());
+    assert!(
+        thinking.iter().any(|m| m.contains("tokens/min")),
+        "{thinking:#?}"
+    );
+    let recs = report["recommendations"].as_array().unwrap();
+    assert_eq!(recs[0]["lever"], "model_routing");
+    assert_eq!(recs[0]["to_model"], facts.routing_target_model.as_str());
+    assert!(
+        recs.iter().any(|r| r["lever"] == "prompt_caching"
+            && r["feature"] == facts.shared_prefix_feature.as_str()),
+        "{recs:#?}"
+    );
+    for r in recs {
+        assert!(r["monthly_savings_usd"].as_f64().unwrap() > 0.0);
+        assert!(!r["evidence"].as_str().unwrap().is_empty());
+        assert!(!r["steps"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(
+        report["anomalies"][0]["start"],
+        facts.spike_day.to_string().as_str()
+    );
+}
+
+#[test]
+fn the_offline_report_has_the_fields_the_issue_names() {
+    let demo = generate_demo(&DemoConfig::default());
+    let composed = analyze_usage(
+        demo.records.clone(),
+        Arc::new(PriceTable::embedded()),
+        &[],
+        "demo.csv",
+    )
+    .unwrap();
+    let r = &composed.report;
+    let s = &r["summary"];
+    assert_eq!(s["records"].as_u64().unwrap(), demo.records.len() as u64);
+    for key in ["start", "end", "total_cost_usd", "monthly_cost_usd"] {
+        assert!(!s[key].is_null(), "summary.{key}");
+    }
+    let prices = PriceTable::embedded();
+    let total: f64 = demo.records.iter().map(|x| prices.cost_usd(x)).sum();
+    assert!((s["total_cost_usd"].as_f64().unwrap() - total).abs() < 1e-6 * total);
+    let a = &r["anomalies"][0];
+    assert_eq!(a["start"], demo.facts.spike_day.to_string().as_str());
+    for key in ["end", "expected", "actual", "impact_usd"] {
+        assert!(!a[key].is_null(), "anomalies[0].{key}");
+    }
+    for rate in ["tokens_per_minute", "requests_per_minute"] {
+        for p in ["p50", "p95", "p99", "max"] {
+            assert!(r["capacity"][rate][p].is_number(), "{rate}.{p}");
+        }
+    }
+    let rec = &r["recommendations"][0];
+    for key in ["lever", "monthly_savings_usd", "evidence", "steps"] {
+        assert!(!rec[key].is_null(), "recommendations[0].{key}");
+    }
+    assert_eq!(r["data_coverage"]["source"], "file");
+    assert!(composed.response.contains("### Capacity"));
+}
