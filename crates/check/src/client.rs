@@ -171,6 +171,8 @@ pub struct Accepted {
 pub struct RunTranscript {
     pub run_id: String,
     pub events: Vec<Value>,
+    /// When each event was read off the socket, index for index with `events`.
+    pub received_at: Vec<Instant>,
     /// When the run's first event was read.
     pub first_event_at: Option<Instant>,
     /// When the terminal event was read.
@@ -573,6 +575,22 @@ impl Session {
         }
     }
 
+    /// Removes and returns the first frame matching `pred` (from the backlog first, then the socket);
+    /// every other frame stays in the backlog, in order, for later reads.
+    ///
+    /// # Errors
+    /// As [`Session::next_frame`], with the timeout covering the whole wait.
+    pub async fn take_matching(
+        &mut self,
+        timeout: Duration,
+        pred: impl FnMut(&Value) -> bool,
+    ) -> Result<Frame, ClientError> {
+        let deadline = TokioInstant::now() + timeout;
+        self.take_first(deadline, timeout, "a matching frame", pred)
+            .await
+            .map(|(_, frame)| frame)
+    }
+
     /// Waits for the `run_accepted` that answers the request `request_id`, leaving every other frame
     /// in the backlog.
     ///
@@ -661,12 +679,46 @@ impl Session {
         }
         let first_event_at = taken.first().map(|q| q.frame.received_at);
         let completed_at = taken.last().map(|q| q.frame.received_at);
+        let received_at = taken.iter().map(|q| q.frame.received_at).collect();
         Ok(RunTranscript {
             run_id: run_id.to_owned(),
             events: taken.into_iter().map(|q| q.frame.value).collect(),
+            received_at,
             first_event_at,
             completed_at,
         })
+    }
+
+    /// Waits until the first event of run `run_id` has arrived and returns when it was read. The
+    /// event stays where it is, so [`Session::collect_run`] still returns the whole run.
+    ///
+    /// # Errors
+    /// As [`Session::next_frame`], with the timeout covering the whole wait.
+    pub async fn wait_first_event(
+        &mut self,
+        run_id: &str,
+        timeout: Duration,
+    ) -> Result<Instant, ClientError> {
+        let is_event = |value: &Value| {
+            value.get("run_id").and_then(Value::as_str) == Some(run_id)
+                && value
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(grammar::is_run_event_type)
+        };
+        if let Some(queued) = self.backlog.iter().find(|q| is_event(&q.frame.value)) {
+            return Ok(queued.frame.received_at);
+        }
+        let deadline = TokioInstant::now() + timeout;
+        let what = format!("the first event of run {run_id}");
+        loop {
+            let queued = self.read_socket(deadline, timeout, &what).await?;
+            let found = is_event(&queued.frame.value).then_some(queued.frame.received_at);
+            self.backlog.push_back(queued);
+            if let Some(at) = found {
+                return Ok(at);
+            }
+        }
     }
 
     /// Takes every frame waiting in the backlog, in order (for reporting after a failed helper).

@@ -1,22 +1,42 @@
-//! The agentwire validation suite: the client side of the wire contract.
+//! The agentwire validation suite and load generator: the client side of the wire contract.
 //!
 //! This crate judges any deployment that speaks PROTOCOL.md, ours or another, so it depends on the
 //! `protocol` crate only and never on the server, engine or store. It talks to a live deployment over
 //! a real socket; it never substitutes a mock when the target is down: an unreachable target is a
 //! failure with its reason.
 //!
-//! The plan: this crate will hold `agentwire check` (the validation suite: connect, authenticate,
-//! run the agents, judge every frame, measure, report) and `agentwire load` (the load generator);
-//! the `cli` crate only parses arguments and calls in here. Today it holds the two foundations
-//! both build on, which the server's integration tests already use:
+//! Layout:
+//! - [`suite`]: `agentwire check`, the catalogue of cases numbered by PROTOCOL.md section, the
+//!   runner and its exit codes.
+//! - [`load`]: `agentwire load`, closed and open workloads measured from each run's scheduled
+//!   start, with every session's events judged and canaries checked.
+//! - [`report`]: the terminal table, JSON, JUnit XML and Markdown renderings of a suite run.
 //! - [`grammar`]: the contract's rules for one run (sections 3 and 5), applied to raw JSON frames.
 //! - [`client`]: a WebSocket client with the three ways of authenticating, frame reading that never
 //!   drops a frame, and run collection on sockets that carry several runs.
+//! - [`http`]: the HTTP/1.1 requests of section 7 (health, usage upload, run events).
+//! - [`token`]: HS256 tokens minted with `--secret`, and the forged, expired and `alg: none` ones.
+//! - [`isolation`]: canaries and run-id ownership; every frame received is scanned for leaks.
+//! - [`quality`], [`text`], [`truth`]: answer quality scores, reading figures and dates out of
+//!   answers, and the ground-truth data set with its known answers.
+//! - [`metrics`], [`threshold`]: what is measured (HdrHistograms, counters, rates) and k6-style
+//!   thresholds over it.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod client;
 pub mod grammar;
+pub mod http;
+pub mod isolation;
+pub mod load;
+pub mod metrics;
+pub mod quality;
+pub mod report;
+pub mod suite;
+pub mod text;
+pub mod threshold;
+pub mod token;
+pub mod truth;
 
 pub use client::{
     Accepted, ClientError, ConnectOptions, Credentials, Frame, RunTranscript, Session,

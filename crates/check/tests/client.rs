@@ -786,6 +786,7 @@ fn transcript_helpers_read_the_events() {
     let transcript = RunTranscript {
         run_id: "r".into(),
         events,
+        received_at: Vec::new(),
         first_event_at: None,
         completed_at: None,
     };
@@ -811,4 +812,47 @@ fn transcript_helpers_read_the_events() {
     };
     assert_eq!(unfinished.terminal_type(), None);
     assert_eq!(unfinished.response(), None);
+}
+
+#[tokio::test]
+async fn take_matching_and_wait_first_event_leave_every_other_frame_in_place() {
+    let (url, task) = server(Upgrade::Contract, |mut ws, _| async move {
+        let a = valid_run("run_a");
+        let b = valid_run("run_b");
+        // B's start, then A's whole run, then the rest of B.
+        send(&mut ws, b[0].clone()).await;
+        for event in &a {
+            send(&mut ws, event.clone()).await;
+        }
+        for event in &b[1..] {
+            send(&mut ws, event.clone()).await;
+        }
+        drain(ws).await;
+    })
+    .await;
+    let mut session = Session::connect(&opts(&url, Credentials::None))
+        .await
+        .unwrap();
+    // Waiting for A's first event keeps it (and B's start before it) for later reads.
+    session.wait_first_event("run_a", SHORT).await.unwrap();
+    assert_eq!(session.backlog_len(), 2);
+    // Taking A's terminal event out of order leaves everything else, in order.
+    let terminal = session
+        .take_matching(SHORT, |f| {
+            f["run_id"] == "run_a" && f["type"] == "agent_completed"
+        })
+        .await
+        .unwrap();
+    assert_eq!(terminal.value, valid_run("run_a")[4]);
+    let run_b = session.collect_run("run_b", SHORT).await.unwrap();
+    assert_eq!(run_b.events, valid_run("run_b"));
+    assert_eq!(run_b.received_at.len(), run_b.events.len());
+    let left: Vec<Value> = session
+        .take_backlog()
+        .into_iter()
+        .map(|f| f.value)
+        .collect();
+    assert_eq!(left, valid_run("run_a")[..4].to_vec());
+    session.close().await.unwrap();
+    task.await.unwrap();
 }
