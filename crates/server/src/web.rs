@@ -1,0 +1,420 @@
+//! The web chat page and the endpoints only a browser needs.
+//!
+//! - `GET /`: the page (`assets/index.html`). In demo mode its `<body>` says so, and the page signs
+//!   itself in with a token from `POST /api/demo/token`.
+//! - `GET /assets/{file}`: the page's CSS, JavaScript modules and icon, embedded in the binary at
+//!   build time, so the page works offline: no CDN, no web fonts, no build step.
+//! - `GET /api/threads` and `GET /api/threads/{thread_id}`: the caller's conversation history, so a
+//!   reload shows the threads and their runs from the server (Bearer token, owner only).
+//! - `POST /api/demo/token`: a token for the demo user; the route answers only in demo mode and is
+//!   indistinguishable from an unknown path otherwise.
+//!
+//! Assets are served with an `ETag` and `Cache-Control: no-cache`: a browser revalidates and gets
+//! a 304 while the binary is the same, and never runs a stale script after an upgrade. The page is
+//! served with a Content-Security-Policy that allows only this origin, so the page's own rule, never
+//! to insert server text as HTML, is backed by the browser.
+//!
+//! This module must not render anything from the server's data into HTML: the page builds its DOM
+//! from JSON with `textContent` (see `assets/markdown.js`). It holds no SQL and no business logic.
+
+use crate::AppState;
+use crate::config::JwtKey;
+use crate::error::AppError;
+use crate::http::{Authenticated, not_found};
+use agentwire_engine::RunHistory;
+use agentwire_protocol::ServerFrame;
+use agentwire_protocol::time::format as format_time;
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+
+/// One embedded file of the page.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// The file name under `/assets/`.
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static str,
+}
+
+/// The page itself; served at `/`, not under `/assets/`.
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+
+/// What the page's `<body>` says outside demo mode; replaced in demo mode.
+const DEMO_OFF: &str = "data-demo=\"false\"";
+const DEMO_ON: &str = "data-demo=\"true\"";
+
+/// Every file the page loads besides itself.
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../assets/app.css"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/app.js"),
+    },
+    Asset {
+        name: "connection.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/connection.js"),
+    },
+    Asset {
+        name: "timeline.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/timeline.js"),
+    },
+    Asset {
+        name: "results.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/results.js"),
+    },
+    Asset {
+        name: "markdown.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/markdown.js"),
+    },
+    Asset {
+        name: "dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/dom.js"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_str!("../assets/favicon.svg"),
+    },
+];
+
+/// The bytes a first visit downloads: the page and every asset, before HTTP headers.
+pub fn page_bytes() -> usize {
+    INDEX_HTML.len() + ASSETS.iter().map(|asset| asset.body.len()).sum::<usize>()
+}
+
+/// Only this origin may supply scripts, styles, images and sockets; nothing may frame the page.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Default and largest number of threads `GET /api/threads` lists.
+const DEFAULT_THREADS: u32 = 50;
+const MAX_THREADS: u32 = 200;
+
+/// How long a demo token is valid: a working day of demo.
+const DEMO_TOKEN_TTL_S: i64 = 8 * 3600;
+
+/// `GET /`: the chat page.
+pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let body = if state.config.demo_mode {
+        INDEX_HTML.replacen(DEMO_OFF, DEMO_ON, 1)
+    } else {
+        INDEX_HTML.to_owned()
+    };
+    let mut response = cached(&headers, "text/html; charset=utf-8", body);
+    let page_headers = response.headers_mut();
+    page_headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    page_headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    page_headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// `GET /assets/{file}`: one embedded asset; 404 `NOT_FOUND` for any other name.
+pub async fn asset(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let name = path.map(|Path(name)| name).unwrap_or_default();
+    match ASSETS.iter().find(|asset| asset.name == name) {
+        Some(asset) => {
+            let mut response = cached(&headers, asset.content_type, asset.body.to_owned());
+            response.headers_mut().insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+        None => not_found(method, uri).await.into_response(),
+    }
+}
+
+/// A 200 with `body`, or a 304 when the client already holds this exact body.
+fn cached(request: &HeaderMap, content_type: &'static str, body: String) -> Response {
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
+}
+
+/// FNV-1a, 64 bit: a stable content fingerprint for `ETag` (not a security measure).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// `GET /api/threads?limit=N`: the caller's threads, most recently active first.
+pub async fn threads(
+    State(state): State<AppState>,
+    Authenticated(identity): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, AppError> {
+    let limit = thread_limit(query.as_deref())?;
+    let threads = state.engine.threads(&identity.principal, limit).await?;
+    let threads: Vec<Value> = threads
+        .iter()
+        .map(|thread| {
+            json!({
+                "thread_id": thread.thread_id,
+                "title": thread.title,
+                "created_at": format_time(&thread.created_at),
+                "updated_at": format_time(&thread.updated_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "threads": threads })))
+}
+
+/// `limit` from the query: 1 to [`MAX_THREADS`], [`DEFAULT_THREADS`] when absent.
+fn thread_limit(query: Option<&str>) -> Result<u32, AppError> {
+    let value = query.and_then(|query| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == "limit").then_some(value)
+        })
+    });
+    match value {
+        None | Some("") => Ok(DEFAULT_THREADS),
+        Some(text) => match text.parse::<u32>() {
+            Ok(limit) if (1..=MAX_THREADS).contains(&limit) => Ok(limit),
+            _ => Err(AppError::BadRequest(format!(
+                "`limit` must be a whole number from 1 to {MAX_THREADS}"
+            ))),
+        },
+    }
+}
+
+/// `GET /api/threads/{thread_id}`: the thread's runs, oldest first, each with its events.
+///
+/// A run still going has the events persisted so far and `status` `running`; the page follows it
+/// with `resume` from the last `seq`. An unknown thread, or another user's, is 404 `NOT_FOUND`.
+pub async fn thread(
+    State(state): State<AppState>,
+    Authenticated(identity): Authenticated,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let Path(thread_id) = path.map_err(|err| AppError::BadRequest(err.body_text()))?;
+    let history = state
+        .engine
+        .thread_history(&identity.principal, &thread_id)
+        .await?;
+    if history.is_empty() {
+        return Err(AppError::NotFound(
+            "no thread with that id was found for this user; GET /api/threads lists yours".into(),
+        ));
+    }
+    let runs: Vec<Value> = history.into_iter().map(run_json).collect();
+    Ok(Json(json!({ "thread_id": thread_id, "runs": runs })))
+}
+
+fn run_json(history: RunHistory) -> Value {
+    let RunHistory { run, events } = history;
+    json!({
+        "run_id": run.run_id,
+        "agent": run.agent,
+        "user_request": run.user_request,
+        "status": run.status.as_str(),
+        "created_at": format_time(&run.created_at),
+        "finished_at": run.finished_at.as_ref().map(format_time),
+        "last_seq": events.last().map_or(0, |event| event.seq),
+        "events": events.into_iter().map(ServerFrame::Event).collect::<Vec<_>>(),
+    })
+}
+
+/// `POST /api/demo/token`: a token for the demo user, so the page can sign itself in.
+///
+/// Exists only in demo mode; otherwise it answers exactly like an unknown path. The token carries
+/// no scope (it can chat, not upload) and is signed like any other, so it is checked the same way.
+pub async fn demo_token(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let config = &state.config;
+    let (true, Some(principal)) = (config.demo_mode, config.demo_principal.as_ref()) else {
+        return Err(not_found(method, uri).await);
+    };
+    let JwtKey::Secret(secret) = &config.jwt.key else {
+        return Err(AppError::NotFound(
+            "demo tokens are only minted by a server with a shared secret; sign in with a token from your issuer".into(),
+        ));
+    };
+    let now = chrono::Utc::now().timestamp();
+    let expires = now + DEMO_TOKEN_TTL_S;
+    let mut claims = json!({
+        "sub": principal.user_id,
+        "org_id": principal.tenant_id,
+        "iat": now,
+        "exp": expires,
+    });
+    if let Some(issuer) = &config.jwt.issuer {
+        claims["iss"] = json!(issuer);
+    }
+    if let Some(audience) = &config.jwt.audience {
+        claims["aud"] = json!(audience);
+    }
+    let token = jsonwebtoken::encode(
+        &Header::new(config.jwt.algorithm),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|err| AppError::internal(format!("minting the demo token failed: {err}")))?;
+    let expires_at = chrono::DateTime::from_timestamp(expires, 0)
+        .map(|at| format_time(&at))
+        .unwrap_or_default();
+    let body = json!({
+        "token": token,
+        "user_id": principal.user_id,
+        "tenant_id": principal.tenant_id,
+        "expires_at": expires_at,
+    });
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+    use super::*;
+
+    #[test]
+    fn the_demo_marker_is_in_the_page_once() {
+        assert_eq!(INDEX_HTML.matches(DEMO_OFF).count(), 1);
+        assert!(!INDEX_HTML.contains(DEMO_ON));
+    }
+
+    #[test]
+    fn every_asset_the_page_names_is_served() {
+        // The page and the modules name their dependencies by path; a missing one is a blank page.
+        let sources = std::iter::once(INDEX_HTML).chain(ASSETS.iter().map(|asset| asset.body));
+        for source in sources {
+            let named = source
+                .match_indices("/assets/")
+                .map(|(at, found)| at + found.len())
+                .chain(
+                    source
+                        .match_indices("from './")
+                        .map(|(at, found)| at + found.len()),
+                );
+            for start in named {
+                let rest = &source[start..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                    .collect();
+                assert!(
+                    ASSETS.iter().any(|asset| asset.name == name),
+                    "{name} is referenced but not embedded"
+                );
+            }
+        }
+        let names: Vec<&str> = ASSETS.iter().map(|asset| asset.name).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "duplicate asset names: {names:?}"
+        );
+    }
+
+    #[test]
+    fn modules_import_only_this_origin() {
+        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            for line in asset
+                .body
+                .lines()
+                .filter(|l| l.trim_start().starts_with("import "))
+            {
+                assert!(
+                    line.contains("from './") || line.contains("from \"./"),
+                    "{}: imports must be relative to /assets/: {line}",
+                    asset.name
+                );
+            }
+            // The only absolute URL allowed is the SVG namespace, which is a name, not a fetch.
+            let absolute = asset
+                .body
+                .replace("'http://www.w3.org/2000/svg'", "")
+                .replace("\"http://www.w3.org/2000/svg\"", "");
+            assert!(
+                !absolute.contains("http://") && !absolute.contains("https://"),
+                "{} names an absolute URL; the page must work offline",
+                asset.name
+            );
+        }
+    }
+
+    #[test]
+    fn thread_limits() {
+        assert_eq!(thread_limit(None).unwrap(), DEFAULT_THREADS);
+        assert_eq!(thread_limit(Some("limit=5")).unwrap(), 5);
+        assert_eq!(thread_limit(Some("x=1&limit=")).unwrap(), DEFAULT_THREADS);
+        for bad in ["limit=0", "limit=201", "limit=-1", "limit=ten"] {
+            assert!(matches!(
+                thread_limit(Some(bad)),
+                Err(AppError::BadRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn etags_follow_the_content() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(fnv1a(b"a"), fnv1a(b"b"));
+        let mut headers = HeaderMap::new();
+        let first = cached(&headers, "text/css", "body{}".into());
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].clone();
+        headers.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(
+            cached(&headers, "text/css", "body{}".into()).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            cached(&headers, "text/css", "body{color:red}".into()).status(),
+            StatusCode::OK
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! A TCP proxy on loopback whose open connections can be cut at once, as a network failure would:
+//! the browser talks to the server through it, and the test drops every connection mid-run while
+//! the server keeps going. New connections are forwarded as before, so the page can reconnect.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
+
+pub struct CuttableProxy {
+    pub addr: SocketAddr,
+    open: Arc<Mutex<Vec<AbortHandle>>>,
+    accepted: Arc<AtomicUsize>,
+    accept_task: JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    /// Listens on `127.0.0.1:0` and forwards every connection to `target`.
+    pub async fn start(target: SocketAddr) -> CuttableProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
+        let addr = listener.local_addr().expect("proxy address");
+        let open: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let accept_task = {
+            let open = open.clone();
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let task = tokio::spawn(async move {
+                        let _ = client.set_nodelay(true);
+                        let Ok(mut upstream) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let _ = upstream.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    });
+                    let mut open = open.lock().expect("proxy list");
+                    open.retain(|handle| !handle.is_finished());
+                    open.push(task.abort_handle());
+                }
+            })
+        };
+        CuttableProxy {
+            addr,
+            open,
+            accepted,
+            accept_task,
+        }
+    }
+
+    /// Drops every open connection (both sides see the TCP connection close); returns how many.
+    pub fn cut(&self) -> usize {
+        let handles: Vec<AbortHandle> = std::mem::take(&mut *self.open.lock().expect("proxy list"));
+        let live = handles
+            .iter()
+            .filter(|handle| !handle.is_finished())
+            .count();
+        for handle in handles {
+            handle.abort();
+        }
+        live
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+        self.cut();
+    }
+}
