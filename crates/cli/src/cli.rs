@@ -26,6 +26,14 @@ pub enum Command {
     Token(TokenArgs),
     /// Load a usage file (CSV or JSON lines) into a tenant, all or nothing.
     Ingest(IngestArgs),
+    /// Analyse a usage, metric series or FOCUS billing file offline: the agents' report, no server.
+    Analyze(AnalyzeArgs),
+    /// Validate a deployment against the wire contract: exit 0 pass, 1 a case failed, 2 target
+    /// unreachable or bad configuration, 99 a threshold breached.
+    Check(CheckArgs),
+    /// Load-test a deployment: many sessions, latencies from each run's scheduled start, every
+    /// event judged; same thresholds and exit codes as `check`.
+    Load(LoadArgs),
 }
 
 /// Settings shared by every command that runs a server.
@@ -52,6 +60,41 @@ pub struct ServerArgs {
     /// Largest HTTP request body (usage uploads), in bytes.
     #[arg(long, env = "AGENTWIRE_MAX_BODY_BYTES", default_value_t = 64 << 20)]
     pub max_body_bytes: usize,
+    /// Most rows one usage upload may carry.
+    #[arg(long, env = "AGENTWIRE_MAX_INGEST_ROWS", default_value_t = 1_000_000)]
+    pub max_ingest_rows: usize,
+    /// Longest question (`user_request`) a run may start with, in bytes.
+    #[arg(long, env = "AGENTWIRE_MAX_USER_REQUEST_BYTES", default_value_t = 64 << 10)]
+    pub max_user_request_bytes: usize,
+    /// WebSocket connections open at once; past it the upgrade gets HTTP 503.
+    #[arg(long, env = "AGENTWIRE_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Connections one user may hold at once; past it HTTP 429 / `RATE_LIMITED`.
+    #[arg(long, env = "AGENTWIRE_MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
+    pub max_connections_per_user: usize,
+    /// Messages per second one connection may send (token bucket; 0 = no limit).
+    #[arg(
+        long,
+        env = "AGENTWIRE_CONNECTION_MESSAGES_PER_S",
+        default_value_t = 20
+    )]
+    pub connection_messages_per_s: u32,
+    /// Messages one connection may send at once before the per-second rate applies.
+    #[arg(long, env = "AGENTWIRE_CONNECTION_MESSAGE_BURST", default_value_t = 40)]
+    pub connection_message_burst: u32,
+    /// Messages per second one user may send over all their connections (0 = no limit).
+    #[arg(long, env = "AGENTWIRE_USER_MESSAGES_PER_S", default_value_t = 50)]
+    pub user_messages_per_s: u32,
+    /// Messages one user may send at once before the per-second rate applies.
+    #[arg(long, env = "AGENTWIRE_USER_MESSAGE_BURST", default_value_t = 100)]
+    pub user_message_burst: u32,
+    /// Seconds a client may leave its outbound queue full before it is disconnected.
+    #[arg(long, env = "AGENTWIRE_SLOW_CLIENT_TIMEOUT_S", default_value_t = 5)]
+    pub slow_client_timeout_s: u64,
+    /// Browser origins allowed to call the API cross-origin and open sockets from their pages
+    /// (comma-separated, e.g. `https://app.example.com`). Default: none.
+    #[arg(long, env = "AGENTWIRE_CORS_ALLOW_ORIGIN", value_delimiter = ',')]
+    pub cors_allow_origin: Vec<String>,
     /// When set, tokens must carry this `iss`.
     #[arg(long, env = "AGENTWIRE_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -75,9 +118,19 @@ pub struct ServeArgs {
     /// HS256 secret for verifying tokens (at least 32 bytes).
     #[arg(long, env = "AGENTWIRE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The one algorithm tokens may be signed with: HS256 (with --jwt-secret), or RS256, ES256,
+    /// ... (with --jwt-public-key).
+    #[arg(long, env = "AGENTWIRE_JWT_ALGORITHM", default_value = "HS256")]
+    pub jwt_algorithm: String,
+    /// PEM file with the public key that verifies RS*/PS*/ES*/EdDSA tokens.
+    #[arg(long, env = "AGENTWIRE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
     /// Give every tenant that has no usage data the demo data set.
     #[arg(long, env = "AGENTWIRE_DEMO_DATA")]
     pub demo_data: bool,
+    /// A LiteLLM model_prices JSON file laid over the embedded price table.
+    #[arg(long, env = "AGENTWIRE_PRICES")]
+    pub prices: Option<PathBuf>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -123,9 +176,15 @@ pub struct IngestArgs {
     /// The tenant to load into.
     #[arg(long)]
     pub tenant: String,
-    /// `csv` or `jsonl`; detected from the content when omitted.
+    /// csv, jsonl, litellm, helicone, langfuse, azure, mooncake; detected when omitted.
     #[arg(long)]
     pub format: Option<String>,
+    /// The model that served a trace without a model column (azure, mooncake).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A LiteLLM model_prices JSON file, to price the imported records in the summary line.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
     /// Database URL.
     #[arg(
         long,
@@ -133,4 +192,149 @@ pub struct IngestArgs {
         default_value = "sqlite://agentwire.db"
     )]
     pub database: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The file: generic usage (CSV / JSON lines), LiteLLM, Helicone, Langfuse, Azure trace,
+    /// Mooncake trace, a `timestamp,value` series, or FOCUS billing.
+    pub file: PathBuf,
+    /// csv, jsonl, litellm, helicone, langfuse, azure, mooncake, series, focus; detected when omitted.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The model that served a trace without a model column (azure, mooncake).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Print the report as JSON (the same structure as the agents' `report`).
+    #[arg(long)]
+    pub json: bool,
+    /// A LiteLLM model_prices JSON file laid over the embedded price table.
+    #[arg(long, env = "AGENTWIRE_PRICES")]
+    pub prices: Option<PathBuf>,
+    /// A rate limit to check capacity against: `MODEL=TPM[:RPM]`, `*` for all traffic. Repeatable.
+    #[arg(long = "rate-limit")]
+    pub rate_limits: Vec<String>,
+}
+
+/// How `check` and `load` authenticate and where they connect.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The deployment: `http://host:port`, `ws://host:port/ws` or `host:port` (required, except
+    /// for `check --list`).
+    #[arg(long, env = "AGENTWIRE_TARGET")]
+    pub target: Option<String>,
+    /// A JWT for the suite's user. Cases that need other users are skipped, saying so.
+    #[arg(long, env = "AGENTWIRE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// HS256 secret to mint tokens with: distinct users, and fresh tenants for ground truth.
+    #[arg(long, env = "AGENTWIRE_JWT_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// `org_id` for minted users: the tenant whose data they read (default: their own, or one
+    /// shared tenant for `load`).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// `iss` claim for minted tokens.
+    #[arg(long, env = "AGENTWIRE_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// `aud` claim for minted tokens.
+    #[arg(long, env = "AGENTWIRE_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Limit on connecting (TCP, upgrade, connection_established) and on HTTP requests.
+    #[arg(long, default_value = "10s")]
+    pub connect_timeout: String,
+    /// Limit from start_agent to the run's first event.
+    #[arg(long, default_value = "15s")]
+    pub first_event_timeout: String,
+    /// Limit from start_agent to the run's terminal event.
+    #[arg(long, default_value = "120s")]
+    pub completion_timeout: String,
+    /// A TOML file with a `[thresholds]` table (`ttfe = ["p(95)<15000"]`).
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+    /// A threshold `metric=expression` (k6 grammar, e.g. `ttfe=p(95)<15000`); repeatable; wins
+    /// over the file for its metric.
+    #[arg(long = "threshold")]
+    pub threshold: Vec<String>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print the catalogue of cases and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Run only cases matching a pattern: a section (`5`), an id (`5.4`), a glob (`5.*`) or words
+    /// of a title (`tool pairs`); repeatable.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Skip cases matching a pattern (as --only); repeatable.
+    #[arg(long)]
+    pub skip: Vec<String>,
+    /// Fail SHOULD cases too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Users (and sockets of one user) in the isolation cases.
+    #[arg(long, default_value_t = 5)]
+    pub users: usize,
+    /// Runs in the performance case.
+    #[arg(long, default_value_t = 5)]
+    pub performance_runs: usize,
+    /// Minimum quality score of a scenario, `scenario=score` (default 0.7 each); repeatable.
+    #[arg(long)]
+    pub min_quality: Vec<String>,
+    /// How long to watch a socket after a run's terminal event for anything more of that run.
+    #[arg(long, default_value = "250ms")]
+    pub linger: String,
+    /// Write a JUnit XML report to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown connectivity and execution report to this file.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Closed model: this many users, each on its own socket, asking runs one after another.
+    #[arg(long, default_value_t = 10)]
+    pub users: usize,
+    /// Closed model: users arrive spread evenly over this time.
+    #[arg(long, default_value = "0s")]
+    pub ramp: String,
+    /// Closed model: runs each user asks (default 1; 0 = as many as fit in --duration).
+    #[arg(long, default_value_t = 1)]
+    pub runs_per_user: usize,
+    /// Closed model: time between the scheduled starts of one user's runs (0s: back to back).
+    #[arg(long, default_value = "0s")]
+    pub pace: String,
+    /// Open model: start this many runs per second, each on a fresh socket (instead of --users).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open model: at most this many runs at once; more start late.
+    #[arg(long, default_value_t = 1000)]
+    pub max_in_flight: usize,
+    /// No run is scheduled after this; the load stops by itself.
+    #[arg(long, default_value = "60s")]
+    pub duration: String,
+    /// At most this many runs in all.
+    #[arg(long)]
+    pub max_runs: Option<usize>,
+    /// The agent every run addresses.
+    #[arg(long, default_value = "supervisor")]
+    pub agent: String,
+    /// The question every run asks (a canary is appended).
+    #[arg(long, default_value = "How can we reduce our AI costs?")]
+    pub question: String,
+    /// Allow a target that is not on this machine (loopback only by default).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// No live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
 }

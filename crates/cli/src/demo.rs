@@ -5,7 +5,7 @@ use crate::cli::DemoArgs;
 use crate::serve::{engine_config, server_config};
 use crate::token::{Claims, sign};
 use agentwire_analytics::{DemoConfig, generate_demo};
-use agentwire_engine::Engine;
+use agentwire_engine::{Engine, Principal};
 use agentwire_server::AppState;
 use anyhow::Context;
 
@@ -55,7 +55,7 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "agentwire demo is running.
 
-  Web page:   http://{addr}/
+  Web page:   http://{addr}/  (open it in a browser: it signs in as `{DEMO_USER}` by itself)
   WebSocket:  ws://{addr}/ws
   Health:     curl http://{addr}/health
   Database:   {database} (removed on exit)
@@ -83,7 +83,12 @@ Press ctrl-c to stop.",
         to = facts.routing_target_model,
         feature = facts.routing_feature,
     );
-    let config = server_config(&args.server, addr, &secret, true);
+    let mut config = server_config(&args.server, addr, &secret, true);
+    // The web page signs itself in as the demo user (POST /api/demo/token, demo mode only).
+    config.demo_principal = Some(Principal {
+        user_id: DEMO_USER.to_owned(),
+        tenant_id: DEMO_TENANT.to_owned(),
+    });
     agentwire_server::serve(
         listener,
         AppState::new(engine, config)?,

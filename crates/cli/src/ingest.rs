@@ -1,24 +1,25 @@
 //! `agentwire ingest FILE --tenant T`: loads a usage file straight into the database, all or
 //! nothing, and reports every bad row with its line number.
 
+use crate::analyze::{load_prices, parse_format};
 use crate::cli::IngestArgs;
-use agentwire_analytics::{UsageFormat, import_usage};
+use agentwire_analytics::{ImportOptions, import_usage_with};
 use anyhow::{Context, bail};
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let format = match args.format.as_deref() {
-        None => None,
-        Some(name) => Some(
-            UsageFormat::from_name(name)
-                .with_context(|| format!("unknown format `{name}`; use csv or jsonl"))?,
-        ),
+    let options = ImportOptions {
+        format: parse_format(args.format.as_deref())?,
+        model: args.model.clone(),
     };
     let path = args.file.clone();
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let prices_path = args.prices.clone();
+    let (report, prices) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let prices = load_prices(prices_path.as_deref())?;
         let file = std::fs::File::open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        import_usage(std::io::BufReader::new(file), format)
-            .with_context(|| format!("cannot read {}", path.display()))
+        let report = import_usage_with(std::io::BufReader::new(file), &options)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok((report, prices))
     })
     .await
     .context("the import task failed")??;
@@ -40,9 +41,10 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the database {}", args.database))?;
     store.ensure_tenant(&args.tenant).await?;
     let imported = store.insert_usage(&args.tenant, &report.records).await?;
+    let cost: f64 = report.records.iter().map(|r| prices.cost_usd(r)).sum();
     println!(
-        "imported {imported} usage records into tenant {} ({})",
-        args.tenant, args.database
+        "imported {imported} usage records ({} format, ${cost:.2} at their billed or list cost) into tenant {} ({})",
+        report.format, args.tenant, args.database
     );
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! The `agentwire` binary. Thin: it parses arguments and environment, builds the library pieces and
 //! runs them. Run with `cargo run --release -- demo`, or `cargo run --release -- serve --help`.
 
+mod analyze;
+mod check;
 mod cli;
 mod demo;
 mod duration;
 mod ingest;
+mod load;
 mod serve;
 mod token;
 
@@ -14,6 +17,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     init_tracing();
+    // Offline analysis is synchronous CPU work: it runs on this thread, with no async runtime.
+    let args = match args.command {
+        cli::Command::Analyze(analyze) => return exit_code(analyze::run(analyze)),
+        command => cli::Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,14 +32,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // check and load end with their own exit codes (0, 1, 2, 99).
+    let args = match args.command {
+        cli::Command::Check(check) => return runtime.block_on(check::run(check)),
+        cli::Command::Load(load) => return runtime.block_on(load::run(load)),
+        command => cli::Cli { command },
+    };
     let result = runtime.block_on(async move {
         match args.command {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Demo(args) => demo::run(args).await,
             cli::Command::Token(args) => token::run(args),
             cli::Command::Ingest(args) => ingest::run(args).await,
+            cli::Command::Analyze(args) => analyze::run(args),
+            // Handled above with their own exit codes.
+            cli::Command::Check(_) | cli::Command::Load(_) => Ok(()),
         }
     });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -10,7 +10,7 @@ use crate::agents::Findings;
 use crate::run::RunShared;
 use crate::tenant::TenantData;
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, ToolStatus};
-use agentwire_store::Store;
+use agentwire_store::{RunStatus, Store};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -131,21 +131,48 @@ impl RunContext {
         }
     }
 
-    /// Publishes a terminal event even if the store cannot take it, so no follower waits forever.
-    pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind) {
+    /// Ends the run: persists the terminal event, records the run's final `status`, and only then
+    /// publishes the event, so a client that sees the terminal event and reads the run's history
+    /// finds it finished. A crash between the two writes leaves the run "in flight" with its
+    /// terminal event persisted; startup recovery mends the status. If the store cannot take the
+    /// event, an `INTERNAL` error is published anyway, so no follower waits forever.
+    pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind, status: RunStatus) {
         self.close_open_tools().await;
-        if self.emit(agent, kind).await.is_err() {
-            let event = self.next_event(
-                agent,
-                EventKind::AgentError {
-                    error_code: ErrorCode::Internal,
-                    message: "the event log could not be written; the run was stopped".into(),
-                    retryable: true,
-                },
-            );
-            self.next_seq += 1;
-            self.run.publish(event);
-        }
+        let event = self.next_event(agent, kind);
+        let type_name = event.kind.type_name();
+        let frame = ServerFrame::Event(event);
+        let persisted = self
+            .store
+            .append_event(&self.run.run_id, self.next_seq, type_name, &frame.to_json())
+            .await;
+        let event = match (persisted, frame) {
+            (Ok(()), ServerFrame::Event(event)) => {
+                let finished = Some(agentwire_protocol::time::now());
+                if let Err(err) = self
+                    .store
+                    .set_run_status(&self.run.run_id, status, finished)
+                    .await
+                {
+                    tracing::error!(run_id = %self.run.run_id, error = %err, "recording the run's final status failed");
+                }
+                event
+            }
+            (persisted, _) => {
+                if let Err(err) = persisted {
+                    tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
+                }
+                self.next_event(
+                    agent,
+                    EventKind::AgentError {
+                        error_code: ErrorCode::Internal,
+                        message: "the event log could not be written; the run was stopped".into(),
+                        retryable: true,
+                    },
+                )
+            }
+        };
+        self.next_seq += 1;
+        self.run.publish(event);
     }
 
     /// Ends every open tool call with an error result, so the run's grammar stays whole.

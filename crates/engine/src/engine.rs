@@ -13,7 +13,7 @@ use crate::run::{EventStream, RunShared, StopReason};
 use crate::tenant::{TenantCache, TenantData};
 use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
 use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent, ServerFrame, StartRun};
-use agentwire_store::{RunRecord, RunStatus, Store};
+use agentwire_store::{RunRecord, RunStatus, Store, StoredEvent, ThreadRecord};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,9 @@ pub struct EngineConfig {
     pub step_delay: Duration,
     /// Tenants without data of their own are shown the generated demo data set.
     pub demo_data: bool,
+    /// The price table runs price with; `None` is the embedded table (`--prices` lays a LiteLLM
+    /// file over it).
+    pub prices: Option<Arc<PriceTable>>,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
             run_timeout: Duration::from_secs(120),
             step_delay: Duration::ZERO,
             demo_data: false,
+            prices: None,
         }
     }
 }
@@ -68,6 +72,13 @@ pub struct StartedRun {
     pub thread_id: String,
     pub agent: AgentKind,
     pub events: EventStream,
+}
+
+/// One run of a thread as it was recorded: the run and its persisted events, in `seq` order.
+#[derive(Debug, Clone)]
+pub struct RunHistory {
+    pub run: RunRecord,
+    pub events: Vec<RunEvent>,
 }
 
 /// The engine. Cheap to clone; clones share everything.
@@ -112,11 +123,15 @@ struct Registry {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+        let prices = config
+            .prices
+            .clone()
+            .unwrap_or_else(|| Arc::new(PriceTable::embedded()));
         Engine {
             inner: Arc::new(Inner {
                 store,
                 config,
-                prices: Arc::new(PriceTable::embedded()),
+                prices,
                 registry: Mutex::new(Registry::default()),
                 tenants: TenantCache::default(),
                 demo: OnceCell::new(),
@@ -342,21 +357,50 @@ impl Engine {
         {
             return Err(EngineError::RunNotFound);
         }
-        self.inner
+        decode_events(self.inner.store.events_after(run_id, after_seq).await?)
+    }
+
+    /// The user's threads, most recently active first, at most `limit`.
+    ///
+    /// # Errors
+    /// `Store` when the threads cannot be read.
+    pub async fn threads(
+        &self,
+        principal: &Principal,
+        limit: u32,
+    ) -> Result<Vec<ThreadRecord>, EngineError> {
+        Ok(self
+            .inner
             .store
-            .events_after(run_id, after_seq)
-            .await?
-            .into_iter()
-            .map(
-                |stored| match serde_json::from_str::<ServerFrame>(&stored.payload) {
-                    Ok(ServerFrame::Event(event)) => Ok(event),
-                    Ok(_) | Err(_) => Err(EngineError::Internal(format!(
-                        "event {}#{} in the log is not a run event",
-                        stored.run_id, stored.seq
-                    ))),
-                },
-            )
-            .collect()
+            .list_threads(&principal.user_id, limit)
+            .await?)
+    }
+
+    /// One of the user's threads: its runs, oldest first, each with its persisted events. A run
+    /// still going has the events persisted so far; follow it with [`Engine::follow`] from its
+    /// last `seq`.
+    ///
+    /// Empty when the user has no run on a thread with this id; another user's thread looks the
+    /// same (no existence oracle).
+    ///
+    /// # Errors
+    /// `Store` when the runs or their logs cannot be read; `Internal` for a corrupt log.
+    pub async fn thread_history(
+        &self,
+        principal: &Principal,
+        thread_id: &str,
+    ) -> Result<Vec<RunHistory>, EngineError> {
+        let store = &self.inner.store;
+        let runs = store
+            .list_thread_runs(&principal.user_id, thread_id)
+            .await?;
+        let mut history = Vec::with_capacity(runs.len());
+        for run in runs {
+            // The runs were listed for this user, so reading their logs needs no further check.
+            let events = decode_events(store.events_after(&run.run_id, 0).await?)?;
+            history.push(RunHistory { run, events });
+        }
+        Ok(history)
     }
 
     /// Stores usage records for a tenant, all or nothing, and makes the next run see them.
@@ -419,7 +463,8 @@ impl Engine {
     }
 
     /// Ends runs that a previous process left without a terminal event (it crashed or was killed):
-    /// each gets `agent_error` `INTERRUPTED` (retryable) after its last persisted event. Call once
+    /// each gets `agent_error` `INTERRUPTED` (retryable) after its last persisted event, preceded by
+    /// a `tool_completed` of status `error` for any tool call the crash left open. Call once
     /// at startup, before serving, on a database no other node is using.
     ///
     /// # Errors
@@ -428,12 +473,10 @@ impl Engine {
         let store = &self.inner.store;
         let runs = store.runs_in_flight().await?;
         for run in &runs {
+            let logged = store.events_after(&run.run_id, 0).await?;
             // A crash between persisting the terminal event and recording the status leaves a
             // finished run marked in flight: only its status needs mending.
-            let last = store
-                .events_after(&run.run_id, run.last_seq.saturating_sub(1))
-                .await?;
-            if let Some(last) = last.last()
+            if let Some(last) = logged.last()
                 && let Some(status) = terminal_status(&last.payload)
             {
                 store
@@ -441,28 +484,50 @@ impl Engine {
                     .await?;
                 continue;
             }
-            let event = RunEvent {
-                run_id: run.run_id.clone(),
-                thread_id: run.thread_id.clone(),
-                seq: run.last_seq + 1,
-                agent: run.agent.clone(),
-                timestamp: agentwire_protocol::time::now(),
-                kind: EventKind::AgentError {
+            // A kill while a tool computed leaves its call open; close it first, as a cancel
+            // does, so the run's grammar stays whole (every tool_executing has its
+            // tool_completed before the terminal event).
+            let mut closing: Vec<(String, EventKind)> = open_tool_calls(&logged)
+                .into_iter()
+                .map(|(agent, tool, tool_call_id)| {
+                    let kind = EventKind::ToolCompleted {
+                        tool,
+                        tool_call_id,
+                        status: agentwire_protocol::ToolStatus::Error,
+                        result: "the server stopped before the tool finished".into(),
+                        data: serde_json::Value::Null,
+                        duration_ms: 0,
+                    };
+                    (agent, kind)
+                })
+                .collect();
+            closing.push((
+                run.agent.clone(),
+                EventKind::AgentError {
                     error_code: ErrorCode::Interrupted,
                     message: "the server stopped while this run was going; start the request again"
                         .into(),
                     retryable: true,
                 },
-            };
-            let frame = ServerFrame::Event(event);
-            store
-                .append_event(
-                    &run.run_id,
-                    run.last_seq + 1,
-                    "agent_error",
-                    &frame.to_json(),
-                )
-                .await?;
+            ));
+            let mut seq = logged
+                .last()
+                .map_or(run.last_seq, |e| e.seq.max(run.last_seq));
+            for (agent, kind) in closing {
+                seq += 1;
+                let event_type = kind.type_name();
+                let frame = ServerFrame::Event(RunEvent {
+                    run_id: run.run_id.clone(),
+                    thread_id: run.thread_id.clone(),
+                    seq,
+                    agent,
+                    timestamp: agentwire_protocol::time::now(),
+                    kind,
+                });
+                store
+                    .append_event(&run.run_id, seq, event_type, &frame.to_json())
+                    .await?;
+            }
             store
                 .set_run_status(
                     &run.run_id,
@@ -487,7 +552,7 @@ impl Engine {
             Ok(data) => return Ok(data),
             Err(generation) => generation,
         };
-        let mut records = self.inner.store.load_usage(tenant_id).await?;
+        let mut records = Arc::new(self.inner.store.load_usage(tenant_id).await?);
         let mut demo = false;
         if records.is_empty() && self.inner.config.demo_data {
             let set = self
@@ -501,7 +566,7 @@ impl Engine {
                     Arc::new(generated.unwrap_or_default())
                 })
                 .await;
-            records = set.as_ref().clone();
+            records = set.clone();
             demo = true;
         }
         let data = Arc::new(TenantData {
@@ -522,7 +587,7 @@ impl Engine {
         let entry_name = entry.as_str();
         let empty = Arc::new(TenantData {
             tenant_id: principal.tenant_id.clone(),
-            records: Vec::new(),
+            records: Arc::new(Vec::new()),
             prices: self.inner.prices.clone(),
             demo: false,
         });
@@ -629,20 +694,50 @@ impl Engine {
         }
         .fetch_add(1, Ordering::Relaxed);
         self.release_slots(&run);
-        ctx.emit_terminal(entry_name, terminal).await;
-        // After the terminal event, so a crash in between leaves the run "in flight" and startup
-        // recovery closes it, rather than a finished run without a terminal event.
-        if let Err(err) = store
-            .set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now()))
-            .await
-        {
-            tracing::error!(run_id = %run.run_id, error = %err, "recording the run's final status failed");
-        }
+        ctx.emit_terminal(entry_name, terminal, status).await;
         self.remove_run(&run);
     }
 }
 
+/// Parses stored frames back into run events; a frame that is not a run event means the log is
+/// corrupt.
+fn decode_events(stored: Vec<StoredEvent>) -> Result<Vec<RunEvent>, EngineError> {
+    stored
+        .into_iter()
+        .map(
+            |stored| match serde_json::from_str::<ServerFrame>(&stored.payload) {
+                Ok(ServerFrame::Event(event)) => Ok(event),
+                Ok(_) | Err(_) => Err(EngineError::Internal(format!(
+                    "event {}#{} in the log is not a run event",
+                    stored.run_id, stored.seq
+                ))),
+            },
+        )
+        .collect()
+}
+
 /// The run status a persisted terminal event stands for, if the event is terminal.
+/// The tool calls a logged run opened and never closed: (agent, tool, tool_call_id), in order.
+fn open_tool_calls(logged: &[StoredEvent]) -> Vec<(String, String, String)> {
+    let mut open: Vec<(String, String, String)> = Vec::new();
+    for stored in logged {
+        let Ok(ServerFrame::Event(event)) = serde_json::from_str::<ServerFrame>(&stored.payload)
+        else {
+            continue;
+        };
+        match event.kind {
+            EventKind::ToolExecuting {
+                tool, tool_call_id, ..
+            } => open.push((event.agent, tool, tool_call_id)),
+            EventKind::ToolCompleted { tool_call_id, .. } => {
+                open.retain(|(_, _, id)| *id != tool_call_id);
+            }
+            _ => {}
+        }
+    }
+    open
+}
+
 fn terminal_status(payload: &str) -> Option<RunStatus> {
     match serde_json::from_str::<ServerFrame>(payload).ok()? {
         ServerFrame::Event(event) => match event.kind {

@@ -26,6 +26,8 @@ mod tenant;
 mod tools;
 
 pub use agents::{agent_description, agent_tools};
-pub use engine::{Engine, EngineConfig, EngineMetrics, Principal, StartedRun};
+pub use engine::{Engine, EngineConfig, EngineMetrics, Principal, RunHistory, StartedRun};
 pub use error::EngineError;
 pub use run::EventStream;
+pub use tools::analysis::{SeriesFindings, analyze_focus, analyze_series, analyze_usage};
+pub use tools::compose_report::ComposedReport;

@@ -9,7 +9,8 @@
 //! A token in the URL query string is never read: URLs end up in proxy and access logs.
 //!
 //! Verification pins the algorithm from [`JwtConfig`]: a token whose header names any other
-//! algorithm, `none` included, is refused before its signature is looked at. `sub` and `exp` are
+//! algorithm, `none` included, is refused before its signature is looked at. An HMAC secret shorter
+//! than [`MIN_SECRET_BYTES`] is refused when the verifier is built. `sub` and `exp` are
 //! required; `iss` and `aud` are checked only when configured. Claims used: `sub` (the user),
 //! `org_id` (the tenant; defaults to the user), `scope` (space-separated permissions, e.g.
 //! `usage:write`).
@@ -34,6 +35,10 @@ pub const SCOPE_USAGE_WRITE: &str = "usage:write";
 
 /// How a person gets a fresh development token; appended to messages about bad tokens.
 const TOKEN_HINT: &str = "get a new one with `agentwire token --sub USER`";
+
+/// Shortest HMAC secret accepted: an HS256 key should be at least as long as its hash (RFC 7518
+/// section 3.2), so it cannot be guessed offline from one captured token.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Longest `sub` / `org_id` accepted; they become database keys and log fields.
 const MAX_ID_CHARS: usize = 256;
@@ -116,6 +121,10 @@ impl AuthError {
 pub enum AuthConfigError {
     #[error("the JWT secret is empty; set a secret of at least 32 random bytes")]
     EmptySecret,
+    #[error(
+        "the JWT secret is {len} bytes; use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)"
+    )]
+    ShortSecret { len: usize },
     #[error("{algorithm:?} needs a {needs}; got a {got}")]
     WrongKeyKind {
         algorithm: Algorithm,
@@ -177,6 +186,9 @@ impl JwtVerifier {
             (JwtKey::Secret(secret), Family::Hmac) => {
                 if secret.is_empty() {
                     return Err(AuthConfigError::EmptySecret);
+                }
+                if secret.len() < MIN_SECRET_BYTES {
+                    return Err(AuthConfigError::ShortSecret { len: secret.len() });
                 }
                 DecodingKey::from_secret(secret)
             }
@@ -744,6 +756,12 @@ Slbun3YbkW0d8LII8tz9oZufiBwPE/veeX6jwnIeXR7MdH2cPIqyg3acSw==
             JwtVerifier::new(&JwtConfig::hs256("")),
             Err(AuthConfigError::EmptySecret)
         ));
+        // The 32-byte rule holds for every embedding of the library, not only the CLI.
+        assert!(matches!(
+            JwtVerifier::new(&JwtConfig::hs256("x".repeat(MIN_SECRET_BYTES - 1))),
+            Err(AuthConfigError::ShortSecret { len: 31 })
+        ));
+        assert!(JwtVerifier::new(&JwtConfig::hs256("x".repeat(MIN_SECRET_BYTES))).is_ok());
         assert!(matches!(
             JwtVerifier::new(&JwtConfig::public_key(Algorithm::RS256, "not a pem")),
             Err(AuthConfigError::BadPem { .. })

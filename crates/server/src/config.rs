@@ -4,6 +4,7 @@
 //! This module only describes settings; it reads no files and no environment (the CLI does that
 //! and builds a [`ServerConfig`]). Defaults are the values PROTOCOL.md promises.
 
+use agentwire_engine::Principal;
 use jsonwebtoken::Algorithm;
 use std::fmt;
 use std::net::SocketAddr;
@@ -33,10 +34,35 @@ pub struct ServerConfig {
     pub slow_client_timeout: Duration,
     /// On shutdown, how long running runs get to finish before they are stopped.
     pub drain_timeout: Duration,
-    /// Largest request body accepted (usage uploads).
+    /// Largest HTTP request body accepted, on any route (usage uploads are the large ones).
+    /// Larger: 413 `PAYLOAD_TOO_LARGE`, without reading the rest.
     pub max_body_bytes: usize,
+    /// Most rows one usage upload may carry; more: 413 `PAYLOAD_TOO_LARGE` before parsing, so one
+    /// upload cannot hold the memory of millions of parsed records.
+    pub max_ingest_rows: usize,
+    /// Messages one connection may send (token bucket). Past it: `RATE_LIMITED` with
+    /// `retry_after_ms`; the message is dropped and the connection stays open.
+    pub connection_rate: RateLimit,
+    /// Messages one user may send across all their connections together.
+    pub user_rate: RateLimit,
+    /// WebSocket connections open at once on this server. Past it the upgrade gets HTTP 503
+    /// `UNAVAILABLE` with `Retry-After`, at once rather than a hang.
+    pub max_connections: usize,
+    /// Authenticated connections one user may hold at once. Past it: HTTP 429 `RATE_LIMITED` at
+    /// the upgrade, or `RATE_LIMITED` for an `authenticate` frame.
+    pub max_connections_per_user: usize,
+    /// Longest question (`user_request`) a run may be started with, in bytes. Longer:
+    /// `INVALID_MESSAGE` naming the limit; the connection stays open.
+    pub max_user_request_bytes: usize,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the HTTP API cross-origin (CORS)
+    /// and to open a WebSocket from a page of another origin. Empty (the default): none; pages
+    /// served by this server itself are always same-origin.
+    pub cors_allowed_origins: Vec<String>,
     /// Demo mode: the index page and logs say so; the engine is configured separately.
     pub demo_mode: bool,
+    /// In demo mode, who `POST /api/demo/token` mints tokens for, so that the web page can sign
+    /// itself in. Ignored outside demo mode, where that endpoint does not exist.
+    pub demo_principal: Option<Principal>,
 }
 
 impl Default for ServerConfig {
@@ -51,8 +77,47 @@ impl Default for ServerConfig {
             slow_client_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
             max_body_bytes: 64 << 20,
+            max_ingest_rows: 1_000_000,
+            // A person types far slower; a script that sends more is buggy or hostile. Bursts
+            // cover a client that sends a handful of requests at once (several runs, a resume per
+            // followed run after a reconnect).
+            connection_rate: RateLimit {
+                per_second: 20,
+                burst: 40,
+            },
+            user_rate: RateLimit {
+                per_second: 50,
+                burst: 100,
+            },
+            // The design target is 10,000 concurrent sessions per node; the process needs a file
+            // descriptor per socket (`serve` warns when its limit is lower).
+            max_connections: 16_384,
+            max_connections_per_user: 32,
+            max_user_request_bytes: 64 << 10,
+            cors_allowed_origins: Vec::new(),
             demo_mode: false,
+            demo_principal: None,
         }
+    }
+}
+
+/// A token bucket's settings: `burst` messages at once, refilled at `per_second`.
+/// `per_second == 0` turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// No limit at all.
+    pub const UNLIMITED: RateLimit = RateLimit {
+        per_second: 0,
+        burst: 0,
+    };
+
+    pub fn is_unlimited(&self) -> bool {
+        self.per_second == 0
     }
 }
 
@@ -155,6 +220,16 @@ mod tests {
         assert_eq!(config.auth_timeout, Duration::from_secs(10));
         assert_eq!(config.ping_interval, Duration::from_secs(20));
         assert_eq!(config.max_frame_bytes, 1_048_576);
+        assert!(
+            config.cors_allowed_origins.is_empty(),
+            "CORS is closed by default"
+        );
+        assert!(!config.connection_rate.is_unlimited());
+        assert!(!config.user_rate.is_unlimited());
+        assert!(
+            config.max_connections >= 10_000,
+            "the design's 10,000 sessions"
+        );
         assert_eq!(config.jwt.algorithm, Algorithm::HS256);
         assert_eq!(config.jwt.leeway_s, 30);
         assert!(config.jwt.uses_dev_secret());

@@ -45,6 +45,11 @@ pub enum AppError {
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("the request body is over the {limit} byte limit; split the upload into smaller files")]
     PayloadTooLarge { limit: usize },
+    /// 413 `PAYLOAD_TOO_LARGE`: a usage upload with more rows than one upload may carry.
+    #[error(
+        "the upload has {lines} lines; one upload may carry at most {limit} rows: split it into smaller files"
+    )]
+    TooManyRows { lines: usize, limit: usize },
     /// 422 `INVALID_MESSAGE`: an upload had rows that could not be read; nothing was stored.
     #[error("{total} rows have errors; nothing was imported")]
     InvalidRows {
@@ -61,6 +66,14 @@ pub enum AppError {
     /// 503 `UNAVAILABLE`.
     #[error("{0}")]
     Unavailable(String),
+    /// A server limit (connections, rates): 429 `RATE_LIMITED` or 503 `UNAVAILABLE`, with
+    /// `retry_after_ms` in the body and `Retry-After` in the headers.
+    #[error("{message}")]
+    Limited {
+        code: ErrorCode,
+        message: String,
+        retry_after_ms: u64,
+    },
     /// 500 `INTERNAL`: a bug or an infrastructure failure. `detail` is logged, not sent.
     #[error("internal error: {detail}")]
     Internal { detail: String },
@@ -91,7 +104,7 @@ impl AppError {
             Self::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             Self::BadRequest(_) => (ErrorCode::InvalidMessage.as_str(), StatusCode::BAD_REQUEST),
-            Self::PayloadTooLarge { .. } => (
+            Self::PayloadTooLarge { .. } | Self::TooManyRows { .. } => (
                 ErrorCode::PayloadTooLarge.as_str(),
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
@@ -107,6 +120,7 @@ impl AppError {
                 ErrorCode::Unavailable.as_str(),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
+            Self::Limited { code, .. } => (code.as_str(), status_for(*code)),
             Self::Internal { .. } => (
                 ErrorCode::Internal.as_str(),
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -181,6 +195,12 @@ impl IntoResponse for AppError {
                 if let Some(run_id) = err.conflicting_run() {
                     body["run_id"] = json!(run_id);
                 }
+            }
+            Self::Limited {
+                retry_after_ms: ms, ..
+            } => {
+                body["retry_after_ms"] = json!(ms);
+                retry_after_ms = Some(*ms);
             }
             _ => {}
         }

@@ -16,7 +16,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -138,6 +138,17 @@ pub async fn api_index() -> Json<Value> {
             "/api/runs/{run_id}/events?after_seq=N",
             "a run's persisted events (owner only); Bearer token",
         ),
+        (
+            "GET",
+            "/api/threads?limit=N",
+            "your conversation threads, most recent first; Bearer token",
+        ),
+        (
+            "GET",
+            "/api/threads/{thread_id}",
+            "a thread's runs with their events (owner only); Bearer token",
+        ),
+        ("GET", "/", "the web chat page"),
     ];
     Json(json!({
         "name": "agentwire",
@@ -168,9 +179,12 @@ pub async fn agents() -> Json<Value> {
 
 /// `POST /api/usage`: ingest usage records for the caller's tenant, all or nothing.
 ///
-/// Format: `?format=csv|jsonl`, else the Content-Type (`text/csv`, `application/x-ndjson`,
-/// `application/jsonl`), else detected from the first bytes. Any bad row: 422 listing the rows
-/// and nothing stored.
+/// Format: `?format=` (csv, jsonl, litellm, helicone, langfuse, azure, mooncake), else the
+/// Content-Type (`text/csv`, `application/x-ndjson`, `application/jsonl`: the container, whose
+/// header or first object then names the dialect), else detected from the first line. Traces
+/// without a model (azure, mooncake) need `?model=`. A metric series or FOCUS file is refused with
+/// 422 (it holds no usage records; `agentwire analyze` reads it). Any bad row: 422 listing the
+/// rows and nothing stored.
 pub async fn ingest_usage(
     State(state): State<AppState>,
     Authenticated(identity): Authenticated,
@@ -184,6 +198,8 @@ pub async fn ingest_usage(
         )));
     }
     let format = usage_format(query.as_deref(), &headers)?;
+    // Traces without a model column (azure, mooncake) are priced as the model named here.
+    let model = query_param(query.as_deref(), "model").map(str::to_owned);
     let limit = state.config.max_body_bytes;
     let bytes = read_body(body, &headers, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -191,13 +207,25 @@ pub async fn ingest_usage(
             "the body is empty; send CSV with a header row (timestamp,model,input_tokens,output_tokens,...) or JSON lines".into(),
         ));
     }
-    // Parsing a large upload is CPU work; keep it off the async workers.
+    let max_rows = state.config.max_ingest_rows;
+    // Parsing a large upload is CPU work; keep it off the async workers. Lines are counted first:
+    // parsed records take several times the memory of their text.
     let report = tokio::task::spawn_blocking(move || {
-        agentwire_analytics::import_usage(std::io::Cursor::new(bytes), format)
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        if lines > max_rows.saturating_add(1) {
+            return Err(AppError::TooManyRows {
+                lines,
+                limit: max_rows,
+            });
+        }
+        agentwire_analytics::import_usage_with(
+            std::io::Cursor::new(bytes),
+            &agentwire_analytics::ImportOptions { format, model },
+        )
+        .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))
     })
     .await
-    .map_err(|err| AppError::internal(format!("usage import task failed: {err}")))?
-    .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))?;
+    .map_err(|err| AppError::internal(format!("usage import task failed: {err}")))??;
     if !report.errors.is_empty() {
         return Err(AppError::InvalidRows {
             total: report.errors.len(),
@@ -223,8 +251,9 @@ fn usage_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<Usage
     if let Some(name) = query_param(query, "format") {
         return UsageFormat::from_name(name).map(Some).ok_or_else(|| {
             AppError::BadRequest(format!(
-                "unknown format {:?}; use format=csv or format=jsonl",
-                name.chars().take(32).collect::<String>()
+                "unknown format {:?}; use one of {}",
+                name.chars().take(32).collect::<String>(),
+                UsageFormat::names()
             ))
         });
     }
@@ -310,23 +339,6 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then_some(value)
     })
-}
-
-/// `GET /`: placeholder until the web chat page lands.
-pub async fn index_page(State(state): State<AppState>) -> Html<String> {
-    let demo = if state.config.demo_mode {
-        "<p><strong>Demo mode</strong>: the database holds generated usage data.</p>"
-    } else {
-        ""
-    };
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>agentwire</title></head>\n\
-         <body><h1>agentwire {version}</h1>{demo}\n\
-         <p>The web chat page lands in a later release. Meanwhile: the API index is at \
-         <a href=\"/api\">/api</a>, the agents at <a href=\"/api/agents\">/api/agents</a>, and clients \
-         connect to <code>/ws</code> with the <code>{SUBPROTOCOL}</code> protocol.</p>\n</body></html>\n",
-        version = crate::VERSION,
-    ))
 }
 
 /// Unknown paths.

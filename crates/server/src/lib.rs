@@ -5,8 +5,11 @@
 //! - [`auth`]: JWT verification and where tokens come from (header, subprotocol, first frame).
 //! - [`ws`]: `GET /ws`, the socket loop: reader, writer, one forwarder per followed run.
 //! - [`http`]: health, metrics, the API index, the agent registry, usage ingest, run events.
+//! - [`limits`]: message rates (token buckets per connection and per user) and connection caps.
+//! - [`security`]: security headers, the CORS allow-list, the WebSocket origin rule.
 //! - [`error`]: [`AppError`], the one HTTP error type, and the logging middleware.
 //! - [`metrics`]: counters rendered in the Prometheus text format.
+//! - [`web`]: the chat page at `/` with its embedded assets, thread history, and the demo token.
 //!
 //! This crate knows sockets and HTTP, not agents: every run goes through
 //! [`agentwire_engine::Engine`], and no SQL lives here.
@@ -24,11 +27,14 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
+pub mod security;
+pub mod web;
 pub mod ws;
 
 pub use auth::{AuthConfigError, AuthError, Identity, JwtVerifier};
-pub use config::{DEV_JWT_SECRET, JwtConfig, JwtKey, ServerConfig};
+pub use config::{DEV_JWT_SECRET, JwtConfig, JwtKey, RateLimit, ServerConfig};
 pub use error::AppError;
 pub use metrics::Metrics;
 
@@ -59,6 +65,8 @@ pub struct AppState {
     /// For `uptime_s`.
     pub started_at: Instant,
     pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Connection caps and per-user message buckets (see [`limits`]).
+    pub limiter: Arc<limits::Limiter>,
 }
 
 /// Shutdown coordination between [`serve`] and the sockets.
@@ -134,6 +142,12 @@ impl AppState {
                 "JWT: using the built-in development secret; anyone can mint tokens for this server. Configure a secret or a public key for real use"
             );
         }
+        let limiter = limits::Limiter::new(limits::LimitSettings {
+            max_connections: config.max_connections,
+            max_connections_per_user: config.max_connections_per_user,
+            connection_rate: config.connection_rate,
+            user_rate: config.user_rate,
+        });
         Ok(AppState {
             engine,
             verifier: Arc::new(verifier),
@@ -141,6 +155,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             started_at: Instant::now(),
             lifecycle: Arc::new(Lifecycle::default()),
+            limiter,
         })
     }
 
@@ -153,7 +168,11 @@ impl AppState {
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(http::index_page))
+        .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
+        .route("/api/threads", get(web::threads))
+        .route("/api/threads/{thread_id}", get(web::thread))
+        .route("/api/demo/token", post(web::demo_token))
         .route("/ws", get(ws::upgrade))
         .route("/health", get(http::health))
         .route("/api/health", get(http::health))
@@ -166,6 +185,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{run_id}/events", get(http::run_events))
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
+        // Every body extractor is held to the configured limit, not axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::security_headers,
+        ))
         .layer(axum::middleware::from_fn(error::log_errors))
         .with_state(state)
 }

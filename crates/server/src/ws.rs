@@ -20,12 +20,21 @@
 //! refused by the library while reading its header; we recognise that error and answer the same
 //! way (error frame, then close 1009), without ever buffering the oversized payload.
 //!
+//! Limits (see [`crate::limits`]): the upgrade takes a place among `max_connections` (HTTP 503
+//! past it) and, with credentials, among the user's `max_connections_per_user` (HTTP 429); a first
+//! `authenticate` frame takes the user's place then. Every data frame within the size limit takes
+//! a token from the connection's bucket and the user's; without one it is dropped and answered
+//! with `RATE_LIMITED` and `retry_after_ms`, before it is parsed. A text frame that is not UTF-8
+//! gets `INVALID_MESSAGE` and close 1007, as RFC 6455 requires. A page of a foreign origin cannot
+//! open a socket (HTTP 403).
+//!
 //! This module must not log tokens or frame contents, and must not block: token verification is
 //! a few microseconds of CPU; everything else is awaited.
 
 use crate::AppState;
 use crate::auth::{self, Identity};
 use crate::error::AppError;
+use crate::limits::{self, ConnectionPermit, LimitError, RateLimited, TokenBucket, UserPermit};
 use agentwire_engine::{EngineError, EventStream};
 use agentwire_protocol::server::{ControlFrame, Pong, RunAccepted};
 use agentwire_protocol::{
@@ -47,6 +56,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Close code for "going away": server shutdown.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Close code for "invalid frame payload data" (RFC 6455): a text frame that is not UTF-8.
+pub const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 
 /// On shutdown, how long a socket waits for its forwarders to deliver the terminal events the
 /// engine just persisted before it closes.
@@ -90,6 +102,14 @@ pub async fn upgrade(
             return response;
         }
     };
+    // Browsers do not apply CORS to WebSockets: a page of another origin is refused here, before
+    // it can learn anything about the credentials it sent.
+    if !crate::security::upgrade_origin_allowed(&headers, &state.config.cors_allowed_origins) {
+        return AppError::Forbidden(
+            "WebSocket connections from pages of this origin are not allowed; the server operator can allow it with --cors-allow-origin".into(),
+        )
+        .into_response();
+    }
     let identity = match auth::upgrade_token(&headers) {
         Ok(Some(token)) => match state.verifier.verify(&token) {
             Ok(identity) => Some(identity),
@@ -104,6 +124,20 @@ pub async fn upgrade(
         )
         .into_response();
     }
+    let connection_permit = match state.limiter.open() {
+        Ok(permit) => permit,
+        Err(err) => return limit_refusal(&err, ErrorCode::Unavailable),
+    };
+    let user_permit = match &identity {
+        Some(identity) => match state
+            .limiter
+            .join(&identity.principal.user_id, Instant::now())
+        {
+            Ok(permit) => Some(permit),
+            Err(err) => return limit_refusal(&err, ErrorCode::RateLimited),
+        },
+        None => None,
+    };
     let query_token_ignored = auth::query_has_token(query.as_deref());
     let limit = library_limit(state.config.max_frame_bytes);
     ws.protocols([SUBPROTOCOL])
@@ -114,10 +148,27 @@ pub async fn upgrade(
         .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket: WebSocket| async move {
             let _counted = state.lifecycle.sockets.enter();
-            Connection::new(state, identity, query_token_ignored)
-                .run(socket)
-                .await;
+            Connection::new(
+                state,
+                identity,
+                query_token_ignored,
+                connection_permit,
+                user_permit,
+            )
+            .run(socket)
+            .await;
         })
+}
+
+/// The HTTP answer to an upgrade refused by a connection cap: 503 `UNAVAILABLE` for the server's
+/// total, 429 `RATE_LIMITED` for the user's, both with `Retry-After`.
+fn limit_refusal(err: &LimitError, code: ErrorCode) -> Response {
+    AppError::Limited {
+        code,
+        message: err.to_string(),
+        retry_after_ms: u64::try_from(err.retry_after().as_millis()).unwrap_or(u64::MAX),
+    }
+    .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,6 +333,59 @@ fn too_big(len: usize, ctx: MessageContext) -> ErrorFrame {
         ),
         None,
     )
+}
+
+/// Longest `thread_id` a client may choose; ids are database keys and log fields.
+pub const MAX_THREAD_ID_CHARS: usize = 128;
+
+/// Checks the fields of a run request that the server limits: the question's size and the
+/// thread id's shape. The message says what to change.
+pub(crate) fn check_start_fields(
+    start: &StartRun,
+    max_user_request_bytes: usize,
+) -> Result<(), String> {
+    let question = start.user_request.len();
+    if question > max_user_request_bytes {
+        return Err(format!(
+            "`user_request` is {question} bytes; this server takes questions of up to {max_user_request_bytes} bytes. Ask a shorter question; upload data with POST /api/usage instead of pasting it"
+        ));
+    }
+    if let Some(thread_id) = &start.thread_id
+        && (thread_id.trim().is_empty()
+            || thread_id.chars().count() > MAX_THREAD_ID_CHARS
+            || thread_id.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "`thread_id` must be 1 to {MAX_THREAD_ID_CHARS} printable characters; leave it out to start a new thread"
+        ));
+    }
+    Ok(())
+}
+
+/// The `error` frame for a message dropped by a rate limit, with the message's `id` when it has
+/// one so the client knows which request to send again.
+fn rate_limited_frame(limited: &RateLimited, msg: &Message) -> ServerFrame {
+    let request_id = match msg {
+        Message::Text(text) => frame_request_id(text.as_str()),
+        _ => None,
+    };
+    let mut frame = ErrorFrame::new(ErrorCode::RateLimited, limited.message(), request_id);
+    frame.retry_after_ms = Some(limited.retry_after_ms());
+    ServerFrame::from(frame)
+}
+
+/// The `id` of a frame, read without interpreting the rest (for replies to dropped frames).
+fn frame_request_id(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<IdOnly>(text).ok()?.id? {
+        serde_json::Value::String(id) => Some(id.chars().take(128).collect()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// The error frame for an engine refusal. Internal failures are logged under a correlation id
@@ -482,6 +586,7 @@ enum End {
     PingTimeout,
     SlowClient,
     Shutdown,
+    InvalidUtf8,
 }
 
 impl End {
@@ -494,6 +599,7 @@ impl End {
             Self::PingTimeout => "no answer to pings",
             Self::SlowClient => "client not reading",
             Self::Shutdown => "server shutdown",
+            Self::InvalidUtf8 => "text frame not UTF-8",
         }
     }
 }
@@ -504,6 +610,13 @@ struct Connection {
     id: String,
     identity: Option<Identity>,
     query_token_ignored: bool,
+    /// This connection's place among `max_connections`, given back when the connection ends.
+    _connection_permit: ConnectionPermit,
+    /// The user's place among their `max_connections_per_user`, with their shared message
+    /// bucket; taken when the connection authenticates.
+    user_permit: Option<UserPermit>,
+    /// This connection's own message bucket.
+    bucket: TokenBucket,
     forwarders: JoinSet<String>,
     /// The forwarder of each run this connection follows, so a second `resume` of the same run
     /// replaces the first instead of sending every event twice.
@@ -511,15 +624,50 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, identity: Option<Identity>, query_token_ignored: bool) -> Self {
+    fn new(
+        state: AppState,
+        identity: Option<Identity>,
+        query_token_ignored: bool,
+        connection_permit: ConnectionPermit,
+        user_permit: Option<UserPermit>,
+    ) -> Self {
+        let bucket = connection_permit.bucket(Instant::now());
         Self {
             state,
             id: format!("conn_{}", uuid::Uuid::new_v4().simple()),
             identity,
             query_token_ignored,
+            _connection_permit: connection_permit,
+            user_permit,
+            bucket,
             forwarders: JoinSet::new(),
             following: HashMap::new(),
         }
+    }
+
+    /// Takes one message from the connection's bucket and its user's. Only data frames within the
+    /// size limit count: protocol pings and pongs are the library's, and an oversized frame closes
+    /// the connection whatever the rate.
+    fn check_rate(
+        &mut self,
+        msg: &Message,
+        max_frame_bytes: usize,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        let len = match msg {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) => bytes.len(),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(()),
+        };
+        if len > max_frame_bytes {
+            return Ok(());
+        }
+        limits::check_message(
+            &mut self.bucket,
+            self.state.config.connection_rate,
+            self.user_permit.as_ref(),
+            now,
+        )
     }
 
     fn user_id(&self) -> &str {
@@ -569,6 +717,7 @@ impl Connection {
             // We sent a close frame on a healthy stream: wait for the client's answer.
             End::AuthTimeout
             | End::Shutdown
+            | End::InvalidUtf8
             | End::TooBig {
                 library_refused: false,
             } => {
@@ -675,7 +824,7 @@ impl Connection {
                         None => return End::ClientClosed,
                         Some(Ok(msg)) => msg,
                         Some(Err(err)) => {
-                            if is_too_big(err) {
+                            if is_too_big(&err) {
                                 let frame = ErrorFrame::new(
                                     ErrorCode::PayloadTooLarge,
                                     format!(
@@ -687,10 +836,35 @@ impl Connection {
                                 self.close_too_big(outbox, frame).await;
                                 return End::TooBig { library_refused: true };
                             }
+                            if is_invalid_utf8(&err) {
+                                // RFC 6455 requires failing the connection; the client is told why
+                                // first. The frame was read whole, so the stream is still in step.
+                                let frame = error(
+                                    ErrorCode::InvalidMessage,
+                                    "a text frame was not valid UTF-8; text frames must carry UTF-8 JSON. The connection will be closed",
+                                    None,
+                                );
+                                if outbox.frame(&frame).await.is_ok() {
+                                    let _ = outbox
+                                        .send(Outbound::Close {
+                                            code: CLOSE_INVALID_PAYLOAD,
+                                            reason: "text frame is not UTF-8",
+                                        })
+                                        .await;
+                                }
+                                return End::InvalidUtf8;
+                            }
                             return End::SocketError;
                         }
                     };
                     last_seen = Instant::now();
+                    if let Err(limited) = self.check_rate(&msg, config.max_frame_bytes, last_seen) {
+                        let frame = rate_limited_frame(&limited, &msg);
+                        if outbox.frame(&frame).await.is_err() {
+                            return End::SlowClient;
+                        }
+                        continue;
+                    }
                     let ctx = MessageContext {
                         authenticated: self.identity.is_some(),
                         max_frame_bytes: config.max_frame_bytes,
@@ -810,6 +984,26 @@ impl Connection {
                     .await
             }
             (Ok(identity), None) => {
+                if self.user_permit.is_none() {
+                    match self
+                        .state
+                        .limiter
+                        .join(&identity.principal.user_id, Instant::now())
+                    {
+                        Ok(permit) => self.user_permit = Some(permit),
+                        Err(err) => {
+                            // The socket stays unauthenticated; the auth timeout still applies.
+                            let mut frame = ErrorFrame::new(
+                                ErrorCode::RateLimited,
+                                err.to_string(),
+                                request_id,
+                            );
+                            frame.retry_after_ms =
+                                u64::try_from(err.retry_after().as_millis()).ok();
+                            return outbox.frame(&ServerFrame::from(frame)).await;
+                        }
+                    }
+                }
                 self.identity = Some(identity);
                 tracing::info!(connection_id = %self.id, user_id = %self.user_id(), "connection authenticated");
                 self.send_established(outbox).await
@@ -870,6 +1064,11 @@ impl Connection {
         let Some(identity) = &self.identity else {
             return outbox.frame(&self.not_authenticated(request_id)).await;
         };
+        if let Err(message) = check_start_fields(&start, self.state.config.max_user_request_bytes) {
+            return outbox
+                .frame(&error(ErrorCode::InvalidMessage, message, request_id))
+                .await;
+        }
         match self
             .state
             .engine
@@ -938,14 +1137,22 @@ async fn forward_run(
 }
 
 /// Whether a read error is the library refusing a frame over its size limit.
-fn is_too_big(err: axum::Error) -> bool {
-    match err.into_inner().downcast::<tungstenite::Error>() {
-        Ok(err) => matches!(
-            *err,
+fn is_too_big(err: &axum::Error) -> bool {
+    tungstenite_error(err).is_some_and(|err| {
+        matches!(
+            err,
             tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong { .. })
-        ),
-        Err(_) => false,
-    }
+        )
+    })
+}
+
+/// Whether a read error is a text frame that is not UTF-8.
+fn is_invalid_utf8(err: &axum::Error) -> bool {
+    tungstenite_error(err).is_some_and(|err| matches!(err, tungstenite::Error::Utf8(_)))
+}
+
+fn tungstenite_error(err: &axum::Error) -> Option<&tungstenite::Error> {
+    std::error::Error::source(err)?.downcast_ref::<tungstenite::Error>()
 }
 
 #[cfg(test)]
@@ -1120,10 +1327,80 @@ mod tests {
                 max_size: 5,
             },
         ));
-        assert!(is_too_big(err));
-        assert!(!is_too_big(axum::Error::new(
+        assert!(is_too_big(&err));
+        assert!(!is_invalid_utf8(&err));
+        assert!(!is_too_big(&axum::Error::new(
             tungstenite::Error::ConnectionClosed
         )));
+        let utf8 = axum::Error::new(tungstenite::Error::Utf8("\u{fffd}".into()));
+        assert!(is_invalid_utf8(&utf8));
+        assert!(!is_too_big(&utf8));
+    }
+
+    fn start(user_request: &str, thread_id: Option<&str>) -> StartRun {
+        match ClientMessage::parse(
+            &serde_json::json!({
+                "type": "start_agent",
+                "payload": {"user_request": user_request, "thread_id": thread_id}
+            })
+            .to_string(),
+        )
+        .unwrap()
+        {
+            ClientMessage::StartRun(start) => start,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn start_fields_are_held_to_their_limits() {
+        assert!(check_start_fields(&start("what did we spend?", None), 64).is_ok());
+        let long = start(&"x".repeat(65), None);
+        let message = check_start_fields(&long, 64).unwrap_err();
+        assert!(
+            message.contains("65 bytes") && message.contains("64 bytes"),
+            "{message}"
+        );
+        assert!(check_start_fields(&start("q", Some("thread-1")), 64).is_ok());
+        for bad in ["   ", "a\u{0}b", &"t".repeat(MAX_THREAD_ID_CHARS + 1)] {
+            let message = check_start_fields(&start("q", Some(bad)), 64).unwrap_err();
+            assert!(message.contains("thread_id"), "{message}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_read_from_frames_that_are_not_interpreted() {
+        assert_eq!(
+            frame_request_id(r#"{"id":"a1","type":"x"}"#).as_deref(),
+            Some("a1")
+        );
+        assert_eq!(frame_request_id(r#"{"id":7}"#).as_deref(), Some("7"));
+        assert_eq!(frame_request_id(r#"{"id":[1]}"#), None);
+        assert_eq!(frame_request_id("not json"), None);
+        // Skipping a value does not recurse: nesting as deep as a 1 MiB frame allows is harmless.
+        let deep = format!(
+            "{{\"id\":\"d\",\"x\":{}{}}}",
+            "[".repeat(500_000),
+            "]".repeat(500_000)
+        );
+        assert_eq!(frame_request_id(&deep).as_deref(), Some("d"));
+        let long = format!("{{\"id\":\"{}\"}}", "i".repeat(1000));
+        assert_eq!(frame_request_id(&long).unwrap().len(), 128);
+    }
+
+    #[test]
+    fn rate_limited_frames_carry_the_request_id_and_when_to_retry() {
+        let limited = RateLimited {
+            scope: crate::limits::RateScope::Connection,
+            retry_after: Duration::from_millis(250),
+            per_second: 20,
+        };
+        let frame = rate_limited_frame(&limited, &text(r#"{"type":"ping","id":"p9"}"#));
+        let value: Value = serde_json::from_str(&frame.to_json()).unwrap();
+        assert_eq!(value["error_code"], "RATE_LIMITED");
+        assert_eq!(value["request_id"], "p9");
+        assert_eq!(value["retry_after_ms"], 250);
+        assert_eq!(value["retryable"], true);
     }
 
     #[test]

@@ -116,7 +116,12 @@ async fn agents_lists_six_agents_with_aliases_and_tools() {
     assert_eq!(data["aliases"], json!(["unified_data_agent", "data_agent"]));
     assert_eq!(
         data["tools"],
-        json!(["usage_summary", "query_usage", "detect_anomalies"])
+        json!([
+            "usage_summary",
+            "query_usage",
+            "detect_anomalies",
+            "forecast_capacity"
+        ])
     );
     assert_eq!(agents[0]["aliases"], json!(["supervisor_agent"]));
     assert_eq!(agents[0]["tools"], json!([]));

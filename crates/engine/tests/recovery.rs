@@ -1,0 +1,174 @@
+//! Crash recovery on a real SQLite store (issue 5): a run a killed process left in the middle of a
+//! tool call gets that call closed and a terminal `agent_error` `INTERRUPTED` at startup, so its
+//! replay keeps the run grammar. The crash itself, with the real binary and SIGKILL, is in
+//! crates/cli/tests/crash.rs; this is the deterministic regression test for what it found.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use agentwire_engine::{Engine, EngineConfig, Principal};
+use agentwire_protocol::{EventKind, RunEvent, ServerFrame};
+use agentwire_store::{RunRecord, RunStatus, Store};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("recovery.db").display());
+    (agentwire_store::connect(&url).await.unwrap(), dir)
+}
+
+/// Writes a run and its first events as a process would have before being killed.
+async fn crashed_run(store: &Arc<dyn Store>, run_id: &str, events: &[EventKind]) {
+    store
+        .upsert_thread("alice", "acme", "thr_1", "spend?")
+        .await
+        .unwrap();
+    store
+        .create_run(&RunRecord {
+            run_id: run_id.into(),
+            thread_id: "thr_1".into(),
+            user_id: "alice".into(),
+            tenant_id: "acme".into(),
+            agent: "supervisor".into(),
+            user_request: "spend?".into(),
+            status: RunStatus::Running,
+            created_at: agentwire_protocol::time::now(),
+            finished_at: None,
+            last_seq: 0,
+        })
+        .await
+        .unwrap();
+    for (i, kind) in events.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let event = RunEvent {
+            run_id: run_id.into(),
+            thread_id: "thr_1".into(),
+            seq,
+            agent: if i == 0 { "supervisor" } else { "data" }.into(),
+            timestamp: agentwire_protocol::time::now(),
+            kind: kind.clone(),
+        };
+        store
+            .append_event(
+                run_id,
+                seq,
+                kind.type_name(),
+                &ServerFrame::Event(event).to_json(),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn executing(id: &str) -> EventKind {
+    EventKind::ToolExecuting {
+        tool: "usage_summary".into(),
+        tool_call_id: id.into(),
+        args: json!({}),
+    }
+}
+
+#[tokio::test]
+async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
+    let (store, _dir) = store().await;
+    crashed_run(
+        &store,
+        "run_open_tool",
+        &[
+            EventKind::AgentStarted {
+                user_request: "spend?".into(),
+                plan: vec!["data".into()],
+            },
+            executing("call_1"),
+            EventKind::ToolCompleted {
+                tool: "usage_summary".into(),
+                tool_call_id: "call_1".into(),
+                status: agentwire_protocol::ToolStatus::Ok,
+                result: "done".into(),
+                data: Value::Null,
+                duration_ms: 3,
+            },
+            executing("call_2"),
+        ],
+    )
+    .await;
+    let engine = Engine::new(store.clone(), EngineConfig::default());
+    assert_eq!(engine.recover_interrupted().await.unwrap(), 1);
+
+    let alice = Principal {
+        user_id: "alice".into(),
+        tenant_id: "acme".into(),
+    };
+    let events = engine.run_events(&alice, "run_open_tool", 0).await.unwrap();
+    let json: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::to_value(ServerFrame::Event(e.clone())).unwrap())
+        .collect();
+    let violations = agentwire_check::grammar::check_run(&json);
+    assert!(violations.is_empty(), "{violations:#?}");
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    match &events[4].kind {
+        EventKind::ToolCompleted {
+            tool_call_id,
+            status,
+            result,
+            ..
+        } => {
+            assert_eq!(tool_call_id, "call_2");
+            assert_eq!(*status, agentwire_protocol::ToolStatus::Error);
+            assert!(result.contains("server stopped"), "{result}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        events[4].agent, "data",
+        "closed by the agent that opened it"
+    );
+    assert!(matches!(
+        &events[5].kind,
+        EventKind::AgentError { error_code, retryable: true, .. }
+            if *error_code == agentwire_protocol::ErrorCode::Interrupted
+    ));
+    let run = store.get_run("run_open_tool").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+
+    // Recovery is idempotent: a second start finds nothing in flight.
+    assert_eq!(engine.recover_interrupted().await.unwrap(), 0);
+    assert_eq!(
+        engine
+            .run_events(&alice, "run_open_tool", 0)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn a_run_killed_between_steps_gets_only_the_terminal_event() {
+    let (store, _dir) = store().await;
+    crashed_run(
+        &store,
+        "run_between",
+        &[
+            EventKind::AgentStarted {
+                user_request: "spend?".into(),
+                plan: vec!["data".into()],
+            },
+            EventKind::AgentThinking {
+                message: "looking at the spend".into(),
+            },
+        ],
+    )
+    .await;
+    let engine = Engine::new(store.clone(), EngineConfig::default());
+    assert_eq!(engine.recover_interrupted().await.unwrap(), 1);
+    let alice = Principal {
+        user_id: "alice".into(),
+        tenant_id: "acme".into(),
+    };
+    let events = engine.run_events(&alice, "run_between", 0).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2].kind.type_name(), "agent_error");
+}
