@@ -91,6 +91,9 @@ pub struct ServerArgs {
     /// Seconds a client may leave its outbound queue full before it is disconnected.
     #[arg(long, env = "AGENTWIRE_SLOW_CLIENT_TIMEOUT_S", default_value_t = 5)]
     pub slow_client_timeout_s: u64,
+    /// Frames that may wait for one socket's writer (its outbound queue).
+    #[arg(long, env = "AGENTWIRE_OUTBOUND_QUEUE_FRAMES", default_value_t = 256)]
+    pub outbound_queue_frames: usize,
     /// Browser origins allowed to call the API cross-origin and open sockets from their pages
     /// (comma-separated, e.g. `https://app.example.com`). Default: none.
     #[arg(long, env = "AGENTWIRE_CORS_ALLOW_ORIGIN", value_delimiter = ',')]

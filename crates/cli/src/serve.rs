@@ -99,6 +99,7 @@ pub fn server_config_with(
             burst: args.user_message_burst.max(1),
         },
         slow_client_timeout: Duration::from_secs(args.slow_client_timeout_s.max(1)),
+        outbound_queue: args.outbound_queue_frames.max(1),
         cors_allowed_origins: args
             .cors_allow_origin
             .iter()
