@@ -173,7 +173,12 @@ impl Engine {
             .thread_id
             .clone()
             .unwrap_or_else(|| format!("thr_{}", uuid::Uuid::new_v4().simple()));
-        let run = RunShared::new(run_id.clone(), thread_id.clone(), principal.user_id.clone());
+        let run = RunShared::new(
+            run_id.clone(),
+            thread_id.clone(),
+            principal.user_id.clone(),
+            principal.tenant_id.clone(),
+        );
         self.reserve(principal, &run)?;
 
         let title: String = request.user_request.chars().take(80).collect();
@@ -293,17 +298,12 @@ impl Engine {
     /// `RunNotFound` when no run with this id belongs to the user.
     pub async fn cancel(&self, principal: &Principal, run_id: &str) -> Result<(), EngineError> {
         match self.active_run(run_id) {
-            Some(run) if run.user_id == principal.user_id => {
+            Some(run) if owns(principal, &run.user_id, &run.tenant_id) => {
                 run.stop(StopReason::User);
                 Ok(())
             }
             Some(_) => Err(EngineError::RunNotFound),
-            None => match self
-                .inner
-                .store
-                .get_user_run(&principal.user_id, run_id)
-                .await?
-            {
+            None => match self.owned_run(principal, run_id).await? {
                 Some(_) => Ok(()),
                 None => Err(EngineError::RunNotFound),
             },
@@ -321,7 +321,9 @@ impl Engine {
         after_seq: u64,
     ) -> Result<EventStream, EngineError> {
         match self.active_run(run_id) {
-            Some(run) if run.user_id == principal.user_id => Ok(EventStream::live(run, after_seq)),
+            Some(run) if owns(principal, &run.user_id, &run.tenant_id) => {
+                Ok(EventStream::live(run, after_seq))
+            }
             Some(_) => Err(EngineError::RunNotFound),
             None => Ok(EventStream::replay(
                 self.stored_events(principal, run_id, after_seq).await?,
@@ -348,19 +350,29 @@ impl Engine {
         run_id: &str,
         after_seq: u64,
     ) -> Result<Vec<RunEvent>, EngineError> {
-        if self
-            .inner
-            .store
-            .get_user_run(&principal.user_id, run_id)
-            .await?
-            .is_none()
-        {
+        if self.owned_run(principal, run_id).await?.is_none() {
             return Err(EngineError::RunNotFound);
         }
         decode_events(self.inner.store.events_after(run_id, after_seq).await?)
     }
 
-    /// The user's threads, most recently active first, at most `limit`.
+    /// The stored run, when it belongs to this user in this tenant. A user who belongs to several
+    /// tenants (the same `sub` with another `org_id`) sees each tenant's runs only under it, since
+    /// a run's events carry figures from its tenant's data.
+    async fn owned_run(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+    ) -> Result<Option<RunRecord>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .get_user_run(&principal.user_id, run_id)
+            .await?
+            .filter(|run| run.tenant_id == principal.tenant_id))
+    }
+
+    /// The user's threads in this tenant, most recently active first, at most `limit`.
     ///
     /// # Errors
     /// `Store` when the threads cannot be read.
@@ -373,7 +385,10 @@ impl Engine {
             .inner
             .store
             .list_threads(&principal.user_id, limit)
-            .await?)
+            .await?
+            .into_iter()
+            .filter(|thread| thread.tenant_id == principal.tenant_id)
+            .collect())
     }
 
     /// One of the user's threads: its runs, oldest first, each with its persisted events. A run
@@ -395,7 +410,10 @@ impl Engine {
             .list_thread_runs(&principal.user_id, thread_id)
             .await?;
         let mut history = Vec::with_capacity(runs.len());
-        for run in runs {
+        for run in runs
+            .into_iter()
+            .filter(|run| run.tenant_id == principal.tenant_id)
+        {
             // The runs were listed for this user, so reading their logs needs no further check.
             let events = decode_events(store.events_after(&run.run_id, 0).await?)?;
             history.push(RunHistory { run, events });
@@ -714,6 +732,11 @@ fn decode_events(stored: Vec<StoredEvent>) -> Result<Vec<RunEvent>, EngineError>
             },
         )
         .collect()
+}
+
+/// Whether a run of `user_id` in `tenant_id` is this principal's.
+fn owns(principal: &Principal, user_id: &str, tenant_id: &str) -> bool {
+    principal.user_id == user_id && principal.tenant_id == tenant_id
 }
 
 /// The run status a persisted terminal event stands for, if the event is terminal.

@@ -28,6 +28,8 @@ pub(crate) struct RunShared {
     pub run_id: String,
     pub thread_id: String,
     pub user_id: String,
+    /// The tenant whose data the run reads: a run is its owner's only within that tenant.
+    pub tenant_id: String,
     /// Every event published so far, in `seq` order (index = seq - 1).
     log: Mutex<Vec<RunEvent>>,
     /// The highest `seq` published; followers wait on it.
@@ -39,11 +41,12 @@ pub(crate) struct RunShared {
 }
 
 impl RunShared {
-    pub fn new(run_id: String, thread_id: String, user_id: String) -> Arc<Self> {
+    pub fn new(run_id: String, thread_id: String, user_id: String, tenant_id: String) -> Arc<Self> {
         Arc::new(Self {
             run_id,
             thread_id,
             user_id,
+            tenant_id,
             log: Mutex::new(Vec::new()),
             published: watch::Sender::new(0),
             finished: watch::Sender::new(false),

@@ -334,3 +334,59 @@ async fn shutdown_interrupts_runs_past_the_drain_timeout_and_refuses_new_ones() 
         Err(EngineError::ShuttingDown)
     ));
 }
+
+/// The same user under another `org_id` is another principal: a run's events carry figures from
+/// its tenant's data, so they are not readable, followable or cancellable from the other tenant.
+#[tokio::test]
+async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
+    let config = EngineConfig {
+        step_delay: Duration::from_millis(50),
+        ..EngineConfig::default()
+    };
+    let (engine, _dir) = engine(config).await;
+    engine
+        .ingest("acme", generate_demo(&DemoConfig::default()).records)
+        .await
+        .unwrap();
+    let in_acme = principal("admin", "acme");
+    let in_other = principal("admin", "other-co");
+    let started = engine
+        .start_run(&in_acme, request(AgentKind::Data, "what did we spend?"))
+        .await
+        .unwrap();
+    let run_id = started.run_id.clone();
+    assert!(matches!(
+        engine.follow(&in_other, &run_id, 0).await,
+        Err(EngineError::RunNotFound)
+    ));
+    assert!(matches!(
+        engine.cancel(&in_other, &run_id).await,
+        Err(EngineError::RunNotFound)
+    ));
+    let events = drain(started.events).await;
+    assert!(matches!(
+        events.last().unwrap().kind,
+        EventKind::AgentCompleted { .. }
+    ));
+    assert!(matches!(
+        engine.run_events(&in_other, &run_id, 0).await,
+        Err(EngineError::RunNotFound)
+    ));
+    assert!(matches!(
+        engine.follow(&in_other, &run_id, 0).await,
+        Err(EngineError::RunNotFound)
+    ));
+    assert_eq!(
+        engine.run_events(&in_acme, &run_id, 0).await.unwrap(),
+        events
+    );
+    assert!(engine.threads(&in_other, 10).await.unwrap().is_empty());
+    assert_eq!(engine.threads(&in_acme, 10).await.unwrap().len(), 1);
+    assert!(
+        engine
+            .thread_history(&in_other, &started.thread_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
