@@ -99,6 +99,25 @@ macro_rules! ensure {
     };
 }
 
+/// Sends a JSON `ping` and fails the case unless its answer is a `pong` (`what` names the ping in
+/// the failure, e.g. "a ping after first-frame authentication").
+async fn expect_pong(mut probe: &mut Probe, what: &str) -> Step<()> {
+    let ping_id = id("ping");
+    step!(
+        probe,
+        "sending ping",
+        probe.send(&json!({"type": "ping", "id": ping_id})).await
+    );
+    let reply = step!(probe, "waiting for pong", probe.reply(&ping_id).await);
+    ensure!(
+        probe,
+        kind(&reply) == "pong",
+        "{what} was answered with {}, not pong",
+        kind(&reply)
+    );
+    Ok(())
+}
+
 fn kind(frame: &Value) -> &str {
     frame
         .get("type")
@@ -274,19 +293,7 @@ async fn connect(ctx: &mut Ctx) -> Step<Outcome> {
 
 async fn ping(ctx: &mut Ctx) -> Step<Outcome> {
     let mut probe = ctx.main_probe("1.2").await?;
-    let ping_id = id("ping");
-    step!(
-        probe,
-        "sending ping",
-        probe.send(&json!({"type": "ping", "id": ping_id})).await
-    );
-    let reply = step!(probe, "waiting for pong", probe.reply(&ping_id).await);
-    ensure!(
-        probe,
-        kind(&reply) == "pong",
-        "ping was answered with {}, not pong",
-        kind(&reply)
-    );
+    expect_pong(&mut probe, "a ping").await?;
     probe.close().await;
     Ok(Outcome::pass(None))
 }
@@ -420,19 +427,7 @@ async fn auth_with(ctx: &mut Ctx, case: &'static str, subprotocol: bool) -> Step
         kind(&info) == "connection_established",
         "no connection_established after {form}"
     );
-    let ping_id = id("ping");
-    step!(
-        probe,
-        "sending ping",
-        probe.send(&json!({"type": "ping", "id": ping_id})).await
-    );
-    let pong = step!(probe, "waiting for pong", probe.reply(&ping_id).await);
-    ensure!(
-        probe,
-        kind(&pong) == "pong",
-        "ping got {} after {form}",
-        kind(&pong)
-    );
+    expect_pong(&mut probe, &format!("a ping after {form}")).await?;
     probe.close().await;
     Ok(Outcome::pass(None))
 }
