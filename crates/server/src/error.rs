@@ -147,10 +147,21 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// Whether the engine error is one whose message is safe and useful to show a client.
-fn engine_error_is_internal(err: &EngineError) -> bool {
-    matches!(err, EngineError::Store(_) | EngineError::Internal(_))
-        || err.code() == ErrorCode::Internal
+/// Whether an engine error is an internal failure (the store, a bug): its details are logged
+/// under a correlation id and never sent. Every other engine error's message is safe and useful
+/// to show a client. The one place this is decided, for HTTP answers and socket frames alike.
+pub(crate) fn engine_error_is_internal(err: &EngineError) -> bool {
+    err.code() == ErrorCode::Internal
+}
+
+/// A fresh correlation id for an internal failure: the client sees it, the log line carries it.
+pub(crate) fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What the client is told about an internal failure instead of its details.
+pub(crate) fn internal_message(correlation_id: &str) -> String {
+    format!("internal error; the server log has the details under correlation id {correlation_id}")
 }
 
 impl IntoResponse for AppError {
@@ -166,10 +177,8 @@ impl IntoResponse for AppError {
         let mut retry_after_ms = None;
         let mut correlation_id = None;
         if internal {
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            body["message"] = Value::String(format!(
-                "internal error; the server log has the details under correlation id {id}"
-            ));
+            let id = new_correlation_id();
+            body["message"] = Value::String(internal_message(&id));
             body["correlation_id"] = Value::String(id.clone());
             correlation_id = Some(id);
         } else {
@@ -314,6 +323,29 @@ mod tests {
                 "rows_read": 9
             })
         );
+    }
+
+    #[test]
+    fn only_store_and_internal_engine_errors_are_internal() {
+        assert!(engine_error_is_internal(&EngineError::Internal(
+            "bug".into()
+        )));
+        assert!(engine_error_is_internal(&EngineError::Store(
+            agentwire_store::StoreError::DuplicateRun("run_1".into())
+        )));
+        for err in [
+            EngineError::RunNotFound,
+            EngineError::ShuttingDown,
+            EngineError::RunConflict {
+                run_id: "run_1".into(),
+            },
+            EngineError::TooManyRuns {
+                limit: 1,
+                retry_after_ms: 10,
+            },
+        ] {
+            assert!(!engine_error_is_internal(&err), "{err:?}");
+        }
     }
 
     #[tokio::test]

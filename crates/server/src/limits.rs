@@ -104,6 +104,11 @@ impl LimitError {
     pub fn retry_after(&self) -> Duration {
         CONNECTION_RETRY_AFTER
     }
+
+    /// [`Self::retry_after`] in whole milliseconds, for `retry_after_ms`.
+    pub fn retry_after_ms(&self) -> u64 {
+        u64::try_from(self.retry_after().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// A message was refused by a rate limit.
