@@ -15,6 +15,7 @@ use agentwire_engine::EngineError;
 use agentwire_protocol::ErrorCode;
 use axum::Json;
 use axum::extract::Request;
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -77,6 +78,13 @@ pub enum AppError {
     /// 500 `INTERNAL`: a bug or an infrastructure failure. `detail` is logged, not sent.
     #[error("internal error: {detail}")]
     Internal { detail: String },
+}
+
+/// A path segment that does not fit its route (e.g. not valid percent-encoding): 400.
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
 }
 
 /// Attached to error responses so that [`log_errors`] can log what the client was not told.

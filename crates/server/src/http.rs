@@ -1,5 +1,7 @@
 //! The HTTP endpoints besides `/ws` (PROTOCOL.md section 7): health, metrics, the API index, the
-//! agent registry, usage ingest and the run event log.
+//! agent registry and usage ingest; the routing fallbacks; the [`Authenticated`] extractor and the
+//! query reader the other HTTP modules share. History is in [`crate::history`], the page in
+//! [`crate::web`].
 //!
 //! Handlers parse the request, call the engine, and shape JSON; they hold no business logic and no
 //! SQL. Every failure is an [`AppError`]. Authenticated endpoints take an [`Authenticated`]
@@ -9,11 +11,10 @@ use crate::AppState;
 use crate::auth::{self, Identity, SCOPE_USAGE_WRITE};
 use crate::error::AppError;
 use agentwire_analytics::UsageFormat;
-use agentwire_protocol::{AgentKind, SUBPROTOCOL, ServerFrame};
+use agentwire_protocol::{AgentKind, SUBPROTOCOL};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -309,32 +310,9 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
     Ok(bytes)
 }
 
-/// `GET /api/runs/{run_id}/events?after_seq=N`: the run's persisted events, owner only.
-pub async fn run_events(
-    State(state): State<AppState>,
-    Authenticated(identity): Authenticated,
-    path: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Vec<ServerFrame>>, AppError> {
-    let Path(run_id) = path.map_err(|err| AppError::BadRequest(err.body_text()))?;
-    let after_seq = match query_param(query.as_deref(), "after_seq") {
-        None | Some("") => 0,
-        Some(text) => text.parse::<u64>().map_err(|_| {
-            AppError::BadRequest(
-                "`after_seq` must be a whole number >= 0 (the last seq you saw)".into(),
-            )
-        })?,
-    };
-    let events = state
-        .engine
-        .run_events(&identity.principal, &run_id, after_seq)
-        .await?;
-    Ok(Json(events.into_iter().map(ServerFrame::Event).collect()))
-}
-
 /// The raw value of one query parameter. Values we read are plain words and numbers, so no
 /// percent-decoding is needed.
-fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+pub(crate) fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then_some(value)

@@ -2,14 +2,21 @@
 //!
 //! Layout:
 //! - [`config`]: settings ([`ServerConfig`], [`JwtConfig`]) with the protocol's defaults.
-//! - [`auth`]: JWT verification and where tokens come from (header, subprotocol, first frame).
-//! - [`ws`]: `GET /ws`, the socket loop: reader, writer, one forwarder per followed run.
-//! - [`http`]: health, metrics, the API index, the agent registry, usage ingest, run events.
+//! - [`auth`]: JWT verification (`mod.rs`) and where tokens come from (`credentials.rs`: header,
+//!   subprotocol; the first frame is read in [`ws`]).
+//! - [`ws`]: `GET /ws`, one file per job: the upgrade, the decision about each client frame, the
+//!   error frames, the outbound queue and its writer (with the one way to close a socket), and the
+//!   connection loop with one forwarder per followed run.
+//! - [`http`]: health, metrics, the API index, the agent registry, usage ingest, the routing
+//!   fallbacks.
+//! - [`history`]: what clients read back: `/api/threads`, `/api/threads/{id}`,
+//!   `/api/runs/{id}/events`.
 //! - [`limits`]: message rates (token buckets per connection and per user) and connection caps.
 //! - [`security`]: security headers, the CORS allow-list, the WebSocket origin rule.
-//! - [`error`]: [`AppError`], the one HTTP error type, and the logging middleware.
+//! - [`error`]: [`AppError`], the one HTTP error type, the one rule for which engine errors are
+//!   internal, and the logging middleware.
 //! - [`metrics`]: counters rendered in the Prometheus text format.
-//! - [`web`]: the chat page at `/` with its embedded assets, thread history, and the demo token.
+//! - [`web`]: the chat page at `/` with its embedded assets, and the demo token.
 //!
 //! This crate knows sockets and HTTP, not agents: every run goes through
 //! [`agentwire_engine::Engine`], and no SQL lives here.
@@ -26,6 +33,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -170,8 +178,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/api/threads", get(web::threads))
-        .route("/api/threads/{thread_id}", get(web::thread))
+        .route("/api/threads", get(history::threads))
+        .route("/api/threads/{thread_id}", get(history::thread))
+        .route("/api/runs/{run_id}/events", get(history::run_events))
         .route("/api/demo/token", post(web::demo_token))
         .route("/ws", get(ws::upgrade))
         .route("/health", get(http::health))
@@ -182,7 +191,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api", get(http::api_index))
         .route("/api/agents", get(http::agents))
         .route("/api/usage", post(http::ingest_usage))
-        .route("/api/runs/{run_id}/events", get(http::run_events))
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         // Every body extractor is held to the configured limit, not axum's 2 MB default.

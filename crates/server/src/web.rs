@@ -4,8 +4,6 @@
 //!   itself in with a token from `POST /api/demo/token`.
 //! - `GET /assets/{file}`: the page's CSS, JavaScript modules and icon, embedded in the binary at
 //!   build time, so the page works offline: no CDN, no web fonts, no build step.
-//! - `GET /api/threads` and `GET /api/threads/{thread_id}`: the caller's conversation history, so a
-//!   reload shows the threads and their runs from the server (Bearer token, owner only).
 //! - `POST /api/demo/token`: a token for the demo user; the route answers only in demo mode and is
 //!   indistinguishable from an unknown path otherwise.
 //!
@@ -14,23 +12,23 @@
 //! served with a Content-Security-Policy that allows only this origin, so the page's own rule, never
 //! to insert server text as HTML, is backed by the browser.
 //!
+//! What a client reads back (threads, runs, events) is served by [`crate::history`], not here.
+//!
 //! This module must not render anything from the server's data into HTML: the page builds its DOM
 //! from JSON with `textContent` (see `assets/markdown.js`). It holds no SQL and no business logic.
 
 use crate::AppState;
 use crate::config::JwtKey;
 use crate::error::AppError;
-use crate::http::{Authenticated, not_found};
-use agentwire_engine::RunHistory;
-use agentwire_protocol::ServerFrame;
+use crate::http::not_found;
 use agentwire_protocol::time::format as format_time;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{EncodingKey, Header};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One embedded file of the page.
 #[derive(Debug, Clone, Copy)]
@@ -100,10 +98,6 @@ pub fn page_bytes() -> usize {
 /// Only this origin may supply scripts, styles, images and sockets; nothing may frame the page.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Default and largest number of threads `GET /api/threads` lists.
-const DEFAULT_THREADS: u32 = 50;
-const MAX_THREADS: u32 = 200;
 
 /// How long a demo token is valid: a working day of demo.
 const DEMO_TOKEN_TTL_S: i64 = 8 * 3600;
@@ -177,84 +171,6 @@ fn cached(request: &HeaderMap, content_type: &'static str, body: String) -> Resp
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// `GET /api/threads?limit=N`: the caller's threads, most recently active first.
-pub async fn threads(
-    State(state): State<AppState>,
-    Authenticated(identity): Authenticated,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, AppError> {
-    let limit = thread_limit(query.as_deref())?;
-    let threads = state.engine.threads(&identity.principal, limit).await?;
-    let threads: Vec<Value> = threads
-        .iter()
-        .map(|thread| {
-            json!({
-                "thread_id": thread.thread_id,
-                "title": thread.title,
-                "created_at": format_time(&thread.created_at),
-                "updated_at": format_time(&thread.updated_at),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "threads": threads })))
-}
-
-/// `limit` from the query: 1 to [`MAX_THREADS`], [`DEFAULT_THREADS`] when absent.
-fn thread_limit(query: Option<&str>) -> Result<u32, AppError> {
-    let value = query.and_then(|query| {
-        query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == "limit").then_some(value)
-        })
-    });
-    match value {
-        None | Some("") => Ok(DEFAULT_THREADS),
-        Some(text) => match text.parse::<u32>() {
-            Ok(limit) if (1..=MAX_THREADS).contains(&limit) => Ok(limit),
-            _ => Err(AppError::BadRequest(format!(
-                "`limit` must be a whole number from 1 to {MAX_THREADS}"
-            ))),
-        },
-    }
-}
-
-/// `GET /api/threads/{thread_id}`: the thread's runs, oldest first, each with its events.
-///
-/// A run still going has the events persisted so far and `status` `running`; the page follows it
-/// with `resume` from the last `seq`. An unknown thread, or another user's, is 404 `NOT_FOUND`.
-pub async fn thread(
-    State(state): State<AppState>,
-    Authenticated(identity): Authenticated,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, AppError> {
-    let Path(thread_id) = path.map_err(|err| AppError::BadRequest(err.body_text()))?;
-    let history = state
-        .engine
-        .thread_history(&identity.principal, &thread_id)
-        .await?;
-    if history.is_empty() {
-        return Err(AppError::NotFound(
-            "no thread with that id was found for this user; GET /api/threads lists yours".into(),
-        ));
-    }
-    let runs: Vec<Value> = history.into_iter().map(run_json).collect();
-    Ok(Json(json!({ "thread_id": thread_id, "runs": runs })))
-}
-
-fn run_json(history: RunHistory) -> Value {
-    let RunHistory { run, events } = history;
-    json!({
-        "run_id": run.run_id,
-        "agent": run.agent,
-        "user_request": run.user_request,
-        "status": run.status.as_str(),
-        "created_at": format_time(&run.created_at),
-        "finished_at": run.finished_at.as_ref().map(format_time),
-        "last_seq": events.last().map_or(0, |event| event.seq),
-        "events": events.into_iter().map(ServerFrame::Event).collect::<Vec<_>>(),
     })
 }
 
@@ -383,19 +299,6 @@ mod tests {
                 "{} names an absolute URL; the page must work offline",
                 asset.name
             );
-        }
-    }
-
-    #[test]
-    fn thread_limits() {
-        assert_eq!(thread_limit(None).unwrap(), DEFAULT_THREADS);
-        assert_eq!(thread_limit(Some("limit=5")).unwrap(), 5);
-        assert_eq!(thread_limit(Some("x=1&limit=")).unwrap(), DEFAULT_THREADS);
-        for bad in ["limit=0", "limit=201", "limit=-1", "limit=ten"] {
-            assert!(matches!(
-                thread_limit(Some(bad)),
-                Err(AppError::BadRequest(_))
-            ));
         }
     }
 
