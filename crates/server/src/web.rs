@@ -46,48 +46,31 @@ const INDEX_HTML: &str = include_str!("../assets/index.html");
 const DEMO_OFF: &str = "data-demo=\"false\"";
 const DEMO_ON: &str = "data-demo=\"true\"";
 
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// An [`Asset`] for `assets/<name>`: the name is written once, so the URL and the file agree.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("../assets/", $name)),
+        }
+    };
+}
+
 /// Every file the page loads besides itself.
 pub const ASSETS: &[Asset] = &[
-    Asset {
-        name: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../assets/app.css"),
-    },
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/app.js"),
-    },
-    Asset {
-        name: "connection.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/connection.js"),
-    },
-    Asset {
-        name: "timeline.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/timeline.js"),
-    },
-    Asset {
-        name: "results.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/results.js"),
-    },
-    Asset {
-        name: "markdown.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/markdown.js"),
-    },
-    Asset {
-        name: "dom.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/dom.js"),
-    },
-    Asset {
-        name: "favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("../assets/favicon.svg"),
-    },
+    asset!("app.css", CSS),
+    asset!("app.js", JS),
+    asset!("connection.js", JS),
+    asset!("timeline.js", JS),
+    asset!("results.js", JS),
+    asset!("markdown.js", JS),
+    asset!("dom.js", JS),
+    asset!("favicon.svg", SVG),
 ];
 
 /// The bytes a first visit downloads: the page and every asset, before HTTP headers.
@@ -110,18 +93,11 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         INDEX_HTML.to_owned()
     };
     let mut response = cached(&headers, "text/html; charset=utf-8", body);
-    let page_headers = response.headers_mut();
-    page_headers.insert(
+    // The page's own, stricter policy; `nosniff` and the referrer policy come from
+    // `security::security_headers`, like on every response.
+    response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    page_headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    page_headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
     );
     response
 }
@@ -135,14 +111,7 @@ pub async fn asset(
 ) -> Response {
     let name = path.map(|Path(name)| name).unwrap_or_default();
     match ASSETS.iter().find(|asset| asset.name == name) {
-        Some(asset) => {
-            let mut response = cached(&headers, asset.content_type, asset.body.to_owned());
-            response.headers_mut().insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            response
-        }
+        Some(asset) => cached(&headers, asset.content_type, asset.body.to_owned()),
         None => not_found(method, uri).await.into_response(),
     }
 }
