@@ -41,6 +41,22 @@ pub mod security;
 pub mod web;
 pub mod ws;
 
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Helpers for the unit tests of more than one module. Test-only; nothing here ships.
+
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+    /// A header map from name/value pairs; a repeated name keeps every value, in order.
+    pub(crate) fn headers(pairs: &[(HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+}
+
 pub use auth::{AuthConfigError, AuthError, Identity, JwtVerifier};
 pub use config::{DEV_JWT_SECRET, JwtConfig, JwtKey, RateLimit, ServerConfig};
 pub use error::AppError;

@@ -192,14 +192,7 @@ fn same_origin(origin: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(HeaderName, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
+    use crate::test_support::headers;
 
     #[test]
     fn listed_origins_match_exactly() {

@@ -1,6 +1,6 @@
 //! Who is calling: JWT verification and the places a token may come from.
 //!
-//! A token is accepted from, in this order (PROTOCOL.md section 2):
+//! A token is accepted from, in this order (PROTOCOL.md section 2; finding it is `credentials`):
 //! 1. `Authorization: Bearer <JWT>` on the request (HTTP and the WebSocket upgrade);
 //! 2. a WebSocket subprotocol item `jwt.<base64url(JWT)>` (browsers cannot set headers; padded
 //!    base64 is accepted too);
@@ -21,7 +21,7 @@
 use crate::config::{JwtConfig, JwtKey};
 use agentwire_engine::Principal;
 use agentwire_protocol::ErrorCode;
-use axum::http::{HeaderMap, header};
+
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
@@ -29,6 +29,12 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
+
+mod credentials;
+
+pub use credentials::{
+    bearer_token, offered_subprotocols, query_has_token, subprotocol_token, upgrade_token,
+};
 
 /// The permission `POST /api/usage` needs.
 pub const SCOPE_USAGE_WRITE: &str = "usage:write";
@@ -43,7 +49,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Longest `sub` / `org_id` accepted; they become database keys and log fields.
 const MAX_ID_CHARS: usize = 256;
 
-/// base64url that accepts the item with or without `=` padding.
+/// base64url with or without `=` padding (JWT parts and `jwt.` subprotocol items).
 const BASE64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
@@ -413,85 +419,10 @@ fn truncate(text: &str, max_chars: usize) -> &str {
     }
 }
 
-/// The bearer token of a request, if it has an `Authorization` header.
-///
-/// # Errors
-/// [`AuthError::BadScheme`] when the header is present but is not `Bearer <token>`: a client that
-/// sends credentials should learn that they were not understood rather than be treated as anonymous.
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| AuthError::BadScheme)?.trim();
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::BadScheme)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(AuthError::BadScheme);
-    }
-    Ok(Some(token))
-}
-
-/// The subprotocol items a client offered, in order (`Sec-WebSocket-Protocol`, comma-separated,
-/// possibly over several headers).
-pub fn offered_subprotocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-}
-
-/// The JWT carried in a `jwt.<base64url>` subprotocol item, if one was offered.
-///
-/// # Errors
-/// [`AuthError::BadSubprotocolItem`] when the item is not base64url of UTF-8 text.
-pub fn subprotocol_token(headers: &HeaderMap) -> Result<Option<String>, AuthError> {
-    let Some(encoded) = offered_subprotocols(headers)
-        .find_map(|item| item.strip_prefix(agentwire_protocol::JWT_SUBPROTOCOL_PREFIX))
-    else {
-        return Ok(None);
-    };
-    let bytes = BASE64URL_LENIENT
-        .decode(encoded)
-        .map_err(|_| AuthError::BadSubprotocolItem)?;
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| AuthError::BadSubprotocolItem)
-}
-
-/// The token presented on an HTTP request or WebSocket upgrade: `Authorization: Bearer` first,
-/// then the `jwt.` subprotocol item. `None` when the request carries neither.
-///
-/// # Errors
-/// When a credential is present but unreadable (see [`bearer_token`], [`subprotocol_token`]).
-pub fn upgrade_token(headers: &HeaderMap) -> Result<Option<String>, AuthError> {
-    if let Some(token) = bearer_token(headers)? {
-        return Ok(Some(token.to_owned()));
-    }
-    subprotocol_token(headers)
-}
-
-/// Whether a query string carries something that looks like a token. Such tokens are ignored (a
-/// URL is logged by every proxy on the way), but the client is told why it is not authenticated.
-pub fn query_has_token(query: Option<&str>) -> bool {
-    query.is_some_and(|query| {
-        query.split('&').any(|pair| {
-            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
-            matches!(
-                name.to_ascii_lowercase().as_str(),
-                "token" | "access_token" | "jwt" | "auth" | "authorization"
-            )
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
     use super::*;
-    use axum::http::HeaderValue;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
@@ -772,69 +703,5 @@ Slbun3YbkW0d8LII8tz9oZufiBwPE/veeX6jwnIeXR7MdH2cPIqyg3acSw==
             JwtVerifier::new(&config),
             Err(AuthConfigError::WrongKeyKind { .. })
         ));
-    }
-
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(name.clone(), HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn bearer_extraction() {
-        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
-        assert_eq!(
-            bearer_token(&headers(&[(header::AUTHORIZATION, "Bearer abc.def.ghi")])),
-            Ok(Some("abc.def.ghi"))
-        );
-        assert_eq!(
-            bearer_token(&headers(&[(header::AUTHORIZATION, "bearer   abc ")])),
-            Ok(Some("abc"))
-        );
-        for bad in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "abc"] {
-            assert_eq!(
-                bearer_token(&headers(&[(header::AUTHORIZATION, bad)])),
-                Err(AuthError::BadScheme),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn subprotocol_extraction_padded_and_unpadded() {
-        let token = mint(json!({"sub": "dave", "exp": now() + 600}));
-        let unpadded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&token);
-        let padded = base64::engine::general_purpose::URL_SAFE.encode(&token);
-        for item in [unpadded, padded] {
-            let map = headers(&[(
-                header::SEC_WEBSOCKET_PROTOCOL,
-                &format!("agentwire.v1, jwt.{item}"),
-            )]);
-            assert_eq!(subprotocol_token(&map), Ok(Some(token.clone())));
-            assert_eq!(upgrade_token(&map), Ok(Some(token.clone())));
-        }
-        let map = headers(&[(header::SEC_WEBSOCKET_PROTOCOL, "agentwire.v1")]);
-        assert_eq!(subprotocol_token(&map), Ok(None));
-        let map = headers(&[(header::SEC_WEBSOCKET_PROTOCOL, "jwt.***")]);
-        assert_eq!(subprotocol_token(&map), Err(AuthError::BadSubprotocolItem));
-    }
-
-    #[test]
-    fn bearer_wins_over_subprotocol() {
-        let map = headers(&[
-            (header::AUTHORIZATION, "Bearer from-header"),
-            (header::SEC_WEBSOCKET_PROTOCOL, "jwt.ZnJvbS1wcm90b2NvbA"),
-        ]);
-        assert_eq!(upgrade_token(&map), Ok(Some("from-header".into())));
-    }
-
-    #[test]
-    fn query_tokens_are_noticed_not_used() {
-        assert!(query_has_token(Some("token=abc")));
-        assert!(query_has_token(Some("x=1&access_token=abc")));
-        assert!(!query_has_token(Some("x=1")));
-        assert!(!query_has_token(None));
     }
 }
