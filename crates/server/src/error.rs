@@ -7,7 +7,8 @@
 //!
 //! `into_response` has no side effects: it attaches an [`ErrorReport`] to the response and
 //! [`log_errors`] writes the log line. Internal details (database errors, bugs) are logged under a
-//! correlation id and never sent to the client.
+//! correlation id and never sent to the client. Which engine errors count as internal is decided
+//! here once (`engine_error_is_internal`), for HTTP answers and the socket's error frames alike.
 
 use crate::auth::AuthError;
 use agentwire_analytics::RowError;
