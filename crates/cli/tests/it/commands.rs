@@ -149,7 +149,11 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     );
     server.process.sigterm();
     let status = server.process.wait_exit(Duration::from_secs(20));
-    assert!(status.success(), "{status:?}");
+    assert!(
+        status.success(),
+        "{status:?}; its log:\n{}",
+        server.log_text()
+    );
 }
 
 #[test]
