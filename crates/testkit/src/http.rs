@@ -102,36 +102,37 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpResponse {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|err| error(format!("connect to {addr}: {err}")))?;
-        stream
-            .write_all(&request_bytes(addr, method, path, headers, body))
-            .await
-            .map_err(|err| error(format!("send to {addr}: {err}")))?;
-        let mut raw = Vec::new();
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            if let Some(len) = message_len(&raw)? {
-                raw.truncate(len);
-                break;
-            }
-            let n = stream
-                .read(&mut buffer)
-                .await
-                .map_err(|err| error(format!("read from {addr}: {err}")))?;
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buffer[..n]);
-        }
-        parse_response(&raw)
-    };
+    let exchange = exchange(addr, method, path, headers, body);
     match tokio::time::timeout(ANSWER_TIMEOUT, exchange).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => panic!("{method} {path}: {err}"),
         Err(_) => panic!("{method} {path}: no whole answer within {ANSWER_TIMEOUT:?}"),
+    }
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, HttpError> {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|err| error(format!("connect to {addr}: {err}")))?;
+    stream
+        .write_all(&request_bytes(addr, method, path, headers, body))
+        .await
+        .map_err(|err| error(format!("send to {addr}: {err}")))?;
+    let (mut answer, mut buffer) = (Answer::default(), [0u8; 16 * 1024]);
+    loop {
+        let n = stream
+            .read(&mut buffer)
+            .await
+            .map_err(|err| read_error(addr, err))?;
+        if let Some(response) = answer.take(&buffer[..n])? {
+            return Ok(response);
+        }
     }
 }
 
@@ -168,22 +169,39 @@ pub fn try_http_blocking(
     stream
         .write_all(&request_bytes(addr, method, path, headers, body))
         .map_err(|err| error(format!("send to {addr}: {err}")))?;
-    let mut raw = Vec::new();
-    let mut buffer = [0u8; 16 * 1024];
+    let (mut answer, mut buffer) = (Answer::default(), [0u8; 16 * 1024]);
     loop {
-        if let Some(len) = message_len(&raw)? {
-            raw.truncate(len);
-            break;
-        }
         let n = stream
             .read(&mut buffer)
-            .map_err(|err| error(format!("read from {addr}: {err}")))?;
-        if n == 0 {
-            break;
+            .map_err(|err| read_error(addr, err))?;
+        if let Some(response) = answer.take(&buffer[..n])? {
+            return Ok(response);
         }
-        raw.extend_from_slice(&buffer[..n]);
     }
-    parse_response(&raw)
+}
+
+fn read_error(addr: SocketAddr, err: std::io::Error) -> HttpError {
+    error(format!("read from {addr}: {err}"))
+}
+
+/// An answer's bytes as they arrive.
+#[derive(Default)]
+struct Answer {
+    raw: Vec<u8>,
+}
+
+impl Answer {
+    /// Takes what one read returned (nothing: the peer closed); the answer once it is whole.
+    fn take(&mut self, bytes: &[u8]) -> Result<Option<HttpResponse>, HttpError> {
+        if bytes.is_empty() {
+            return parse_response(&self.raw).map(Some);
+        }
+        self.raw.extend_from_slice(bytes);
+        match message_len(&self.raw)? {
+            Some(len) => parse_response(&self.raw[..len]).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Where the head ends (the index of the blank line's first byte), if it has arrived.
