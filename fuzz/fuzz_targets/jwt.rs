@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
 const SECRET: &[u8] = b"fuzz-secret-fuzz-secret-fuzz-secret-0123";
-const RSA_PUBLIC: &str = include_str!("../../crates/server/tests/keys/rsa_public.pem");
+const RSA_PUBLIC: &str = include_str!("../../crates/testkit/keys/rsa_public.pem");
 
 static VERIFIERS: LazyLock<Vec<JwtVerifier>> = LazyLock::new(|| {
     let mut hs = JwtConfig::hs256(SECRET);

@@ -11,18 +11,23 @@
 //! every token the catalogue minted and for the JWT secret: none may appear.
 //!
 //! Each case acts as a fresh user, so that one case's rate limits never decide another's outcome.
+//!
+//! A test binary of its own rather than a module of `tests/it`: the log capture is a process-wide
+//! tracing subscriber at `trace`, and everything the process logs is searched. Other tests in the
+//! same process would be logged (and slowed) with it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use agentwire_check::client::{ClientError, ConnectOptions, Credentials, Session};
 use agentwire_check::grammar;
 use agentwire_server::{JwtConfig, RateLimit};
+use agentwire_testkit::http::parse_response;
+use agentwire_testkit::jwt::{RSA_PRIVATE_PEM, RSA_PUBLIC_PEM, now, sign_with};
+use agentwire_testkit::ws::{RawSocket, Refusal, raw_connect};
+use agentwire_testkit::{HttpResponse, SECRET, TestServer};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{HttpResponse, SECRET, TestServer};
 use futures_util::{SinkExt, StreamExt};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Map, Value, json};
 use std::future::Future;
 use std::pin::Pin;
@@ -31,16 +36,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::{self, Message};
 
 const WAIT: Duration = Duration::from_secs(30);
 const ISSUER: &str = "https://issuer.agentwire.test";
 const AUDIENCE: &str = "agentwire-api";
-const RSA_PRIVATE: &str = include_str!("keys/rsa_private.pem");
-const RSA_PUBLIC: &str = include_str!("keys/rsa_public.pem");
 /// The main server's limits, chosen so the catalogue can reach each one quickly.
 const MAX_CONNECTIONS: usize = 64;
 const MAX_INGEST_ROWS: usize = 5_000;
@@ -117,10 +120,6 @@ struct World {
     bob_run: Mutex<String>,
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 fn claims_for(sub: &str, org: &str) -> Value {
     json!({
         "sub": sub, "org_id": org, "scope": "usage:write",
@@ -128,31 +127,26 @@ fn claims_for(sub: &str, org: &str) -> Value {
     })
 }
 
-fn sign_with(claims: &Value, algorithm: Algorithm, key: &EncodingKey) -> String {
-    jsonwebtoken::encode(&Header::new(algorithm), claims, key).unwrap()
-}
-
 impl World {
     async fn start() -> World {
-        let main = TestServer::start_with(|config, engine| {
-            let mut jwt = JwtConfig::hs256(SECRET);
-            jwt.issuer = Some(ISSUER.into());
-            jwt.audience = Some(AUDIENCE.into());
-            config.jwt = jwt;
-            config.max_connections = MAX_CONNECTIONS;
-            config.max_ingest_rows = MAX_INGEST_ROWS;
-            config.connection_rate = CONNECTION_RATE;
-            config.user_rate = USER_RATE;
-            config.slow_client_timeout = Duration::from_secs(1);
-            engine.max_concurrent_runs_per_user = MAX_RUNS_PER_USER;
+        let mut jwt = JwtConfig::hs256(SECRET);
+        jwt.issuer = Some(ISSUER.into());
+        jwt.audience = Some(AUDIENCE.into());
+        let main = TestServer::builder()
+            .jwt(jwt)
+            .max_connections(MAX_CONNECTIONS)
+            .max_ingest_rows(MAX_INGEST_ROWS)
+            .message_rates(CONNECTION_RATE, USER_RATE)
+            .slow_client_timeout(Duration::from_secs(1))
+            .max_runs_per_user(MAX_RUNS_PER_USER)
             // Long enough for cancels and floods to land mid-run, short enough for 70 cases.
-            engine.step_delay = Duration::from_millis(15);
-        })
-        .await;
-        let rsa = TestServer::start_with(|config, _| {
-            config.jwt = JwtConfig::public_key(Algorithm::RS256, RSA_PUBLIC);
-        })
-        .await;
+            .step_delay(Duration::from_millis(15))
+            .start()
+            .await;
+        let rsa = TestServer::builder()
+            .jwt(JwtConfig::public_key(Algorithm::RS256, RSA_PUBLIC_PEM))
+            .start()
+            .await;
         let world = World {
             main,
             rsa,
@@ -194,7 +188,7 @@ impl World {
         self.remember(sign_with(
             claims,
             Algorithm::RS256,
-            &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+            &EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
         ))
     }
 
@@ -992,42 +986,8 @@ async fn hostile_input_catalogue() {
 // ---------------------------------------------------------------------------------------------
 // Raw sockets, for what the suite's client will not send.
 
-type Raw = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
-
-/// A socket with exactly these upgrade headers; `Err` carries the HTTP refusal.
-async fn raw_connect(
-    url: &str,
-    headers: &[(&str, &str)],
-) -> Result<Raw, (u16, Vec<(String, String)>, Value)> {
-    let mut request = url.into_client_request().unwrap();
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::Error::Http(response)) => {
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-                .collect();
-            let body = response
-                .body()
-                .as_ref()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or(Value::Null);
-            Err((status, headers, body))
-        }
-        Err(err) => panic!("upgrade failed: {err}"),
-    }
-}
-
 /// Reads a raw socket up to the next text frame or the close; `close N` for the close.
-async fn raw_reply(ws: &mut Raw) -> Result<(String, Value), String> {
+async fn raw_reply(ws: &mut RawSocket) -> Result<(String, Value), String> {
     loop {
         let next = tokio::time::timeout(WAIT, ws.next())
             .await
@@ -1102,7 +1062,7 @@ async fn invalid_utf8(w: &World) -> Result<Outcome, String> {
         &[("authorization", &format!("Bearer {token}"))],
     )
     .await
-    .map_err(|(status, ..)| format!("upgrade refused: {status}"))?;
+    .map_err(|refusal| format!("upgrade refused: {}", refusal.status))?;
     let (established, _) = raw_reply(&mut ws).await?;
     assert_eq!(established, "connection_established");
     let payload: &[u8] = b"{\"type\":\"ping\",\"id\":\"\xff\xfe\"}";
@@ -1125,7 +1085,7 @@ async fn ten_megabyte_string(w: &World) -> Result<Outcome, String> {
         &[("authorization", &format!("Bearer {token}"))],
     )
     .await
-    .map_err(|(status, ..)| format!("upgrade refused: {status}"))?;
+    .map_err(|refusal| format!("upgrade refused: {}", refusal.status))?;
     let (mut sink, mut stream) = ws.split();
     let huge = format!(
         r#"{{"type":"start_agent","id":"x","payload":{{"user_request":"{}"}}}}"#,
@@ -1669,7 +1629,7 @@ async fn hs256_on_rs256_server(w: &World) -> Result<Outcome, String> {
     let token = w.remember(sign_with(
         &json!({"sub": "mallory-confused", "exp": now() + 600}),
         Algorithm::HS256,
-        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+        &EncodingKey::from_secret(RSA_PUBLIC_PEM.as_bytes()),
     ));
     // A correctly signed RS256 token is accepted there, so the refusal is about the algorithm.
     let good = w.rs(&json!({"sub": "rita", "exp": now() + 600}));
@@ -1726,7 +1686,9 @@ async fn basic_scheme(w: &World) -> Result<Outcome, String> {
     .await
     {
         Ok(_) => Err("the upgrade was accepted".into()),
-        Err((status, _, body)) => Ok(Outcome::closed(http_refusal(status, &body, None)?)),
+        Err(Refusal { status, body, .. }) => {
+            Ok(Outcome::closed(http_refusal(status, &body, None)?))
+        }
     }
 }
 
@@ -1741,7 +1703,9 @@ async fn bad_subprotocol(w: &World) -> Result<Outcome, String> {
     .await
     {
         Ok(_) => Err("the upgrade was accepted".into()),
-        Err((status, _, body)) => Ok(Outcome::closed(http_refusal(status, &body, None)?)),
+        Err(Refusal { status, body, .. }) => {
+            Ok(Outcome::closed(http_refusal(status, &body, None)?))
+        }
     }
 }
 
@@ -1793,23 +1757,26 @@ async fn foreign_origin_socket(w: &World) -> Result<Outcome, String> {
     .await
     {
         Ok(_) => Err("a page of another origin opened a socket".into()),
-        Err((status, _, body)) => Ok(Outcome::closed(http_refusal(status, &body, Some(&token))?)),
+        Err(Refusal { status, body, .. }) => {
+            Ok(Outcome::closed(http_refusal(status, &body, Some(&token))?))
+        }
     }
 }
 
 async fn foreign_origin_preflight(w: &World) -> Result<Outcome, String> {
-    let response = common::http(
-        w.main.addr,
-        "OPTIONS",
-        "/api/usage",
-        &[
-            ("origin", "https://evil.example"),
-            ("access-control-request-method", "POST"),
-            ("access-control-request-headers", "authorization"),
-        ],
-        b"",
-    )
-    .await;
+    let response = w
+        .main
+        .request(
+            "OPTIONS",
+            "/api/usage",
+            &[
+                ("origin", "https://evil.example"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization"),
+            ],
+            b"",
+        )
+        .await;
     if response.header("access-control-allow-origin").is_some() {
         return Err("a CORS grant for an origin not on the list".into());
     }
@@ -2041,28 +2008,7 @@ async fn post_huge(w: &World, auth: &str, total: usize, chunked: bool) -> HttpRe
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(WAIT, read.read_to_end(&mut raw)).await;
     writer.abort();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("no HTTP answer");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        // A small JSON error fits one chunk.
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let start = text.find("\r\n").map_or(0, |i| i + 2);
-        let end = text[start..].find("\r\n").map_or(text.len(), |i| start + i);
-        body = text.as_bytes()[start..end].to_vec();
-    }
-    HttpResponse {
-        status,
-        headers: Vec::new(),
-        body,
-    }
+    parse_response(&raw).unwrap_or_else(|err| panic!("no HTTP answer: {err}"))
 }
 
 async fn csv_100_mb(w: &World) -> Result<Outcome, String> {
@@ -2177,127 +2123,4 @@ async fn upload_without_scope(w: &World) -> Result<Outcome, String> {
         &response.json(),
         Some(&token),
     )?))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Limits that are not about one input.
-
-/// A run past its time limit ends with `agent_error` `TIMEOUT` (retryable), seen over a socket.
-#[tokio::test]
-async fn run_time_limit_ends_with_timeout() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.demo_data = true;
-        engine.step_delay = Duration::from_millis(400);
-        engine.run_timeout = Duration::from_millis(600);
-    })
-    .await;
-    let mut session = connect(&server, Credentials::Bearer(common::token("tim", None)))
-        .await
-        .unwrap();
-    session
-        .start_agent("t", "supervisor", "Why did spend rise?", Map::new())
-        .await
-        .unwrap();
-    let run_id = session.wait_run_accepted("t", WAIT).await.unwrap().run_id;
-    let run = session.collect_run(&run_id, WAIT).await.unwrap();
-    assert!(run.violations().is_empty(), "{:?}", run.violations());
-    let last = run.events.last().unwrap();
-    assert_eq!(last["type"], "agent_error", "{last}");
-    assert_eq!(last["error_code"], "TIMEOUT");
-    assert_eq!(last["retryable"], true);
-}
-
-/// Every HTTP answer carries the security headers, and CORS answers only listed origins.
-#[tokio::test]
-async fn security_headers_and_cors_allow_list() {
-    let closed = TestServer::start().await;
-    for path in [
-        "/health",
-        "/api",
-        "/api/agents",
-        "/metrics",
-        "/no/such/path",
-        "/",
-    ] {
-        let response = closed
-            .get(path, &[("origin", "https://app.example.com")])
-            .await;
-        for (name, value) in [
-            ("x-content-type-options", Some("nosniff")),
-            ("x-frame-options", Some("DENY")),
-            ("referrer-policy", Some("no-referrer")),
-            ("content-security-policy", None),
-        ] {
-            let got = response.header(name);
-            assert!(got.is_some(), "{path}: no {name}");
-            if let Some(value) = value {
-                assert_eq!(got, Some(value), "{path}: {name}");
-            }
-        }
-        assert_eq!(
-            response.header("access-control-allow-origin"),
-            None,
-            "{path}: CORS is closed by default"
-        );
-    }
-
-    let open = TestServer::start_with(|config, _| {
-        config.cors_allowed_origins = vec!["https://app.example.com".into()];
-    })
-    .await;
-    let preflight = common::http(
-        open.addr,
-        "OPTIONS",
-        "/api/usage",
-        &[
-            ("origin", "https://app.example.com"),
-            ("access-control-request-method", "POST"),
-        ],
-        b"",
-    )
-    .await;
-    assert_eq!(preflight.status, 204, "{}", preflight.text());
-    assert_eq!(
-        preflight.header("access-control-allow-origin"),
-        Some("https://app.example.com")
-    );
-    assert!(
-        preflight
-            .header("access-control-allow-headers")
-            .is_some_and(|h| h.contains("authorization"))
-    );
-    let get = open
-        .get("/api/agents", &[("origin", "https://app.example.com")])
-        .await;
-    assert_eq!(get.status, 200);
-    assert_eq!(
-        get.header("access-control-allow-origin"),
-        Some("https://app.example.com")
-    );
-    assert!(get.header("vary").is_some_and(|v| v.contains("origin")));
-    let other = open
-        .get("/api/agents", &[("origin", "https://evil.example")])
-        .await;
-    assert_eq!(other.header("access-control-allow-origin"), None);
-
-    // A listed origin may also open sockets from its pages.
-    let token = common::token("paula", None);
-    let ws = raw_connect(
-        &open.ws_url(),
-        &[
-            ("origin", "https://app.example.com"),
-            ("authorization", &format!("Bearer {token}")),
-        ],
-    )
-    .await;
-    assert!(ws.is_ok(), "a listed origin was refused");
-    let same_origin = raw_connect(
-        &closed.ws_url(),
-        &[
-            ("origin", &format!("http://{}", closed.addr)),
-            ("authorization", &format!("Bearer {token}")),
-        ],
-    )
-    .await;
-    assert!(same_origin.is_ok(), "the server's own pages were refused");
 }

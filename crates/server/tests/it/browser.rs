@@ -15,22 +15,17 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver`: without them the test fails under CI (`CI`
 //! set; `.ci/run` installs them) and is skipped with the reason on a developer machine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod proxy;
-mod webdriver;
-
+use crate::usd;
+use crate::webdriver::{self, Browser, ENTER, RELEASE, SHIFT};
 use agentwire_analytics::{DemoConfig, generate_demo};
 use agentwire_engine::Principal;
 use agentwire_protocol::EventKind;
 use agentwire_store::RunStatus;
-use common::{TestServer, forged_token, token};
-use proxy::CuttableProxy;
+use agentwire_testkit::{CuttableProxy, TestServer, forged_token, token};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use webdriver::{Browser, ENTER, RELEASE, SHIFT};
 
 const DEMO_USER: &str = "demo-user";
 const DEMO_TENANT: &str = "acme";
@@ -47,20 +42,6 @@ fn output_dir() -> PathBuf {
         .join("browser-test");
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// `$4,837.03`, as the page writes dollars (Intl en-US), computed here independently.
-fn usd(value: f64) -> String {
-    let cents = (value * 100.0).round() as i64;
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("${grouped}.{:02}", cents % 100)
 }
 
 /// What the page shows for every run: id, status, and the `seq` and `type` of each timeline entry.
@@ -141,15 +122,11 @@ async fn the_chat_page_in_a_real_browser() {
         }
     };
 
-    let server = TestServer::start_with(|config, engine| {
-        config.demo_mode = true;
-        config.demo_principal = Some(Principal {
-            user_id: DEMO_USER.into(),
-            tenant_id: DEMO_TENANT.into(),
-        });
-        engine.step_delay = STEP_DELAY;
-    })
-    .await;
+    let server = TestServer::builder()
+        .demo_mode(DEMO_USER, DEMO_TENANT)
+        .step_delay(STEP_DELAY)
+        .start()
+        .await;
     let demo = generate_demo(&DemoConfig::default());
     let loaded = server
         .state

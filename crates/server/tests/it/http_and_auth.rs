@@ -1,23 +1,18 @@
 //! The server's HTTP endpoints, authentication in all its forms, and the socket rules that need no
 //! run: a real server on 127.0.0.1:0 over SQLite, real JWTs, the suite's own WebSocket client.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use agentwire_check::client::{ClientError, ConnectOptions, Credentials, Session};
-use common::{TestServer, alg_none_token, expired_token, forged_token, token};
+use agentwire_testkit::ws::{self, connect_options};
+use agentwire_testkit::{
+    TestServer, alg_none_token, expired_token, forged_token, token, usage_writer_token,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 fn options(server: &TestServer, credentials: Credentials) -> ConnectOptions {
-    ConnectOptions {
-        url: server.ws_url(),
-        credentials,
-        offer_subprotocol: true,
-        connect_timeout: WAIT,
-    }
+    connect_options(server.ws_url(), credentials, WAIT)
 }
 
 async fn connect(server: &TestServer, credentials: Credentials) -> Session {
@@ -310,10 +305,7 @@ async fn usage_ingest_is_all_or_nothing() {
 #[tokio::test]
 async fn usage_ingest_reads_json_lines_into_the_org_tenant() {
     let server = TestServer::start().await;
-    let token = common::sign(&json!({
-        "sub": "bob", "org_id": "acme", "scope": "usage:write",
-        "exp": chrono::Utc::now().timestamp() + 600
-    }));
+    let token = usage_writer_token("bob", "acme");
     let auth = format!("Bearer {token}");
     let body = "{\"timestamp\":\"2026-11-20T10:00:00Z\",\"model\":\"gpt-4o\",\"input_tokens\":10,\"output_tokens\":2}\n\
                 {\"timestamp\":\"2026-11-20T11:00:00Z\",\"model\":\"gpt-4o\",\"input_tokens\":20,\"output_tokens\":4}\n";
@@ -329,7 +321,7 @@ async fn usage_ingest_reads_json_lines_into_the_org_tenant() {
 
 #[tokio::test]
 async fn usage_ingest_refuses_bodies_over_the_limit() {
-    let server = TestServer::start_with(|config, _| config.max_body_bytes = 1024).await;
+    let server = TestServer::builder().max_body_bytes(1024).start().await;
     let auth = format!("Bearer {}", token("alice", Some("usage:write")));
     let big = GOOD_CSV.repeat(40);
     let response = server
@@ -478,8 +470,10 @@ async fn subprotocol_auth_selects_agentwire_and_never_echoes_the_jwt() {
 
 #[tokio::test]
 async fn auth_timeout_sends_auth_required_then_closes_4401() {
-    let server =
-        TestServer::start_with(|config, _| config.auth_timeout = Duration::from_millis(300)).await;
+    let server = TestServer::builder()
+        .auth_timeout(Duration::from_millis(300))
+        .start()
+        .await;
     let mut session = connect(&server, Credentials::None).await;
     let frame = next(&mut session).await;
     assert_error(&frame, "AUTH_REQUIRED", None);
@@ -589,7 +583,7 @@ async fn cancel_and_resume_of_unknown_runs_are_run_not_found() {
 
 #[tokio::test]
 async fn oversized_frame_gets_payload_too_large_then_close_1009() {
-    let server = TestServer::start_with(|config, _| config.max_frame_bytes = 1024).await;
+    let server = TestServer::builder().max_frame_bytes(1024).start().await;
     let mut session = connect(&server, Credentials::Bearer(token("alice", None))).await;
     let big = json!({"type": "ping", "pad": "x".repeat(2000)}).to_string();
     session.send_text(&big).await.unwrap();
@@ -599,7 +593,7 @@ async fn oversized_frame_gets_payload_too_large_then_close_1009() {
 
 #[tokio::test]
 async fn frame_over_the_library_limit_also_gets_the_error_and_1009() {
-    let server = TestServer::start_with(|config, _| config.max_frame_bytes = 1024).await;
+    let server = TestServer::builder().max_frame_bytes(1024).start().await;
     let mut session = connect(&server, Credentials::Bearer(token("alice", None))).await;
     // Well past the library's own limit (our limit plus 64 KiB of slack).
     let huge = json!({"type": "ping", "pad": "x".repeat(200 * 1024)}).to_string();
@@ -620,10 +614,10 @@ async fn connection_metrics_count_sockets() {
 
 #[tokio::test]
 async fn shutdown_closes_sockets_with_1001_and_serve_returns() {
-    let server = TestServer::start_with(|config, _| {
-        config.drain_timeout = Duration::from_millis(200);
-    })
-    .await;
+    let server = TestServer::builder()
+        .drain_timeout(Duration::from_millis(200))
+        .start()
+        .await;
     let mut session = connect(&server, Credentials::Bearer(token("alice", None))).await;
     let addr = server.addr;
     server.stop().await.unwrap();
@@ -634,8 +628,10 @@ async fn shutdown_closes_sockets_with_1001_and_serve_returns() {
 
 #[tokio::test]
 async fn peers_that_answer_pings_stay_and_silent_ones_are_dropped() {
-    let server =
-        TestServer::start_with(|config, _| config.ping_interval = Duration::from_millis(100)).await;
+    let server = TestServer::builder()
+        .ping_interval(Duration::from_millis(100))
+        .start()
+        .await;
 
     // Reading (which answers protocol pings) for five intervals keeps the connection.
     let mut reader = connect(&server, Credentials::Bearer(token("alice", None))).await;
@@ -656,4 +652,99 @@ async fn peers_that_answer_pings_stay_and_silent_ones_are_dropped() {
         Err(ClientError::Closed { .. }) => {}
         other => panic!("expected the silent peer to be dropped, got {other:?}"),
     }
+}
+
+/// Every HTTP answer carries the security headers, and CORS answers only listed origins.
+#[tokio::test]
+async fn security_headers_and_cors_allow_list() {
+    let closed = TestServer::start().await;
+    for path in [
+        "/health",
+        "/api",
+        "/api/agents",
+        "/metrics",
+        "/no/such/path",
+        "/",
+    ] {
+        let response = closed
+            .get(path, &[("origin", "https://app.example.com")])
+            .await;
+        for (name, value) in [
+            ("x-content-type-options", Some("nosniff")),
+            ("x-frame-options", Some("DENY")),
+            ("referrer-policy", Some("no-referrer")),
+            ("content-security-policy", None),
+        ] {
+            let got = response.header(name);
+            assert!(got.is_some(), "{path}: no {name}");
+            if let Some(value) = value {
+                assert_eq!(got, Some(value), "{path}: {name}");
+            }
+        }
+        assert_eq!(
+            response.header("access-control-allow-origin"),
+            None,
+            "{path}: CORS is closed by default"
+        );
+    }
+
+    let open = TestServer::builder()
+        .cors_allow_origin("https://app.example.com")
+        .start()
+        .await;
+    let preflight = open
+        .request(
+            "OPTIONS",
+            "/api/usage",
+            &[
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "POST"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(preflight.status, 204, "{}", preflight.text());
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-headers")
+            .is_some_and(|h| h.contains("authorization"))
+    );
+    let get = open
+        .get("/api/agents", &[("origin", "https://app.example.com")])
+        .await;
+    assert_eq!(get.status, 200);
+    assert_eq!(
+        get.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert!(get.header("vary").is_some_and(|v| v.contains("origin")));
+    let other = open
+        .get("/api/agents", &[("origin", "https://evil.example")])
+        .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    // A listed origin may also open sockets from its pages.
+    let token = token("paula", None);
+    let ws = ws::raw_connect(
+        &open.ws_url(),
+        &[
+            ("origin", "https://app.example.com"),
+            ("authorization", &format!("Bearer {token}")),
+        ],
+    )
+    .await;
+    assert!(ws.is_ok(), "a listed origin was refused");
+    let same_origin = ws::raw_connect(
+        &closed.ws_url(),
+        &[
+            ("origin", &format!("http://{}", closed.addr)),
+            ("authorization", &format!("Bearer {token}")),
+        ],
+    )
+    .await;
+    assert!(same_origin.is_ok(), "the server's own pages were refused");
 }

@@ -1,6 +1,7 @@
-//! A TCP proxy on loopback whose open connections can be cut at once, as a network failure would:
-//! the browser talks to the server through it, and the test drops every connection mid-run while
-//! the server keeps going. New connections are forwarded as before, so the page can reconnect.
+//! The network around a server under test: an address nothing listens on, and a TCP proxy on
+//! loopback whose open connections can be cut at once, as a network failure would.
+//!
+//! The proxy forwards bytes and nothing else; it must not read or change them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +9,19 @@ use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
+/// A loopback address nothing listens on (it was free a moment ago and has been let go).
+///
+/// # Panics
+/// When no loopback port can be bound at all.
+pub fn unused_port() -> SocketAddr {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port on 127.0.0.1");
+    listener.local_addr().expect("the bound port's address")
+}
+
+/// Forwards every connection to a target; [`CuttableProxy::cut`] drops the open ones (both sides
+/// see the TCP connection close) while new connections are forwarded as before, so a client can
+/// reconnect. Stops on drop.
 pub struct CuttableProxy {
     pub addr: SocketAddr,
     open: Arc<Mutex<Vec<AbortHandle>>>,

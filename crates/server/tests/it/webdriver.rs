@@ -3,14 +3,16 @@
 //! passthrough for device emulation and full-page screenshots.
 //!
 //! Hand-written rather than a crate: the test needs a dozen commands, and the WebDriver crates
-//! pull in a TLS-capable HTTP stack and more that a loopback test never uses.
+//! pull in a TLS-capable HTTP stack and more that a loopback test never uses. The HTTP itself is
+//! the testkit's client.
 //!
 //! Only for tests: every failure panics with what went wrong.
 
+use agentwire_testkit::http::try_http_blocking;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -312,102 +314,26 @@ fn request(
     body: Option<&Value>,
 ) -> Result<Value, String> {
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|err| format!("connect to chromedriver: {err}"))?;
-    // Upper bounds so a wedged browser fails the test instead of hanging it.
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|err| err.to_string())?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body.as_bytes()))
-        .map_err(|err| format!("send to chromedriver: {err}"))?;
-    // chromedriver keeps connections alive whatever the request says, so read by length.
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let split = loop {
-        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break split;
-        }
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|err| format!("read from chromedriver: {err}"))?;
-        if n == 0 {
-            return Err("chromedriver closed the connection before answering".into());
-        }
-        raw.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let mut payload = raw[split + 4..].to_vec();
-    let content_length = head.lines().find_map(|line| {
-        line.strip_prefix("content-length:")
-            .and_then(|value| value.trim().parse::<usize>().ok())
-    });
-    let chunked = head.contains("transfer-encoding: chunked");
-    loop {
-        let complete = match content_length {
-            Some(len) => payload.len() >= len,
-            None if chunked => payload.windows(5).any(|w| w == b"0\r\n\r\n"),
-            None => false,
-        };
-        if complete {
-            break;
-        }
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|err| format!("read from chromedriver: {err}"))?;
-        if n == 0 {
-            break;
-        }
-        payload.extend_from_slice(&chunk[..n]);
-    }
-    if chunked {
-        payload = dechunk(&payload);
-    }
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or("no HTTP status")?;
-    let answer: Value = serde_json::from_slice(&payload).map_err(|err| {
-        format!(
-            "answer is not JSON ({err}): {}",
-            String::from_utf8_lossy(&payload)
-        )
-    })?;
-    if status >= 400 {
+    // An upper bound, so a wedged browser fails the test instead of hanging it.
+    let response = try_http_blocking(
+        addr,
+        method,
+        path,
+        &[("Content-Type", "application/json; charset=utf-8")],
+        body.as_bytes(),
+        Duration::from_secs(120),
+    )
+    .map_err(|err| format!("chromedriver: {err}"))?;
+    let answer: Value = serde_json::from_slice(&response.body)
+        .map_err(|err| format!("answer is not JSON ({err}): {}", response.text()))?;
+    if response.status >= 400 {
         let value = &answer["value"];
         return Err(format!(
-            "HTTP {status}: {} {}",
+            "HTTP {}: {} {}",
+            response.status,
             value["error"].as_str().unwrap_or("error"),
             value["message"].as_str().unwrap_or_default()
         ));
     }
     Ok(answer["value"].clone())
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(
-            String::from_utf8_lossy(&data[..line_end])
-                .split(';')
-                .next()
-                .unwrap_or("0")
-                .trim(),
-            16,
-        )
-        .unwrap_or(0);
-        data = &data[line_end + 2..];
-        if size == 0 || size > data.len() {
-            break;
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[(size + 2).min(data.len())..];
-    }
-    out
 }

@@ -2,33 +2,20 @@
 //! binary: RS256 with `--jwt-public-key` (and no algorithm confusion), the secret-length rule,
 //! refusals of settings that cannot work, the connection cap, the CORS allow-list, and logs that
 //! never carry a token or the secret, even at `trace` level.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::{WAIT, agentwire};
 use agentwire_check::client::{ClientError, ConnectOptions, Credentials, Session};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use agentwire_testkit::jwt::{keys_dir, now};
+use agentwire_testkit::{ServeProcess, claims, sign_hs256, sign_rs256};
 use serde_json::json;
-use support::{Server, run};
 
 const SECRET: &str = "hardening-test-secret-0123456789abcdef012345";
 
-fn keys_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/keys")
-}
-
 fn rsa_token(sub: &str) -> String {
-    let pem = std::fs::read(keys_dir().join("rsa_private.pem")).unwrap();
-    let exp = chrono::Utc::now().timestamp() + 600;
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::RS256),
-        &json!({"sub": sub, "exp": exp}),
-        &EncodingKey::from_rsa_pem(&pem).unwrap(),
-    )
-    .unwrap()
+    sign_rs256(&claims(sub))
 }
 
-async fn connect(server: &Server, credentials: Credentials) -> Result<Session, ClientError> {
+async fn connect(server: &ServeProcess, credentials: Credentials) -> Result<Session, ClientError> {
     Session::connect(&ConnectOptions::new(server.ws_url(), credentials)).await
 }
 
@@ -47,7 +34,7 @@ async fn rs256_with_a_public_key_file_accepts_rs256_and_nothing_else() {
         public_key.to_str().unwrap(),
     ]);
     // A secret in the environment is ignored (with a warning), never used to verify.
-    let server = Server::start(&args, &[("AGENTWIRE_JWT_SECRET", SECRET)]);
+    let server = agentwire().serve(&args, &[("AGENTWIRE_JWT_SECRET", SECRET)]);
     let session = connect(&server, Credentials::Bearer(rsa_token("rhea")))
         .await
         .unwrap();
@@ -56,12 +43,7 @@ async fn rs256_with_a_public_key_file_accepts_rs256_and_nothing_else() {
     // An HS256 token signed with that secret, or with the public key itself, is refused.
     let public_pem = std::fs::read(&public_key).unwrap();
     for key in [SECRET.as_bytes(), public_pem.as_slice()] {
-        let forged = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &json!({"sub": "mallory", "exp": chrono::Utc::now().timestamp() + 600}),
-            &EncodingKey::from_secret(key),
-        )
-        .unwrap();
+        let forged = sign_hs256(&claims("mallory"), key);
         match connect(&server, Credentials::Bearer(forged)).await {
             Err(ClientError::Http { status, .. }) => assert_eq!(status, 401),
             other => panic!("an HS256 token got {:?}", other.err()),
@@ -106,9 +88,9 @@ fn serve_refuses_settings_that_cannot_work() {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend(memory_db());
         args.extend(extra);
-        let (code, _, stderr) = run(&args, env);
-        assert_eq!(code, Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        let out = agentwire().run(&args, env);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
     }
 }
 
@@ -121,8 +103,8 @@ async fn connection_cap_and_cors_flags_are_applied() {
         "--cors-allow-origin",
         "https://app.example.com,https://admin.example.com",
     ]);
-    let server = Server::start(&args, &[("AGENTWIRE_JWT_SECRET", SECRET)]);
-    let token = support::token("olga", SECRET);
+    let server = agentwire().serve(&args, &[("AGENTWIRE_JWT_SECRET", SECRET)]);
+    let token = agentwire().token("olga", "acme", SECRET);
     let _one = connect(&server, Credentials::Bearer(token.clone()))
         .await
         .unwrap();
@@ -137,8 +119,7 @@ async fn connection_cap_and_cors_flags_are_applied() {
         }
         other => panic!("a third socket got {:?}", other.err()),
     }
-    let preflight = support::http(
-        &server.addr,
+    let preflight = server.http(
         "OPTIONS",
         "/api/usage",
         &[
@@ -146,12 +127,12 @@ async fn connection_cap_and_cors_flags_are_applied() {
             ("access-control-request-method", "POST"),
         ],
     );
-    assert_eq!(preflight.status, 204, "{}", preflight.body);
+    assert_eq!(preflight.status, 204, "{}", preflight.text());
     assert_eq!(
         preflight.header("access-control-allow-origin"),
         Some("https://admin.example.com")
     );
-    let health = support::http(&server.addr, "GET", "/health", &[]);
+    let health = server.http("GET", "/health", &[]);
     assert_eq!(health.status, 200);
     assert_eq!(health.header("x-frame-options"), Some("DENY"));
 }
@@ -162,25 +143,19 @@ async fn connection_cap_and_cors_flags_are_applied() {
 async fn no_token_or_secret_in_the_logs_even_at_trace() {
     let mut args = memory_db().to_vec();
     args.extend(["--jwt-issuer", "https://issuer.example"]);
-    let server = Server::start(
+    let server = agentwire().serve(
         &args,
         &[("AGENTWIRE_JWT_SECRET", SECRET), ("RUST_LOG", "trace")],
     );
-    let good = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"sub": "lena", "iss": "https://issuer.example",
-                "exp": chrono::Utc::now().timestamp() + 600}),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
-    let wrong_issuer = support::token("lena", SECRET);
-    let forged = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"sub": "lena", "iss": "https://issuer.example",
-                "exp": chrono::Utc::now().timestamp() + 600}),
-        &EncodingKey::from_secret(b"not-the-secret-not-the-secret-not-the"),
-    )
-    .unwrap();
+    let good = sign_hs256(
+        &json!({"sub": "lena", "iss": "https://issuer.example", "exp": now() + 600}),
+        SECRET.as_bytes(),
+    );
+    let wrong_issuer = agentwire().token("lena", "acme", SECRET);
+    let forged = sign_hs256(
+        &json!({"sub": "lena", "iss": "https://issuer.example", "exp": now() + 600}),
+        b"not-the-secret-not-the-secret-not-the",
+    );
     let rsa = rsa_token("lena");
     for bad in [&wrong_issuer, &forged, &rsa] {
         for credentials in [
@@ -190,8 +165,7 @@ async fn no_token_or_secret_in_the_logs_even_at_trace() {
         ] {
             assert!(connect(&server, credentials).await.is_err());
         }
-        let response = support::http(
-            &server.addr,
+        let response = server.http(
             "POST",
             "/api/usage",
             &[("authorization", &format!("Bearer {bad}"))],
@@ -199,12 +173,7 @@ async fn no_token_or_secret_in_the_logs_even_at_trace() {
         assert_eq!(response.status, 401);
     }
     // A good token in a URL is ignored, and not logged either.
-    let response = support::http(
-        &server.addr,
-        "GET",
-        &format!("/api/runs/run_x/events?token={good}"),
-        &[],
-    );
+    let response = server.http("GET", &format!("/api/runs/run_x/events?token={good}"), &[]);
     assert_eq!(response.status, 401);
     let mut in_url = Session::connect(&ConnectOptions::new(
         format!("{}?access_token={good}", server.ws_url()),
@@ -216,7 +185,7 @@ async fn no_token_or_secret_in_the_logs_even_at_trace() {
         .send_json(&json!({"type": "resume", "run_id": "run_x"}))
         .await
         .unwrap();
-    let _ = in_url.next_frame(support::WAIT).await.unwrap();
+    let _ = in_url.next_frame(WAIT).await.unwrap();
     let session = connect(&server, Credentials::Bearer(good.clone()))
         .await
         .unwrap();

@@ -2,15 +2,12 @@
 //! usage uploaded through `POST /api/usage`, real JWTs, real WebSockets. Each answer's figures are
 //! checked against a computation over the uploaded records written here, independently of the
 //! engine's analytics.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::usd;
 use agentwire_analytics::{DemoConfig, DemoDataset, PriceTable, UsageRecord, generate_demo};
-use agentwire_check::client::{ClientError, ConnectOptions, Credentials, Session};
+use agentwire_check::client::{ClientError, Session};
 use agentwire_check::grammar;
+use agentwire_testkit::{TestServer, token, usage_writer_token};
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
-use common::{TestServer, sign, token};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
@@ -21,21 +18,6 @@ const WAIT: Duration = Duration::from_secs(30);
 fn demo() -> &'static DemoDataset {
     static DEMO: OnceLock<DemoDataset> = OnceLock::new();
     DEMO.get_or_init(|| generate_demo(&DemoConfig::default()))
-}
-
-/// A token for `sub` in tenant `org`, allowed to upload usage.
-fn org_token(sub: &str, org: &str) -> String {
-    let exp = Utc::now().timestamp() + 600;
-    sign(&json!({"sub": sub, "org_id": org, "scope": "usage:write", "exp": exp}))
-}
-
-async fn connect(server: &TestServer, token: &str) -> Session {
-    Session::connect(&ConnectOptions::new(
-        server.ws_url(),
-        Credentials::Bearer(token.to_owned()),
-    ))
-    .await
-    .unwrap()
 }
 
 /// Uploads records as JSON lines through the HTTP API, as a user would.
@@ -66,20 +48,6 @@ async fn start(session: &mut Session, id: &str, agent: &str, question: &str) -> 
         .await
         .unwrap();
     session.wait_run_accepted(id, WAIT).await.unwrap().run_id
-}
-
-/// `$12,345.67`, written independently of the engine's formatter.
-fn dollars(value: f64) -> String {
-    let cents = (value * 100.0).round() as u64;
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("${grouped}.{:02}", cents % 100)
 }
 
 /// The 30-day window the agents analyse by default: it ends at the first whole hour after the
@@ -135,9 +103,9 @@ fn completed(events: &[Value]) -> &Value {
 #[tokio::test]
 async fn data_agent_answers_with_the_uploaded_figures() {
     let server = TestServer::start().await;
-    let token = org_token("dana", "acme");
+    let token = usage_writer_token("dana", "acme");
     upload(&server, &token, &demo().records).await;
-    let mut session = connect(&server, &token).await;
+    let mut session = server.connect_bearer(&token).await;
     let run_id = start(&mut session, "r1", "data", "What did we spend on AI?").await;
     let run = session.collect_run(&run_id, WAIT).await.unwrap();
     assert_valid_completed_run(&run.events);
@@ -153,9 +121,9 @@ async fn data_agent_answers_with_the_uploaded_figures() {
     );
     let response = done["response"].as_str().unwrap();
     assert!(
-        response.contains(&dollars(expected)),
+        response.contains(&usd(expected)),
         "{}\n{response}",
-        dollars(expected)
+        usd(expected)
     );
     // The planted spike is found, on its day, and said in the answer.
     let spike = demo().facts.spike_day.to_string();
@@ -169,7 +137,7 @@ async fn data_agent_answers_with_the_uploaded_figures() {
         .map(|e| e["message"].as_str().unwrap())
         .collect();
     assert!(
-        thinking.iter().any(|m| m.contains(&dollars(expected))),
+        thinking.iter().any(|m| m.contains(&usd(expected))),
         "{thinking:#?}"
     );
     assert!(thinking.iter().any(|m| m.contains(&spike)), "{thinking:#?}");
@@ -178,9 +146,9 @@ async fn data_agent_answers_with_the_uploaded_figures() {
 #[tokio::test]
 async fn optimization_agent_quantifies_the_routing_saving() {
     let server = TestServer::start().await;
-    let token = org_token("olga", "acme");
+    let token = usage_writer_token("olga", "acme");
     upload(&server, &token, &demo().records).await;
-    let mut session = connect(&server, &token).await;
+    let mut session = server.connect_bearer(&token).await;
     let run_id = start(
         &mut session,
         "o1",
@@ -233,7 +201,7 @@ async fn optimization_agent_quantifies_the_routing_saving() {
     );
     assert!(!rec["steps"].as_array().unwrap().is_empty());
     let response = done["response"].as_str().unwrap();
-    assert!(response.contains(&dollars(saving)), "{response}");
+    assert!(response.contains(&usd(saving)), "{response}");
     let tools: BTreeSet<&str> = run
         .events
         .iter()
@@ -246,9 +214,9 @@ async fn optimization_agent_quantifies_the_routing_saving() {
 #[tokio::test]
 async fn supervisor_hands_off_to_several_agents_and_assembles_the_answer() {
     let server = TestServer::start().await;
-    let token = org_token("sam", "acme");
+    let token = usage_writer_token("sam", "acme");
     upload(&server, &token, &demo().records).await;
-    let mut session = connect(&server, &token).await;
+    let mut session = server.connect_bearer(&token).await;
     let run_id = start(
         &mut session,
         "s1",
@@ -284,7 +252,7 @@ async fn supervisor_hands_off_to_several_agents_and_assembles_the_answer() {
         .unwrap();
     assert!((reported - expected).abs() < 1e-6 * expected);
     let response = done["response"].as_str().unwrap();
-    assert!(response.contains(&dollars(expected)), "{response}");
+    assert!(response.contains(&usd(expected)), "{response}");
     assert!(response.contains(&demo().facts.spike_day.to_string()));
     assert!(response.contains(&demo().facts.routing_target_model));
     assert!(
@@ -298,8 +266,8 @@ async fn supervisor_hands_off_to_several_agents_and_assembles_the_answer() {
 
 #[tokio::test]
 async fn netra_style_start_agent_and_agent_execute_both_run() {
-    let server = TestServer::start_with(|_, engine| engine.demo_data = true).await;
-    let mut session = connect(&server, &token("nina", None)).await;
+    let server = TestServer::builder().demo_data().start().await;
+    let mut session = server.connect_as("nina").await;
     session
         .send_text(r#"{"id":"req_1","type":"start_agent","payload":{"user_request":"Analyze our AI costs","agent_type":"unified_data_agent","session_id":"s1","query":"what did we spend"},"timestamp":"2025-09-05T17:42:36.123456"}"#)
         .await
@@ -328,8 +296,8 @@ async fn netra_style_start_agent_and_agent_execute_both_run() {
 
 #[tokio::test]
 async fn unknown_agent_creates_no_run_and_malformed_json_leaves_the_socket_serving() {
-    let server = TestServer::start_with(|_, engine| engine.demo_data = true).await;
-    let mut session = connect(&server, &token("uma", None)).await;
+    let server = TestServer::builder().demo_data().start().await;
+    let mut session = server.connect_as("uma").await;
     session
         .start_agent("bad", "nonexistent_agent", "hello", Map::new())
         .await
@@ -363,7 +331,7 @@ async fn unknown_agent_creates_no_run_and_malformed_json_leaves_the_socket_servi
 #[tokio::test]
 async fn tenant_without_data_gets_no_data_with_how_to_load_it() {
     let server = TestServer::start().await;
-    let mut session = connect(&server, &token("ned", None)).await;
+    let mut session = server.connect_as("ned").await;
     let run_id = start(&mut session, "n1", "supervisor", "Where did our spend go?").await;
     let run = session.collect_run(&run_id, WAIT).await.unwrap();
     assert!(grammar::check_run(&run.events).is_empty());
@@ -376,12 +344,12 @@ async fn tenant_without_data_gets_no_data_with_how_to_load_it() {
 
 #[tokio::test]
 async fn cancel_mid_run_ends_with_agent_cancelled_and_nothing_after() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.demo_data = true;
-        engine.step_delay = Duration::from_millis(60);
-    })
-    .await;
-    let mut session = connect(&server, &token("cal", None)).await;
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(60))
+        .start()
+        .await;
+    let mut session = server.connect_as("cal").await;
     let run_id = start(&mut session, "c1", "supervisor", "How can we reduce costs?").await;
     // Wait until a tool has run, so the cancel lands mid-run.
     session
@@ -419,13 +387,13 @@ async fn cancel_mid_run_ends_with_agent_cancelled_and_nothing_after() {
 
 #[tokio::test]
 async fn resume_after_a_disconnect_delivers_every_event_exactly_once() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.demo_data = true;
-        engine.step_delay = Duration::from_millis(30);
-    })
-    .await;
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(30))
+        .start()
+        .await;
     let token = token("rae", None);
-    let mut first = connect(&server, &token).await;
+    let mut first = server.connect_bearer(&token).await;
     let run_id = start(&mut first, "r1", "supervisor", "Why did spend spike?").await;
     let mut seen: Vec<Value> = Vec::new();
     while seen.len() < 6 {
@@ -437,7 +405,7 @@ async fn resume_after_a_disconnect_delivers_every_event_exactly_once() {
     drop(first); // the socket goes away mid-run; the run does not
     let last_seq = seen.last().unwrap()["seq"].as_u64().unwrap();
 
-    let mut second = connect(&server, &token).await;
+    let mut second = server.connect_bearer(&token).await;
     second
         .send_json(
             &json!({"type": "resume", "id": "again", "run_id": run_id, "after_seq": last_seq}),
@@ -451,7 +419,7 @@ async fn resume_after_a_disconnect_delivers_every_event_exactly_once() {
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
 
     // Another user cannot resume it, and cannot learn that it exists.
-    let mut other = connect(&server, &self::token("eve", None)).await;
+    let mut other = server.connect_as("eve").await;
     other
         .send_json(&json!({"type": "resume", "id": "steal", "run_id": run_id, "after_seq": 0}))
         .await
@@ -465,19 +433,19 @@ async fn resume_after_a_disconnect_delivers_every_event_exactly_once() {
 /// completes and no socket ever carries another user's run id or question.
 #[tokio::test]
 async fn concurrent_users_are_isolated() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.demo_data = true;
-        engine.step_delay = Duration::from_millis(5);
-    })
-    .await;
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(5))
+        .start()
+        .await;
     let mut sockets = Vec::new();
     for i in 0..5 {
         let user = format!("user-{i}");
-        sockets.push((user.clone(), connect(&server, &token(&user, None)).await));
+        sockets.push((user.clone(), server.connect_as(&user).await));
     }
     let shared = token("multi", None);
     for _ in 0..5 {
-        sockets.push(("multi".to_owned(), connect(&server, &shared).await));
+        sockets.push(("multi".to_owned(), server.connect_bearer(&shared).await));
     }
     let tasks: Vec<_> = sockets
         .into_iter()
@@ -521,12 +489,12 @@ async fn concurrent_users_are_isolated() {
 
 #[tokio::test]
 async fn several_runs_on_one_socket_and_a_busy_thread_is_a_conflict() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.demo_data = true;
-        engine.step_delay = Duration::from_millis(20);
-    })
-    .await;
-    let mut session = connect(&server, &token("tess", None)).await;
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(20))
+        .start()
+        .await;
+    let mut session = server.connect_as("tess").await;
     let mut payload = Map::new();
     payload.insert("thread_id".into(), json!("t-1"));
     session
@@ -557,8 +525,8 @@ async fn several_runs_on_one_socket_and_a_busy_thread_is_a_conflict() {
 
 #[tokio::test]
 async fn metrics_count_runs_by_outcome_and_time_to_first_event() {
-    let server = TestServer::start_with(|_, engine| engine.demo_data = true).await;
-    let mut session = connect(&server, &token("mia", None)).await;
+    let server = TestServer::builder().demo_data().start().await;
+    let mut session = server.connect_as("mia").await;
     let run_id = start(&mut session, "m", "triage", "cost?").await;
     session.collect_run(&run_id, WAIT).await.unwrap();
     let metrics = server.get("/metrics", &[]).await.text();
@@ -570,4 +538,27 @@ async fn metrics_count_runs_by_outcome_and_time_to_first_event() {
         metrics.contains("agentwire_time_to_first_event_seconds_count 1"),
         "{metrics}"
     );
+}
+
+/// A run past its time limit ends with `agent_error` `TIMEOUT` (retryable), seen over a socket.
+#[tokio::test]
+async fn run_time_limit_ends_with_timeout() {
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(400))
+        .run_timeout(Duration::from_millis(600))
+        .start()
+        .await;
+    let mut session = server.connect_as("tim").await;
+    session
+        .start_agent("t", "supervisor", "Why did spend rise?", Map::new())
+        .await
+        .unwrap();
+    let run_id = session.wait_run_accepted("t", WAIT).await.unwrap().run_id;
+    let run = session.collect_run(&run_id, WAIT).await.unwrap();
+    assert!(run.violations().is_empty(), "{:?}", run.violations());
+    let last = run.events.last().unwrap();
+    assert_eq!(last["type"], "agent_error", "{last}");
+    assert_eq!(last["error_code"], "TIMEOUT");
+    assert_eq!(last["retryable"], true);
 }

@@ -1,16 +1,11 @@
 //! The page's HTTP side (issue 6), over real HTTP against a real server on 127.0.0.1:0: the page
 //! and its embedded assets, the demo token (demo mode only), and thread history. The page itself
 //! is driven in a real browser by `browser.rs`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use agentwire_analytics::{DemoConfig, generate_demo};
-use agentwire_check::client::{ConnectOptions, Credentials, Session};
+use agentwire_check::client::Credentials;
 use agentwire_check::grammar;
-use agentwire_engine::Principal;
 use agentwire_server::web::ASSETS;
-use common::{TestServer, token};
+use agentwire_testkit::{TestServer, token};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -21,14 +16,10 @@ fn bearer(token: &str) -> String {
 }
 
 async fn demo_server() -> TestServer {
-    TestServer::start_with(|config, _| {
-        config.demo_mode = true;
-        config.demo_principal = Some(Principal {
-            user_id: "demo-user".into(),
-            tenant_id: "acme".into(),
-        });
-    })
-    .await
+    TestServer::builder()
+        .demo_mode("demo-user", "acme")
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -106,12 +97,10 @@ async fn the_demo_token_exists_only_in_demo_mode() {
         .get("/api/threads", &[("authorization", &bearer(&demo_token))])
         .await;
     assert_eq!(threads.status, 200, "{}", threads.text());
-    let session = Session::connect(&ConnectOptions::new(
-        server.ws_url(),
-        Credentials::Subprotocol(demo_token.clone()),
-    ))
-    .await
-    .unwrap();
+    let session = server
+        .connect(Credentials::Subprotocol(demo_token.clone()))
+        .await
+        .unwrap();
     let info = session.connection_info().unwrap();
     assert_eq!(info["user_id"], "demo-user");
     assert_eq!(info["tenant_id"], "acme");
@@ -134,11 +123,11 @@ async fn the_demo_token_exists_only_in_demo_mode() {
 
 #[tokio::test]
 async fn thread_history_is_the_owners_alone() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.demo_data = true;
-        engine.step_delay = Duration::from_millis(20);
-    })
-    .await;
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(20))
+        .start()
+        .await;
     let alice = token("alice", None);
     let bob = token("bob", None);
 
@@ -166,12 +155,10 @@ async fn thread_history_is_the_owners_alone() {
     }
 
     // Two runs on one thread, over a real socket.
-    let mut session = Session::connect(&ConnectOptions::new(
-        server.ws_url(),
-        Credentials::Bearer(alice.clone()),
-    ))
-    .await
-    .unwrap();
+    let mut session = server
+        .connect(Credentials::Bearer(alice.clone()))
+        .await
+        .unwrap();
     let mut run_ids = Vec::new();
     for (i, question) in [
         "How can we reduce our AI costs?",
@@ -256,10 +243,10 @@ async fn thread_history_is_the_owners_alone() {
 /// history happened to stop.
 #[tokio::test]
 async fn history_then_resume_loses_and_repeats_nothing() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.step_delay = Duration::from_millis(50);
-    })
-    .await;
+    let server = TestServer::builder()
+        .step_delay(Duration::from_millis(50))
+        .start()
+        .await;
     let demo = generate_demo(&DemoConfig::default());
     server
         .state
@@ -268,12 +255,10 @@ async fn history_then_resume_loses_and_repeats_nothing() {
         .await
         .unwrap();
     let carol = token("carol", None);
-    let mut starter = Session::connect(&ConnectOptions::new(
-        server.ws_url(),
-        Credentials::Bearer(carol.clone()),
-    ))
-    .await
-    .unwrap();
+    let mut starter = server
+        .connect(Credentials::Bearer(carol.clone()))
+        .await
+        .unwrap();
     let mut extra = Map::new();
     extra.insert("thread_id".into(), json!("thr_live"));
     starter
@@ -301,12 +286,10 @@ async fn history_then_resume_loses_and_repeats_nothing() {
     let last_seq = run["last_seq"].as_u64().unwrap();
     assert!(last_seq >= 1);
 
-    let mut session = Session::connect(&ConnectOptions::new(
-        server.ws_url(),
-        Credentials::Subprotocol(carol.clone()),
-    ))
-    .await
-    .unwrap();
+    let mut session = server
+        .connect(Credentials::Subprotocol(carol.clone()))
+        .await
+        .unwrap();
     let finished = events
         .last()
         .and_then(|e| e["type"].as_str())

@@ -6,20 +6,18 @@
 //!
 //! Two kills: one between agent steps, one while a tool is computing (right after its
 //! `tool_executing` was seen), the spot where a tool call could be left open.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::{WAIT, agentwire};
 use agentwire_check::client::{ConnectOptions, Credentials, Session};
 use agentwire_check::grammar;
+use agentwire_testkit::{ServeProcess, TestDatabase};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
-use support::{Server, WAIT};
 
 const SECRET: &str = "crash-test-secret-0123456789abcdef0123456789";
 
-fn start_server(database: &str) -> Server {
-    Server::start(
+fn start_server(database: &str) -> ServeProcess {
+    agentwire().serve(
         &[
             "--database",
             database,
@@ -31,7 +29,7 @@ fn start_server(database: &str) -> Server {
     )
 }
 
-async fn connect(server: &Server, token: &str) -> Session {
+async fn connect(server: &ServeProcess, token: &str) -> Session {
     Session::connect(&ConnectOptions::new(
         server.ws_url(),
         Credentials::Bearer(token.to_owned()),
@@ -97,18 +95,17 @@ async fn run_until(session: &mut Session, point: KillPoint) -> (String, Vec<Valu
 }
 
 async fn crash_and_resume(point: KillPoint) {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let token = support::token("carla", SECRET);
+    let database = TestDatabase::new();
+    let token = agentwire().token("carla", "acme", SECRET);
 
-    let server = start_server(&database);
+    let server = start_server(database.url());
     let mut session = connect(&server, &token).await;
     let (run_id, seen) = run_until(&mut session, point).await;
     let first_log = server.log_text();
     server.kill_9();
     drop(session);
 
-    let server = start_server(&database);
+    let server = start_server(database.url());
     let mut session = connect(&server, &token).await;
     session
         .send_json(
@@ -150,14 +147,13 @@ async fn crash_and_resume(point: KillPoint) {
     );
 
     // The same replay over HTTP, and a new run on the restarted server completes.
-    let http = support::http(
-        &server.addr,
+    let http = server.http(
         "GET",
         &format!("/api/runs/{run_id}/events"),
         &[("authorization", &format!("Bearer {token}"))],
     );
-    assert_eq!(http.status, 200, "{}", http.body);
-    let stored: Vec<Value> = serde_json::from_str(&http.body).unwrap();
+    assert_eq!(http.status, 200, "{}", http.text());
+    let stored: Vec<Value> = serde_json::from_slice(&http.body).unwrap();
     assert_eq!(
         &stored, events,
         "{point:?}: HTTP and WebSocket replays differ"

@@ -1,0 +1,208 @@
+//! The `agentwire` binary as a newcomer uses it: `token`, `ingest`, `serve` with SIGTERM, and
+//! `demo` answered over a real WebSocket. Each test runs the built binary in a child process.
+
+use crate::{agentwire, run};
+use agentwire_check::client::{ConnectOptions, Credentials, Session};
+use agentwire_testkit::{ChildProcess, TestDatabase, decode_claims, http_blocking};
+use serde_json::Map;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+const SECRET: &str = "cli-test-secret-0123456789abcdef0123456789";
+
+#[test]
+fn token_needs_a_long_enough_secret_and_signs_the_claims() {
+    let missing = run(&["token", "--sub", "alice"]);
+    assert_eq!(missing.code, Some(2));
+    assert!(
+        missing.stderr.contains("AGENTWIRE_JWT_SECRET"),
+        "{}",
+        missing.stderr
+    );
+
+    let short = run(&["token", "--sub", "alice", "--jwt-secret", "short"]);
+    assert_eq!(short.code, Some(2));
+    assert!(short.stderr.contains("at least 32"), "{}", short.stderr);
+
+    let bad_ttl = run(&[
+        "token",
+        "--sub",
+        "a",
+        "--jwt-secret",
+        SECRET,
+        "--ttl",
+        "soon",
+    ]);
+    assert_eq!(bad_ttl.code, Some(2));
+    assert!(bad_ttl.stderr.contains("30m"), "{}", bad_ttl.stderr);
+
+    let ok = run(&[
+        "token",
+        "--sub",
+        "alice",
+        "--org",
+        "acme",
+        "--ttl",
+        "2h",
+        "--jwt-secret",
+        SECRET,
+    ]);
+    assert!(ok.success(), "{}", ok.stderr);
+    let claims = decode_claims(ok.stdout.trim());
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["org_id"], "acme");
+    let ttl = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert_eq!(ttl, 7200);
+}
+
+#[test]
+fn ingest_loads_a_good_file_and_refuses_a_bad_one_whole() {
+    let database = TestDatabase::new();
+    let db = database.url();
+    let good = database.dir().join("good.csv");
+    std::fs::write(
+        &good,
+        "timestamp,model,input_tokens,output_tokens,team\n\
+         2026-11-01T10:00:00Z,gpt-4o,1000,50,search\n\
+         2026-11-01T11:00:00Z,claude-sonnet-4,2000,80,growth\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "ingest",
+        good.to_str().unwrap(),
+        "--tenant",
+        "acme",
+        "--database",
+        db,
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("imported 2"));
+
+    let bad = database.dir().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "timestamp,model,input_tokens,output_tokens\n\
+         2026-11-02T10:00:00Z,gpt-4o,1000,50\n\
+         2026-11-02T11:00:00Z,gpt-4o,lots,50\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "ingest",
+        bad.to_str().unwrap(),
+        "--tenant",
+        "acme",
+        "--database",
+        db,
+    ]);
+    assert_eq!(out.code, Some(2));
+    let err = out.stderr;
+    assert!(err.contains(":3:") && err.contains("input_tokens"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let count = runtime.block_on(async {
+        let store = database.connect().await;
+        store.usage_count("acme").await.unwrap()
+    });
+    assert_eq!(count, 2, "the bad file's good row must not be stored");
+
+    let missing = run(&[
+        "ingest",
+        "/nonexistent/usage.csv",
+        "--tenant",
+        "acme",
+        "--database",
+        db,
+    ]);
+    assert_eq!(missing.code, Some(2));
+    assert!(missing.stderr.contains("cannot open"), "{}", missing.stderr);
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_secret() {
+    let out = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        "sqlite::memory:",
+    ]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("JWT secret"), "{}", out.stderr);
+}
+
+#[test]
+fn serve_answers_health_and_stops_cleanly_on_sigterm() {
+    let database = TestDatabase::new();
+    let mut server =
+        agentwire().serve(&["--database", database.url(), "--jwt-secret", SECRET], &[]);
+    let response = http_blocking(server.addr, "GET", "/health", &[], b"");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(
+        response.text().contains("\"healthy\""),
+        "{}",
+        response.text()
+    );
+    server.process.sigterm();
+    let status = server.process.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "{status:?}; its log:\n{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn demo_prints_a_token_that_gets_an_answer_with_the_planted_findings() {
+    let mut command =
+        agentwire().command(&["demo", "--listen", "127.0.0.1:0", "--step-delay-ms", "1"]);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut demo = ChildProcess::spawn(command);
+    let mut lines = BufReader::new(demo.child.stdout.take().unwrap()).lines();
+    let (mut ws, mut token, mut spike) = (None, None, None);
+    while ws.is_none() || token.is_none() || spike.is_none() {
+        let line = lines.next().expect("demo exited early").unwrap();
+        let line = line.trim();
+        if let Some(url) = line.strip_prefix("WebSocket:") {
+            ws = Some(url.trim().to_owned());
+        } else if let Some(t) = line.strip_prefix("export TOKEN=") {
+            token = Some(t.to_owned());
+        } else if let Some(rest) = line.split("planted cost spike on ").nth(1) {
+            spike = Some(rest.split_whitespace().next().unwrap().to_owned());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime.block_on(async {
+        let mut session = Session::connect(&ConnectOptions::new(
+            ws.unwrap(),
+            Credentials::Bearer(token.unwrap()),
+        ))
+        .await
+        .unwrap();
+        session
+            .start_agent("1", "supervisor", "Why did our spend spike?", Map::new())
+            .await
+            .unwrap();
+        let accepted = session
+            .wait_run_accepted("1", Duration::from_secs(30))
+            .await
+            .unwrap();
+        let run = session
+            .collect_run(&accepted.run_id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(run.violations().is_empty(), "{:?}", run.violations());
+        run.response().unwrap().to_owned()
+    });
+    assert!(response.contains(&spike.unwrap()), "{response}");
+    demo.sigterm();
+    let status = demo.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+}
