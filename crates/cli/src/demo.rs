@@ -34,6 +34,8 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         args.server.step_delay_ms = 120;
     }
     let engine = Engine::new(store, engine_config(&args.server, false));
+    // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
+    let shutdown = agentwire_server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -89,12 +91,7 @@ Press ctrl-c to stop.",
         user_id: DEMO_USER.to_owned(),
         tenant_id: DEMO_TENANT.to_owned(),
     });
-    agentwire_server::serve(
-        listener,
-        AppState::new(engine, config)?,
-        agentwire_server::shutdown_signal(),
-    )
-    .await?;
+    agentwire_server::serve(listener, AppState::new(engine, config)?, shutdown).await?;
     drop(dir);
     Ok(())
 }

@@ -38,13 +38,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = server_config_with(&args.server, args.listen, jwt, false);
     warn_if_too_few_file_descriptors(config.max_connections).await;
+    // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
+    let shutdown = agentwire_server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %args.database, "agentwire is serving; WebSocket at ws://{addr}/ws");
     let state = AppState::new(engine, config).context("the JWT settings cannot be used")?;
-    agentwire_server::serve(listener, state, agentwire_server::shutdown_signal()).await?;
+    agentwire_server::serve(listener, state, shutdown).await?;
     tracing::info!("agentwire stopped");
     Ok(())
 }

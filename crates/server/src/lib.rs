@@ -294,32 +294,42 @@ fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::
     joined.map_err(std::io::Error::other)?
 }
 
-/// Completes on Ctrl-C or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
+/// A future that completes on Ctrl-C or, on Unix, SIGTERM.
+///
+/// The handlers are installed when this is called, not when the future is first polled: a caller
+/// that announces it is serving only after calling this cannot be killed by a SIGTERM that
+/// arrives before the server task gets to run (the default action of SIGTERM ends the process).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
     {
-        let ctrl_c = async {
-            if let Err(err) = tokio::signal::ctrl_c().await {
-                tracing::error!(error = %err, "cannot listen for Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-        };
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            let wait = |stream: std::io::Result<tokio::signal::unix::Signal>,
+                        name: &'static str| async move {
+                match stream {
+                    Ok(mut stream) => {
+                        stream.recv().await;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot listen for {name}");
+                        std::future::pending::<()>().await;
+                    }
                 }
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
+            };
+            tokio::select! {
+                () = wait(interrupt, "Ctrl-C") => tracing::info!("Ctrl-C received"),
+                () = wait(terminate, "SIGTERM") => tracing::info!("SIGTERM received"),
             }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => tracing::info!("Ctrl-C received"),
-            () = terminate => tracing::info!("SIGTERM received"),
         }
+    }
+    #[cfg(not(unix))]
+    async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("Ctrl-C received");
     }
 }
