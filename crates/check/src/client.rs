@@ -190,6 +190,11 @@ impl RunTranscript {
             .filter(|kind| grammar::is_terminal_type(kind))
     }
 
+    /// Whether the run ended with `agent_completed`.
+    pub fn completed(&self) -> bool {
+        self.terminal_type() == Some("agent_completed")
+    }
+
     /// The final answer: `agent_completed.response`.
     pub fn response(&self) -> Option<&str> {
         self.events
@@ -306,6 +311,25 @@ pub fn websocket_url(target: &str) -> Result<String, ClientError> {
         format!("{base}/ws")
     };
     Ok(format!("{ws_scheme}://{path}{suffix}"))
+}
+
+/// `{"id", "type":"start_agent", "payload":{user_request, agent_type, ...extra}}`: the message
+/// [`Session::start_agent`] sends. The explicit `user_request` and `agent_type` win over
+/// same-named keys in `extra_payload`.
+pub fn start_agent_message(
+    request_id: &str,
+    agent_type: &str,
+    user_request: &str,
+    extra_payload: Map<String, Value>,
+) -> Value {
+    let mut payload = extra_payload;
+    payload.insert("user_request".to_owned(), Value::from(user_request));
+    payload.insert("agent_type".to_owned(), Value::from(agent_type));
+    json!({
+        "id": request_id,
+        "type": "start_agent",
+        "payload": payload,
+    })
 }
 
 /// The `jwt.<base64url(JWT), unpadded>` subprotocol item for a token.
@@ -513,14 +537,12 @@ impl Session {
         user_request: &str,
         extra_payload: Map<String, Value>,
     ) -> Result<(), ClientError> {
-        let mut payload = extra_payload;
-        payload.insert("user_request".to_owned(), Value::from(user_request));
-        payload.insert("agent_type".to_owned(), Value::from(agent_type));
-        self.send_json(&json!({
-            "id": request_id,
-            "type": "start_agent",
-            "payload": payload,
-        }))
+        self.send_json(&start_agent_message(
+            request_id,
+            agent_type,
+            user_request,
+            extra_payload,
+        ))
         .await
     }
 

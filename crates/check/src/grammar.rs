@@ -41,6 +41,25 @@ pub mod rules {
     /// Only run event types appear among a run's events.
     pub const RUN_EVENT_TYPES: &str = "5.8 only run event types in a run";
 
+    /// A rule's section number and title: `("5.4", "tool pairs are matched")`.
+    pub const fn split(rule: &'static str) -> (&'static str, &'static str) {
+        let bytes = rule.as_bytes();
+        let mut space = 0;
+        while space < bytes.len() && bytes[space] != b' ' {
+            space += 1;
+        }
+        let (number, rest) = bytes.split_at(space);
+        let title = match rest.split_first() {
+            Some((_, title)) => title,
+            None => rest,
+        };
+        // Both halves end at an ASCII space or at the end, so they are whole UTF-8.
+        match (std::str::from_utf8(number), std::str::from_utf8(title)) {
+            (Ok(number), Ok(title)) => (number, title),
+            _ => (rule, rule),
+        }
+    }
+
     /// Every rule, in section order.
     pub const ALL: [&str; 11] = [
         TYPE_AND_TIMESTAMP,

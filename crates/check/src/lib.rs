@@ -15,6 +15,7 @@
 //! - [`client`]: a WebSocket client with the three ways of authenticating, frame reading that never
 //!   drops a frame, and run collection on sockets that carry several runs.
 //! - [`http`]: the HTTP/1.1 requests of section 7 (health, usage upload, run events).
+//! - [`target`]: the WebSocket URL and HTTP root one `--target` names.
 //! - [`token`]: HS256 tokens minted with `--secret`, and the forged, expired and `alg: none` ones.
 //! - [`isolation`]: canaries and run-id ownership; every frame received is scanned for leaks.
 //! - [`quality`], [`text`], [`truth`]: answer quality scores, reading figures and dates out of
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod quality;
 pub mod report;
 pub mod suite;
+pub mod target;
 pub mod text;
 pub mod threshold;
 pub mod token;
