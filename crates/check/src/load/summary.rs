@@ -4,7 +4,6 @@
 //! What it must not do: leave a failure out to keep the output short.
 
 use super::{LoadReport, Snapshot};
-use crate::threshold::ThresholdVerdict;
 use std::time::Duration;
 
 /// A one-line rendering of the counters for a progress display.
@@ -92,18 +91,7 @@ pub fn summary(report: &LoadReport) -> String {
     if !report.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &report.thresholds {
-            let _ = writeln!(
-                out,
-                "  {:<40} {:<9} observed {}",
-                format!("{} {}", t.metric, t.expression),
-                match t.verdict {
-                    ThresholdVerdict::Pass => "pass",
-                    ThresholdVerdict::Breached => "breached",
-                    ThresholdVerdict::NoData => "no data",
-                },
-                t.observed
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
-            );
+            let _ = writeln!(out, "{}", t.summary_line(t.verdict.as_str()));
         }
     }
     let meaning = match report.exit_code {
