@@ -76,11 +76,7 @@ pub fn summary(report: &SuiteReport, color: bool) -> String {
             case.title
         );
     }
-    let failures: Vec<&CaseResult> = report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
-        .collect();
+    let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(out, "\nfailures:");
         // Cases that were not run for one shared reason (an unreachable target, refused
@@ -411,11 +407,7 @@ pub fn markdown(report: &SuiteReport) -> String {
         let _ = writeln!(out);
     }
 
-    let failures: Vec<&CaseResult> = report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
-        .collect();
+    let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(out, "## Failures\n");
         for case in failures {

@@ -6,8 +6,7 @@
 //! start a run past `duration` or `max_runs`.
 
 use super::Model;
-use super::session::{Local, Shared, connect, finish, one_run};
-use crate::client::{ClientError, Session};
+use super::session::{Local, Shared, closed, connect, counted_run, finish};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -85,35 +84,21 @@ async fn closed_user(
     tokio::time::sleep_until(arrival).await;
     let mut local = Local::new();
     let user = format!("load-{}-u{index}", shared.tag);
-    let (mut session, me) = match connect(&shared, &user, arrival, &mut local).await {
-        Ok(pair) => pair,
+    let mut open = match connect(&shared, &user, arrival, &mut local).await {
+        Ok(open) => open,
         Err(kind) => {
             shared.fail(kind);
             local.flush(&shared);
             return;
         }
     };
-    let mut finished_runs = Vec::new();
     let mut scheduled = arrival;
     let mut done = 0usize;
     loop {
-        if let Err(kind) = one_run(
-            &shared,
-            &mut session,
-            &me,
-            scheduled,
-            &mut local,
-            &mut finished_runs,
-        )
-        .await
+        // A session whose socket closed after a failed run cannot go on.
+        if !counted_run(&shared, &mut open, scheduled, &mut local).await && closed(&mut open).await
         {
-            shared.fail(kind);
-            // A session whose socket closed cannot go on.
-            if session_closed(&mut session).await {
-                break;
-            }
-        } else {
-            shared.counters.completed.fetch_add(1, Ordering::Relaxed);
+            break;
         }
         done += 1;
         if runs_per_user.is_some_and(|n| done >= n) {
@@ -130,18 +115,8 @@ async fn closed_user(
         scheduled = next;
         tokio::time::sleep_until(scheduled).await;
     }
-    finish(&shared, session, &me, &finished_runs, &mut local).await;
+    finish(&shared, open, &mut local).await;
     local.flush(&shared);
-}
-
-/// Whether the session can no longer send (after a failed run).
-async fn session_closed(session: &mut Session) -> bool {
-    matches!(
-        session
-            .send_json(&serde_json::json!({"type": "ping"}))
-            .await,
-        Err(ClientError::Closed { .. })
-    )
 }
 
 async fn open_dispatcher(shared: Arc<Shared>, t0: Instant, rate: f64, max_in_flight: usize) {
@@ -165,24 +140,9 @@ async fn open_dispatcher(shared: Arc<Shared>, t0: Instant, rate: f64, max_in_fli
             let mut local = Local::new();
             let user = format!("load-{}-r{index}", shared.tag);
             match connect(&shared, &user, scheduled, &mut local).await {
-                Ok((mut session, me)) => {
-                    let mut finished_runs = Vec::new();
-                    match one_run(
-                        &shared,
-                        &mut session,
-                        &me,
-                        scheduled,
-                        &mut local,
-                        &mut finished_runs,
-                    )
-                    .await
-                    {
-                        Ok(()) => {
-                            shared.counters.completed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(kind) => shared.fail(kind),
-                    }
-                    finish(&shared, session, &me, &finished_runs, &mut local).await;
+                Ok(mut open) => {
+                    counted_run(&shared, &mut open, scheduled, &mut local).await;
+                    finish(&shared, open, &mut local).await;
                 }
                 Err(kind) => shared.fail(kind),
             }

@@ -160,13 +160,21 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// A connected session: the socket, the user it is (the token's `sub`), and the runs it followed
+/// to their end (anything more of those is a violation).
+pub(super) struct Open {
+    session: Session,
+    me: String,
+    finished_runs: Vec<String>,
+}
+
 /// Connects a session, measuring from `scheduled`.
 pub(super) async fn connect(
     shared: &Shared,
     user: &str,
     scheduled: Instant,
     local: &mut Local,
-) -> Result<(Session, String), String> {
+) -> Result<Open, String> {
     let (me, credentials) = shared.credentials(user);
     match Session::connect(&shared.options(credentials)).await {
         Ok(session) => {
@@ -176,7 +184,11 @@ pub(super) async fn connect(
             shared
                 .counters
                 .up(&shared.counters.connected, &shared.counters.peak_connected);
-            Ok((session, me))
+            Ok(Open {
+                session,
+                me,
+                finished_runs: Vec::new(),
+            })
         }
         Err(err) => Err(format!("connect: {}", error_kind(&err))),
     }
@@ -237,16 +249,39 @@ fn scan(shared: &Shared, frames: &[Value], me: &str, local: &mut Local) {
     }
 }
 
-/// One run on an open session, scheduled at `scheduled`. Returns the run's transcript when it was
-/// followed to its end.
-pub(super) async fn one_run(
+/// One run on an open session, scheduled at `scheduled`, counted as completed or failed (by
+/// kind). Returns whether it completed.
+pub(super) async fn counted_run(
     shared: &Shared,
-    session: &mut Session,
-    me: &str,
+    open: &mut Open,
     scheduled: Instant,
     local: &mut Local,
-    finished_runs: &mut Vec<String>,
+) -> bool {
+    match one_run(shared, open, scheduled, local).await {
+        Ok(()) => {
+            shared.counters.completed.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(kind) => {
+            shared.fail(kind);
+            false
+        }
+    }
+}
+
+/// One run on an open session; `Err` is the kind of failure.
+async fn one_run(
+    shared: &Shared,
+    open: &mut Open,
+    scheduled: Instant,
+    local: &mut Local,
 ) -> Result<(), String> {
+    let Open {
+        session,
+        me,
+        finished_runs,
+    } = open;
+    let me = me.as_str();
     let sent = Instant::now();
     shared.counters.started.fetch_add(1, Ordering::Relaxed);
     if sent.duration_since(scheduled) > LATE_AFTER {
@@ -375,13 +410,12 @@ fn judge(
 
 /// Reads what is left on a session before it closes: leaks, and events of finished runs that
 /// arrived after their terminal event.
-pub(super) async fn finish(
-    shared: &Shared,
-    mut session: Session,
-    me: &str,
-    finished_runs: &[String],
-    local: &mut Local,
-) {
+pub(super) async fn finish(shared: &Shared, open: Open, local: &mut Local) {
+    let Open {
+        mut session,
+        me,
+        finished_runs,
+    } = open;
     let mut frames: Vec<Value> = session
         .take_backlog()
         .into_iter()
@@ -390,7 +424,7 @@ pub(super) async fn finish(
     while let Ok(frame) = session.next_frame(Duration::from_millis(20)).await {
         frames.push(frame.value);
     }
-    scan(shared, &frames, me, local);
+    scan(shared, &frames, &me, local);
     for frame in &frames {
         let run_id = frame.get("run_id").and_then(Value::as_str).unwrap_or("");
         let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
@@ -407,6 +441,16 @@ pub(super) async fn finish(
     }
     Counters::down(&shared.counters.connected);
     let _ = session.close().await;
+}
+
+/// Whether the session can no longer send (after a failed run).
+pub(super) async fn closed(open: &mut Open) -> bool {
+    matches!(
+        open.session
+            .send_json(&serde_json::json!({"type": "ping"}))
+            .await,
+        Err(ClientError::Closed { .. })
+    )
 }
 
 #[cfg(test)]

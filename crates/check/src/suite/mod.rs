@@ -153,6 +153,14 @@ impl SuiteReport {
         self.cases.iter().filter(|c| c.verdict == verdict).count()
     }
 
+    /// The cases that failed or could not be carried out, in report order.
+    pub fn failures(&self) -> Vec<&CaseResult> {
+        self.cases
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+            .collect()
+    }
+
     pub fn breached(&self) -> usize {
         self.thresholds
             .iter()
