@@ -149,6 +149,26 @@ async fn read_events(session: &mut Session, run_id: &str, n: usize) -> Result<Ve
     Ok(seen)
 }
 
+/// Sends `message` (a cancel or a resume of `run_id`) and reads the run to its end: the events
+/// `seen` before, then the rest.
+async fn send_and_finish(
+    session: &mut Session,
+    message: &Value,
+    run_id: &str,
+    seen: Vec<Value>,
+) -> Result<Vec<Value>, String> {
+    let verb = message["type"].as_str().unwrap_or("message");
+    session
+        .send_json(message)
+        .await
+        .map_err(|e| format!("{verb}: {e}"))?;
+    let rest = session
+        .collect_run(run_id, WAIT)
+        .await
+        .map_err(|e| format!("collect after {verb}: {e}"))?;
+    Ok(seen.into_iter().chain(rest.events).collect())
+}
+
 async fn cancel_iteration(
     settings: &Settings,
     user: usize,
@@ -157,15 +177,8 @@ async fn cancel_iteration(
     let mut session = connect(settings, &token(settings, user)).await?;
     let run_id = start(&mut session, "c").await?;
     let seen = read_events(&mut session, &run_id, 3).await?;
-    session
-        .send_json(&json!({"type": "cancel", "id": "x", "run_id": run_id}))
-        .await
-        .map_err(|e| format!("cancel: {e}"))?;
-    let rest = session
-        .collect_run(&run_id, WAIT)
-        .await
-        .map_err(|e| format!("collect: {e}"))?;
-    let events: Vec<Value> = seen.into_iter().chain(rest.events).collect();
+    let cancel = json!({"type": "cancel", "id": "x", "run_id": run_id});
+    let events = send_and_finish(&mut session, &cancel, &run_id, seen).await?;
     let violations = grammar::check_run(&events);
     if !violations.is_empty() {
         return Err(format!("cancelled run {run_id}: {violations:?}"));
@@ -191,17 +204,8 @@ async fn reconnect_iteration(
     drop(first); // the socket goes away mid-run; the run does not
     let last_seq = seen.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
     let mut second = connect(settings, &token).await?;
-    second
-        .send_json(
-            &json!({"type": "resume", "id": "again", "run_id": run_id, "after_seq": last_seq}),
-        )
-        .await
-        .map_err(|e| format!("resume: {e}"))?;
-    let rest = second
-        .collect_run(&run_id, WAIT)
-        .await
-        .map_err(|e| format!("collect after resume: {e}"))?;
-    let events: Vec<Value> = seen.into_iter().chain(rest.events).collect();
+    let resume = json!({"type": "resume", "id": "again", "run_id": run_id, "after_seq": last_seq});
+    let events = send_and_finish(&mut second, &resume, &run_id, seen).await?;
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     if seqs != (1..=seqs.len() as u64).collect::<Vec<_>>() {
         return Err(format!("resumed run {run_id}: seq {seqs:?}"));

@@ -199,24 +199,19 @@ fn valid_run(run: &str) -> Vec<Value> {
 
 #[test]
 fn targets_map_to_websocket_urls() {
-    assert_eq!(
-        websocket_url("http://127.0.0.1:8080").unwrap(),
-        "ws://127.0.0.1:8080/ws"
-    );
-    assert_eq!(
-        websocket_url("http://127.0.0.1:8080/").unwrap(),
-        "ws://127.0.0.1:8080/ws"
-    );
-    assert_eq!(
-        websocket_url("https://agents.example/prefix").unwrap(),
-        "wss://agents.example/prefix/ws"
-    );
-    assert_eq!(
-        websocket_url("http://h:1/ws?x=1").unwrap(),
-        "ws://h:1/ws?x=1"
-    );
-    assert_eq!(websocket_url("localhost:9").unwrap(), "ws://localhost:9/ws");
-    assert_eq!(websocket_url("ws://h:1/custom").unwrap(), "ws://h:1/custom");
+    for (target, url) in [
+        ("http://127.0.0.1:8080", "ws://127.0.0.1:8080/ws"),
+        ("http://127.0.0.1:8080/", "ws://127.0.0.1:8080/ws"),
+        (
+            "https://agents.example/prefix",
+            "wss://agents.example/prefix/ws",
+        ),
+        ("http://h:1/ws?x=1", "ws://h:1/ws?x=1"),
+        ("localhost:9", "ws://localhost:9/ws"),
+        ("ws://h:1/custom", "ws://h:1/custom"),
+    ] {
+        assert_eq!(websocket_url(target).unwrap(), url, "{target}");
+    }
     assert!(matches!(
         websocket_url("ftp://h"),
         Err(ClientError::InvalidUrl { .. })

@@ -29,6 +29,12 @@ async fn run(config: SuiteConfig) -> SuiteReport {
     suite::run(config, &|_| {}).await.unwrap()
 }
 
+/// The suite with its defaults, as --secret, against a fake with `flaw`.
+async fn against(flaw: Flaw) -> SuiteReport {
+    let fake = Fake::start(flaw).await;
+    run(config(fake.url(), secret_auth())).await
+}
+
 fn case<'a>(report: &'a SuiteReport, id: &str) -> &'a CaseResult {
     report
         .cases
@@ -197,15 +203,13 @@ async fn a_refused_token_is_a_failure_with_its_reason_never_a_skip() {
 async fn check_passes_against_a_fake_that_honours_the_contract() {
     // The control for every flawed fake below: without its flaw the fake passes everything, so
     // each failure below is caused by the flaw alone.
-    let fake = Fake::start(Flaw::None).await;
-    let report = run(config(fake.url(), secret_auth())).await;
+    let report = against(Flaw::None).await;
     assert_eq!(report.exit_code, 0, "{}", not_passed(&report));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_omits_agent_thinking_fails_5_5() {
-    let fake = Fake::start(Flaw::OmitThinking).await;
-    let report = run(config(fake.url(), secret_auth())).await;
+    let report = against(Flaw::OmitThinking).await;
     assert_fails(&report, "5.5", &["without any agent_thinking"]);
     assert_only_failures(&report, &["5.5"]);
     // The failure shows the run it judged.
@@ -218,8 +222,7 @@ async fn a_server_that_omits_agent_thinking_fails_5_5() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_sends_events_after_the_terminal_event_fails_5_2() {
-    let fake = Fake::start(Flaw::EventsAfterTerminal).await;
-    let report = run(config(fake.url(), secret_auth())).await;
+    let report = against(Flaw::EventsAfterTerminal).await;
     assert_fails(
         &report,
         "5.2",
@@ -230,8 +233,7 @@ async fn a_server_that_sends_events_after_the_terminal_event_fails_5_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_delivers_one_users_events_to_another_fails_6_4() {
-    let fake = Fake::start(Flaw::CrossDeliver).await;
-    let report = run(config(fake.url(), secret_auth())).await;
+    let report = against(Flaw::CrossDeliver).await;
     assert_fails(
         &report,
         "6.4",
@@ -252,8 +254,7 @@ async fn a_server_that_delivers_one_users_events_to_another_fails_6_4() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyword_rich_answers_that_are_wrong_fail_the_ground_truth() {
-    let fake = Fake::start(Flaw::WrongAnswers).await;
-    let report = run(config(fake.url(), secret_auth())).await;
+    let report = against(Flaw::WrongAnswers).await;
     // Long, figure-rich answers backed by tool events score well on quality...
     assert_eq!(
         case(&report, "5.14").verdict,

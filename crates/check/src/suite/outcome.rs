@@ -72,6 +72,11 @@ impl<T> OrFail<T> for Result<T, ClientError> {
     }
 }
 
+/// For a connection that had to succeed: a failure saying `what` failed, and why.
+pub(crate) fn could_not(what: &str) -> impl FnOnce(ClientError) -> Outcome + '_ {
+    move |err| Outcome::fail(format!("{what}: {err}"), Vec::new())
+}
+
 /// Fails the case, with the probe's transcript, unless `cond` holds.
 macro_rules! ensure {
     ($probe:expr, $cond:expr, $($reason:tt)+) => {

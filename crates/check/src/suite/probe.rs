@@ -311,6 +311,15 @@ impl Probe {
             .await
     }
 
+    /// The first frame of type `kind`, within the first-event timeout.
+    pub async fn next_of_type(&mut self, kind: &str) -> Result<Value, ClientError> {
+        let timeout = self.config.first_event_timeout;
+        self.until(timeout, |f| {
+            f.get("type").and_then(Value::as_str) == Some(kind)
+        })
+        .await
+    }
+
     /// Registers a fresh canary for this probe's user.
     pub fn canary(&self) -> String {
         self.shared.registry.canary(&self.user)

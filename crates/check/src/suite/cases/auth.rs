@@ -7,7 +7,7 @@
 use super::{SUPERVISOR_QUESTION, expect_error, expect_pong, field, id, kind};
 use crate::client::{ClientError, Credentials};
 use crate::suite::context::Ctx;
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, could_not, ensure};
 use crate::suite::probe::Probe;
 use serde_json::{Value, json};
 
@@ -35,12 +35,9 @@ pub(crate) async fn good_token(ctx: &mut Ctx, presented: Presented) -> OrOutcome
     };
     let mut probe = Probe::connect(ctx, &user, credentials)
         .await
-        .map_err(|err| {
-            Outcome::fail(
-                format!("the suite's valid token in {form} was not accepted: {err}"),
-                Vec::new(),
-            )
-        })?;
+        .map_err(could_not(&format!(
+            "the suite's valid token in {form} was not accepted"
+        )))?;
     let info = probe
         .session
         .connection_info()
@@ -60,12 +57,9 @@ pub(crate) async fn auth_required(ctx: &mut Ctx) -> OrOutcome<Outcome> {
     let user = ctx.main.clone();
     let mut probe = Probe::connect(ctx, &user, Credentials::None)
         .await
-        .map_err(|err| {
-            Outcome::fail(
-                format!("an upgrade without credentials must succeed, but: {err}"),
-                Vec::new(),
-            )
-        })?;
+        .map_err(could_not(
+            "an upgrade without credentials must succeed, but",
+        ))?;
     expect_pong(&mut probe, "a ping before authenticating").await?;
 
     // No agent_type: the refusal must come from the missing authentication alone.

@@ -3,10 +3,10 @@
 //!
 //! What it must not do: start runs; these cases judge the transport alone.
 
-use super::{expect_pong, field, kind};
+use super::{expect_pong, expect_refusal, field};
 use crate::client::Credentials;
 use crate::suite::context::Ctx;
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, could_not, ensure};
 use crate::suite::probe::Probe;
 use serde_json::{Value, json};
 
@@ -161,12 +161,9 @@ pub(crate) async fn subprotocol(ctx: &mut Ctx) -> OrOutcome<Outcome> {
     let user = ctx.main.clone();
     let mut with_jwt = Probe::connect(ctx, &user, Credentials::Subprotocol(user.token.clone()))
         .await
-        .map_err(|err| {
-            Outcome::fail(
-                format!("connecting with agentwire.v1 and a jwt.* item failed: {err}"),
-                Vec::new(),
-            )
-        })?;
+        .map_err(could_not(
+            "connecting with agentwire.v1 and a jwt.* item failed",
+        ))?;
     let selected = with_jwt.session.selected_subprotocol().map(str::to_owned);
     ensure!(
         with_jwt,
@@ -179,12 +176,9 @@ pub(crate) async fn subprotocol(ctx: &mut Ctx) -> OrOutcome<Outcome> {
     options.offer_subprotocol = false;
     let mut plain = Probe::connect_with(ctx, &user.identity.user, options)
         .await
-        .map_err(|err| {
-            Outcome::fail(
-                format!("connecting without offering a subprotocol failed: {err}"),
-                Vec::new(),
-            )
-        })?;
+        .map_err(could_not(
+            "connecting without offering a subprotocol failed",
+        ))?;
     let selected = plain.session.selected_subprotocol().map(str::to_owned);
     ensure!(
         plain,
@@ -202,17 +196,7 @@ pub(crate) async fn binary_refused(ctx: &mut Ctx) -> OrOutcome<Outcome> {
         .send_binary(b"\x00\x01binary".to_vec())
         .await
         .or_fail(&mut probe, "sending a binary frame")?;
-    let timeout = ctx.config.first_event_timeout;
-    let reply = probe.until(timeout, |f| kind(f) == "error").await.or_fail(
-        &mut probe,
-        "waiting for the error that refuses the binary frame",
-    )?;
-    ensure!(
-        probe,
-        field(&reply, "error_code") == "INVALID_MESSAGE",
-        "a binary frame got error {}, not INVALID_MESSAGE",
-        field(&reply, "error_code")
-    );
+    expect_refusal(&mut probe, "INVALID_MESSAGE", "a binary frame").await?;
     expect_pong(&mut probe, "a ping after a binary frame").await?;
     probe.close().await;
     Ok(Outcome::pass(None))

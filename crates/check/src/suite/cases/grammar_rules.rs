@@ -4,7 +4,7 @@
 //! What it must not do: pass a rule on no evidence. When nothing at all was collected (every case
 //! that runs agents failed or was skipped) a rule case is an error, not a pass.
 
-use super::{data_run, expect_pong_to, id, kind};
+use super::{data_run, expect_pong_to, id};
 use crate::grammar::{self, rules};
 use crate::metrics::{Tags, tags};
 use crate::suite::context::{Ctx, JudgedRun};
@@ -38,9 +38,8 @@ pub(crate) async fn request_ids(ctx: &mut Ctx) -> OrOutcome<Outcome> {
         .send(&unknown.message(&bad_id, &probe.canary()))
         .await
         .or_fail(&mut probe, "sending start_agent for an unknown agent")?;
-    let timeout = ctx.config.first_event_timeout;
     let error = probe
-        .until(timeout, |f| kind(f) == "error")
+        .next_of_type("error")
         .await
         .or_fail(&mut probe, "waiting for the error reply")?;
     ensure!(

@@ -66,18 +66,7 @@ async fn expect_pong(probe: &mut Probe, what: &str) -> OrOutcome<()> {
 
 /// [`expect_pong`] with the ping's `id` given (a number, to judge how ids are echoed).
 async fn expect_pong_to(probe: &mut Probe, ping_id: Value, what: &str) -> OrOutcome<()> {
-    let reply_id = match &ping_id {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    probe
-        .send(&json!({"type": "ping", "id": ping_id}))
-        .await
-        .or_fail(probe, &format!("sending {what}"))?;
-    let reply = probe
-        .reply(&reply_id)
-        .await
-        .or_fail(probe, &format!("waiting for the pong to {what}"))?;
+    let reply = exchange(probe, &json!({"type": "ping", "id": ping_id}), what).await?;
     ensure!(
         probe,
         kind(&reply) == "pong",
@@ -94,15 +83,7 @@ async fn expect_error(
     code: &str,
     what: &str,
 ) -> OrOutcome<Value> {
-    let request_id = field(message, "id").to_owned();
-    probe
-        .send(message)
-        .await
-        .or_fail(probe, &format!("sending {what}"))?;
-    let reply = probe
-        .reply(&request_id)
-        .await
-        .or_fail(probe, &format!("waiting for the reply to {what}"))?;
+    let reply = exchange(probe, message, what).await?;
     ensure!(
         probe,
         kind(&reply) == "error" && field(&reply, "error_code") == code,
@@ -111,4 +92,38 @@ async fn expect_error(
         field(&reply, "error_code")
     );
     Ok(reply)
+}
+
+/// Sends `message` and returns the reply to it (the frame whose `request_id` is its `id`, a
+/// number read as its decimal text); `what` names the message in a failure.
+async fn exchange(probe: &mut Probe, message: &Value, what: &str) -> OrOutcome<Value> {
+    let request_id = match message.get("id") {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    probe
+        .send(message)
+        .await
+        .or_fail(probe, &format!("sending {what}"))?;
+    probe
+        .reply(&request_id)
+        .await
+        .or_fail(probe, &format!("waiting for the reply to {what}"))
+}
+
+/// Waits for the `error` that refuses what was just sent (a frame without an id to reply to)
+/// and fails the case unless its code is `code`.
+async fn expect_refusal(probe: &mut Probe, code: &str, what: &str) -> OrOutcome<()> {
+    let error = probe
+        .next_of_type("error")
+        .await
+        .or_fail(probe, &format!("waiting for the error that refuses {what}"))?;
+    ensure!(
+        probe,
+        field(&error, "error_code") == code,
+        "{what} got error {}, not {code}",
+        field(&error, "error_code")
+    );
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! What it must not do: judge a resumed run on one socket's half. The events read before the
 //! disconnect and those replayed after it are judged together, as the one run they are.
 
-use super::{data_run, expect_error, expect_pong, field, id, kind, supervisor_run};
+use super::{data_run, expect_error, expect_pong, expect_refusal, field, id, kind, supervisor_run};
 use crate::client::Credentials;
 use crate::grammar;
 use crate::suite::context::{Ctx, JudgedRun};
@@ -19,17 +19,7 @@ pub(crate) async fn malformed(ctx: &mut Ctx) -> OrOutcome<Outcome> {
         .send_text("{not json")
         .await
         .or_fail(&mut probe, "sending a frame that is not JSON")?;
-    let timeout = ctx.config.first_event_timeout;
-    let error = probe.until(timeout, |f| kind(f) == "error").await.or_fail(
-        &mut probe,
-        "waiting for the error that refuses malformed JSON",
-    )?;
-    ensure!(
-        probe,
-        field(&error, "error_code") == "INVALID_MESSAGE",
-        "malformed JSON got error {}, not INVALID_MESSAGE",
-        field(&error, "error_code")
-    );
+    expect_refusal(&mut probe, "INVALID_MESSAGE", "malformed JSON").await?;
     let what = "the good request after malformed JSON on the same socket";
     let collected = probe.run_to_end(&data_run(), what).await?;
     probe.require_completed(&collected, what)?;
