@@ -163,8 +163,8 @@ pub type CaseId = Case;
 
 impl Case {
     /// Every case, in the order they run.
-    pub fn all() -> &'static [Case] {
-        CATALOGUE
+    pub fn all() -> Vec<&'static Case> {
+        CATALOGUE.iter().collect()
     }
 
     pub fn info(&self) -> CaseInfo {

@@ -128,7 +128,7 @@ pub async fn run(
     let total = cases.len();
     progress(Progress::Started { total });
     let mut results: Vec<CaseResult> = Vec::with_capacity(total);
-    for (index, case) in cases.iter().enumerate() {
+    for (index, case) in cases.into_iter().enumerate() {
         let info = case.info();
         progress(Progress::CaseStarted { index, total, info });
         let begun = Instant::now();

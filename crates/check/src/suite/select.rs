@@ -60,7 +60,7 @@ mod tests {
 
     fn info(id: &str) -> CaseInfo {
         Case::all()
-            .iter()
+            .into_iter()
             .find(|c| c.id == id)
             .map(Case::info)
             .unwrap()
