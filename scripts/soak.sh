@@ -10,9 +10,9 @@
 #   - `agentwire load --rate $RATE`: a steady open-model stream of supervisor runs, each on a fresh
 #     socket (connections come and go all the time); every run checked against the grammar and
 #     for cross-user leaks;
-#   - the `soak_chaos` example, at $CHAOS_RATE iterations per second: alternately cancels a run
-#     after its first events, and drops a socket mid-run then reconnects and resumes from the
-#     last seq (no gap, no duplicate).
+#   - the `soak_chaos` example (crates/check/examples), at $CHAOS_RATE iterations per second:
+#     alternately cancels a run after its first events, and drops a socket mid-run then
+#     reconnects and resumes from the last seq (no gap, no duplicate).
 #
 # Reports: runs completed and failed, grammar violations and leaks (from load's JSON summary),
 # the chaos counts, and the server's RSS and open file descriptors (from /proc/PID) after the
@@ -31,7 +31,7 @@ mkdir -p "$out"
 
 echo "== building (release)"
 cargo build --release -q -p agentwire
-cargo build --release -q -p agentwire-server --example soak_chaos
+cargo build --release -q -p agentwire-check --example soak_chaos
 bin=target/release/agentwire
 chaos=target/release/examples/soak_chaos
 

@@ -6,21 +6,27 @@
 //! failure with its reason.
 //!
 //! Layout:
-//! - [`suite`]: `agentwire check`, the catalogue of cases numbered by PROTOCOL.md section, the
-//!   runner and its exit codes.
+//! - [`suite`]: `agentwire check`: the catalogue of cases numbered by PROTOCOL.md section (one
+//!   table, `suite/catalogue.rs`), the cases in one file per group (`suite/cases/`), the runner
+//!   and its exit codes.
 //! - [`load`]: `agentwire load`, closed and open workloads measured from each run's scheduled
 //!   start, with every session's events judged and canaries checked.
 //! - [`report`]: the terminal table, JSON, JUnit XML and Markdown renderings of a suite run.
-//! - [`grammar`]: the contract's rules for one run (sections 3 and 5), applied to raw JSON frames.
+//! - [`grammar`]: the contract's rules for one run (sections 3 and 5), applied to raw JSON frames:
+//!   what each frame carries, and how a run's events follow one another.
 //! - [`client`]: a WebSocket client with the three ways of authenticating, frame reading that never
 //!   drops a frame, and run collection on sockets that carry several runs.
 //! - [`http`]: the HTTP/1.1 requests of section 7 (health, usage upload, run events).
+//! - [`target`]: the WebSocket URL and HTTP root one `--target` names.
 //! - [`token`]: HS256 tokens minted with `--secret`, and the forged, expired and `alg: none` ones.
 //! - [`isolation`]: canaries and run-id ownership; every frame received is scanned for leaks.
 //! - [`quality`], [`text`], [`truth`]: answer quality scores, reading figures and dates out of
 //!   answers, and the ground-truth data set with its known answers.
 //! - [`metrics`], [`threshold`]: what is measured (HdrHistograms, counters, rates) and k6-style
 //!   thresholds over it.
+//!
+//! `examples/soak_chaos.rs` is the soak's second client (cancels and reconnects); it uses this
+//! crate only.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -33,6 +39,7 @@ pub mod metrics;
 pub mod quality;
 pub mod report;
 pub mod suite;
+pub mod target;
 pub mod text;
 pub mod threshold;
 pub mod token;

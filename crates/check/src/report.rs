@@ -76,11 +76,7 @@ pub fn summary(report: &SuiteReport, color: bool) -> String {
             case.title
         );
     }
-    let failures: Vec<&CaseResult> = report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
-        .collect();
+    let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(out, "\nfailures:");
         // Cases that were not run for one shared reason (an unreachable target, refused
@@ -142,18 +138,15 @@ pub fn summary(report: &SuiteReport, color: bool) -> String {
     if !report.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &report.thresholds {
-            let verdict = match t.verdict {
-                ThresholdVerdict::Pass => paint(Verdict::Pass, "pass"),
-                ThresholdVerdict::Breached => paint(Verdict::Fail, "breached"),
-                ThresholdVerdict::NoData => paint(Verdict::Skipped, "no data"),
+            let colour = match t.verdict {
+                ThresholdVerdict::Pass => Verdict::Pass,
+                ThresholdVerdict::Breached => Verdict::Fail,
+                ThresholdVerdict::NoData => Verdict::Skipped,
             };
             let _ = writeln!(
                 out,
-                "  {:<40} {:<9} observed {}",
-                format!("{} {}", t.metric, t.expression),
-                verdict,
-                t.observed
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+                "{}",
+                t.summary_line(&paint(colour, t.verdict.as_str()))
             );
         }
     }
@@ -238,7 +231,7 @@ pub fn junit(report: &SuiteReport) -> String {
         let _ = write!(
             out,
             "    <testcase classname=\"agentwire.check.{}\" name=\"{}\" time=\"{:.3}\"",
-            group_key(case.group),
+            case.group.key(),
             xml(&format!(
                 "{} {} [{}]",
                 case.id,
@@ -325,20 +318,6 @@ pub fn junit(report: &SuiteReport) -> String {
     out
 }
 
-fn group_key(group: Group) -> &'static str {
-    match group {
-        Group::Connectivity => "connectivity",
-        Group::Authentication => "authentication",
-        Group::Runs => "runs",
-        Group::Grammar => "grammar",
-        Group::Recovery => "recovery",
-        Group::Isolation => "isolation",
-        Group::Execution => "execution",
-        Group::Quality => "quality",
-        Group::GroundTruth => "ground_truth",
-    }
-}
-
 fn md(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
@@ -397,19 +376,8 @@ pub fn markdown(report: &SuiteReport) -> String {
         );
     }
 
-    let groups = [
-        Group::Connectivity,
-        Group::Authentication,
-        Group::Runs,
-        Group::Grammar,
-        Group::Recovery,
-        Group::Isolation,
-        Group::Execution,
-        Group::Quality,
-        Group::GroundTruth,
-    ];
     let _ = writeln!(out, "## Cases\n");
-    for group in groups {
+    for group in Group::ALL {
         let cases: Vec<&CaseResult> = report.cases.iter().filter(|c| c.group == group).collect();
         if cases.is_empty() {
             continue;
@@ -439,11 +407,7 @@ pub fn markdown(report: &SuiteReport) -> String {
         let _ = writeln!(out);
     }
 
-    let failures: Vec<&CaseResult> = report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
-        .collect();
+    let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(out, "## Failures\n");
         for case in failures {

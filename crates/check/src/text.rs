@@ -9,6 +9,21 @@
 
 use chrono::{Datelike as _, NaiveDate};
 
+/// Stems that make a sentence one about an anomaly ("spiked", "unusual", "stands out").
+pub const ANOMALY_WORDS: [&str; 11] = [
+    "spike",
+    "anomal",
+    "unusual",
+    "stands out",
+    "surge",
+    "jump",
+    "peak",
+    "above",
+    "expected",
+    "baseline",
+    "outlier",
+];
+
 /// Sentences and list items of a Markdown text: split at line ends and at `. `, `! `, `? `.
 /// Table rows count as one sentence each.
 pub fn sentences(text: &str) -> Vec<String> {

@@ -359,6 +359,30 @@ pub struct ThresholdResult {
     pub verdict: ThresholdVerdict,
 }
 
+impl ThresholdVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Breached => "breached",
+            Self::NoData => "no data",
+        }
+    }
+}
+
+impl ThresholdResult {
+    /// One line of a terminal summary: `metric expression`, the verdict as given (plain or
+    /// coloured), and the value observed.
+    pub fn summary_line(&self, verdict: &str) -> String {
+        format!(
+            "  {:<40} {:<9} observed {}",
+            format!("{} {}", self.metric, self.expression),
+            verdict,
+            self.observed
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+        )
+    }
+}
+
 impl Thresholds {
     /// Builds thresholds from `(metric key, expression)` pairs.
     ///

@@ -275,20 +275,6 @@ const MAX_ANOMALY_DATES: usize = 3;
 /// More distinct amounts than this in saving sentences is a shotgun, not an answer.
 const MAX_SAVING_FIGURES: usize = 6;
 
-const ANOMALY_WORDS: [&str; 11] = [
-    "spike",
-    "anomal",
-    "unusual",
-    "stands out",
-    "surge",
-    "jump",
-    "peak",
-    "above",
-    "expected",
-    "baseline",
-    "outlier",
-];
-
 /// Whether an answer names the spike's day; `Err` says what it named instead.
 ///
 /// # Errors
@@ -297,7 +283,7 @@ pub fn check_spike_day(answer: &str, truth: &GroundTruth) -> Result<String, Stri
     let year = text::year(truth.spike_day);
     let mut named: Vec<NaiveDate> = Vec::new();
     for sentence in text::sentences(answer) {
-        if text::mentions(&sentence, &ANOMALY_WORDS) {
+        if text::mentions(&sentence, &text::ANOMALY_WORDS) {
             for date in text::dates(&sentence, year) {
                 if !named.contains(&date) {
                     named.push(date);

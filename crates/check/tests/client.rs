@@ -123,6 +123,31 @@ async fn recv_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// Connects without credentials (the scripted server does not check them), offering
+/// `agentwire.v1`.
+async fn connect(url: &str) -> Session {
+    Session::connect(&opts(url, Credentials::None))
+        .await
+        .unwrap()
+}
+
+/// Closes the client's side and waits for the scripted server to finish its script.
+async fn done(session: Session, task: JoinHandle<()>) {
+    session.close().await.unwrap();
+    task.await.unwrap();
+}
+
+/// Sends a close frame, then keeps reading until the client goes away.
+async fn close(mut ws: Ws, code: CloseCode, reason: &str) {
+    ws.close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+    .await
+    .unwrap();
+    drain(ws).await;
+}
+
 /// Keeps the socket open until the client goes away.
 async fn drain(mut ws: Ws) {
     while let Some(Ok(_)) = ws.next().await {}
@@ -174,24 +199,19 @@ fn valid_run(run: &str) -> Vec<Value> {
 
 #[test]
 fn targets_map_to_websocket_urls() {
-    assert_eq!(
-        websocket_url("http://127.0.0.1:8080").unwrap(),
-        "ws://127.0.0.1:8080/ws"
-    );
-    assert_eq!(
-        websocket_url("http://127.0.0.1:8080/").unwrap(),
-        "ws://127.0.0.1:8080/ws"
-    );
-    assert_eq!(
-        websocket_url("https://agents.example/prefix").unwrap(),
-        "wss://agents.example/prefix/ws"
-    );
-    assert_eq!(
-        websocket_url("http://h:1/ws?x=1").unwrap(),
-        "ws://h:1/ws?x=1"
-    );
-    assert_eq!(websocket_url("localhost:9").unwrap(), "ws://localhost:9/ws");
-    assert_eq!(websocket_url("ws://h:1/custom").unwrap(), "ws://h:1/custom");
+    for (target, url) in [
+        ("http://127.0.0.1:8080", "ws://127.0.0.1:8080/ws"),
+        ("http://127.0.0.1:8080/", "ws://127.0.0.1:8080/ws"),
+        (
+            "https://agents.example/prefix",
+            "wss://agents.example/prefix/ws",
+        ),
+        ("http://h:1/ws?x=1", "ws://h:1/ws?x=1"),
+        ("localhost:9", "ws://localhost:9/ws"),
+        ("ws://h:1/custom", "ws://h:1/custom"),
+    ] {
+        assert_eq!(websocket_url(target).unwrap(), url, "{target}");
+    }
     assert!(matches!(
         websocket_url("ftp://h"),
         Err(ClientError::InvalidUrl { .. })
@@ -231,8 +251,7 @@ async fn bearer_credentials_go_in_the_authorization_header() {
     assert_eq!(info["type"], "connection_established");
     assert_eq!(info["connection_id"], "conn_1");
     assert_eq!(session.selected_subprotocol(), Some("agentwire.v1"));
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -261,8 +280,7 @@ async fn subprotocol_credentials_offer_agentwire_and_the_jwt_item() {
     let session = Session::connect(&options).await.unwrap();
     assert_eq!(session.selected_subprotocol(), Some("agentwire.v1"));
     assert!(session.connection_info().is_some());
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -284,8 +302,7 @@ async fn first_frame_credentials_authenticate_after_the_upgrade() {
         session.connection_info().unwrap()["type"],
         "connection_established"
     );
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -298,9 +315,7 @@ async fn without_credentials_connect_does_not_wait() {
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     assert!(session.connection_info().is_none());
     session
         .send_json(&json!({"type": "authenticate", "token": "x"}))
@@ -310,8 +325,7 @@ async fn without_credentials_connect_does_not_wait() {
     assert_eq!(frame.type_name(), Some("connection_established"));
     // Recorded when first read, even after connect.
     assert_eq!(session.connection_info(), Some(&frame.value));
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -428,19 +442,11 @@ async fn connect_times_out_when_connection_established_never_comes() {
 
 #[tokio::test]
 async fn the_close_code_is_reported_and_stays_reported() {
-    let (url, task) = server(Upgrade::Contract, |mut ws, _| async move {
-        ws.close(Some(CloseFrame {
-            code: CloseCode::from(4401),
-            reason: "authentication timed out".into(),
-        }))
-        .await
-        .unwrap();
-        drain(ws).await;
+    let (url, task) = server(Upgrade::Contract, |ws, _| {
+        close(ws, CloseCode::from(4401), "authentication timed out")
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     for _ in 0..2 {
         match session.next_frame(SHORT).await.unwrap_err() {
             ClientError::Closed { code, reason } => {
@@ -461,23 +467,19 @@ async fn the_close_code_is_reported_and_stays_reported() {
         ),
         "{err:?}"
     );
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
 async fn next_frame_times_out() {
     let (url, task) = server(Upgrade::Contract, |ws, _| drain(ws)).await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     let err = session
         .next_frame(Duration::from_millis(50))
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -490,9 +492,7 @@ async fn non_json_and_binary_frames_are_protocol_errors() {
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     for expected in ["not JSON", "not an object", "binary"] {
         match session.next_frame(SHORT).await.unwrap_err() {
             ClientError::Protocol(reason) => assert!(reason.contains(expected), "{reason}"),
@@ -502,8 +502,7 @@ async fn non_json_and_binary_frames_are_protocol_errors() {
     // The connection is still usable.
     let frame = session.next_frame(SHORT).await.unwrap();
     assert_eq!(frame.type_name(), Some("pong"));
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -524,13 +523,10 @@ async fn protocol_pings_are_answered() {
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     let frame = session.next_frame(SHORT).await.unwrap();
     assert_eq!(frame.value["note"], "after ping");
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -550,9 +546,7 @@ async fn start_agent_sends_the_contract_shape() {
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     let mut extra = Map::new();
     extra.insert("timeframe".into(), json!("30d"));
     extra.insert("team".into(), json!("search"));
@@ -564,8 +558,7 @@ async fn start_agent_sends_the_contract_shape() {
         .unwrap();
     session.send_text("{not json").await.unwrap();
     session.send_binary(vec![0, 159]).await.unwrap();
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 /// Plays two runs interleaved on one socket: replies to two `start_agent`s, then A1 B1 A2 pong B2 A3
@@ -600,9 +593,7 @@ async fn interleaved_runs(mut ws: Ws, _: HeaderMap) {
 #[tokio::test]
 async fn collect_run_keeps_other_runs_in_the_backlog() {
     let (url, task) = server(Upgrade::Contract, interleaved_runs).await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     session
         .start_agent("req_a", "supervisor", "q", Map::new())
         .await
@@ -631,16 +622,13 @@ async fn collect_run_keeps_other_runs_in_the_backlog() {
     let frame = session.next_frame(Duration::from_millis(1)).await.unwrap();
     assert_eq!(frame.type_name(), Some("pong"));
     assert_eq!(session.backlog_len(), 0);
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
 async fn next_frame_drains_the_backlog_first() {
     let (url, task) = server(Upgrade::Contract, interleaved_runs).await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     for request in ["req_a", "req_b"] {
         session
             .start_agent(request, "supervisor", "q", Map::new())
@@ -655,8 +643,7 @@ async fn next_frame_drains_the_backlog_first() {
     let second = session.next_frame(SHORT).await.unwrap();
     assert_eq!(second.type_name(), Some("pong"));
     session.send_json(&json!({"type": "ping"})).await.unwrap();
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -667,18 +654,10 @@ async fn a_failed_collect_run_loses_nothing() {
         send(&mut ws, a[0].clone()).await;
         send(&mut ws, b[0].clone()).await;
         send(&mut ws, a[1].clone()).await;
-        ws.close(Some(CloseFrame {
-            code: CloseCode::Away,
-            reason: "draining".into(),
-        }))
-        .await
-        .unwrap();
-        drain(ws).await;
+        close(ws, CloseCode::Away, "draining").await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     let err = session.collect_run("run_a", SHORT).await.unwrap_err();
     assert!(
         matches!(
@@ -698,8 +677,7 @@ async fn a_failed_collect_run_loses_nothing() {
     let a = valid_run("run_a");
     let b = valid_run("run_b");
     assert_eq!(kept, vec![a[0].clone(), b[0].clone(), a[1].clone()]);
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -711,9 +689,7 @@ async fn wait_for_returns_the_frames_before_the_match_and_loses_none_on_timeout(
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     let (found, before) = session.wait_for(SHORT, |v| v["n"] == 2).await.unwrap();
     assert_eq!(found["n"], 2);
     assert_eq!(before.len(), 1);
@@ -727,8 +703,7 @@ async fn wait_for_returns_the_frames_before_the_match_and_loses_none_on_timeout(
     // The frame read during the failed wait is still there.
     let frame = session.next_frame(SHORT).await.unwrap();
     assert_eq!(frame.value["n"], 3);
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -746,9 +721,7 @@ async fn a_refused_start_is_a_server_error() {
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     session
         .start_agent("req_9", "nope", "q", Map::new())
         .await
@@ -759,8 +732,7 @@ async fn a_refused_start_is_a_server_error() {
         "{err:?}"
     );
     assert_eq!(session.backlog_len(), 1);
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }
 
 #[tokio::test]
@@ -772,11 +744,8 @@ async fn close_sends_a_normal_close_frame() {
         }
     })
     .await;
-    let session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
-    session.close().await.unwrap();
-    task.await.unwrap();
+    let session = connect(&url).await;
+    done(session, task).await;
 }
 
 #[test]
@@ -830,9 +799,7 @@ async fn take_matching_and_wait_first_event_leave_every_other_frame_in_place() {
         drain(ws).await;
     })
     .await;
-    let mut session = Session::connect(&opts(&url, Credentials::None))
-        .await
-        .unwrap();
+    let mut session = connect(&url).await;
     // Waiting for A's first event keeps it (and B's start before it) for later reads.
     session.wait_first_event("run_a", SHORT).await.unwrap();
     assert_eq!(session.backlog_len(), 2);
@@ -853,6 +820,5 @@ async fn take_matching_and_wait_first_event_leave_every_other_frame_in_place() {
         .map(|f| f.value)
         .collect();
     assert_eq!(left, valid_run("run_a")[..4].to_vec());
-    session.close().await.unwrap();
-    task.await.unwrap();
+    done(session, task).await;
 }

@@ -8,21 +8,12 @@
 
 mod common;
 
-use agentwire_check::load::{self, Counters, LoadConfig, Model};
+use agentwire_check::load::{self, Counters, LoadConfig, LoadReport, Model};
 use agentwire_check::suite::AuthMode;
 use agentwire_check::threshold::{ThresholdVerdict, Thresholds};
-use common::{Fake, Flaw, OurServer, SECRET};
+use common::{Fake, Flaw, OurServer, SECRET, secret_auth};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn secret() -> AuthMode {
-    AuthMode::Secret {
-        secret: SECRET.to_owned(),
-        issuer: None,
-        audience: None,
-        org: None,
-    }
-}
 
 fn counted_thresholds() -> Thresholds {
     Thresholds::from_pairs([
@@ -31,6 +22,15 @@ fn counted_thresholds() -> Thresholds {
         ("run_success", "rate==1"),
     ])
     .unwrap()
+}
+
+/// Runs the workload; the report and its summary (for assertion messages).
+async fn run(config: LoadConfig) -> (LoadReport, String) {
+    let report = load::run(config, Arc::new(Counters::default()))
+        .await
+        .unwrap();
+    let summary = load::summary(&report);
+    (report, summary)
 }
 
 /// A small usage file (60 days, a few rows a day) in tenant `org`, so that 200 runs measure the
@@ -93,10 +93,7 @@ async fn two_hundred_sessions_complete_with_no_violation_and_no_leak() {
         pace: Duration::ZERO,
     };
     config.thresholds = counted_thresholds();
-    let report = load::run(config, Arc::new(Counters::default()))
-        .await
-        .unwrap();
-    let summary = load::summary(&report);
+    let (report, summary) = run(config).await;
     assert_eq!(report.counts.scheduled, 200, "{summary}");
     assert_eq!(report.counts.completed, 200, "{summary}");
     assert_eq!(report.counts.failed, 0, "{summary}");
@@ -129,7 +126,7 @@ async fn two_hundred_sessions_complete_with_no_violation_and_no_leak() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_model_starts_runs_on_schedule_and_stops_by_itself() {
     let server = OurServer::start().await;
-    let mut config = LoadConfig::closed(server.url(), secret(), 1);
+    let mut config = LoadConfig::closed(server.url(), secret_auth(), 1);
     config.model = Model::Open {
         rate: 40.0,
         max_in_flight: 100,
@@ -139,10 +136,7 @@ async fn the_open_model_starts_runs_on_schedule_and_stops_by_itself() {
     config.agent = "data".to_owned();
     config.question = "Where did our AI spend go?".to_owned();
     config.thresholds = counted_thresholds();
-    let report = load::run(config, Arc::new(Counters::default()))
-        .await
-        .unwrap();
-    let summary = load::summary(&report);
+    let (report, summary) = run(config).await;
     // 40 per second for one second would be 40; the run cap stops it at 30.
     assert_eq!(report.counts.scheduled, 30, "{summary}");
     assert_eq!(report.counts.completed, 30, "{summary}");
@@ -153,12 +147,9 @@ async fn the_open_model_starts_runs_on_schedule_and_stops_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_counts_cross_user_leaks() {
     let fake = Fake::start(Flaw::CrossDeliver).await;
-    let mut config = LoadConfig::closed(fake.url(), secret(), 20);
+    let mut config = LoadConfig::closed(fake.url(), secret_auth(), 20);
     config.thresholds = counted_thresholds();
-    let report = load::run(config, Arc::new(Counters::default()))
-        .await
-        .unwrap();
-    let summary = load::summary(&report);
+    let (report, summary) = run(config).await;
     assert!(report.counts.leaks > 0, "{summary}");
     assert!(
         report.leak_examples[0].contains("of user load-"),
@@ -176,7 +167,7 @@ async fn load_counts_cross_user_leaks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_counts_events_after_the_terminal_event() {
     let fake = Fake::start(Flaw::EventsAfterTerminal).await;
-    let mut config = LoadConfig::closed(fake.url(), secret(), 10);
+    let mut config = LoadConfig::closed(fake.url(), secret_auth(), 10);
     config.model = Model::Closed {
         users: 10,
         ramp: Duration::ZERO,
@@ -185,10 +176,7 @@ async fn load_counts_events_after_the_terminal_event() {
     };
     config.max_runs = 20;
     config.thresholds = counted_thresholds();
-    let report = load::run(config, Arc::new(Counters::default()))
-        .await
-        .unwrap();
-    let summary = load::summary(&report);
+    let (report, summary) = run(config).await;
     assert!(report.counts.violations > 0, "{summary}");
     assert!(
         report
@@ -203,12 +191,12 @@ async fn load_counts_events_after_the_terminal_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_is_exit_code_2_and_nothing_is_counted_as_done() {
     let addr = common::unused_port();
-    let report = load::run(
-        LoadConfig::closed(format!("http://{addr}"), secret(), 5),
-        Arc::new(Counters::default()),
-    )
-    .await
-    .unwrap();
+    let (report, _) = run(LoadConfig::closed(
+        format!("http://{addr}"),
+        secret_auth(),
+        5,
+    ))
+    .await;
     assert_eq!(report.exit_code, 2);
     assert_eq!(report.counts.completed, 0);
 }

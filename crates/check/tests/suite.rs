@@ -12,17 +12,8 @@ mod common;
 use agentwire_check::report;
 use agentwire_check::suite::{self, AuthMode, CaseResult, SuiteConfig, SuiteReport, Verdict};
 use agentwire_check::threshold::Thresholds;
-use common::{Fake, Flaw, OurServer, SECRET};
+use common::{Fake, Flaw, OurServer, SECRET, secret_auth};
 use std::time::Duration;
-
-fn secret() -> AuthMode {
-    AuthMode::Secret {
-        secret: SECRET.to_owned(),
-        issuer: None,
-        audience: None,
-        org: None,
-    }
-}
 
 /// The suite's defaults, except: thresholds that count rather than time, a short linger, and
 /// short timeouts where a target is expected to stay silent.
@@ -36,6 +27,12 @@ fn config(target: String, auth: AuthMode) -> SuiteConfig {
 
 async fn run(config: SuiteConfig) -> SuiteReport {
     suite::run(config, &|_| {}).await.unwrap()
+}
+
+/// The suite with its defaults, as --secret, against a fake with `flaw`.
+async fn against(flaw: Flaw) -> SuiteReport {
+    let fake = Fake::start(flaw).await;
+    run(config(fake.url(), secret_auth())).await
 }
 
 fn case<'a>(report: &'a SuiteReport, id: &str) -> &'a CaseResult {
@@ -100,7 +97,7 @@ fn assert_fails(report: &SuiteReport, id: &str, reason_contains: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_passes_against_our_server() {
     let server = OurServer::start().await;
-    let report = run(config(server.url(), secret())).await;
+    let report = run(config(server.url(), secret_auth())).await;
     assert_eq!(report.exit_code, 0, "{}", not_passed(&report));
     assert_eq!(report.count(Verdict::Pass), report.cases.len());
     assert!(report.leaks.is_empty());
@@ -144,10 +141,7 @@ async fn check_passes_against_our_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_only_cases_needing_other_users_are_skipped_saying_why() {
     let server = OurServer::start().await;
-    let token = agentwire_check::token::sign_hs256(
-        &serde_json::json!({"sub": "token-user", "exp": chrono::Utc::now().timestamp() + 600}),
-        SECRET.as_bytes(),
-    );
+    let token = common::token("token-user", SECRET.as_bytes());
     let mut config = config(server.url(), AuthMode::Token(token));
     config.only = vec!["2".into(), "6".into(), "7".into(), "5.17".into()];
     let report = run(config).await;
@@ -181,10 +175,7 @@ async fn with_a_token_only_cases_needing_other_users_are_skipped_saying_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_is_a_failure_with_its_reason_never_a_skip() {
     let server = OurServer::start().await;
-    let forged = agentwire_check::token::sign_hs256(
-        &serde_json::json!({"sub": "mallory", "exp": chrono::Utc::now().timestamp() + 600}),
-        b"not-the-secret-not-the-secret-not-the-secret",
-    );
+    let forged = common::token("mallory", b"not-the-secret-not-the-secret-not-the-secret");
     let mut config = config(server.url(), AuthMode::Token(forged));
     config.only = vec!["1".into(), "4.1".into()];
     let report = run(config).await;
@@ -212,15 +203,13 @@ async fn a_refused_token_is_a_failure_with_its_reason_never_a_skip() {
 async fn check_passes_against_a_fake_that_honours_the_contract() {
     // The control for every flawed fake below: without its flaw the fake passes everything, so
     // each failure below is caused by the flaw alone.
-    let fake = Fake::start(Flaw::None).await;
-    let report = run(config(fake.url(), secret())).await;
+    let report = against(Flaw::None).await;
     assert_eq!(report.exit_code, 0, "{}", not_passed(&report));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_omits_agent_thinking_fails_5_5() {
-    let fake = Fake::start(Flaw::OmitThinking).await;
-    let report = run(config(fake.url(), secret())).await;
+    let report = against(Flaw::OmitThinking).await;
     assert_fails(&report, "5.5", &["without any agent_thinking"]);
     assert_only_failures(&report, &["5.5"]);
     // The failure shows the run it judged.
@@ -233,8 +222,7 @@ async fn a_server_that_omits_agent_thinking_fails_5_5() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_sends_events_after_the_terminal_event_fails_5_2() {
-    let fake = Fake::start(Flaw::EventsAfterTerminal).await;
-    let report = run(config(fake.url(), secret())).await;
+    let report = against(Flaw::EventsAfterTerminal).await;
     assert_fails(
         &report,
         "5.2",
@@ -245,8 +233,7 @@ async fn a_server_that_sends_events_after_the_terminal_event_fails_5_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_delivers_one_users_events_to_another_fails_6_4() {
-    let fake = Fake::start(Flaw::CrossDeliver).await;
-    let report = run(config(fake.url(), secret())).await;
+    let report = against(Flaw::CrossDeliver).await;
     assert_fails(
         &report,
         "6.4",
@@ -267,8 +254,7 @@ async fn a_server_that_delivers_one_users_events_to_another_fails_6_4() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyword_rich_answers_that_are_wrong_fail_the_ground_truth() {
-    let fake = Fake::start(Flaw::WrongAnswers).await;
-    let report = run(config(fake.url(), secret())).await;
+    let report = against(Flaw::WrongAnswers).await;
     // Long, figure-rich answers backed by tool events score well on quality...
     assert_eq!(
         case(&report, "5.14").verdict,
@@ -289,7 +275,7 @@ async fn keyword_rich_answers_that_are_wrong_fail_the_ground_truth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_fails_every_case_with_exit_code_2() {
     let addr = common::unused_port();
-    let report = run(config(format!("http://{addr}"), secret())).await;
+    let report = run(config(format!("http://{addr}"), secret_auth())).await;
     assert_eq!(report.exit_code, 2);
     assert!(
         report
@@ -313,7 +299,7 @@ async fn an_unreachable_target_fails_every_case_with_exit_code_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_fails_with_exit_code_2() {
     let (addr, task) = common::silent_server().await;
-    let mut config = config(format!("http://{addr}"), secret());
+    let mut config = config(format!("http://{addr}"), secret_auth());
     config.connect_timeout = Duration::from_millis(500);
     let report = run(config).await;
     assert_eq!(report.exit_code, 2);

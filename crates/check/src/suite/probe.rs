@@ -1,289 +1,139 @@
-//! What the cases share: the context of one suite run, and [`Probe`], a [`Session`] that records.
+//! [`Probe`]: a [`Session`] that records everything it reads, and the runs it starts.
 //!
 //! Every frame a case reads goes through a probe, which keeps it in the case's transcript (shown
-//! when the case fails), scans it for other users' canaries and run ids, checks the section 3
-//! rules on frames that are not run events, and, for runs, measures time to first event and to
-//! completion and files the run for the grammar cases.
+//! when the case fails), scans it for other users' canaries and run ids, and checks the section 3
+//! rules on frames that are not run events. A run is started from a [`Request`] (the message, in
+//! any of the forms that start a run, with a canary in its question) and followed to its end:
+//! the probe measures time to first event and to completion, watches the socket a little longer
+//! for anything more of the run, and files the run for the grammar cases. [`Probe::run_to_end`]
+//! is the whole of it in one call, as cases use it.
 //!
 //! What it must not do: hide a frame. A frame read is always in some transcript and always
-//! scanned; a run that was followed is always judged.
+//! scanned; a run that was followed is always judged, and one that could not be followed is
+//! reported.
 
-use crate::client::{ClientError, ConnectOptions, Credentials, RunTranscript, Session};
-use crate::grammar::{self, Violation};
-use crate::http::{HttpError, HttpTarget};
-use crate::isolation::{Leak, Registry};
-use crate::metrics::{MetricSet, Tags, tags};
-use crate::suite::{RunSummary, SuiteConfig, Verdict};
-use crate::token::{Identity, Minter};
+use super::context::{Ctx, JudgedRun, Shared, User, case_tags};
+use super::outcome::{OrFail as _, OrOutcome, ensure};
+use super::{RunSummary, SuiteConfig};
+use crate::client::{
+    ClientError, ConnectOptions, Credentials, RunTranscript, Session, start_agent_message,
+};
+use crate::grammar;
+use crate::isolation::{Leak, LeakKind};
+use crate::metrics::Tags;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A user the suite acts as.
+/// A message that starts a run, before it is given its request id and canary.
 #[derive(Debug, Clone)]
-pub(crate) struct User {
-    pub identity: Identity,
-    pub token: String,
-}
-
-/// A run the suite followed, kept for the grammar cases and the per-run report.
-#[derive(Debug, Clone)]
-pub struct JudgedRun {
-    pub case: &'static str,
+pub(crate) struct Request {
+    /// The agent the run is of, as reports name it (`data`, also when the message says
+    /// `unified_data_agent`).
     pub agent: String,
-    pub run_id: String,
-    /// The run's events as received, plus anything of the run that arrived after its terminal
-    /// event while the socket was watched.
-    pub events: Vec<Value>,
-    pub connect_ms: Option<f64>,
-    pub ttfe_ms: Option<f64>,
-    pub ttc_ms: Option<f64>,
-    pub quality: Option<f64>,
+    form: Form,
+    /// Extra fields: `start_agent`'s payload, `agent_execute`'s top level.
+    params: Map<String, Value>,
 }
 
-/// State shared by every probe of one suite run (several probes run at once in the isolation
-/// cases).
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    pub registry: Registry,
-    pub metrics: Mutex<MetricSet>,
-    pub runs: Mutex<Vec<JudgedRun>>,
-    /// Leaks with the case that saw them and the frame that carried them.
-    pub leaks: Mutex<Vec<(&'static str, Leak, Value)>>,
-    /// Section 3 problems of frames that are not run events (pong, errors, ...).
-    pub frame_violations: Mutex<Vec<(&'static str, Violation, Value)>>,
-    /// Client-side failures while following runs: (case, drop?).
-    pub run_failures: Mutex<Vec<RunSummary>>,
-}
-
-impl Shared {
-    pub fn with_metrics(&self, f: impl FnOnce(&mut MetricSet)) {
-        if let Ok(mut metrics) = self.metrics.lock() {
-            f(&mut metrics);
-        }
-    }
-
-    pub fn runs(&self) -> Vec<JudgedRun> {
-        self.runs.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    pub fn leaks(&self) -> Vec<(&'static str, Leak, Value)> {
-        self.leaks.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// The seed suite's per-run figures, for every run followed (failed ones included).
-    pub fn run_summaries(&self) -> Vec<RunSummary> {
-        let mut out: Vec<RunSummary> = self
-            .runs()
-            .into_iter()
-            .map(|run| {
-                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-                let mut errors = 0;
-                for event in &run.events {
-                    let kind = event
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("<no type>");
-                    *counts.entry(kind.to_owned()).or_default() += 1;
-                    if kind == "agent_error" {
-                        errors += 1;
-                    }
-                }
-                let outcome = run
-                    .events
-                    .iter()
-                    .rev()
-                    .filter_map(|e| e.get("type").and_then(Value::as_str))
-                    .find(|k| grammar::is_terminal_type(k))
-                    .unwrap_or("no terminal event")
-                    .to_owned();
-                RunSummary {
-                    case: run.case.to_owned(),
-                    agent: run.agent,
-                    run_id: run.run_id,
-                    outcome,
-                    connect_ms: run.connect_ms,
-                    ttfe_ms: run.ttfe_ms,
-                    ttc_ms: run.ttc_ms,
-                    events: run.events.len(),
-                    counts_by_type: counts,
-                    quality: run.quality,
-                    errors,
-                    drops: 0,
-                }
-            })
-            .collect();
-        if let Ok(failures) = self.run_failures.lock() {
-            out.extend(failures.iter().cloned());
-        }
-        out
-    }
-}
-
-/// The ground-truth tenant, set up once for both ground-truth cases.
 #[derive(Debug, Clone)]
-pub(crate) enum TruthSetup {
-    Ready {
-        user: User,
-        truth: Box<crate::truth::GroundTruth>,
+enum Form {
+    StartAgent {
+        agent_type: String,
+        question: String,
     },
-    Skip(String),
-    Fail(String),
+    AgentExecute {
+        agent_type: String,
+        query: String,
+    },
+    UserMessage {
+        content: String,
+    },
 }
 
-/// The context of one suite run.
-pub(crate) struct Ctx {
-    pub config: SuiteConfig,
-    pub ws_url: String,
-    pub http: HttpTarget,
-    pub shared: Arc<Shared>,
-    pub main: User,
-    pub minter: Option<Minter>,
-    /// Random per suite run, so that users and tenants never collide across runs.
-    pub run_tag: String,
-    /// Set when the main user's credentials were refused: later cases say so instead of
-    /// repeating the refusal.
-    pub auth_failure: Option<String>,
-    pub connection: Option<Value>,
-    pub truth: Option<TruthSetup>,
-}
-
-impl Ctx {
-    /// Another user with a minted token (None without `--secret`).
-    pub fn other_user(&self, label: &str, org: Option<String>) -> Option<User> {
-        let minter = self.minter.as_ref()?;
-        let identity = Identity::new(format!("check-{}-{label}", self.run_tag), org);
-        Some(User {
-            token: minter.token(&identity),
-            identity,
-        })
-    }
-
-    /// The org the suite's users read (only with `--secret`).
-    pub fn org(&self) -> Option<String> {
-        match &self.config.auth {
-            crate::suite::AuthMode::Secret { org, .. } => org.clone(),
-            crate::suite::AuthMode::Token(_) => None,
+impl Request {
+    /// `start_agent` with `agent_type` and `user_request`.
+    pub fn start_agent(agent_type: &str, question: &str) -> Self {
+        Self {
+            agent: agent_type.to_owned(),
+            form: Form::StartAgent {
+                agent_type: agent_type.to_owned(),
+                question: question.to_owned(),
+            },
+            params: Map::new(),
         }
     }
 
-    pub fn options(&self, credentials: Credentials) -> ConnectOptions {
-        ConnectOptions {
-            url: self.ws_url.clone(),
-            credentials,
-            offer_subprotocol: true,
-            connect_timeout: self.config.connect_timeout,
+    /// `agent_execute` with `agent_type` and `query` (the older form of `start_agent`).
+    pub fn agent_execute(agent_type: &str, query: &str) -> Self {
+        Self {
+            agent: agent_type.to_owned(),
+            form: Form::AgentExecute {
+                agent_type: agent_type.to_owned(),
+                query: query.to_owned(),
+            },
+            params: Map::new(),
         }
     }
 
-    /// A probe for the main user with a Bearer token. A refusal of the credentials is remembered
-    /// so that later cases report it rather than repeat it.
-    pub async fn main_probe(&mut self, case: &'static str) -> Result<Probe, Outcome> {
-        let user = self.main.clone();
-        match Probe::connect(self, case, &user, Credentials::Bearer(user.token.clone())).await {
-            Ok(probe) => {
-                if self.connection.is_none() {
-                    self.connection = probe.session.connection_info().cloned();
-                }
-                Ok(probe)
+    /// `user_message` with `content`: a supervisor run.
+    pub fn user_message(content: &str) -> Self {
+        Self {
+            agent: "supervisor".to_owned(),
+            form: Form::UserMessage {
+                content: content.to_owned(),
+            },
+            params: Map::new(),
+        }
+    }
+
+    /// Names the run's agent in reports when the message uses an alias.
+    pub fn of_agent(mut self, agent: &str) -> Self {
+        agent.clone_into(&mut self.agent);
+        self
+    }
+
+    /// Adds a field (`thread_id`, a structured task...).
+    pub fn with(mut self, name: &str, value: Value) -> Self {
+        self.params.insert(name.to_owned(), value);
+        self
+    }
+
+    /// The message, with `[ref canary]` after the question so that every frame that echoes it
+    /// can be traced to its user.
+    pub fn message(&self, id: &str, canary: &str) -> Value {
+        let marked = |text: &str| format!("{text} [ref {canary}]");
+        match &self.form {
+            Form::StartAgent {
+                agent_type,
+                question,
+            } => start_agent_message(id, agent_type, &marked(question), self.params.clone()),
+            Form::AgentExecute { agent_type, query } => {
+                let mut message = self.params.clone();
+                message.insert("type".to_owned(), json!("agent_execute"));
+                message.insert("id".to_owned(), json!(id));
+                message.insert("agent_type".to_owned(), json!(agent_type));
+                message.insert("query".to_owned(), json!(marked(query)));
+                Value::Object(message)
             }
-            Err(err) => {
-                if is_auth_refusal(&err) {
-                    self.auth_failure = Some(err.to_string());
-                }
-                Err(Outcome::fail(
-                    format!("could not connect as the suite's user: {err}"),
-                    Vec::new(),
-                ))
+            Form::UserMessage { content } => {
+                json!({"type": "user_message", "id": id, "content": marked(content)})
             }
         }
     }
 }
 
-fn is_auth_refusal(err: &ClientError) -> bool {
-    match err {
-        ClientError::Http { status, .. } => *status == 401 || *status == 403,
-        ClientError::ServerError { error_code, .. } => {
-            error_code == "AUTH_FAILED" || error_code == "AUTH_REQUIRED"
-        }
-        _ => false,
-    }
-}
-
-/// Decides whether the target can be reached at all: TCP, then any HTTP answer (to `/health`) or
-/// any WebSocket upgrade answer within the connect timeout.
-///
-/// # Errors
-/// The reason, for the report and exit code 2.
-pub(crate) async fn reachability(ctx: &Ctx) -> Result<(), String> {
-    let limit = ctx.config.connect_timeout;
-    match ctx.http.get("/health", &[], limit).await {
-        Ok(_) => return Ok(()),
-        Err(HttpError::Connect { authority, reason }) => {
-            return Err(format!("cannot connect to {authority}: {reason}"));
-        }
-        Err(_) => {}
-    }
-    // No HTTP answer: a WebSocket-only deployment still counts as reachable if it upgrades.
-    let opts = ctx.options(Credentials::None);
-    match Session::connect(&opts).await {
-        Ok(session) => {
-            let _ = session.close().await;
-            Ok(())
-        }
-        Err(ClientError::Http { .. } | ClientError::Handshake(_)) => Ok(()),
-        Err(ClientError::Timeout { .. }) => Err(format!(
-            "{} accepts TCP connections but answered neither GET /health nor the WebSocket upgrade within {limit:?}",
-            ctx.http.authority
-        )),
-        Err(err) => Err(err.to_string()),
-    }
-}
-
-/// A case's result before the runner adds the case's id and rule.
+/// A request sent and not yet accepted.
 #[derive(Debug, Clone)]
-pub(crate) struct Outcome {
-    pub verdict: Verdict,
-    pub reason: Option<String>,
-    pub transcript: Vec<Value>,
+pub(crate) struct Sent {
+    pub request_id: String,
+    pub agent: String,
+    pub canary: String,
+    pub sent_at: Instant,
 }
 
-impl Outcome {
-    pub fn pass(note: impl Into<Option<String>>) -> Self {
-        Self {
-            verdict: Verdict::Pass,
-            reason: note.into(),
-            transcript: Vec::new(),
-        }
-    }
-
-    pub fn fail(reason: impl Into<String>, transcript: Vec<Value>) -> Self {
-        Self {
-            verdict: Verdict::Fail,
-            reason: Some(reason.into()),
-            transcript,
-        }
-    }
-
-    pub fn error(reason: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Error,
-            reason: Some(reason.into()),
-            transcript: Vec::new(),
-        }
-    }
-
-    pub fn skip(reason: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Skipped,
-            reason: Some(reason.into()),
-            transcript: Vec::new(),
-        }
-    }
-}
-
-/// What `start` returns.
+/// An accepted run.
 #[derive(Debug, Clone)]
 pub(crate) struct Started {
     pub request_id: String,
@@ -291,6 +141,59 @@ pub(crate) struct Started {
     pub agent: String,
     pub canary: String,
     pub sent_at: Instant,
+}
+
+/// A run followed to its end.
+#[derive(Debug, Clone)]
+pub(crate) struct Collected {
+    pub started: Started,
+    pub run: RunTranscript,
+    /// From `start_agent` to the first event, in milliseconds.
+    pub ttfe_ms: Option<f64>,
+    /// From `start_agent` to the terminal event, in milliseconds.
+    pub ttc_ms: Option<f64>,
+}
+
+impl Collected {
+    pub fn run_id(&self) -> &str {
+        &self.started.run_id
+    }
+
+    pub fn completed(&self) -> bool {
+        self.run.completed()
+    }
+
+    /// How the run ended, for reasons: `agent_error NO_DATA: ...`.
+    pub fn ending(&self) -> String {
+        ending(&self.run)
+    }
+}
+
+/// How a run ended, for reasons: `agent_error NO_DATA: ...`.
+pub(crate) fn ending(run: &RunTranscript) -> String {
+    let text = |frame: &Value, name: &str| {
+        frame
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let Some(last) = run.events.last() else {
+        return "no events".to_owned();
+    };
+    match last
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("<no type>")
+    {
+        "agent_error" => format!(
+            "agent_error {}: {}",
+            text(last, "error_code"),
+            text(last, "message")
+        ),
+        "agent_cancelled" => format!("agent_cancelled: {}", text(last, "reason")),
+        other => other.to_owned(),
+    }
 }
 
 /// A session that records what it reads.
@@ -308,19 +211,17 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    /// Connects as `user`, measuring the connect latency.
+    /// Connects as `user` for the case being carried out, measuring the connect latency.
     pub async fn connect(
         ctx: &Ctx,
-        case: &'static str,
         user: &User,
         credentials: Credentials,
     ) -> Result<Probe, ClientError> {
-        Self::connect_with(ctx, case, &user.identity.user, ctx.options(credentials)).await
+        Self::connect_with(ctx, &user.identity.user, ctx.options(credentials)).await
     }
 
     pub async fn connect_with(
         ctx: &Ctx,
-        case: &'static str,
         user: &str,
         options: ConnectOptions,
     ) -> Result<Probe, ClientError> {
@@ -328,11 +229,11 @@ impl Probe {
         let session = Session::connect(&options).await?;
         let connect_ms = begun.elapsed().as_secs_f64() * 1e3;
         ctx.shared
-            .with_metrics(|m| m.record("connect", connect_ms, &super::case_tags(case)));
+            .with_metrics(|m| m.record("connect", connect_ms, &case_tags(ctx.case)));
         let mut probe = Probe {
             session,
             user: user.to_owned(),
-            case,
+            case: ctx.case,
             transcript: Vec::new(),
             connect_ms,
             named_runs: Vec::new(),
@@ -349,7 +250,7 @@ impl Probe {
     fn observe(&mut self, frame: &Value) {
         self.transcript.push(frame.clone());
         let echoed = |leak: &Leak| {
-            leak.kind == crate::isolation::LeakKind::RunId
+            leak.kind == LeakKind::RunId
                 && frame.get("type").and_then(Value::as_str) == Some("error")
                 && self.named_runs.contains(&leak.value)
         };
@@ -364,23 +265,15 @@ impl Probe {
             m.observe("isolation_leaks", &Tags::new());
             m.add("isolation_leaks", leaks.len() as f64, &Tags::new());
         });
-        if !leaks.is_empty()
-            && let Ok(mut all) = self.shared.leaks.lock()
-        {
-            all.extend(leaks.into_iter().map(|l| (self.case, l, frame.clone())));
-        }
+        self.shared.file_leaks(self.case, leaks, frame);
         let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
         if kind == "error" {
             self.shared
-                .with_metrics(|m| m.add("errors", 1.0, &super::case_tags(self.case)));
+                .with_metrics(|m| m.add("errors", 1.0, &case_tags(self.case)));
         }
         if !grammar::is_run_event_type(kind) {
-            let problems = grammar::check_frame(frame);
-            if !problems.is_empty()
-                && let Ok(mut all) = self.shared.frame_violations.lock()
-            {
-                all.extend(problems.into_iter().map(|v| (self.case, v, frame.clone())));
-            }
+            self.shared
+                .file_frame_violations(self.case, grammar::check_frame(frame), frame);
         }
     }
 
@@ -418,51 +311,42 @@ impl Probe {
             .await
     }
 
+    /// The first frame of type `kind`, within the first-event timeout.
+    pub async fn next_of_type(&mut self, kind: &str) -> Result<Value, ClientError> {
+        let timeout = self.config.first_event_timeout;
+        self.until(timeout, |f| {
+            f.get("type").and_then(Value::as_str) == Some(kind)
+        })
+        .await
+    }
+
     /// Registers a fresh canary for this probe's user.
     pub fn canary(&self) -> String {
         self.shared.registry.canary(&self.user)
     }
 
-    /// Sends `start_agent` with a canary in the question and waits for `run_accepted`.
-    pub async fn start(
-        &mut self,
-        agent: &str,
-        question: &str,
-        params: Map<String, Value>,
-    ) -> Result<Started, ClientError> {
+    /// Sends `request` with a fresh request id and canary, without waiting for anything.
+    pub async fn send_request(&mut self, request: &Request) -> Result<Sent, ClientError> {
         let request_id = format!("req-{}", crate::token::random_hex(10));
         let canary = self.canary();
-        let question = format!("{question} [ref {canary}]");
         let sent_at = Instant::now();
         self.session
-            .start_agent(&request_id, agent, &question, params)
+            .send_json(&request.message(&request_id, &canary))
             .await?;
-        self.accepted(request_id, agent, canary, sent_at).await
+        Ok(Sent {
+            request_id,
+            agent: request.agent.clone(),
+            canary,
+            sent_at,
+        })
     }
 
-    /// Sends any message that starts a run (an alias form) and waits for `run_accepted`.
-    pub async fn start_raw(
-        &mut self,
-        message: Value,
-        agent: &str,
-        canary: String,
-    ) -> Result<Started, ClientError> {
-        let request_id = message_id_of(&message).unwrap_or_default();
-        let sent_at = Instant::now();
-        self.session.send_json(&message).await?;
-        self.accepted(request_id, agent, canary, sent_at).await
-    }
-
-    async fn accepted(
-        &mut self,
-        request_id: String,
-        agent: &str,
-        canary: String,
-        sent_at: Instant,
-    ) -> Result<Started, ClientError> {
+    /// Waits for the `run_accepted` of a sent request (a refusal is filed and returned as
+    /// [`ClientError::ServerError`]).
+    pub async fn accepted(&mut self, sent: Sent) -> Result<Started, ClientError> {
         let accepted = match self
             .session
-            .wait_run_accepted(&request_id, self.config.first_event_timeout)
+            .wait_run_accepted(&sent.request_id, self.config.first_event_timeout)
             .await
         {
             Ok(accepted) => accepted,
@@ -474,25 +358,34 @@ impl Probe {
             }
         };
         self.observe(&accepted.frame);
+        Ok(self.adopt(sent, accepted.run_id))
+    }
+
+    /// Takes `run_id` as the run a sent request started: registered as this user's, counted.
+    pub fn adopt(&mut self, sent: Sent, run_id: String) -> Started {
+        self.shared.registry.register_run(&run_id, &self.user);
         self.shared
-            .registry
-            .register_run(&accepted.run_id, &self.user);
-        self.shared
-            .with_metrics(|m| m.add("runs", 1.0, &super::case_tags(self.case)));
-        Ok(Started {
-            request_id,
-            run_id: accepted.run_id,
-            agent: agent.to_owned(),
-            canary,
-            sent_at,
-        })
+            .with_metrics(|m| m.add("runs", 1.0, &case_tags(self.case)));
+        Started {
+            request_id: sent.request_id,
+            run_id,
+            agent: sent.agent,
+            canary: sent.canary,
+            sent_at: sent.sent_at,
+        }
+    }
+
+    /// Sends `request` and waits for its `run_accepted`.
+    pub async fn start(&mut self, request: &Request) -> Result<Started, ClientError> {
+        let sent = self.send_request(request).await?;
+        self.accepted(sent).await
     }
 
     /// Follows a started run to its terminal event within the first-event and completion
-    /// timeouts (measured from `start_agent`), then watches the socket for `linger` for anything
-    /// more of that run. Files the run for the grammar cases and the metrics.
-    pub async fn follow(&mut self, started: &Started) -> Result<RunTranscript, ClientError> {
-        let tags = super::case_tags(self.case);
+    /// timeouts (measured from the request), then watches the socket for `linger` for anything
+    /// more of that run. Files the run for the grammar cases and the metrics; a run that cannot
+    /// be followed is filed as a failure.
+    pub async fn follow(&mut self, started: Started) -> Result<Collected, ClientError> {
         let first_left = self
             .config
             .first_event_timeout
@@ -514,36 +407,7 @@ impl Probe {
         let run = match result {
             Ok(run) => run,
             Err(err) => {
-                let dropped = matches!(err, ClientError::Closed { .. });
-                let partial: Vec<Value> = self
-                    .transcript_with_backlog()
-                    .into_iter()
-                    .filter(|f| f.get("run_id").and_then(Value::as_str) == Some(&started.run_id))
-                    .collect();
-                self.shared.with_metrics(|m| {
-                    m.add("errors", 1.0, &tags);
-                    m.observe("drops", &Tags::new());
-                    if dropped {
-                        m.add("drops", 1.0, &tags);
-                    }
-                    m.hit("run_success", false, &tags);
-                });
-                if let Ok(mut failures) = self.shared.run_failures.lock() {
-                    failures.push(RunSummary {
-                        case: self.case.to_owned(),
-                        agent: started.agent.clone(),
-                        run_id: started.run_id.clone(),
-                        outcome: format!("client error: {err}"),
-                        connect_ms: Some(self.connect_ms),
-                        ttfe_ms: None,
-                        ttc_ms: None,
-                        events: partial.len(),
-                        counts_by_type: BTreeMap::new(),
-                        quality: None,
-                        errors: 1,
-                        drops: u32::from(dropped),
-                    });
-                }
+                self.file_unfollowed(&started, &err);
                 return Err(err);
             }
         };
@@ -552,10 +416,33 @@ impl Probe {
         }
         // Anything more of this run after its terminal event breaks rule 5.2: it is filed with the
         // run for the grammar cases, while the case itself sees the run as it ended.
-        let linger = self.config.linger;
-        let run_id = started.run_id.clone();
-        let deadline = Instant::now() + linger;
-        let mut late_events: Vec<Value> = Vec::new();
+        let mut judged_events = run.events.clone();
+        judged_events.extend(self.late_events(&started.run_id).await);
+        let since_sent = |at: Instant| at.duration_since(started.sent_at).as_secs_f64() * 1e3;
+        let collected = Collected {
+            ttfe_ms: run.first_event_at.map(since_sent),
+            ttc_ms: run.completed_at.map(since_sent),
+            started,
+            run,
+        };
+        self.measure(&collected, grammar::check_run(&judged_events).is_empty());
+        self.shared.file_run(JudgedRun {
+            case: self.case,
+            agent: collected.started.agent.clone(),
+            run_id: collected.started.run_id.clone(),
+            events: judged_events,
+            connect_ms: Some(self.connect_ms),
+            ttfe_ms: collected.ttfe_ms,
+            ttc_ms: collected.ttc_ms,
+            quality: None,
+        });
+        Ok(collected)
+    }
+
+    /// What arrives of run `run_id` within `linger` after its terminal event.
+    async fn late_events(&mut self, run_id: &str) -> Vec<Value> {
+        let deadline = Instant::now() + self.config.linger;
+        let mut late: Vec<Value> = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -564,37 +451,33 @@ impl Probe {
             match self
                 .session
                 .take_matching(left, |f| {
-                    f.get("run_id").and_then(Value::as_str) == Some(&run_id)
+                    f.get("run_id").and_then(Value::as_str) == Some(run_id)
                 })
                 .await
             {
-                Ok(late) => {
-                    self.observe(&late.value);
-                    late_events.push(late.value);
+                Ok(frame) => {
+                    self.observe(&frame.value);
+                    late.push(frame.value);
                 }
                 Err(_) => break,
             }
         }
-        let ttfe = run
-            .first_event_at
-            .map(|at| at.duration_since(started.sent_at).as_secs_f64() * 1e3);
-        let ttc = run
-            .completed_at
-            .map(|at| at.duration_since(started.sent_at).as_secs_f64() * 1e3);
-        let completed = run.terminal_type() == Some("agent_completed");
-        let mut judged_events = run.events.clone();
-        judged_events.extend(late_events);
-        let violations = grammar::check_run(&judged_events);
+        late
+    }
+
+    fn measure(&self, collected: &Collected, grammatical: bool) {
+        let tags = case_tags(self.case);
+        let run = &collected.run;
         let agent_errors = run
             .events
             .iter()
             .filter(|e| e.get("type").and_then(Value::as_str) == Some("agent_error"))
             .count();
         self.shared.with_metrics(|m| {
-            if let Some(ttfe) = ttfe {
+            if let Some(ttfe) = collected.ttfe_ms {
                 m.record("ttfe", ttfe, &tags);
             }
-            if let Some(ttc) = ttc {
+            if let Some(ttc) = collected.ttc_ms {
                 m.record("ttc", ttc, &tags);
             }
             m.record("events", run.events.len() as f64, &tags);
@@ -608,33 +491,65 @@ impl Probe {
             m.observe("drops", &Tags::new());
             m.observe("errors", &Tags::new());
             m.add("errors", agent_errors as f64, &tags);
-            m.hit("run_success", completed && violations.is_empty(), &tags);
+            m.hit("run_success", run.completed() && grammatical, &tags);
         });
-        if let Ok(mut runs) = self.shared.runs.lock() {
-            runs.push(JudgedRun {
-                case: self.case,
-                agent: started.agent.clone(),
-                run_id: started.run_id.clone(),
-                events: judged_events,
-                connect_ms: Some(self.connect_ms),
-                ttfe_ms: ttfe,
-                ttc_ms: ttc,
-                quality: None,
-            });
-        }
-        Ok(run)
+    }
+
+    /// Counts and reports a run the client could not follow to its end.
+    fn file_unfollowed(&mut self, started: &Started, err: &ClientError) {
+        let tags = case_tags(self.case);
+        let dropped = matches!(err, ClientError::Closed { .. });
+        let partial = self
+            .transcript_with_backlog()
+            .iter()
+            .filter(|f| f.get("run_id").and_then(Value::as_str) == Some(&started.run_id))
+            .count();
+        self.shared.with_metrics(|m| {
+            m.add("errors", 1.0, &tags);
+            m.observe("drops", &Tags::new());
+            if dropped {
+                m.add("drops", 1.0, &tags);
+            }
+            m.hit("run_success", false, &tags);
+        });
+        self.shared.file_failure(RunSummary {
+            case: self.case.to_owned(),
+            agent: started.agent.clone(),
+            run_id: started.run_id.clone(),
+            outcome: format!("client error: {err}"),
+            connect_ms: Some(self.connect_ms),
+            ttfe_ms: None,
+            ttc_ms: None,
+            events: partial,
+            counts_by_type: BTreeMap::new(),
+            quality: None,
+            errors: 1,
+            drops: u32::from(dropped),
+        });
     }
 
     /// Starts and follows one run.
-    pub async fn ask(
-        &mut self,
-        agent: &str,
-        question: &str,
-        params: Map<String, Value>,
-    ) -> Result<(Started, RunTranscript), ClientError> {
-        let started = self.start(agent, question, params).await?;
-        let run = self.follow(&started).await?;
-        Ok((started, run))
+    pub async fn ask(&mut self, request: &Request) -> Result<Collected, ClientError> {
+        let started = self.start(request).await?;
+        self.follow(started).await
+    }
+
+    /// Runs `request` to its end on this probe, as a case does: a run that cannot be started or
+    /// followed fails the case, saying `what` was being done.
+    pub async fn run_to_end(&mut self, request: &Request, what: &str) -> OrOutcome<Collected> {
+        self.ask(request).await.or_fail(self, what)
+    }
+
+    /// Fails the case unless the run ended with `agent_completed`; `what` names the run.
+    pub fn require_completed(&mut self, collected: &Collected, what: &str) -> OrOutcome<()> {
+        ensure!(
+            self,
+            collected.completed(),
+            "{what} ended with {} (run {})",
+            collected.ending(),
+            collected.run_id()
+        );
+        Ok(())
     }
 
     /// Reads whatever arrives within `window` (and the backlog); files every frame.
@@ -661,15 +576,16 @@ impl Probe {
         out
     }
 
-    /// Records the quality of the last filed run of `run_id`.
+    /// Records the quality of a run this probe followed, under `scenario`.
     pub fn file_quality(&self, run_id: &str, score: f64, scenario: &str) {
-        if let Ok(mut runs) = self.shared.runs.lock()
-            && let Some(run) = runs.iter_mut().rev().find(|r| r.run_id == run_id)
-        {
-            run.quality = Some(score);
-        }
-        self.shared
-            .with_metrics(|m| m.record("quality", score, &tags(&[("scenario", scenario)])));
+        self.shared.file_quality(run_id, score);
+        self.shared.with_metrics(|m| {
+            m.record(
+                "quality",
+                score,
+                &crate::metrics::tags(&[("scenario", scenario)]),
+            );
+        });
     }
 
     pub async fn close(self) {
@@ -679,48 +595,53 @@ impl Probe {
 
 /// A reply's `request_id` as text (numbers are accepted as their decimal form).
 pub(crate) fn request_id_of(frame: &Value) -> Option<String> {
-    id_text(frame.get("request_id"))
-}
-
-/// A client message's `id` as text.
-pub(crate) fn message_id_of(message: &Value) -> Option<String> {
-    id_text(message.get("id"))
-}
-
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value {
+    match frame.get("request_id") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     }
 }
 
-/// A `start_agent` payload with extra parameters.
-pub(crate) fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Shortens long strings in a frame for display (answers and data can be kilobytes).
-pub(crate) fn abbreviate(frame: &Value) -> Value {
-    match frame {
-        Value::String(s) if s.chars().count() > 200 => {
-            let cut: String = s.chars().take(197).collect();
-            Value::String(format!("{cut}..."))
-        }
-        Value::Array(items) if items.len() > 8 => {
-            let mut out: Vec<Value> = items.iter().take(8).map(abbreviate).collect();
-            out.push(json!(format!("... {} more", items.len() - 8)));
-            Value::Array(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(abbreviate).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), abbreviate(v)))
-                .collect(),
-        ),
-        other => other.clone(),
+    #[test]
+    fn endings_name_the_error() {
+        let run = RunTranscript {
+            run_id: "r".into(),
+            events: vec![
+                json!({"type": "agent_error", "error_code": "NO_DATA", "message": "load data"}),
+            ],
+            received_at: Vec::new(),
+            first_event_at: None,
+            completed_at: None,
+        };
+        assert_eq!(ending(&run), "agent_error NO_DATA: load data");
+    }
+
+    #[test]
+    fn requests_carry_their_canary_in_every_form() {
+        let start = Request::start_agent("optimization_agent", "q")
+            .of_agent("optimization")
+            .with("thread_id", json!("thr_1"));
+        assert_eq!(start.agent, "optimization");
+        assert_eq!(
+            start.message("r1", "cnry1"),
+            json!({"id": "r1", "type": "start_agent", "payload": {
+                "agent_type": "optimization_agent", "user_request": "q [ref cnry1]",
+                "thread_id": "thr_1"}})
+        );
+        assert_eq!(
+            Request::agent_execute("unified_data_agent", "q").message("r2", "c"),
+            json!({"type": "agent_execute", "id": "r2", "agent_type": "unified_data_agent",
+                   "query": "q [ref c]"})
+        );
+        let message = Request::user_message("q");
+        assert_eq!(message.agent, "supervisor");
+        assert_eq!(
+            message.message("r3", "c"),
+            json!({"type": "user_message", "id": "r3", "content": "q [ref c]"})
+        );
     }
 }

@@ -30,6 +30,24 @@ use tokio::task::JoinHandle;
 /// The HS256 secret of every server in these tests.
 pub const SECRET: &str = "check-suite-test-secret-0123456789abcdef";
 
+/// `--secret SECRET`: the suite and the load generator mint their own users.
+pub fn secret_auth() -> agentwire_check::suite::AuthMode {
+    agentwire_check::suite::AuthMode::Secret {
+        secret: SECRET.to_owned(),
+        issuer: None,
+        audience: None,
+        org: None,
+    }
+}
+
+/// An HS256 token for `sub`, valid for ten minutes, signed with `key`.
+pub fn token(sub: &str, key: &[u8]) -> String {
+    agentwire_check::token::sign_hs256(
+        &json!({"sub": sub, "exp": Utc::now().timestamp() + 600}),
+        key,
+    )
+}
+
 // ------------------------------------------------------------------------------ our server
 
 /// Our server on `127.0.0.1:0` over a SQLite file in a temp dir, with demo data for tenants
@@ -245,6 +263,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The claims of the request's Bearer token, or the HTTP refusal.
+fn authorized(headers: &HeaderMap) -> Result<Claims, Box<Response>> {
+    let Some(token) = bearer(headers) else {
+        return Err(Box::new(refuse(
+            StatusCode::UNAUTHORIZED,
+            "AUTH_REQUIRED",
+            "a Bearer token is needed",
+        )));
+    };
+    verify(&token).map_err(|e| Box::new(refuse(StatusCode::UNAUTHORIZED, "AUTH_FAILED", &e)))
+}
+
 async fn health() -> Json<Value> {
     Json(
         json!({"status": "healthy", "service": "fake", "version": "0", "uptime_s": 1,
@@ -257,16 +287,9 @@ async fn ok() -> Json<Value> {
 }
 
 async fn upload(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: String) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "AUTH_REQUIRED",
-            "a Bearer token is needed",
-        );
-    };
-    let claims = match verify(&token) {
+    let claims = match authorized(&headers) {
         Ok(claims) => claims,
-        Err(e) => return refuse(StatusCode::UNAUTHORIZED, "AUTH_FAILED", &e),
+        Err(refusal) => return *refusal,
     };
     if !claims.scope.split(' ').any(|s| s == "usage:write") {
         return refuse(
@@ -290,16 +313,9 @@ async fn run_events(
     Path(run_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "AUTH_REQUIRED",
-            "a Bearer token is needed",
-        );
-    };
-    let claims = match verify(&token) {
+    let claims = match authorized(&headers) {
         Ok(claims) => claims,
-        Err(e) => return refuse(StatusCode::UNAUTHORIZED, "AUTH_FAILED", &e),
+        Err(refusal) => return *refusal,
     };
     let log = state.runs.lock().unwrap().get(&run_id).cloned();
     match log {

@@ -11,12 +11,15 @@
 //! It stops by itself (duration and iteration cap), talks to loopback targets only, and prints
 //! one JSON line of counts; it exits 1 when any check failed.
 //!
+//! It is a client of the contract like `check` and `load`, so it lives beside them and uses only
+//! this crate: the client, the grammar and the token minter.
+//!
 //! Run (the secret from `AGENTWIRE_JWT_SECRET`, or `--secret`): `cargo run --release -p
-//! agentwire-server --example soak_chaos -- --target 127.0.0.1:8080 --duration-s 60 --per-second 1`
+//! agentwire-check --example soak_chaos -- --target 127.0.0.1:8080 --duration-s 60 --per-second 1`
 
 use agentwire_check::client::{ConnectOptions, Credentials, Session};
 use agentwire_check::grammar;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use agentwire_check::token::{Identity, Minter};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,7 +51,7 @@ impl Counts {
 
 struct Settings {
     target: SocketAddr,
-    secret: String,
+    minter: Minter,
     duration: Duration,
     per_second: f64,
     max_iterations: u64,
@@ -74,6 +77,9 @@ fn settings() -> Result<Settings, String> {
             "{target} is not a loopback address; soak traffic stays on this machine"
         ));
     }
+    let secret = get("secret")
+        .or_else(|| std::env::var("AGENTWIRE_JWT_SECRET").ok())
+        .ok_or("--secret (or AGENTWIRE_JWT_SECRET) is required")?;
     let number = |name: &str, default: f64| -> Result<f64, String> {
         get(name).map_or(Ok(default), |v| {
             v.parse().map_err(|_| format!("--{name} must be a number"))
@@ -81,23 +87,17 @@ fn settings() -> Result<Settings, String> {
     };
     Ok(Settings {
         target,
-        secret: get("secret")
-            .or_else(|| std::env::var("AGENTWIRE_JWT_SECRET").ok())
-            .ok_or("--secret (or AGENTWIRE_JWT_SECRET) is required")?,
+        minter: Minter::new(&secret, None, None).map_err(|e| e.to_string())?,
         duration: Duration::from_secs_f64(number("duration-s", 60.0)?.max(1.0)),
         per_second: number("per-second", 1.0)?.clamp(0.01, 50.0),
         max_iterations: number("max-iterations", 100_000.0)? as u64,
     })
 }
 
+/// A day-long token for one of the rotating users, all in the tenant `soak`.
 fn token(settings: &Settings, user: usize) -> String {
-    let exp = chrono::Utc::now().timestamp() + 24 * 3600;
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"sub": format!("soak-chaos-{user}"), "org_id": "soak", "exp": exp}),
-        &EncodingKey::from_secret(settings.secret.as_bytes()),
-    )
-    .unwrap_or_default()
+    let who = Identity::new(format!("soak-chaos-{user}"), Some("soak".to_owned()));
+    settings.minter.token_expiring(&who, 24 * 3600)
 }
 
 async fn connect(settings: &Settings, token: &str) -> Result<Session, String> {
@@ -149,6 +149,26 @@ async fn read_events(session: &mut Session, run_id: &str, n: usize) -> Result<Ve
     Ok(seen)
 }
 
+/// Sends `message` (a cancel or a resume of `run_id`) and reads the run to its end: the events
+/// `seen` before, then the rest.
+async fn send_and_finish(
+    session: &mut Session,
+    message: &Value,
+    run_id: &str,
+    seen: Vec<Value>,
+) -> Result<Vec<Value>, String> {
+    let verb = message["type"].as_str().unwrap_or("message");
+    session
+        .send_json(message)
+        .await
+        .map_err(|e| format!("{verb}: {e}"))?;
+    let rest = session
+        .collect_run(run_id, WAIT)
+        .await
+        .map_err(|e| format!("collect after {verb}: {e}"))?;
+    Ok(seen.into_iter().chain(rest.events).collect())
+}
+
 async fn cancel_iteration(
     settings: &Settings,
     user: usize,
@@ -157,15 +177,8 @@ async fn cancel_iteration(
     let mut session = connect(settings, &token(settings, user)).await?;
     let run_id = start(&mut session, "c").await?;
     let seen = read_events(&mut session, &run_id, 3).await?;
-    session
-        .send_json(&json!({"type": "cancel", "id": "x", "run_id": run_id}))
-        .await
-        .map_err(|e| format!("cancel: {e}"))?;
-    let rest = session
-        .collect_run(&run_id, WAIT)
-        .await
-        .map_err(|e| format!("collect: {e}"))?;
-    let events: Vec<Value> = seen.into_iter().chain(rest.events).collect();
+    let cancel = json!({"type": "cancel", "id": "x", "run_id": run_id});
+    let events = send_and_finish(&mut session, &cancel, &run_id, seen).await?;
     let violations = grammar::check_run(&events);
     if !violations.is_empty() {
         return Err(format!("cancelled run {run_id}: {violations:?}"));
@@ -191,17 +204,8 @@ async fn reconnect_iteration(
     drop(first); // the socket goes away mid-run; the run does not
     let last_seq = seen.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
     let mut second = connect(settings, &token).await?;
-    second
-        .send_json(
-            &json!({"type": "resume", "id": "again", "run_id": run_id, "after_seq": last_seq}),
-        )
-        .await
-        .map_err(|e| format!("resume: {e}"))?;
-    let rest = second
-        .collect_run(&run_id, WAIT)
-        .await
-        .map_err(|e| format!("collect after resume: {e}"))?;
-    let events: Vec<Value> = seen.into_iter().chain(rest.events).collect();
+    let resume = json!({"type": "resume", "id": "again", "run_id": run_id, "after_seq": last_seq});
+    let events = send_and_finish(&mut second, &resume, &run_id, seen).await?;
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     if seqs != (1..=seqs.len() as u64).collect::<Vec<_>>() {
         return Err(format!("resumed run {run_id}: seq {seqs:?}"));

@@ -14,13 +14,16 @@
 //! cannot be reached, refuses the upgrade, or closes the socket is a [`ClientError`] carrying the
 //! reason. It must not depend on the server crate (it judges any deployment), and nothing the network
 //! sends may make it panic.
+//!
+//! Layout: this file connects, sends and closes; `reading` reads frames through the backlog;
+//! `runs` holds what is about runs (`start_agent`, `run_accepted`, a run's events to its end).
 
 use agentwire_protocol::{JWT_SUBPROTOCOL_PREFIX, SUBPROTOCOL};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, VecDeque};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
@@ -31,7 +34,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::grammar::{self, Violation};
+mod reading;
+mod runs;
+
+pub use runs::{Accepted, RunTranscript, start_agent_message};
+
+use reading::Queued;
 
 /// Why `wss://` targets are refused.
 const NO_TLS: &str = "wss:// needs TLS, which this build does not include; use ws:// or http://";
@@ -155,84 +163,6 @@ impl Frame {
     pub fn type_name(&self) -> Option<&str> {
         self.value.get("type").and_then(Value::as_str)
     }
-}
-
-/// A run's `run_accepted` reply (PROTOCOL.md section 4).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Accepted {
-    pub run_id: String,
-    pub thread_id: String,
-    /// The whole `run_accepted` frame.
-    pub frame: Value,
-}
-
-/// Every event of one run, in the order received, up to and including its terminal event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunTranscript {
-    pub run_id: String,
-    pub events: Vec<Value>,
-    /// When each event was read off the socket, index for index with `events`.
-    pub received_at: Vec<Instant>,
-    /// When the run's first event was read.
-    pub first_event_at: Option<Instant>,
-    /// When the terminal event was read.
-    pub completed_at: Option<Instant>,
-}
-
-impl RunTranscript {
-    /// The type of the last event when it is terminal (`agent_completed`, `agent_error`,
-    /// `agent_cancelled`).
-    pub fn terminal_type(&self) -> Option<&str> {
-        self.events
-            .last()
-            .and_then(|event| event.get("type"))
-            .and_then(Value::as_str)
-            .filter(|kind| grammar::is_terminal_type(kind))
-    }
-
-    /// The final answer: `agent_completed.response`.
-    pub fn response(&self) -> Option<&str> {
-        self.events
-            .iter()
-            .find(|event| event.get("type").and_then(Value::as_str) == Some("agent_completed"))
-            .and_then(|event| event.get("response"))
-            .and_then(Value::as_str)
-    }
-
-    /// The `type` of each event, in order (`"<no type>"` for a frame without one).
-    pub fn types(&self) -> Vec<&str> {
-        self.events
-            .iter()
-            .map(|event| {
-                event
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("<no type>")
-            })
-            .collect()
-    }
-
-    /// The agents that produced events (`agent` of each event).
-    pub fn agents(&self) -> BTreeSet<String> {
-        self.events
-            .iter()
-            .filter_map(|event| event.get("agent").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The run judged by [`grammar::check_run`].
-    pub fn violations(&self) -> Vec<Violation> {
-        grammar::check_run(&self.events)
-    }
-}
-
-/// A frame in the backlog, numbered in arrival order so that a failed helper can put frames back
-/// exactly where they were.
-#[derive(Debug)]
-struct Queued {
-    arrival: u64,
-    frame: Frame,
 }
 
 /// Why the connection ended, remembered so that every later call reports the same close.
@@ -501,236 +431,6 @@ impl Session {
         }
     }
 
-    /// Sends `{"id", "type":"start_agent", "payload":{user_request, agent_type, ...extra}}`. The
-    /// explicit `user_request` and `agent_type` win over same-named keys in `extra_payload`.
-    ///
-    /// # Errors
-    /// As [`Session::send_json`].
-    pub async fn start_agent(
-        &mut self,
-        request_id: &str,
-        agent_type: &str,
-        user_request: &str,
-        extra_payload: Map<String, Value>,
-    ) -> Result<(), ClientError> {
-        let mut payload = extra_payload;
-        payload.insert("user_request".to_owned(), Value::from(user_request));
-        payload.insert("agent_type".to_owned(), Value::from(agent_type));
-        self.send_json(&json!({
-            "id": request_id,
-            "type": "start_agent",
-            "payload": payload,
-        }))
-        .await
-    }
-
-    /// The next frame: from the backlog first, else from the socket. Protocol pings are answered
-    /// while reading and never surface.
-    ///
-    /// # Errors
-    /// [`ClientError::Timeout`] when nothing arrives in time, [`ClientError::Closed`] once the
-    /// connection is closed (with the server's close code), [`ClientError::Protocol`] for a text frame
-    /// that is not a JSON object or for a binary frame (the frame is consumed).
-    pub async fn next_frame(&mut self, timeout: Duration) -> Result<Frame, ClientError> {
-        if let Some(queued) = self.backlog.pop_front() {
-            return Ok(queued.frame);
-        }
-        let deadline = TokioInstant::now() + timeout;
-        self.read_socket(deadline, timeout, "the next frame")
-            .await
-            .map(|queued| queued.frame)
-    }
-
-    /// Reads frames until one matches `pred`; returns it and every frame read before it, in order.
-    /// On failure (timeout, close) the frames read so far go back to the backlog, so none is lost.
-    ///
-    /// # Errors
-    /// As [`Session::next_frame`], with the timeout covering the whole wait.
-    pub async fn wait_for(
-        &mut self,
-        timeout: Duration,
-        mut pred: impl FnMut(&Value) -> bool,
-    ) -> Result<(Value, Vec<Value>), ClientError> {
-        let deadline = TokioInstant::now() + timeout;
-        let mut seen: Vec<Queued> = Vec::new();
-        loop {
-            let next = match self.backlog.pop_front() {
-                Some(queued) => Ok(queued),
-                None => {
-                    self.read_socket(deadline, timeout, "a matching frame")
-                        .await
-                }
-            };
-            match next {
-                Ok(queued) if pred(&queued.frame.value) => {
-                    let before = seen.into_iter().map(|q| q.frame.value).collect();
-                    return Ok((queued.frame.value, before));
-                }
-                Ok(queued) => seen.push(queued),
-                Err(err) => {
-                    self.restore(seen);
-                    return Err(err);
-                }
-            }
-        }
-    }
-
-    /// Removes and returns the first frame matching `pred` (from the backlog first, then the socket);
-    /// every other frame stays in the backlog, in order, for later reads.
-    ///
-    /// # Errors
-    /// As [`Session::next_frame`], with the timeout covering the whole wait.
-    pub async fn take_matching(
-        &mut self,
-        timeout: Duration,
-        pred: impl FnMut(&Value) -> bool,
-    ) -> Result<Frame, ClientError> {
-        let deadline = TokioInstant::now() + timeout;
-        self.take_first(deadline, timeout, "a matching frame", pred)
-            .await
-            .map(|(_, frame)| frame)
-    }
-
-    /// Waits for the `run_accepted` that answers the request `request_id`, leaving every other frame
-    /// in the backlog.
-    ///
-    /// # Errors
-    /// [`ClientError::ServerError`] when the request was answered with an `error` frame (e.g.
-    /// `AGENT_NOT_FOUND`), [`ClientError::Protocol`] when the `run_accepted` lacks `run_id` or
-    /// `thread_id`, and the errors of [`Session::next_frame`].
-    pub async fn wait_run_accepted(
-        &mut self,
-        request_id: &str,
-        timeout: Duration,
-    ) -> Result<Accepted, ClientError> {
-        let deadline = TokioInstant::now() + timeout;
-        let (_, frame) = self
-            .take_first(
-                deadline,
-                timeout,
-                &format!("run_accepted for request {request_id}"),
-                |value| {
-                    value.get("request_id").and_then(Value::as_str) == Some(request_id)
-                        && matches!(
-                            value.get("type").and_then(Value::as_str),
-                            Some("run_accepted" | "error")
-                        )
-                },
-            )
-            .await?;
-        if frame.type_name() == Some("error") {
-            return Err(server_error(frame.value));
-        }
-        let field = |name: &str| {
-            frame
-                .value
-                .get(name)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    ClientError::Protocol(format!("run_accepted has no string `{name}`"))
-                })
-        };
-        Ok(Accepted {
-            run_id: field("run_id")?,
-            thread_id: field("thread_id")?,
-            frame: frame.value,
-        })
-    }
-
-    /// Reads the run `run_id` up to its terminal event. Frames that are not this run's events stay in
-    /// the backlog in order, so nothing is lost when a socket carries several runs; events of the run
-    /// already in the backlog are taken from there first. On failure the events read so far go back
-    /// to the backlog in their arrival order.
-    ///
-    /// # Errors
-    /// As [`Session::next_frame`], with the timeout covering the whole run.
-    pub async fn collect_run(
-        &mut self,
-        run_id: &str,
-        timeout: Duration,
-    ) -> Result<RunTranscript, ClientError> {
-        let deadline = TokioInstant::now() + timeout;
-        let what = format!("the terminal event of run {run_id}");
-        let mut taken: Vec<Queued> = Vec::new();
-        loop {
-            let next = self
-                .take_first(deadline, timeout, &what, |value| {
-                    value.get("run_id").and_then(Value::as_str) == Some(run_id)
-                        && value
-                            .get("type")
-                            .and_then(Value::as_str)
-                            .is_some_and(grammar::is_run_event_type)
-                })
-                .await;
-            match next {
-                Ok((arrival, frame)) => {
-                    let terminal = frame.type_name().is_some_and(grammar::is_terminal_type);
-                    taken.push(Queued { arrival, frame });
-                    if terminal {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    self.restore(taken);
-                    return Err(err);
-                }
-            }
-        }
-        let first_event_at = taken.first().map(|q| q.frame.received_at);
-        let completed_at = taken.last().map(|q| q.frame.received_at);
-        let received_at = taken.iter().map(|q| q.frame.received_at).collect();
-        Ok(RunTranscript {
-            run_id: run_id.to_owned(),
-            events: taken.into_iter().map(|q| q.frame.value).collect(),
-            received_at,
-            first_event_at,
-            completed_at,
-        })
-    }
-
-    /// Waits until the first event of run `run_id` has arrived and returns when it was read. The
-    /// event stays where it is, so [`Session::collect_run`] still returns the whole run.
-    ///
-    /// # Errors
-    /// As [`Session::next_frame`], with the timeout covering the whole wait.
-    pub async fn wait_first_event(
-        &mut self,
-        run_id: &str,
-        timeout: Duration,
-    ) -> Result<Instant, ClientError> {
-        let is_event = |value: &Value| {
-            value.get("run_id").and_then(Value::as_str) == Some(run_id)
-                && value
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(grammar::is_run_event_type)
-        };
-        if let Some(queued) = self.backlog.iter().find(|q| is_event(&q.frame.value)) {
-            return Ok(queued.frame.received_at);
-        }
-        let deadline = TokioInstant::now() + timeout;
-        let what = format!("the first event of run {run_id}");
-        loop {
-            let queued = self.read_socket(deadline, timeout, &what).await?;
-            let found = is_event(&queued.frame.value).then_some(queued.frame.received_at);
-            self.backlog.push_back(queued);
-            if let Some(at) = found {
-                return Ok(at);
-            }
-        }
-    }
-
-    /// Takes every frame waiting in the backlog, in order (for reporting after a failed helper).
-    pub fn take_backlog(&mut self) -> Vec<Frame> {
-        self.backlog.drain(..).map(|q| q.frame).collect()
-    }
-
-    /// How many frames wait in the backlog.
-    pub fn backlog_len(&self) -> usize {
-        self.backlog.len()
-    }
-
     /// Closes the connection with code 1000 and waits briefly for the server's close reply. Closing
     /// a connection the server already closed succeeds.
     ///
@@ -757,131 +457,6 @@ impl Session {
         })
         .await;
         Ok(())
-    }
-
-    /// Removes and returns the first frame matching `pred`, from the backlog first, then from the
-    /// socket; every other frame stays in (or joins) the backlog in arrival order.
-    async fn take_first(
-        &mut self,
-        deadline: TokioInstant,
-        timeout: Duration,
-        what: &str,
-        mut pred: impl FnMut(&Value) -> bool,
-    ) -> Result<(u64, Frame), ClientError> {
-        if let Some(index) = self.backlog.iter().position(|q| pred(&q.frame.value))
-            && let Some(queued) = self.backlog.remove(index)
-        {
-            return Ok((queued.arrival, queued.frame));
-        }
-        loop {
-            let queued = self.read_socket(deadline, timeout, what).await?;
-            if pred(&queued.frame.value) {
-                return Ok((queued.arrival, queued.frame));
-            }
-            self.backlog.push_back(queued);
-        }
-    }
-
-    /// Puts frames taken out of the stream back into the backlog, merged by arrival order.
-    fn restore(&mut self, frames: Vec<Queued>) {
-        if frames.is_empty() {
-            return;
-        }
-        let mut merged: Vec<Queued> = self.backlog.drain(..).chain(frames).collect();
-        merged.sort_by_key(|q| q.arrival);
-        self.backlog = merged.into();
-    }
-
-    /// Reads the next JSON frame from the socket, answering pings on the way.
-    async fn read_socket(
-        &mut self,
-        deadline: TokioInstant,
-        timeout: Duration,
-        what: &str,
-    ) -> Result<Queued, ClientError> {
-        loop {
-            if let Some(closed) = &self.closed {
-                return Err(closed.error());
-            }
-            let message = match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => {
-                    return Err(ClientError::Timeout {
-                        waited: timeout,
-                        waiting_for: what.to_owned(),
-                    });
-                }
-                Ok(None) => {
-                    self.closed = Some(CloseInfo {
-                        code: None,
-                        reason: "the connection ended without a close frame".to_owned(),
-                    });
-                    continue;
-                }
-                Ok(Some(Err(err))) if is_closing_error(&err) => {
-                    self.closed = Some(CloseInfo {
-                        code: None,
-                        reason: err.to_string(),
-                    });
-                    continue;
-                }
-                Ok(Some(Err(err))) => {
-                    return Err(ClientError::Transport(format!("reading failed: {err}")));
-                }
-                Ok(Some(Ok(message))) => message,
-            };
-            let received_at = Instant::now();
-            match message {
-                Message::Text(text) => {
-                    let value = parse_frame(text.as_str())?;
-                    if self.connection_info.is_none()
-                        && value.get("type").and_then(Value::as_str)
-                            == Some("connection_established")
-                    {
-                        self.connection_info = Some(value.clone());
-                    }
-                    let arrival = self.next_arrival;
-                    self.next_arrival += 1;
-                    return Ok(Queued {
-                        arrival,
-                        frame: Frame { value, received_at },
-                    });
-                }
-                Message::Binary(bytes) => {
-                    return Err(ClientError::Protocol(format!(
-                        "the server sent a binary frame of {} bytes; the protocol uses text frames",
-                        bytes.len()
-                    )));
-                }
-                Message::Close(frame) => {
-                    self.closed = Some(match frame {
-                        Some(frame) => CloseInfo {
-                            code: Some(u16::from(frame.code)),
-                            reason: frame.reason.as_str().to_owned(),
-                        },
-                        None => CloseInfo {
-                            code: None,
-                            reason: "close frame without a code".to_owned(),
-                        },
-                    });
-                }
-                // tungstenite queues the pong for a ping and sends it on the next read.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-            }
-        }
-    }
-}
-
-/// Parses a text frame, which must be one JSON object.
-fn parse_frame(text: &str) -> Result<Value, ClientError> {
-    let shown: String = text.chars().take(120).collect();
-    match serde_json::from_str::<Value>(text) {
-        Ok(value) if value.is_object() => Ok(value),
-        Ok(_) => Err(ClientError::Protocol(format!(
-            "a text frame is JSON but not an object: {shown}"
-        ))),
-        Err(err) => Err(ClientError::Protocol(format!(
-            "a text frame is not JSON ({err}): {shown}"
-        ))),
     }
 }
 

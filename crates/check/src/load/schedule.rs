@@ -1,0 +1,157 @@
+//! When runs start: the closed model's users arriving over the ramp and asking one run after
+//! another, the open model's runs started on a fixed schedule on fresh sockets, both bounded by
+//! `duration`, `max_runs` and a hard stop.
+//!
+//! What it must not do: wait for a slow run before scheduling the next one in the open model, or
+//! start a run past `duration` or `max_runs`.
+
+use super::Model;
+use super::session::{Local, Shared, closed, connect, counted_run, finish};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Runs the configured model from `t0` until every session ends or the hard stop
+/// (`duration + completion_timeout + connect_timeout + 5 s`) aborts what is left.
+pub(super) async fn drive(shared: &Arc<Shared>, t0: Instant) {
+    let config = &shared.config;
+    let hard_stop = t0
+        + config.duration
+        + config.completion_timeout
+        + config.connect_timeout
+        + Duration::from_secs(5);
+    let mut tasks = tokio::task::JoinSet::new();
+    match config.model.clone() {
+        Model::Closed {
+            users,
+            ramp,
+            runs_per_user,
+            pace,
+        } => {
+            for i in 0..users {
+                let arrival = t0 + ramp.mul_f64(i as f64 / users as f64);
+                let shared = shared.clone();
+                tasks.spawn(closed_user(shared, i, arrival, t0, runs_per_user, pace));
+            }
+        }
+        Model::Open {
+            rate,
+            max_in_flight,
+        } => {
+            let shared = shared.clone();
+            tasks.spawn(open_dispatcher(shared, t0, rate, max_in_flight));
+        }
+    }
+    loop {
+        match tokio::time::timeout_at(hard_stop, tasks.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                let left = tasks.len();
+                tasks.abort_all();
+                shared.fail(format!(
+                    "aborted at the hard stop ({left} session task(s) still running)"
+                ));
+                break;
+            }
+        }
+    }
+}
+
+/// Reserves one run slot; false once `max_runs` runs were scheduled.
+fn reserve(shared: &Shared) -> bool {
+    let previous = shared.counters.scheduled.fetch_add(1, Ordering::Relaxed);
+    if previous >= shared.config.max_runs as u64 {
+        shared.counters.scheduled.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+async fn closed_user(
+    shared: Arc<Shared>,
+    index: usize,
+    arrival: Instant,
+    t0: Instant,
+    runs_per_user: Option<usize>,
+    pace: Duration,
+) {
+    let end = t0 + shared.config.duration;
+    if arrival >= end || !reserve(&shared) {
+        return;
+    }
+    tokio::time::sleep_until(arrival).await;
+    let mut local = Local::new();
+    let user = format!("load-{}-u{index}", shared.tag);
+    let mut open = match connect(&shared, &user, arrival, &mut local).await {
+        Ok(open) => open,
+        Err(kind) => {
+            shared.fail(kind);
+            local.flush(&shared);
+            return;
+        }
+    };
+    let mut scheduled = arrival;
+    let mut done = 0usize;
+    loop {
+        // A session whose socket closed after a failed run cannot go on.
+        if !counted_run(&shared, &mut open, scheduled, &mut local).await && closed(&mut open).await
+        {
+            break;
+        }
+        done += 1;
+        if runs_per_user.is_some_and(|n| done >= n) {
+            break;
+        }
+        let next = if pace.is_zero() {
+            Instant::now()
+        } else {
+            scheduled + pace
+        };
+        if next >= end || !reserve(&shared) {
+            break;
+        }
+        scheduled = next;
+        tokio::time::sleep_until(scheduled).await;
+    }
+    finish(&shared, open, &mut local).await;
+    local.flush(&shared);
+}
+
+async fn open_dispatcher(shared: Arc<Shared>, t0: Instant, rate: f64, max_in_flight: usize) {
+    let end = t0 + shared.config.duration;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    let mut runs = tokio::task::JoinSet::new();
+    let mut j: u64 = 0;
+    loop {
+        let scheduled = t0 + Duration::from_secs_f64(j as f64 / rate);
+        if scheduled >= end || !reserve(&shared) {
+            break;
+        }
+        tokio::time::sleep_until(scheduled).await;
+        // Waiting for a free slot makes the run late; its latency still counts from `scheduled`.
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let shared = shared.clone();
+        let index = j;
+        runs.spawn(async move {
+            let mut local = Local::new();
+            let user = format!("load-{}-r{index}", shared.tag);
+            match connect(&shared, &user, scheduled, &mut local).await {
+                Ok(mut open) => {
+                    counted_run(&shared, &mut open, scheduled, &mut local).await;
+                    finish(&shared, open, &mut local).await;
+                }
+                Err(kind) => shared.fail(kind),
+            }
+            local.flush(&shared);
+            drop(permit);
+        });
+        j += 1;
+        // Reap finished tasks as we go so the set does not grow with the whole run.
+        while runs.try_join_next().is_some() {}
+    }
+    while runs.join_next().await.is_some() {}
+}

@@ -1,0 +1,151 @@
+//! Ground truth (section 5): questions about a data set the suite generated and uploaded into a
+//! fresh tenant, so that the answer can be checked against what is known to be true (see
+//! [`crate::truth`]).
+//!
+//! The tenant is set up once, by the first of these cases to run, and shared by the rest. A
+//! question is a [`TruthQuestion`]: what to ask, how to score the answer's quality, how to judge
+//! it against the truth, and what of our server's structured `report` to add as a note. Adding a
+//! ground-truth case is one `TruthQuestion` here (with its judge in `truth`) and one row.
+//!
+//! What it must not do: let anything but the answer decide. Our server's `report` extras appear
+//! in the note only; a deployment without them is judged the same.
+
+use super::kind;
+use crate::client::Credentials;
+use crate::quality::{self, Scenario};
+use crate::suite::catalogue::FRESH_TENANT;
+use crate::suite::context::{Ctx, User};
+use crate::suite::outcome::{OrOutcome, Outcome};
+use crate::suite::probe::{Probe, Request};
+use crate::truth::{self, GroundTruth};
+use serde_json::Value;
+
+/// The ground-truth tenant, set up once for every ground-truth case.
+#[derive(Debug, Clone)]
+pub(crate) enum TruthSetup {
+    Ready { user: User, truth: Box<GroundTruth> },
+    Skip(String),
+    Fail(String),
+}
+
+/// One question about the uploaded data set.
+#[derive(Debug)]
+pub(crate) struct TruthQuestion {
+    pub question: &'static str,
+    /// How the answer's quality is scored (filed as `quality{scenario:ground_truth}`).
+    pub scenario: Scenario,
+    /// The verdict on the answer: `Ok` with a note, `Err` with what it got wrong.
+    pub judge: fn(&str, &GroundTruth) -> Result<String, String>,
+    /// Our server's structured `report`, when present, as a note (`; report.x is ...`).
+    pub report_note: fn(&Value) -> Option<String>,
+}
+
+pub(crate) const SPIKE_DAY: TruthQuestion = TruthQuestion {
+    question: "Did our AI spend spike on any day in the last 30 days? Name the day and what drove it.",
+    scenario: Scenario::AnomalyDetection,
+    judge: truth::check_spike_day,
+    report_note: |report| {
+        let first = report.get("anomalies")?.as_array()?.first()?;
+        Some(format!(
+            "; report.anomalies[0] starts {}",
+            first.get("start").unwrap_or(&Value::Null)
+        ))
+    },
+};
+
+pub(crate) const ROUTING_SAVING: TruthQuestion = TruthQuestion {
+    question: "How can we reduce our AI costs? Give each recommendation with its monthly savings.",
+    scenario: Scenario::CostOptimization,
+    judge: truth::check_routing_saving,
+    report_note: |report| {
+        let saving = report.get("total_monthly_savings_usd")?.as_f64()?;
+        Some(format!("; report.total_monthly_savings_usd {saving:.2}"))
+    },
+};
+
+/// Generates the data set and uploads it into a fresh tenant.
+async fn setup(ctx: &Ctx) -> TruthSetup {
+    let tenant = format!("check-gt-{}", ctx.run_tag);
+    let Some(user) = ctx.other_user("gt", Some(tenant.clone())) else {
+        return TruthSetup::Skip(format!("needs --secret: {FRESH_TENANT}"));
+    };
+    let seed = u64::from_str_radix(&ctx.run_tag, 16).unwrap_or(1);
+    let data = truth::generate(chrono::Utc::now(), seed);
+    let auth = format!("Bearer {}", user.token);
+    let answer = ctx
+        .target
+        .http
+        .request(
+            "POST",
+            "/api/usage",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "text/csv"),
+            ],
+            data.csv.clone().into_bytes(),
+            ctx.config.completion_timeout,
+        )
+        .await;
+    match answer {
+        Ok(answer) if (200..300).contains(&answer.status) => TruthSetup::Ready {
+            user,
+            truth: Box::new(data),
+        },
+        Ok(answer) if answer.status == 404 || answer.status == 405 => TruthSetup::Skip(format!(
+            "the deployment does not accept POST /api/usage (HTTP {}); ground truth needs it to load its data set",
+            answer.status
+        )),
+        Ok(answer) => TruthSetup::Fail(format!(
+            "uploading the ground-truth data set ({} rows) into tenant {tenant} was refused: HTTP {}: {}",
+            data.rows,
+            answer.status,
+            answer.text().chars().take(400).collect::<String>()
+        )),
+        Err(err) => TruthSetup::Fail(format!("uploading the ground-truth data set: {err}")),
+    }
+}
+
+/// Asks `question` as the ground-truth tenant's user and judges the answer against the truth.
+pub(crate) async fn ask(ctx: &mut Ctx, question: &TruthQuestion) -> OrOutcome<Outcome> {
+    if ctx.truth.is_none() {
+        let setup = setup(ctx).await;
+        ctx.truth = Some(setup);
+    }
+    let (user, data) = match &ctx.truth {
+        Some(TruthSetup::Ready { user, truth }) => (user.clone(), truth.clone()),
+        Some(TruthSetup::Skip(reason)) => return Err(Outcome::skip(reason.clone())),
+        Some(TruthSetup::Fail(reason)) => return Err(Outcome::error(reason.clone())),
+        None => return Err(Outcome::error("ground truth was not set up")),
+    };
+    let mut probe = Probe::connect(ctx, &user, Credentials::Bearer(user.token.clone()))
+        .await
+        .map_err(|err| Outcome::error(format!("connecting as the ground-truth user: {err}")))?;
+    let collected = probe
+        .run_to_end(
+            &Request::start_agent("supervisor", question.question),
+            "asking about the uploaded data",
+        )
+        .await?;
+    let quality = quality::score(question.scenario, &collected.run.events);
+    probe.file_quality(collected.run_id(), quality.score, "ground_truth");
+    probe.require_completed(&collected, "the run on the uploaded data")?;
+    let answer = collected.run.response().unwrap_or_default();
+    let report_note = collected
+        .run
+        .events
+        .iter()
+        .find(|e| kind(e) == "agent_completed")
+        .and_then(|e| e.get("report"))
+        .and_then(question.report_note)
+        .unwrap_or_default();
+    match (question.judge)(answer, &data) {
+        Ok(note) => {
+            probe.close().await;
+            Ok(Outcome::pass(format!("{note}{report_note}")))
+        }
+        Err(reason) => Err(Outcome::fail(
+            format!("{reason}{report_note}"),
+            collected.run.events,
+        )),
+    }
+}
