@@ -1,62 +1,14 @@
 //! Runs through the engine alone, on a real SQLite store: every agent answers, the grammar holds,
 //! cancel, time limit, NO_DATA, replay and limits behave as docs/protocol.md says.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use agentwire_analytics::{DemoConfig, generate_demo};
-use agentwire_engine::{Engine, EngineConfig, EngineError, EventStream, Principal};
-use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent, RunParams, StartRun};
+use crate::support::{as_json, drain, engine, engine_with_demo, principal, request};
+use agentwire_engine::{EngineConfig, EngineError};
+use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent};
 use std::time::Duration;
-
-async fn engine(config: EngineConfig) -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("engine.db").display());
-    let store = agentwire_store::connect(&url).await.unwrap();
-    (Engine::new(store, config), dir)
-}
-
-fn principal(user: &str, tenant: &str) -> Principal {
-    Principal {
-        user_id: user.into(),
-        tenant_id: tenant.into(),
-    }
-}
-
-fn request(agent: AgentKind, text: &str) -> StartRun {
-    StartRun {
-        id: None,
-        agent,
-        user_request: text.into(),
-        thread_id: None,
-        params: RunParams::default(),
-    }
-}
-
-async fn drain(mut events: EventStream) -> Vec<RunEvent> {
-    let mut out = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
-        .await
-        .expect("run stalled")
-    {
-        out.push(event);
-    }
-    out
-}
-
-fn as_json(events: &[RunEvent]) -> Vec<serde_json::Value> {
-    events
-        .iter()
-        .map(|e| serde_json::to_value(agentwire_protocol::ServerFrame::Event(e.clone())).unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn every_agent_answers_the_demo_data_with_a_valid_run() {
-    let (engine, _dir) = engine(EngineConfig::default()).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
     let who = principal("alice", "acme");
     for agent in AgentKind::ALL {
         let started = engine
@@ -139,11 +91,7 @@ async fn cancel_stops_the_run_with_nothing_after_the_terminal_event() {
         step_delay: Duration::from_millis(40),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let mut started = engine
         .start_run(&who, request(AgentKind::Supervisor, "reduce costs"))
@@ -184,11 +132,7 @@ async fn the_time_limit_ends_a_run_with_timeout() {
         run_timeout: Duration::from_millis(120),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let started = engine
         .start_run(
             &principal("alice", "acme"),
@@ -217,11 +161,7 @@ async fn follow_replays_then_continues_live_without_gaps() {
         step_delay: Duration::from_millis(20),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let mut started = engine
         .start_run(
@@ -255,11 +195,7 @@ async fn limits_on_threads_and_concurrent_runs() {
         max_concurrent_runs_per_user: 2,
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let mut on_thread = request(AgentKind::Data, "spend");
     on_thread.thread_id = Some("t1".into());
@@ -306,11 +242,7 @@ async fn shutdown_interrupts_runs_past_the_drain_timeout_and_refuses_new_ones() 
         step_delay: Duration::from_millis(100),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let started = engine
         .start_run(&who, request(AgentKind::Supervisor, "reduce costs"))
@@ -343,11 +275,7 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
         step_delay: Duration::from_millis(50),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let in_acme = principal("admin", "acme");
     let in_other = principal("admin", "other-co");
     let started = engine
