@@ -20,7 +20,6 @@ mod agents;
 mod context;
 mod engine;
 mod error;
-mod format;
 mod run;
 mod tenant;
 mod tools;

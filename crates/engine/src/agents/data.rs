@@ -3,9 +3,9 @@
 
 use super::scope;
 use crate::context::{RunContext, Step};
-use crate::format;
 use crate::tools::{detect_anomalies, forecast_capacity, query_usage, usage_summary};
 use agentwire_analytics::Breakdown;
+use agentwire_analytics::format;
 
 const NAME: &str = "data";
 
@@ -111,7 +111,7 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
             scope.describe()
         ),
         Some(a) => {
-            let drivers = format::drivers(&a.contributors);
+            let drivers = detect_anomalies::drivers(&a.contributors);
             format!(
                 "{} stands out: {} spent against {} expected, {} above the baseline. It is driven by {drivers}.{}",
                 a.start,

@@ -2,8 +2,8 @@
 
 use super::scope;
 use crate::context::{RunContext, Step};
-use crate::format;
 use crate::tools::{price_lookup, recommend_optimizations};
+use agentwire_analytics::format;
 
 const NAME: &str = "optimization";
 

@@ -2,8 +2,8 @@
 
 use super::{report_input, scope};
 use crate::context::{RunContext, Step};
-use crate::format;
 use crate::tools::{compose_report, detect_anomalies, recommend_optimizations, usage_summary};
+use agentwire_analytics::format;
 
 const NAME: &str = "reporting";
 

@@ -19,7 +19,7 @@ pub(super) async fn run(ctx: &mut RunContext) -> Step<Completed> {
         NAME,
         format!(
             "The tenant has {} usage record(s) to work from. I will ask {} in turn, over {}.",
-            crate::format::count(ctx.data.records.len() as u64),
+            agentwire_analytics::format::count(ctx.data.records.len() as u64),
             names.join(" → "),
             scope.describe()
         ),
@@ -70,7 +70,7 @@ fn reason(ctx: &RunContext, agent: AgentKind) -> String {
         AgentKind::Optimization => match &f.summary {
             Some(s) => format!(
                 "find savings in {} of spend",
-                crate::format::usd(s.total_cost_usd)
+                agentwire_analytics::format::usd(s.total_cost_usd)
             ),
             None => "find quantified savings".to_owned(),
         },

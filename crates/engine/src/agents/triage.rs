@@ -34,8 +34,8 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         named("team", &c.entities.teams),
         named("model", &c.entities.models),
         c.timeframe,
-        crate::format::usd(c.scope_cost_usd),
-        crate::format::count(c.scope_requests),
+        agentwire_analytics::format::usd(c.scope_cost_usd),
+        agentwire_analytics::format::count(c.scope_requests),
         c.agents.join(", ")
     );
     ctx.thinking(NAME, message).await?;

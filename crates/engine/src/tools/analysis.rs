@@ -26,8 +26,8 @@ use super::{
 };
 use crate::agents::Findings;
 use crate::context::Stop;
-use crate::format;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 
 /// A forecast of a series, with its backtest.
 #[derive(Debug, Clone, Serialize)]

@@ -2,7 +2,7 @@
 //! owner, effort, risk and expected saving per step. Quick, safe, valuable steps come first.
 
 use crate::context::{Step, ToolOutput};
-use crate::format;
+use agentwire_analytics::format;
 use agentwire_analytics::{Anomaly, Recommendation};
 use serde::Serialize;
 
@@ -32,7 +32,7 @@ pub fn compute(
 ) -> Step<ToolOutput<Vec<PlanStep>>> {
     let mut plan: Vec<PlanStep> = Vec::new();
     for anomaly in anomalies.iter().take(2) {
-        let driver = format::drivers(&anomaly.contributors);
+        let driver = super::detect_anomalies::drivers(&anomaly.contributors);
         let owner = anomaly
             .contributors
             .iter()

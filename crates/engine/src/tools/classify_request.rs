@@ -263,7 +263,7 @@ pub fn compute(
         entities.teams.len(),
         entities.features.len(),
         scope_records,
-        crate::format::usd(scope_cost_usd),
+        agentwire_analytics::format::usd(scope_cost_usd),
         scope.describe()
     );
     Ok(ToolOutput {

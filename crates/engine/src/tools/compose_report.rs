@@ -4,7 +4,7 @@
 
 use crate::agents::Findings;
 use crate::context::{Step, ToolOutput};
-use crate::format;
+use agentwire_analytics::format;
 use agentwire_analytics::{Breakdown, Summary};
 use serde::Serialize;
 use serde_json::{Value, json};

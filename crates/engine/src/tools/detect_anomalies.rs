@@ -4,9 +4,9 @@
 
 use super::{Scope, no_data};
 use crate::context::{Step, ToolOutput};
-use crate::format;
 use crate::tenant::TenantData;
-use agentwire_analytics::{Anomaly, detect_anomalies};
+use agentwire_analytics::format;
+use agentwire_analytics::{Anomaly, Contributor, detect_anomalies};
 
 pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>>> {
     let window = scope.filter(&data.records);
@@ -39,4 +39,21 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>
         value: in_window,
         summary: text,
     })
+}
+
+/// An anomaly's drivers for a sentence: `team growth (99.8%), feature email-drafts (99.8%)`.
+pub fn drivers(contributors: &[Contributor]) -> String {
+    contributors
+        .iter()
+        .take(3)
+        .map(|c| {
+            format!(
+                "{} {} ({})",
+                c.dimension,
+                c.key,
+                format::share(c.share_of_excess)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -8,9 +8,9 @@
 
 use super::{Scope, no_data};
 use crate::context::{Step, ToolOutput};
-use crate::format;
 use crate::tenant::TenantData;
 use agentwire_analytics::capacity::{Capacity, RateLimit, capacity};
+use agentwire_analytics::format;
 use agentwire_protocol::ErrorCode;
 
 /// Reads `rate_limits` from the run's parameters.

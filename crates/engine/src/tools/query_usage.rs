@@ -2,8 +2,8 @@
 
 use super::{Scope, no_data};
 use crate::context::{Step, ToolOutput};
-use crate::format;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 use agentwire_analytics::{DailyPoint, summarize};
 use chrono::{Datelike, Weekday};
 use serde::Serialize;

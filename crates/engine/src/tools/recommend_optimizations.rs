@@ -3,8 +3,8 @@
 
 use super::{Scope, no_data};
 use crate::context::{Step, ToolOutput};
-use crate::format;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 use agentwire_analytics::{Recommendation, recommend};
 
 pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Recommendation>>> {

@@ -3,8 +3,8 @@
 
 use super::{Scope, no_data};
 use crate::context::{Step, ToolOutput};
-use crate::format;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 use agentwire_analytics::{Summary, summarize};
 
 pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Summary>> {
