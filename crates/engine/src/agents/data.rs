@@ -1,16 +1,16 @@
 //! The data agent (UnifiedDataAgent): what happened. Spend and tokens by model, team, feature and
 //! day, the trend against the previous period, and the days that depart from the baseline.
 
-use super::scope;
-use crate::context::{RunContext, Step};
+use crate::context::RunContext;
+use crate::stop::RunResult;
 use crate::tools::{detect_anomalies, forecast_capacity, query_usage, usage_summary};
 use agentwire_analytics::Breakdown;
 use agentwire_analytics::format;
 
 const NAME: &str = "data";
 
-pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
-    let scope = scope(ctx);
+pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
+    let scope = ctx.scope.clone();
 
     let s = {
         let scope = scope.clone();

@@ -2,13 +2,14 @@
 //! impact and what drove them. The baseline uses the whole history of the scope; only anomalies
 //! that overlap the asked window are reported.
 
-use super::{Scope, no_data};
-use crate::context::{Step, ToolOutput};
+use super::{ToolOutput, no_data};
+use crate::scope::Scope;
+use crate::stop::RunResult;
 use crate::tenant::TenantData;
 use agentwire_analytics::format;
 use agentwire_analytics::{Anomaly, Contributor, detect_anomalies};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>>> {
+pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Vec<Anomaly>>> {
     let window = scope.filter(&data.records);
     let all = detect_anomalies(&data.records, &data.prices, &scope.filter_all_time());
     if data.records.is_empty() {
