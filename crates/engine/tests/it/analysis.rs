@@ -1,7 +1,7 @@
 //! Issue 3: the analytics the agents stand on, seen from the engine. The agents' report carries
 //! capacity and every lever; the offline analysis (`agentwire analyze`) composes the same report.
 
-use crate::support::{demo, drain, engine_with_demo, principal, request};
+use crate::support::{completed, demo, engine_with_demo, principal, request, run_to_end};
 use agentwire_analytics::PriceTable;
 use agentwire_engine::{EngineConfig, analyze_usage};
 use agentwire_protocol::{AgentKind, EventKind, RunParams};
@@ -11,20 +11,15 @@ async fn completed_report(agent: AgentKind, params: RunParams) -> (serde_json::V
     let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
     let mut ask = request(agent, "How can we reduce our AI costs?");
     ask.params = params;
-    let started = engine
-        .start_run(&principal("ana", "acme"), ask)
-        .await
-        .unwrap();
-    let mut thinking = Vec::new();
-    for event in drain(started.events).await {
-        match event.kind {
-            EventKind::AgentThinking { message } => thinking.push(message),
-            EventKind::AgentCompleted { report, .. } => return (report, thinking),
-            EventKind::AgentError { message, .. } => panic!("run failed: {message}"),
-            _ => {}
-        }
-    }
-    panic!("the run ended without agent_completed");
+    let events = run_to_end(&engine, &principal("ana", "acme"), ask).await;
+    let thinking = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AgentThinking { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    (completed(&events).1.clone(), thinking)
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! must leave these unchanged; a change meant to alter an answer updates the files on purpose:
 //! `UPDATE_GOLDEN=1 cargo test -p agentwire-engine --test it golden`, then review the diff.
 
-use crate::support::{demo, drain, engine, engine_with_demo, principal, request};
+use crate::support::{completed, demo, engine, engine_with_demo, principal, request, run_to_end};
 use agentwire_analytics::{PriceTable, import_focus, import_series};
 use agentwire_engine::{
     ComposedReport, EngineConfig, analyze_focus, analyze_series, analyze_usage,
@@ -111,17 +111,8 @@ async fn pin_run(name: &str, agent: AgentKind, question: &str, rate_limits: Opti
             .extra
             .insert("rate_limits".into(), serde_json::json!(limits));
     }
-    let started = engine
-        .start_run(&principal("ana", "acme"), ask)
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
-    let Some(EventKind::AgentCompleted {
-        response, report, ..
-    }) = events.last().map(|e| &e.kind)
-    else {
-        panic!("{name}: the run did not complete: {:?}", events.last());
-    };
+    let events = run_to_end(&engine, &principal("ana", "acme"), ask).await;
+    let (response, report) = completed(&events);
     assert_report(name, response, report);
     assert_golden(&format!("{name}.events.txt"), &transcript(&events));
 }
@@ -165,20 +156,9 @@ async fn demo_data_answers_say_so_as_before() {
         ..EngineConfig::default()
     })
     .await;
-    let started = engine
-        .start_run(
-            &principal("carol", "new-co"),
-            request(AgentKind::Reporting, "Give me the monthly report"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
-    let Some(EventKind::AgentCompleted {
-        response, report, ..
-    }) = events.last().map(|e| &e.kind)
-    else {
-        panic!("{events:?}")
-    };
+    let ask = request(AgentKind::Reporting, "Give me the monthly report");
+    let events = run_to_end(&engine, &principal("carol", "new-co"), ask).await;
+    let (response, report) = completed(&events);
     assert_report("demo-reporting", response, report);
 }
 

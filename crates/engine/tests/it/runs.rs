@@ -1,7 +1,9 @@
 //! Runs through the engine alone, on a real SQLite store: every agent answers, the grammar holds,
 //! cancel, time limit, NO_DATA, replay and limits behave as docs/protocol.md says.
 
-use crate::support::{as_json, drain, engine, engine_with_demo, principal, request};
+use crate::support::{
+    as_json, completed, drain, engine, engine_with_demo, failed, principal, request, run_to_end,
+};
 use agentwire_engine::{EngineConfig, EngineError};
 use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent};
 use std::time::Duration;
@@ -11,19 +13,11 @@ async fn every_agent_answers_the_demo_data_with_a_valid_run() {
     let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
     let who = principal("alice", "acme");
     for agent in AgentKind::ALL {
-        let started = engine
-            .start_run(&who, request(agent, "How can we reduce our AI costs?"))
-            .await
-            .unwrap();
-        let events = drain(started.events).await;
+        let ask = request(agent, "How can we reduce our AI costs?");
+        let events = run_to_end(&engine, &who, ask).await;
         let violations = agentwire_check::grammar::check_run(&as_json(&events));
         assert!(violations.is_empty(), "{agent}: {violations:?}");
-        let Some(EventKind::AgentCompleted {
-            response, report, ..
-        }) = events.last().map(|e| &e.kind)
-        else {
-            panic!("{agent} did not complete: {:?}", events.last());
-        };
+        let (response, report) = completed(&events);
         assert!(response.contains('$'), "{agent}: {response}");
         assert!(report.is_object());
         if std::env::var_os("SHOW_RUNS").is_some() {
@@ -41,27 +35,13 @@ async fn every_agent_answers_the_demo_data_with_a_valid_run() {
 #[tokio::test]
 async fn a_tenant_without_data_gets_no_data() {
     let (engine, _dir) = engine(EngineConfig::default()).await;
-    let started = engine
-        .start_run(
-            &principal("bob", "empty"),
-            request(AgentKind::Data, "what did we spend?"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
+    let ask = request(AgentKind::Data, "what did we spend?");
+    let events = run_to_end(&engine, &principal("bob", "empty"), ask).await;
     assert_eq!(events.len(), 2, "{events:?}");
-    match &events[1].kind {
-        EventKind::AgentError {
-            error_code,
-            message,
-            retryable,
-        } => {
-            assert_eq!(*error_code, ErrorCode::NoData);
-            assert!(message.contains("agentwire ingest"), "{message}");
-            assert!(!retryable);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_code, message, retryable) = failed(&events);
+    assert_eq!(error_code, ErrorCode::NoData);
+    assert!(message.contains("agentwire ingest"), "{message}");
+    assert!(!retryable);
 }
 
 #[tokio::test]
@@ -71,17 +51,9 @@ async fn demo_data_mode_answers_tenants_without_data() {
         ..EngineConfig::default()
     })
     .await;
-    let started = engine
-        .start_run(
-            &principal("carol", "new-co"),
-            request(AgentKind::Data, "what did we spend?"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
-    let Some(EventKind::AgentCompleted { report, .. }) = events.last().map(|e| &e.kind) else {
-        panic!("{events:?}")
-    };
+    let ask = request(AgentKind::Data, "what did we spend?");
+    let events = run_to_end(&engine, &principal("carol", "new-co"), ask).await;
+    let (_, report) = completed(&events);
     assert_eq!(report["data_coverage"]["source"], "demo");
 }
 
@@ -133,25 +105,11 @@ async fn the_time_limit_ends_a_run_with_timeout() {
         ..EngineConfig::default()
     };
     let (engine, _dir) = engine_with_demo(config).await;
-    let started = engine
-        .start_run(
-            &principal("alice", "acme"),
-            request(AgentKind::Supervisor, "reduce costs"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
-    match &events.last().unwrap().kind {
-        EventKind::AgentError {
-            error_code,
-            retryable,
-            ..
-        } => {
-            assert_eq!(*error_code, ErrorCode::Timeout);
-            assert!(retryable);
-        }
-        other => panic!("{other:?}"),
-    }
+    let ask = request(AgentKind::Supervisor, "reduce costs");
+    let events = run_to_end(&engine, &principal("alice", "acme"), ask).await;
+    let (error_code, _, retryable) = failed(&events);
+    assert_eq!(error_code, ErrorCode::Timeout);
+    assert!(retryable);
     assert!(agentwire_check::grammar::check_run(&as_json(&events)).is_empty());
 }
 
@@ -250,17 +208,9 @@ async fn shutdown_interrupts_runs_past_the_drain_timeout_and_refuses_new_ones() 
         .unwrap();
     engine.shutdown(Duration::from_millis(150)).await;
     let events = drain(started.events).await;
-    match &events.last().unwrap().kind {
-        EventKind::AgentError {
-            error_code,
-            retryable,
-            ..
-        } => {
-            assert_eq!(*error_code, ErrorCode::Interrupted);
-            assert!(retryable);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_code, _, retryable) = failed(&events);
+    assert_eq!(error_code, ErrorCode::Interrupted);
+    assert!(retryable);
     assert!(matches!(
         engine.start_run(&who, request(AgentKind::Data, "x")).await,
         Err(EngineError::ShuttingDown)
@@ -292,10 +242,7 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
         Err(EngineError::RunNotFound)
     ));
     let events = drain(started.events).await;
-    assert!(matches!(
-        events.last().unwrap().kind,
-        EventKind::AgentCompleted { .. }
-    ));
+    completed(&events);
     assert!(matches!(
         engine.run_events(&in_other, &run_id, 0).await,
         Err(EngineError::RunNotFound)

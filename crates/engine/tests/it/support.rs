@@ -3,7 +3,9 @@
 
 use agentwire_analytics::{DemoConfig, DemoDataset, generate_demo};
 use agentwire_engine::{Engine, EngineConfig, EventStream, Principal};
-use agentwire_protocol::{AgentKind, RunEvent, RunParams, ServerFrame, StartRun};
+use agentwire_protocol::{
+    AgentKind, ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, StartRun,
+};
 use agentwire_store::Store;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -73,4 +75,32 @@ pub fn as_json(events: &[RunEvent]) -> Vec<Value> {
         .iter()
         .map(|e| serde_json::to_value(ServerFrame::Event(e.clone())).unwrap())
         .collect()
+}
+
+/// Starts a run and reads it to its terminal event.
+pub async fn run_to_end(engine: &Engine, who: &Principal, request: StartRun) -> Vec<RunEvent> {
+    let started = engine.start_run(who, request).await.unwrap();
+    drain(started.events).await
+}
+
+/// The answer of a run that completed: its Markdown `response` and its `report`.
+pub fn completed(events: &[RunEvent]) -> (&str, &Value) {
+    match events.last().map(|e| &e.kind) {
+        Some(EventKind::AgentCompleted {
+            response, report, ..
+        }) => (response, report),
+        _ => panic!("the run did not complete: {events:#?}"),
+    }
+}
+
+/// The error a run ended with: its code, message and whether it is retryable.
+pub fn failed(events: &[RunEvent]) -> (ErrorCode, &str, bool) {
+    match events.last().map(|e| &e.kind) {
+        Some(EventKind::AgentError {
+            error_code,
+            message,
+            retryable,
+        }) => (*error_code, message, *retryable),
+        _ => panic!("the run did not end with agent_error: {events:#?}"),
+    }
 }
