@@ -1,4 +1,6 @@
 //! Errors the engine returns to its callers, each mapped to a protocol error code.
+//! These are refusals and failures of the engine's own calls; they must not carry how a run ended
+//! (that is `stop::Stop`, turned into the run's terminal event).
 
 use agentwire_protocol::ErrorCode;
 use agentwire_store::StoreError;

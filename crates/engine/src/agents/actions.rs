@@ -1,4 +1,5 @@
 //! The actions agent: an ordered implementation plan with owners, effort and risk.
+//! It must not invent a saving: each step's saving is a recommendation's, computed by a tool.
 
 use crate::context::RunContext;
 use crate::stop::RunResult;

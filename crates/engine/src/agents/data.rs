@@ -1,5 +1,7 @@
 //! The data agent (UnifiedDataAgent): what happened. Spend and tokens by model, team, feature and
 //! day, the trend against the previous period, and the days that depart from the baseline.
+//! It states only figures its tools returned, and must not recommend (that is the optimization
+//! agent's job).
 
 use crate::context::RunContext;
 use crate::stop::RunResult;

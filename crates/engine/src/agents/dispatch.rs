@@ -1,5 +1,5 @@
 //! The one table from a sub-agent to the function that does its work, shared by the supervisor
-//! (its hand-offs) and `run_entry` (an agent addressed directly).
+//! (its hand-offs) and `run_entry` (an agent addressed directly). It must not do any work itself.
 
 use super::{actions, data, optimization, reporting, triage};
 use crate::context::RunContext;

@@ -1,4 +1,5 @@
 //! The optimization agent: what to change, each lever with its monthly saving in dollars.
+//! Every saving it states comes from `recommend_optimizations`; it must not estimate one itself.
 
 use crate::context::RunContext;
 use crate::stop::RunResult;

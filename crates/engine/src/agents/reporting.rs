@@ -1,6 +1,7 @@
 //! The reporting agent: the final answer, composed only from what the run computed. Every run's
 //! answer comes from here ([`answer`]): the reporting agent's own when it ran, else one composed
-//! from the findings of the agents that did.
+//! from the findings of the agents that did. It must not compute a figure: it composes what the
+//! tools found.
 
 use crate::context::RunContext;
 use crate::report::{ComposedReport, ReportInput, compose};

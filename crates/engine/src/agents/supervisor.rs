@@ -1,6 +1,6 @@
 //! The supervisor: says what it will do, hands off to the agents of the run's plan one after the
-//! other, and returns the reporting agent's answer. It follows the plan the driver made; it does
-//! not read the request again.
+//! other, and returns the reporting agent's answer. It follows the plan the driver made: it must
+//! not read the request again, nor call tools.
 
 use super::{dispatch, reporting};
 use crate::context::RunContext;

@@ -1,6 +1,6 @@
 //! The triage agent: reports how the run's question was read (intent, the models and teams it
 //! names, the period) and grounds it in the tenant's data. The reading and the plan were made
-//! before the run started; triage does not make them again. A request that names exactly one team
+//! before the run started; triage must not make them again. A request that names exactly one team
 //! of the tenant narrows the run's scope to that team.
 
 use crate::context::RunContext;

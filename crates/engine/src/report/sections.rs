@@ -2,6 +2,7 @@
 //! one section's Markdown, adds its sentences to `findings` and sets its own `report` keys; a
 //! section whose findings are absent writes nothing (or says there is nothing, where a reader
 //! expects the section). Figures are formatted with `analytics::format` only.
+//! No section may compute a figure the findings do not hold.
 
 use super::{Report, strip_bold};
 use agentwire_analytics::capacity::Capacity;

@@ -1,6 +1,7 @@
 //! The sections of an offline analysis of a metric series or FOCUS billing file (`agentwire
 //! analyze`): cost drivers or the series' range, its anomalies and its forecast. Keys: `forecast`,
 //! and `summary` and `anomalies` when no usage findings set them.
+//! It must not compute statistics: the offline analysis (`offline.rs`) already did.
 
 use super::Report;
 use crate::findings::SeriesFindings;

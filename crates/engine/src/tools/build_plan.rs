@@ -1,5 +1,6 @@
 //! `build_plan`: turns recommendations and anomalies into an ordered implementation plan with an
 //! owner, effort, risk and expected saving per step. Quick, safe, valuable steps come first.
+//! It must not compute savings: a step's saving is its recommendation's.
 
 use super::ToolOutput;
 use crate::findings::PlanStep;

@@ -2,7 +2,7 @@
 //! models, teams and features it names, grounded in what the scope holds.
 //!
 //! The intent comes from the run's plan, read once before the run started (`question.rs`); this
-//! tool does not read the request's meaning again. It adds what needs the tenant's data: the
+//! tool must not read the request's meaning again. It adds what needs the tenant's data: the
 //! entities are matched against the names that really occur in it, so "team search" is only a
 //! team when the tenant has one.
 

@@ -1,6 +1,6 @@
 //! `compose_report`: the final answer, as Markdown and as the `report` JSON, composed from the
 //! run's findings by `report::compose`. The tool only wraps the composer, so the reporting agent's
-//! answer shows as a tool call like every other step.
+//! answer shows as a tool call like every other step; it must not add to the report.
 
 use super::ToolOutput;
 use crate::report::{ComposedReport, ReportInput, compose};

@@ -1,6 +1,7 @@
 //! `detect_anomalies`: days whose spend departs from the seasonal baseline, with their dollar
 //! impact and what drove them. The baseline uses the whole history of the scope; only anomalies
 //! that overlap the asked window are reported.
+//! The statistics live in `analytics::anomaly`; this tool must not add its own.
 
 use super::{ToolOutput, no_data};
 use crate::scope::Scope;

@@ -4,7 +4,8 @@
 //!
 //! Limits come from the run's `rate_limits` parameter: `MODEL=TPM[:RPM]` strings (a list, or one
 //! string separated by commas), `*` for all traffic. Without limits the rates and forecast are
-//! still reported, and the summary says no limit was given.
+//! still reported, and the summary says no limit was given. The statistics live in
+//! `analytics::capacity`; this tool must not add its own.
 
 use super::{ToolOutput, no_data};
 use crate::report::capacity_summary;

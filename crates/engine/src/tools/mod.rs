@@ -1,7 +1,8 @@
 //! The tools agents call. One file per tool; each is a pure function of the tenant's records
 //! (through the `analytics` crate) and its arguments, that returns a value for the agents and a
-//! one-line summary for people. Tools never emit events, read the run's context or call agents: `RunContext::tool`
-//! runs them off the async runtime and emits the tool pair around them.
+//! one-line summary for people. Tools must not emit events, read the run's context or call
+//! agents: `RunContext::tool` runs them off the async runtime and emits the tool pair around
+//! them. The types of their values live in `findings.rs`.
 
 pub mod build_plan;
 pub mod classify_request;

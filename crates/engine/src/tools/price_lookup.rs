@@ -1,5 +1,6 @@
 //! `price_lookup`: the list prices of the models in scope and their cheaper same-provider
 //! alternatives, from the embedded price table (each price with its source and date).
+//! It must not price anything itself: prices come from the tenant's price table only.
 
 use super::ToolOutput;
 use crate::findings::PricedModel;

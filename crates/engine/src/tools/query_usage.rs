@@ -1,4 +1,5 @@
 //! `query_usage`: the daily series of the scope, with its peak and the weekday/weekend pattern.
+//! It must not filter beyond the scope: the agents' figures and the report's must agree.
 
 use super::{ToolOutput, no_data};
 use crate::findings::DailyUsage;

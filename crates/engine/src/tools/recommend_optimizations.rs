@@ -1,5 +1,6 @@
 //! `recommend_optimizations`: the quantified levers (model routing and more), each with monthly
 //! savings in dollars computed from the tenant's own records and the price table.
+//! The levers live in `analytics::optimize`; this tool must not adjust their figures.
 
 use super::{ToolOutput, no_data};
 use crate::scope::Scope;

@@ -1,5 +1,6 @@
 //! `usage_summary`: spend and tokens in the scope, by model, team, feature, provider and day, with
 //! the trend against the previous period of the same length.
+//! It must not filter beyond the scope: the agents' figures and the report's must agree.
 
 use super::{ToolOutput, no_data};
 use crate::scope::Scope;
