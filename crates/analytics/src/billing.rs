@@ -12,8 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::fastmap::FastMap;
+use crate::format::usd;
 use crate::import::FocusRow;
-use crate::optimize::{Recommendation, fmt_usd};
+use crate::recommendation::Recommendation;
 use crate::timeseries::{Combine, Direction, Grid, SeriesAnomalies, detect_series};
 
 /// Spend of one key (service, sub-account, category).
@@ -190,8 +191,8 @@ pub fn commitment_recommendations(rows: &[FocusRow], days: f64) -> Vec<Recommend
                 affected_records: rows,
                 evidence: format!(
                     "Commitment {id}: {} of its {} effective cost over {days:.1} days was unused ({:.1}% utilisation).",
-                    fmt_usd(unused),
-                    fmt_usd(used + unused),
+                    usd(unused),
+                    usd(used + unused),
                     utilisation * 100.0
                 ),
                 assumptions: vec![

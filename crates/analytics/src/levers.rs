@@ -26,9 +26,10 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 
 use crate::fastmap::FastMap;
+use crate::format::{count, usd};
 use crate::import::{MOONCAKE_BLOCK_TOKENS, hash_ids};
-use crate::optimize::{Recommendation, fmt_count, fmt_usd};
 use crate::prices::{ModelPrice, is_batch};
+use crate::recommendation::Recommendation;
 use crate::record::UsageRecord;
 
 /// Provider prompt caches keep an entry this long after its last use (Anthropic's default; OpenAI
@@ -166,8 +167,8 @@ fn exact_repeats(states: &mut [State<'_, '_>], per_month: f64, days: f64) -> Vec
         rec.feature = feature.map(str::to_string);
         rec.evidence = format!(
             "{} requests of {name} over {days:.1} days repeated a prompt_hash seen earlier; they cost {} and an application cache keyed by the prompt would have answered them.",
-            fmt_count(g.requests),
-            fmt_usd(g.saving)
+            count(g.requests),
+            usd(g.saving)
         );
         rec.assumptions = vec![
             "An identical prompt may be answered with the earlier response (no per-user or time-dependent content).".to_string(),
@@ -316,17 +317,17 @@ fn prompt_caching(states: &mut [State<'_, '_>], per_month: f64, days: f64) -> Ve
         rec.from_model = Some(model.to_string());
         rec.evidence = format!(
             "{} requests of {name} on {model} over {days:.1} days: {} of their {} input tokens ({:.1}%) repeat a prefix already sent ({}); read from cache instead of sent again they save {}, after {} tokens of cache writes.",
-            fmt_count(g.requests),
-            fmt_count(g.tokens as u64),
-            fmt_count(total_input as u64),
+            count(g.requests),
+            count(g.tokens as u64),
+            count(total_input as u64),
             share * 100.0,
             if source == "hash_ids" {
                 "Mooncake hash_ids blocks of 512 tokens"
             } else {
                 "prefix_hash with prefix_tokens"
             },
-            fmt_usd(g.saving),
-            fmt_count(g.extra as u64),
+            usd(g.saving),
+            count(g.extra as u64),
         );
         rec.assumptions = vec![
             if source == "hash_ids" {
@@ -404,10 +405,10 @@ fn max_tokens(states: &mut [State<'_, '_>], per_month: f64, days: f64) -> Vec<Re
         rec.risk = "medium".to_string();
         rec.evidence = format!(
             "{} of {} requests of {name} ({:.1}%) over {days:.1} days produced exactly their max_tokens of output: the answers were cut off. Those requests cost {}.",
-            fmt_count(*capped),
-            fmt_count(*requests),
+            count(*capped),
+            count(*requests),
             share * 100.0,
-            fmt_usd(*cost)
+            usd(*cost)
         );
         rec.assumptions = vec![
             "A cut-off answer is retried or thrown away, so what it cost is waste.".to_string(),
@@ -495,9 +496,9 @@ fn batch(states: &mut [State<'_, '_>], per_month: f64, days: f64) -> Vec<Recomme
         rec.from_model = Some(model.to_string());
         rec.evidence = format!(
             "{} requests of {name} on {model} over {days:.1} days cost {}; {name} is offline work that does not need an answer within seconds, and the batch price saves {}.",
-            fmt_count(g.requests),
-            fmt_usd(g.before),
-            fmt_usd(g.saving)
+            count(g.requests),
+            usd(g.before),
+            usd(g.saving)
         );
         rec.assumptions = vec![
             format!(

@@ -10,44 +10,18 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use crate::fastmap::FastMap;
+use crate::format::{count, usd};
 use crate::prices::{ModelPrice, PriceCache, PriceTable, PriceTier};
+pub use crate::recommendation::Recommendation;
 use crate::record::UsageRecord;
 use crate::summary::{Filter, window_days};
+use chrono::{DateTime, Utc};
 
 /// Traffic counts as short, classification-like output at or below this many tokens per request.
 pub const ROUTING_MAX_AVG_OUTPUT_TOKENS: f64 = 64.0;
 /// ...with a prompt no longer than this, so a small model is likely to cope.
 pub const ROUTING_MAX_AVG_INPUT_TOKENS: f64 = 2_000.0;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Recommendation {
-    /// Which lever: "model_routing".
-    pub lever: String,
-    pub title: String,
-    pub monthly_savings_usd: f64,
-    /// What the affected traffic costs per month today.
-    pub current_monthly_cost_usd: f64,
-    pub from_model: Option<String>,
-    pub to_model: Option<String>,
-    pub feature: Option<String>,
-    /// Set when all of the affected traffic belongs to one team.
-    pub team: Option<String>,
-    pub affected_requests: u64,
-    pub affected_records: u64,
-    pub evidence: String,
-    pub assumptions: Vec<String>,
-    pub steps: Vec<String>,
-    /// "low", "medium" or "high".
-    pub effort: String,
-    /// "low", "medium" or "high".
-    pub risk: String,
-    /// Lever-specific figures, e.g. `reusable_share` for prompt caching.
-    pub figures: BTreeMap<String, f64>,
-}
 
 /// All recommendations for the filtered records, largest monthly saving first.
 pub fn recommend(
@@ -220,18 +194,18 @@ fn routing_recommendation(f: RoutingFacts<'_>) -> Recommendation {
         "{} records / {} requests of {feature_label}{team_part} on {} over {:.1} days averaged \
          {:.0} input and {:.0} output tokens per request; they cost {} and would cost {} at {to} \
          list prices ({} vs {} per million input tokens, {} vs {} per million output tokens).",
-        fmt_count(g.records),
-        fmt_count(g.requests),
+        count(g.records),
+        count(g.requests),
         f.model,
         f.days,
         f.avg_in,
         f.avg_out,
-        fmt_usd(g.current),
-        fmt_usd(g.alternative),
-        fmt_usd(f.current_price.input_cost_per_token * 1e6),
-        fmt_usd(f.to.input_cost_per_token * 1e6),
-        fmt_usd(f.current_price.output_cost_per_token * 1e6),
-        fmt_usd(f.to.output_cost_per_token * 1e6),
+        usd(g.current),
+        usd(g.alternative),
+        usd(f.current_price.input_cost_per_token * 1e6),
+        usd(f.to.input_cost_per_token * 1e6),
+        usd(f.current_price.output_cost_per_token * 1e6),
+        usd(f.to.output_cost_per_token * 1e6),
     );
     let assumptions = vec![
         format!(
@@ -279,7 +253,7 @@ fn routing_recommendation(f: RoutingFacts<'_>) -> Recommendation {
         ),
         format!(
             "Check the monthly bill: {feature_name} spend should drop by about {}.",
-            fmt_usd(f.savings)
+            usd(f.savings)
         ),
     ];
     Recommendation {
@@ -300,31 +274,6 @@ fn routing_recommendation(f: RoutingFacts<'_>) -> Recommendation {
         risk: "medium".to_string(),
         figures: BTreeMap::new(),
     }
-}
-
-/// 1234567 -> "1,234,567".
-pub(crate) fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Dollars with cents and thousands separators: "$1,234.56"; small prices keep more digits.
-pub(crate) fn fmt_usd(x: f64) -> String {
-    if x.abs() < 1.0 && x != 0.0 {
-        return format!("${x:.3}");
-    }
-    let cents = (x.abs() * 100.0).round();
-    let whole = (cents / 100.0).trunc() as u64;
-    let frac = (cents % 100.0) as u64;
-    let sign = if x < 0.0 { "-" } else { "" };
-    format!("{sign}${}.{frac:02}", fmt_count(whole))
 }
 
 #[cfg(test)]
@@ -348,15 +297,6 @@ mod tests {
         r.feature = Some(feature.into());
         r.team = Some(team.into());
         r
-    }
-
-    #[test]
-    fn formatting() {
-        assert_eq!(fmt_count(0), "0");
-        assert_eq!(fmt_count(1234567), "1,234,567");
-        assert_eq!(fmt_usd(1234.567), "$1,234.57");
-        assert_eq!(fmt_usd(2.5), "$2.50");
-        assert_eq!(fmt_usd(0.15), "$0.150");
     }
 
     #[test]

@@ -1,47 +1,26 @@
-//! What an agent holds while it works: the run's event emitter, tool calls, handoffs, and the
-//! findings the agents of one run share.
+//! What an agent holds while it works: the run's plan and scope, the findings the agents of one run
+//! share, and the run's event emitter, tool calls and handoffs.
 //!
 //! Every event goes through [`RunContext::emit`], which persists it before publishing it, so the
 //! log a client resumes from is always complete. Nothing here is interrupted mid-write: a cancel or
 //! a time limit is noticed at the next step (`pace`, a tool call), never by dropping a future that
-//! is writing to the store, which would leave a gap in `seq`.
+//! is writing to the store, which would leave a gap in `seq`. This module must not decide what an
+//! agent does or how a run ends: the agents and the driver do.
 
-use crate::agents::Findings;
-use crate::run::RunShared;
+use crate::findings::Findings;
+use crate::plan::RunPlan;
+use crate::report::ComposedReport;
+use crate::run::{RunShared, StopReason};
+use crate::scope::Scope;
+use crate::stop::{RunResult, Stop};
 use crate::tenant::TenantData;
+use crate::tools::ToolOutput;
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, ToolStatus};
 use agentwire_store::{RunStatus, Store};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Why an agent stopped before finishing.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Stop {
-    /// The run was cancelled (by the user, its time limit or shutdown); see the run's stop reason.
-    Cancelled,
-    /// The run cannot go on; the code and message go into `agent_error`.
-    Failed { code: ErrorCode, message: String },
-}
-
-impl Stop {
-    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Failed {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-pub(crate) type Step<T = ()> = Result<T, Stop>;
-
-/// A tool's answer: the value the agent continues with, and a one-line summary for people.
-#[derive(Debug)]
-pub(crate) struct ToolOutput<T> {
-    pub value: T,
-    pub summary: String,
-}
 
 /// The request a run was started with.
 #[derive(Debug, Clone)]
@@ -59,7 +38,13 @@ pub(crate) struct RunContext {
     open_tools: Vec<OpenTool>,
     pub data: Arc<TenantData>,
     pub input: RunInput,
+    /// Decided before `agent_started`; the agents follow it.
+    pub plan: RunPlan,
+    /// The slice of the data the run looks at; triage may narrow it to a team the request names.
+    pub scope: Scope,
     pub findings: Findings,
+    /// The reporting agent's answer, once it has composed one.
+    pub answer: Option<ComposedReport>,
     step_delay: Duration,
 }
 
@@ -77,8 +62,10 @@ impl RunContext {
         store: Arc<dyn Store>,
         data: Arc<TenantData>,
         input: RunInput,
+        plan: RunPlan,
         step_delay: Duration,
     ) -> Self {
+        let scope = Scope::of_request(&input.params, &plan.question);
         Self {
             run,
             store,
@@ -87,7 +74,10 @@ impl RunContext {
             open_tools: Vec::new(),
             data,
             input,
+            plan,
+            scope,
             findings: Findings::default(),
+            answer: None,
             step_delay,
         }
     }
@@ -96,7 +86,7 @@ impl RunContext {
     ///
     /// # Errors
     /// `Stop::Failed` with `INTERNAL` when the store refuses the write; the event is not published.
-    pub async fn emit(&mut self, agent: &str, kind: EventKind) -> Step {
+    pub async fn emit(&mut self, agent: &str, kind: EventKind) -> RunResult {
         let event = self.next_event(agent, kind);
         let type_name = event.kind.type_name();
         let frame = ServerFrame::Event(event);
@@ -178,13 +168,11 @@ impl RunContext {
     /// Ends every open tool call with an error result, so the run's grammar stays whole.
     async fn close_open_tools(&mut self) {
         let reason = match self.run.stop_reason() {
-            Some(crate::run::StopReason::User) => "cancelled before the tool finished",
-            Some(crate::run::StopReason::Timeout) => {
+            Some(StopReason::User) => "cancelled before the tool finished",
+            Some(StopReason::Timeout) => {
                 "the run's time limit was reached before the tool finished"
             }
-            Some(crate::run::StopReason::Shutdown) => {
-                "the server shut down before the tool finished"
-            }
+            Some(StopReason::Shutdown) => "the server shut down before the tool finished",
             None => "the run stopped before the tool finished",
         };
         for open in std::mem::take(&mut self.open_tools) {
@@ -203,7 +191,7 @@ impl RunContext {
     }
 
     /// Fails fast once the run has been told to stop.
-    pub fn checkpoint(&self) -> Step {
+    pub fn checkpoint(&self) -> RunResult {
         if self.run.cancel.is_cancelled() {
             Err(Stop::Cancelled)
         } else {
@@ -212,7 +200,7 @@ impl RunContext {
     }
 
     /// Waits the configured step delay (so a person can watch), or returns early on cancel.
-    pub async fn pace(&self) -> Step {
+    pub async fn pace(&self) -> RunResult {
         self.checkpoint()?;
         if !self.step_delay.is_zero() {
             tokio::select! {
@@ -224,7 +212,7 @@ impl RunContext {
     }
 
     /// One reasoning step, stated in plain language with what was found.
-    pub async fn thinking(&mut self, agent: &str, message: impl Into<String>) -> Step {
+    pub async fn thinking(&mut self, agent: &str, message: impl Into<String>) -> RunResult {
         self.pace().await?;
         self.emit(
             agent,
@@ -239,10 +227,16 @@ impl RunContext {
     ///
     /// A cancel while the tool computes stops the wait at once; the computation is pure and is
     /// simply discarded. A tool error ends the run with the tool's code.
-    pub async fn tool<T, F>(&mut self, agent: &str, tool: &str, args: Value, compute: F) -> Step<T>
+    pub async fn tool<T, F>(
+        &mut self,
+        agent: &str,
+        tool: &str,
+        args: Value,
+        compute: F,
+    ) -> RunResult<T>
     where
         T: Serialize + Send + 'static,
-        F: FnOnce(&TenantData) -> Result<ToolOutput<T>, Stop> + Send + 'static,
+        F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
     {
         self.pace().await?;
         let tool_call_id = format!("call_{}", self.next_tool_call);
@@ -288,12 +282,11 @@ impl RunContext {
                 Ok(output.value)
             }
             Ok(Err(stop)) => {
-                let message = match &stop {
-                    Stop::Failed { message, .. } => message.clone(),
-                    Stop::Cancelled => "cancelled".to_owned(),
-                };
-                self.emit(agent, completed(ToolStatus::Error, message, Value::Null))
-                    .await?;
+                self.emit(
+                    agent,
+                    completed(ToolStatus::Error, stop.message(), Value::Null),
+                )
+                .await?;
                 Err(stop)
             }
             Err(join_error) => {
@@ -312,7 +305,7 @@ impl RunContext {
     }
 
     /// Records that `from` passes the work to `to`, and that `to` starts as a sub-agent.
-    pub async fn handoff(&mut self, from: &str, to: &str, reason: impl Into<String>) -> Step {
+    pub async fn handoff(&mut self, from: &str, to: &str, reason: impl Into<String>) -> RunResult {
         self.pace().await?;
         self.emit(
             from,
@@ -338,7 +331,7 @@ impl RunContext {
         agent: &str,
         parent: &str,
         summary: impl Into<String>,
-    ) -> Step {
+    ) -> RunResult {
         self.emit(
             agent,
             EventKind::SubagentCompleted {

@@ -1,24 +1,23 @@
-//! The run registry: starting, cancelling, following and draining runs, and the limits on them.
+//! The engine's face: starting, cancelling and following runs, reading a user's run history,
+//! ingesting usage, and draining on shutdown.
 //!
-//! A run's life: `start_run` checks the limits and reserves the thread under one lock, records the
-//! thread and run in the store, registers the run's shared state and spawns its driver task. The
-//! driver emits `agent_started`, loads the tenant's data, runs the entry agent and emits exactly one
-//! terminal event, whatever happens (answer, error, cancel, time limit, shutdown). Only then does
-//! the run leave the registry, so a follower that misses it there finds it complete in the store.
+//! A run's life: `start_run` admits it in the registry (thread free, user within the limit),
+//! records the thread and run in the store and spawns its driver (`driver.rs`), which emits every
+//! event from `agent_started` to the terminal one. Callers follow a run through an
+//! [`EventStream`]: live from the run while it is active, from the store after. This module must
+//! not run agents or tools itself, nor hold run state beyond the registry's.
 
-use crate::agents::{self, Completed};
-use crate::context::{RunContext, RunInput, Stop};
+use crate::driver::Driver;
 use crate::error::EngineError;
+use crate::registry::{EngineMetrics, Registry};
 use crate::run::{EventStream, RunShared, StopReason};
-use crate::tenant::{TenantCache, TenantData};
-use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
-use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent, ServerFrame, StartRun};
+use crate::tenant::Tenants;
+use agentwire_analytics::{PriceTable, UsageRecord};
+use agentwire_protocol::{AgentKind, RunEvent, ServerFrame, StartRun};
 use agentwire_store::{RunRecord, RunStatus, Store, StoredEvent, ThreadRecord};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{OnceCell, watch};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Who is asking: the user (`sub`) and the tenant whose data their agents read (`org_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,16 +54,6 @@ impl Default for EngineConfig {
     }
 }
 
-/// Counters for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineMetrics {
-    pub runs_started: u64,
-    pub runs_completed: u64,
-    pub runs_failed: u64,
-    pub runs_cancelled: u64,
-    pub runs_active: u64,
-}
-
 /// A run that was accepted, with the stream of its events from the first.
 #[derive(Debug)]
 pub struct StartedRun {
@@ -98,27 +87,9 @@ impl std::fmt::Debug for Engine {
 struct Inner {
     store: Arc<dyn Store>,
     config: EngineConfig,
-    prices: Arc<PriceTable>,
-    registry: Mutex<Registry>,
-    tenants: TenantCache,
-    /// The demo data set, generated on first use and shared by every tenant that shows it.
-    demo: OnceCell<Arc<Vec<UsageRecord>>>,
+    registry: Registry,
+    tenants: Tenants,
     shutting_down: AtomicBool,
-    /// The number of active runs; shutdown waits on it.
-    active: watch::Sender<usize>,
-    started: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    cancelled: AtomicU64,
-}
-
-/// Active runs, the thread each occupies and how many each user has, under one lock so that the
-/// limits are checked and the reservation is made atomically.
-#[derive(Default)]
-struct Registry {
-    runs: HashMap<String, Arc<RunShared>>,
-    busy_threads: HashMap<(String, String), String>,
-    per_user: HashMap<String, usize>,
 }
 
 impl Engine {
@@ -130,17 +101,10 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 store,
+                tenants: Tenants::new(prices, config.demo_data),
                 config,
-                prices,
-                registry: Mutex::new(Registry::default()),
-                tenants: TenantCache::default(),
-                demo: OnceCell::new(),
+                registry: Registry::new(),
                 shutting_down: AtomicBool::new(false),
-                active: watch::Sender::new(0),
-                started: AtomicU64::new(0),
-                completed: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
-                cancelled: AtomicU64::new(0),
             }),
         }
     }
@@ -179,7 +143,9 @@ impl Engine {
             principal.user_id.clone(),
             principal.tenant_id.clone(),
         );
-        self.reserve(principal, &run)?;
+        inner
+            .registry
+            .reserve(&run, inner.config.max_concurrent_runs_per_user)?;
 
         let title: String = request.user_request.chars().take(80).collect();
         let record = RunRecord {
@@ -203,16 +169,24 @@ impl Engine {
         }
         .await;
         if let Err(err) = recorded {
-            self.release(&run);
+            inner.registry.withdraw(&run);
             return Err(err.into());
         }
 
-        inner.started.fetch_add(1, Ordering::Relaxed);
+        inner.registry.started();
         let events = EventStream::live(run.clone(), 0);
-        let engine = self.clone();
-        let principal = principal.clone();
+        let engine = self.inner.clone();
         let agent = request.agent;
-        tokio::spawn(async move { engine.drive(run, principal, request).await });
+        tokio::spawn(async move {
+            let driver = Driver {
+                store: &engine.store,
+                registry: &engine.registry,
+                tenants: &engine.tenants,
+                step_delay: engine.config.step_delay,
+                run_timeout: engine.config.run_timeout,
+            };
+            driver.drive(run, request).await;
+        });
         Ok(StartedRun {
             run_id,
             thread_id,
@@ -221,74 +195,8 @@ impl Engine {
         })
     }
 
-    fn reserve(&self, principal: &Principal, run: &Arc<RunShared>) -> Result<(), EngineError> {
-        let limit = self.inner.config.max_concurrent_runs_per_user;
-        let mut registry = self
-            .inner
-            .registry
-            .lock()
-            .map_err(|_| EngineError::Internal("registry lock poisoned".into()))?;
-        let thread_key = (principal.user_id.clone(), run.thread_id.clone());
-        if let Some(running) = registry.busy_threads.get(&thread_key) {
-            return Err(EngineError::RunConflict {
-                run_id: running.clone(),
-            });
-        }
-        let count = registry
-            .per_user
-            .entry(principal.user_id.clone())
-            .or_insert(0);
-        if *count >= limit {
-            return Err(EngineError::TooManyRuns {
-                limit,
-                retry_after_ms: 1_000,
-            });
-        }
-        *count += 1;
-        registry.busy_threads.insert(thread_key, run.run_id.clone());
-        registry.runs.insert(run.run_id.clone(), run.clone());
-        let active = registry.runs.len();
-        drop(registry);
-        self.inner.active.send_replace(active);
-        Ok(())
-    }
-
-    /// Frees the run's thread and its place in the user's limit. Called just before the terminal
-    /// event goes out, so a client that starts again on seeing it is not refused.
-    fn release_slots(&self, run: &RunShared) {
-        let Ok(mut registry) = self.inner.registry.lock() else {
-            return;
-        };
-        registry
-            .busy_threads
-            .remove(&(run.user_id.clone(), run.thread_id.clone()));
-        if let Some(count) = registry.per_user.get_mut(&run.user_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                registry.per_user.remove(&run.user_id);
-            }
-        }
-    }
-
-    /// Removes the run from the registry once its terminal event is persisted: later followers
-    /// read it from the store.
-    fn remove_run(&self, run: &RunShared) {
-        let Ok(mut registry) = self.inner.registry.lock() else {
-            return;
-        };
-        registry.runs.remove(&run.run_id);
-        let active = registry.runs.len();
-        drop(registry);
-        self.inner.active.send_replace(active);
-    }
-
-    fn release(&self, run: &RunShared) {
-        self.release_slots(run);
-        self.remove_run(run);
-    }
-
     fn active_run(&self, run_id: &str) -> Option<Arc<RunShared>> {
-        self.inner.registry.lock().ok()?.runs.get(run_id).cloned()
+        self.inner.registry.get(run_id)
     }
 
     /// Asks a run of this user to stop; its stream ends with `agent_cancelled`. Cancelling a run
@@ -445,31 +353,21 @@ impl Engine {
     }
 
     pub fn metrics(&self) -> EngineMetrics {
-        let inner = &self.inner;
-        EngineMetrics {
-            runs_started: inner.started.load(Ordering::Relaxed),
-            runs_completed: inner.completed.load(Ordering::Relaxed),
-            runs_failed: inner.failed.load(Ordering::Relaxed),
-            runs_cancelled: inner.cancelled.load(Ordering::Relaxed),
-            runs_active: *inner.active.borrow() as u64,
-        }
+        self.inner.registry.metrics()
     }
 
     /// Refuses new runs, lets active ones finish for up to `drain`, then stops the rest (each gets
     /// `agent_error` `INTERRUPTED`, retryable) and returns once every terminal event is persisted.
     pub async fn shutdown(&self, drain: Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        let mut active = self.inner.active.subscribe();
+        let mut active = self.inner.registry.watch_active();
         if tokio::time::timeout(drain, active.wait_for(|n| *n == 0))
             .await
             .is_ok()
         {
             return;
         }
-        let remaining: Vec<Arc<RunShared>> = match self.inner.registry.lock() {
-            Ok(registry) => registry.runs.values().cloned().collect(),
-            Err(_) => Vec::new(),
-        };
+        let remaining = self.inner.registry.all();
         tracing::info!(
             runs = remaining.len(),
             "drain timeout reached; interrupting the remaining runs"
@@ -488,232 +386,7 @@ impl Engine {
     /// # Errors
     /// `Store` when the runs cannot be read or updated.
     pub async fn recover_interrupted(&self) -> Result<usize, EngineError> {
-        let store = &self.inner.store;
-        let runs = store.runs_in_flight().await?;
-        for run in &runs {
-            let logged = store.events_after(&run.run_id, 0).await?;
-            // A crash between persisting the terminal event and recording the status leaves a
-            // finished run marked in flight: only its status needs mending.
-            if let Some(last) = logged.last()
-                && let Some(status) = terminal_status(&last.payload)
-            {
-                store
-                    .set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now()))
-                    .await?;
-                continue;
-            }
-            // A kill while a tool computed leaves its call open; close it first, as a cancel
-            // does, so the run's grammar stays whole (every tool_executing has its
-            // tool_completed before the terminal event).
-            let mut closing: Vec<(String, EventKind)> = open_tool_calls(&logged)
-                .into_iter()
-                .map(|(agent, tool, tool_call_id)| {
-                    let kind = EventKind::ToolCompleted {
-                        tool,
-                        tool_call_id,
-                        status: agentwire_protocol::ToolStatus::Error,
-                        result: "the server stopped before the tool finished".into(),
-                        data: serde_json::Value::Null,
-                        duration_ms: 0,
-                    };
-                    (agent, kind)
-                })
-                .collect();
-            closing.push((
-                run.agent.clone(),
-                EventKind::AgentError {
-                    error_code: ErrorCode::Interrupted,
-                    message: "the server stopped while this run was going; start the request again"
-                        .into(),
-                    retryable: true,
-                },
-            ));
-            let mut seq = logged
-                .last()
-                .map_or(run.last_seq, |e| e.seq.max(run.last_seq));
-            for (agent, kind) in closing {
-                seq += 1;
-                let event_type = kind.type_name();
-                let frame = ServerFrame::Event(RunEvent {
-                    run_id: run.run_id.clone(),
-                    thread_id: run.thread_id.clone(),
-                    seq,
-                    agent,
-                    timestamp: agentwire_protocol::time::now(),
-                    kind,
-                });
-                store
-                    .append_event(&run.run_id, seq, event_type, &frame.to_json())
-                    .await?;
-            }
-            store
-                .set_run_status(
-                    &run.run_id,
-                    RunStatus::Failed,
-                    Some(agentwire_protocol::time::now()),
-                )
-                .await?;
-        }
-        if !runs.is_empty() {
-            tracing::warn!(
-                runs = runs.len(),
-                "marked runs left in flight by a previous process as interrupted"
-            );
-        }
-        Ok(runs.len())
-    }
-
-    /// The tenant's data snapshot: cached, else loaded; the demo set when it has none and the
-    /// engine shows demo data.
-    async fn tenant_data(&self, tenant_id: &str) -> Result<Arc<TenantData>, EngineError> {
-        let generation = match self.inner.tenants.get(tenant_id) {
-            Ok(data) => return Ok(data),
-            Err(generation) => generation,
-        };
-        let mut records = Arc::new(self.inner.store.load_usage(tenant_id).await?);
-        let mut demo = false;
-        if records.is_empty() && self.inner.config.demo_data {
-            let set = self
-                .inner
-                .demo
-                .get_or_init(|| async {
-                    let generated = tokio::task::spawn_blocking(|| {
-                        generate_demo(&DemoConfig::default()).records
-                    })
-                    .await;
-                    Arc::new(generated.unwrap_or_default())
-                })
-                .await;
-            records = set.clone();
-            demo = true;
-        }
-        let data = Arc::new(TenantData {
-            tenant_id: tenant_id.to_owned(),
-            records,
-            prices: self.inner.prices.clone(),
-            demo,
-        });
-        self.inner.tenants.put(data.clone(), generation);
-        Ok(data)
-    }
-
-    /// Runs one request from `agent_started` to its terminal event.
-    async fn drive(&self, run: Arc<RunShared>, principal: Principal, request: StartRun) {
-        let started = Instant::now();
-        let store = self.inner.store.clone();
-        let entry = request.agent;
-        let entry_name = entry.as_str();
-        let empty = Arc::new(TenantData {
-            tenant_id: principal.tenant_id.clone(),
-            records: Arc::new(Vec::new()),
-            prices: self.inner.prices.clone(),
-            demo: false,
-        });
-        let input = RunInput {
-            user_request: request.user_request.clone(),
-            params: request.params.clone(),
-        };
-        let mut ctx = RunContext::new(
-            run.clone(),
-            store.clone(),
-            empty,
-            input,
-            self.inner.config.step_delay,
-        );
-
-        // The time limit stops the run through its token, like a cancel, so no write is cut short.
-        let timer = {
-            let run = run.clone();
-            let limit = self.inner.config.run_timeout;
-            tokio::spawn(async move {
-                tokio::time::sleep(limit).await;
-                run.stop(StopReason::Timeout);
-            })
-        };
-
-        let plan = agents::plan_for(entry, &request.user_request);
-        let outcome: Result<Completed, Stop> = async {
-            ctx.emit(
-                entry_name,
-                EventKind::AgentStarted {
-                    user_request: request.user_request.clone(),
-                    plan,
-                },
-            )
-            .await?;
-            let _ = store
-                .set_run_status(&run.run_id, RunStatus::Running, None)
-                .await;
-            ctx.data = self
-                .tenant_data(&principal.tenant_id)
-                .await
-                .map_err(|err| {
-                    Stop::failed(
-                        ErrorCode::Internal,
-                        format!("the tenant's usage data could not be loaded: {err}"),
-                    )
-                })?;
-            agents::run_entry(&mut ctx, entry).await
-        }
-        .await;
-        timer.abort();
-
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (terminal, status) = match outcome {
-            Ok(done) => (
-                EventKind::AgentCompleted {
-                    response: done.response,
-                    report: done.report,
-                    duration_ms,
-                },
-                RunStatus::Completed,
-            ),
-            Err(Stop::Cancelled) => match run.stop_reason() {
-                Some(StopReason::Timeout) => (
-                    EventKind::AgentError {
-                        error_code: ErrorCode::Timeout,
-                        message: format!(
-                            "the run exceeded its time limit of {} s; narrow the question (a shorter timeframe, one team) and ask again",
-                            self.inner.config.run_timeout.as_secs()
-                        ),
-                        retryable: true,
-                    },
-                    RunStatus::Failed,
-                ),
-                Some(StopReason::Shutdown) => (
-                    EventKind::AgentError {
-                        error_code: ErrorCode::Interrupted,
-                        message: "the server is shutting down; start the request again in a moment"
-                            .into(),
-                        retryable: true,
-                    },
-                    RunStatus::Failed,
-                ),
-                Some(StopReason::User) | None => (
-                    EventKind::AgentCancelled {
-                        reason: "cancelled by the user".into(),
-                    },
-                    RunStatus::Cancelled,
-                ),
-            },
-            Err(Stop::Failed { code, message }) => (
-                EventKind::AgentError {
-                    error_code: code,
-                    message,
-                    retryable: code.retryable(),
-                },
-                RunStatus::Failed,
-            ),
-        };
-        match status {
-            RunStatus::Completed => &self.inner.completed,
-            RunStatus::Cancelled => &self.inner.cancelled,
-            _ => &self.inner.failed,
-        }
-        .fetch_add(1, Ordering::Relaxed);
-        self.release_slots(&run);
-        ctx.emit_terminal(entry_name, terminal, status).await;
-        self.remove_run(&run);
+        crate::recovery::recover_interrupted(self.inner.store.as_ref()).await
     }
 }
 
@@ -737,38 +410,4 @@ fn decode_events(stored: Vec<StoredEvent>) -> Result<Vec<RunEvent>, EngineError>
 /// Whether a run of `user_id` in `tenant_id` is this principal's.
 fn owns(principal: &Principal, user_id: &str, tenant_id: &str) -> bool {
     principal.user_id == user_id && principal.tenant_id == tenant_id
-}
-
-/// The run status a persisted terminal event stands for, if the event is terminal.
-/// The tool calls a logged run opened and never closed: (agent, tool, tool_call_id), in order.
-fn open_tool_calls(logged: &[StoredEvent]) -> Vec<(String, String, String)> {
-    let mut open: Vec<(String, String, String)> = Vec::new();
-    for stored in logged {
-        let Ok(ServerFrame::Event(event)) = serde_json::from_str::<ServerFrame>(&stored.payload)
-        else {
-            continue;
-        };
-        match event.kind {
-            EventKind::ToolExecuting {
-                tool, tool_call_id, ..
-            } => open.push((event.agent, tool, tool_call_id)),
-            EventKind::ToolCompleted { tool_call_id, .. } => {
-                open.retain(|(_, _, id)| *id != tool_call_id);
-            }
-            _ => {}
-        }
-    }
-    open
-}
-
-fn terminal_status(payload: &str) -> Option<RunStatus> {
-    match serde_json::from_str::<ServerFrame>(payload).ok()? {
-        ServerFrame::Event(event) => match event.kind {
-            EventKind::AgentCompleted { .. } => Some(RunStatus::Completed),
-            EventKind::AgentCancelled { .. } => Some(RunStatus::Cancelled),
-            EventKind::AgentError { .. } => Some(RunStatus::Failed),
-            _ => None,
-        },
-        ServerFrame::Control(_) => None,
-    }
 }

@@ -1,4 +1,6 @@
 //! Errors the engine returns to its callers, each mapped to a protocol error code.
+//! These are refusals and failures of the engine's own calls; they must not carry how a run ended
+//! (that is `stop::Stop`, turned into the run's terminal event).
 
 use agentwire_protocol::ErrorCode;
 use agentwire_store::StoreError;
@@ -34,6 +36,12 @@ impl EngineError {
         }
     }
 
+    /// Whether the error is the server's own fault (storage, a bug): its detail is logged, not
+    /// shown, and the client gets `INTERNAL`. The one place this is decided.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Store(_) | Self::Internal(_))
+    }
+
     /// How long a client should wait before retrying, when the error says so.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
@@ -48,6 +56,32 @@ impl EngineError {
         match self {
             Self::RunConflict { run_id } => Some(run_id),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_storage_and_bugs_are_internal() {
+        assert!(EngineError::Internal("x".into()).is_internal());
+        assert_eq!(
+            EngineError::Internal("x".into()).code(),
+            ErrorCode::Internal
+        );
+        for refusal in [
+            EngineError::RunNotFound,
+            EngineError::ShuttingDown,
+            EngineError::RunConflict { run_id: "r".into() },
+            EngineError::TooManyRuns {
+                limit: 1,
+                retry_after_ms: 1,
+            },
+        ] {
+            assert!(!refusal.is_internal(), "{refusal:?}");
+            assert_ne!(refusal.code(), ErrorCode::Internal);
         }
     }
 }

@@ -1,15 +1,19 @@
 //! The agentwire engine: runs requests with the supervisor and its agents, and emits every step as a
 //! run event.
 //!
-//! Layout:
-//! - [`Engine`] (`engine.rs`): the run registry: start, cancel, follow (replay then live), limits,
-//!   time limits, graceful shutdown, and the per-tenant data cache.
-//! - `run.rs`: one run's shared state: its in-memory event log, who is following it, how it stops.
-//! - `context.rs`: what an agent holds while it works: it emits events (persisted first, then
-//!   published), calls tools with cancellation, and hands off to other agents.
-//! - `agents/`: one file per agent; `tools/`: one file per tool. Tools are pure functions over the
-//!   tenant's usage records (the `analytics` crate); agents decide which tools to call and say what
-//!   they found.
+//! Layout, from the caller down (a module only uses those below it):
+//! - [`Engine`] (`engine.rs`): start, cancel, follow, history, ingest, shutdown; `registry.rs`
+//!   admits runs (limits) and counts them; `recovery.rs` ends runs a crash left open;
+//!   `tenant.rs` loads and caches each tenant's records.
+//! - `driver.rs`: one run from `agent_started` to its terminal event; it plans the run once
+//!   (`plan.rs`, from `question.rs`: how the request's words are read).
+//! - `agents/`: one file per agent; they follow the plan and leave what they find in the run's
+//!   `findings.rs`. `context.rs` is what an agent holds: the plan, the scope (`scope.rs`), the
+//!   findings, and the event emitter (events persisted first, then published through `run.rs`).
+//! - `tools/`: one file per tool, each a pure function over the tenant's records (the `analytics`
+//!   crate); `report/` composes the answer (Markdown and `report` JSON) from the findings.
+//! - `offline.rs`: `agentwire analyze`, the same tools and report over a file's records.
+//! - `stop.rs`: why a run stops early, the error every part of a run returns.
 //!
 //! The engine knows nothing of sockets or HTTP: a caller receives an [`EventStream`] and forwards it
 //! wherever it likes. It must never block the async runtime: analytics runs under `spawn_blocking`.
@@ -18,16 +22,27 @@
 
 mod agents;
 mod context;
+mod driver;
 mod engine;
 mod error;
-mod format;
+mod findings;
+mod offline;
+mod plan;
+mod question;
+mod recovery;
+mod registry;
+mod report;
 mod run;
+mod scope;
+mod stop;
 mod tenant;
 mod tools;
 
 pub use agents::{agent_description, agent_tools};
-pub use engine::{Engine, EngineConfig, EngineMetrics, Principal, RunHistory, StartedRun};
+pub use engine::{Engine, EngineConfig, Principal, RunHistory, StartedRun};
 pub use error::EngineError;
+pub use findings::{SeriesFindings, SeriesForecast};
+pub use offline::{analyze_focus, analyze_series, analyze_usage};
+pub use registry::EngineMetrics;
+pub use report::ComposedReport;
 pub use run::EventStream;
-pub use tools::analysis::{SeriesFindings, analyze_focus, analyze_series, analyze_usage};
-pub use tools::compose_report::ComposedReport;

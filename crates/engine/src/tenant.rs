@@ -1,12 +1,17 @@
-//! A tenant's usage records as the tools see them, cached in memory between runs.
+//! A tenant's usage records as the tools see them: loaded from the store (or the demo data set),
+//! and cached in memory between runs.
 //!
 //! Loading a tenant's records from the store on every run would dominate a run's cost, so the
 //! engine keeps one immutable snapshot per tenant and replaces it when the tenant ingests data.
-//! Tools only ever see a snapshot: a run never observes half of an ingest.
+//! Tools only ever see a snapshot: a run never observes half of an ingest. This module must not
+//! write to the store: ingesting is the engine's, which then calls [`Tenants::invalidate`].
 
-use agentwire_analytics::{PriceTable, UsageRecord};
+use crate::error::EngineError;
+use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
+use agentwire_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 /// One tenant's records at one moment.
 #[derive(Debug)]
@@ -28,7 +33,7 @@ const MAX_CACHED_TENANTS: usize = 4_096;
 
 /// Snapshots by tenant. A std Mutex: it is held only to clone an `Arc` or swap one in.
 #[derive(Debug, Default)]
-pub(crate) struct TenantCache {
+struct TenantCache {
     inner: Mutex<CacheInner>,
 }
 
@@ -87,6 +92,83 @@ impl TenantCache {
             inner.snapshots.remove(tenant_id);
             *inner.generations.entry(tenant_id.to_owned()).or_insert(0) += 1;
         }
+    }
+}
+
+/// Where runs get their tenant's snapshot from: the cache, else the store, else (for a tenant
+/// without data of its own, when the engine shows it) the demo data set.
+pub(crate) struct Tenants {
+    cache: TenantCache,
+    prices: Arc<PriceTable>,
+    /// Tenants without data of their own are shown the generated demo data set.
+    demo_data: bool,
+    /// The demo data set, generated on first use and shared by every tenant that shows it.
+    demo: OnceCell<Arc<Vec<UsageRecord>>>,
+}
+
+impl Tenants {
+    pub fn new(prices: Arc<PriceTable>, demo_data: bool) -> Self {
+        Self {
+            cache: TenantCache::default(),
+            prices,
+            demo_data,
+            demo: OnceCell::new(),
+        }
+    }
+
+    /// A snapshot without records, for a run whose data is not loaded yet.
+    pub fn empty(&self, tenant_id: &str) -> Arc<TenantData> {
+        Arc::new(TenantData {
+            tenant_id: tenant_id.to_owned(),
+            records: Arc::new(Vec::new()),
+            prices: self.prices.clone(),
+            demo: false,
+        })
+    }
+
+    /// The tenant's snapshot: cached, else loaded; the demo set when it has none and the engine
+    /// shows demo data.
+    ///
+    /// # Errors
+    /// `Store` when the records cannot be read.
+    pub async fn load(
+        &self,
+        store: &dyn Store,
+        tenant_id: &str,
+    ) -> Result<Arc<TenantData>, EngineError> {
+        let generation = match self.cache.get(tenant_id) {
+            Ok(data) => return Ok(data),
+            Err(generation) => generation,
+        };
+        let mut records = Arc::new(store.load_usage(tenant_id).await?);
+        let mut demo = false;
+        if records.is_empty() && self.demo_data {
+            let set = self
+                .demo
+                .get_or_init(|| async {
+                    let generated = tokio::task::spawn_blocking(|| {
+                        generate_demo(&DemoConfig::default()).records
+                    })
+                    .await;
+                    Arc::new(generated.unwrap_or_default())
+                })
+                .await;
+            records = set.clone();
+            demo = true;
+        }
+        let data = Arc::new(TenantData {
+            tenant_id: tenant_id.to_owned(),
+            records,
+            prices: self.prices.clone(),
+            demo,
+        });
+        self.cache.put(data.clone(), generation);
+        Ok(data)
+    }
+
+    /// Drops the tenant's snapshot after an ingest: the next run loads the new records.
+    pub fn invalidate(&self, tenant_id: &str) {
+        self.cache.invalidate(tenant_id);
     }
 }
 

@@ -1,16 +1,17 @@
 //! The actions agent: an ordered implementation plan with owners, effort and risk.
+//! It must not invent a saving: each step's saving is a recommendation's, computed by a tool.
 
-use super::scope;
-use crate::context::{RunContext, Step};
-use crate::format;
+use crate::context::RunContext;
+use crate::stop::RunResult;
 use crate::tools::{build_plan, recommend_optimizations};
+use agentwire_analytics::format;
 
 const NAME: &str = "actions";
 
-pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
+pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
     if ctx.findings.recommendations.is_none() {
         // Addressed directly: find the levers first, so the plan rests on computed savings.
-        let scope = scope(ctx);
+        let scope = ctx.scope.clone();
         let recs = ctx
             .tool(NAME, "recommend_optimizations", scope.args(), move |data| {
                 recommend_optimizations::compute(data, &scope)
@@ -46,6 +47,6 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
     };
     ctx.thinking(NAME, message).await?;
     let summary = format!("{}-step plan", plan.len());
-    ctx.findings.plan = Some(plan);
+    ctx.findings.implementation_plan = Some(plan);
     Ok(summary)
 }

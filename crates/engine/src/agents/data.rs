@@ -1,16 +1,18 @@
 //! The data agent (UnifiedDataAgent): what happened. Spend and tokens by model, team, feature and
 //! day, the trend against the previous period, and the days that depart from the baseline.
+//! It states only figures its tools returned, and must not recommend (that is the optimization
+//! agent's job).
 
-use super::scope;
-use crate::context::{RunContext, Step};
-use crate::format;
+use crate::context::RunContext;
+use crate::stop::RunResult;
 use crate::tools::{detect_anomalies, forecast_capacity, query_usage, usage_summary};
 use agentwire_analytics::Breakdown;
+use agentwire_analytics::format;
 
 const NAME: &str = "data";
 
-pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
-    let scope = scope(ctx);
+pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
+    let scope = ctx.scope.clone();
 
     let s = {
         let scope = scope.clone();
@@ -111,7 +113,7 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
             scope.describe()
         ),
         Some(a) => {
-            let drivers = format::drivers(&a.contributors);
+            let drivers = detect_anomalies::drivers(&a.contributors);
             format!(
                 "{} stands out: {} spent against {} expected, {} above the baseline. It is driven by {drivers}.{}",
                 a.start,

@@ -1,14 +1,15 @@
 //! The optimization agent: what to change, each lever with its monthly saving in dollars.
+//! Every saving it states comes from `recommend_optimizations`; it must not estimate one itself.
 
-use super::scope;
-use crate::context::{RunContext, Step};
-use crate::format;
+use crate::context::RunContext;
+use crate::stop::RunResult;
 use crate::tools::{price_lookup, recommend_optimizations};
+use agentwire_analytics::format;
 
 const NAME: &str = "optimization";
 
-pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
-    let scope = scope(ctx);
+pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
+    let scope = ctx.scope.clone();
     let prices = {
         let scope = scope.clone();
         ctx.tool(NAME, "price_lookup", scope.args(), move |data| {

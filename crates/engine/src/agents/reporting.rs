@@ -1,16 +1,20 @@
-//! The reporting agent: the final answer, composed only from what the run computed.
+//! The reporting agent: the final answer, composed only from what the run computed. Every run's
+//! answer comes from here ([`answer`]): the reporting agent's own when it ran, else one composed
+//! from the findings of the agents that did. It must not compute a figure: it composes what the
+//! tools found.
 
-use super::{report_input, scope};
-use crate::context::{RunContext, Step};
-use crate::format;
+use crate::context::RunContext;
+use crate::report::{ComposedReport, ReportInput, compose};
+use crate::stop::RunResult;
 use crate::tools::{compose_report, detect_anomalies, recommend_optimizations, usage_summary};
+use agentwire_analytics::format;
 
 const NAME: &str = "reporting";
 
-pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
+pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
     if ctx.findings.summary.is_none() {
         // Addressed directly: gather the figures a report needs before writing it.
-        let scope = scope(ctx);
+        let scope = ctx.scope.clone();
         let tool_scope = scope.clone();
         let s = ctx
             .tool(NAME, "usage_summary", scope.args(), move |d| {
@@ -64,6 +68,26 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
     );
     ctx.thinking(NAME, message).await?;
     let summary = format!("report of {} characters", composed.response.len());
-    ctx.findings.composed = Some(composed);
+    ctx.answer = Some(composed);
     Ok(summary)
+}
+
+/// The run's answer: the one the reporting agent composed, or one composed now from the findings
+/// (an entry agent other than reporting).
+pub(super) fn answer(ctx: &mut RunContext) -> ComposedReport {
+    match ctx.answer.take() {
+        Some(composed) => composed,
+        None => compose(&report_input(ctx)),
+    }
+}
+
+fn report_input(ctx: &RunContext) -> ReportInput {
+    ReportInput {
+        user_request: ctx.input.user_request.clone(),
+        tenant_id: ctx.data.tenant_id.clone(),
+        demo_data: ctx.data.demo,
+        file: None,
+        scope: Some(ctx.scope.clone()),
+        findings: ctx.findings.clone(),
+    }
 }

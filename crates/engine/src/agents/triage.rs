@@ -1,19 +1,29 @@
-//! The triage agent: what is asked, about which models and teams, over which period.
+//! The triage agent: reports how the run's question was read (intent, the models and teams it
+//! names, the period) and grounds it in the tenant's data. The reading and the plan were made
+//! before the run started; triage must not make them again. A request that names exactly one team
+//! of the tenant narrows the run's scope to that team.
 
-use super::scope;
-use crate::context::{RunContext, Step};
+use crate::context::RunContext;
+use crate::stop::RunResult;
 use crate::tools::classify_request;
+use agentwire_analytics::format;
 
 const NAME: &str = "triage";
 
-pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
-    let scope = scope(ctx);
+pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
+    let scope = ctx.scope.clone();
     let request = ctx.input.user_request.clone();
+    let question = ctx.plan.question.clone();
+    let agents: Vec<String> = ctx
+        .plan
+        .review
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
     let args = serde_json::json!({ "user_request": request, "timeframe": scope.timeframe });
-    let tool_scope = scope.clone();
     let c = ctx
         .tool(NAME, "classify_request", args, move |data| {
-            classify_request::compute(data, &request, &tool_scope)
+            classify_request::compute(data, &request, &question, agents, &scope)
         })
         .await?;
     let named = |label: &str, names: &[String]| {
@@ -34,16 +44,16 @@ pub(super) async fn work(ctx: &mut RunContext) -> Step<String> {
         named("team", &c.entities.teams),
         named("model", &c.entities.models),
         c.timeframe,
-        crate::format::usd(c.scope_cost_usd),
-        crate::format::count(c.scope_requests),
+        format::usd(c.scope_cost_usd),
+        format::count(c.scope_requests),
         c.agents.join(", ")
     );
     ctx.thinking(NAME, message).await?;
     // A request that names exactly one team of the tenant is about that team.
-    if let (Some(scope), [team]) = (ctx.findings.scope.as_mut(), c.entities.teams.as_slice())
-        && scope.team.is_none()
+    if let [team] = c.entities.teams.as_slice()
+        && ctx.scope.team.is_none()
     {
-        scope.team = Some(team.clone());
+        ctx.scope.team = Some(team.clone());
     }
     let summary = format!(
         "{} question over the last {}",

@@ -1,22 +1,12 @@
 //! `build_plan`: turns recommendations and anomalies into an ordered implementation plan with an
 //! owner, effort, risk and expected saving per step. Quick, safe, valuable steps come first.
+//! It must not compute savings: a step's saving is its recommendation's.
 
-use crate::context::{Step, ToolOutput};
-use crate::format;
+use super::ToolOutput;
+use crate::findings::PlanStep;
+use crate::stop::RunResult;
+use agentwire_analytics::format;
 use agentwire_analytics::{Anomaly, Recommendation};
-use serde::Serialize;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanStep {
-    pub order: usize,
-    pub title: String,
-    pub owner: String,
-    pub effort: String,
-    pub risk: String,
-    pub monthly_savings_usd: f64,
-    pub steps: Vec<String>,
-    pub rationale: String,
-}
 
 fn weight(level: &str) -> u32 {
     match level {
@@ -29,10 +19,10 @@ fn weight(level: &str) -> u32 {
 pub fn compute(
     recommendations: &[Recommendation],
     anomalies: &[Anomaly],
-) -> Step<ToolOutput<Vec<PlanStep>>> {
+) -> RunResult<ToolOutput<Vec<PlanStep>>> {
     let mut plan: Vec<PlanStep> = Vec::new();
     for anomaly in anomalies.iter().take(2) {
-        let driver = format::drivers(&anomaly.contributors);
+        let driver = super::detect_anomalies::drivers(&anomaly.contributors);
         let owner = anomaly
             .contributors
             .iter()

@@ -1,14 +1,16 @@
 //! `detect_anomalies`: days whose spend departs from the seasonal baseline, with their dollar
 //! impact and what drove them. The baseline uses the whole history of the scope; only anomalies
 //! that overlap the asked window are reported.
+//! The statistics live in `analytics::anomaly`; this tool must not add its own.
 
-use super::{Scope, no_data};
-use crate::context::{Step, ToolOutput};
-use crate::format;
+use super::{ToolOutput, no_data};
+use crate::scope::Scope;
+use crate::stop::RunResult;
 use crate::tenant::TenantData;
-use agentwire_analytics::{Anomaly, detect_anomalies};
+use agentwire_analytics::format;
+use agentwire_analytics::{Anomaly, Contributor, detect_anomalies};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>>> {
+pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Vec<Anomaly>>> {
     let window = scope.filter(&data.records);
     let all = detect_anomalies(&data.records, &data.prices, &scope.filter_all_time());
     if data.records.is_empty() {
@@ -39,4 +41,21 @@ pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Anomaly>
         value: in_window,
         summary: text,
     })
+}
+
+/// An anomaly's drivers for a sentence: `team growth (99.8%), feature email-drafts (99.8%)`.
+pub fn drivers(contributors: &[Contributor]) -> String {
+    contributors
+        .iter()
+        .take(3)
+        .map(|c| {
+            format!(
+                "{} {} ({})",
+                c.dimension,
+                c.key,
+                format::share(c.share_of_excess)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

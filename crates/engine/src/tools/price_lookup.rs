@@ -1,22 +1,15 @@
 //! `price_lookup`: the list prices of the models in scope and their cheaper same-provider
 //! alternatives, from the embedded price table (each price with its source and date).
+//! It must not price anything itself: prices come from the tenant's price table only.
 
-use super::Scope;
-use crate::context::{Step, ToolOutput};
+use super::ToolOutput;
+use crate::findings::PricedModel;
+use crate::scope::Scope;
+use crate::stop::RunResult;
 use crate::tenant::TenantData;
-use agentwire_analytics::ModelPrice;
-use serde::Serialize;
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct PricedModel {
-    pub model: String,
-    /// `None` when the model is not in the price table: its cost can only come from billed `cost_usd`.
-    pub price: Option<ModelPrice>,
-    pub cheaper_alternative: Option<ModelPrice>,
-}
-
-pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<PricedModel>>> {
+pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Vec<PricedModel>>> {
     let filter = scope.filter(&data.records);
     let models: BTreeSet<&str> = data
         .records

@@ -1,24 +1,16 @@
 //! `query_usage`: the daily series of the scope, with its peak and the weekday/weekend pattern.
+//! It must not filter beyond the scope: the agents' figures and the report's must agree.
 
-use super::{Scope, no_data};
-use crate::context::{Step, ToolOutput};
-use crate::format;
+use super::{ToolOutput, no_data};
+use crate::findings::DailyUsage;
+use crate::scope::Scope;
+use crate::stop::RunResult;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 use agentwire_analytics::{DailyPoint, summarize};
 use chrono::{Datelike, Weekday};
-use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct DailyUsage {
-    pub group_by: &'static str,
-    pub days: Vec<DailyPoint>,
-    pub peak: Option<DailyPoint>,
-    pub average_daily_cost_usd: f64,
-    pub weekday_average_cost_usd: f64,
-    pub weekend_average_cost_usd: f64,
-}
-
-pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<DailyUsage>> {
+pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<DailyUsage>> {
     let summary = summarize(&data.records, &data.prices, &scope.filter(&data.records));
     if summary.daily.is_empty() {
         return Err(no_data(&data.tenant_id, scope));

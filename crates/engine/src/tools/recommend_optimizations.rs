@@ -1,13 +1,15 @@
 //! `recommend_optimizations`: the quantified levers (model routing and more), each with monthly
 //! savings in dollars computed from the tenant's own records and the price table.
+//! The levers live in `analytics::optimize`; this tool must not adjust their figures.
 
-use super::{Scope, no_data};
-use crate::context::{Step, ToolOutput};
-use crate::format;
+use super::{ToolOutput, no_data};
+use crate::scope::Scope;
+use crate::stop::RunResult;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 use agentwire_analytics::{Recommendation, recommend};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Vec<Recommendation>>> {
+pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Vec<Recommendation>>> {
     let filter = scope.filter(&data.records);
     if data.records.is_empty() {
         return Err(no_data(&data.tenant_id, scope));

@@ -1,13 +1,15 @@
 //! `usage_summary`: spend and tokens in the scope, by model, team, feature, provider and day, with
 //! the trend against the previous period of the same length.
+//! It must not filter beyond the scope: the agents' figures and the report's must agree.
 
-use super::{Scope, no_data};
-use crate::context::{Step, ToolOutput};
-use crate::format;
+use super::{ToolOutput, no_data};
+use crate::scope::Scope;
+use crate::stop::RunResult;
 use crate::tenant::TenantData;
+use agentwire_analytics::format;
 use agentwire_analytics::{Summary, summarize};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> Step<ToolOutput<Summary>> {
+pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Summary>> {
     let filter = scope.filter(&data.records);
     let summary = summarize(&data.records, &data.prices, &filter);
     if summary.records == 0 {

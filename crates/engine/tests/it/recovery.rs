@@ -3,19 +3,12 @@
 //! replay keeps the run grammar. The crash itself, with the real binary and SIGKILL, is in
 //! crates/cli/tests/crash.rs; this is the deterministic regression test for what it found.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use agentwire_engine::{Engine, EngineConfig, Principal};
+use crate::support::{as_json, principal, store};
+use agentwire_engine::{Engine, EngineConfig};
 use agentwire_protocol::{EventKind, RunEvent, ServerFrame};
 use agentwire_store::{RunRecord, RunStatus, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("recovery.db").display());
-    (agentwire_store::connect(&url).await.unwrap(), dir)
-}
 
 /// Writes a run and its first events as a process would have before being killed.
 async fn crashed_run(store: &Arc<dyn Store>, run_id: &str, events: &[EventKind]) {
@@ -95,16 +88,9 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
     let engine = Engine::new(store.clone(), EngineConfig::default());
     assert_eq!(engine.recover_interrupted().await.unwrap(), 1);
 
-    let alice = Principal {
-        user_id: "alice".into(),
-        tenant_id: "acme".into(),
-    };
+    let alice = principal("alice", "acme");
     let events = engine.run_events(&alice, "run_open_tool", 0).await.unwrap();
-    let json: Vec<Value> = events
-        .iter()
-        .map(|e| serde_json::to_value(ServerFrame::Event(e.clone())).unwrap())
-        .collect();
-    let violations = agentwire_check::grammar::check_run(&json);
+    let violations = agentwire_check::grammar::check_run(&as_json(&events));
     assert!(violations.is_empty(), "{violations:#?}");
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
@@ -164,10 +150,7 @@ async fn a_run_killed_between_steps_gets_only_the_terminal_event() {
     .await;
     let engine = Engine::new(store.clone(), EngineConfig::default());
     assert_eq!(engine.recover_interrupted().await.unwrap(), 1);
-    let alice = Principal {
-        user_id: "alice".into(),
-        tenant_id: "acme".into(),
-    };
+    let alice = principal("alice", "acme");
     let events = engine.run_events(&alice, "run_between", 0).await.unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].kind.type_name(), "agent_error");

@@ -1,54 +1,25 @@
 //! Issue 3: the analytics the agents stand on, seen from the engine. The agents' report carries
 //! capacity and every lever; the offline analysis (`agentwire analyze`) composes the same report.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use agentwire_analytics::{DemoConfig, PriceTable, generate_demo};
-use agentwire_engine::{Engine, EngineConfig, Principal, analyze_usage};
-use agentwire_protocol::{AgentKind, EventKind, RunParams, StartRun};
+use crate::support::{completed, demo, engine_with_demo, principal, request, run_to_end};
+use agentwire_analytics::PriceTable;
+use agentwire_engine::{EngineConfig, analyze_usage};
+use agentwire_protocol::{AgentKind, EventKind, RunParams};
 use std::sync::Arc;
-use std::time::Duration;
 
 async fn completed_report(agent: AgentKind, params: RunParams) -> (serde_json::Value, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("engine.db").display());
-    let store = agentwire_store::connect(&url).await.unwrap();
-    let engine = Engine::new(store, EngineConfig::default());
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
-    let who = Principal {
-        user_id: "ana".into(),
-        tenant_id: "acme".into(),
-    };
-    let started = engine
-        .start_run(
-            &who,
-            StartRun {
-                id: None,
-                agent,
-                user_request: "How can we reduce our AI costs?".into(),
-                thread_id: None,
-                params,
-            },
-        )
-        .await
-        .unwrap();
-    let mut events = started.events;
-    let mut thinking = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.next())
-        .await
-        .expect("run stalled")
-    {
-        match event.kind {
-            EventKind::AgentThinking { message } => thinking.push(message),
-            EventKind::AgentCompleted { report, .. } => return (report, thinking),
-            EventKind::AgentError { message, .. } => panic!("run failed: {message}"),
-            _ => {}
-        }
-    }
-    panic!("the run ended without agent_completed");
+    let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
+    let mut ask = request(agent, "How can we reduce our AI costs?");
+    ask.params = params;
+    let events = run_to_end(&engine, &principal("ana", "acme"), ask).await;
+    let thinking = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AgentThinking { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    (completed(&events).1.clone(), thinking)
 }
 
 #[tokio::test]
@@ -58,7 +29,7 @@ async fn the_supervisor_report_has_capacity_and_every_demo_lever() {
         .extra
         .insert("rate_limits".into(), serde_json::json!(["*=40000:400"]));
     let (report, thinking) = completed_report(AgentKind::Supervisor, params).await;
-    let facts = generate_demo(&DemoConfig::default()).facts;
+    let facts = &demo().facts;
     let capacity = &report["capacity"];
     for rate in ["tokens_per_minute", "requests_per_minute"] {
         for p in ["p50", "p95", "p99", "max"] {
@@ -92,7 +63,7 @@ async fn the_supervisor_report_has_capacity_and_every_demo_lever() {
 
 #[test]
 fn the_offline_report_has_the_fields_the_issue_names() {
-    let demo = generate_demo(&DemoConfig::default());
+    let demo = demo();
     let composed = analyze_usage(
         demo.records.clone(),
         Arc::new(PriceTable::embedded()),

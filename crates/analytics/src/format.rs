@@ -1,20 +1,32 @@
-//! How figures are written for people: dollars, counts, percentages and dates.
+//! How figures are written for people: dollars, counts, percentages and token volumes.
 //!
-//! One place, so that every thinking step and answer writes `$12,345.67` the same way and a test
-//! can find a figure in the text by formatting the expected number with the same function.
+//! One place for the whole project, so that a lever's evidence, an agent's thinking step and the
+//! final answer write `$12,345.67` the same way, and a test can find a figure in a text by
+//! formatting the expected number with the same function. Dollars are always to the cent, under $1
+//! too (`$0.15`, `$0.00`): the answers' readers and the checks that find figures in them read
+//! money that way. This module must not import the rest of the crate: anything may format.
 
-/// Dollars with thousands separators and cents: `$12,345.67`. Negative values get a leading `-`.
+/// Dollars with thousands separators and cents: `$12,345.67`. Negative values get a leading `-`;
+/// an amount that rounds to zero cents has none.
 pub fn usd(value: f64) -> String {
     let cents = (value.abs() * 100.0).round();
     let whole = (cents / 100.0).trunc();
     let frac = (cents - whole * 100.0) as u64;
     let sign = if value < 0.0 && cents > 0.0 { "-" } else { "" };
-    format!("{sign}${}.{frac:02}", group(whole as u64))
+    format!("{sign}${}.{frac:02}", count(whole as u64))
 }
 
 /// A whole number with thousands separators: `1,234,567`.
 pub fn count(value: u64) -> String {
-    group(value)
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// A signed percentage with one decimal: `+12.3%`, `-4.0%`.
@@ -40,40 +52,28 @@ pub fn tokens(value: u64) -> String {
     }
 }
 
-/// An anomaly's drivers: `team growth (99.8%), feature email-drafts (99.8%)`.
-pub fn drivers(contributors: &[agentwire_analytics::Contributor]) -> String {
-    contributors
-        .iter()
-        .take(3)
-        .map(|c| format!("{} {} ({})", c.dimension, c.key, share(c.share_of_excess)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn group(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn formats() {
+    fn dollars_to_the_cent() {
         assert_eq!(usd(12345.678), "$12,345.68");
+        assert_eq!(usd(1234.567), "$1,234.57");
+        assert_eq!(usd(2.5), "$2.50");
+        assert_eq!(usd(0.15), "$0.15");
         assert_eq!(usd(0.004), "$0.00");
+        assert_eq!(usd(-0.004), "$0.00");
         assert_eq!(usd(-5.5), "-$5.50");
+        assert_eq!(usd(-0.5), "-$0.50");
         assert_eq!(usd(999.999), "$1,000.00");
-        assert_eq!(count(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn counts_percentages_and_tokens() {
+        assert_eq!(count(0), "0");
         assert_eq!(count(12), "12");
+        assert_eq!(count(1234567), "1,234,567");
         assert_eq!(pct_change(12.34), "+12.3%");
         assert_eq!(pct_change(-4.0), "-4.0%");
         assert_eq!(share(0.4123), "41.2%");

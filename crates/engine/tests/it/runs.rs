@@ -1,77 +1,23 @@
 //! Runs through the engine alone, on a real SQLite store: every agent answers, the grammar holds,
 //! cancel, time limit, NO_DATA, replay and limits behave as docs/protocol.md says.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use agentwire_analytics::{DemoConfig, generate_demo};
-use agentwire_engine::{Engine, EngineConfig, EngineError, EventStream, Principal};
-use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent, RunParams, StartRun};
+use crate::support::{
+    as_json, completed, drain, engine, engine_with_demo, failed, principal, request, run_to_end,
+};
+use agentwire_engine::{EngineConfig, EngineError};
+use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent};
 use std::time::Duration;
-
-async fn engine(config: EngineConfig) -> (Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("engine.db").display());
-    let store = agentwire_store::connect(&url).await.unwrap();
-    (Engine::new(store, config), dir)
-}
-
-fn principal(user: &str, tenant: &str) -> Principal {
-    Principal {
-        user_id: user.into(),
-        tenant_id: tenant.into(),
-    }
-}
-
-fn request(agent: AgentKind, text: &str) -> StartRun {
-    StartRun {
-        id: None,
-        agent,
-        user_request: text.into(),
-        thread_id: None,
-        params: RunParams::default(),
-    }
-}
-
-async fn drain(mut events: EventStream) -> Vec<RunEvent> {
-    let mut out = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
-        .await
-        .expect("run stalled")
-    {
-        out.push(event);
-    }
-    out
-}
-
-fn as_json(events: &[RunEvent]) -> Vec<serde_json::Value> {
-    events
-        .iter()
-        .map(|e| serde_json::to_value(agentwire_protocol::ServerFrame::Event(e.clone())).unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn every_agent_answers_the_demo_data_with_a_valid_run() {
-    let (engine, _dir) = engine(EngineConfig::default()).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
     let who = principal("alice", "acme");
     for agent in AgentKind::ALL {
-        let started = engine
-            .start_run(&who, request(agent, "How can we reduce our AI costs?"))
-            .await
-            .unwrap();
-        let events = drain(started.events).await;
+        let ask = request(agent, "How can we reduce our AI costs?");
+        let events = run_to_end(&engine, &who, ask).await;
         let violations = agentwire_check::grammar::check_run(&as_json(&events));
         assert!(violations.is_empty(), "{agent}: {violations:?}");
-        let Some(EventKind::AgentCompleted {
-            response, report, ..
-        }) = events.last().map(|e| &e.kind)
-        else {
-            panic!("{agent} did not complete: {:?}", events.last());
-        };
+        let (response, report) = completed(&events);
         assert!(response.contains('$'), "{agent}: {response}");
         assert!(report.is_object());
         if std::env::var_os("SHOW_RUNS").is_some() {
@@ -89,27 +35,13 @@ async fn every_agent_answers_the_demo_data_with_a_valid_run() {
 #[tokio::test]
 async fn a_tenant_without_data_gets_no_data() {
     let (engine, _dir) = engine(EngineConfig::default()).await;
-    let started = engine
-        .start_run(
-            &principal("bob", "empty"),
-            request(AgentKind::Data, "what did we spend?"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
+    let ask = request(AgentKind::Data, "what did we spend?");
+    let events = run_to_end(&engine, &principal("bob", "empty"), ask).await;
     assert_eq!(events.len(), 2, "{events:?}");
-    match &events[1].kind {
-        EventKind::AgentError {
-            error_code,
-            message,
-            retryable,
-        } => {
-            assert_eq!(*error_code, ErrorCode::NoData);
-            assert!(message.contains("agentwire ingest"), "{message}");
-            assert!(!retryable);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_code, message, retryable) = failed(&events);
+    assert_eq!(error_code, ErrorCode::NoData);
+    assert!(message.contains("agentwire ingest"), "{message}");
+    assert!(!retryable);
 }
 
 #[tokio::test]
@@ -119,17 +51,9 @@ async fn demo_data_mode_answers_tenants_without_data() {
         ..EngineConfig::default()
     })
     .await;
-    let started = engine
-        .start_run(
-            &principal("carol", "new-co"),
-            request(AgentKind::Data, "what did we spend?"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
-    let Some(EventKind::AgentCompleted { report, .. }) = events.last().map(|e| &e.kind) else {
-        panic!("{events:?}")
-    };
+    let ask = request(AgentKind::Data, "what did we spend?");
+    let events = run_to_end(&engine, &principal("carol", "new-co"), ask).await;
+    let (_, report) = completed(&events);
     assert_eq!(report["data_coverage"]["source"], "demo");
 }
 
@@ -139,11 +63,7 @@ async fn cancel_stops_the_run_with_nothing_after_the_terminal_event() {
         step_delay: Duration::from_millis(40),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let mut started = engine
         .start_run(&who, request(AgentKind::Supervisor, "reduce costs"))
@@ -184,30 +104,12 @@ async fn the_time_limit_ends_a_run_with_timeout() {
         run_timeout: Duration::from_millis(120),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
-    let started = engine
-        .start_run(
-            &principal("alice", "acme"),
-            request(AgentKind::Supervisor, "reduce costs"),
-        )
-        .await
-        .unwrap();
-    let events = drain(started.events).await;
-    match &events.last().unwrap().kind {
-        EventKind::AgentError {
-            error_code,
-            retryable,
-            ..
-        } => {
-            assert_eq!(*error_code, ErrorCode::Timeout);
-            assert!(retryable);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (engine, _dir) = engine_with_demo(config).await;
+    let ask = request(AgentKind::Supervisor, "reduce costs");
+    let events = run_to_end(&engine, &principal("alice", "acme"), ask).await;
+    let (error_code, _, retryable) = failed(&events);
+    assert_eq!(error_code, ErrorCode::Timeout);
+    assert!(retryable);
     assert!(agentwire_check::grammar::check_run(&as_json(&events)).is_empty());
 }
 
@@ -217,11 +119,7 @@ async fn follow_replays_then_continues_live_without_gaps() {
         step_delay: Duration::from_millis(20),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let mut started = engine
         .start_run(
@@ -255,11 +153,7 @@ async fn limits_on_threads_and_concurrent_runs() {
         max_concurrent_runs_per_user: 2,
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let mut on_thread = request(AgentKind::Data, "spend");
     on_thread.thread_id = Some("t1".into());
@@ -306,11 +200,7 @@ async fn shutdown_interrupts_runs_past_the_drain_timeout_and_refuses_new_ones() 
         step_delay: Duration::from_millis(100),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let who = principal("alice", "acme");
     let started = engine
         .start_run(&who, request(AgentKind::Supervisor, "reduce costs"))
@@ -318,17 +208,9 @@ async fn shutdown_interrupts_runs_past_the_drain_timeout_and_refuses_new_ones() 
         .unwrap();
     engine.shutdown(Duration::from_millis(150)).await;
     let events = drain(started.events).await;
-    match &events.last().unwrap().kind {
-        EventKind::AgentError {
-            error_code,
-            retryable,
-            ..
-        } => {
-            assert_eq!(*error_code, ErrorCode::Interrupted);
-            assert!(retryable);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_code, _, retryable) = failed(&events);
+    assert_eq!(error_code, ErrorCode::Interrupted);
+    assert!(retryable);
     assert!(matches!(
         engine.start_run(&who, request(AgentKind::Data, "x")).await,
         Err(EngineError::ShuttingDown)
@@ -343,11 +225,7 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
         step_delay: Duration::from_millis(50),
         ..EngineConfig::default()
     };
-    let (engine, _dir) = engine(config).await;
-    engine
-        .ingest("acme", generate_demo(&DemoConfig::default()).records)
-        .await
-        .unwrap();
+    let (engine, _dir) = engine_with_demo(config).await;
     let in_acme = principal("admin", "acme");
     let in_other = principal("admin", "other-co");
     let started = engine
@@ -364,10 +242,7 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
         Err(EngineError::RunNotFound)
     ));
     let events = drain(started.events).await;
-    assert!(matches!(
-        events.last().unwrap().kind,
-        EventKind::AgentCompleted { .. }
-    ));
+    completed(&events);
     assert!(matches!(
         engine.run_events(&in_other, &run_id, 0).await,
         Err(EngineError::RunNotFound)

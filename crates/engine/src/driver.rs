@@ -1,0 +1,157 @@
+//! One run from `agent_started` to its terminal event.
+//!
+//! The driver plans the run (once: the plan is what `agent_started` announces and what the
+//! agents follow), emits `agent_started`, loads the tenant's data, runs the entry agent and emits
+//! exactly one terminal event, whatever happens (answer, error, cancel, time limit, shutdown).
+//! Only then does the run leave the registry, so a follower that misses it there finds it complete
+//! in the store. This module must not decide what an agent does (the agents do) or admit runs (the
+//! engine does).
+
+use crate::agents;
+use crate::context::{RunContext, RunInput};
+use crate::plan::RunPlan;
+use crate::registry::Registry;
+use crate::report::ComposedReport;
+use crate::run::{RunShared, StopReason};
+use crate::stop::{RunResult, Stop};
+use crate::tenant::Tenants;
+use agentwire_protocol::{ErrorCode, EventKind, StartRun};
+use agentwire_store::{RunStatus, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a run's driver uses of the engine.
+pub(crate) struct Driver<'a> {
+    pub store: &'a Arc<dyn Store>,
+    pub registry: &'a Registry,
+    pub tenants: &'a Tenants,
+    pub step_delay: Duration,
+    pub run_timeout: Duration,
+}
+
+impl Driver<'_> {
+    /// Runs one request from `agent_started` to its terminal event.
+    pub async fn drive(&self, run: Arc<RunShared>, request: StartRun) {
+        let started = Instant::now();
+        let plan = RunPlan::new(request.agent, &request.user_request);
+        let entry_name = plan.entry_agent().as_str();
+        let announced = plan.announced();
+        let input = RunInput {
+            user_request: request.user_request,
+            params: request.params,
+        };
+        let mut ctx = RunContext::new(
+            run.clone(),
+            self.store.clone(),
+            self.tenants.empty(&run.tenant_id),
+            input,
+            plan,
+            self.step_delay,
+        );
+
+        // The time limit stops the run through its token, like a cancel, so no write is cut short.
+        let timer = {
+            let run = run.clone();
+            let limit = self.run_timeout;
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                run.stop(StopReason::Timeout);
+            })
+        };
+        let outcome = self.answer(&mut ctx, announced).await;
+        timer.abort();
+
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (terminal, status) = self.terminal(&run, outcome, duration_ms);
+        self.registry.release_slots(&run, status);
+        ctx.emit_terminal(entry_name, terminal, status).await;
+        self.registry.remove(&run);
+    }
+
+    /// Announces the plan, loads the tenant's data and runs the entry agent to its answer.
+    async fn answer(
+        &self,
+        ctx: &mut RunContext,
+        announced: Vec<String>,
+    ) -> RunResult<ComposedReport> {
+        let entry_name = ctx.plan.entry_agent().as_str();
+        ctx.emit(
+            entry_name,
+            EventKind::AgentStarted {
+                user_request: ctx.input.user_request.clone(),
+                plan: announced,
+            },
+        )
+        .await?;
+        let _ = self
+            .store
+            .set_run_status(&ctx.run.run_id, RunStatus::Running, None)
+            .await;
+        ctx.data = self
+            .tenants
+            .load(self.store.as_ref(), &ctx.run.tenant_id)
+            .await
+            .map_err(|err| {
+                Stop::failed(
+                    ErrorCode::Internal,
+                    format!("the tenant's usage data could not be loaded: {err}"),
+                )
+            })?;
+        agents::run_entry(ctx).await
+    }
+
+    /// The terminal event and final status for how the run ended.
+    fn terminal(
+        &self,
+        run: &RunShared,
+        outcome: RunResult<ComposedReport>,
+        duration_ms: u64,
+    ) -> (EventKind, RunStatus) {
+        match outcome {
+            Ok(done) => (
+                EventKind::AgentCompleted {
+                    response: done.response,
+                    report: done.report,
+                    duration_ms,
+                },
+                RunStatus::Completed,
+            ),
+            Err(Stop::Cancelled) => match run.stop_reason() {
+                Some(StopReason::Timeout) => (
+                    EventKind::AgentError {
+                        error_code: ErrorCode::Timeout,
+                        message: format!(
+                            "the run exceeded its time limit of {} s; narrow the question (a shorter timeframe, one team) and ask again",
+                            self.run_timeout.as_secs()
+                        ),
+                        retryable: true,
+                    },
+                    RunStatus::Failed,
+                ),
+                Some(StopReason::Shutdown) => (
+                    EventKind::AgentError {
+                        error_code: ErrorCode::Interrupted,
+                        message: "the server is shutting down; start the request again in a moment"
+                            .into(),
+                        retryable: true,
+                    },
+                    RunStatus::Failed,
+                ),
+                Some(StopReason::User) | None => (
+                    EventKind::AgentCancelled {
+                        reason: "cancelled by the user".into(),
+                    },
+                    RunStatus::Cancelled,
+                ),
+            },
+            Err(Stop::Failed { code, message }) => (
+                EventKind::AgentError {
+                    error_code: code,
+                    message,
+                    retryable: code.retryable(),
+                },
+                RunStatus::Failed,
+            ),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The final answer, as Markdown for people and as the `report` JSON for programs, composed only
+//! from what a run's tools found ([`Findings`]). Nothing here invents a figure: a section without
+//! findings says so instead of filling in.
+//!
+//! [`compose`] runs the sections in the order the answer reads; each section function owns one
+//! part of the Markdown and the `report` keys of that part (`sections.rs` for a tenant's usage,
+//! `series.rs` for the offline analysis of a metric series or billing file). This module must not
+//! run tools or emit events: the reporting agent, the entry agents and `agentwire analyze` call
+//! it with findings already gathered.
+
+mod sections;
+mod series;
+
+pub(crate) use sections::capacity_summary;
+
+use crate::findings::Findings;
+use crate::scope::Scope;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt::Write;
+
+/// What the report is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportInput {
+    pub user_request: String,
+    pub tenant_id: String,
+    pub demo_data: bool,
+    /// Set by the offline `agentwire analyze`: the file the records came from.
+    pub file: Option<String>,
+    /// The slice of the data the findings cover; `None` for a series or billing file.
+    pub scope: Option<Scope>,
+    pub findings: Findings,
+}
+
+/// The final answer in both forms.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposedReport {
+    pub response: String,
+    pub report: Value,
+}
+
+/// The keys of the `report` object, every one present in every report (`null` when a section
+/// has nothing). docs/protocol.md describes them.
+const REPORT_KEYS: [&str; 13] = [
+    "question",
+    "intent",
+    "scope",
+    "summary",
+    "findings",
+    "daily",
+    "anomalies",
+    "capacity",
+    "forecast",
+    "recommendations",
+    "total_monthly_savings_usd",
+    "implementation_plan",
+    "data_coverage",
+];
+
+pub(crate) fn compose(input: &ReportInput) -> ComposedReport {
+    let mut report = Report::new(input);
+    sections::heading(&mut report);
+    sections::spend(&mut report);
+    sections::daily(&mut report);
+    sections::anomalies(&mut report);
+    sections::billed_against_list(&mut report);
+    sections::capacity(&mut report);
+    series::sections(&mut report);
+    sections::recommendations(&mut report);
+    sections::implementation_plan(&mut report);
+    sections::classification(&mut report);
+    sections::data_coverage(&mut report);
+    report.finish()
+}
+
+/// A report being written: the Markdown so far, the one-sentence findings every section adds to
+/// the `findings` key, and the `report` keys set so far.
+pub(crate) struct Report<'a> {
+    pub input: &'a ReportInput,
+    pub findings: &'a Findings,
+    /// The scope as a phrase (`the last 30d, team search`), or `all data`.
+    pub scope_text: String,
+    md: String,
+    sentences: Vec<String>,
+    json: Map<String, Value>,
+}
+
+impl<'a> Report<'a> {
+    fn new(input: &'a ReportInput) -> Self {
+        Report {
+            input,
+            findings: &input.findings,
+            scope_text: input
+                .scope
+                .as_ref()
+                .map(Scope::describe)
+                .unwrap_or_else(|| "all data".to_owned()),
+            md: String::new(),
+            sentences: Vec::new(),
+            json: Map::new(),
+        }
+    }
+
+    /// Adds a sentence to the report's `findings`.
+    pub fn finding(&mut self, sentence: String) {
+        self.sentences.push(sentence);
+    }
+
+    /// Sets one of the [`REPORT_KEYS`].
+    pub fn set(&mut self, key: &'static str, value: Value) {
+        debug_assert!(REPORT_KEYS.contains(&key), "{key} is not a report key");
+        self.json.insert(key.to_owned(), value);
+    }
+
+    fn finish(mut self) -> ComposedReport {
+        let sentences = std::mem::take(&mut self.sentences);
+        self.set("findings", Value::from(sentences));
+        for key in REPORT_KEYS {
+            self.json.entry(key).or_insert(Value::Null);
+        }
+        ComposedReport {
+            response: self.md,
+            report: Value::Object(self.json),
+        }
+    }
+}
+
+/// Sections write their Markdown with `write!`/`writeln!`, and end each paragraph with a blank
+/// line.
+impl Write for Report<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.md.push_str(text);
+        Ok(())
+    }
+}
+
+/// Markdown `**bold**` removed, for the plain sentences of `findings`.
+fn strip_bold(text: &str) -> String {
+    text.replace("**", "")
+}

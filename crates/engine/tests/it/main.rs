@@ -1,0 +1,11 @@
+//! The engine's integration tests, in one binary (one link instead of one per file on a 2-core CI
+//! machine). Each module is one subject; `support` holds the setup they share: a real SQLite store
+//! in a temporary directory, an engine over it, principals, requests, and reading a run to its end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod analysis;
+mod golden;
+mod recovery;
+mod runs;
+mod support;
