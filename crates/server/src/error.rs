@@ -8,7 +8,7 @@
 //! `into_response` has no side effects: it attaches an [`ErrorReport`] to the response and
 //! [`log_errors`] writes the log line. Internal details (database errors, bugs) are logged under a
 //! correlation id and never sent to the client. Which engine errors count as internal is decided
-//! here once (`engine_error_is_internal`), for HTTP answers and the socket's error frames alike.
+//! by the engine (`EngineError::is_internal`), for HTTP answers and the socket's error frames alike.
 
 use crate::auth::AuthError;
 use agentwire_analytics::RowError;
@@ -156,13 +156,6 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// Whether an engine error is an internal failure (the store, a bug): its details are logged
-/// under a correlation id and never sent. Every other engine error's message is safe and useful
-/// to show a client. The one place this is decided, for HTTP answers and socket frames alike.
-pub(crate) fn engine_error_is_internal(err: &EngineError) -> bool {
-    err.code() == ErrorCode::Internal
-}
-
 /// A fresh correlation id for an internal failure: the client sees it, the log line carries it.
 pub(crate) fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -179,7 +172,7 @@ impl IntoResponse for AppError {
         let detail = self.to_string();
         let internal = match &self {
             Self::Internal { .. } => true,
-            Self::Engine(err) => engine_error_is_internal(err),
+            Self::Engine(err) => err.is_internal(),
             _ => false,
         };
         let mut body = json!({ "error_code": code });
@@ -336,12 +329,11 @@ mod tests {
 
     #[test]
     fn only_store_and_internal_engine_errors_are_internal() {
-        assert!(engine_error_is_internal(&EngineError::Internal(
-            "bug".into()
-        )));
-        assert!(engine_error_is_internal(&EngineError::Store(
-            agentwire_store::StoreError::DuplicateRun("run_1".into())
-        )));
+        assert!(EngineError::Internal("bug".into()).is_internal());
+        assert!(
+            EngineError::Store(agentwire_store::StoreError::DuplicateRun("run_1".into()))
+                .is_internal()
+        );
         for err in [
             EngineError::RunNotFound,
             EngineError::ShuttingDown,
@@ -353,7 +345,7 @@ mod tests {
                 retry_after_ms: 10,
             },
         ] {
-            assert!(!engine_error_is_internal(&err), "{err:?}");
+            assert!(!err.is_internal(), "{err:?}");
         }
     }
 

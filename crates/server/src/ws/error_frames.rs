@@ -140,7 +140,7 @@ pub(super) fn engine_refusal(
     run_id: Option<&str>,
     connection_id: &str,
 ) -> ServerFrame {
-    let message = if error::engine_error_is_internal(err) {
+    let message = if err.is_internal() {
         let correlation_id = error::new_correlation_id();
         tracing::error!(%connection_id, %correlation_id, error = %err, "engine failed");
         error::internal_message(&correlation_id)
