@@ -8,7 +8,7 @@
 
 use crate::cli::{CheckArgs, TargetArgs};
 use agentwire_check::report;
-use agentwire_check::suite::{self, AuthMode, CaseId, Progress, SuiteConfig};
+use agentwire_check::suite::{self, AuthMode, Case, Progress, SuiteConfig};
 use agentwire_check::threshold::Thresholds;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -150,7 +150,7 @@ fn list() {
         "{:<6} {:<6} {:<15} {:<7} case",
         "id", "level", "group", "needs"
     );
-    let mut cases: Vec<_> = CaseId::all().into_iter().map(CaseId::info).collect();
+    let mut cases: Vec<_> = Case::all().into_iter().map(Case::info).collect();
     cases.sort_by_key(|c| suite::section_order(c.id));
     for info in cases {
         let _ = writeln!(

@@ -158,9 +158,6 @@ pub struct CaseInfo {
     pub needs_secret: bool,
 }
 
-/// The name the CLI's `--list` knows the catalogue's rows by.
-pub type CaseId = Case;
-
 impl Case {
     /// Every case, in the order they run.
     pub fn all() -> Vec<&'static Case> {

@@ -33,7 +33,7 @@ mod probe;
 mod runner;
 mod select;
 
-pub use catalogue::{Case, CaseId, CaseInfo, Group, Level, Needs};
+pub use catalogue::{Case, CaseInfo, Group, Level, Needs};
 pub use config::{
     AuthMode, ConfigError, DEFAULT_COMPLETION_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_FIRST_EVENT_TIMEOUT, DEFAULT_MIN_QUALITY, DEFAULT_PERFORMANCE_RUNS, DEFAULT_USERS,
