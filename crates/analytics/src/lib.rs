@@ -16,6 +16,7 @@ pub mod import;
 pub mod levers;
 pub mod optimize;
 pub mod prices;
+pub mod query;
 pub mod record;
 mod stats;
 pub mod summary;
