@@ -21,6 +21,7 @@ pub mod record;
 mod stats;
 pub mod summary;
 pub mod timeseries;
+pub mod whatif;
 
 pub use anomaly::{Anomaly, Contributor, detect_anomalies};
 pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};

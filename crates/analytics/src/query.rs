@@ -161,13 +161,6 @@ impl Metric {
                 | Metric::TotalTokens
         )
     }
-
-    fn needs(self) -> Option<Stat> {
-        match self {
-            Metric::Latency(s) | Metric::Ttft(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for Metric {
@@ -907,7 +900,14 @@ mod tests {
         r.request_count = requests;
         r.team = Some(team.to_string());
         r.latency_ms = Some(latency);
-        r.status = Some(if latency > 1000.0 { "timeout" } else { "success" }.to_string());
+        r.status = Some(
+            if latency > 1000.0 {
+                "timeout"
+            } else {
+                "success"
+            }
+            .to_string(),
+        );
         r
     }
 
@@ -932,7 +932,13 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in ["spend", "latency_p95", "ttft_mean", "share_of_spend", "error_rate"] {
+        for name in [
+            "spend",
+            "latency_p95",
+            "ttft_mean",
+            "share_of_spend",
+            "error_rate",
+        ] {
             assert_eq!(name.parse::<Metric>().unwrap().name(), name);
         }
         assert!("latency_p42".parse::<Metric>().is_err());
@@ -959,12 +965,24 @@ mod tests {
     #[test]
     fn percentiles_weigh_buckets_by_requests() {
         let prices = PriceTable::embedded();
-        let out = evaluate(&data(), &prices, &spec(Metric::Latency(Stat::P50), Shape::Figure));
+        let out = evaluate(
+            &data(),
+            &prices,
+            &spec(Metric::Latency(Stat::P50), Shape::Figure),
+        );
         // October requests: 200, 200, 300, 2000 -> nearest rank 2 of 4 is 200.
         assert_eq!(out.value, Some(200.0));
-        let out = evaluate(&data(), &prices, &spec(Metric::Latency(Stat::P99), Shape::Figure));
+        let out = evaluate(
+            &data(),
+            &prices,
+            &spec(Metric::Latency(Stat::P99), Shape::Figure),
+        );
         assert_eq!(out.value, Some(2000.0));
-        let out = evaluate(&data(), &prices, &spec(Metric::Latency(Stat::Mean), Shape::Figure));
+        let out = evaluate(
+            &data(),
+            &prices,
+            &spec(Metric::Latency(Stat::Mean), Shape::Figure),
+        );
         assert_eq!(out.value, Some(675.0));
         let out = evaluate(&data(), &prices, &spec(Metric::ErrorRate, Shape::Figure));
         assert_eq!(out.value, Some(0.25));
@@ -992,7 +1010,12 @@ mod tests {
         assert_eq!(prev.value, Some(1.0));
         assert_eq!(prev.change_pct, Some(300.0));
 
-        let mut s = spec(Metric::Requests, Shape::Trend { every: TimeGrain::Day });
+        let mut s = spec(
+            Metric::Requests,
+            Shape::Trend {
+                every: TimeGrain::Day,
+            },
+        );
         s.period = Period::new(d(10, 3), d(10, 6));
         let out = evaluate(&data(), &prices, &s);
         let series: Vec<(String, Option<f64>)> =
