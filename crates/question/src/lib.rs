@@ -5,3 +5,10 @@
 //! the same text, vocabulary and day always give the same query. It knows the tenant only through
 //! a [`Vocabulary`] built from its records and the price table, and it computes no figures: the
 //! maths is `agentwire_analytics::query` and `agentwire_analytics::whatif`.
+
+mod models;
+mod text;
+mod time;
+mod vocabulary;
+
+pub use vocabulary::{ModelName, Vocabulary};
