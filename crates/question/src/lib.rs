@@ -5,10 +5,33 @@
 //! the same text, vocabulary and day always give the same query. It knows the tenant only through
 //! a [`Vocabulary`] built from its records and the price table, and it computes no figures: the
 //! maths is `agentwire_analytics::query` and `agentwire_analytics::whatif`.
+//!
+//! ```
+//! use agentwire_question::{understand, Vocabulary, Intent};
+//! use agentwire_analytics::query::Dimension;
+//! use chrono::NaiveDate;
+//!
+//! let vocab = Vocabulary::from_lists(
+//!     &[(Dimension::Team, &["search", "support"])],
+//!     &[("claude-sonnet-4", "anthropic"), ("gpt-4o", "openai")],
+//!     &[],
+//!     Some((NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 18).unwrap())),
+//! );
+//! let q = understand("What did the search team spend on Claude in October compared with September?",
+//!     &vocab, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+//! assert_eq!(q.intent, Intent::Lookup);
+//! assert_eq!(q.plan().agents(), ["data"]);
+//! ```
 
 mod models;
+mod names;
+mod query;
 mod text;
 mod time;
+mod understand;
 mod vocabulary;
 
+pub use names::{MatchKind, Unknown};
+pub use query::{Intent, Plan, PlanStep, Query, Resolved, ReviewFocus};
+pub use understand::{DEFAULT_DAYS, understand};
 pub use vocabulary::{ModelName, Vocabulary};

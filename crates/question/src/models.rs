@@ -108,7 +108,9 @@ fn decompose(name: &str) -> (Vec<String>, Vec<String>) {
 
 impl ModelSig {
     pub(crate) fn new(m: &ModelName) -> ModelSig {
-        let (words, versions) = decompose(&m.name);
+        // "meta-llama/Llama-3.3-70B-Instruct-Turbo": the organisation prefix is not the name.
+        let own = m.name.rsplit('/').next().unwrap_or(&m.name);
+        let (words, versions) = decompose(own);
         ModelSig {
             name: m.name.clone(),
             provider: m.provider.clone(),
