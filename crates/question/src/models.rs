@@ -145,13 +145,8 @@ pub(crate) fn model_ish(token: &str, sigs: &[ModelSig]) -> bool {
 /// Matches a run of tokens against the models. None when it names none of them, or says too
 /// little to be a model name (a bare number, a weak word).
 pub(crate) fn match_models(tokens: &[&str], sigs: &[ModelSig]) -> Option<ModelMatch> {
-    let mut words = Vec::new();
-    let mut versions = Vec::new();
-    for t in tokens {
-        let (w, v) = decompose(t);
-        words.extend(w);
-        versions.extend(v);
-    }
+    // Decomposed as one name, so "claude haiku 4 5" has the version 4.5.
+    let (words, versions) = decompose(&tokens.join("-"));
     // A bare number is not a model; a version with letters ("4o", "70b") can be.
     if words.is_empty()
         && !versions

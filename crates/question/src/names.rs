@@ -455,9 +455,29 @@ fn models_at(
             });
             return Some(len);
         }
-        if let Some(m) = match_models(&window, &vocab.priced_sigs)
-            && !m.family
-        {
+        if let Some(m) = match_models(&window, &vocab.priced_sigs) {
+            if m.family {
+                // A family the price table has and the data does not ("claude opus").
+                let same: Vec<String> = vocab
+                    .model_sigs
+                    .iter()
+                    .filter(|s| s.words.iter().any(|w| window.iter().any(|x| close(w, x))))
+                    .map(|s| s.name.clone())
+                    .take(3)
+                    .collect();
+                let values: Vec<String> = vocab.models().iter().map(|m| m.name.clone()).collect();
+                found.unknown.push(Unknown {
+                    closest: if same.is_empty() {
+                        closest(&text, &values)
+                    } else {
+                        same
+                    },
+                    text: window.join("-"),
+                    dimension: Some(Dimension::Model),
+                    at: i,
+                });
+                return Some(len);
+            }
             found.mentions.push(Mention {
                 at: i,
                 len,
@@ -826,44 +846,103 @@ fn unknown_by_cue(tokens: &[Token], words: &[String], vocab: &Vocabulary, found:
             let text = t.text.as_str();
             let plausible = !t.used
                 && !STOP.contains(&text)
+                && !NOT_NAMES.contains(&text)
                 && text.len() >= 2
                 && !text.bytes().all(|b| b.is_ascii_digit())
                 && cue(Some(text)).is_none()
                 && !crate::understand::is_keyword(text);
             plausible.then_some(text)
         };
-        // "X team" (X right before, after an article or possessive) or "team X" / "team called X".
-        let before = i.checked_sub(1).and_then(candidate);
+        // "the X team" (X right before the cue) or "team X" / "team called X" after an article.
+        let before = i.checked_sub(1).and_then(candidate).filter(|_| {
+            i < 2
+                || !matches!(
+                    words[i - 2].as_str(),
+                    "which" | "what" | "each" | "every" | "per" | "by"
+                )
+        });
+        let lead_ok = i == 0
+            || matches!(
+                words.get(i - 1).map(String::as_str),
+                Some("the" | "a" | "for" | "of" | "in" | "on" | "by")
+            );
         let after = if matches!(
             words.get(i + 1).map(String::as_str),
             Some("called" | "named")
         ) {
             candidate(i + 2)
         } else {
-            candidate(i + 1).filter(|_| {
-                i == 0
-                    || matches!(
-                        words.get(i - 1).map(String::as_str),
-                        Some("the" | "a" | "for" | "of" | "in" | "on" | "by")
-                    )
-                    || words.get(i + 2).is_none_or(|n| STOP.contains(&n.as_str()))
-            })
+            candidate(i + 1).filter(|_| lead_ok)
         };
-        let Some(text) = before.or(after) else {
+        let Some(first) = before.or(after) else {
             continue;
         };
         if found.mentions.iter().any(|m| m.dimension == d) {
             continue;
         }
-        let at = if before.is_some() { i - 1 } else { i + 1 };
+        let mut at = if before.is_some() { i - 1 } else { i + 1 };
         if found.unknown.iter().any(|u| u.at == at) {
             continue;
         }
+        // "fraud-detection feature": the whole dashed name.
+        let mut text = first.to_string();
+        if before.is_some() {
+            while at > 0 && tokens[at].joined && !tokens[at - 1].used {
+                at -= 1;
+                text = format!("{}-{text}", tokens[at].text);
+            }
+        }
         found.unknown.push(Unknown {
-            text: text.to_string(),
+            closest: closest(&text, vocab.values(d)),
+            text,
             dimension: Some(d),
-            closest: closest(text, vocab.values(d)),
             at,
         });
     }
 }
+
+/// Words next to "team" or "feature" that are verbs or adjectives, not names.
+const NOT_NAMES: &[&str] = &[
+    "uses",
+    "use",
+    "used",
+    "spends",
+    "spend",
+    "account",
+    "accounts",
+    "has",
+    "had",
+    "have",
+    "costs",
+    "made",
+    "makes",
+    "make",
+    "sends",
+    "send",
+    "runs",
+    "ran",
+    "gets",
+    "got",
+    "did",
+    "does",
+    "is",
+    "was",
+    "were",
+    "are",
+    "heaviest",
+    "biggest",
+    "largest",
+    "smallest",
+    "top",
+    "mostly",
+    "name",
+    "names",
+    "level",
+    "wise",
+    "breakdown",
+    "members",
+    "spending",
+    "calls",
+    "called",
+    "named",
+];

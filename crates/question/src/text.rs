@@ -138,7 +138,7 @@ pub(crate) fn singular(word: &str) -> String {
     }
 }
 
-/// Whether two words are the same up to a typo: equal, or (for words of 4+ letters) one edit
+/// Whether two words are the same up to a typo: equal, or (for words of 5+ letters) one edit
 /// apart, two for 8+ letters. Words with digits must match exactly.
 pub(crate) fn close(a: &str, b: &str) -> bool {
     if a == b {
@@ -148,7 +148,8 @@ pub(crate) fn close(a: &str, b: &str) -> bool {
         return false;
     }
     let shortest = a.len().min(b.len());
-    if shortest < 4 {
+    // Four-letter words are too close to each other ("save"/"dave") to forgive a typo.
+    if shortest < 5 {
         return false;
     }
     let allowed = if shortest >= 8 { 2 } else { 1 };
@@ -240,6 +241,7 @@ mod tests {
         assert!(close("claude", "cluade"));
         assert!(close("anthropic", "antrhopic"));
         assert!(!close("gpt", "gtp"), "short words must match exactly");
+        assert!(!close("save", "dave"));
         assert!(!close("4o", "4.1"));
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct TimeSpan {
     pub relative: bool,
     /// Named with a "since" (from a day to the reference day).
     pub open_ended: bool,
+    /// For "from A to B": A and B themselves (a question about change compares them).
+    pub parts: Option<(Period, Period)>,
 }
 
 const MONTHS: [(&str, u32); 24] = [
@@ -388,7 +390,8 @@ impl Reader<'_> {
         }
         let unit = crate::text::singular(self.word(j)?);
         let used = j + 1 - i;
-        let relative = matches!(w, "previous" | "prior" | "preceding") && n.is_none();
+        // "the previous 7 days" after another period is relative to it.
+        let relative = matches!(w, "previous" | "prior" | "preceding");
         match (n, unit.as_str()) {
             (Some(n), unit) => {
                 let n64 = i64::from(n);
@@ -419,7 +422,7 @@ impl Reader<'_> {
                     ),
                     _ => return None,
                 };
-                Some((p, kind, used, false))
+                Some((p, kind, used, relative))
             }
             (None, unit) => {
                 // "past week" and "the last week" roll; "last week" is the calendar week before.
@@ -495,6 +498,7 @@ pub(crate) fn find_times(tokens: &mut [Token], reference: NaiveDate) -> Vec<Time
                         at: i,
                         relative,
                         open_ended: false,
+                        parts: None,
                     },
                     used,
                 ));
@@ -509,6 +513,7 @@ pub(crate) fn find_times(tokens: &mut [Token], reference: NaiveDate) -> Vec<Time
                         at: i,
                         relative: false,
                         open_ended: false,
+                        parts: None,
                     },
                     used,
                 ));
@@ -523,6 +528,7 @@ pub(crate) fn find_times(tokens: &mut [Token], reference: NaiveDate) -> Vec<Time
                         at: i,
                         relative: false,
                         open_ended: false,
+                        parts: None,
                     },
                     used,
                 ));
@@ -544,6 +550,7 @@ pub(crate) fn find_times(tokens: &mut [Token], reference: NaiveDate) -> Vec<Time
                         at: i,
                         relative: false,
                         open_ended: false,
+                        parts: None,
                     },
                     1,
                 ));
@@ -587,6 +594,7 @@ pub(crate) fn find_times(tokens: &mut [Token], reference: NaiveDate) -> Vec<Time
                     at: s.at,
                     relative: false,
                     open_ended: false,
+                    parts: Some((s.period, next.period)),
                 });
                 k += 2;
                 continue;

@@ -311,10 +311,33 @@ pub fn understand(question: &str, vocab: &Vocabulary, today: NaiveDate) -> Query
         || !times.is_empty()
         || !mentions.is_empty()
         || !unknown.is_empty()
-        || shape_words.group.is_some()
+        || shape_words
+            .group
+            .is_some_and(|g| g != GroupBy::Dimension(Dimension::User) || !w.has("who"))
         || intent_hint.review.is_some()
         || intent_hint.what_if;
+    let mut intent_hint = intent_hint;
+    intent_hint.strong = metric_said || !mentions.is_empty() || !unknown.is_empty();
     let intent = decide_intent(&w, &intent_hint, domain);
+    let mut metric = metric;
+    let mut shape_words = shape_words;
+    if !metric_said {
+        metric = match shape_words.order_word.as_str() {
+            "busiest" | "quietest" => Metric::Requests,
+            "slowest" | "fastest" | "quickest" => Metric::Latency(Stat::P50),
+            _ => metric,
+        };
+    }
+    if matches!(shape_words.order_word.as_str(), "best" | "worst") {
+        // Best is low for what costs or slows, high for what helps.
+        let low_is_good = !matches!(metric, Metric::CacheHitShare | Metric::CachedTokens);
+        let best = shape_words.order_word == "best";
+        shape_words.order = Some(if best == low_is_good {
+            Order::Least
+        } else {
+            Order::Most
+        });
+    }
 
     let default_period = Period::new(reference - Duration::days(DEFAULT_DAYS - 1), reference);
     let mut spec = QuerySpec {
@@ -425,6 +448,9 @@ pub fn understand(question: &str, vocab: &Vocabulary, today: NaiveDate) -> Query
         assumed.push("No statistic named: the median (p50).".to_string());
     }
     query.intent = intent;
+    if intent == Intent::WhatIf {
+        spec.metric = Metric::Spend;
+    }
     query.spec = spec;
     query.change = change;
     query.resolved = resolved;
@@ -437,6 +463,8 @@ pub fn understand(question: &str, vocab: &Vocabulary, today: NaiveDate) -> Query
 struct IntentCues {
     what_if: bool,
     review: Option<ReviewFocus>,
+    /// Names or a metric were found: the question is about the data whatever else it says.
+    strong: bool,
 }
 
 fn intent_cues(w: &Words<'_>) -> IntentCues {
@@ -518,7 +546,6 @@ fn intent_cues(w: &Words<'_>) -> IntentCues {
         "efficiency",
         "recommendations",
         "recommend",
-        "cheaper",
         "trim",
     ]) && !w.any_phrase(&["how much did we save"]);
     let anomaly = w.starts(&["anomal", "spike", "spiking", "outlier"])
@@ -628,7 +655,11 @@ fn intent_cues(w: &Words<'_>) -> IntentCues {
     } else {
         None
     };
-    IntentCues { what_if, review }
+    IntentCues {
+        what_if,
+        review,
+        strong: false,
+    }
 }
 
 fn decide_intent(w: &Words<'_>, cues: &IntentCues, domain: bool) -> Intent {
@@ -636,13 +667,22 @@ fn decide_intent(w: &Words<'_>, cues: &IntentCues, domain: bool) -> Intent {
     if all.is_empty() {
         return Intent::Unanswerable;
     }
-    if w.any(UNANSWERABLE) || UNANSWERABLE.iter().any(|p| p.contains(' ') && w.phrase(p)) {
+    if w.any(UNANSWERABLE)
+        || UNANSWERABLE.iter().any(|p| p.contains(' ') && w.phrase(p))
+        || w.starts(&["hallucinat", "accura", "revenue", "profitab", "salar"])
+    {
         return Intent::Unanswerable;
     }
     let spend_word = w.starts(&[
         "spen", "cost", "bill", "pay", "paid", "expens", "token", "request", "latenc", "model",
         "usage",
     ]);
+    if !spend_word
+        && !cues.strong
+        && (w.any(OUT_OF_SCOPE) || OUT_OF_SCOPE.iter().any(|p| p.contains(' ') && w.phrase(p)))
+    {
+        return Intent::OutOfScope;
+    }
     if !domain && !spend_word {
         if all.iter().all(|t| GREETING.contains(t)) {
             return Intent::Greeting;
@@ -871,7 +911,15 @@ fn read_metric(w: &mut Words<'_>) -> (Metric, bool) {
         "prompt sizes",
         "average prompt",
         "avg prompt",
-    ]);
+    ]) || (w.any(&["longest", "shortest", "biggest", "largest"])
+        && w.any(&[
+            "prompt",
+            "prompts",
+            "response",
+            "responses",
+            "answers",
+            "completions",
+        ]));
     if (tokens && (per_request || w.any(&["average", "avg", "mean", "typical"]))) || length {
         w.take_any(&[
             "per request",
@@ -1008,18 +1056,28 @@ fn share_base_position(w: &Words<'_>) -> Option<usize> {
             "share" | "percentage" | "percent" | "proportion" | "fraction" | "portion"
         ) && toks.get(i + 1).is_some_and(|n| n.text == "of")
         {
-            let base = i + 2;
-            // "of our spend", "of total spend": the whole is everything.
-            if toks.get(base).is_some_and(|n| {
-                matches!(
-                    n.text.as_str(),
-                    "our" | "total" | "the" | "all" | "spend" | "cost" | "costs"
-                )
-            }) {
-                // "of the search team's spend" still names a whole.
-                if toks.get(base).is_some_and(|n| n.text == "the") {
-                    return Some(base + 1);
-                }
+            let mut base = i + 2;
+            if toks.get(base).is_some_and(|n| n.text == "the") {
+                base += 1;
+            }
+            // "of our spend", "of requests": the whole is everything; "of support's spend" names it.
+            let word = toks.get(base).map_or("", |n| n.text.as_str());
+            if matches!(
+                word,
+                "our"
+                    | "total"
+                    | "all"
+                    | "spend"
+                    | "cost"
+                    | "costs"
+                    | "requests"
+                    | "tokens"
+                    | "traffic"
+                    | "calls"
+                    | "usage"
+                    | "money"
+                    | "bill"
+            ) {
                 return None;
             }
             return Some(base);
@@ -1045,6 +1103,10 @@ struct ShapeWords {
     grain: Option<TimeGrain>,
     stat_said: bool,
     joined_periods: bool,
+    /// The superlative as written ("best" orders by what is good for the metric).
+    order_word: String,
+    /// "month over month", "week over week": a comparison with the period before, or a trend.
+    over: Option<TimeGrain>,
 }
 
 fn group_word(w: &str) -> Option<(GroupBy, bool)> {
@@ -1082,20 +1144,21 @@ fn read_shape_words(w: &mut Words<'_>) -> ShapeWords {
         let (order, hint) = match t.as_str() {
             "most" | "highest" | "biggest" | "largest" | "max" | "maximum" | "greatest"
             | "heaviest" | "top" | "costliest" | "priciest" | "busiest" | "slowest" | "worst"
-            | "leader" | "leading" => (Some(Order::Most), true),
+            | "leader" | "leading" | "longest" => (Some(Order::Most), true),
             "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "bottom"
-            | "cheapest" | "fastest" | "quickest" | "quietest" | "best" => {
+            | "cheapest" | "fastest" | "quickest" | "quietest" | "best" | "shortest" => {
                 (Some(Order::Least), true)
             }
             _ => (None, false),
         };
-        if hint && !w.tokens[i].used {
+        if hint {
             // "most expensive" orders; "least expensive" too; "at most" does not.
             if i > 0 && w.tokens[i - 1].text == "at" {
                 continue;
             }
             // "best" only orders when it says "most reliable" ("best latency").
             s.order = order;
+            s.order_word = t.clone();
             s.top |= t == "top";
             order_at = Some(i);
             w.tokens[i].used = true;
@@ -1229,33 +1292,29 @@ fn read_shape_words(w: &mut Words<'_>) -> ShapeWords {
         "than last",
         "compared to last",
         "compared with last",
-        "month over month",
-        "week over week",
-        "mom",
-        "wow",
-        "day over day",
         "quarter over quarter",
         "from the previous",
         "the one before",
     ]);
-    s.trend = w.any(&[
-        "trend",
-        "trends",
-        "trending",
-        "trajectory",
-        "evolution",
-        "evolve",
-        "evolved",
-    ]) || w.any_phrase(&[
-        "over time",
-        "month over month",
-        "week over week",
-        "growing",
-        "is it growing",
-        "going up",
-        "going down",
-        "been changing",
-    ]);
+    s.over = if w.any_phrase(&["month over month", "mom"]) {
+        Some(TimeGrain::Month)
+    } else if w.any_phrase(&["week over week", "wow"]) {
+        Some(TimeGrain::Week)
+    } else if w.any_phrase(&["day over day"]) {
+        Some(TimeGrain::Day)
+    } else {
+        None
+    };
+    s.trend = w.starts(&["trend"])
+        || w.any(&[
+            "trajectory",
+            "evolution",
+            "evolve",
+            "evolved",
+            "growing",
+            "grown",
+        ])
+        || w.any_phrase(&["over time", "going up", "going down", "been changing"]);
     s.change = w.any(&[
         "change",
         "changed",
@@ -1398,8 +1457,19 @@ fn periods(
     s: &ShapeWords,
     default_period: Period,
 ) -> (Option<Period>, Option<Period>) {
-    let absolute: Vec<&TimeSpan> = times.iter().filter(|t| !t.relative).collect();
-    let relative = times.iter().any(|t| t.relative);
+    let mut absolute: Vec<&TimeSpan> = times.iter().filter(|t| !t.relative).collect();
+    let mut relative = times.iter().any(|t| t.relative);
+    if absolute.is_empty() {
+        // "the previous month" alone is just last month.
+        absolute = times.iter().take(1).collect();
+        relative = false;
+    }
+    let over_matches = |t: &TimeSpan| match s.over {
+        Some(TimeGrain::Month) => t.kind == Kind::Month,
+        Some(TimeGrain::Week) => matches!(t.kind, Kind::Week | Kind::Days(7)),
+        Some(TimeGrain::Day) => t.kind == Kind::Day,
+        None => false,
+    };
     match absolute.as_slice() {
         [] => {
             if s.previous && !s.trend {
@@ -1410,15 +1480,21 @@ fn periods(
             }
             (None, None)
         }
+        [one] if one.parts.is_some() && s.change && !s.trend => {
+            // "how did X change from September to October": October against September.
+            let (a, b) = one.parts.unwrap_or((one.period, one.period));
+            (Some(b), Some(a))
+        }
         [one] => {
             let wants_previous = relative
                 || s.previous
+                || over_matches(one)
                 || (s.change
                     && !s.trend
                     && !one.open_ended
                     && w.any(&["did", "has", "was", "is", "how"])
                     && !w.any(&["which", "what", "who"]));
-            if wants_previous && !s.trend {
+            if wants_previous && (!s.trend || over_matches(one)) {
                 (Some(one.period), Some(previous(one.period, one.kind)))
             } else {
                 (Some(one.period), None)
@@ -1476,8 +1552,11 @@ fn shape(
             by: s.group.filter(|g| matches!(g, GroupBy::Dimension(_))),
         };
     }
-    if s.trend {
-        let every = s.grain.unwrap_or_else(|| default_grain(&spec.period));
+    if s.trend || s.over.is_some() {
+        let every = s
+            .over
+            .or(s.grain)
+            .unwrap_or_else(|| default_grain(&spec.period));
         return Shape::Trend { every };
     }
     if let Some(order) = s.order
