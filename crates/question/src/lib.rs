@@ -26,6 +26,8 @@
 mod models;
 mod names;
 mod query;
+mod suggest;
+mod task;
 mod text;
 mod time;
 mod understand;
@@ -33,5 +35,7 @@ mod vocabulary;
 
 pub use names::{MatchKind, Unknown};
 pub use query::{Intent, Plan, PlanStep, Query, Resolved, ReviewFocus};
+pub use suggest::{example_questions, reply, unknown_sentence};
+pub use task::{Task, understand_task};
 pub use understand::{DEFAULT_DAYS, understand};
 pub use vocabulary::{ModelName, Vocabulary};

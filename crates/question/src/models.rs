@@ -13,7 +13,6 @@ use crate::vocabulary::ModelName;
 #[derive(Debug, Clone)]
 pub(crate) struct ModelSig {
     pub name: String,
-    pub provider: String,
     pub words: Vec<String>,
     pub versions: Vec<String>,
 }
@@ -113,7 +112,6 @@ impl ModelSig {
         let (words, versions) = decompose(own);
         ModelSig {
             name: m.name.clone(),
-            provider: m.provider.clone(),
             words,
             versions,
         }

@@ -1,0 +1,57 @@
+//! Times 10,000 parses of the corpus questions over the corpus data set's vocabulary and prints
+//! p50/p99/max per parse. Not a test (timings are not pass/fail on shared machines).
+//!
+//! `cargo run --release -p agentwire-question --example parse_time`
+
+#[path = "../tests/common/dataset.rs"]
+mod dataset;
+
+use std::time::Instant;
+
+use agentwire_analytics::PriceTable;
+use agentwire_question::{Vocabulary, understand};
+
+fn main() {
+    let records = dataset::generate();
+    let prices = PriceTable::embedded();
+    let started = Instant::now();
+    let vocab = Vocabulary::from_records(&records, &prices);
+    let vocab_ms = started.elapsed().as_secs_f64() * 1e3;
+    let corpus = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/dev.toml"
+    ))
+    .unwrap_or_default();
+    let questions: Vec<String> = corpus
+        .lines()
+        .filter_map(|l| l.strip_prefix("question = "))
+        .map(|q| q.trim_matches('"').replace("\\\"", "\""))
+        .collect();
+    if questions.is_empty() {
+        eprintln!("no questions found in tests/corpus/dev.toml");
+        return;
+    }
+    let today = dataset::day(dataset::TODAY);
+    let mut times: Vec<f64> = Vec::with_capacity(10_000);
+    let mut intents = 0usize;
+    for i in 0..10_000 {
+        let q = &questions[i % questions.len()];
+        let t = Instant::now();
+        let query = understand(q, &vocab, today);
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        intents += query.resolved.len();
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |p: f64| times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+    println!(
+        "{} parses of {} corpus questions: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs (vocabulary built once in {:.1} ms from {} records; {} names resolved)",
+        times.len(),
+        questions.len(),
+        at(0.50),
+        at(0.99),
+        times[times.len() - 1],
+        vocab_ms,
+        records.len(),
+        intents
+    );
+}
