@@ -41,6 +41,22 @@ fn main() {
         times.push(t.elapsed().as_secs_f64() * 1e6);
         intents += query.resolved.len();
     }
+    if std::env::var_os("PARSE_TIME_SLOWEST").is_some() {
+        let mut per: Vec<(f64, &String)> = questions
+            .iter()
+            .map(|q| {
+                let t = Instant::now();
+                for _ in 0..20 {
+                    let _ = understand(q, &vocab, today);
+                }
+                (t.elapsed().as_secs_f64() * 1e6 / 20.0, q)
+            })
+            .collect();
+        per.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (us, q) in per.iter().take(8) {
+            println!("{us:>9.1} µs  {q}");
+        }
+    }
     times.sort_by(f64::total_cmp);
     let at = |p: f64| times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
     println!(
