@@ -22,16 +22,21 @@
 //! assert_eq!(q.intent, Intent::Lookup);
 //! assert_eq!(q.plan().agents(), ["data"]);
 //! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod intent;
+mod metric;
 mod models;
 mod names;
 mod query;
+mod shape;
 mod suggest;
 mod task;
 mod text;
 mod time;
 mod understand;
 mod vocabulary;
+mod words;
 
 pub use names::{MatchKind, Unknown};
 pub use query::{Intent, Plan, PlanStep, Query, Resolved, ReviewFocus};
