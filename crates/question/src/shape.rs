@@ -244,7 +244,29 @@ pub(crate) fn read_shape_words(w: &mut Words<'_>) -> ShapeWords {
             "growing",
             "grown",
         ])
-        || w.any_phrase(&["over time", "going up", "going down", "been changing"]);
+        || w.any_phrase(&["over time", "going up", "going down", "been changing"])
+        || w.any(&[
+            "increasing",
+            "decreasing",
+            "rising",
+            "falling",
+            "climbing",
+            "creeping",
+        ])
+        || (w.any(&["getting", "becoming"])
+            && w.any(&[
+                "more",
+                "less",
+                "cheaper",
+                "expensive",
+                "slower",
+                "faster",
+                "worse",
+                "better",
+                "bigger",
+                "higher",
+                "lower",
+            ]));
     s.change = w.any(&[
         "change",
         "changed",
