@@ -130,20 +130,21 @@ impl ClientMessage {
 pub struct StartRun {
     pub id: Option<String>,
     pub agent: AgentKind,
-    /// The question. Empty for a structured task (see `task`).
+    /// The question. Empty for a structured task (see `RunParams::task`).
     pub user_request: String,
     pub thread_id: Option<String>,
     pub params: RunParams,
-    /// A structured task (clients that send tasks, not questions): the `data`/`payload` fields as
-    /// sent, when the request holds fields but no question. The agent type and these fields are
-    /// the request; they are also read into `params`.
-    pub task: Option<Map<String, Value>>,
 }
 
 impl StartRun {
     /// Whether this is a structured task rather than a question.
     pub fn is_task(&self) -> bool {
-        self.task.is_some()
+        self.params.task.is_some()
+    }
+
+    /// The structured task's fields, when it is one.
+    pub fn task(&self) -> Option<&Map<String, Value>> {
+        self.params.task.as_ref()
     }
 }
 
@@ -167,6 +168,10 @@ pub struct RunParams {
     pub optimization_target: Option<String>,
     /// Parameters this version does not interpret, passed to the agents untouched.
     pub extra: Map<String, Value>,
+    /// A structured task (clients that send tasks, not questions): the `data`/`payload` fields as
+    /// sent, when the request holds fields but no question. The agent type and these fields are
+    /// the request (they are also read into the fields above).
+    pub task: Option<Map<String, Value>>,
 }
 
 impl RunParams {
@@ -338,14 +343,14 @@ fn start_agent(obj: &Map<String, Value>, id: Option<String>) -> Result<StartRun,
         "agent_type",
     )?)?;
     let thread_id = first_string(&[(payload, "payload."), (obj, "")], "thread_id")?;
-    let params = RunParams::from_object(payload, &START_KEYS)?;
+    let mut params = RunParams::from_object(payload, &START_KEYS)?;
+    params.task = task;
     Ok(StartRun {
         id,
         agent,
         user_request,
         thread_id,
         params,
-        task,
     })
 }
 
@@ -376,14 +381,14 @@ fn agent_execute(obj: &Map<String, Value>, id: Option<String>) -> Result<StartRu
     let user_request = question.unwrap_or_default();
     let agent = agent_kind(first_string(&[(obj, ""), (data, "data.")], "agent_type")?)?;
     let thread_id = first_string(&[(obj, ""), (data, "data.")], "thread_id")?;
-    let params = RunParams::from_object(data, &START_KEYS)?;
+    let mut params = RunParams::from_object(data, &START_KEYS)?;
+    params.task = task;
     Ok(StartRun {
         id,
         agent,
         user_request,
         thread_id,
         params,
-        task,
     })
 }
 
@@ -405,7 +410,6 @@ fn chat_message(obj: &Map<String, Value>, id: Option<String>) -> Result<StartRun
         user_request,
         thread_id,
         params,
-        task: None,
     })
 }
 
@@ -601,7 +605,7 @@ mod tests {
             assert_eq!(run.agent, agent, "{text}");
             assert!(run.is_task(), "{text}");
             assert_eq!(run.user_request, "");
-            let task = run.task.unwrap();
+            let task = run.task().unwrap();
             assert_eq!(task.len(), fields, "{text}: {task:?}");
             assert!(!task.contains_key("agent_type"));
         }
