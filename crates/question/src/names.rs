@@ -517,6 +517,29 @@ fn entities_at(
                 return None;
             }
         }
+        // "the search feature": the question names the dimension, so a partial match there wins
+        // over a full match elsewhere.
+        if len == 1
+            && let Some(d) = want
+            && !full.iter().any(|(fd, _, _)| *fd == d)
+            && let Some(value) = unique_partial(vocab, &window[0], d)
+        {
+            found.mentions.push(Mention {
+                at: i,
+                len: 1,
+                text: words[i].clone(),
+                dimension: d,
+                values: vec![value.clone()],
+                how: MatchKind::Partial,
+                note: Some(format!(
+                    "\"{}\" read as the {} {value} (as the question says)",
+                    words[i],
+                    d.as_str()
+                )),
+                priced_only: false,
+            });
+            return Some(1);
+        }
         if !full.is_empty() {
             let chosen = pick(&full, want);
             let (dimension, value, how) = chosen;
@@ -601,6 +624,19 @@ fn entities_at(
         return Some(1);
     }
     None
+}
+
+/// The one value of `dimension` with `word` among its words, if exactly one has it.
+fn unique_partial(vocab: &Vocabulary, word: &str, dimension: Dimension) -> Option<String> {
+    let hits: Vec<&String> = vocab
+        .names
+        .iter()
+        .filter(|e| {
+            e.dimension == dimension && e.words.len() > 1 && e.words.iter().any(|x| x == word)
+        })
+        .map(|e| &e.value)
+        .collect();
+    (hits.len() == 1).then(|| hits[0].clone())
 }
 
 /// Values of other names that contain one of the window's words (for explaining a choice).
@@ -724,3 +760,86 @@ const NOT_NAMES: &[&str] = &[
     "was", "were", "are", "heaviest", "biggest", "largest", "smallest", "top", "mostly", "name",
     "names", "level", "wise", "breakdown", "members", "spending", "calls", "called", "named",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::tokenize;
+    use chrono::NaiveDate;
+
+    fn vocab() -> Vocabulary {
+        Vocabulary::from_lists(
+            &[
+                (Dimension::Team, &["search", "support", "growth"]),
+                (
+                    Dimension::Feature,
+                    &["search-ranking", "support-replies", "doc-summaries"],
+                ),
+                (Dimension::User, &["dave", "alice"]),
+                (Dimension::Status, &["success", "error", "timeout"]),
+            ],
+            &[("gpt-4o", "openai"), ("claude-sonnet-4", "anthropic")],
+            &[("gpt-5", "openai")],
+            Some((
+                NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+            )),
+        )
+    }
+
+    fn find(text: &str) -> (Vec<Mention>, Vec<Unknown>) {
+        let mut t = tokenize(text);
+        find_names(&mut t, &vocab())
+    }
+
+    #[test]
+    fn names_resolve_with_their_reading() {
+        let (m, _) = find("serach team doc summary");
+        assert_eq!(m[0].values, ["search"]);
+        assert_eq!(m[0].how, MatchKind::Typo);
+        assert_eq!(m[1].values, ["doc-summaries"]);
+        let (m, _) = find("what did search spend");
+        assert_eq!(m[0].dimension, Dimension::Team);
+        assert!(
+            m[0].note.as_deref().unwrap().contains("search-ranking"),
+            "{:?}",
+            m[0].note
+        );
+        let (m, _) = find("the search feature");
+        assert_eq!(
+            (m[0].dimension, m[0].values[0].as_str()),
+            (Dimension::Feature, "search-ranking")
+        );
+        let (m, _) = find("failed requests");
+        assert_eq!(m[0].values, ["error", "timeout"]);
+        let (m, _) = find("how much would we save");
+        assert!(
+            m.is_empty(),
+            "a four-letter word is not a typo of a user: {m:?}"
+        );
+        let (m, _) = find("spend growth rate");
+        assert!(m.is_empty(), "growth here is a word, not the team: {m:?}");
+    }
+
+    #[test]
+    fn absent_names_are_reported_with_the_closest() {
+        let (_, u) = find("the marketing team");
+        assert_eq!(u[0].text, "marketing");
+        assert_eq!(u[0].dimension, Some(Dimension::Team));
+        assert_eq!(u[0].closest.len(), 3);
+        let (m, _) = find("move it to gpt-5");
+        assert!(
+            m[0].priced_only,
+            "a priced model absent from the data: {m:?}"
+        );
+        let (_, u) = find("spend on mistral");
+        assert_eq!(
+            u[0].text, "mistral",
+            "a provider and a model family: reported either way"
+        );
+        assert_eq!(
+            closest("serch", &["search".into(), "support".into()]),
+            ["search"]
+        );
+    }
+}

@@ -275,3 +275,49 @@ pub(crate) fn condition_text(c: &Condition) -> String {
         format!("{} in {{{}}}", c.dimension.as_str(), c.values.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Intent, Vocabulary, understand};
+    use agentwire_analytics::query::Dimension;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn the_plan_follows_the_query() {
+        let vocab = Vocabulary::from_lists(
+            &[
+                (Dimension::Team, &["search"]),
+                (Dimension::Feature, &["doc-summaries"]),
+            ],
+            &[("gpt-4o", "openai"), ("gpt-4o-mini", "openai")],
+            &[],
+            None,
+        );
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let plan = |q: &str| understand(q, &vocab, today).plan();
+        assert_eq!(plan("spend by team last month").agents(), ["data"]);
+        assert_eq!(
+            plan("what if we moved doc-summaries to gpt-4o-mini").agents(),
+            ["optimization"]
+        );
+        assert!(plan("how can we cut costs?").is_full_review());
+        assert_eq!(
+            plan("will we hit our rate limits?").agents(),
+            ["data", "reporting"]
+        );
+        assert!(plan("hello").steps.is_empty());
+        let q = understand("top 3 teams by spend in october", &vocab, today);
+        assert_eq!(q.intent, Intent::Lookup);
+        assert_eq!(
+            q.describe(),
+            "spend · 2026-10-01 to 2026-10-31 · top 3 team by spend"
+        );
+        assert!(q.assumed.is_empty(), "{:?}", q.assumed);
+        let q = understand("spend", &vocab, today);
+        assert!(
+            q.assumed[0].starts_with("No period named"),
+            "{:?}",
+            q.assumed
+        );
+    }
+}

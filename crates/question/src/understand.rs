@@ -66,10 +66,19 @@ pub fn understand(question: &str, vocab: &Vocabulary, today: NaiveDate) -> Query
     let mut w = Words {
         tokens: &mut tokens,
     };
-    let intent_hint = intent_cues(&w);
     let (metric, metric_said) = read_metric(&mut w);
     let share_base_at = share_base_position(&w);
     let (mentions, unknown) = find_names(w.tokens, vocab);
+    // Intent words inside a name do not count ("doc-summaries" is not a summary request).
+    let mut cue_tokens = w.tokens.clone();
+    for m in &mentions {
+        for t in cue_tokens.iter_mut().skip(m.at).take(m.len) {
+            t.text.clear();
+        }
+    }
+    let intent_hint = intent_cues(&Words {
+        tokens: &mut cue_tokens,
+    });
     let shape_words = read_shape_words(&mut w);
     let domain = metric_said
         || !times.is_empty()
