@@ -18,10 +18,12 @@ pub mod levers;
 pub mod optimize;
 pub mod prices;
 mod recommendation;
+pub mod query;
 pub mod record;
 mod stats;
 pub mod summary;
 pub mod timeseries;
+pub mod whatif;
 
 pub use anomaly::{Anomaly, Contributor, detect_anomalies};
 pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};

@@ -130,9 +130,32 @@ impl ClientMessage {
 pub struct StartRun {
     pub id: Option<String>,
     pub agent: AgentKind,
+    /// The question. Empty for a structured task (see `RunParams::task`).
     pub user_request: String,
     pub thread_id: Option<String>,
     pub params: RunParams,
+}
+
+impl StartRun {
+    /// Whether this is a structured task rather than a question.
+    pub fn is_task(&self) -> bool {
+        self.params.task.is_some()
+    }
+
+    /// The structured task's fields, when it is one.
+    pub fn task(&self) -> Option<&Map<String, Value>> {
+        self.params.task.as_ref()
+    }
+}
+
+/// The fields of a structured task: every non-null entry except the keys that address the run.
+fn task_fields(obj: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let fields: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, v)| !v.is_null() && !START_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!fields.is_empty()).then_some(fields)
 }
 
 /// The parameters a run request may carry. Known ones are type-checked; the rest are kept as given.
@@ -145,6 +168,10 @@ pub struct RunParams {
     pub optimization_target: Option<String>,
     /// Parameters this version does not interpret, passed to the agents untouched.
     pub extra: Map<String, Value>,
+    /// A structured task (clients that send tasks, not questions): the `data`/`payload` fields as
+    /// sent, when the request holds fields but no question. The agent type and these fields are
+    /// the request (they are also read into the fields above).
+    pub task: Option<Map<String, Value>>,
 }
 
 impl RunParams {
@@ -299,17 +326,25 @@ fn start_agent(obj: &Map<String, Value>, id: Option<String>) -> Result<StartRun,
         None | Some(Value::Null) => &empty,
         Some(_) => return Err(wrong_type("payload", "an object")),
     };
-    let user_request = first_text(
+    let question = first_text(
         &[(payload, "payload."), (obj, "")],
         &["user_request", "query", "message", "content"],
-    )?
-    .ok_or_else(|| missing_request("start_agent", "payload.user_request"))?;
+    )?;
+    let task = match question {
+        Some(_) => None,
+        None => Some(
+            task_fields(payload)
+                .ok_or_else(|| missing_request("start_agent", "payload.user_request"))?,
+        ),
+    };
+    let user_request = question.unwrap_or_default();
     let agent = agent_kind(first_string(
         &[(payload, "payload."), (obj, "")],
         "agent_type",
     )?)?;
     let thread_id = first_string(&[(payload, "payload."), (obj, "")], "thread_id")?;
-    let params = RunParams::from_object(payload, &START_KEYS)?;
+    let mut params = RunParams::from_object(payload, &START_KEYS)?;
+    params.task = task;
     Ok(StartRun {
         id,
         agent,
@@ -332,18 +367,22 @@ fn agent_execute(obj: &Map<String, Value>, id: Option<String>) -> Result<StartRu
             ));
         }
     };
-    let user_request = match first_text(
+    let question = match first_text(
         &[(obj, ""), (data, "data.")],
         &["query", "user_request", "message", "content"],
     )? {
-        Some(text) => text,
-        None => data_text
-            .filter(|text| !text.trim().is_empty())
-            .ok_or_else(|| missing_request("agent_execute", "query"))?,
+        Some(text) => Some(text),
+        None => data_text.filter(|text| !text.trim().is_empty()),
     };
+    let task = match question {
+        Some(_) => None,
+        None => Some(task_fields(data).ok_or_else(|| missing_request("agent_execute", "query"))?),
+    };
+    let user_request = question.unwrap_or_default();
     let agent = agent_kind(first_string(&[(obj, ""), (data, "data.")], "agent_type")?)?;
     let thread_id = first_string(&[(obj, ""), (data, "data.")], "thread_id")?;
-    let params = RunParams::from_object(data, &START_KEYS)?;
+    let mut params = RunParams::from_object(data, &START_KEYS)?;
+    params.task = task;
     Ok(StartRun {
         id,
         agent,
@@ -473,7 +512,7 @@ fn missing_request(kind: &str, field: &str) -> ParseError {
     ParseError::new(
         ErrorCode::InvalidMessage,
         format!(
-            "`{kind}` needs the question in `{field}`, e.g. \"where did our AI spend go last week?\""
+            "`{kind}` needs the question in `{field}` (e.g. \"where did our AI spend go last week?\") or the fields of a task in its data (e.g. {{\"analysis_type\":\"anomaly_detection\",\"time_range\":\"last_7_days\"}})"
         ),
     )
 }
@@ -534,6 +573,69 @@ mod tests {
                 unit: TimeUnit::Day
             })
         );
+    }
+
+    #[test]
+    fn structured_tasks_without_a_question_run() {
+        // The four tasks of issue 10, as the platform we descend from sends them.
+        let cases = [
+            (
+                r#"{"type":"agent_execute","id":"r2","agent_type":"optimization_agent","data":{"optimization_target":"cost_reduction","current_metrics":{"monthly_spend":25000,"utilization_rate":0.73},"constraints":{"max_performance_impact":0.05}}}"#,
+                AgentKind::Optimization,
+                3,
+            ),
+            (
+                r#"{"type":"agent_execute","agent_type":"supervisor_agent","data":{"task":"comprehensive_system_analysis","requirements":{"data_analysis":true,"optimization_recommendations":true,"implementation_plan":true},"priority":"high"}}"#,
+                AgentKind::Supervisor,
+                3,
+            ),
+            (
+                r#"{"type":"agent_execute","agent_type":"unified_data_agent","data":{"analysis_type":"anomaly_detection","metrics":["response_time","error_rate"],"time_range":"last_7_days"}}"#,
+                AgentKind::Data,
+                3,
+            ),
+            (
+                r#"{"type":"start_agent","payload":{"agent_type":"unified_data_agent","planning_horizon":"6_months","growth_projection":1.3}}"#,
+                AgentKind::Data,
+                2,
+            ),
+        ];
+        for (text, agent, fields) in cases {
+            let run = start(text);
+            assert_eq!(run.agent, agent, "{text}");
+            assert!(run.is_task(), "{text}");
+            assert_eq!(run.user_request, "");
+            let task = run.task().unwrap();
+            assert_eq!(task.len(), fields, "{text}: {task:?}");
+            assert!(!task.contains_key("agent_type"));
+        }
+        let run = start(
+            r#"{"type":"agent_execute","agent_type":"optimization_agent","data":{"optimization_target":"cost_reduction"}}"#,
+        );
+        assert_eq!(
+            run.params.optimization_target.as_deref(),
+            Some("cost_reduction"),
+            "known fields are still typed params"
+        );
+    }
+
+    #[test]
+    fn a_request_with_neither_question_nor_fields_is_refused() {
+        for text in [
+            r#"{"type":"agent_execute","agent_type":"data"}"#,
+            r#"{"type":"agent_execute","agent_type":"data","data":{}}"#,
+            r#"{"type":"agent_execute","agent_type":"data","data":{"thread_id":"t1","agent_type":"data"}}"#,
+            r#"{"type":"start_agent","payload":{"agent_type":"data","x":null}}"#,
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidMessage, "{text}");
+            assert!(err.message.contains("task"), "{}", err.message);
+        }
+        // A question wins over fields: no task.
+        let run = start(
+            r#"{"type":"agent_execute","query":"spend?","data":{"analysis_type":"anomaly_detection"}}"#,
+        );
+        assert!(!run.is_task());
     }
 
     #[test]
