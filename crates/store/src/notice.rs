@@ -84,31 +84,53 @@ impl Notices {
 /// The fan-out point of one store: backends publish, subscribers receive.
 #[derive(Debug)]
 pub(crate) struct NoticeHub {
-    tx: broadcast::Sender<Notice>,
-    /// Whether notices are currently arriving; guards subscribe against a racing state change.
-    connected: Mutex<bool>,
+    state: Mutex<HubState>,
+}
+
+#[derive(Debug)]
+struct HubState {
+    /// `None` once the store is closed: subscriptions end.
+    tx: Option<broadcast::Sender<Notice>>,
+    /// Whether notices are currently arriving.
+    connected: bool,
 }
 
 impl NoticeHub {
-    /// A hub whose source is connected from the start (SQLite: in-process, never disconnects).
+    /// A hub whose source is connected from the start (SQLite: in-process, never disconnects;
+    /// PostgreSQL: the listener is connected before anyone can subscribe).
     pub(crate) fn new() -> NoticeHub {
         let (tx, _) = broadcast::channel(NOTICE_BUFFER);
         NoticeHub {
-            tx,
-            connected: Mutex::new(true),
+            state: Mutex::new(HubState {
+                tx: Some(tx),
+                connected: true,
+            }),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+        // Nothing here can panic while holding the lock; a poisoned lock still holds valid data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends to every subscriber; nobody listening is fine.
     pub(crate) fn publish(&self, notice: Notice) {
-        let _ = self.tx.send(notice);
+        if let Some(tx) = &self.state().tx {
+            let _ = tx.send(notice);
+        }
     }
 
+    /// A new subscription; one that starts while the listener is down begins with
+    /// `Disconnected`, and one on a closed store ends at once.
     pub(crate) fn subscribe(&self) -> Notices {
-        let connected = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.state();
+        let rx = match &state.tx {
+            Some(tx) => tx.subscribe(),
+            None => broadcast::channel(1).1,
+        };
         Notices {
-            rx: self.tx.subscribe(),
-            pending: (!*connected).then_some(Notice::Disconnected),
+            rx,
+            pending: (!state.connected && state.tx.is_some()).then_some(Notice::Disconnected),
         }
     }
 
@@ -116,16 +138,23 @@ impl NoticeHub {
     /// down, `Resync(Reconnected)` when it is back (listening again, so nothing after this
     /// notice is missed).
     pub(crate) fn set_connected(&self, now: bool) {
-        let mut connected = self.connected.lock().unwrap_or_else(|e| e.into_inner());
-        if *connected == now {
+        let mut state = self.state();
+        if state.connected == now {
             return;
         }
-        *connected = now;
-        self.publish(if now {
-            Notice::Resync(ResyncReason::Reconnected)
-        } else {
-            Notice::Disconnected
-        });
+        state.connected = now;
+        if let Some(tx) = &state.tx {
+            let _ = tx.send(if now {
+                Notice::Resync(ResyncReason::Reconnected)
+            } else {
+                Notice::Disconnected
+            });
+        }
+    }
+
+    /// Ends every subscription (the store was closed).
+    pub(crate) fn close(&self) {
+        self.state().tx = None;
     }
 }
 
@@ -169,9 +198,10 @@ mod tests {
             Some(Notice::Resync(ResyncReason::Lagged))
         );
         assert!(matches!(slow.recv().await, Some(Notice::RunEvents { .. })));
-        drop(hub);
+        hub.close();
         while let Some(notice) = slow.recv().await {
             assert!(matches!(notice, Notice::RunEvents { .. }));
         }
+        assert_eq!(hub.subscribe().recv().await, None);
     }
 }

@@ -275,6 +275,7 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.inner.shutdown.send_replace(true);
+        self.inner.notices.close();
         self.inner.pool.close().await;
     }
 

@@ -268,6 +268,7 @@ impl Store for SqliteStore {
     /// Waits for in-flight operations. On a file database the last connection to close
     /// checkpoints the WAL into the main file.
     async fn close(&self) {
+        self.notices.close();
         self.reader.close().await;
         self.writer.close().await;
     }

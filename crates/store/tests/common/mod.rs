@@ -33,6 +33,7 @@ pub enum Kind {
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(kind: Kind)`,
 /// in modules `sqlite` and `postgres`.
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
