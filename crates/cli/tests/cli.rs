@@ -192,6 +192,50 @@ fn serve_refuses_to_start_without_a_secret() {
 }
 
 #[test]
+fn serve_on_an_unreachable_postgres_exits_1_saying_why_without_the_password() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://aw:hunter2@127.0.0.1:{port}/agentwire");
+    let out = agentwire(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &url,
+        "--jwt-secret",
+        SECRET,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot open the database postgres://aw:***@127.0.0.1"),
+        "{err}"
+    );
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let out = agentwire(&[
+        "serve",
+        "--database",
+        "sqlite::memory:",
+        "--database-pool-size",
+        "0",
+        "--jwt-secret",
+        SECRET,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--database-pool-size"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("serve.db").display());
