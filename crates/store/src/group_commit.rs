@@ -15,8 +15,9 @@
 //! success for an event that was not committed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::convert::{check_text, time_to_db, u64_to_db};
 use crate::{NewEvent, RunStatus, StoreError, StoreResult};
@@ -118,10 +119,13 @@ pub(crate) struct EventWriter {
 }
 
 impl EventWriter {
-    /// Starts the writer task on the current Tokio runtime.
-    pub(crate) fn spawn<S: EventSink>(sink: S) -> EventWriter {
+    /// Starts the writer task on the current Tokio runtime, with at most `in_flight` batches
+    /// being committed at once (1 for SQLite's single writer; a few for PostgreSQL, which
+    /// flushes concurrent commits together, so a batch does not wait for the previous one's
+    /// flush).
+    pub(crate) fn spawn<S: EventSink>(sink: S, in_flight: usize) -> EventWriter {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_writer(sink, rx));
+        tokio::spawn(run_writer(Arc::new(sink), rx, in_flight.max(1)));
         EventWriter { queue }
     }
 
@@ -147,67 +151,94 @@ impl EventWriter {
     }
 }
 
-async fn run_writer<S: EventSink>(sink: S, mut rx: mpsc::Receiver<AppendRequest>) {
-    let mut requests = Vec::with_capacity(MAX_EVENT_BATCH);
-    while rx.recv_many(&mut requests, MAX_EVENT_BATCH).await > 0 {
-        let (events, dones): (Vec<PendingEvent>, Vec<_>) =
-            requests.drain(..).map(|r| (r.event, r.done)).unzip();
-        // Later appends of a (run_id, seq) already in this batch wait for the first one's
-        // fate: (position in the batch, slot of the first one among the unique events).
-        let mut slot_of: HashMap<(&str, u64), usize> = HashMap::new();
-        let mut slots = Vec::with_capacity(events.len());
-        let mut repeats = 0;
-        for event in &events {
-            let next = slot_of.len();
-            let slot = *slot_of
-                .entry((event.run_id.as_str(), event.seq))
-                .or_insert(next);
-            if slot != next {
-                repeats += 1;
-            }
-            slots.push(slot);
-        }
-        drop(slot_of);
-        let (batch, repeated): (Vec<PendingEvent>, Vec<(usize, String, u64)>) = if repeats == 0 {
-            (events, Vec::new())
-        } else {
-            let mut batch = Vec::with_capacity(events.len() - repeats);
-            let mut repeated = Vec::with_capacity(repeats);
-            for (i, event) in events.into_iter().enumerate() {
-                if slots[i] == batch.len() {
-                    batch.push(event);
-                } else {
-                    repeated.push((i, event.run_id, event.seq));
-                }
-            }
-            (batch, repeated)
+async fn run_writer<S: EventSink>(
+    sink: Arc<S>,
+    mut rx: mpsc::Receiver<AppendRequest>,
+    in_flight: usize,
+) {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    loop {
+        // A free slot first: while every slot is busy, appends pile up in the queue and the
+        // next batch takes them all.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
         };
-        let mut results = sink.write(&batch).await;
-        if results.len() != batch.len() {
-            // A sink bug; never leave a caller without an answer.
-            results = batch
-                .iter()
-                .map(|_| {
-                    Err(StoreError::Database(sqlx::Error::Protocol(
-                        "event sink returned the wrong number of results".into(),
-                    )))
-                })
-                .collect();
+        let mut requests = Vec::with_capacity(MAX_EVENT_BATCH);
+        if rx.recv_many(&mut requests, MAX_EVENT_BATCH).await == 0 {
+            return; // every handle is gone; batches still being committed finish on their own
         }
-        let mut answers: Vec<Option<StoreResult<()>>> = dones.iter().map(|_| None).collect();
-        for (i, run_id, seq) in repeated {
-            answers[i] = Some(echo(results.get(slots[i]), run_id, seq));
+        if in_flight == 1 {
+            commit(sink.as_ref(), requests).await;
+            drop(slot);
+        } else {
+            let sink = Arc::clone(&sink);
+            tokio::spawn(async move {
+                commit(sink.as_ref(), requests).await;
+                drop(slot);
+            });
         }
-        let mut results = results.into_iter();
-        for answer in &mut answers {
-            if answer.is_none() {
-                *answer = results.next();
+    }
+}
+
+/// Writes one batch and answers each of its callers.
+async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
+    let (events, dones): (Vec<PendingEvent>, Vec<_>) =
+        requests.into_iter().map(|r| (r.event, r.done)).unzip();
+    // Later appends of a (run_id, seq) already in this batch wait for the first one's
+    // fate: (position in the batch, slot of the first one among the unique events).
+    let mut slot_of: HashMap<(&str, u64), usize> = HashMap::new();
+    let mut slots = Vec::with_capacity(events.len());
+    let mut repeats = 0;
+    for event in &events {
+        let next = slot_of.len();
+        let slot = *slot_of
+            .entry((event.run_id.as_str(), event.seq))
+            .or_insert(next);
+        if slot != next {
+            repeats += 1;
+        }
+        slots.push(slot);
+    }
+    drop(slot_of);
+    let (batch, repeated): (Vec<PendingEvent>, Vec<(usize, String, u64)>) = if repeats == 0 {
+        (events, Vec::new())
+    } else {
+        let mut batch = Vec::with_capacity(events.len() - repeats);
+        let mut repeated = Vec::with_capacity(repeats);
+        for (i, event) in events.into_iter().enumerate() {
+            if slots[i] == batch.len() {
+                batch.push(event);
+            } else {
+                repeated.push((i, event.run_id, event.seq));
             }
         }
-        for (done, answer) in dones.into_iter().zip(answers) {
-            if let Some(answer) = answer {
-                let _ = done.send(answer); // the caller may have given up; fine
-            }
+        (batch, repeated)
+    };
+    let mut results = sink.write(&batch).await;
+    if results.len() != batch.len() {
+        // A sink bug; never leave a caller without an answer.
+        results = batch
+            .iter()
+            .map(|_| {
+                Err(StoreError::Database(sqlx::Error::Protocol(
+                    "event sink returned the wrong number of results".into(),
+                )))
+            })
+            .collect();
+    }
+    let mut answers: Vec<Option<StoreResult<()>>> = dones.iter().map(|_| None).collect();
+    for (i, run_id, seq) in repeated {
+        answers[i] = Some(echo(results.get(slots[i]), run_id, seq));
+    }
+    let mut results = results.into_iter();
+    for answer in &mut answers {
+        if answer.is_none() {
+            *answer = results.next();
+        }
+    }
+    for (done, answer) in dones.into_iter().zip(answers) {
+        if let Some(answer) = answer {
+            let _ = done.send(answer); // the caller may have given up; fine
         }
     }
 }

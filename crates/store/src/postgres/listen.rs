@@ -46,6 +46,8 @@ pub(super) struct Context {
     pub pool: PgPool,
     pub notices: Arc<NoticeHub>,
     pub probe_interval: Duration,
+    /// How long sending a probe may take (a busy pool may make it wait for a connection).
+    pub probe_send_timeout: Duration,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -141,7 +143,7 @@ async fn pump(listening: &mut Listening, context: &mut Context) -> Option<String
                         .await?;
                     Ok(())
                 };
-                match bounded(context.probe_interval, send).await {
+                match bounded(context.probe_send_timeout, send).await {
                     Ok(()) => awaiting = Some(sent),
                     // The database cannot be reached through the pool either: the listener's
                     // connection is most likely gone too, and a fresh one costs little.

@@ -45,6 +45,13 @@ use crate::{
 /// node covers a busy node; N nodes need N × (pool + 1) connections on the server.
 pub const DEFAULT_POOL_SIZE: u32 = 10;
 
+/// Event batches committed at once on a pool of `pool_size`: enough that a batch need not wait
+/// for the previous one's WAL flush (PostgreSQL flushes concurrent commits together), few
+/// enough to leave most of the pool to reads.
+fn commits_in_flight(pool_size: u32) -> usize {
+    usize::try_from((pool_size / 2).clamp(1, 4)).unwrap_or(1)
+}
+
 /// The database's clock in the stored unit (unix milliseconds): lease times that several
 /// nodes compare must not depend on any one node's clock.
 macro_rules! now_ms {
@@ -149,7 +156,7 @@ impl PostgresStore {
         let (shutdown, _) = watch::channel(false);
         Ok(PostgresStore {
             inner: Arc::new(Inner {
-                events: EventWriter::spawn(sink),
+                events: EventWriter::spawn(sink, commits_in_flight(size)),
                 pool,
                 notices,
                 connect,
@@ -296,15 +303,21 @@ impl Store for PostgresStore {
         if records.is_empty() {
             return Ok(0);
         }
-        let inserted = self
-            .bounded(usage::insert(self.pool(), tenant_id, records))
-            .await?;
+        // Bounded per statement inside: a large upload may take longer than one call may.
+        let inserted = usage::insert(
+            self.pool(),
+            self.inner.options.operation_timeout,
+            tenant_id,
+            records,
+        )
+        .await?;
         tracing::debug!(tenant_id, inserted, "inserted usage records");
         Ok(inserted)
     }
 
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
-        self.bounded(usage::load(self.pool(), tenant_id)).await
+        // Bounded per row inside: a large tenant may take longer than one call may.
+        usage::load(self.pool(), self.inner.options.operation_timeout, tenant_id).await
     }
 
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
@@ -395,28 +408,30 @@ impl Store for PostgresStore {
         finished_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
         self.bounded(async {
-            // One statement: the update when the run is unfinished, else the current status
-            // (the subquery reads the row as of the statement's start, which is fine: terminal
-            // is forever).
-            let row = sqlx::query(
-                "WITH changed AS ( \
-                     UPDATE runs SET status = $1, finished_at = $2 \
-                     WHERE run_id = $3 AND status IN ('accepted', 'running') RETURNING 1) \
-                 SELECT (SELECT count(*) FROM changed), \
-                        (SELECT status FROM runs WHERE run_id = $3)",
+            // Happy path in one statement: only an unfinished run may change.
+            let updated = sqlx::query(
+                "UPDATE runs SET status = $1, finished_at = $2 \
+                 WHERE run_id = $3 AND status IN ('accepted', 'running')",
             )
             .bind(status.as_str())
             .bind(finished_at.map(time_to_db))
             .bind(run_id)
-            .fetch_one(self.pool())
-            .await?;
-            if row.try_get::<i64, _>(0)? > 0 {
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+            if updated > 0 {
                 return Ok(());
             }
-            let Some(current) = row.try_get::<Option<String>, _>(1)? else {
+            // Nothing changed: the run is missing or already finished. Terminal is forever
+            // (and runs are never deleted), so this follow-up read cannot be contradicted.
+            let row = sqlx::query("SELECT status FROM runs WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_optional(self.pool())
+                .await?;
+            let Some(row) = row else {
                 return Err(StoreError::RunNotFound(run_id.to_owned()));
             };
-            let current: RunStatus = current.parse()?;
+            let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
             if current == status {
                 return Ok(());
             }
@@ -612,6 +627,10 @@ impl Store for PostgresStore {
                     pool: inner.pool.clone(),
                     notices: Arc::clone(&inner.notices),
                     probe_interval: inner.options.listener_probe_interval,
+                    probe_send_timeout: inner
+                        .options
+                        .listener_probe_interval
+                        .max(inner.options.acquire_timeout),
                     shutdown: inner.shutdown.subscribe(),
                 },
             ));

@@ -5,11 +5,14 @@
 //! size; `WITH ORDINALITY ... ORDER BY` keeps the identity column in input order (ties in
 //! `ts` load back in insertion order, as on SQLite). This module must not log record contents.
 
+use std::time::Duration;
+
 use chrono::Utc;
+use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use super::ENSURE_TENANT_SQL;
+use super::{ENSURE_TENANT_SQL, bounded};
 use crate::convert::{
     check_text, check_usage_text, db_to_opt_u64, db_to_time, db_to_u64, float_to_db, opt_u64_to_db,
     time_to_db, u64_to_db,
@@ -116,6 +119,7 @@ impl Columns {
 /// (see `Store::insert_usage`).
 pub(super) async fn insert(
     pool: &PgPool,
+    timeout: Duration,
     tenant_id: &str,
     records: &[UsageRecord],
 ) -> StoreResult<u64> {
@@ -129,12 +133,18 @@ pub(super) async fn insert(
         .map(Columns::of)
         .collect::<StoreResult<Vec<_>>>()?;
     // On any error below the transaction is dropped uncommitted, which rolls it back.
-    let mut tx = pool.begin().await?;
-    sqlx::query(ENSURE_TENANT_SQL)
-        .bind(tenant_id)
-        .bind(time_to_db(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
+    // Each round trip is bounded on its own: the whole upload may take as long as it needs,
+    // but a database that stops answering fails it.
+    let mut tx = bounded(timeout, async { Ok(pool.begin().await?) }).await?;
+    bounded(timeout, async {
+        sqlx::query(ENSURE_TENANT_SQL)
+            .bind(tenant_id)
+            .bind(time_to_db(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    })
+    .await?;
     for c in chunks {
         let [
             status,
@@ -148,7 +158,7 @@ pub(super) async fn insert(
             prefix_hash,
             tags,
         ] = c.texts;
-        sqlx::query(INSERT_USAGE_SQL)
+        let insert = sqlx::query(INSERT_USAGE_SQL)
             .bind(tenant_id)
             .bind(c.ts)
             .bind(c.provider)
@@ -172,28 +182,40 @@ pub(super) async fn insert(
             .bind(session_id)
             .bind(prompt_hash)
             .bind(prefix_hash)
-            .bind(tags)
-            .execute(&mut *tx)
-            .await?;
+            .bind(tags);
+        bounded(timeout, async {
+            insert.execute(&mut *tx).await?;
+            Ok(())
+        })
+        .await?;
     }
     // `Notice::UsageChanged` for every listening node (this one too), delivered only when the
     // transaction commits.
-    sqlx::query("SELECT pg_notify('agentwire_usage', $1)")
-        .bind(tenant_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    bounded(timeout, async {
+        sqlx::query("SELECT pg_notify('agentwire_usage', $1)")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx.commit().await?)
+    })
+    .await?;
     // usize → u64 is lossless on every platform Rust supports.
     Ok(records.len() as u64)
 }
 
-/// The tenant's records in time order, then insertion order.
-pub(super) async fn load(pool: &PgPool, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
-    let rows = sqlx::query(SELECT_USAGE_SQL)
-        .bind(tenant_id)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(usage_from_row).collect()
+/// The tenant's records in time order, then insertion order. Streamed: the call may take as long
+/// as the tenant's data needs, but fails when no row arrives within `timeout`.
+pub(super) async fn load(
+    pool: &PgPool,
+    timeout: Duration,
+    tenant_id: &str,
+) -> StoreResult<Vec<UsageRecord>> {
+    let mut rows = sqlx::query(SELECT_USAGE_SQL).bind(tenant_id).fetch(pool);
+    let mut records = Vec::new();
+    while let Some(row) = bounded(timeout, async { Ok(rows.try_next().await?) }).await? {
+        records.push(usage_from_row(&row)?);
+    }
+    Ok(records)
 }
 
 /// Reads a row of `SELECT_USAGE_SQL` (by column index: name lookups cost at 100k rows).

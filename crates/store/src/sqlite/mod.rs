@@ -154,7 +154,7 @@ impl SqliteStore {
             notices: Arc::clone(&notices),
         };
         SqliteStore {
-            events: EventWriter::spawn(sink),
+            events: EventWriter::spawn(sink, 1),
             writer,
             reader,
             notices,
