@@ -104,6 +104,29 @@ pub(crate) trait EventSink: Send + Sync + 'static {
     /// `(run_id, seq)` only. Per-event refusals (duplicate, unknown or finished run) must not
     /// keep the other events from committing.
     async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>>;
+
+    /// Wakes the subscribers: run R has committed events up to seq S, for each `(R, S)`.
+    /// Called once the batch's callers have their answers: a wake-up must not run ahead of the
+    /// data, and the callers need not wait for it.
+    async fn announce(&self, runs: Vec<(String, u64)>);
+}
+
+/// Each run's highest committed seq in a batch: what one wake-up per run announces.
+pub(crate) fn highest_seqs(
+    batch: &[PendingEvent],
+    results: &[StoreResult<()>],
+) -> Vec<(String, u64)> {
+    let mut highest: HashMap<&str, u64> = HashMap::new();
+    for (event, result) in batch.iter().zip(results) {
+        if result.is_ok() {
+            let seq = highest.entry(event.run_id.as_str()).or_insert(event.seq);
+            *seq = (*seq).max(event.seq);
+        }
+    }
+    highest
+        .into_iter()
+        .map(|(run_id, seq)| (run_id.to_owned(), seq))
+        .collect()
 }
 
 struct AppendRequest {
@@ -230,6 +253,7 @@ async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
     for (i, run_id, seq) in repeated {
         answers[i] = Some(echo(results.get(slots[i]), run_id, seq));
     }
+    let committed = highest_seqs(&batch, &results);
     let mut results = results.into_iter();
     for answer in &mut answers {
         if answer.is_none() {
@@ -240,6 +264,9 @@ async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
         if let Some(answer) = answer {
             let _ = done.send(answer); // the caller may have given up; fine
         }
+    }
+    if !committed.is_empty() {
+        sink.announce(committed).await;
     }
 }
 

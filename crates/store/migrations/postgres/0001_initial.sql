@@ -109,17 +109,17 @@ CREATE TABLE run_events (
 );
 
 -- Once per appending statement (a whole group-commit batch): runs.last_seq follows the log in
--- the same transaction, so the event and the counter never disagree whoever writes, and every
--- node listening on agentwire_run_events is woken with "<seq> <run_id>" for each run's highest
--- new seq. NOTIFY is delivered at commit, so a wake-up never runs ahead of the data.
+-- the same transaction, so the event and the counter never disagree whoever writes. The wake-up
+-- for other nodes is NOT sent from here: a NOTIFY makes PostgreSQL serialize the commits of all
+-- notifying transactions (a database-wide lock held through the WAL flush), which would turn
+-- every node's group commits into one flush at a time. The store notifies in a separate, cheap
+-- transaction right after the events' commit instead.
 CREATE FUNCTION agentwire_run_events_appended() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE runs SET last_seq = appended.seq
     FROM (SELECT run_id, max(seq) AS seq FROM new_events GROUP BY run_id) AS appended
     WHERE runs.run_id = appended.run_id AND runs.last_seq < appended.seq;
-    PERFORM pg_notify('agentwire_run_events', appended.seq || ' ' || appended.run_id)
-    FROM (SELECT run_id, max(seq) AS seq FROM new_events GROUP BY run_id) AS appended;
     RETURN NULL;
 END;
 $$;

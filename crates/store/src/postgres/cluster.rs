@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
+use super::events::notify_run_events;
 use super::{check_run_text, insert_run, now_ms};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
 use crate::group_commit::check_end_run;
@@ -78,6 +79,7 @@ pub(super) async fn admit_run(
 
 pub(super) async fn end_run(
     pool: &PgPool,
+    timeout: Duration,
     run_id: &str,
     after_seq: u64,
     events: &[NewEvent],
@@ -106,8 +108,7 @@ pub(super) async fn end_run(
         let types: Vec<&str> = pending.iter().map(|e| e.event_type.as_str()).collect();
         let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
         let created: Vec<i64> = pending.iter().map(|e| e.created_at).collect();
-        // The row lock above keeps every other writer out; the trigger raises last_seq and
-        // wakes the listeners at commit.
+        // The row lock above keeps every other writer out; the trigger raises last_seq.
         sqlx::query(
             "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
              SELECT $1, e.seq, e.event_type, e.payload, e.created_at \
@@ -129,6 +130,9 @@ pub(super) async fn end_run(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    if let Some(last) = pending.last() {
+        notify_run_events(pool, timeout, &[(run_id.to_owned(), last.seq)]).await;
+    }
     Ok(EndRun::Ended)
 }
 

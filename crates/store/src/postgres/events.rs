@@ -5,10 +5,18 @@
 //! first and the events are refused, or waits for this commit), skips `(run_id, seq)` pairs
 //! already stored (`ON CONFLICT DO NOTHING`: in PostgreSQL a failing statement would abort the
 //! whole transaction, taking the batch's good events with it) and returns what it inserted. One
-//! statement is one transaction: one WAL flush for the batch. The schema's statement trigger
-//! raises `runs.last_seq` and sends the wake-ups in the same transaction. Events that were not
-//! inserted are then classified with one read. This module must not report success for an
-//! event that was not committed.
+//! statement is one transaction: one WAL flush for the batch, shared with the concurrent
+//! commits of other batches and other nodes. The schema's statement trigger raises
+//! `runs.last_seq` in the same transaction. Events that were not inserted are then classified
+//! with one read.
+//!
+//! The wake-ups go out after the commit, in a statement of their own ([`notify_run_events`]):
+//! PostgreSQL serializes the commits of all transactions that NOTIFY (a database-wide lock held
+//! until after the commit's WAL flush), so a NOTIFY inside the append would allow one flush at
+//! a time across every node (measured with pgbench, 8 clients: ~280 commits/s instead of
+//! ~4,500). The notifying statement writes nothing and does not wait for a flush, so it holds
+//! that lock only for a moment. This module must not report success for an event that was not
+//! committed.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -40,8 +48,53 @@ pub(super) struct PgEventSink {
     pub(super) timeout: Duration,
 }
 
+/// Wakes every listening node: "`<seq> <run_id>`" on `agentwire_run_events` per run. Runs in
+/// its own transaction with `synchronous_commit` off for that transaction only: it stores
+/// nothing that must survive a crash, so it need not wait for a WAL flush.
+const NOTIFY_RUN_EVENTS_SQL: &str = "SELECT pg_notify('agentwire_run_events', n.seq || ' ' || \
+     n.run_id) FROM unnest($1::text[], $2::bigint[]) AS n(run_id, seq) \
+     WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL";
+
+/// Sends the wake-ups for committed events, trying a few times: a follower on another node
+/// waits for them (a lost one is only recovered by the follower's next wake-up or resync).
+pub(super) async fn notify_run_events(pool: &PgPool, timeout: Duration, runs: &[(String, u64)]) {
+    let run_ids: Vec<&str> = runs.iter().map(|(run_id, _)| run_id.as_str()).collect();
+    // Stored seqs fit in i64 (appends refuse larger ones).
+    let seqs: Vec<i64> = runs
+        .iter()
+        .map(|(_, seq)| i64::try_from(*seq).unwrap_or(i64::MAX))
+        .collect();
+    let mut pause = Duration::from_millis(50);
+    for attempt in 1..=3 {
+        let sent = bounded(timeout, async {
+            sqlx::query(NOTIFY_RUN_EVENTS_SQL)
+                .bind(&run_ids)
+                .bind(&seqs)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+        .await;
+        match sent {
+            Ok(()) => return,
+            Err(e) if attempt < 3 => {
+                tracing::warn!(error = %e, attempt, "sending event wake-ups failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, runs = runs.len(), "event wake-ups were not sent; followers on other nodes see these events with their next wake-up");
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl EventSink for PgEventSink {
+    async fn announce(&self, runs: Vec<(String, u64)>) {
+        notify_run_events(&self.pool, self.timeout, &runs).await;
+    }
+
     async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>> {
         let mut outcome = bounded(self.timeout, write_batch(&self.pool, batch)).await;
         if matches!(&outcome, Err(e) if e.is_retryable() && !matches!(e, StoreError::Unavailable(_)))

@@ -1,9 +1,9 @@
 //! The notice listener: one connection that LISTENs, turned into [`Notice`]s.
 //!
-//! Channels and payloads (sent by the schema's trigger and by the store's own statements, so
-//! always within the writing transaction and delivered only at its commit):
-//! `agentwire_run_events` "`<seq> <run_id>`", `agentwire_cancel` "`<run_id>`",
-//! `agentwire_usage` "`<tenant_id>`".
+//! Channels and payloads, never sent before the data they announce is committed:
+//! `agentwire_run_events` "`<seq> <run_id>`" (right after an append's commit, see `events`),
+//! `agentwire_cancel` "`<run_id>`" and `agentwire_usage` "`<tenant_id>`" (inside the writing
+//! transaction, delivered at its commit).
 //!
 //! PostgreSQL drops notifications for a connection that is gone, so the listener must know
 //! when it has lost its connection: a reset or EOF shows at once, but a network partition

@@ -520,6 +520,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<EndRun> {
         self.bounded(cluster::end_run(
             self.pool(),
+            self.inner.options.operation_timeout,
             run_id,
             after_seq,
             events,
@@ -581,7 +582,7 @@ impl Store for PostgresStore {
         payload: &str,
     ) -> StoreResult<()> {
         // Durable when this returns; concurrent appends share a commit (see group_commit), and
-        // the schema's trigger wakes the listening nodes when it commits.
+        // the listening nodes are woken right after it.
         self.inner
             .events
             .append(run_id, seq, event_type, payload)

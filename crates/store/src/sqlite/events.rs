@@ -3,10 +3,9 @@
 //! A lone event (the common case at low load) is one autocommit statement; a batch is one
 //! `BEGIN IMMEDIATE` transaction in which a refused event (duplicate, unknown or finished run)
 //! aborts only its own statement, as SQLite does. Committed events are announced in-process
-//! ([`Notice::RunEvents`]) after the commit. This module must not report success for an event
+//! ([`Notice::RunEvents`]) once their callers have their answers. This module must not report success for an event
 //! that was not committed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -29,7 +28,7 @@ pub(super) struct SqliteEventSink {
 #[async_trait::async_trait]
 impl EventSink for SqliteEventSink {
     async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>> {
-        let results = if batch.len() == 1 {
+        if batch.len() == 1 {
             vec![insert_alone(&self.pool, &batch[0]).await]
         } else {
             match write_batch(&self.pool, batch).await {
@@ -46,9 +45,13 @@ impl EventSink for SqliteEventSink {
                     results
                 }
             }
-        };
-        announce(&self.notices, batch, &results);
-        results
+        }
+    }
+
+    async fn announce(&self, runs: Vec<(String, u64)>) {
+        for (run_id, seq) in runs {
+            self.notices.publish(Notice::RunEvents { run_id, seq });
+        }
     }
 }
 
@@ -56,23 +59,6 @@ impl EventSink for SqliteEventSink {
 async fn insert_alone(pool: &SqlitePool, event: &PendingEvent) -> StoreResult<()> {
     let mut conn = pool.acquire().await?;
     insert_event(&mut conn, event).await
-}
-
-/// Publishes each run's highest committed seq of the batch.
-fn announce(notices: &NoticeHub, batch: &[PendingEvent], results: &[StoreResult<()>]) {
-    let mut highest: HashMap<&str, u64> = HashMap::new();
-    for (event, result) in batch.iter().zip(results) {
-        if result.is_ok() {
-            let seq = highest.entry(event.run_id.as_str()).or_insert(event.seq);
-            *seq = (*seq).max(event.seq);
-        }
-    }
-    for (run_id, seq) in highest {
-        notices.publish(Notice::RunEvents {
-            run_id: run_id.to_owned(),
-            seq,
-        });
-    }
 }
 
 /// Writes the batch in one transaction. Per-event refusals abort only their own statement, so
