@@ -27,8 +27,8 @@ pub trait Store: Send + Sync + 'static {
     /// when the database cannot be reached.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Highest applied schema migration (see [`crate::LATEST_SCHEMA_VERSION`] and
-    /// [`crate::LATEST_POSTGRES_SCHEMA_VERSION`]).
+    /// Highest applied schema migration (this build writes
+    /// [`crate::Backend::latest_schema_version`]).
     async fn schema_version(&self) -> StoreResult<i64>;
 
     /// Closes the connections after the operations in progress; later calls fail. Also ends
