@@ -111,13 +111,19 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "AGENTWIRE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Database URL: `sqlite://path.db` (created if missing).
+    /// Database URL: `sqlite://path.db` (created if missing) or
+    /// `postgres://user:password@host:port/database` (shared by several nodes).
     #[arg(
         long,
         env = "AGENTWIRE_DATABASE",
-        default_value = "sqlite://agentwire.db"
+        default_value = "sqlite://agentwire.db",
+        hide_env_values = true
     )]
     pub database: String,
+    /// Database connections per node: PostgreSQL's pool (default 10; the notice listener
+    /// holds one more), or SQLite's readers (default 4; there is always one writer).
+    #[arg(long, env = "AGENTWIRE_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
+    pub database_pool_size: Option<u32>,
     /// HS256 secret for verifying tokens (at least 32 bytes).
     #[arg(long, env = "AGENTWIRE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -188,11 +194,12 @@ pub struct IngestArgs {
     /// A LiteLLM model_prices JSON file, to price the imported records in the summary line.
     #[arg(long)]
     pub prices: Option<PathBuf>,
-    /// Database URL.
+    /// Database URL: `sqlite://path.db` or `postgres://user:password@host:port/database`.
     #[arg(
         long,
         env = "AGENTWIRE_DATABASE",
-        default_value = "sqlite://agentwire.db"
+        default_value = "sqlite://agentwire.db",
+        hide_env_values = true
     )]
     pub database: String,
 }

@@ -36,15 +36,16 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             report.rows_read
         );
     }
+    let shown = agentwire_store::redact_url(&args.database);
     let store = agentwire_store::connect(&args.database)
         .await
-        .with_context(|| format!("cannot open the database {}", args.database))?;
+        .with_context(|| format!("cannot open the database {shown}"))?;
     store.ensure_tenant(&args.tenant).await?;
     let imported = store.insert_usage(&args.tenant, &report.records).await?;
     let cost: f64 = report.records.iter().map(|r| prices.cost_usd(r)).sum();
     println!(
         "imported {imported} usage records ({} format, ${cost:.2} at their billed or list cost) into tenant {} ({})",
-        report.format, args.tenant, args.database
+        report.format, args.tenant, shown
     );
     Ok(())
 }

@@ -53,7 +53,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            // 1: the database could not be reached, so the same command may work later
+            // (a supervisor should retry); 2: anything else, which needs a change first.
+            let unreachable = err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<agentwire_store::StoreError>()
+                    .is_some_and(|e| matches!(e, agentwire_store::StoreError::Unavailable(_)))
+            });
+            ExitCode::from(if unreachable { 1 } else { 2 })
         }
     }
 }
@@ -63,7 +70,14 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            // 1: the database could not be reached, so the same command may work later
+            // (a supervisor should retry); 2: anything else, which needs a change first.
+            let unreachable = err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<agentwire_store::StoreError>()
+                    .is_some_and(|e| matches!(e, agentwire_store::StoreError::Unavailable(_)))
+            });
+            ExitCode::from(if unreachable { 1 } else { 2 })
         }
     }
 }

@@ -14,9 +14,21 @@ const RESERVED_FDS: u64 = 64;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let jwt = jwt_config(&args).await?;
-    let store = agentwire_store::connect(&args.database)
+    let shown = agentwire_store::redact_url(&args.database);
+    let options = agentwire_store::StoreOptions {
+        pool_size: args.database_pool_size,
+        ..agentwire_store::StoreOptions::default()
+    };
+    let store = agentwire_store::connect_with(&args.database, &options)
         .await
-        .with_context(|| format!("cannot open the database {}", args.database))?;
+        .with_context(|| format!("cannot open the database {shown}"))?;
+    if store.backend() == agentwire_store::Backend::Postgres {
+        // Startup recovery below ends every run in flight in the database: right for one node,
+        // wrong for a node joining others on a shared database.
+        tracing::warn!(
+            "PostgreSQL: run one `agentwire serve` per database for now; startup recovery ends every unfinished run in it"
+        );
+    }
     let mut config = engine_config(&args.server, args.demo_data);
     if let Some(path) = args.prices.clone() {
         let table = tokio::task::spawn_blocking(move || crate::analyze::load_prices(Some(&path)))
@@ -44,7 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %args.database, "agentwire is serving; WebSocket at ws://{addr}/ws");
+    tracing::info!(%addr, database = %shown, "agentwire is serving; WebSocket at ws://{addr}/ws");
     let state = AppState::new(engine, config).context("the JWT settings cannot be used")?;
     agentwire_server::serve(listener, state, shutdown).await?;
     tracing::info!("agentwire stopped");

@@ -1,8 +1,12 @@
-//! Conversions between Rust values and what SQLite stores.
+//! Conversions between Rust values and what the databases store, shared by both backends.
 //!
-//! SQLite integers are signed 64-bit, so every `u64` goes through here and is refused, never
-//! wrapped, when it does not fit; timestamps become unix milliseconds. Reading back refuses
-//! values no writer of ours could have produced ([`StoreError::Corrupt`]). No SQL here.
+//! Database integers are signed 64-bit, so every `u64` goes through here and is refused, never
+//! wrapped, when it does not fit; timestamps become unix milliseconds (BIGINT on PostgreSQL
+//! too, so both backends keep the same precision and range); text is checked for NUL, which
+//! PostgreSQL cannot store. Reading back refuses values no writer of ours could have produced
+//! ([`StoreError::Corrupt`]). No SQL here.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +52,51 @@ pub(crate) fn db_to_opt_time(
     millis.map(|m| db_to_time(field, m)).transpose()
 }
 
+/// Refuses text the database cannot store (NUL), naming the field.
+pub(crate) fn check_text(field: &'static str, text: &str) -> StoreResult<()> {
+    if text.as_bytes().contains(&0) {
+        return Err(StoreError::NulInText { field });
+    }
+    Ok(())
+}
+
+/// Optional text, as [`check_text`].
+pub(crate) fn check_opt_text(field: &'static str, text: Option<&str>) -> StoreResult<()> {
+    text.map_or(Ok(()), |text| check_text(field, text))
+}
+
+/// Refuses a usage record with NUL in any of its text fields.
+pub(crate) fn check_usage_text(r: &agentwire_analytics::UsageRecord) -> StoreResult<()> {
+    check_text("provider", &r.provider)?;
+    check_text("model", &r.model)?;
+    for (field, value) in [
+        ("status", &r.status),
+        ("service_tier", &r.service_tier),
+        ("user_id", &r.user_id),
+        ("team", &r.team),
+        ("project", &r.project),
+        ("feature", &r.feature),
+        ("session_id", &r.session_id),
+        ("prompt_hash", &r.prompt_hash),
+        ("prefix_hash", &r.prefix_hash),
+        ("tags", &r.tags),
+    ] {
+        check_opt_text(field, value.as_deref())?;
+    }
+    Ok(())
+}
+
+/// A NaN float is stored as NULL on both backends (SQLite does so by itself; PostgreSQL would
+/// keep the NaN), so reads agree.
+pub(crate) fn float_to_db(value: Option<f64>) -> Option<f64> {
+    value.filter(|v| !v.is_nan())
+}
+
+/// A lease length in milliseconds, saturating (a lease of centuries is as good as forever).
+pub(crate) fn lease_to_db(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +130,19 @@ mod tests {
             db_to_time("t", i64::MAX),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn nul_is_refused_and_named() {
+        assert!(check_text("title", "fine \t\n ✓").is_ok());
+        assert!(matches!(
+            check_text("title", "a\0b"),
+            Err(StoreError::NulInText { field: "title" })
+        ));
+        assert!(check_opt_text("x", None).is_ok());
+        assert_eq!(float_to_db(Some(f64::NAN)), None);
+        assert_eq!(float_to_db(Some(1.5)), Some(1.5));
+        assert_eq!(lease_to_db(Duration::from_secs(10)), 10_000);
+        assert_eq!(lease_to_db(Duration::MAX), i64::MAX);
     }
 }

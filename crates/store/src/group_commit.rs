@@ -1,40 +1,136 @@
-//! Group commit for the event log: many concurrent `append_event` calls, one transaction.
+//! Group commit for the event log: many concurrent `append_event` calls, one commit.
 //!
-//! Every append must be durable before it returns (the event is sent only after), and with
-//! `synchronous=FULL` each commit costs an fsync. Committing each event alone caps the whole
-//! server at one fsync per event. Instead appends are queued to one task that drains whatever is
-//! waiting (up to [`MAX_EVENT_BATCH`]) and writes it in a single transaction: one fsync for the
-//! lot. Each caller still gets its own result, only after the commit that holds its event. A
-//! lone event (the common case at low load) is written as one autocommit statement, exactly as
-//! without batching. This module must not reorder one caller's events (a run appends one event
-//! at a time and awaits it) or report success for an event that was not committed.
+//! Every append must be durable before it returns (the event is sent only after), and each
+//! commit costs a flush to disk (SQLite's fsync with `synchronous=FULL`, PostgreSQL's WAL flush
+//! with `synchronous_commit=on`). Committing each event alone caps the whole server at one flush
+//! per event. Instead appends are queued to one task per store that drains whatever is waiting
+//! (up to [`MAX_EVENT_BATCH`]) and hands it to the backend's [`EventSink`], which writes it in a
+//! single commit: one flush for the lot. Each caller still gets its own result, only after the
+//! commit that holds its event.
+//!
+//! Two appends of the same `(run_id, seq)` in one batch are resolved here, before the sink sees
+//! them: the first goes to the database and the later ones get its fate (a duplicate if it was
+//! stored). So a sink never has to order duplicates within one statement. This module must not
+//! reorder one caller's events (a run appends one event at a time and awaits it) or report
+//! success for an event that was not committed.
 
-use sqlx::{Sqlite, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::convert::{time_to_db, u64_to_db};
-use crate::{StoreError, StoreResult};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Most events per transaction: large enough to amortize the fsync, small enough that the
-/// writer connection is not held for long by one batch.
+use crate::convert::{check_text, time_to_db, u64_to_db};
+use crate::{NewEvent, RunStatus, StoreError, StoreResult};
+
+/// Most events per commit: large enough to amortize the flush, small enough that one batch
+/// does not hold a connection for long.
 pub(crate) const MAX_EVENT_BATCH: usize = 256;
 
 /// Appends waiting for the writer task. Bounded so a stalled disk pushes back on the runs
 /// instead of growing memory without limit.
 const QUEUE_CAPACITY: usize = 4 * MAX_EVENT_BATCH;
 
-const INSERT_EVENT_SQL: &str = "INSERT INTO run_events (run_id, seq, event_type, payload, \
-     created_at) VALUES (?, ?, ?, ?, ?)";
+/// One event on its way to the database, range-checked.
+#[derive(Debug)]
+pub(crate) struct PendingEvent {
+    pub run_id: String,
+    pub seq: u64,
+    /// `seq` as stored.
+    pub seq_db: i64,
+    pub event_type: String,
+    pub payload: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
 
-/// One queued append.
+impl PendingEvent {
+    /// Checks and converts one event.
+    pub(crate) fn new(
+        run_id: &str,
+        seq: u64,
+        event_type: &str,
+        payload: &str,
+    ) -> StoreResult<PendingEvent> {
+        check_text("event type", event_type)?;
+        check_text("event payload", payload)?;
+        Ok(PendingEvent {
+            run_id: run_id.to_owned(),
+            seq,
+            seq_db: u64_to_db("seq", seq)?,
+            event_type: event_type.to_owned(),
+            payload: payload.to_owned(),
+            created_at: time_to_db(chrono::Utc::now()),
+        })
+    }
+}
+
+/// Checks `end_run`'s arguments and converts its events: the status must be terminal and the
+/// seqs must continue from `after_seq` without a gap.
+pub(crate) fn check_end_run(
+    run_id: &str,
+    after_seq: u64,
+    events: &[NewEvent],
+    status: RunStatus,
+) -> StoreResult<Vec<PendingEvent>> {
+    if !status.is_terminal() {
+        return Err(StoreError::InvalidArgument(format!(
+            "end_run needs a terminal status, not {status}"
+        )));
+    }
+    let mut expected = after_seq;
+    events
+        .iter()
+        .map(|event| {
+            expected = expected.checked_add(1).ok_or(StoreError::OutOfRange {
+                field: "seq",
+                value: u64::MAX,
+            })?;
+            if event.seq != expected {
+                return Err(StoreError::InvalidArgument(format!(
+                    "end_run's events must continue from seq {after_seq} without gaps; \
+                     expected {expected}, got {}",
+                    event.seq
+                )));
+            }
+            PendingEvent::new(run_id, event.seq, &event.event_type, &event.payload)
+        })
+        .collect()
+}
+
+/// A backend's way of committing a batch of events.
+#[async_trait::async_trait]
+pub(crate) trait EventSink: Send + Sync + 'static {
+    /// Writes the batch durably: one result per event, in order. Events with distinct
+    /// `(run_id, seq)` only. Per-event refusals (duplicate, unknown or finished run) must not
+    /// keep the other events from committing.
+    async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>>;
+
+    /// Wakes the subscribers: run R has committed events up to seq S, for each `(R, S)`.
+    /// Called once the batch's callers have their answers: a wake-up must not run ahead of the
+    /// data, and the callers need not wait for it.
+    async fn announce(&self, runs: Vec<(String, u64)>);
+}
+
+/// Each run's highest committed seq in a batch: what one wake-up per run announces.
+pub(crate) fn highest_seqs(
+    batch: &[PendingEvent],
+    results: &[StoreResult<()>],
+) -> Vec<(String, u64)> {
+    let mut highest: HashMap<&str, u64> = HashMap::new();
+    for (event, result) in batch.iter().zip(results) {
+        if result.is_ok() {
+            let seq = highest.entry(event.run_id.as_str()).or_insert(event.seq);
+            *seq = (*seq).max(event.seq);
+        }
+    }
+    highest
+        .into_iter()
+        .map(|(run_id, seq)| (run_id.to_owned(), seq))
+        .collect()
+}
+
 struct AppendRequest {
-    run_id: String,
-    seq: u64,
-    /// `seq` as stored, range-checked by the caller.
-    seq_db: i64,
-    event_type: String,
-    payload: String,
-    created_at: i64,
+    event: PendingEvent,
     done: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -46,10 +142,13 @@ pub(crate) struct EventWriter {
 }
 
 impl EventWriter {
-    /// Starts the writer task on the current Tokio runtime.
-    pub(crate) fn spawn(pool: SqlitePool) -> EventWriter {
+    /// Starts the writer task on the current Tokio runtime, with at most `in_flight` batches
+    /// being committed at once (1 for SQLite's single writer; a few for PostgreSQL, which
+    /// flushes concurrent commits together, so a batch does not wait for the previous one's
+    /// flush).
+    pub(crate) fn spawn<S: EventSink>(sink: S, in_flight: usize) -> EventWriter {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_writer(pool, rx));
+        tokio::spawn(run_writer(Arc::new(sink), rx, in_flight.max(1)));
         EventWriter { queue }
     }
 
@@ -61,21 +160,12 @@ impl EventWriter {
         event_type: &str,
         payload: &str,
     ) -> StoreResult<()> {
-        let seq_db = u64_to_db("seq", seq)?;
+        let event = PendingEvent::new(run_id, seq, event_type, payload)?;
         let (done, result) = oneshot::channel();
-        let request = AppendRequest {
-            run_id: run_id.to_owned(),
-            seq,
-            seq_db,
-            event_type: event_type.to_owned(),
-            payload: payload.to_owned(),
-            created_at: time_to_db(chrono::Utc::now()),
-            done,
-        };
         // Either side failing means the writer task is gone: its runtime shut down, or the
         // store is being dropped. Same meaning to the caller as a closed pool.
         self.queue
-            .send(request)
+            .send(AppendRequest { event, done })
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
         result
@@ -84,84 +174,121 @@ impl EventWriter {
     }
 }
 
-async fn run_writer(pool: SqlitePool, mut rx: mpsc::Receiver<AppendRequest>) {
-    let mut batch = Vec::with_capacity(MAX_EVENT_BATCH);
-    while rx.recv_many(&mut batch, MAX_EVENT_BATCH).await > 0 {
-        if batch.len() == 1 {
-            for request in batch.drain(..) {
-                let result = insert_event(&pool, &request).await;
-                let _ = request.done.send(result); // the caller may have given up; fine
-            }
-            continue;
+async fn run_writer<S: EventSink>(
+    sink: Arc<S>,
+    mut rx: mpsc::Receiver<AppendRequest>,
+    in_flight: usize,
+) {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    loop {
+        // A free slot first: while every slot is busy, appends pile up in the queue and the
+        // next batch takes them all.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut requests = Vec::with_capacity(MAX_EVENT_BATCH);
+        if rx.recv_many(&mut requests, MAX_EVENT_BATCH).await == 0 {
+            return; // every handle is gone; batches still being committed finish on their own
         }
-        match write_batch(&pool, &batch).await {
-            Ok(results) => {
-                for (request, result) in batch.drain(..).zip(results) {
-                    let _ = request.done.send(result);
-                }
-            }
-            Err(e) => {
-                // Something beyond a per-event refusal (I/O, busy, ...): the transaction was
-                // rolled back, nothing of the batch is stored. Retry each event alone so every
-                // caller gets its own, precise result.
-                tracing::warn!(error = %e, events = batch.len(), "event batch failed; writing one by one");
-                for request in batch.drain(..) {
-                    let result = insert_event(&pool, &request).await;
-                    let _ = request.done.send(result);
-                }
-            }
+        if in_flight == 1 {
+            commit(sink.as_ref(), requests).await;
+            drop(slot);
+        } else {
+            let sink = Arc::clone(&sink);
+            tokio::spawn(async move {
+                commit(sink.as_ref(), requests).await;
+                drop(slot);
+            });
         }
     }
 }
 
-/// Writes the batch in one transaction. Per-event refusals (duplicate, unknown run) abort only
-/// their own statement, so they are answered individually and the rest commit. Any other error
-/// rolls the whole transaction back and is returned.
-async fn write_batch(
-    pool: &SqlitePool,
-    batch: &[AppendRequest],
-) -> Result<Vec<StoreResult<()>>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        match insert_event(&mut *tx, request).await {
-            Ok(()) => results.push(Ok(())),
-            Err(refused @ (StoreError::DuplicateEvent { .. } | StoreError::RunNotFound(_))) => {
-                results.push(Err(refused));
-            }
-            // Dropping `tx` on the way out rolls back whatever this batch wrote.
-            Err(StoreError::Database(e)) => return Err(e),
-            Err(other) => return Err(sqlx::Error::Protocol(other.to_string())),
+/// Writes one batch and answers each of its callers.
+async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
+    let (events, dones): (Vec<PendingEvent>, Vec<_>) =
+        requests.into_iter().map(|r| (r.event, r.done)).unzip();
+    // Later appends of a (run_id, seq) already in this batch wait for the first one's
+    // fate: (position in the batch, slot of the first one among the unique events).
+    let mut slot_of: HashMap<(&str, u64), usize> = HashMap::new();
+    let mut slots = Vec::with_capacity(events.len());
+    let mut repeats = 0;
+    for event in &events {
+        let next = slot_of.len();
+        let slot = *slot_of
+            .entry((event.run_id.as_str(), event.seq))
+            .or_insert(next);
+        if slot != next {
+            repeats += 1;
         }
+        slots.push(slot);
     }
-    tx.commit().await?;
-    Ok(results)
-}
-
-/// One INSERT (the schema's trigger raises `runs.last_seq` within the same statement).
-async fn insert_event<'e, E>(executor: E, request: &AppendRequest) -> StoreResult<()>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let result = sqlx::query(INSERT_EVENT_SQL)
-        .bind(request.run_id.as_str())
-        .bind(request.seq_db)
-        .bind(request.event_type.as_str())
-        .bind(request.payload.as_str())
-        .bind(request.created_at)
-        .execute(executor)
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(StoreError::DuplicateEvent {
-                run_id: request.run_id.clone(),
-                seq: request.seq,
+    drop(slot_of);
+    let (batch, repeated): (Vec<PendingEvent>, Vec<(usize, String, u64)>) = if repeats == 0 {
+        (events, Vec::new())
+    } else {
+        let mut batch = Vec::with_capacity(events.len() - repeats);
+        let mut repeated = Vec::with_capacity(repeats);
+        for (i, event) in events.into_iter().enumerate() {
+            if slots[i] == batch.len() {
+                batch.push(event);
+            } else {
+                repeated.push((i, event.run_id, event.seq));
+            }
+        }
+        (batch, repeated)
+    };
+    let mut results = sink.write(&batch).await;
+    if results.len() != batch.len() {
+        // A sink bug; never leave a caller without an answer.
+        results = batch
+            .iter()
+            .map(|_| {
+                Err(StoreError::Database(sqlx::Error::Protocol(
+                    "event sink returned the wrong number of results".into(),
+                )))
             })
+            .collect();
+    }
+    let mut answers: Vec<Option<StoreResult<()>>> = dones.iter().map(|_| None).collect();
+    for (i, run_id, seq) in repeated {
+        answers[i] = Some(echo(results.get(slots[i]), run_id, seq));
+    }
+    let committed = highest_seqs(&batch, &results);
+    let mut results = results.into_iter();
+    for answer in &mut answers {
+        if answer.is_none() {
+            *answer = results.next();
         }
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            Err(StoreError::RunNotFound(request.run_id.clone()))
+    }
+    for (done, answer) in dones.into_iter().zip(answers) {
+        if let Some(answer) = answer {
+            let _ = done.send(answer); // the caller may have given up; fine
         }
-        Err(e) => Err(e.into()),
+    }
+    if !committed.is_empty() {
+        sink.announce(committed).await;
+    }
+}
+
+/// The answer for a repeat of an event whose first append got `first`.
+fn echo(first: Option<&StoreResult<()>>, run_id: String, seq: u64) -> StoreResult<()> {
+    match first {
+        Some(Ok(()) | Err(StoreError::DuplicateEvent { .. })) => {
+            Err(StoreError::DuplicateEvent { run_id, seq })
+        }
+        Some(Err(StoreError::RunNotFound(id))) => Err(StoreError::RunNotFound(id.clone())),
+        Some(Err(StoreError::RunFinished { run_id, status })) => Err(StoreError::RunFinished {
+            run_id: run_id.clone(),
+            status: *status,
+        }),
+        Some(Err(StoreError::Unavailable(message))) => {
+            Err(StoreError::Unavailable(message.clone()))
+        }
+        Some(Err(other)) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
+            "the same event's first append failed: {other}"
+        )))),
+        None => Err(StoreError::Database(sqlx::Error::Protocol(
+            "the same event's first append has no result".into(),
+        ))),
     }
 }

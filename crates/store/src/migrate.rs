@@ -1,15 +1,17 @@
-//! A tiny migration runner for the embedded schema.
+//! A tiny migration runner for the embedded schemas, one list per backend.
 //!
-//! Migrations are SQL files in `crates/store/migrations/`, compiled in with `include_str!` and
-//! applied in version order, each in its own `BEGIN IMMEDIATE` transaction together with its row
-//! in `schema_migrations(version, applied_at)`. So a crash mid-migration leaves the previous
-//! version intact, and two processes opening the same file at once serialize on the write lock
-//! instead of both applying. This module must not edit a migration after release: add a new file.
+//! Migrations are SQL files in `crates/store/migrations/{sqlite,postgres}/`, compiled in with
+//! `include_str!` and applied in version order, each recorded in
+//! `schema_migrations(version, applied_at)` in the same transaction as its changes. So a crash
+//! mid-migration leaves the previous version intact, and processes starting at once serialize
+//! instead of both applying: SQLite takes the write lock (`BEGIN IMMEDIATE`), PostgreSQL a
+//! transaction-scoped advisory lock. A database migrated by a newer build is refused. This
+//! module must not edit a migration after release: add a new file.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{PgPool, Row, SqlitePool};
 
 use crate::convert::time_to_db;
-use crate::{StoreError, StoreResult};
+use crate::{Backend, StoreError, StoreResult};
 
 /// One embedded migration.
 struct Migration {
@@ -17,37 +19,65 @@ struct Migration {
     sql: &'static str,
 }
 
-/// Every migration, oldest first; versions strictly increasing.
-const MIGRATIONS: &[Migration] = &[Migration {
+/// Every SQLite migration, oldest first; versions strictly increasing.
+const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../migrations/sqlite/0002_cluster.sql"),
+    },
+];
+
+/// Every PostgreSQL migration, oldest first; versions strictly increasing.
+const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
-    sql: include_str!("../migrations/0001_initial.sql"),
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
 }];
 
-/// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: i64 = 1;
+/// Key of the advisory lock that serializes PostgreSQL migrations ("agentwir" in ASCII).
+const POSTGRES_MIGRATION_LOCK: i64 = 0x6167_656e_7477_6972;
 
-/// Brings the database up to [`LATEST_SCHEMA_VERSION`]. Idempotent.
-pub(crate) async fn run(pool: &SqlitePool) -> StoreResult<()> {
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    INTEGER NOT NULL PRIMARY KEY,
-             applied_at INTEGER NOT NULL
-         )",
-    )
-    .execute(pool)
-    .await?;
+const SQLITE_CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+)";
 
-    // A file migrated by a newer build may hold tables or constraints this build does not
-    // understand; writing to it could corrupt it, so refuse to start.
-    let current = schema_version(pool).await?;
-    if current > LATEST_SCHEMA_VERSION {
+const POSTGRES_CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    BIGINT NOT NULL PRIMARY KEY,
+    applied_at BIGINT NOT NULL
+)";
+
+impl Backend {
+    /// The schema version this build writes on this backend.
+    pub fn latest_schema_version(self) -> i64 {
+        let migrations = match self {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        migrations.last().map_or(0, |m| m.version)
+    }
+}
+
+fn refuse_newer(current: i64, backend: Backend) -> StoreResult<()> {
+    let latest = backend.latest_schema_version();
+    if current > latest {
+        // A database migrated by a newer build may hold tables or constraints this build does
+        // not understand; writing to it could corrupt it, so refuse to start.
         return Err(StoreError::Migration(format!(
-            "database schema version {current} is newer than this build's {LATEST_SCHEMA_VERSION}; \
-             upgrade agentwire"
+            "database schema version {current} is newer than this build's {latest}; upgrade agentwire"
         )));
     }
+    Ok(())
+}
 
-    for migration in MIGRATIONS {
+/// Brings a SQLite database up to date. Idempotent.
+pub(crate) async fn run_sqlite(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL).execute(pool).await?;
+    refuse_newer(sqlite_version(pool).await?, Backend::Sqlite)?;
+    for migration in SQLITE_MIGRATIONS {
         // IMMEDIATE takes the write lock up front: the "already applied?" check and the apply
         // then cannot race with another process doing the same.
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -72,13 +102,63 @@ pub(crate) async fn run(pool: &SqlitePool) -> StoreResult<()> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(version = migration.version, "applied store migration");
+        tracing::info!(
+            version = migration.version,
+            "applied sqlite store migration"
+        );
     }
     Ok(())
 }
 
-/// Highest applied migration version (0 on an empty database).
-pub(crate) async fn schema_version(pool: &SqlitePool) -> StoreResult<i64> {
+/// Highest applied SQLite migration (0 on an empty database).
+pub(crate) async fn sqlite_version(pool: &SqlitePool) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Brings a PostgreSQL database up to date, all pending migrations in one transaction under
+/// the migration lock (DDL is transactional there). Idempotent; nodes starting together wait
+/// for the first one and then find nothing to do.
+pub(crate) async fn run_postgres(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(POSTGRES_MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(POSTGRES_CREATE_TABLE_SQL)
+        .execute(&mut *tx)
+        .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    refuse_newer(current, Backend::Postgres)?;
+    let mut applied = Vec::new();
+    for migration in POSTGRES_MIGRATIONS.iter().filter(|m| m.version > current) {
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!("applying version {}: {e}", migration.version))
+            })?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(migration.version)
+            .bind(time_to_db(chrono::Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        applied.push(migration.version);
+    }
+    tx.commit().await?;
+    for version in applied {
+        tracing::info!(version, "applied postgres store migration");
+    }
+    Ok(())
+}
+
+/// Highest applied PostgreSQL migration.
+pub(crate) async fn postgres_version(pool: &PgPool) -> StoreResult<i64> {
     let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         .fetch_one(pool)
         .await?;
@@ -90,12 +170,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_strictly_increase_and_end_at_latest() {
-        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
-        assert_eq!(
-            MIGRATIONS.last().map(|m| m.version),
-            Some(LATEST_SCHEMA_VERSION)
-        );
+    fn versions_strictly_increase() {
+        for migrations in [SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS] {
+            assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
+            assert_eq!(migrations.first().map(|m| m.version), Some(1));
+        }
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 2);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 1);
     }
 
     async fn memory_pool() -> SqlitePool {
@@ -109,28 +190,64 @@ mod tests {
     #[tokio::test]
     async fn running_twice_applies_once() {
         let pool = memory_pool().await;
-        run(&pool).await.unwrap();
-        run(&pool).await.unwrap();
+        run_sqlite(&pool).await.unwrap();
+        run_sqlite(&pool).await.unwrap();
         let row = sqlx::query("SELECT COUNT(*) FROM schema_migrations")
             .fetch_one(&pool)
             .await
             .unwrap();
         assert_eq!(
             row.get::<i64, _>(0),
-            i64::try_from(MIGRATIONS.len()).unwrap()
+            i64::try_from(SQLITE_MIGRATIONS.len()).unwrap()
         );
-        assert_eq!(schema_version(&pool).await.unwrap(), LATEST_SCHEMA_VERSION);
+        assert_eq!(
+            sqlite_version(&pool).await.unwrap(),
+            Backend::Sqlite.latest_schema_version()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_with_its_runs_intact() {
+        let pool = memory_pool().await;
+        sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(SQLITE_MIGRATIONS[0].sql)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO schema_migrations VALUES (1, 0);
+             INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
+                               status, created_at, last_seq)
+             VALUES ('r', 't', 'u', 'acme', 'supervisor', 'q', 'running', 0, 3);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        run_sqlite(&pool).await.unwrap();
+        let row = sqlx::query("SELECT status, last_seq, node_id FROM runs WHERE run_id = 'r'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>(0), "running");
+        assert_eq!(row.get::<i64, _>(1), 3);
+        assert_eq!(row.get::<Option<String>, _>(2), None);
     }
 
     #[tokio::test]
     async fn a_newer_schema_is_refused() {
         let pool = memory_pool().await;
-        run(&pool).await.unwrap();
+        run_sqlite(&pool).await.unwrap();
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)")
-            .bind(LATEST_SCHEMA_VERSION + 1)
+            .bind(Backend::Sqlite.latest_schema_version() + 1)
             .execute(&pool)
             .await
             .unwrap();
-        assert!(matches!(run(&pool).await, Err(StoreError::Migration(_))));
+        assert!(matches!(
+            run_sqlite(&pool).await,
+            Err(StoreError::Migration(_))
+        ));
     }
 }

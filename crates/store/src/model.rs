@@ -108,3 +108,61 @@ pub struct StoredEvent {
     /// The JSON frame text exactly as sent to the client.
     pub payload: String,
 }
+
+/// One event to append as part of [`crate::Store::end_run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub seq: u64,
+    /// The event's `type`, e.g. `agent_error`.
+    pub event_type: String,
+    /// The JSON frame text exactly as it will be sent.
+    pub payload: String,
+}
+
+/// The answer of [`crate::Store::admit_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// The run was stored; it counts against the user's limit until it finishes.
+    Admitted,
+    /// The thread already has a run in flight (`RUN_CONFLICT`); nothing was stored.
+    Conflict { run_id: String },
+    /// The user already has `active` runs in flight, at or above the limit; nothing was stored.
+    TooMany { active: u64, limit: u32 },
+}
+
+/// The answer of [`crate::Store::end_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndRun {
+    /// The events and the terminal status were written together.
+    Ended,
+    /// The run had already finished (its executor or another sweeper got there first); nothing
+    /// was written.
+    AlreadyFinished { status: RunStatus },
+    /// Events were appended after `after_seq` since the caller read the log; nothing was
+    /// written. Read the log again and retry from `last_seq`.
+    Moved { last_seq: u64 },
+}
+
+/// A node (one `agentwire serve` process) sharing the database, with its lease.
+///
+/// Lease times come from the database's clock on PostgreSQL, so nodes with skewed clocks still
+/// agree on who has expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub node_id: String,
+    pub started_at: DateTime<Utc>,
+    /// The node is dead once the database clock passes this without a renewal.
+    pub lease_expires_at: DateTime<Utc>,
+    /// The node that claimed the sweep of this (expired) node, if any.
+    pub swept_by: Option<String>,
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded: one process owns the file. Startup recovery may end every run in flight.
+    Sqlite,
+    /// Shared by several nodes: a node may end only its own runs, or those of a node whose
+    /// lease lapsed and whose sweep it claimed.
+    Postgres,
+}

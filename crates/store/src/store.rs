@@ -1,18 +1,39 @@
 //! The `Store` trait: everything the engine and the server may ask of persistence.
 //!
-//! Backends implement it (today [`crate::SqliteStore`]). The trait speaks in records, never in
-//! SQL, and must not grow methods that read tenant data without a tenant, or a user's runs and
-//! threads without the user, except the few documented engine-only calls.
+//! Backends implement it ([`crate::SqliteStore`], [`crate::PostgresStore`]) with the same
+//! behaviour, so the whole store test suite runs against both. The trait speaks in records,
+//! never in SQL, and must not grow methods that read tenant data without a tenant, or a user's
+//! runs and threads without the user, except the few documented engine-only calls.
+//!
+//! Cluster primitives (nodes, leases, sweeps, admission, cancel requests, notices) exist on
+//! both backends; on SQLite there is only ever one node, so they hold trivially.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::{RunRecord, RunStatus, StoreResult, StoredEvent, ThreadRecord, UsageRecord};
+use crate::{
+    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunRecord, RunStatus, StoreResult,
+    StoredEvent, ThreadRecord, UsageRecord,
+};
 
 /// Persistence for tenants, usage records, threads, runs and the event log.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Round trip to the database (for `/health`).
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Round trip to the database (for `/health/ready`). Cheap; [`crate::StoreError::Unavailable`]
+    /// when the database cannot be reached.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Highest applied schema migration (this build writes
+    /// [`crate::Backend::latest_schema_version`]).
+    async fn schema_version(&self) -> StoreResult<i64>;
+
+    /// Closes the connections after the operations in progress; later calls fail. Also ends
+    /// the notice listener, so subscriptions end (`recv` returns `None`).
+    async fn close(&self);
 
     // ---- tenants and usage ----
 
@@ -20,9 +41,10 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_tenant(&self, tenant_id: &str) -> StoreResult<()>;
 
     /// Inserts all records in one transaction: all or nothing. Returns how many were inserted.
-    /// Creates the tenant if needed. A `u64` above `i64::MAX` fails the whole batch with
-    /// [`crate::StoreError::OutOfRange`]; timestamps keep millisecond precision; a NaN float
-    /// reads back as `None` (SQLite stores NaN as NULL).
+    /// Creates the tenant if needed, and sends [`crate::Notice::UsageChanged`] once committed.
+    /// A `u64` above `i64::MAX` fails the whole batch with [`crate::StoreError::OutOfRange`],
+    /// text with a NUL character with [`crate::StoreError::NulInText`]; timestamps keep
+    /// millisecond precision; a NaN float reads back as `None` (stored as NULL).
     async fn insert_usage(&self, tenant_id: &str, records: &[UsageRecord]) -> StoreResult<u64>;
 
     /// The tenant's usage records, ordered by timestamp (then insertion order).
@@ -50,8 +72,22 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- runs ----
 
-    /// Stores a new run. [`crate::StoreError::DuplicateRun`] if the id exists.
+    /// Stores a new run, with no node and no admission check (single-node engines, tests).
+    /// [`crate::StoreError::DuplicateRun`] if the id exists.
     async fn create_run(&self, run: &RunRecord) -> StoreResult<()>;
+
+    /// Stores a new run executed by `node_id` if the database admits it, atomically across
+    /// nodes: [`Admission::Conflict`] when the run's (tenant, user, thread) already has a run
+    /// in flight, [`Admission::TooMany`] when the (tenant, user) has `max_in_flight` runs in
+    /// flight or more; otherwise the run is stored and [`Admission::Admitted`]. "In flight" is
+    /// status accepted or running; a run stops counting when its terminal status is set. The
+    /// run's status must be accepted or running ([`crate::StoreError::InvalidArgument`]).
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        node_id: &str,
+        max_in_flight: u32,
+    ) -> StoreResult<Admission>;
 
     /// Moves a run to `status`. A terminal run cannot change status
     /// ([`crate::StoreError::InvalidTransition`]); setting the same terminal status again is a
@@ -74,14 +110,78 @@ pub trait Store: Send + Sync + 'static {
     async fn list_thread_runs(&self, user_id: &str, thread_id: &str)
     -> StoreResult<Vec<RunRecord>>;
 
-    /// Runs with status accepted or running, oldest first (crash recovery at startup).
+    /// Runs with status accepted or running, oldest first (crash recovery at startup). All
+    /// nodes' runs: on a shared database use [`Store::node_runs_in_flight`].
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>>;
+
+    /// Ends an unfinished run in one transaction: appends `events` (their seqs must be
+    /// `after_seq + 1`, `after_seq + 2`, ...) and sets the terminal `status`, but only while
+    /// the run is still in flight and its `last_seq` is still `after_seq`. So a sweeper racing
+    /// the run's own (presumed dead) executor never interleaves events with it: the loser
+    /// gets [`EndRun::AlreadyFinished`] or [`EndRun::Moved`] and nothing is written; once this
+    /// commits, further appends to the run fail with [`crate::StoreError::RunFinished`].
+    /// [`crate::StoreError::RunNotFound`] for an unknown run.
+    async fn end_run(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        events: &[NewEvent],
+        status: RunStatus,
+        finished_at: DateTime<Utc>,
+    ) -> StoreResult<EndRun>;
+
+    /// Records a request to cancel the run and wakes every node ([`crate::Notice::CancelRequested`]
+    /// once committed); the node executing it stops it. True when the run was in flight (a
+    /// finished or unknown run is left alone). Unscoped: check ownership first.
+    async fn request_cancel(&self, run_id: &str) -> StoreResult<bool>;
+
+    /// Runs of `node_id` still in flight with a cancel request: what a node re-reads after
+    /// [`crate::Notice::Resync`], since the notice itself may have been lost.
+    async fn cancel_requested_runs(&self, node_id: &str) -> StoreResult<Vec<String>>;
+
+    // ---- nodes and leases ----
+    // Times are the database's (PostgreSQL) so skewed node clocks agree. A lease expires when
+    // the clock reaches `lease_expires_at`; a lease of zero expires at once.
+
+    /// Registers a node with a lease of `lease` from now. A node id is used once: an id that
+    /// is already registered (live or not) gives [`crate::StoreError::NodeIdInUse`].
+    async fn register_node(&self, node_id: &str, lease: Duration) -> StoreResult<NodeRecord>;
+
+    /// Extends the node's lease to `lease` from now (never shortens it) and returns the new
+    /// expiry. [`crate::StoreError::LeaseLost`] when the node was deregistered or another node
+    /// claimed its sweep: its runs are no longer its own. A renewal that arrives after expiry
+    /// but before any claim succeeds, and then no sweep can claim the node.
+    async fn renew_node_lease(&self, node_id: &str, lease: Duration) -> StoreResult<DateTime<Utc>>;
+
+    /// Removes the node at an orderly shutdown, when it has no run in flight (true); with runs
+    /// still in flight the row stays, so the runs are swept once the lease lapses (false).
+    async fn deregister_node(&self, node_id: &str) -> StoreResult<bool>;
+
+    /// Nodes whose lease has expired and whose sweep is unclaimed, or claimed by a node whose
+    /// own lease has expired since (a sweeper that died mid-sweep).
+    async fn expired_nodes(&self) -> StoreResult<Vec<NodeRecord>>;
+
+    /// Claims the sweep of `node_id` for `sweeper`: true for exactly one live claimant while
+    /// the node's lease is expired (repeating a claim one already holds is true again). False
+    /// when the node is alive, unknown, already claimed by a live sweeper, or when `sweeper`
+    /// itself is not a live node.
+    async fn claim_node_sweep(&self, node_id: &str, sweeper: &str) -> StoreResult<bool>;
+
+    /// The runs `node_id` executes that are still in flight, oldest first: what the sweeper
+    /// ends (with [`Store::end_run`]) after claiming the node.
+    async fn node_runs_in_flight(&self, node_id: &str) -> StoreResult<Vec<RunRecord>>;
+
+    /// Removes a swept node once none of its runs is in flight and `sweeper` holds its claim
+    /// (true); false otherwise, and the node stays for another sweep.
+    async fn finish_node_sweep(&self, node_id: &str, sweeper: &str) -> StoreResult<bool>;
 
     // ---- the event log: unique (run_id, seq); written before the event is sent ----
 
-    /// Appends one event durably and raises `runs.last_seq` to `seq` if higher, atomically.
-    /// [`crate::StoreError::DuplicateEvent`] on a repeated `(run_id, seq)` (nothing changes);
-    /// [`crate::StoreError::RunNotFound`] if the run does not exist.
+    /// Appends one event durably and raises `runs.last_seq` to `seq` if higher, atomically;
+    /// concurrent appends share a commit. Once committed, subscribers get
+    /// [`crate::Notice::RunEvents`]. [`crate::StoreError::DuplicateEvent`] on a repeated
+    /// `(run_id, seq)` (nothing changes); [`crate::StoreError::RunNotFound`] if the run does not
+    /// exist; [`crate::StoreError::RunFinished`] once its terminal status is set.
     async fn append_event(
         &self,
         run_id: &str,
@@ -93,4 +193,12 @@ pub trait Store: Send + Sync + 'static {
     /// The run's events with `seq > after_seq`, ordered by seq. Unscoped: check ownership with
     /// [`Store::get_user_run`] first.
     async fn events_after(&self, run_id: &str, after_seq: u64) -> StoreResult<Vec<StoredEvent>>;
+
+    // ---- notices ----
+
+    /// Subscribes to the notices of every node sharing the database (this one included). On
+    /// PostgreSQL the first call starts the listener connection and returns once it listens
+    /// (or fails with [`crate::StoreError::Unavailable`]); if the listener is down when a later
+    /// subscription starts, its first notice is [`crate::Notice::Disconnected`].
+    async fn subscribe(&self) -> StoreResult<Notices>;
 }

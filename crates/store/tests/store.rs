@@ -1,110 +1,41 @@
-//! Integration tests of the SQLite store against real database files in temporary directories.
+//! The store's contract, run against both backends: SQLite on a real file in a temporary
+//! directory, and PostgreSQL in a fresh database per test (see `common`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentwire_store::{
-    LATEST_SCHEMA_VERSION, RunRecord, RunStatus, SqliteStore, Store, StoreError, StoredEvent,
-    UsageRecord,
-};
-use chrono::{DateTime, TimeZone, Utc};
+use agentwire_store::{Backend, RunRecord, RunStatus, SqliteStore, Store, StoreError, UsageRecord};
+use common::{Kind, TestDb, at, full, minimal, run, seqs};
 use tempfile::TempDir;
 
-fn db_url(dir: &TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("agentwire.db").display())
-}
+on_both_backends!(
+    usage_round_trips_every_field_in_time_order,
+    equal_timestamps_load_in_insertion_order_and_nan_reads_back_as_none,
+    text_with_nul_is_refused_alike_on_both_backends,
+    tenants_never_see_each_others_usage,
+    insert_usage_is_all_or_nothing,
+    threads_are_namespaced_by_user,
+    run_lifecycle_and_user_scoping,
+    runs_in_flight_lists_accepted_and_running_only,
+    append_event_refuses_duplicates_unknown_and_finished_runs,
+    events_after_is_ordered_filtered_and_tracks_last_seq,
+    concurrent_appends_from_many_tasks_all_land,
+    racing_appends_of_one_seq_store_exactly_one,
+    a_reopened_database_has_the_same_data,
+    data_survives_a_reopen_without_close,
+    migrations_are_idempotent_on_reopen,
+);
 
-async fn open(dir: &TempDir) -> SqliteStore {
-    SqliteStore::connect(&db_url(dir)).await.unwrap()
-}
-
-/// Millisecond-precision time (the store keeps milliseconds).
-fn at(ms_offset: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(1_764_000_000_000 + ms_offset)
-        .unwrap()
-}
-
-fn minimal(ts: DateTime<Utc>, model: &str) -> UsageRecord {
-    UsageRecord {
-        timestamp: ts,
-        provider: "openai".into(),
-        model: model.into(),
-        input_tokens: 100,
-        output_tokens: 20,
-        request_count: 1,
-        cache_read_input_tokens: None,
-        cache_write_input_tokens: None,
-        reasoning_tokens: None,
-        latency_ms: None,
-        ttft_ms: None,
-        status: None,
-        service_tier: None,
-        max_tokens: None,
-        cost_usd: None,
-        user_id: None,
-        team: None,
-        project: None,
-        feature: None,
-        session_id: None,
-        prompt_hash: None,
-        prefix_hash: None,
-        tags: None,
-    }
-}
-
-fn full(ts: DateTime<Utc>, i: u64) -> UsageRecord {
-    UsageRecord {
-        timestamp: ts,
-        provider: "anthropic".into(),
-        model: format!("claude-{i}"),
-        input_tokens: 1_000 + i,
-        output_tokens: 200 + i,
-        request_count: 3,
-        cache_read_input_tokens: Some(400),
-        cache_write_input_tokens: Some(50),
-        reasoning_tokens: Some(30),
-        latency_ms: Some(812.5),
-        ttft_ms: Some(120.25),
-        status: Some("success".into()),
-        service_tier: Some("standard".into()),
-        max_tokens: Some(4096),
-        cost_usd: Some(0.012_345),
-        user_id: Some("u-7".into()),
-        team: Some("search".into()),
-        project: Some("assist".into()),
-        feature: Some("summarize".into()),
-        session_id: Some("s-1".into()),
-        prompt_hash: Some("ph".into()),
-        prefix_hash: Some("xh".into()),
-        tags: Some("env=prod;region=eu".into()),
-    }
-}
-
-fn run(run_id: &str, user_id: &str, thread_id: &str, created_at: DateTime<Utc>) -> RunRecord {
-    RunRecord {
-        run_id: run_id.into(),
-        thread_id: thread_id.into(),
-        user_id: user_id.into(),
-        tenant_id: "acme".into(),
-        agent: "supervisor".into(),
-        user_request: "where does the money go?".into(),
-        status: RunStatus::Accepted,
-        created_at,
-        finished_at: None,
-        last_seq: 0,
-    }
-}
-
-fn seqs(events: &[StoredEvent]) -> Vec<u64> {
-    events.iter().map(|e| e.seq).collect()
-}
-
-#[tokio::test]
-async fn usage_round_trips_every_field_in_time_order() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn usage_round_trips_every_field_in_time_order(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     let records = vec![
         full(at(3_000), 3),
         minimal(at(1_000), "gpt-4o"),
@@ -116,7 +47,7 @@ async fn usage_round_trips_every_field_in_time_order() {
             latency_ms: Some(-0.5),
             ttft_ms: Some(5e-324),
             cost_usd: Some(f64::MAX),
-            team: Some("nul \0 inside, tab \t, newline \n, \\ backslash, \u{1F4B8}".into()),
+            team: Some("tab \t, newline \n, \\ backslash, \u{1F4B8}, \u{7f} del".into()),
             tags: Some("ünïcode ✓ 'quotes' \"and\" ; DROP TABLE runs; --".into()),
             ..full(at(1_500), 9)
         },
@@ -129,10 +60,11 @@ async fn usage_round_trips_every_field_in_time_order() {
     assert_eq!(store.load_usage("acme").await.unwrap(), expected);
 }
 
-#[tokio::test]
-async fn equal_timestamps_load_in_insertion_order_and_nan_reads_back_as_none() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn equal_timestamps_load_in_insertion_order_and_nan_reads_back_as_none(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     let mut nan = minimal(at(0), "b");
     nan.cost_usd = Some(f64::NAN);
     store
@@ -142,14 +74,66 @@ async fn equal_timestamps_load_in_insertion_order_and_nan_reads_back_as_none() {
     let loaded = store.load_usage("acme").await.unwrap();
     let models: Vec<&str> = loaded.iter().map(|r| r.model.as_str()).collect();
     assert_eq!(models, ["a", "b", "c"]);
-    // SQLite stores NaN as NULL; documented on Store::insert_usage.
+    // NaN is stored as NULL on both backends; documented on Store::insert_usage.
     assert_eq!(loaded[1].cost_usd, None);
 }
 
-#[tokio::test]
-async fn tenants_never_see_each_others_usage() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn text_with_nul_is_refused_alike_on_both_backends(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    let bad = UsageRecord {
+        team: Some("nul \0 inside".into()),
+        ..full(at(0), 1)
+    };
+    let err = store
+        .insert_usage("acme", &[minimal(at(0), "fine"), bad])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NulInText { field: "team" }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("team contains a NUL character"));
+    assert_eq!(store.usage_count("acme").await.unwrap(), 0);
+
+    let mut nul_request = run("r1", "alice", "t1", at(0));
+    nul_request.user_request = "hello\0".into();
+    assert!(matches!(
+        store.create_run(&nul_request).await,
+        Err(StoreError::NulInText {
+            field: "user_request"
+        })
+    ));
+    assert!(matches!(
+        store.upsert_thread("alice", "acme", "t1", "a\0b").await,
+        Err(StoreError::NulInText { field: "title" })
+    ));
+    store
+        .create_run(&run("r1", "alice", "t1", at(0)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .append_event("r1", 1, "progress", "{\"a\":\"\0\"}")
+            .await,
+        Err(StoreError::NulInText {
+            field: "event payload"
+        })
+    ));
+    // JSON's escaped form is plain text and fine.
+    store
+        .append_event("r1", 1, "progress", "{\"a\":\"\\u0000\"}")
+        .await
+        .unwrap();
+}
+
+async fn tenants_never_see_each_others_usage(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     store.ensure_tenant("a").await.unwrap();
     store.ensure_tenant("a").await.unwrap(); // idempotent
     store
@@ -175,22 +159,24 @@ async fn tenants_never_see_each_others_usage() {
     assert!(store.load_usage("%").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn insert_usage_is_all_or_nothing() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn insert_usage_is_all_or_nothing(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     store
         .insert_usage("acme", &[minimal(at(0), "before")])
         .await
         .unwrap();
 
-    // 5,000 good records, then one whose counter cannot be stored. The bad record sits several
-    // multi-row statements after the first ones, so the earlier chunks really were written
-    // inside the transaction before the failure, and must be rolled back.
-    let mut batch: Vec<UsageRecord> = (0..5_000).map(|i| full(at(i), 1)).collect();
+    // 25,000 good records, then one whose counter cannot be stored. The bad record comes
+    // after several full statements on both backends (SQLite writes 1,000 rows per statement,
+    // PostgreSQL 10,000), so earlier statements really were executed inside the transaction
+    // before the failure, and must be rolled back.
+    let mut batch: Vec<UsageRecord> = (0..25_000).map(|i| full(at(i), 1)).collect();
     batch.push(UsageRecord {
         output_tokens: u64::MAX,
-        ..full(at(9_999), 1)
+        ..full(at(99_999), 1)
     });
     let err = store.insert_usage("acme", &batch).await.unwrap_err();
     assert!(
@@ -208,15 +194,19 @@ async fn insert_usage_is_all_or_nothing() {
 
     // The store is still usable after the rollback.
     batch.pop();
-    assert_eq!(store.insert_usage("acme", &batch).await.unwrap(), 5_000);
-    assert_eq!(store.usage_count("acme").await.unwrap(), 5_001);
+    assert_eq!(store.insert_usage("acme", &batch).await.unwrap(), 25_000);
+    assert_eq!(store.usage_count("acme").await.unwrap(), 25_001);
     assert_eq!(store.insert_usage("acme", &[]).await.unwrap(), 0);
+    let loaded = store.load_usage("acme").await.unwrap();
+    assert_eq!(loaded.len(), 25_001);
+    assert!(loaded.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
 }
 
-#[tokio::test]
-async fn threads_are_namespaced_by_user() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn threads_are_namespaced_by_user(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
 
     let alice = store
         .upsert_thread("alice", "acme", "t1", "Alice's spend")
@@ -275,10 +265,11 @@ async fn threads_are_namespaced_by_user() {
     assert!(store.list_threads("alice", 0).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn run_lifecycle_and_user_scoping() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn run_lifecycle_and_user_scoping(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     let r1 = run("r1", "alice", "t1", at(0));
     store.create_run(&r1).await.unwrap();
     assert!(matches!(
@@ -339,13 +330,18 @@ async fn run_lifecycle_and_user_scoping() {
         Err(StoreError::RunNotFound(id)) if id == "nope"
     ));
 
-    // Thread runs: oldest first, only the asking user's, only that thread.
+    // Thread runs: oldest first (ties in insertion order), only the asking user's, only that
+    // thread.
     store
         .create_run(&run("r3", "alice", "t1", at(20)))
         .await
         .unwrap();
     store
         .create_run(&run("r2", "alice", "t1", at(10)))
+        .await
+        .unwrap();
+    store
+        .create_run(&run("r2b", "alice", "t1", at(10)))
         .await
         .unwrap();
     store
@@ -359,7 +355,7 @@ async fn run_lifecycle_and_user_scoping() {
     let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.list_thread_runs("alice", "t1").await.unwrap()),
-        ["r1", "r2", "r3"]
+        ["r1", "r2", "r2b", "r3"]
     );
     assert_eq!(
         ids(store.list_thread_runs("bob", "t1").await.unwrap()),
@@ -374,10 +370,11 @@ async fn run_lifecycle_and_user_scoping() {
     );
 }
 
-#[tokio::test]
-async fn runs_in_flight_lists_accepted_and_running_only() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn runs_in_flight_lists_accepted_and_running_only(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     for (id, status) in [
         ("accepted", RunStatus::Accepted),
         ("running", RunStatus::Running),
@@ -409,10 +406,11 @@ async fn runs_in_flight_lists_accepted_and_running_only() {
     assert!(store.runs_in_flight().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn append_event_refuses_duplicates_and_unknown_runs() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn append_event_refuses_duplicates_unknown_and_finished_runs(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     store
         .create_run(&run("r1", "alice", "t1", at(0)))
         .await
@@ -455,12 +453,33 @@ async fn append_event_refuses_duplicates_and_unknown_runs() {
         store.append_event("r1", u64::MAX, "progress", "{}").await,
         Err(StoreError::OutOfRange { field: "seq", .. })
     ));
+
+    // The terminal event is appended while the run is in flight, then the status is set; after
+    // that nothing more may be appended.
+    store
+        .append_event("r1", 2, "agent_completed", "{}")
+        .await
+        .unwrap();
+    store
+        .set_run_status("r1", RunStatus::Completed, Some(at(9)))
+        .await
+        .unwrap();
+    let err = store
+        .append_event("r1", 3, "progress", "{}")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::RunFinished { run_id, status: RunStatus::Completed } if run_id == "r1"),
+        "{err:?}"
+    );
+    assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
 }
 
-#[tokio::test]
-async fn events_after_is_ordered_filtered_and_tracks_last_seq() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
+async fn events_after_is_ordered_filtered_and_tracks_last_seq(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     store
         .create_run(&run("r1", "alice", "t1", at(0)))
         .await
@@ -501,10 +520,11 @@ async fn events_after_is_ordered_filtered_and_tracks_last_seq() {
     assert_eq!(store.get_run("r2").await.unwrap().unwrap().last_seq, 1);
 }
 
-#[tokio::test]
-async fn concurrent_appends_from_many_tasks_all_land() {
-    let dir = TempDir::new().unwrap();
-    let store: Arc<dyn Store> = agentwire_store::connect(&db_url(&dir)).await.unwrap();
+async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     let runs = 16u64;
     let per_run = 50u64;
     for r in 0..runs {
@@ -550,21 +570,25 @@ async fn concurrent_appends_from_many_tasks_all_land() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_appends_of_one_seq_store_exactly_one() {
+async fn racing_appends_of_one_seq_store_exactly_one(kind: Kind) {
     // Many appends queued at once land in one group-commit batch; refusals inside a batch must
     // be answered one by one without failing the batch's other events.
-    let dir = TempDir::new().unwrap();
-    let store: Arc<dyn Store> = Arc::new(open(&dir).await);
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
     store
         .create_run(&run("r1", "alice", "t1", at(0)))
         .await
         .unwrap();
+    let mut finished = run("done", "alice", "t2", at(0));
+    finished.status = RunStatus::Completed;
+    store.create_run(&finished).await.unwrap();
     let mut tasks = Vec::new();
-    for i in 0..200u64 {
+    for i in 0..250u64 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            match i % 4 {
+            match i % 5 {
                 // 50 racers for seq 1: one wins.
                 0 => {
                     store
@@ -579,6 +603,8 @@ async fn racing_appends_of_one_seq_store_exactly_one() {
                 }
                 // 50 appends to a run that does not exist: all refused.
                 2 => store.append_event("ghost", i, "progress", "x").await,
+                // 50 appends to a finished run: all refused.
+                3 => store.append_event("done", i, "progress", "x").await,
                 // 50 more distinct seqs.
                 _ => {
                     store
@@ -591,21 +617,29 @@ async fn racing_appends_of_one_seq_store_exactly_one() {
     let mut ok = 0;
     let mut duplicates = 0;
     let mut missing = 0;
+    let mut finished_refused = 0;
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => ok += 1,
             Err(StoreError::DuplicateEvent { seq: 1, .. }) => duplicates += 1,
             Err(StoreError::RunNotFound(id)) if id == "ghost" => missing += 1,
+            Err(StoreError::RunFinished { run_id, .. }) if run_id == "done" => {
+                finished_refused += 1
+            }
             Err(e) => panic!("unexpected {e:?}"),
         }
     }
-    assert_eq!((ok, duplicates, missing), (101, 49, 50));
+    assert_eq!(
+        (ok, duplicates, missing, finished_refused),
+        (101, 49, 50, 50)
+    );
     let events = store.events_after("r1", 0).await.unwrap();
     assert_eq!(events.len(), 101);
     assert_eq!(events[0].seq, 1);
     assert!(events[0].payload.starts_with("racer "));
-    assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1_199);
+    assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1_249);
     assert!(store.events_after("ghost", 0).await.unwrap().is_empty());
+    assert!(store.events_after("done", 0).await.unwrap().is_empty());
 }
 
 async fn write_everything(store: &dyn Store) {
@@ -650,49 +684,77 @@ async fn assert_everything(store: &dyn Store) {
     assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
 }
 
-#[tokio::test]
-async fn a_reopened_file_database_has_the_same_data() {
-    let dir = TempDir::new().unwrap();
+async fn a_reopened_database_has_the_same_data(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
     {
-        let store = open(&dir).await;
-        write_everything(&store).await;
+        let store = db.open().await;
+        write_everything(store.as_ref()).await;
         store.close().await;
     }
-    let store = open(&dir).await;
-    assert_everything(&store).await;
+    let store = db.open().await;
+    assert_everything(store.as_ref()).await;
 }
 
-#[tokio::test]
-async fn data_survives_a_reopen_without_close() {
-    // No orderly shutdown (as after a crash): committed data is in the WAL and must be seen.
-    let dir = TempDir::new().unwrap();
-    let first = open(&dir).await;
-    write_everything(&first).await;
-    let second = open(&dir).await;
-    assert_everything(&second).await;
+async fn data_survives_a_reopen_without_close(kind: Kind) {
+    // No orderly shutdown (as after a crash): committed data must be seen.
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let first = db.open().await;
+    write_everything(first.as_ref()).await;
+    let second = db.open().await;
+    assert_everything(second.as_ref()).await;
     drop(first);
     drop(second);
-    let third = open(&dir).await;
-    assert_everything(&third).await;
+    let third = db.open().await;
+    assert_everything(third.as_ref()).await;
 }
 
-#[tokio::test]
-async fn migrations_are_idempotent_on_reopen() {
-    let dir = TempDir::new().unwrap();
-    for _ in 0..3 {
-        let store = open(&dir).await;
-        assert_eq!(store.schema_version().await.unwrap(), LATEST_SCHEMA_VERSION);
+async fn migrations_are_idempotent_on_reopen(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let backend = match kind {
+        Kind::Sqlite => Backend::Sqlite,
+        Kind::Postgres => Backend::Postgres,
+    };
+    // Several stores opening at once (nodes starting together) migrate once between them.
+    let (a, b, c) = tokio::join!(db.open(), db.open(), db.open());
+    for store in [a, b, c] {
+        assert_eq!(store.backend(), backend);
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            backend.latest_schema_version()
+        );
         store.ping().await.unwrap();
         store.close().await;
     }
-    // Other spellings of the same file reach the same, already migrated database.
+    let store = db.open().await;
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        backend.latest_schema_version()
+    );
+}
+
+// ---- SQLite only: files and in-memory databases ----
+
+#[tokio::test]
+async fn other_spellings_of_a_sqlite_file_reach_the_same_database() {
+    let dir = TempDir::new().unwrap();
     let path = dir.path().join("agentwire.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    write_everything(&store).await;
+    store.close().await;
     for url in [
         path.display().to_string(),
         format!("sqlite:{}", path.display()),
     ] {
         let store = SqliteStore::connect(&url).await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), LATEST_SCHEMA_VERSION);
+        assert_everything(&store).await;
         store.close().await;
     }
 }
@@ -711,22 +773,6 @@ async fn in_memory_databases_work_and_are_private() {
 
 #[tokio::test]
 async fn urls_pick_or_refuse_a_backend() {
-    let err = agentwire_store::connect("postgres://u@localhost/db")
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("PostgreSQL backend is not built yet")
-    );
-    assert!(matches!(
-        agentwire_store::connect("postgresql://u@localhost/db")
-            .await
-            .err()
-            .unwrap(),
-        StoreError::Unsupported(_)
-    ));
     let err = agentwire_store::connect("mysql://u:hunter2@localhost/db")
         .await
         .err()
@@ -747,6 +793,34 @@ async fn urls_pick_or_refuse_a_backend() {
             .unwrap(),
         StoreError::Database(_)
     ));
+}
+
+#[tokio::test]
+async fn a_postgres_url_with_nobody_listening_is_unavailable_without_the_password() {
+    // A port that was free a moment ago: connection refused, at once (no PostgreSQL needed).
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    for scheme in ["postgres", "postgresql", "POSTGRES"] {
+        let url = format!("{scheme}://aw:hunter2@127.0.0.1:{port}/agentwire");
+        let err = agentwire_store::connect(&url).await.err().unwrap();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(err.is_retryable());
+        let message = err.to_string();
+        assert!(
+            message.contains("cannot connect to PostgreSQL"),
+            "{message}"
+        );
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+    let err = agentwire_store::connect("postgres://aw:hunter2@127.0.0.1:notaport/db")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::InvalidUrl(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
 #[test]

@@ -136,6 +136,45 @@ fn serve_refuses_to_start_without_a_secret() {
 }
 
 #[test]
+fn serve_on_an_unreachable_postgres_exits_1_saying_why_without_the_password() {
+    let port = agentwire_testkit::unused_port();
+    let url = format!("postgres://aw:hunter2@127.0.0.1:{port}/agentwire");
+    let out = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &url,
+        "--jwt-secret",
+        SECRET,
+    ]);
+    let err = &out.stderr;
+    assert_eq!(out.code, Some(1), "{err}");
+    assert!(
+        err.contains("cannot open the database postgres://aw:***@127.0.0.1"),
+        "{err}"
+    );
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let out = run(&[
+        "serve",
+        "--database",
+        "sqlite::memory:",
+        "--database-pool-size",
+        "0",
+        "--jwt-secret",
+        SECRET,
+    ]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr.contains("--database-pool-size"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::new();
     let mut server =

@@ -3,30 +3,36 @@
 //! One writer connection and a small pool of reader connections over a WAL-mode file. SQLite
 //! allows one writer at a time; funnelling every write through a single pooled connection makes
 //! writers queue in the pool (fair, async) instead of spinning on SQLite's busy handler, while
-//! WAL lets readers proceed during a write. All SQL takes values through bound parameters; the
-//! only SQL text built at run time is the multi-row usage INSERT, made of column names and `?`
-//! placeholders alone. This module must not hold policy (who may see what is decided by the
-//! caller's choice of scoped method) and must not log record contents.
+//! WAL lets readers proceed during a write. One process owns the file, so it is always a single
+//! node: the cluster primitives hold trivially and notices are published in-process. All SQL
+//! takes values through bound parameters. This module must not hold policy (who may see what
+//! is decided by the caller's choice of scoped method) and must not log record contents.
+//!
+//! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
+//! `cluster` (admission, ending runs, cancel requests, nodes).
+
+mod cluster;
+mod events;
+mod usage;
 
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr, Sqlite, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
-use crate::convert::{
-    db_to_opt_time, db_to_opt_u64, db_to_time, db_to_u64, opt_u64_to_db, time_to_db, u64_to_db,
-};
+use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
 use crate::group_commit::EventWriter;
+use crate::notice::NoticeHub;
+use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
 use crate::{
-    RunRecord, RunStatus, Store, StoreError, StoreResult, StoredEvent, ThreadRecord, UsageRecord,
-    migrate,
+    Admission, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunRecord, RunStatus, Store,
+    StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord, UsageRecord, migrate,
 };
 
 /// How hard a commit is pushed to disk. With `FULL` in WAL mode every commit fsyncs the WAL, so
@@ -41,46 +47,13 @@ pub const EVENT_LOG_SYNCHRONOUS: SqliteSynchronous = SqliteSynchronous::Full;
 /// locked". Within this process writes already queue on the single writer connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Reader connections for a file database. Reads are short and SQLite work is CPU-bound, so a
-/// handful is enough to overlap them with the writer on a small machine.
-const READ_POOL_SIZE: u32 = 4;
-
-/// Bound parameters per statement SQLite accepts (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
-const SQLITE_MAX_BIND_PARAMS: usize = 32_766;
-
-/// Columns written per usage row (tenant_id and the 23 record fields).
-const USAGE_INSERT_COLUMNS: usize = 24;
-
-/// Rows per multi-row usage INSERT. Big enough that 100k records need only ~100 statements,
-/// below the bind-parameter limit with room to spare.
-const USAGE_ROWS_PER_INSERT: usize = 1_000;
-
-const _: () = assert!(USAGE_ROWS_PER_INSERT * USAGE_INSERT_COLUMNS <= SQLITE_MAX_BIND_PARAMS);
-
-const USAGE_INSERT_PREFIX: &str = "INSERT INTO usage_records (tenant_id, ts, provider, model, \
-     input_tokens, output_tokens, request_count, cache_read_input_tokens, \
-     cache_write_input_tokens, reasoning_tokens, max_tokens, latency_ms, ttft_ms, cost_usd, \
-     status, service_tier, user_id, team, project, feature, session_id, prompt_hash, \
-     prefix_hash, tags) VALUES ";
+/// Reader connections for a file database unless [`StoreOptions::pool_size`] says otherwise.
+/// Reads are short and SQLite work is CPU-bound, so a handful is enough to overlap them with
+/// the writer on a small machine.
+pub const DEFAULT_READ_POOL_SIZE: u32 = 4;
 
 const ENSURE_TENANT_SQL: &str =
     "INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING";
-
-/// The run columns in the order [`run_from_row`] reads them (a macro so `concat!` can build
-/// `&'static str` queries from it).
-macro_rules! run_columns {
-    () => {
-        "run_id, thread_id, user_id, tenant_id, agent, user_request, status, created_at, \
-         finished_at, last_seq"
-    };
-}
-
-/// The thread columns in the order [`thread_from_row`] reads them.
-macro_rules! thread_columns {
-    () => {
-        "user_id, thread_id, tenant_id, title, created_at, updated_at"
-    };
-}
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -91,6 +64,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The event log's group-commit queue, in front of `writer`.
     events: EventWriter,
+    /// In-process notices (there is no other node to hear from).
+    notices: Arc<NoticeHub>,
 }
 
 /// Where a URL points.
@@ -115,6 +90,13 @@ impl SqliteStore {
     /// Must be called within a Tokio runtime: the event log's group-commit task is spawned on
     /// it and lives as long as the store.
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+        SqliteStore::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with options: `pool_size` sets the reader connections of a
+    /// file database (default [`DEFAULT_READ_POOL_SIZE`]; there is always one writer).
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> StoreResult<SqliteStore> {
+        let readers = options.pool_size.unwrap_or(DEFAULT_READ_POOL_SIZE).max(1);
         match parse_url(url)? {
             Location::Memory(options) => {
                 let options = options
@@ -130,13 +112,9 @@ impl SqliteStore {
                     .test_before_acquire(false)
                     .connect_with(options)
                     .await?;
-                migrate::run(&pool).await?;
+                migrate::run_sqlite(&pool).await?;
                 tracing::info!("opened in-memory store");
-                Ok(SqliteStore {
-                    events: EventWriter::spawn(pool.clone()),
-                    writer: pool.clone(),
-                    reader: pool,
-                })
+                Ok(SqliteStore::assemble(pool.clone(), pool))
             }
             Location::File(options) => {
                 let base = options
@@ -155,33 +133,75 @@ impl SqliteStore {
                     .test_before_acquire(false)
                     .connect_with(base.clone().journal_mode(SqliteJournalMode::Wal))
                     .await?;
-                migrate::run(&writer).await?;
+                migrate::run_sqlite(&writer).await?;
                 // query_only makes an accidental write through the reader pool fail instead of
                 // racing the writer for the lock.
                 let reader = SqlitePoolOptions::new()
-                    .max_connections(READ_POOL_SIZE)
+                    .max_connections(readers)
                     .test_before_acquire(false)
                     .connect_lazy_with(base.pragma("query_only", "ON"));
                 tracing::info!(file = %filename, "opened sqlite store");
-                Ok(SqliteStore {
-                    events: EventWriter::spawn(writer.clone()),
-                    writer,
-                    reader,
-                })
+                Ok(SqliteStore::assemble(writer, reader))
             }
         }
     }
 
-    /// Highest applied schema migration (see [`crate::LATEST_SCHEMA_VERSION`]).
-    pub async fn schema_version(&self) -> StoreResult<i64> {
-        migrate::schema_version(&self.reader).await
+    /// The store over open pools, with its event writer task started.
+    fn assemble(writer: SqlitePool, reader: SqlitePool) -> SqliteStore {
+        let notices = Arc::new(NoticeHub::new());
+        let sink = events::SqliteEventSink {
+            pool: writer.clone(),
+            notices: Arc::clone(&notices),
+        };
+        SqliteStore {
+            events: EventWriter::spawn(sink, 1),
+            writer,
+            reader,
+            notices,
+        }
     }
+}
 
-    /// Closes all connections, waiting for in-flight operations. On a file database the last
-    /// connection to close checkpoints the WAL into the main file.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+/// Refuses a run whose text the database cannot store.
+fn check_run_text(run: &RunRecord) -> StoreResult<()> {
+    check_text("run_id", &run.run_id)?;
+    check_text("thread_id", &run.thread_id)?;
+    check_text("user_id", &run.user_id)?;
+    check_text("tenant_id", &run.tenant_id)?;
+    check_text("agent", &run.agent)?;
+    check_text("user_request", &run.user_request)
+}
+
+/// Inserts a run row (`create_run` without a node, `admit_run` with one).
+async fn insert_run(
+    conn: &mut SqliteConnection,
+    run: &RunRecord,
+    node_id: Option<&str>,
+) -> StoreResult<()> {
+    let result = sqlx::query(concat!(
+        "INSERT INTO runs (",
+        run_columns!(),
+        ", node_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(run.run_id.as_str())
+    .bind(run.thread_id.as_str())
+    .bind(run.user_id.as_str())
+    .bind(run.tenant_id.as_str())
+    .bind(run.agent.as_str())
+    .bind(run.user_request.as_str())
+    .bind(run.status.as_str())
+    .bind(time_to_db(run.created_at))
+    .bind(run.finished_at.map(time_to_db))
+    .bind(u64_to_db("last_seq", run.last_seq)?)
+    .bind(node_id)
+    .execute(conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::DuplicateRun(run.run_id.clone()))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -230,192 +250,31 @@ fn memory_options(url: &str) -> StoreResult<Location> {
         .map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))
 }
 
-/// `INSERT ... VALUES (?, ...), (?, ...)` for `rows` rows. Only placeholders; no values.
-fn usage_insert_sql(rows: usize) -> String {
-    let one_row = format!("({})", vec!["?"; USAGE_INSERT_COLUMNS].join(", "));
-    let mut sql = String::with_capacity(USAGE_INSERT_PREFIX.len() + rows * (one_row.len() + 2));
-    sql.push_str(USAGE_INSERT_PREFIX);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&one_row);
-    }
-    sql
-}
-
-/// The full-chunk INSERT, built once: the same text every time lets the connection's statement
-/// cache reuse one prepared statement for all full chunks.
-fn full_chunk_insert_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| usage_insert_sql(USAGE_ROWS_PER_INSERT))
-}
-
-/// Binds one usage row in `USAGE_INSERT_PREFIX` column order. Fails (before anything is sent)
-/// when a counter does not fit the database integer.
-fn bind_usage_row<'q>(
-    query: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
-    tenant_id: &'q str,
-    r: &'q UsageRecord,
-) -> StoreResult<sqlx::query::Query<'q, Sqlite, SqliteArguments>> {
-    Ok(query
-        .bind(tenant_id)
-        .bind(time_to_db(r.timestamp))
-        .bind(r.provider.as_str())
-        .bind(r.model.as_str())
-        .bind(u64_to_db("input_tokens", r.input_tokens)?)
-        .bind(u64_to_db("output_tokens", r.output_tokens)?)
-        .bind(u64_to_db("request_count", r.request_count)?)
-        .bind(opt_u64_to_db(
-            "cache_read_input_tokens",
-            r.cache_read_input_tokens,
-        )?)
-        .bind(opt_u64_to_db(
-            "cache_write_input_tokens",
-            r.cache_write_input_tokens,
-        )?)
-        .bind(opt_u64_to_db("reasoning_tokens", r.reasoning_tokens)?)
-        .bind(opt_u64_to_db("max_tokens", r.max_tokens)?)
-        .bind(r.latency_ms)
-        .bind(r.ttft_ms)
-        .bind(r.cost_usd)
-        .bind(r.status.as_deref())
-        .bind(r.service_tier.as_deref())
-        .bind(r.user_id.as_deref())
-        .bind(r.team.as_deref())
-        .bind(r.project.as_deref())
-        .bind(r.feature.as_deref())
-        .bind(r.session_id.as_deref())
-        .bind(r.prompt_hash.as_deref())
-        .bind(r.prefix_hash.as_deref())
-        .bind(r.tags.as_deref()))
-}
-
-/// Integer columns of a usage row, in `SELECT_USAGE_SQL` order: ts, input_tokens,
-/// output_tokens, request_count, cache_read_input_tokens, cache_write_input_tokens,
-/// reasoning_tokens, max_tokens.
-type UsageInts = (
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
-
-/// Text columns of a usage row, in `SELECT_USAGE_SQL` order: provider, model, status,
-/// service_tier, user_id, team, project, feature, session_id, prompt_hash, prefix_hash, tags.
-type UsageTexts = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-/// Loads a tenant's usage. The integer and text columns come packed in one JSON value per row
-/// and only the three REAL columns travel as their own values. Why: the driver copies every
-/// column value of every row into its own allocation, which made a plain 23-column SELECT of
-/// 100k rows take ~0.7 s; packed, it is ~0.2 s. Lossless: JSON renders SQLite integers and
-/// text exactly (serde_json reads them back exactly); floats are *not* packed because SQLite's
-/// JSON prints only 15 significant digits.
-const SELECT_USAGE_SQL: &str = "SELECT      json_array(         json_array(ts, input_tokens, output_tokens, request_count, cache_read_input_tokens,                     cache_write_input_tokens, reasoning_tokens, max_tokens),          json_array(provider, model, status, service_tier, user_id, team, project, feature,                     session_id, prompt_hash, prefix_hash, tags)),      latency_ms, ttft_ms, cost_usd      FROM usage_records WHERE tenant_id = ? ORDER BY ts, id";
-
-/// Reads a row of `SELECT_USAGE_SQL` (by column index: name lookups cost at 100k rows).
-fn usage_from_row(row: &SqliteRow) -> StoreResult<UsageRecord> {
-    let packed: &str = row.try_get(0)?;
-    let (ints, texts): (UsageInts, UsageTexts) = serde_json::from_str(packed)
-        .map_err(|e| StoreError::Corrupt(format!("usage record columns: {e}")))?;
-    let (ts, input, output, requests, cache_read, cache_write, reasoning, max_tokens) = ints;
-    let (
-        provider,
-        model,
-        status,
-        service_tier,
-        user_id,
-        team,
-        project,
-        feature,
-        session_id,
-        prompt_hash,
-        prefix_hash,
-        tags,
-    ) = texts;
-    Ok(UsageRecord {
-        timestamp: db_to_time("usage_records.ts", ts)?,
-        provider,
-        model,
-        input_tokens: db_to_u64("input_tokens", input)?,
-        output_tokens: db_to_u64("output_tokens", output)?,
-        request_count: db_to_u64("request_count", requests)?,
-        cache_read_input_tokens: db_to_opt_u64("cache_read_input_tokens", cache_read)?,
-        cache_write_input_tokens: db_to_opt_u64("cache_write_input_tokens", cache_write)?,
-        reasoning_tokens: db_to_opt_u64("reasoning_tokens", reasoning)?,
-        max_tokens: db_to_opt_u64("max_tokens", max_tokens)?,
-        latency_ms: row.try_get(1)?,
-        ttft_ms: row.try_get(2)?,
-        cost_usd: row.try_get(3)?,
-        status,
-        service_tier,
-        user_id,
-        team,
-        project,
-        feature,
-        session_id,
-        prompt_hash,
-        prefix_hash,
-        tags,
-    })
-}
-
-fn run_from_row(row: &SqliteRow) -> StoreResult<RunRecord> {
-    let status: String = row.try_get(6)?;
-    Ok(RunRecord {
-        run_id: row.try_get(0)?,
-        thread_id: row.try_get(1)?,
-        user_id: row.try_get(2)?,
-        tenant_id: row.try_get(3)?,
-        agent: row.try_get(4)?,
-        user_request: row.try_get(5)?,
-        status: status.parse()?,
-        created_at: db_to_time("runs.created_at", row.try_get(7)?)?,
-        finished_at: db_to_opt_time("runs.finished_at", row.try_get(8)?)?,
-        last_seq: db_to_u64("runs.last_seq", row.try_get(9)?)?,
-    })
-}
-
-fn thread_from_row(row: &SqliteRow) -> StoreResult<ThreadRecord> {
-    Ok(ThreadRecord {
-        user_id: row.try_get(0)?,
-        thread_id: row.try_get(1)?,
-        tenant_id: row.try_get(2)?,
-        title: row.try_get(3)?,
-        created_at: db_to_time("threads.created_at", row.try_get(4)?)?,
-        updated_at: db_to_time("threads.updated_at", row.try_get(5)?)?,
-    })
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
 #[async_trait]
 impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 
+    async fn schema_version(&self) -> StoreResult<i64> {
+        migrate::sqlite_version(&self.reader).await
+    }
+
+    /// Waits for in-flight operations. On a file database the last connection to close
+    /// checkpoints the WAL into the main file.
+    async fn close(&self) {
+        self.notices.close();
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
     async fn ensure_tenant(&self, tenant_id: &str) -> StoreResult<()> {
+        check_text("tenant_id", tenant_id)?;
         sqlx::query(ENSURE_TENANT_SQL)
             .bind(tenant_id)
             .bind(time_to_db(Utc::now()))
@@ -428,41 +287,16 @@ impl Store for SqliteStore {
         if records.is_empty() {
             return Ok(0);
         }
-        // One transaction: on any error below the transaction is dropped uncommitted, which
-        // rolls it back, so a failing record in the last chunk also undoes the first chunks.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(ENSURE_TENANT_SQL)
-            .bind(tenant_id)
-            .bind(time_to_db(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-        for chunk in records.chunks(USAGE_ROWS_PER_INSERT) {
-            let sql: SqlStr = if chunk.len() == USAGE_ROWS_PER_INSERT {
-                full_chunk_insert_sql().into_sql_str()
-            } else {
-                // Safe to assert: the text holds column names and `?` placeholders only; the
-                // values travel as bound parameters.
-                AssertSqlSafe(usage_insert_sql(chunk.len())).into_sql_str()
-            };
-            let mut query = sqlx::query(sql);
-            for record in chunk {
-                query = bind_usage_row(query, tenant_id, record)?;
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        // usize → u64 is lossless on every platform Rust supports.
-        let inserted = records.len() as u64;
+        let inserted = usage::insert(&self.writer, tenant_id, records).await?;
         tracing::debug!(tenant_id, inserted, "inserted usage records");
+        self.notices.publish(Notice::UsageChanged {
+            tenant_id: tenant_id.to_owned(),
+        });
         Ok(inserted)
     }
 
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
-        let rows = sqlx::query(SELECT_USAGE_SQL)
-            .bind(tenant_id)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(usage_from_row).collect()
+        usage::load(&self.reader, tenant_id).await
     }
 
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
@@ -480,6 +314,10 @@ impl Store for SqliteStore {
         thread_id: &str,
         title: &str,
     ) -> StoreResult<ThreadRecord> {
+        check_text("user_id", user_id)?;
+        check_text("tenant_id", tenant_id)?;
+        check_text("thread_id", thread_id)?;
+        check_text("title", title)?;
         let now = time_to_db(Utc::now());
         // MAX keeps updated_at from moving backwards if the wall clock steps back.
         let row = sqlx::query(concat!(
@@ -516,28 +354,18 @@ impl Store for SqliteStore {
     }
 
     async fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
-        let result = sqlx::query(concat!(
-            "INSERT INTO runs (",
-            run_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(run.run_id.as_str())
-        .bind(run.thread_id.as_str())
-        .bind(run.user_id.as_str())
-        .bind(run.tenant_id.as_str())
-        .bind(run.agent.as_str())
-        .bind(run.user_request.as_str())
-        .bind(run.status.as_str())
-        .bind(time_to_db(run.created_at))
-        .bind(run.finished_at.map(time_to_db))
-        .bind(u64_to_db("last_seq", run.last_seq)?)
-        .execute(&self.writer)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::DuplicateRun(run.run_id.clone())),
-            Err(e) => Err(e.into()),
-        }
+        check_run_text(run)?;
+        let mut conn = self.writer.acquire().await?;
+        insert_run(&mut conn, run, None).await
+    }
+
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        node_id: &str,
+        max_in_flight: u32,
+    ) -> StoreResult<Admission> {
+        cluster::admit_run(&self.writer, run, node_id, max_in_flight).await
     }
 
     async fn set_run_status(
@@ -634,6 +462,62 @@ impl Store for SqliteStore {
         rows.iter().map(run_from_row).collect()
     }
 
+    async fn end_run(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        events: &[NewEvent],
+        status: RunStatus,
+        finished_at: DateTime<Utc>,
+    ) -> StoreResult<EndRun> {
+        cluster::end_run(
+            &self.writer,
+            &self.notices,
+            run_id,
+            after_seq,
+            events,
+            status,
+            finished_at,
+        )
+        .await
+    }
+
+    async fn request_cancel(&self, run_id: &str) -> StoreResult<bool> {
+        cluster::request_cancel(&self.writer, &self.notices, run_id).await
+    }
+
+    async fn cancel_requested_runs(&self, node_id: &str) -> StoreResult<Vec<String>> {
+        cluster::cancel_requested_runs(&self.reader, node_id).await
+    }
+
+    async fn register_node(&self, node_id: &str, lease: Duration) -> StoreResult<NodeRecord> {
+        cluster::register_node(&self.writer, node_id, lease).await
+    }
+
+    async fn renew_node_lease(&self, node_id: &str, lease: Duration) -> StoreResult<DateTime<Utc>> {
+        cluster::renew_node_lease(&self.writer, node_id, lease).await
+    }
+
+    async fn deregister_node(&self, node_id: &str) -> StoreResult<bool> {
+        cluster::deregister_node(&self.writer, node_id).await
+    }
+
+    async fn expired_nodes(&self) -> StoreResult<Vec<NodeRecord>> {
+        cluster::expired_nodes(&self.reader).await
+    }
+
+    async fn claim_node_sweep(&self, node_id: &str, sweeper: &str) -> StoreResult<bool> {
+        cluster::claim_node_sweep(&self.writer, node_id, sweeper).await
+    }
+
+    async fn node_runs_in_flight(&self, node_id: &str) -> StoreResult<Vec<RunRecord>> {
+        cluster::node_runs_in_flight(&self.reader, node_id).await
+    }
+
+    async fn finish_node_sweep(&self, node_id: &str, sweeper: &str) -> StoreResult<bool> {
+        cluster::finish_node_sweep(&self.writer, node_id, sweeper).await
+    }
+
     async fn append_event(
         &self,
         run_id: &str,
@@ -668,22 +552,16 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn subscribe(&self) -> StoreResult<Notices> {
+        Ok(self.notices.subscribe())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn insert_sql_has_one_placeholder_per_bound_value() {
-        let sql = usage_insert_sql(3);
-        assert_eq!(sql.matches('?').count(), 3 * USAGE_INSERT_COLUMNS);
-        let columns = USAGE_INSERT_PREFIX
-            .split_once('(')
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(cols, _)| cols.split(',').count());
-        assert_eq!(columns, Some(USAGE_INSERT_COLUMNS));
-    }
+    use sqlx::AssertSqlSafe;
 
     #[tokio::test]
     async fn rows_we_could_not_have_written_are_corrupt_not_panics() {
@@ -738,8 +616,8 @@ mod tests {
     #[tokio::test]
     async fn hot_reads_need_no_sort() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-        let queries: [&'static str; 4] = [
-            SELECT_USAGE_SQL,
+        let queries: [&'static str; 5] = [
+            usage::SELECT_USAGE_SQL,
             concat!(
                 "SELECT ",
                 run_columns!(),
@@ -751,6 +629,9 @@ mod tests {
                 thread_columns!(),
                 " FROM threads WHERE user_id = ? ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
             ),
+            // Admission's count must not scan the user's finished runs.
+            "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND user_id = ? \
+             AND status IN ('accepted', 'running')",
         ];
         for sql in queries {
             let explain = AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"));

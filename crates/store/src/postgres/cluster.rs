@@ -1,0 +1,307 @@
+//! The cluster primitives on PostgreSQL: admission, ending runs, cancel requests, nodes and
+//! leases, each atomic across nodes.
+//!
+//! - Admission serializes each (tenant, user) on a transaction-scoped advisory lock, then
+//!   counts and inserts under it: two nodes admitting the same user take turns, and READ
+//!   COMMITTED gives each turn's count a fresh snapshot that sees the previous turn's run.
+//! - Ending a run locks its row (`FOR UPDATE`) before checking status and `last_seq`, and the
+//!   appends lock the same row, so "end" and "append" never interleave.
+//! - Lease and claim changes are single UPDATEs whose WHERE re-checks the row as it is once
+//!   locked; of two racing claimants the second finds the claim taken. Lease times are the
+//!   database's clock.
+//!
+//! This module must not decide policy (limits, lease lengths): callers pass them in.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+
+use super::events::notify_run_events;
+use super::{check_run_text, insert_run, now_ms};
+use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
+use crate::group_commit::check_end_run;
+use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
+use crate::{
+    Admission, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoreError, StoreResult,
+};
+
+/// The class half of the two-key advisory locks taken for admission (the one-key space, used
+/// by migrations, never overlaps the two-key space).
+const ADMISSION_LOCK_CLASS: i32 = 0x6177; // "aw"
+
+pub(super) async fn admit_run(
+    pool: &PgPool,
+    run: &RunRecord,
+    node_id: &str,
+    max_in_flight: u32,
+) -> StoreResult<Admission> {
+    if run.status.is_terminal() {
+        return Err(StoreError::InvalidArgument(format!(
+            "a run is admitted accepted or running, not {}",
+            run.status
+        )));
+    }
+    check_text("node_id", node_id)?;
+    check_run_text(run)?;
+    // Length-prefixed, so ("ab", "c") and ("a", "bc") are different keys. A hash collision
+    // only makes two users take turns.
+    let key = format!("{}:{}{}", run.tenant_id.len(), run.tenant_id, run.user_id);
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(ADMISSION_LOCK_CLASS)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT count(*), min(run_id) FILTER (WHERE thread_id = $3) FROM runs \
+         WHERE tenant_id = $1 AND user_id = $2 AND status IN ('accepted', 'running')",
+    )
+    .bind(run.tenant_id.as_str())
+    .bind(run.user_id.as_str())
+    .bind(run.thread_id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let active = db_to_u64("runs in flight", row.try_get(0)?)?;
+    if let Some(run_id) = row.try_get::<Option<String>, _>(1)? {
+        return Ok(Admission::Conflict { run_id });
+    }
+    if active >= u64::from(max_in_flight) {
+        return Ok(Admission::TooMany {
+            active,
+            limit: max_in_flight,
+        });
+    }
+    insert_run(&mut tx, run, Some(node_id)).await?;
+    tx.commit().await?;
+    Ok(Admission::Admitted)
+}
+
+pub(super) async fn end_run(
+    pool: &PgPool,
+    timeout: Duration,
+    run_id: &str,
+    after_seq: u64,
+    events: &[NewEvent],
+    status: RunStatus,
+    finished_at: DateTime<Utc>,
+) -> StoreResult<EndRun> {
+    let pending = check_end_run(run_id, after_seq, events, status)?;
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query("SELECT status, last_seq FROM runs WHERE run_id = $1 FOR UPDATE")
+        .bind(run_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::RunNotFound(run_id.to_owned()));
+    };
+    let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
+    if current.is_terminal() {
+        return Ok(EndRun::AlreadyFinished { status: current });
+    }
+    let last_seq = db_to_u64("runs.last_seq", row.try_get(1)?)?;
+    if last_seq != after_seq {
+        return Ok(EndRun::Moved { last_seq });
+    }
+    if !pending.is_empty() {
+        let seqs: Vec<i64> = pending.iter().map(|e| e.seq_db).collect();
+        let types: Vec<&str> = pending.iter().map(|e| e.event_type.as_str()).collect();
+        let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
+        let created: Vec<i64> = pending.iter().map(|e| e.created_at).collect();
+        // The row lock above keeps every other writer out; the trigger raises last_seq.
+        sqlx::query(
+            "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
+             SELECT $1, e.seq, e.event_type, e.payload, e.created_at \
+             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) \
+                  AS e(seq, event_type, payload, created_at)",
+        )
+        .bind(run_id)
+        .bind(&seqs)
+        .bind(&types)
+        .bind(&payloads)
+        .bind(&created)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
+        .bind(status.as_str())
+        .bind(time_to_db(finished_at))
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if let Some(last) = pending.last() {
+        notify_run_events(pool, timeout, &[(run_id.to_owned(), last.seq)]).await;
+    }
+    Ok(EndRun::Ended)
+}
+
+pub(super) async fn request_cancel(pool: &PgPool, run_id: &str) -> StoreResult<bool> {
+    // The notification goes out at commit, with the request already visible to a node that
+    // re-reads cancel requests after reconnecting.
+    let row = sqlx::query(concat!(
+        "WITH requested AS ( \
+             UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, ",
+        now_ms!(),
+        ") WHERE run_id = $1 AND status IN ('accepted', 'running') RETURNING run_id) \
+         SELECT count(*) FROM requested \
+         CROSS JOIN LATERAL pg_notify('agentwire_cancel', requested.run_id) AS sent"
+    ))
+    .bind(run_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)? > 0)
+}
+
+pub(super) async fn cancel_requested_runs(
+    pool: &PgPool,
+    node_id: &str,
+) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT run_id FROM runs WHERE node_id = $1 AND status IN ('accepted', 'running') \
+         AND cancel_requested_at IS NOT NULL ORDER BY created_at, run_no",
+    )
+    .bind(node_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| row.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+pub(super) async fn register_node(
+    pool: &PgPool,
+    node_id: &str,
+    lease: Duration,
+) -> StoreResult<NodeRecord> {
+    check_text("node_id", node_id)?;
+    let result = sqlx::query(concat!(
+        "INSERT INTO nodes (node_id, started_at, lease_expires_at) VALUES ($1, ",
+        now_ms!(),
+        ", ",
+        now_ms!(),
+        " + $2) RETURNING ",
+        node_columns!()
+    ))
+    .bind(node_id)
+    .bind(lease_to_db(lease))
+    .fetch_one(pool)
+    .await;
+    match result {
+        Ok(row) => node_from_row(&row),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::NodeIdInUse(node_id.to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn renew_node_lease(
+    pool: &PgPool,
+    node_id: &str,
+    lease: Duration,
+) -> StoreResult<DateTime<Utc>> {
+    let row = sqlx::query(concat!(
+        "UPDATE nodes SET lease_expires_at = GREATEST(lease_expires_at, ",
+        now_ms!(),
+        " + $2) WHERE node_id = $1 AND swept_by IS NULL RETURNING lease_expires_at"
+    ))
+    .bind(node_id)
+    .bind(lease_to_db(lease))
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => db_to_time("nodes.lease_expires_at", row.try_get(0)?),
+        None => Err(StoreError::LeaseLost(node_id.to_owned())),
+    }
+}
+
+pub(super) async fn deregister_node(pool: &PgPool, node_id: &str) -> StoreResult<bool> {
+    let deleted = sqlx::query(
+        "DELETE FROM nodes WHERE node_id = $1 AND NOT EXISTS (SELECT 1 FROM runs \
+         WHERE node_id = $1 AND status IN ('accepted', 'running'))",
+    )
+    .bind(node_id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(deleted > 0)
+}
+
+pub(super) async fn expired_nodes(pool: &PgPool) -> StoreResult<Vec<NodeRecord>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes d WHERE d.lease_expires_at <= ",
+        now_ms!(),
+        " AND (d.swept_by IS NULL OR NOT EXISTS (SELECT 1 FROM nodes s \
+           WHERE s.node_id = d.swept_by AND s.lease_expires_at > ",
+        now_ms!(),
+        ")) ORDER BY d.lease_expires_at, d.node_id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(node_from_row).collect()
+}
+
+pub(super) async fn claim_node_sweep(
+    pool: &PgPool,
+    node_id: &str,
+    sweeper: &str,
+) -> StoreResult<bool> {
+    // Under READ COMMITTED a claimant that waited for another's row lock re-evaluates this
+    // WHERE on the row as the other left it: swept_by is then set to a live node, and the
+    // second claim matches nothing.
+    let claimed = sqlx::query(concat!(
+        "UPDATE nodes d SET swept_by = $2, sweep_claimed_at = ",
+        now_ms!(),
+        " WHERE d.node_id = $1 AND d.node_id <> $2 AND d.lease_expires_at <= ",
+        now_ms!(),
+        " AND (d.swept_by IS NULL OR d.swept_by = $2 OR NOT EXISTS (SELECT 1 FROM nodes s \
+             WHERE s.node_id = d.swept_by AND s.lease_expires_at > ",
+        now_ms!(),
+        ")) AND EXISTS (SELECT 1 FROM nodes me WHERE me.node_id = $2 AND me.swept_by IS NULL \
+             AND me.lease_expires_at > ",
+        now_ms!(),
+        ")"
+    ))
+    .bind(node_id)
+    .bind(sweeper)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(claimed > 0)
+}
+
+pub(super) async fn node_runs_in_flight(
+    pool: &PgPool,
+    node_id: &str,
+) -> StoreResult<Vec<RunRecord>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE node_id = $1 AND status IN ('accepted', 'running') \
+          ORDER BY created_at, run_no"
+    ))
+    .bind(node_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+pub(super) async fn finish_node_sweep(
+    pool: &PgPool,
+    node_id: &str,
+    sweeper: &str,
+) -> StoreResult<bool> {
+    let deleted = sqlx::query(
+        "DELETE FROM nodes WHERE node_id = $1 AND swept_by = $2 AND NOT EXISTS \
+         (SELECT 1 FROM runs WHERE node_id = $1 AND status IN ('accepted', 'running'))",
+    )
+    .bind(node_id)
+    .bind(sweeper)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(deleted > 0)
+}

@@ -1,0 +1,91 @@
+//! Reading runs, threads and nodes out of result rows, for both backends.
+//!
+//! Both schemas store the same columns with the same types (text, 64-bit integers, unix
+//! milliseconds), so one decoder per record serves SQLite and PostgreSQL. Columns are read by
+//! position: the column lists below are the only place that fixes the order. No SQL is run here.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::convert::{db_to_opt_time, db_to_time, db_to_u64};
+use crate::{NodeRecord, RunRecord, StoreResult, ThreadRecord};
+
+/// The run columns in the order [`run_from_row`] reads them (a macro so `concat!` can build
+/// `&'static str` queries from it).
+macro_rules! run_columns {
+    () => {
+        "run_id, thread_id, user_id, tenant_id, agent, user_request, status, created_at, \
+         finished_at, last_seq"
+    };
+}
+
+/// The thread columns in the order [`thread_from_row`] reads them.
+macro_rules! thread_columns {
+    () => {
+        "user_id, thread_id, tenant_id, title, created_at, updated_at"
+    };
+}
+
+/// The node columns in the order [`node_from_row`] reads them.
+macro_rules! node_columns {
+    () => {
+        "node_id, started_at, lease_expires_at, swept_by"
+    };
+}
+
+pub(crate) use {node_columns, run_columns, thread_columns};
+
+pub(crate) fn run_from_row<'r, R>(row: &'r R) -> StoreResult<RunRecord>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let status: String = row.try_get(6)?;
+    Ok(RunRecord {
+        run_id: row.try_get(0)?,
+        thread_id: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        tenant_id: row.try_get(3)?,
+        agent: row.try_get(4)?,
+        user_request: row.try_get(5)?,
+        status: status.parse()?,
+        created_at: db_to_time("runs.created_at", row.try_get(7)?)?,
+        finished_at: db_to_opt_time("runs.finished_at", row.try_get(8)?)?,
+        last_seq: db_to_u64("runs.last_seq", row.try_get(9)?)?,
+    })
+}
+
+pub(crate) fn thread_from_row<'r, R>(row: &'r R) -> StoreResult<ThreadRecord>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(ThreadRecord {
+        user_id: row.try_get(0)?,
+        thread_id: row.try_get(1)?,
+        tenant_id: row.try_get(2)?,
+        title: row.try_get(3)?,
+        created_at: db_to_time("threads.created_at", row.try_get(4)?)?,
+        updated_at: db_to_time("threads.updated_at", row.try_get(5)?)?,
+    })
+}
+
+pub(crate) fn node_from_row<'r, R>(row: &'r R) -> StoreResult<NodeRecord>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(NodeRecord {
+        node_id: row.try_get(0)?,
+        started_at: db_to_time("nodes.started_at", row.try_get(1)?)?,
+        lease_expires_at: db_to_time("nodes.lease_expires_at", row.try_get(2)?)?,
+        swept_by: row.try_get(3)?,
+    })
+}

@@ -1,0 +1,274 @@
+//! The cluster primitives on SQLite: admission, ending runs, cancel requests, nodes and leases.
+//!
+//! One process owns a SQLite file and all writes go through its single writer connection, so
+//! every check-then-write here is atomic simply by running in one `BEGIN IMMEDIATE`
+//! transaction; lease times come from this process's clock. The SQL mirrors the PostgreSQL
+//! backend's so both answer alike. This module must not decide policy (limits, lease lengths):
+//! callers pass them in.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqlitePool};
+
+use super::events::insert_event;
+use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
+use crate::notice::NoticeHub;
+use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
+use crate::{
+    Admission, EndRun, NewEvent, NodeRecord, Notice, RunRecord, RunStatus, StoreError, StoreResult,
+};
+
+/// Now, in the stored unit.
+fn now_ms() -> i64 {
+    time_to_db(Utc::now())
+}
+
+pub(super) async fn admit_run(
+    writer: &SqlitePool,
+    run: &RunRecord,
+    node_id: &str,
+    max_in_flight: u32,
+) -> StoreResult<Admission> {
+    if run.status.is_terminal() {
+        return Err(StoreError::InvalidArgument(format!(
+            "a run is admitted accepted or running, not {}",
+            run.status
+        )));
+    }
+    check_text("node_id", node_id)?;
+    super::check_run_text(run)?;
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
+         WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('accepted', 'running')",
+    )
+    .bind(run.tenant_id.as_str())
+    .bind(run.user_id.as_str())
+    .bind(run.thread_id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let active = db_to_u64("runs in flight", row.try_get(0)?)?;
+    if let Some(run_id) = row.try_get::<Option<String>, _>(1)? {
+        return Ok(Admission::Conflict { run_id });
+    }
+    if active >= u64::from(max_in_flight) {
+        return Ok(Admission::TooMany {
+            active,
+            limit: max_in_flight,
+        });
+    }
+    super::insert_run(&mut tx, run, Some(node_id)).await?;
+    tx.commit().await?;
+    Ok(Admission::Admitted)
+}
+
+pub(super) async fn end_run(
+    writer: &SqlitePool,
+    notices: &NoticeHub,
+    run_id: &str,
+    after_seq: u64,
+    events: &[NewEvent],
+    status: RunStatus,
+    finished_at: DateTime<Utc>,
+) -> StoreResult<EndRun> {
+    let pending = crate::group_commit::check_end_run(run_id, after_seq, events, status)?;
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let row = sqlx::query("SELECT status, last_seq FROM runs WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::RunNotFound(run_id.to_owned()));
+    };
+    let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
+    if current.is_terminal() {
+        return Ok(EndRun::AlreadyFinished { status: current });
+    }
+    let last_seq = db_to_u64("runs.last_seq", row.try_get(1)?)?;
+    if last_seq != after_seq {
+        return Ok(EndRun::Moved { last_seq });
+    }
+    for event in &pending {
+        insert_event(&mut tx, event).await?;
+    }
+    sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
+        .bind(status.as_str())
+        .bind(time_to_db(finished_at))
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if let Some(last) = pending.last() {
+        notices.publish(Notice::RunEvents {
+            run_id: run_id.to_owned(),
+            seq: last.seq,
+        });
+    }
+    Ok(EndRun::Ended)
+}
+
+pub(super) async fn request_cancel(
+    writer: &SqlitePool,
+    notices: &NoticeHub,
+    run_id: &str,
+) -> StoreResult<bool> {
+    let updated = sqlx::query(
+        "UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) \
+         WHERE run_id = ? AND status IN ('accepted', 'running')",
+    )
+    .bind(now_ms())
+    .bind(run_id)
+    .execute(writer)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    notices.publish(Notice::CancelRequested {
+        run_id: run_id.to_owned(),
+    });
+    Ok(true)
+}
+
+pub(super) async fn cancel_requested_runs(
+    reader: &SqlitePool,
+    node_id: &str,
+) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT run_id FROM runs WHERE node_id = ? AND status IN ('accepted', 'running') \
+         AND cancel_requested_at IS NOT NULL ORDER BY created_at, rowid",
+    )
+    .bind(node_id)
+    .fetch_all(reader)
+    .await?;
+    rows.iter()
+        .map(|row| row.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+pub(super) async fn register_node(
+    writer: &SqlitePool,
+    node_id: &str,
+    lease: Duration,
+) -> StoreResult<NodeRecord> {
+    check_text("node_id", node_id)?;
+    let now = now_ms();
+    let result = sqlx::query(concat!(
+        "INSERT INTO nodes (node_id, started_at, lease_expires_at) VALUES (?, ?, ?) RETURNING ",
+        node_columns!()
+    ))
+    .bind(node_id)
+    .bind(now)
+    .bind(now.saturating_add(lease_to_db(lease)))
+    .fetch_one(writer)
+    .await;
+    match result {
+        Ok(row) => node_from_row(&row),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::NodeIdInUse(node_id.to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn renew_node_lease(
+    writer: &SqlitePool,
+    node_id: &str,
+    lease: Duration,
+) -> StoreResult<DateTime<Utc>> {
+    let row = sqlx::query(
+        "UPDATE nodes SET lease_expires_at = MAX(lease_expires_at, ?) \
+         WHERE node_id = ? AND swept_by IS NULL RETURNING lease_expires_at",
+    )
+    .bind(now_ms().saturating_add(lease_to_db(lease)))
+    .bind(node_id)
+    .fetch_optional(writer)
+    .await?;
+    match row {
+        Some(row) => db_to_time("nodes.lease_expires_at", row.try_get(0)?),
+        None => Err(StoreError::LeaseLost(node_id.to_owned())),
+    }
+}
+
+pub(super) async fn deregister_node(writer: &SqlitePool, node_id: &str) -> StoreResult<bool> {
+    let deleted = sqlx::query(
+        "DELETE FROM nodes WHERE node_id = ?1 AND NOT EXISTS (SELECT 1 FROM runs \
+         WHERE node_id = ?1 AND status IN ('accepted', 'running'))",
+    )
+    .bind(node_id)
+    .execute(writer)
+    .await?
+    .rows_affected();
+    Ok(deleted > 0)
+}
+
+pub(super) async fn expired_nodes(reader: &SqlitePool) -> StoreResult<Vec<NodeRecord>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        node_columns!(),
+        " FROM nodes d WHERE d.lease_expires_at <= ?1 AND (d.swept_by IS NULL OR NOT EXISTS \
+          (SELECT 1 FROM nodes s WHERE s.node_id = d.swept_by AND s.lease_expires_at > ?1)) \
+          ORDER BY d.lease_expires_at, d.node_id"
+    ))
+    .bind(now_ms())
+    .fetch_all(reader)
+    .await?;
+    rows.iter().map(node_from_row).collect()
+}
+
+pub(super) async fn claim_node_sweep(
+    writer: &SqlitePool,
+    node_id: &str,
+    sweeper: &str,
+) -> StoreResult<bool> {
+    let claimed = sqlx::query(
+        "UPDATE nodes SET swept_by = ?2, sweep_claimed_at = ?3 \
+         WHERE node_id = ?1 AND node_id <> ?2 AND lease_expires_at <= ?3 \
+           AND (swept_by IS NULL OR swept_by = ?2 OR NOT EXISTS \
+                (SELECT 1 FROM nodes s WHERE s.node_id = nodes.swept_by \
+                   AND s.lease_expires_at > ?3)) \
+           AND EXISTS (SELECT 1 FROM nodes me WHERE me.node_id = ?2 \
+                         AND me.lease_expires_at > ?3 AND me.swept_by IS NULL)",
+    )
+    .bind(node_id)
+    .bind(sweeper)
+    .bind(now_ms())
+    .execute(writer)
+    .await?
+    .rows_affected();
+    Ok(claimed > 0)
+}
+
+pub(super) async fn node_runs_in_flight(
+    reader: &SqlitePool,
+    node_id: &str,
+) -> StoreResult<Vec<RunRecord>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE node_id = ? AND status IN ('accepted', 'running') \
+          ORDER BY created_at, rowid"
+    ))
+    .bind(node_id)
+    .fetch_all(reader)
+    .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+pub(super) async fn finish_node_sweep(
+    writer: &SqlitePool,
+    node_id: &str,
+    sweeper: &str,
+) -> StoreResult<bool> {
+    let deleted = sqlx::query(
+        "DELETE FROM nodes WHERE node_id = ?1 AND swept_by = ?2 AND NOT EXISTS \
+         (SELECT 1 FROM runs WHERE node_id = ?1 AND status IN ('accepted', 'running'))",
+    )
+    .bind(node_id)
+    .bind(sweeper)
+    .execute(writer)
+    .await?
+    .rows_affected();
+    Ok(deleted > 0)
+}

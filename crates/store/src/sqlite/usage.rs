@@ -1,0 +1,248 @@
+//! Usage records on SQLite: the multi-row INSERT and the packed SELECT.
+//!
+//! Kept apart from the rest of the backend because both are shaped by measurements (statement
+//! size, driver copying cost), not by the schema alone. All SQL takes values through bound
+//! parameters; the only text built at run time is the multi-row INSERT, made of column names
+//! and `?` placeholders alone. This module must not log record contents.
+
+use std::sync::OnceLock;
+
+use chrono::Utc;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr, Sqlite, SqlitePool};
+
+use super::ENSURE_TENANT_SQL;
+use crate::UsageRecord;
+use crate::convert::{
+    check_text, check_usage_text, db_to_opt_u64, db_to_time, db_to_u64, float_to_db, opt_u64_to_db,
+    time_to_db, u64_to_db,
+};
+use crate::{StoreError, StoreResult};
+
+/// Bound parameters per statement SQLite accepts (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+const SQLITE_MAX_BIND_PARAMS: usize = 32_766;
+
+/// Columns written per usage row (tenant_id and the 23 record fields).
+const USAGE_INSERT_COLUMNS: usize = 24;
+
+/// Rows per multi-row usage INSERT. Big enough that 100k records need only ~100 statements,
+/// below the bind-parameter limit with room to spare.
+const USAGE_ROWS_PER_INSERT: usize = 1_000;
+
+const _: () = assert!(USAGE_ROWS_PER_INSERT * USAGE_INSERT_COLUMNS <= SQLITE_MAX_BIND_PARAMS);
+
+const USAGE_INSERT_PREFIX: &str = "INSERT INTO usage_records (tenant_id, ts, provider, model, \
+     input_tokens, output_tokens, request_count, cache_read_input_tokens, \
+     cache_write_input_tokens, reasoning_tokens, max_tokens, latency_ms, ttft_ms, cost_usd, \
+     status, service_tier, user_id, team, project, feature, session_id, prompt_hash, \
+     prefix_hash, tags) VALUES ";
+
+/// `INSERT ... VALUES (?, ...), (?, ...)` for `rows` rows. Only placeholders; no values.
+fn usage_insert_sql(rows: usize) -> String {
+    let one_row = format!("({})", vec!["?"; USAGE_INSERT_COLUMNS].join(", "));
+    let mut sql = String::with_capacity(USAGE_INSERT_PREFIX.len() + rows * (one_row.len() + 2));
+    sql.push_str(USAGE_INSERT_PREFIX);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&one_row);
+    }
+    sql
+}
+
+/// The full-chunk INSERT, built once: the same text every time lets the connection's statement
+/// cache reuse one prepared statement for all full chunks.
+fn full_chunk_insert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| usage_insert_sql(USAGE_ROWS_PER_INSERT))
+}
+
+/// Binds one usage row in `USAGE_INSERT_PREFIX` column order. Fails (before anything is sent)
+/// when a counter does not fit the database integer.
+fn bind_usage_row<'q>(
+    query: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
+    tenant_id: &'q str,
+    r: &'q UsageRecord,
+) -> StoreResult<sqlx::query::Query<'q, Sqlite, SqliteArguments>> {
+    Ok(query
+        .bind(tenant_id)
+        .bind(time_to_db(r.timestamp))
+        .bind(r.provider.as_str())
+        .bind(r.model.as_str())
+        .bind(u64_to_db("input_tokens", r.input_tokens)?)
+        .bind(u64_to_db("output_tokens", r.output_tokens)?)
+        .bind(u64_to_db("request_count", r.request_count)?)
+        .bind(opt_u64_to_db(
+            "cache_read_input_tokens",
+            r.cache_read_input_tokens,
+        )?)
+        .bind(opt_u64_to_db(
+            "cache_write_input_tokens",
+            r.cache_write_input_tokens,
+        )?)
+        .bind(opt_u64_to_db("reasoning_tokens", r.reasoning_tokens)?)
+        .bind(opt_u64_to_db("max_tokens", r.max_tokens)?)
+        .bind(float_to_db(r.latency_ms))
+        .bind(float_to_db(r.ttft_ms))
+        .bind(float_to_db(r.cost_usd))
+        .bind(r.status.as_deref())
+        .bind(r.service_tier.as_deref())
+        .bind(r.user_id.as_deref())
+        .bind(r.team.as_deref())
+        .bind(r.project.as_deref())
+        .bind(r.feature.as_deref())
+        .bind(r.session_id.as_deref())
+        .bind(r.prompt_hash.as_deref())
+        .bind(r.prefix_hash.as_deref())
+        .bind(r.tags.as_deref()))
+}
+
+/// Integer columns of a usage row, in `SELECT_USAGE_SQL` order: ts, input_tokens,
+/// output_tokens, request_count, cache_read_input_tokens, cache_write_input_tokens,
+/// reasoning_tokens, max_tokens.
+type UsageInts = (
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Text columns of a usage row, in `SELECT_USAGE_SQL` order: provider, model, status,
+/// service_tier, user_id, team, project, feature, session_id, prompt_hash, prefix_hash, tags.
+type UsageTexts = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Loads a tenant's usage. The integer and text columns come packed in one JSON value per row
+/// and only the three REAL columns travel as their own values. Why: the driver copies every
+/// column value of every row into its own allocation, which made a plain 23-column SELECT of
+/// 100k rows take ~0.7 s; packed, it is ~0.2 s. Lossless: JSON renders SQLite integers and
+/// text exactly (serde_json reads them back exactly); floats are *not* packed because SQLite's
+/// JSON prints only 15 significant digits.
+pub(super) const SELECT_USAGE_SQL: &str = "SELECT      json_array(         json_array(ts, input_tokens, output_tokens, request_count, cache_read_input_tokens,                     cache_write_input_tokens, reasoning_tokens, max_tokens),          json_array(provider, model, status, service_tier, user_id, team, project, feature,                     session_id, prompt_hash, prefix_hash, tags)),      latency_ms, ttft_ms, cost_usd      FROM usage_records WHERE tenant_id = ? ORDER BY ts, id";
+
+/// Reads a row of `SELECT_USAGE_SQL` (by column index: name lookups cost at 100k rows).
+fn usage_from_row(row: &SqliteRow) -> StoreResult<UsageRecord> {
+    let packed: &str = row.try_get(0)?;
+    let (ints, texts): (UsageInts, UsageTexts) = serde_json::from_str(packed)
+        .map_err(|e| StoreError::Corrupt(format!("usage record columns: {e}")))?;
+    let (ts, input, output, requests, cache_read, cache_write, reasoning, max_tokens) = ints;
+    let (
+        provider,
+        model,
+        status,
+        service_tier,
+        user_id,
+        team,
+        project,
+        feature,
+        session_id,
+        prompt_hash,
+        prefix_hash,
+        tags,
+    ) = texts;
+    Ok(UsageRecord {
+        timestamp: db_to_time("usage_records.ts", ts)?,
+        provider,
+        model,
+        input_tokens: db_to_u64("input_tokens", input)?,
+        output_tokens: db_to_u64("output_tokens", output)?,
+        request_count: db_to_u64("request_count", requests)?,
+        cache_read_input_tokens: db_to_opt_u64("cache_read_input_tokens", cache_read)?,
+        cache_write_input_tokens: db_to_opt_u64("cache_write_input_tokens", cache_write)?,
+        reasoning_tokens: db_to_opt_u64("reasoning_tokens", reasoning)?,
+        max_tokens: db_to_opt_u64("max_tokens", max_tokens)?,
+        latency_ms: row.try_get(1)?,
+        ttft_ms: row.try_get(2)?,
+        cost_usd: row.try_get(3)?,
+        status,
+        service_tier,
+        user_id,
+        team,
+        project,
+        feature,
+        session_id,
+        prompt_hash,
+        prefix_hash,
+        tags,
+    })
+}
+
+/// Inserts all records in one transaction (see `Store::insert_usage`).
+pub(super) async fn insert(
+    writer: &SqlitePool,
+    tenant_id: &str,
+    records: &[UsageRecord],
+) -> StoreResult<u64> {
+    // Checked before anything is written, so a bad record late in the batch costs no work.
+    check_text("tenant_id", tenant_id)?;
+    for record in records {
+        check_usage_text(record)?;
+    }
+    // One transaction: on any error below the transaction is dropped uncommitted, which
+    // rolls it back, so a failing record in the last chunk also undoes the first chunks.
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query(ENSURE_TENANT_SQL)
+        .bind(tenant_id)
+        .bind(time_to_db(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+    for chunk in records.chunks(USAGE_ROWS_PER_INSERT) {
+        let sql: SqlStr = if chunk.len() == USAGE_ROWS_PER_INSERT {
+            full_chunk_insert_sql().into_sql_str()
+        } else {
+            // Safe to assert: the text holds column names and `?` placeholders only; the
+            // values travel as bound parameters.
+            AssertSqlSafe(usage_insert_sql(chunk.len())).into_sql_str()
+        };
+        let mut query = sqlx::query(sql);
+        for record in chunk {
+            query = bind_usage_row(query, tenant_id, record)?;
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    // usize → u64 is lossless on every platform Rust supports.
+    Ok(records.len() as u64)
+}
+
+/// The tenant's records in time order, then insertion order.
+pub(super) async fn load(reader: &SqlitePool, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
+    let rows = sqlx::query(SELECT_USAGE_SQL)
+        .bind(tenant_id)
+        .fetch_all(reader)
+        .await?;
+    rows.iter().map(usage_from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_sql_has_one_placeholder_per_bound_value() {
+        let sql = usage_insert_sql(3);
+        assert_eq!(sql.matches('?').count(), 3 * USAGE_INSERT_COLUMNS);
+        let columns = USAGE_INSERT_PREFIX
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(cols, _)| cols.split(',').count());
+        assert_eq!(columns, Some(USAGE_INSERT_COLUMNS));
+    }
+}
