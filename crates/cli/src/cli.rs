@@ -124,6 +124,14 @@ pub struct ServeArgs {
     /// holds one more), or SQLite's readers (default 4; there is always one writer).
     #[arg(long, env = "AGENTWIRE_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
     pub database_pool_size: Option<u32>,
+    /// Seconds this node's lease lasts without a renewal (renewed every third of it). When a
+    /// node stops renewing, another ends its runs with INTERRUPTED within this plus a third.
+    #[arg(long, env = "AGENTWIRE_NODE_LEASE_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub node_lease_s: u64,
+    /// The name this node's id starts with in the database (random digits follow; logs and
+    /// the runs' records show it). Default: the host name.
+    #[arg(long, env = "AGENTWIRE_NODE_NAME")]
+    pub node_name: Option<String>,
     /// HS256 secret for verifying tokens (at least 32 bytes).
     #[arg(long, env = "AGENTWIRE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,

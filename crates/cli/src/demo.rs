@@ -33,7 +33,9 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         // Slow enough to watch the agents work, fast enough not to wait on them.
         args.server.step_delay_ms = 120;
     }
-    let engine = Engine::new(store, engine_config(&args.server, false));
+    let engine = Engine::start(store, engine_config(&args.server, false))
+        .await
+        .context("cannot start the engine on the demo database")?;
     // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
     let shutdown = agentwire_server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -49,20 +49,7 @@ fn main() -> ExitCode {
             cli::Command::Check(_) | cli::Command::Load(_) => Ok(()),
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            // 1: the database could not be reached, so the same command may work later
-            // (a supervisor should retry); 2: anything else, which needs a change first.
-            let unreachable = err.chain().any(|cause| {
-                cause
-                    .downcast_ref::<agentwire_store::StoreError>()
-                    .is_some_and(|e| matches!(e, agentwire_store::StoreError::Unavailable(_)))
-            });
-            ExitCode::from(if unreachable { 1 } else { 2 })
-        }
-    }
+    exit_code(result)
 }
 
 fn exit_code(result: anyhow::Result<()>) -> ExitCode {
@@ -76,6 +63,9 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
                 cause
                     .downcast_ref::<agentwire_store::StoreError>()
                     .is_some_and(|e| matches!(e, agentwire_store::StoreError::Unavailable(_)))
+                    || cause
+                        .downcast_ref::<agentwire_engine::EngineError>()
+                        .is_some_and(|e| matches!(e, agentwire_engine::EngineError::Unavailable(_)))
             });
             ExitCode::from(if unreachable { 1 } else { 2 })
         }

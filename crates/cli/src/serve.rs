@@ -22,14 +22,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = agentwire_store::connect_with(&args.database, &options)
         .await
         .with_context(|| format!("cannot open the database {shown}"))?;
-    if store.backend() == agentwire_store::Backend::Postgres {
-        // Startup recovery below ends every run in flight in the database: right for one node,
-        // wrong for a node joining others on a shared database.
-        tracing::warn!(
-            "PostgreSQL: run one `agentwire serve` per database for now; startup recovery ends every unfinished run in it"
-        );
-    }
     let mut config = engine_config(&args.server, args.demo_data);
+    config.node_name = node_name(args.node_name.as_deref())?;
+    config.node_lease = Duration::from_secs(args.node_lease_s);
     if let Some(path) = args.prices.clone() {
         let table = tokio::task::spawn_blocking(move || crate::analyze::load_prices(Some(&path)))
             .await
@@ -37,17 +32,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(models = table.models().count(), "price table loaded");
         config.prices = Some(std::sync::Arc::new(table));
     }
-    let engine = Engine::new(store, config);
-    let interrupted = engine
-        .recover_interrupted()
+    let engine = Engine::start(store, config)
         .await
-        .context("recovering runs left by a previous process")?;
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "runs of a previous process were marked INTERRUPTED"
-        );
-    }
+        .with_context(|| format!("cannot join the database {shown} as a node"))?;
     let config = server_config_with(&args.server, args.listen, jwt, false);
     warn_if_too_few_file_descriptors(config.max_connections).await;
     // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
@@ -69,8 +56,39 @@ pub fn engine_config(args: &ServerArgs, demo_data: bool) -> EngineConfig {
         run_timeout: Duration::from_secs(args.run_timeout_s.max(1)),
         step_delay: Duration::from_millis(args.step_delay_ms),
         demo_data,
-        prices: None,
+        ..EngineConfig::default()
     }
+}
+
+/// Longest `--node-name`: ids add 13 characters, and they show in every log line about a node.
+const MAX_NODE_NAME: usize = 64;
+
+/// `--node-name`, or the host name (letters, digits, `.`, `_` and `-` kept), or `node`.
+///
+/// # Errors
+/// A given name that is empty, too long, or holds characters other than those.
+fn node_name(given: Option<&str>) -> anyhow::Result<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if let Some(name) = given {
+        let name = name.trim();
+        if name.is_empty() || name.len() > MAX_NODE_NAME || !name.chars().all(allowed) {
+            bail!(
+                "--node-name must be 1 to {MAX_NODE_NAME} letters, digits, '.', '_' or '-'; got {:?}",
+                name.chars().take(80).collect::<String>()
+            );
+        }
+        return Ok(name.to_owned());
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| allowed(*c))
+        .take(MAX_NODE_NAME)
+        .collect();
+    Ok(if host.is_empty() { "node".into() } else { host })
 }
 
 /// The server settings with an HS256 secret.
@@ -194,5 +212,22 @@ async fn warn_if_too_few_file_descriptors(max_connections: usize) {
             max_connections,
             "the open-files limit is below --max-connections; raise it (ulimit -n {needed}) or lower --max-connections"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn node_names_are_checked_and_default_to_the_host() {
+        assert_eq!(node_name(Some(" web-1.eu ")).unwrap(), "web-1.eu");
+        for bad in ["", "a b", "x\0y", &"n".repeat(MAX_NODE_NAME + 1)] {
+            let err = node_name(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("--node-name"), "{err}");
+        }
+        let host = node_name(None).unwrap();
+        assert!(!host.is_empty() && host.len() <= MAX_NODE_NAME, "{host}");
     }
 }

@@ -16,11 +16,14 @@ use crate::stop::{RunResult, Stop};
 use crate::tenant::TenantData;
 use crate::tools::ToolOutput;
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, ToolStatus};
-use agentwire_store::{RunStatus, Store};
+use agentwire_store::{EndRun, NewEvent, RunStatus, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What a person is told when a run stops because the database cannot be reached.
+pub(crate) const DATABASE_LOST: &str = "the server lost its database connection, so the run stopped; start the request again in a moment";
 
 /// The request a run was started with.
 #[derive(Debug, Clone)]
@@ -46,6 +49,9 @@ pub(crate) struct RunContext {
     /// The reporting agent's answer, once it has composed one.
     pub answer: Option<ComposedReport>,
     step_delay: Duration,
+    /// Set once a write found the database unreachable: nothing more is written, and the end is
+    /// recorded by the node's orphan check once the database is back.
+    log_lost: bool,
 }
 
 #[derive(Debug)]
@@ -79,6 +85,7 @@ impl RunContext {
             findings: Findings::default(),
             answer: None,
             step_delay,
+            log_lost: false,
         }
     }
 
@@ -96,17 +103,38 @@ impl RunContext {
             .append_event(&self.run.run_id, self.next_seq, type_name, &payload)
             .await
         {
-            tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
-            return Err(Stop::failed(
-                ErrorCode::Internal,
-                format!("the event log could not be written: {err}"),
-            ));
+            return Err(self.write_failed(err));
         }
         self.next_seq += 1;
         if let ServerFrame::Event(event) = frame {
             self.run.publish(event);
         }
         Ok(())
+    }
+
+    /// How the run stops when its log cannot be written: another node ended it (stop without
+    /// writing, followers read the log), the database is unreachable (stop without writing,
+    /// retryable), or the store refused the write.
+    fn write_failed(&mut self, err: StoreError) -> Stop {
+        match err {
+            StoreError::RunFinished { .. } => {
+                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node stops it without writing");
+                self.run.stop(StopReason::TakenOver);
+                Stop::Cancelled
+            }
+            StoreError::Unavailable(_) => {
+                tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "the database is unreachable; the run stops");
+                self.log_lost = true;
+                Stop::failed(ErrorCode::Unavailable, DATABASE_LOST)
+            }
+            err => {
+                tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
+                Stop::failed(
+                    ErrorCode::Internal,
+                    format!("the event log could not be written: {err}"),
+                )
+            }
+        }
     }
 
     /// The run's next event, stamped now.
@@ -121,48 +149,92 @@ impl RunContext {
         }
     }
 
-    /// Ends the run: persists the terminal event, records the run's final `status`, and only then
-    /// publishes the event, so a client that sees the terminal event and reads the run's history
-    /// finds it finished. A crash between the two writes leaves the run "in flight" with its
-    /// terminal event persisted; startup recovery mends the status. If the store cannot take the
-    /// event, an `INTERNAL` error is published anyway, so no follower waits forever.
-    pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind, status: RunStatus) {
-        self.close_open_tools().await;
+    /// Ends the run: persists the terminal event and the run's final `status` together, and only
+    /// then publishes the event, so a client that sees the terminal event and reads the run's
+    /// history finds it finished. Returns whether the end is recorded; when it is not, the node's
+    /// orphan check records it later.
+    ///
+    /// Unless the run was taken over by another node (then nothing is written or published here:
+    /// the followers read the other node's terminal event from the log), a terminal event is
+    /// always published, so no follower waits forever: when the store cannot take it, a
+    /// retryable error (`UNAVAILABLE` when the database is unreachable, else `INTERNAL`) that is
+    /// not in the log.
+    pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind, status: RunStatus) -> bool {
+        if self.run.stop_reason() == Some(StopReason::Unreachable) {
+            self.log_lost = true;
+        }
+        if !self.log_lost && self.run.stop_reason() != Some(StopReason::TakenOver) {
+            self.close_open_tools().await;
+        }
+        if self.run.stop_reason() == Some(StopReason::TakenOver) {
+            self.run.hand_over();
+            return true;
+        }
         let event = self.next_event(agent, kind);
-        let type_name = event.kind.type_name();
-        let frame = ServerFrame::Event(event);
-        let persisted = self
+        if self.log_lost {
+            return self.publish_unrecorded(agent, event, ErrorCode::Unavailable);
+        }
+        let terminal = NewEvent {
+            seq: self.next_seq,
+            event_type: event.kind.type_name().to_owned(),
+            payload: ServerFrame::Event(event.clone()).to_json(),
+        };
+        let ended = self
             .store
-            .append_event(&self.run.run_id, self.next_seq, type_name, &frame.to_json())
+            .end_run(
+                &self.run.run_id,
+                self.next_seq - 1,
+                std::slice::from_ref(&terminal),
+                status,
+                agentwire_protocol::time::now(),
+            )
             .await;
-        let event = match (persisted, frame) {
-            (Ok(()), ServerFrame::Event(event)) => {
-                let finished = Some(agentwire_protocol::time::now());
-                if let Err(err) = self
-                    .store
-                    .set_run_status(&self.run.run_id, status, finished)
-                    .await
-                {
-                    tracing::error!(run_id = %self.run.run_id, error = %err, "recording the run's final status failed");
-                }
-                event
+        match ended {
+            Ok(EndRun::Ended) => {
+                self.next_seq += 1;
+                self.run.publish(event);
+                true
             }
-            (persisted, _) => {
-                if let Err(err) = persisted {
-                    tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
-                }
-                self.next_event(
-                    agent,
-                    EventKind::AgentError {
-                        error_code: ErrorCode::Internal,
-                        message: "the event log could not be written; the run was stopped".into(),
-                        retryable: true,
+            Ok(EndRun::AlreadyFinished { .. } | EndRun::Moved { .. }) => {
+                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node hands it over");
+                self.run.stop(StopReason::TakenOver);
+                self.run.hand_over();
+                true
+            }
+            Err(err) => {
+                tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
+                let code = if matches!(err, StoreError::Unavailable(_)) {
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::Internal
+                };
+                self.publish_unrecorded(agent, event, code)
+            }
+        }
+    }
+
+    /// Publishes a terminal event that is not in the log: `event` itself when it already says
+    /// the database is unreachable, else a retryable error with `code`. Always false (the end
+    /// is not recorded).
+    fn publish_unrecorded(&mut self, agent: &str, event: RunEvent, code: ErrorCode) -> bool {
+        let event = match &event.kind {
+            EventKind::AgentError { error_code, .. } if *error_code == code => event,
+            _ => self.next_event(
+                agent,
+                EventKind::AgentError {
+                    error_code: code,
+                    message: if code == ErrorCode::Unavailable {
+                        DATABASE_LOST.into()
+                    } else {
+                        "the event log could not be written; the run was stopped".into()
                     },
-                )
-            }
+                    retryable: true,
+                },
+            ),
         };
         self.next_seq += 1;
         self.run.publish(event);
+        false
     }
 
     /// Ends every open tool call with an error result, so the run's grammar stays whole.
@@ -173,7 +245,9 @@ impl RunContext {
                 "the run's time limit was reached before the tool finished"
             }
             Some(StopReason::Shutdown) => "the server shut down before the tool finished",
-            None => "the run stopped before the tool finished",
+            Some(StopReason::TakenOver | StopReason::Unreachable) | None => {
+                "the run stopped before the tool finished"
+            }
         };
         for open in std::mem::take(&mut self.open_tools) {
             let kind = EventKind::ToolCompleted {

@@ -2,9 +2,10 @@
 //!
 //! The driver plans the run (once: the plan is what `agent_started` announces and what the
 //! agents follow), emits `agent_started`, loads the tenant's data, runs the entry agent and emits
-//! exactly one terminal event, whatever happens (answer, error, cancel, time limit, shutdown).
-//! Only then does the run leave the registry, so a follower that misses it there finds it complete
-//! in the store. This module must not decide what an agent does (the agents do) or admit runs (the
+//! exactly one terminal event, whatever happens (answer, error, cancel, time limit, shutdown,
+//! a database that went away), unless another node took the run over and writes it. Only then
+//! does the run leave the registry, so a follower that misses it there finds it complete in the
+//! store. This module must not decide what an agent does (the agents do) or admit runs (the
 //! engine does).
 
 use crate::agents;
@@ -63,8 +64,10 @@ impl Driver<'_> {
 
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (terminal, status) = self.terminal(&run, outcome, duration_ms);
-        self.registry.release_slots(&run, status);
-        ctx.emit_terminal(entry_name, terminal, status).await;
+        if !ctx.emit_terminal(entry_name, terminal, status).await {
+            self.registry.note_unrecorded();
+        }
+        self.registry.ended(status);
         self.registry.remove(&run);
     }
 
@@ -133,6 +136,23 @@ impl Driver<'_> {
                         error_code: ErrorCode::Interrupted,
                         message: "the server is shutting down; start the request again in a moment"
                             .into(),
+                        retryable: true,
+                    },
+                    RunStatus::Failed,
+                ),
+                Some(StopReason::Unreachable) => (
+                    EventKind::AgentError {
+                        error_code: ErrorCode::Unavailable,
+                        message: crate::context::DATABASE_LOST.into(),
+                        retryable: true,
+                    },
+                    RunStatus::Failed,
+                ),
+                // Another node writes the end; this one is never written or sent.
+                Some(StopReason::TakenOver) => (
+                    EventKind::AgentError {
+                        error_code: ErrorCode::Interrupted,
+                        message: "another server ended this run".into(),
                         retryable: true,
                     },
                     RunStatus::Failed,

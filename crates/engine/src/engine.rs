@@ -1,23 +1,30 @@
 //! The engine's face: starting, cancelling and following runs, reading a user's run history,
 //! ingesting usage, and draining on shutdown.
 //!
-//! A run's life: `start_run` admits it in the registry (thread free, user within the limit),
-//! records the thread and run in the store and spawns its driver (`driver.rs`), which emits every
-//! event from `agent_started` to the terminal one. Callers follow a run through an
-//! [`EventStream`]: live from the run while it is active, from the store after. This module must
-//! not run agents or tools itself, nor hold run state beyond the registry's.
+//! [`Engine::start`] joins the database as a node (`cluster.rs`: a lease, the sweeper, the
+//! notices); on SQLite it first ends the runs a previous process left. A run's life:
+//! `start_run` puts it in the registry, has the store admit it (thread free, user within the
+//! limit, across every node) and record its node, records the thread and spawns its driver
+//! (`driver.rs`), which emits every event from `agent_started` to the terminal one. Callers follow
+//! a run through an [`EventStream`]: live from the run while it executes here, from the log
+//! otherwise (`follow.rs`: after it ended, or while it executes on another node). A cancel for a
+//! run executing elsewhere is a request in the store that wakes its node. This module must not
+//! run agents or tools itself, nor hold run state beyond the registry's.
 
+use crate::cluster::{Duties, Node};
 use crate::driver::Driver;
 use crate::error::EngineError;
+use crate::follow::{LogReader, Wakeups, decode_event};
 use crate::registry::{EngineMetrics, Registry};
 use crate::run::{EventStream, RunShared, StopReason};
 use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
-use agentwire_protocol::{AgentKind, RunEvent, ServerFrame, StartRun};
-use agentwire_store::{RunRecord, RunStatus, Store, StoredEvent, ThreadRecord};
+use agentwire_protocol::{AgentKind, RunEvent, StartRun};
+use agentwire_store::{Admission, Backend, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Who is asking: the user (`sub`) and the tenant whose data their agents read (`org_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +47,17 @@ pub struct EngineConfig {
     /// The price table runs price with; `None` is the embedded table (`--prices` lays a LiteLLM
     /// file over it).
     pub prices: Option<Arc<PriceTable>>,
+    /// The prefix of this node's id in the database (the id adds random digits: a restarted
+    /// process is a new node).
+    pub node_name: String,
+    /// How long this node's lease lasts without a renewal; it renews every third of it. Once it
+    /// lapses, another node may end this node's runs (within a further third, its sweep
+    /// interval).
+    pub node_lease: Duration,
 }
+
+/// The default [`EngineConfig::node_lease`].
+pub const DEFAULT_NODE_LEASE: Duration = Duration::from_secs(10);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -50,6 +67,8 @@ impl Default for EngineConfig {
             step_delay: Duration::ZERO,
             demo_data: false,
             prices: None,
+            node_name: "node".to_owned(),
+            node_lease: DEFAULT_NODE_LEASE,
         }
     }
 }
@@ -87,26 +106,74 @@ impl std::fmt::Debug for Engine {
 struct Inner {
     store: Arc<dyn Store>,
     config: EngineConfig,
-    registry: Registry,
-    tenants: Tenants,
+    registry: Arc<Registry>,
+    tenants: Arc<Tenants>,
+    node: Arc<Node>,
+    log: LogReader,
     shutting_down: AtomicBool,
+    /// Ends the cluster duties (at shutdown, or when the engine is dropped).
+    duties: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.duties.cancel();
+    }
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+    /// Joins the database as a node and starts its duties (lease, sweeper, notices). On SQLite,
+    /// which one process owns, it first ends the runs a previous process left in flight
+    /// (`agent_error` `INTERRUPTED`, after closing any open tool call); on PostgreSQL those are
+    /// ended by whichever node sweeps the dead node once its lease lapses, never at startup,
+    /// since other nodes' runs are alive.
+    ///
+    /// # Errors
+    /// `Store` (or `Unavailable`) when the database cannot be read, the node registered or the
+    /// notices listened to.
+    pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine, EngineError> {
+        if store.backend() == Backend::Sqlite {
+            crate::recovery::recover_interrupted(store.as_ref()).await?;
+        }
+        let notices = store.subscribe().await?;
+        let node =
+            Arc::new(Node::register(store.as_ref(), &config.node_name, config.node_lease).await?);
         let prices = config
             .prices
             .clone()
             .unwrap_or_else(|| Arc::new(PriceTable::embedded()));
-        Engine {
-            inner: Arc::new(Inner {
-                store,
-                tenants: Tenants::new(prices, config.demo_data),
-                config,
-                registry: Registry::new(),
-                shutting_down: AtomicBool::new(false),
-            }),
+        let registry = Arc::new(Registry::new());
+        let tenants = Arc::new(Tenants::new(prices, config.demo_data));
+        let wakeups = Wakeups::new();
+        let duties = CancellationToken::new();
+        Duties {
+            store: store.clone(),
+            node: node.clone(),
+            registry: registry.clone(),
+            tenants: tenants.clone(),
+            wakeups: wakeups.clone(),
         }
+        .spawn(notices, duties.clone());
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                log: LogReader {
+                    store: store.clone(),
+                    wakeups,
+                },
+                store,
+                tenants,
+                config,
+                registry,
+                node,
+                shutting_down: AtomicBool::new(false),
+                duties,
+            }),
+        })
+    }
+
+    /// This node's id in the database (it changes if the node loses its lease and joins again).
+    pub fn node_id(&self) -> Option<String> {
+        self.inner.node.id()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -132,6 +199,10 @@ impl Engine {
         if inner.shutting_down.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
+        let node_id = inner
+            .node
+            .admitting_id()
+            .map_err(|reason| EngineError::Unavailable(reason.to_string()))?;
         let run_id = format!("run_{}", uuid::Uuid::new_v4().simple());
         let thread_id = request
             .thread_id
@@ -143,11 +214,6 @@ impl Engine {
             principal.user_id.clone(),
             principal.tenant_id.clone(),
         );
-        inner
-            .registry
-            .reserve(&run, inner.config.max_concurrent_runs_per_user)?;
-
-        let title: String = request.user_request.chars().take(80).collect();
         let record = RunRecord {
             run_id: run_id.clone(),
             thread_id: thread_id.clone(),
@@ -160,21 +226,54 @@ impl Engine {
             finished_at: None,
             last_seq: 0,
         };
-        let recorded = async {
-            inner
-                .store
-                .upsert_thread(&principal.user_id, &principal.tenant_id, &thread_id, &title)
-                .await?;
-            inner.store.create_run(&record).await
+        // In the registry before the store admits it: the node's orphan check must never take a
+        // run being admitted for one nobody executes.
+        inner.registry.insert(&run);
+        let limit = inner.config.max_concurrent_runs_per_user;
+        let admitted = inner
+            .store
+            .admit_run(&record, &node_id, u32::try_from(limit).unwrap_or(u32::MAX))
+            .await;
+        let refused = match admitted {
+            Ok(Admission::Admitted) => None,
+            Ok(Admission::Conflict { run_id }) => Some(EngineError::RunConflict { run_id }),
+            Ok(Admission::TooMany { .. }) => Some(EngineError::TooManyRuns {
+                limit,
+                retry_after_ms: 1_000,
+            }),
+            Err(err) => {
+                // Lost during the commit, the run may be stored after all.
+                inner.registry.note_unrecorded();
+                Some(err.into())
+            }
+        };
+        if let Some(err) = refused {
+            inner.registry.remove(&run);
+            return Err(err);
         }
-        .await;
-        if let Err(err) = recorded {
-            inner.registry.withdraw(&run);
+        let title: String = request.user_request.chars().take(80).collect();
+        if let Err(err) = inner
+            .store
+            .upsert_thread(&principal.user_id, &principal.tenant_id, &thread_id, &title)
+            .await
+        {
+            // Admitted but not startable: end it at once so it frees its thread and its place
+            // in the user's limit (or, failing that, the orphan check ends it later).
+            let finished = Some(agentwire_protocol::time::now());
+            if inner
+                .store
+                .set_run_status(&run_id, RunStatus::Failed, finished)
+                .await
+                .is_err()
+            {
+                inner.registry.note_unrecorded();
+            }
+            inner.registry.remove(&run);
             return Err(err.into());
         }
 
         inner.registry.started();
-        let events = EventStream::live(run.clone(), 0);
+        let events = EventStream::live(run.clone(), 0, inner.log.clone());
         let engine = self.inner.clone();
         let agent = request.agent;
         tokio::spawn(async move {
@@ -199,8 +298,9 @@ impl Engine {
         self.inner.registry.get(run_id)
     }
 
-    /// Asks a run of this user to stop; its stream ends with `agent_cancelled`. Cancelling a run
-    /// that already finished changes nothing and is not an error.
+    /// Asks a run of this user to stop; its stream ends with `agent_cancelled`. A run executing
+    /// on another node is asked through the store, which wakes that node. Cancelling a run that
+    /// already finished changes nothing and is not an error.
     ///
     /// # Errors
     /// `RunNotFound` when no run with this id belongs to the user.
@@ -212,13 +312,19 @@ impl Engine {
             }
             Some(_) => Err(EngineError::RunNotFound),
             None => match self.owned_run(principal, run_id).await? {
+                Some(run) if !run.status.is_terminal() => {
+                    self.inner.store.request_cancel(run_id).await?;
+                    Ok(())
+                }
                 Some(_) => Ok(()),
                 None => Err(EngineError::RunNotFound),
             },
         }
     }
 
-    /// The run's events after `after_seq`: replayed from the log, then live while it runs.
+    /// The run's events after `after_seq`, each once, in `seq` order, to its terminal event:
+    /// live while it executes here, otherwise from the log (woken by the executing node's
+    /// writes while it executes elsewhere).
     ///
     /// # Errors
     /// `RunNotFound` when no run with this id belongs to the user.
@@ -230,12 +336,17 @@ impl Engine {
     ) -> Result<EventStream, EngineError> {
         match self.active_run(run_id) {
             Some(run) if owns(principal, &run.user_id, &run.tenant_id) => {
-                Ok(EventStream::live(run, after_seq))
+                Ok(EventStream::live(run, after_seq, self.inner.log.clone()))
             }
             Some(_) => Err(EngineError::RunNotFound),
-            None => Ok(EventStream::replay(
-                self.stored_events(principal, run_id, after_seq).await?,
-            )),
+            None => {
+                if self.owned_run(principal, run_id).await?.is_none() {
+                    return Err(EngineError::RunNotFound);
+                }
+                Ok(EventStream::from_log(
+                    self.inner.log.follow(run_id, after_seq),
+                ))
+            }
         }
     }
 
@@ -272,6 +383,11 @@ impl Engine {
         principal: &Principal,
         run_id: &str,
     ) -> Result<Option<RunRecord>, EngineError> {
+        if run_id.contains('\0') {
+            // No stored id holds a NUL (the store refuses them), and PostgreSQL cannot even
+            // compare with one: such a run does not exist.
+            return Ok(None);
+        }
         Ok(self
             .inner
             .store
@@ -314,6 +430,9 @@ impl Engine {
         thread_id: &str,
     ) -> Result<Vec<RunHistory>, EngineError> {
         let store = &self.inner.store;
+        if thread_id.contains('\0') {
+            return Ok(Vec::new());
+        }
         let runs = store
             .list_thread_runs(&principal.user_id, thread_id)
             .await?;
@@ -344,12 +463,17 @@ impl Engine {
         Ok(inserted)
     }
 
-    /// Whether the database answers.
+    /// Whether this node can take runs: the database answers and the node holds its lease.
     ///
     /// # Errors
-    /// `Store` with the database's error.
+    /// `Store` or `Unavailable` with the reason.
     pub async fn health(&self) -> Result<(), EngineError> {
-        Ok(self.inner.store.ping().await?)
+        self.inner.store.ping().await?;
+        self.inner
+            .node
+            .admitting_id()
+            .map(|_| ())
+            .map_err(|reason| EngineError::Unavailable(reason.to_string()))
     }
 
     pub fn metrics(&self) -> EngineMetrics {
@@ -357,54 +481,43 @@ impl Engine {
     }
 
     /// Refuses new runs, lets active ones finish for up to `drain`, then stops the rest (each gets
-    /// `agent_error` `INTERRUPTED`, retryable) and returns once every terminal event is persisted.
+    /// `agent_error` `INTERRUPTED`, retryable) and returns once every terminal event is persisted;
+    /// then leaves the cluster (the node's row goes unless a run's end could not be recorded:
+    /// then its lease lapses and a survivor ends that run).
     pub async fn shutdown(&self, drain: Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let mut active = self.inner.registry.watch_active();
         if tokio::time::timeout(drain, active.wait_for(|n| *n == 0))
             .await
-            .is_ok()
+            .is_err()
         {
-            return;
+            let stopped = self.inner.registry.stop_all(StopReason::Shutdown);
+            tracing::info!(
+                runs = stopped,
+                "drain timeout reached; interrupting the remaining runs"
+            );
+            let _ = active.wait_for(|n| *n == 0).await;
         }
-        let remaining = self.inner.registry.all();
-        tracing::info!(
-            runs = remaining.len(),
-            "drain timeout reached; interrupting the remaining runs"
-        );
-        for run in &remaining {
-            run.stop(StopReason::Shutdown);
+        self.inner.duties.cancel();
+        if let Some(node_id) = self.inner.node.id() {
+            match self.inner.store.deregister_node(&node_id).await {
+                Ok(true) => tracing::info!(%node_id, "node deregistered"),
+                Ok(false) => tracing::warn!(
+                    %node_id,
+                    "runs of this node are still in flight in the database; another node ends them once its lease lapses"
+                ),
+                Err(err) => {
+                    tracing::warn!(%node_id, error = %err, "deregistering the node failed; its lease lapses by itself")
+                }
+            }
         }
-        let _ = active.wait_for(|n| *n == 0).await;
-    }
-
-    /// Ends runs that a previous process left without a terminal event (it crashed or was killed):
-    /// each gets `agent_error` `INTERRUPTED` (retryable) after its last persisted event, preceded by
-    /// a `tool_completed` of status `error` for any tool call the crash left open. Call once
-    /// at startup, before serving, on a database no other node is using.
-    ///
-    /// # Errors
-    /// `Store` when the runs cannot be read or updated.
-    pub async fn recover_interrupted(&self) -> Result<usize, EngineError> {
-        crate::recovery::recover_interrupted(self.inner.store.as_ref()).await
     }
 }
 
 /// Parses stored frames back into run events; a frame that is not a run event means the log is
 /// corrupt.
 fn decode_events(stored: Vec<StoredEvent>) -> Result<Vec<RunEvent>, EngineError> {
-    stored
-        .into_iter()
-        .map(
-            |stored| match serde_json::from_str::<ServerFrame>(&stored.payload) {
-                Ok(ServerFrame::Event(event)) => Ok(event),
-                Ok(_) | Err(_) => Err(EngineError::Internal(format!(
-                    "event {}#{} in the log is not a run event",
-                    stored.run_id, stored.seq
-                ))),
-            },
-        )
-        .collect()
+    stored.into_iter().map(decode_event).collect()
 }
 
 /// Whether a run of `user_id` in `tenant_id` is this principal's.

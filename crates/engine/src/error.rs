@@ -18,10 +18,25 @@ pub enum EngineError {
     TooManyRuns { limit: usize, retry_after_ms: u64 },
     #[error("the server is shutting down and accepts no new runs; reconnect and try again shortly")]
     ShuttingDown,
+    /// The database cannot be reached (or this node's lease lapsed): retryable, and not the
+    /// client's fault nor a bug. The reason is for logs and readiness, not for clients.
+    #[error("the server cannot reach its database right now; try again in a moment")]
+    Unavailable(String),
     #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for EngineError {
+    /// A database that cannot be reached is [`EngineError::Unavailable`]; any other store
+    /// failure is [`EngineError::Store`].
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(reason) => Self::Unavailable(reason),
+            err => Self::Store(err),
+        }
+    }
 }
 
 impl EngineError {
@@ -31,7 +46,7 @@ impl EngineError {
             Self::RunNotFound => ErrorCode::RunNotFound,
             Self::RunConflict { .. } => ErrorCode::RunConflict,
             Self::TooManyRuns { .. } => ErrorCode::RateLimited,
-            Self::ShuttingDown => ErrorCode::Unavailable,
+            Self::ShuttingDown | Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -46,7 +61,7 @@ impl EngineError {
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             Self::TooManyRuns { retry_after_ms, .. } => Some(*retry_after_ms),
-            Self::ShuttingDown => Some(1_000),
+            Self::ShuttingDown | Self::Unavailable(_) => Some(1_000),
             _ => None,
         }
     }
@@ -74,6 +89,7 @@ mod tests {
         for refusal in [
             EngineError::RunNotFound,
             EngineError::ShuttingDown,
+            EngineError::Unavailable("connection refused".into()),
             EngineError::RunConflict { run_id: "r".into() },
             EngineError::TooManyRuns {
                 limit: 1,
@@ -83,5 +99,17 @@ mod tests {
             assert!(!refusal.is_internal(), "{refusal:?}");
             assert_ne!(refusal.code(), ErrorCode::Internal);
         }
+    }
+
+    #[test]
+    fn an_unreachable_database_is_retryable_and_keeps_its_detail_out_of_the_message() {
+        let err = EngineError::from(StoreError::Unavailable("10.0.0.5:5432 refused".into()));
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert_eq!(err.retry_after_ms(), Some(1_000));
+        assert!(!err.to_string().contains("10.0.0.5"), "{err}");
+        assert!(matches!(
+            EngineError::from(StoreError::RunNotFound("r".into())),
+            EngineError::Store(_)
+        ));
     }
 }

@@ -3,8 +3,12 @@
 //!
 //! Layout, from the caller down (a module only uses those below it):
 //! - [`Engine`] (`engine.rs`): start, cancel, follow, history, ingest, shutdown; `registry.rs`
-//!   admits runs (limits) and counts them; `recovery.rs` ends runs a crash left open;
-//!   `tenant.rs` loads and caches each tenant's records.
+//!   holds the runs executing here and counts them (the store admits them, across nodes);
+//!   `recovery.rs` ends runs whose executor is gone; `tenant.rs` loads and caches each tenant's
+//!   records.
+//! - `cluster.rs`: this node among the others on one database: its lease, the sweeper that ends
+//!   a dead node's runs, and the store's notices (wake-ups, cancels, cache invalidations);
+//!   `follow.rs`: following a run through the event log (one executing on another node).
 //! - `driver.rs`: one run from `agent_started` to its terminal event; it plans the run once
 //!   (`plan.rs`, from `question.rs`: how the request's words are read).
 //! - `agents/`: one file per agent; they follow the plan and leave what they find in the run's
@@ -21,11 +25,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod agents;
+mod cluster;
 mod context;
 mod driver;
 mod engine;
 mod error;
 mod findings;
+mod follow;
 mod offline;
 mod plan;
 mod question;
@@ -39,7 +45,7 @@ mod tenant;
 mod tools;
 
 pub use agents::{agent_description, agent_tools};
-pub use engine::{Engine, EngineConfig, Principal, RunHistory, StartedRun};
+pub use engine::{DEFAULT_NODE_LEASE, Engine, EngineConfig, Principal, RunHistory, StartedRun};
 pub use error::EngineError;
 pub use findings::{SeriesFindings, SeriesForecast};
 pub use offline::{analyze_focus, analyze_series, analyze_usage};

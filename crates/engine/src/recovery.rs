@@ -1,64 +1,148 @@
-//! Startup recovery: ends the runs a previous process left without a terminal event (it crashed
-//! or was killed), so that their logs keep the run grammar when replayed.
+//! Ending runs whose executor is gone, so that their logs keep the run grammar when replayed.
 //!
-//! Each such run gets `agent_error` `INTERRUPTED` (retryable) after its last persisted event,
-//! preceded by a `tool_completed` of status `error` for any tool call the crash left open. This
-//! module must only be used at startup, before serving, on a database no other node is using.
+//! Such a run gets `agent_error` `INTERRUPTED` (retryable) after its last persisted event,
+//! preceded by a `tool_completed` of status `error` for any tool call left open, all written
+//! with the terminal status in one transaction ([`Store::end_run`]), which writes nothing if the
+//! run moved on or finished meanwhile. Three callers: startup on SQLite (every run in flight was
+//! left by a previous process: [`recover_interrupted`]), the sweeper (runs of a node whose lease
+//! lapsed) and a node's own orphan check (runs whose end it could not record while the database
+//! was away), the last two in `cluster.rs`. This module must not decide which runs are gone:
+//! its callers do.
 
 use crate::error::EngineError;
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent, ServerFrame};
-use agentwire_store::{RunStatus, Store, StoredEvent};
+use agentwire_store::{EndRun, NewEvent, RunRecord, RunStatus, Store, StoredEvent};
 
-/// Ends every run left in flight; returns how many there were.
+/// Why a run is ended, in words for the person who started it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gone {
+    /// The process (or node) executing the run stopped.
+    Stopped,
+    /// This node lost the database while the run was going and could not record its end.
+    DatabaseLost,
+}
+
+impl Gone {
+    fn message(self) -> &'static str {
+        match self {
+            Gone::Stopped => "the server stopped while this run was going; start the request again",
+            Gone::DatabaseLost => {
+                "the server lost its database while this run was going; start the request again"
+            }
+        }
+    }
+
+    fn tool_result(self) -> &'static str {
+        match self {
+            Gone::Stopped => "the server stopped before the tool finished",
+            Gone::DatabaseLost => "the server lost its database before the tool finished",
+        }
+    }
+}
+
+/// How often [`end_interrupted`] re-reads a run that keeps moving before it gives up (a run
+/// that moves is not gone; the caller looks again later).
+const MAX_ATTEMPTS: usize = 3;
+
+/// Ends every run left in flight on a database this process owns alone (SQLite, at startup);
+/// returns how many there were.
 ///
 /// # Errors
 /// `Store` when the runs cannot be read or updated.
 pub(crate) async fn recover_interrupted(store: &dyn Store) -> Result<usize, EngineError> {
     let runs = store.runs_in_flight().await?;
     for run in &runs {
+        end_interrupted(store, run, Gone::Stopped).await?;
+    }
+    if !runs.is_empty() {
+        tracing::warn!(
+            runs = runs.len(),
+            "runs left in flight by a previous process were ended INTERRUPTED"
+        );
+    }
+    Ok(runs.len())
+}
+
+/// Ends one run whose executor is gone. True when this call ended it; false when it had
+/// finished already (or kept moving: then it is not gone).
+///
+/// # Errors
+/// `Store` when the log cannot be read or written.
+pub(crate) async fn end_interrupted(
+    store: &dyn Store,
+    run: &RunRecord,
+    gone: Gone,
+) -> Result<bool, EngineError> {
+    let mut last_seq = run.last_seq;
+    for _ in 0..MAX_ATTEMPTS {
         let logged = store.events_after(&run.run_id, 0).await?;
-        // A crash between persisting the terminal event and recording the status leaves a
-        // finished run marked in flight: only its status needs mending.
+        // A crash between persisting the terminal event and recording the status (possible
+        // with builds that wrote them apart) leaves a finished run marked in flight: only its
+        // status needs mending.
         if let Some(last) = logged.last()
             && let Some(status) = terminal_status(&last.payload)
         {
             store
                 .set_run_status(&run.run_id, status, Some(agentwire_protocol::time::now()))
                 .await?;
-            continue;
+            return Ok(true);
         }
-        // A kill while a tool computed leaves its call open; close it first, as a cancel
-        // does, so the run's grammar stays whole (every tool_executing has its
-        // tool_completed before the terminal event).
-        let mut closing: Vec<(String, EventKind)> = open_tool_calls(&logged)
-            .into_iter()
-            .map(|(agent, tool, tool_call_id)| {
-                let kind = EventKind::ToolCompleted {
-                    tool,
-                    tool_call_id,
-                    status: agentwire_protocol::ToolStatus::Error,
-                    result: "the server stopped before the tool finished".into(),
-                    data: serde_json::Value::Null,
-                    duration_ms: 0,
-                };
-                (agent, kind)
-            })
-            .collect();
-        closing.push((
-            run.agent.clone(),
-            EventKind::AgentError {
-                error_code: ErrorCode::Interrupted,
-                message: "the server stopped while this run was going; start the request again"
-                    .into(),
-                retryable: true,
-            },
-        ));
-        let mut seq = logged
-            .last()
-            .map_or(run.last_seq, |e| e.seq.max(run.last_seq));
-        for (agent, kind) in closing {
-            seq += 1;
-            let event_type = kind.type_name();
+        let after_seq = logged.last().map_or(last_seq, |e| e.seq.max(last_seq));
+        let events = closing_events(run, &logged, after_seq, gone);
+        match store
+            .end_run(
+                &run.run_id,
+                after_seq,
+                &events,
+                RunStatus::Failed,
+                agentwire_protocol::time::now(),
+            )
+            .await?
+        {
+            EndRun::Ended => return Ok(true),
+            EndRun::AlreadyFinished { .. } => return Ok(false),
+            EndRun::Moved { last_seq: now } => last_seq = now,
+        }
+    }
+    Ok(false)
+}
+
+/// The events that end the run after `after_seq`: a `tool_completed` of status `error` for each
+/// open tool call (by the agent that opened it, so the grammar stays whole: every
+/// `tool_executing` has its `tool_completed` before the terminal event), then `agent_error`.
+fn closing_events(
+    run: &RunRecord,
+    logged: &[StoredEvent],
+    after_seq: u64,
+    gone: Gone,
+) -> Vec<NewEvent> {
+    let mut closing: Vec<(String, EventKind)> = open_tool_calls(logged)
+        .into_iter()
+        .map(|(agent, tool, tool_call_id)| {
+            let kind = EventKind::ToolCompleted {
+                tool,
+                tool_call_id,
+                status: agentwire_protocol::ToolStatus::Error,
+                result: gone.tool_result().into(),
+                data: serde_json::Value::Null,
+                duration_ms: 0,
+            };
+            (agent, kind)
+        })
+        .collect();
+    closing.push((
+        run.agent.clone(),
+        EventKind::AgentError {
+            error_code: ErrorCode::Interrupted,
+            message: gone.message().into(),
+            retryable: true,
+        },
+    ));
+    closing
+        .into_iter()
+        .zip(after_seq + 1..)
+        .map(|((agent, kind), seq)| {
+            let event_type = kind.type_name().to_owned();
             let frame = ServerFrame::Event(RunEvent {
                 run_id: run.run_id.clone(),
                 thread_id: run.thread_id.clone(),
@@ -67,25 +151,13 @@ pub(crate) async fn recover_interrupted(store: &dyn Store) -> Result<usize, Engi
                 timestamp: agentwire_protocol::time::now(),
                 kind,
             });
-            store
-                .append_event(&run.run_id, seq, event_type, &frame.to_json())
-                .await?;
-        }
-        store
-            .set_run_status(
-                &run.run_id,
-                RunStatus::Failed,
-                Some(agentwire_protocol::time::now()),
-            )
-            .await?;
-    }
-    if !runs.is_empty() {
-        tracing::warn!(
-            runs = runs.len(),
-            "marked runs left in flight by a previous process as interrupted"
-        );
-    }
-    Ok(runs.len())
+            NewEvent {
+                seq,
+                event_type,
+                payload: frame.to_json(),
+            }
+        })
+        .collect()
 }
 
 /// The tool calls a logged run opened and never closed: (agent, tool, tool_call_id), in order.

@@ -1,17 +1,16 @@
-//! The active runs: which run occupies which thread, how many runs each user has going, and the
-//! counters of how runs ended (for `/metrics`).
+//! The runs this node executes, and the counters of how they ended (for `/metrics`).
 //!
-//! Admission happens under one lock, so the limits are checked and the reservation is made
-//! atomically. A run frees its thread and its place in the user's limit just before its terminal
-//! event goes out (so a client that starts again on seeing it is not refused), and leaves the
-//! registry once the terminal event is persisted (so a follower that misses it here finds it
-//! complete in the store). This module must not touch the store or run anything.
+//! Admission is not here: the limits (one run per thread, runs per user) hold across every node
+//! sharing the database, so the store decides them in one transaction (`Store::admit_run`). A
+//! run enters the registry before it is admitted (so the node's orphan check never mistakes a
+//! run being admitted for one it lost) and leaves it once its terminal event is persisted (so a
+//! follower that misses it here finds it complete in the store). This module must not touch the
+//! store or run anything.
 
-use crate::error::EngineError;
-use crate::run::RunShared;
+use crate::run::{RunShared, StopReason};
 use agentwire_store::RunStatus;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -26,64 +25,43 @@ pub struct EngineMetrics {
 }
 
 pub(crate) struct Registry {
-    slots: Mutex<Slots>,
-    /// The number of active runs; shutdown waits on it.
+    runs: Mutex<HashMap<String, Arc<RunShared>>>,
+    /// The number of runs executing here; shutdown waits on it.
     active: watch::Sender<usize>,
     started: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
-}
-
-#[derive(Default)]
-struct Slots {
-    runs: HashMap<String, Arc<RunShared>>,
-    /// (user, thread) -> the run occupying it.
-    busy_threads: HashMap<(String, String), String>,
-    per_user: HashMap<String, usize>,
+    /// Set when a run may be left in flight in the database with nobody executing it (its end
+    /// could not be recorded): the node's orphan check looks for it.
+    unrecorded: AtomicBool,
 }
 
 impl Registry {
     pub fn new() -> Self {
         Self {
-            slots: Mutex::new(Slots::default()),
+            runs: Mutex::new(HashMap::new()),
             active: watch::Sender::new(0),
             started: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            unrecorded: AtomicBool::new(false),
         }
     }
 
-    /// Admits a run of its user on its thread, within the user's limit of concurrent runs.
-    ///
-    /// # Errors
-    /// `RunConflict` when the thread has a running run; `TooManyRuns` past the limit.
-    pub fn reserve(&self, run: &Arc<RunShared>, limit: usize) -> Result<(), EngineError> {
-        let mut slots = self
-            .slots
-            .lock()
-            .map_err(|_| EngineError::Internal("registry lock poisoned".into()))?;
-        let thread_key = (run.user_id.clone(), run.thread_id.clone());
-        if let Some(running) = slots.busy_threads.get(&thread_key) {
-            return Err(EngineError::RunConflict {
-                run_id: running.clone(),
-            });
-        }
-        let count = slots.per_user.entry(run.user_id.clone()).or_insert(0);
-        if *count >= limit {
-            return Err(EngineError::TooManyRuns {
-                limit,
-                retry_after_ms: 1_000,
-            });
-        }
-        *count += 1;
-        slots.busy_threads.insert(thread_key, run.run_id.clone());
-        slots.runs.insert(run.run_id.clone(), run.clone());
-        let active = slots.runs.len();
-        drop(slots);
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RunShared>>> {
+        // Held only for map operations that cannot panic: a poisoned lock holds valid data.
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a run about to be admitted.
+    pub fn insert(&self, run: &Arc<RunShared>) {
+        let mut runs = self.runs();
+        runs.insert(run.run_id.clone(), run.clone());
+        let active = runs.len();
+        drop(runs);
         self.active.send_replace(active);
-        Ok(())
     }
 
     /// Counts a run that was admitted and recorded.
@@ -91,61 +69,57 @@ impl Registry {
         self.started.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Frees the run's thread and its place in the user's limit, and counts how it ended.
-    pub fn release_slots(&self, run: &RunShared, status: RunStatus) {
+    /// Counts how a run ended.
+    pub fn ended(&self, status: RunStatus) {
         match status {
             RunStatus::Completed => &self.completed,
             RunStatus::Cancelled => &self.cancelled,
             _ => &self.failed,
         }
         .fetch_add(1, Ordering::Relaxed);
-        self.free(run);
     }
 
-    fn free(&self, run: &RunShared) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
-        slots
-            .busy_threads
-            .remove(&(run.user_id.clone(), run.thread_id.clone()));
-        if let Some(count) = slots.per_user.get_mut(&run.user_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                slots.per_user.remove(&run.user_id);
-            }
-        }
-    }
-
-    /// Removes the run once its terminal event is persisted: later followers read the store.
+    /// Removes the run: once its terminal event is persisted, or when it was not admitted.
     pub fn remove(&self, run: &RunShared) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
-        slots.runs.remove(&run.run_id);
-        let active = slots.runs.len();
-        drop(slots);
+        let mut runs = self.runs();
+        runs.remove(&run.run_id);
+        let active = runs.len();
+        drop(runs);
         self.active.send_replace(active);
     }
 
-    /// Undoes a reservation whose run could not be recorded; it is not counted.
-    pub fn withdraw(&self, run: &RunShared) {
-        self.free(run);
-        self.remove(run);
+    pub fn get(&self, run_id: &str) -> Option<Arc<RunShared>> {
+        self.runs().get(run_id).cloned()
     }
 
-    pub fn get(&self, run_id: &str) -> Option<Arc<RunShared>> {
-        self.slots.lock().ok()?.runs.get(run_id).cloned()
+    pub fn contains(&self, run_id: &str) -> bool {
+        self.runs().contains_key(run_id)
     }
 
     pub fn all(&self) -> Vec<Arc<RunShared>> {
-        match self.slots.lock() {
-            Ok(slots) => slots.runs.values().cloned().collect(),
-            Err(_) => Vec::new(),
-        }
+        self.runs().values().cloned().collect()
     }
 
-    /// Follows the number of active runs.
+    /// Tells every run executing here to stop; returns how many there were.
+    pub fn stop_all(&self, reason: StopReason) -> usize {
+        let runs = self.all();
+        for run in &runs {
+            run.stop(reason);
+        }
+        runs.len()
+    }
+
+    /// A run stopped (or was refused) without its end recorded in the database.
+    pub fn note_unrecorded(&self) {
+        self.unrecorded.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a run was noted since the last call.
+    pub fn take_unrecorded(&self) -> bool {
+        self.unrecorded.swap(false, Ordering::SeqCst)
+    }
+
+    /// Follows the number of runs executing here.
     pub fn watch_active(&self) -> watch::Receiver<usize> {
         self.active.subscribe()
     }

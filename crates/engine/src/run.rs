@@ -3,13 +3,16 @@
 //! While a run is active its events live in an in-memory log beside the persisted one; followers
 //! read the log by `seq` and wait on a watch channel for more. Nobody can lag out of it (unlike a
 //! broadcast channel) and a slow follower never slows the run: the run only appends and notifies.
-//! Once the run ends, late followers read the store instead, which by then holds every event.
+//! Once the run ends, late followers read the store instead, which by then holds every event; so
+//! do followers of a run that executes on another node (`follow.rs`), and the followers of a run
+//! this node gave up because another node took it over ([`RunShared::hand_over`]).
 //!
 //! Order matters and is the reason this works without gaps: an event is persisted, then appended to
 //! the log, then announced; a run leaves the registry only after its terminal event is persisted.
 
+use crate::follow::{LogFollower, LogReader};
 use agentwire_protocol::RunEvent;
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +23,12 @@ pub(crate) enum StopReason {
     User,
     Timeout,
     Shutdown,
+    /// Another node ends the run (this node's lease lapsed and a survivor claimed its runs, or
+    /// the log already holds a terminal event): stop without writing; followers read the log.
+    TakenOver,
+    /// This node cannot reach the database and may be losing its lease: stop without writing;
+    /// followers here get an `UNAVAILABLE` error, the log is mended once the database is back.
+    Unreachable,
 }
 
 /// State shared by a running run, its cancellers and its followers.
@@ -38,6 +47,9 @@ pub(crate) struct RunShared {
     finished: watch::Sender<bool>,
     pub cancel: CancellationToken,
     stop_reason: OnceLock<StopReason>,
+    /// Set when this node stopped executing the run without ending it: followers continue
+    /// from the log.
+    handed_over: AtomicBool,
 }
 
 impl RunShared {
@@ -52,6 +64,7 @@ impl RunShared {
             finished: watch::Sender::new(false),
             cancel: CancellationToken::new(),
             stop_reason: OnceLock::new(),
+            handed_over: AtomicBool::new(false),
         })
     }
 
@@ -87,6 +100,17 @@ impl RunShared {
     pub fn is_finished(&self) -> bool {
         *self.finished.borrow()
     }
+
+    /// Gives the run up without a terminal event of this node's: its followers here read the
+    /// rest (the terminal event another node writes) from the log.
+    pub fn hand_over(&self) {
+        self.handed_over.store(true, Ordering::SeqCst);
+        self.published.send_modify(|_| {});
+    }
+
+    fn is_handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::SeqCst)
+    }
 }
 
 /// The events of one run, in `seq` order, ending with its terminal event.
@@ -105,12 +129,15 @@ enum Source {
         next_seq: u64,
         published: watch::Receiver<u64>,
         done: bool,
+        /// Where to continue if the run is handed over.
+        log: LogReader,
     },
-    Replay(VecDeque<RunEvent>),
+    /// From the event log: a run executing elsewhere, finished, or handed over.
+    Log(Box<LogFollower>),
 }
 
 impl EventStream {
-    pub(crate) fn live(run: Arc<RunShared>, after_seq: u64) -> Self {
+    pub(crate) fn live(run: Arc<RunShared>, after_seq: u64, log: LogReader) -> Self {
         let published = run.published.subscribe();
         Self {
             source: Source::Live {
@@ -118,44 +145,52 @@ impl EventStream {
                 next_seq: after_seq.saturating_add(1),
                 published,
                 done: false,
+                log,
             },
         }
     }
 
-    pub(crate) fn replay(events: Vec<RunEvent>) -> Self {
+    pub(crate) fn from_log(follower: LogFollower) -> Self {
         Self {
-            source: Source::Replay(events.into()),
+            source: Source::Log(Box::new(follower)),
         }
     }
 
     /// The next event, or `None` once the terminal event has been yielded (or the run's events
     /// after the requested `seq` are exhausted).
     pub async fn next(&mut self) -> Option<RunEvent> {
-        match &mut self.source {
-            Source::Replay(events) => events.pop_front(),
-            Source::Live {
-                run,
-                next_seq,
-                published,
-                done,
-            } => loop {
-                if *done {
-                    return None;
-                }
-                if let Some(event) = run.event_at(*next_seq) {
-                    *next_seq += 1;
-                    *done = event.kind.is_terminal();
-                    return Some(event);
-                }
-                if run.is_finished() {
-                    // Asked to resume past the terminal event: nothing more will come.
-                    return None;
-                }
-                if published.changed().await.is_err() {
-                    // The run state is gone; everything published was read above.
-                    *done = true;
-                }
-            },
+        loop {
+            let handed_over = match &mut self.source {
+                Source::Log(follower) => return follower.next().await,
+                Source::Live {
+                    run,
+                    next_seq,
+                    published,
+                    done,
+                    log,
+                } => loop {
+                    if *done {
+                        return None;
+                    }
+                    if let Some(event) = run.event_at(*next_seq) {
+                        *next_seq += 1;
+                        *done = event.kind.is_terminal();
+                        return Some(event);
+                    }
+                    if run.is_finished() {
+                        // Asked to resume past the terminal event: nothing more will come.
+                        return None;
+                    }
+                    if run.is_handed_over() {
+                        break log.follow(&run.run_id, next_seq.saturating_sub(1));
+                    }
+                    if published.changed().await.is_err() {
+                        // The run state is gone; everything published was read above.
+                        *done = true;
+                    }
+                },
+            };
+            self.source = Source::Log(Box::new(handed_over));
         }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Loading a tenant's records from the store on every run would dominate a run's cost, so the
 //! engine keeps one immutable snapshot per tenant and replaces it when the tenant ingests data.
-//! Tools only ever see a snapshot: a run never observes half of an ingest. This module must not
-//! write to the store: ingesting is the engine's, which then calls [`Tenants::invalidate`].
+//! Tools only ever see a snapshot: a run never observes half of an ingest. An ingest on any node
+//! reaches every node as a `UsageChanged` notice (`cluster.rs` calls [`Tenants::invalidate`]),
+//! and when notices may have been missed every snapshot goes ([`Tenants::invalidate_all`]). This
+//! module must not write to the store: ingesting is the engine's.
 
 use crate::error::EngineError;
 use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
@@ -42,9 +44,26 @@ struct CacheInner {
     snapshots: HashMap<String, Arc<TenantData>>,
     /// Bumped by every ingest, so a load that raced with an ingest does not cache stale data.
     generations: HashMap<String, u64>,
+    /// Bumped when every snapshot is dropped at once, for the same reason.
+    epoch: u64,
+}
+
+/// When a load started, as far as the cache can tell: a snapshot loaded then is cached only if
+/// nothing invalidated the tenant since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Generation {
+    epoch: u64,
+    tenant: u64,
 }
 
 impl CacheInner {
+    fn generation(&self, tenant_id: &str) -> Generation {
+        Generation {
+            epoch: self.epoch,
+            tenant: self.generations.get(tenant_id).copied().unwrap_or(0),
+        }
+    }
+
     /// Records held for tenants' own data (the shared demo set is counted once, not per tenant).
     fn own_records(&self) -> usize {
         self.snapshots
@@ -66,20 +85,23 @@ impl CacheInner {
 
 impl TenantCache {
     /// The cached snapshot, or the generation to pass to [`TenantCache::put`] after loading one.
-    pub fn get(&self, tenant_id: &str) -> Result<Arc<TenantData>, u64> {
+    pub fn get(&self, tenant_id: &str) -> Result<Arc<TenantData>, Generation> {
         let Ok(inner) = self.inner.lock() else {
-            return Err(u64::MAX);
+            return Err(Generation {
+                epoch: u64::MAX,
+                tenant: u64::MAX,
+            });
         };
         match inner.snapshots.get(tenant_id) {
             Some(data) => Ok(data.clone()),
-            None => Err(inner.generations.get(tenant_id).copied().unwrap_or(0)),
+            None => Err(inner.generation(tenant_id)),
         }
     }
 
     /// Caches a snapshot loaded at `generation`, unless an ingest happened since.
-    pub fn put(&self, data: Arc<TenantData>, generation: u64) {
+    pub fn put(&self, data: Arc<TenantData>, generation: Generation) {
         if let Ok(mut inner) = self.inner.lock()
-            && inner.generations.get(&data.tenant_id).copied().unwrap_or(0) == generation
+            && inner.generation(&data.tenant_id) == generation
         {
             let keep = data.tenant_id.clone();
             inner.snapshots.insert(keep.clone(), data);
@@ -91,6 +113,13 @@ impl TenantCache {
         if let Ok(mut inner) = self.inner.lock() {
             inner.snapshots.remove(tenant_id);
             *inner.generations.entry(tenant_id.to_owned()).or_insert(0) += 1;
+        }
+    }
+
+    pub fn invalidate_all(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.snapshots.clear();
+            inner.epoch += 1;
         }
     }
 }
@@ -170,6 +199,11 @@ impl Tenants {
     pub fn invalidate(&self, tenant_id: &str) {
         self.cache.invalidate(tenant_id);
     }
+
+    /// Drops every snapshot (ingests may have been missed): each tenant's next run reloads.
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
 }
 
 #[cfg(test)]
@@ -199,10 +233,24 @@ mod tests {
     }
 
     #[test]
+    fn dropping_everything_keeps_loads_that_started_before_out() {
+        let cache = TenantCache::default();
+        let early = cache.get("t").unwrap_err();
+        cache.put(snapshot("u", 1, false), cache.get("u").unwrap_err());
+        cache.invalidate_all();
+        assert!(cache.get("u").is_err(), "every snapshot goes");
+        cache.put(snapshot("t", 1, false), early);
+        assert!(cache.get("t").is_err(), "a load from before is not cached");
+        cache.put(snapshot("t", 1, false), cache.get("t").unwrap_err());
+        assert!(cache.get("t").is_ok());
+    }
+
+    #[test]
     fn the_cache_stays_within_its_tenant_bound() {
         let cache = TenantCache::default();
         for i in 0..MAX_CACHED_TENANTS + 10 {
-            cache.put(snapshot(&format!("t{i}"), 1, true), 0);
+            let generation = cache.get(&format!("t{i}")).unwrap_err();
+            cache.put(snapshot(&format!("t{i}"), 1, true), generation);
         }
         let inner = cache.inner.lock().unwrap();
         assert_eq!(inner.snapshots.len(), MAX_CACHED_TENANTS);

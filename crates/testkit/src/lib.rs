@@ -9,8 +9,8 @@
 //!
 //! Modules:
 //! - [`data`]: the public data sets in `../shared/data`, or why a test skips without them.
-//! - [`database`]: [`TestDatabase`], a fresh database per test, and the one function that picks
-//!   its URL (the seam for running the same tests against another backend).
+//! - [`database`]: [`TestDatabase`], a fresh database per test on SQLite or PostgreSQL (chosen by
+//!   `AGENTWIRE_TEST_BACKEND`, or asked for), and whether PostgreSQL is available here.
 //! - [`server`]: [`TestServer`] and its [`TestServerBuilder`] (step delay, limits, demo data,
 //!   timeouts, JWT settings).
 //! - [`jwt`]: the test secret and RSA keys, valid, forged, expired and unsigned tokens.
@@ -75,7 +75,10 @@ pub mod server;
 pub mod ws;
 
 pub use data::shared_data;
-pub use database::{TempStore, TestDatabase, database_url};
+pub use database::{
+    BACKEND_VAR, POSTGRES_URL_VAR, TempStore, TestBackend, TestDatabase, database_url,
+    postgres_admin_url,
+};
 pub use http::{HttpError, HttpResponse, dechunk, http, http_blocking};
 pub use jwt::{
     SECRET, alg_none_token, claims, decode_claims, expired_token, forged_token, sign, sign_hs256,

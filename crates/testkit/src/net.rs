@@ -4,7 +4,7 @@
 //! The proxy forwards bytes and nothing else; it must not read or change them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -21,11 +21,14 @@ pub fn unused_port() -> SocketAddr {
 
 /// Forwards every connection to a target; [`CuttableProxy::cut`] drops the open ones (both sides
 /// see the TCP connection close) while new connections are forwarded as before, so a client can
-/// reconnect. Stops on drop.
+/// reconnect. [`CuttableProxy::go_down`] makes the target unreachable until
+/// [`CuttableProxy::come_back`] (a database that went away and returned). Stops on drop.
 pub struct CuttableProxy {
     pub addr: SocketAddr,
     open: Arc<Mutex<Vec<AbortHandle>>>,
     accepted: Arc<AtomicUsize>,
+    /// While set, new connections are closed at once.
+    down: Arc<AtomicBool>,
     accept_task: JoinHandle<()>,
 }
 
@@ -36,11 +39,17 @@ impl CuttableProxy {
         let addr = listener.local_addr().expect("proxy address");
         let open: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));
+        let down = Arc::new(AtomicBool::new(false));
         let accept_task = {
             let open = open.clone();
             let accepted = accepted.clone();
+            let down = down.clone();
             tokio::spawn(async move {
                 while let Ok((mut client, _)) = listener.accept().await {
+                    if down.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
                     accepted.fetch_add(1, Ordering::SeqCst);
                     let task = tokio::spawn(async move {
                         let _ = client.set_nodelay(true);
@@ -60,8 +69,20 @@ impl CuttableProxy {
             addr,
             open,
             accepted,
+            down,
             accept_task,
         }
+    }
+
+    /// The target goes away: open connections are cut and new ones closed at once.
+    pub fn go_down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    /// The target is reachable again.
+    pub fn come_back(&self) {
+        self.down.store(false, Ordering::SeqCst);
     }
 
     /// Drops every open connection (both sides see the TCP connection close); returns how many.

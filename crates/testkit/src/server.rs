@@ -2,9 +2,12 @@
 //! [`TestDatabase`], verifying HS256 tokens signed with [`crate::SECRET`] unless told otherwise.
 //!
 //! [`TestServerBuilder`] sets the knobs tests turn (step delay, limits, demo data, timeouts, JWT
-//! settings); anything else is reachable through [`TestServerBuilder::configure`]. The server is
-//! built exactly as `agentwire serve` builds it (`Engine::new`, `AppState::new`,
-//! `agentwire_server::serve`); this module must not add behaviour of its own.
+//! settings, the node's lease); anything else is reachable through
+//! [`TestServerBuilder::configure`]. Several servers may share one database
+//! ([`TestServerBuilder::database`]): they are nodes of one cluster, as `agentwire serve`
+//! processes on one PostgreSQL are. The server is built exactly as `agentwire serve` builds it
+//! (`Engine::start`, `AppState::new`, `agentwire_server::serve`); this module must not add
+//! behaviour of its own.
 
 use crate::database::TestDatabase;
 use crate::http::{HttpResponse, http};
@@ -13,7 +16,7 @@ use crate::ws::connect_options;
 use agentwire_check::client::{ClientError, ConnectOptions, Credentials, Session};
 use agentwire_engine::{Engine, EngineConfig, Principal};
 use agentwire_server::{AppState, JwtConfig, RateLimit, ServerConfig};
-use agentwire_store::Store;
+use agentwire_store::{Store, StoreOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +37,7 @@ pub struct TestServer {
     pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    database: TestDatabase,
+    database: Arc<TestDatabase>,
 }
 
 /// Settings for a [`TestServer`]: the server's and the engine's defaults, with HS256 over
@@ -42,6 +45,10 @@ pub struct TestServer {
 pub struct TestServerBuilder {
     server: ServerConfig,
     engine: EngineConfig,
+    database: Option<Arc<TestDatabase>>,
+    /// Reach the database through this URL instead of its own (a proxy a test can cut).
+    database_url: Option<String>,
+    store_options: StoreOptions,
 }
 
 impl Default for TestServerBuilder {
@@ -52,11 +59,45 @@ impl Default for TestServerBuilder {
                 ..ServerConfig::default()
             },
             engine: EngineConfig::default(),
+            database: None,
+            database_url: None,
+            store_options: StoreOptions::default(),
         }
     }
 }
 
 impl TestServerBuilder {
+    /// Serves on this database instead of a fresh one: servers started on the same database
+    /// are nodes of one cluster.
+    pub fn database(mut self, database: &Arc<TestDatabase>) -> Self {
+        self.database = Some(database.clone());
+        self
+    }
+
+    /// Reaches the database through `url` (the same database, e.g. through a proxy).
+    pub fn database_url(mut self, url: String) -> Self {
+        self.database_url = Some(url);
+        self
+    }
+
+    /// How the store connects (timeouts, pool size).
+    pub fn store_options(mut self, options: StoreOptions) -> Self {
+        self.store_options = options;
+        self
+    }
+
+    /// This node's lease (and so how soon another node ends its runs once it stops renewing).
+    pub fn node_lease(mut self, lease: Duration) -> Self {
+        self.engine.node_lease = lease;
+        self
+    }
+
+    /// The name this node registers under.
+    pub fn node_name(mut self, name: &str) -> Self {
+        self.engine.node_name = name.to_owned();
+        self
+    }
+
     /// Tenants without data of their own see the generated demo data set.
     pub fn demo_data(mut self) -> Self {
         self.engine.demo_data = true;
@@ -165,16 +206,25 @@ impl TestServerBuilder {
         self
     }
 
-    /// Opens a fresh [`TestDatabase`], builds the engine and the server on it, and starts
-    /// serving on `127.0.0.1:0`.
+    /// Opens a fresh [`TestDatabase`] (unless given one), builds the engine and the server on
+    /// it, and starts serving on `127.0.0.1:0`.
     ///
     /// # Panics
-    /// When the database cannot be opened, the settings are refused (`AppState::new`), or no
-    /// port can be bound.
+    /// When the database cannot be opened, the engine cannot start, the settings are refused
+    /// (`AppState::new`), or no port can be bound.
     pub async fn start(self) -> TestServer {
-        let database = TestDatabase::new();
-        let store = database.connect().await;
-        let engine = Engine::new(store.clone(), self.engine);
+        let database = self
+            .database
+            .unwrap_or_else(|| Arc::new(TestDatabase::new()));
+        let url = self
+            .database_url
+            .unwrap_or_else(|| database.url().to_owned());
+        let store = agentwire_store::connect_with(&url, &self.store_options)
+            .await
+            .unwrap_or_else(|err| panic!("cannot open the test database {url}: {err}"));
+        let engine = Engine::start(store.clone(), self.engine)
+            .await
+            .unwrap_or_else(|err| panic!("the test server's engine did not start: {err}"));
         let state = AppState::new(engine, self.server)
             .unwrap_or_else(|err| panic!("the test server's settings were refused: {err}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -224,6 +274,11 @@ impl TestServer {
     /// The URL of the database the server runs on.
     pub fn database_url(&self) -> &str {
         self.database.url()
+    }
+
+    /// The database the server runs on, to start more nodes on it.
+    pub fn database(&self) -> &Arc<TestDatabase> {
+        &self.database
     }
 
     /// Options for the suite's client to this server's `/ws`, with a 10 s connect limit.
@@ -309,7 +364,11 @@ mod tests {
             server.state.config.cors_allowed_origins,
             ["https://app.example.com"]
         );
-        assert!(server.database_url().starts_with("sqlite://"));
+        let scheme = match server.database().backend() {
+            crate::TestBackend::Sqlite => "sqlite://",
+            crate::TestBackend::Postgres => "postgres://",
+        };
+        assert!(server.database_url().starts_with(scheme));
 
         let health = server.get("/health", &[]).await;
         assert_eq!(health.status, 200, "{}", health.text());

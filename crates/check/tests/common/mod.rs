@@ -68,13 +68,15 @@ impl OurServer {
             jwt: JwtConfig::hs256(SECRET),
             ..ServerConfig::default()
         };
-        let engine = Engine::new(
+        let engine = Engine::start(
             store,
             EngineConfig {
                 demo_data: true,
                 ..EngineConfig::default()
             },
-        );
+        )
+        .await
+        .unwrap();
         let state = AppState::new(engine, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

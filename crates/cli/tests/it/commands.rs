@@ -137,8 +137,8 @@ fn serve_refuses_to_start_without_a_secret() {
 
 #[test]
 fn serve_on_an_unreachable_postgres_exits_1_saying_why_without_the_password() {
-    let port = agentwire_testkit::unused_port();
-    let url = format!("postgres://aw:hunter2@127.0.0.1:{port}/agentwire");
+    let addr = agentwire_testkit::unused_port();
+    let url = format!("postgres://aw:hunter2@{addr}/agentwire");
     let out = run(&[
         "serve",
         "--listen",

@@ -95,7 +95,9 @@ async fn run_until(session: &mut Session, point: KillPoint) -> (String, Vec<Valu
 }
 
 async fn crash_and_resume(point: KillPoint) {
-    let database = TestDatabase::new();
+    // Startup recovery is SQLite's (one process owns the file); on PostgreSQL a survivor ends
+    // a dead node's runs instead (`cluster.rs`).
+    let database = TestDatabase::sqlite();
     let token = agentwire().token("carla", "acme", SECRET);
 
     let server = start_server(database.url());

@@ -85,8 +85,9 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
         ],
     )
     .await;
-    let engine = Engine::new(store.clone(), EngineConfig::default());
-    assert_eq!(engine.recover_interrupted().await.unwrap(), 1);
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
 
     let alice = principal("alice", "acme");
     let events = engine.run_events(&alice, "run_open_tool", 0).await.unwrap();
@@ -120,7 +121,9 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
     assert_eq!(run.status, RunStatus::Failed);
 
     // Recovery is idempotent: a second start finds nothing in flight.
-    assert_eq!(engine.recover_interrupted().await.unwrap(), 0);
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     assert_eq!(
         engine
             .run_events(&alice, "run_open_tool", 0)
@@ -148,8 +151,9 @@ async fn a_run_killed_between_steps_gets_only_the_terminal_event() {
         ],
     )
     .await;
-    let engine = Engine::new(store.clone(), EngineConfig::default());
-    assert_eq!(engine.recover_interrupted().await.unwrap(), 1);
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
     let alice = principal("alice", "acme");
     let events = engine.run_events(&alice, "run_between", 0).await.unwrap();
     assert_eq!(events.len(), 3);

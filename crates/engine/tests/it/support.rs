@@ -24,7 +24,7 @@ pub async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
 /// An engine over a fresh store.
 pub async fn engine(config: EngineConfig) -> (Engine, tempfile::TempDir) {
     let (store, dir) = store().await;
-    (Engine::new(store, config), dir)
+    (Engine::start(store, config).await.unwrap(), dir)
 }
 
 /// An engine over a fresh store in which tenant `acme` has ingested the demo data set.
