@@ -10,7 +10,7 @@
 use crate::AppState;
 use crate::auth::{self, Identity, SCOPE_USAGE_WRITE};
 use crate::error::AppError;
-use agentwire_analytics::UsageFormat;
+use agentwire_analytics::{UsageFormat, UsageRecord};
 use agentwire_protocol::{AgentKind, SUBPROTOCOL};
 use axum::Json;
 use axum::body::Body;
@@ -63,7 +63,8 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "alive" }))
 }
 
-/// `GET /health/ready`: the database answers and the server is not draining.
+/// `GET /health/ready`: the server is not draining, the database answers and this node holds its
+/// lease (so a load balancer sends new sockets elsewhere while it does not).
 pub async fn ready(State(state): State<AppState>) -> Response {
     if state.is_draining() {
         return (
@@ -76,7 +77,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not_ready", "reason": format!("database {reason}") })),
+            Json(json!({ "status": "not_ready", "reason": reason })),
         )
             .into_response(),
     }
@@ -86,13 +87,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 async fn check_database(state: &AppState) -> Result<(), &'static str> {
     match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.engine.health()).await {
         Ok(Ok(())) => Ok(()),
+        Ok(Err(agentwire_engine::EngineError::Unavailable(reason))) => {
+            tracing::warn!(%reason, "health check: not ready");
+            Err("database unreachable or node lease not held")
+        }
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "health check: database failed");
-            Err("unreachable")
+            Err("database unreachable")
         }
         Err(_) => {
             tracing::warn!("health check: database did not answer in time");
-            Err("timeout")
+            Err("database timeout")
         }
     }
 }
@@ -219,11 +224,18 @@ pub async fn ingest_usage(
                 limit: max_rows,
             });
         }
-        agentwire_analytics::import_usage_with(
+        let report = agentwire_analytics::import_usage_with(
             std::io::Cursor::new(bytes),
             &agentwire_analytics::ImportOptions { format, model },
         )
-        .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))
+        .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))?;
+        if let Some((index, field)) = nul_in_records(&report.records) {
+            return Err(AppError::Unprocessable(format!(
+                "record {} of the upload: field `{field}` contains a NUL character (U+0000), which cannot be stored; remove it and upload again",
+                index + 1
+            )));
+        }
+        Ok(report)
     })
     .await
     .map_err(|err| AppError::internal(format!("usage import task failed: {err}")))??;
@@ -245,6 +257,34 @@ pub async fn ingest_usage(
         "imported": imported,
         "rows_read": report.rows_read,
     })))
+}
+
+/// The first record (its index) and text field holding a NUL character, which no database can
+/// store: refused here with the field's name rather than failing in the store as `INTERNAL`.
+fn nul_in_records(records: &[UsageRecord]) -> Option<(usize, &'static str)> {
+    records.iter().enumerate().find_map(|(index, r)| {
+        let optional = [
+            ("status", &r.status),
+            ("service_tier", &r.service_tier),
+            ("user_id", &r.user_id),
+            ("team", &r.team),
+            ("project", &r.project),
+            ("feature", &r.feature),
+            ("session_id", &r.session_id),
+            ("prompt_hash", &r.prompt_hash),
+            ("prefix_hash", &r.prefix_hash),
+            ("tags", &r.tags),
+        ];
+        [("provider", Some(&r.provider)), ("model", Some(&r.model))]
+            .into_iter()
+            .chain(
+                optional
+                    .into_iter()
+                    .map(|(field, value)| (field, value.as_ref())),
+            )
+            .find(|(_, value)| value.is_some_and(|text| text.contains('\0')))
+            .map(|(field, _)| (index, field))
+    })
 }
 
 /// The format asked for by the query or the Content-Type; `None` means detect.

@@ -8,8 +8,9 @@
 
 use super::error_frames;
 use agentwire_protocol::server::{ControlFrame, Pong};
-use agentwire_protocol::{ClientMessage, ErrorFrame, ServerFrame, StartRun};
+use agentwire_protocol::{ClientMessage, ErrorCode, ErrorFrame, ServerFrame, StartRun};
 use axum::extract::ws::Message;
+use serde_json::Value;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -94,6 +95,9 @@ pub(crate) fn process_message(msg: Message, ctx: MessageContext) -> ControlFlow<
     if text.len() > ctx.max_frame_bytes {
         return ControlFlow::Break(too_big(Some(text.len()), ctx.max_frame_bytes));
     }
+    if let Some(reply) = refuse_nul(text.as_str()) {
+        return ControlFlow::Continue(Decision::Reply(reply));
+    }
     let parsed = match ClientMessage::parse(text.as_str()) {
         Ok(parsed) => parsed,
         Err(err) => {
@@ -139,6 +143,56 @@ pub(crate) fn process_message(msg: Message, ctx: MessageContext) -> ControlFlow<
         },
     };
     ControlFlow::Continue(decision)
+}
+
+/// `INVALID_MESSAGE` naming the field, for a frame with a NUL character (U+0000) in any string:
+/// no database can store one, so it is refused here rather than fail later as `INTERNAL`. In
+/// JSON a NUL can only arrive escaped (`\u0000`), so frames without that text are not parsed
+/// twice.
+fn refuse_nul(text: &str) -> Option<ServerFrame> {
+    if !text.contains("\\u0000") {
+        return None;
+    }
+    let value: Value = serde_json::from_str(text).ok()?;
+    let field = nul_path(&value, "")?;
+    let request_id = match value.get("id") {
+        Some(Value::String(id)) => Some(id.clone()),
+        _ => None,
+    };
+    Some(error_frames::error(
+        ErrorCode::InvalidMessage,
+        format!(
+            "field `{field}` contains a NUL character (U+0000), which cannot be stored; remove it and send the message again"
+        ),
+        request_id,
+    ))
+}
+
+/// The path (`payload.user_request`, `items[2]`) of the first key or string value holding a
+/// NUL character.
+pub(crate) fn nul_path(value: &Value, at: &str) -> Option<String> {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) => text.contains('\0').then(|| at.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(&key.replace('\0', "\\u0000")))
+            } else {
+                nul_path(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Decides what a failed read means: a frame the library refused as too big, a text frame that is
@@ -450,6 +504,37 @@ mod tests {
             ClientMessage::StartRun(start) => start,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_naming_its_field() {
+        for (frame, field) in [
+            (
+                r#"{"type":"start_agent","id":"r1","payload":{"user_request":"spend\u0000?"}}"#,
+                "payload.user_request",
+            ),
+            (
+                r#"{"type":"resume","id":"r1","run_id":"run_\u0000","after_seq":0}"#,
+                "run_id",
+            ),
+            (
+                r#"{"type":"start_agent","id":"r1","payload":{"user_request":"x","tags":["a","b\u0000"]}}"#,
+                "payload.tags[1]",
+            ),
+        ] {
+            let reply = reply(process_message(text(frame), ctx(true)));
+            assert_eq!(reply["error_code"], "INVALID_MESSAGE", "{frame}");
+            assert_eq!(reply["request_id"], "r1");
+            let message = reply["message"].as_str().unwrap();
+            assert!(message.contains(&format!("`{field}`")), "{message}");
+            assert!(message.contains("NUL"), "{message}");
+        }
+        // An escaped backslash before "u0000" is no NUL.
+        let fine = r#"{"type":"start_agent","id":"r1","payload":{"user_request":"a \\u0000 b"}}"#;
+        assert!(matches!(
+            process_message(text(fine), ctx(true)),
+            ControlFlow::Continue(Decision::Start { .. })
+        ));
     }
 
     #[test]

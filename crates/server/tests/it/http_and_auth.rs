@@ -546,6 +546,63 @@ async fn malformed_json_is_refused_and_the_socket_keeps_serving() {
     ping_works(&mut session, "after-garbage").await;
 }
 
+/// No database can store a NUL character (U+0000) in text: a message or an upload holding one is
+/// refused at the edge, naming the field, instead of failing later as `INTERNAL`; nothing is
+/// stored and the socket keeps serving. (Run on PostgreSQL by `.ci/run`, where it matters most.)
+#[tokio::test]
+async fn nul_characters_are_refused_at_the_edge_naming_the_field() {
+    let server = TestServer::start().await;
+    let mut session = connect(&server, Credentials::Bearer(token("alice", None))).await;
+    session
+        .send_text(r#"{"type":"start_agent","id":"n1","payload":{"user_request":"spend\u0000?"}}"#)
+        .await
+        .unwrap();
+    let frame = next(&mut session).await;
+    assert_error(&frame, "INVALID_MESSAGE", Some("n1"));
+    let message = frame["message"].as_str().unwrap();
+    assert!(
+        message.contains("`payload.user_request`") && message.contains("NUL"),
+        "{message}"
+    );
+    session
+        .send_text(r#"{"type":"resume","id":"n2","run_id":"run_\u0000","after_seq":0}"#)
+        .await
+        .unwrap();
+    let frame = next(&mut session).await;
+    assert_error(&frame, "INVALID_MESSAGE", Some("n2"));
+    assert!(
+        frame["message"].as_str().unwrap().contains("`run_id`"),
+        "{frame}"
+    );
+    ping_works(&mut session, "after-nul").await;
+
+    let auth = format!("Bearer {}", token("alice", Some("usage:write")));
+    let body = "{\"timestamp\":\"2026-11-20T10:00:00Z\",\"model\":\"gpt-4o\",\"input_tokens\":10,\"output_tokens\":2}\n\
+                {\"timestamp\":\"2026-11-20T11:00:00Z\",\"model\":\"gpt-4o\",\"input_tokens\":20,\"output_tokens\":4,\"team\":\"se\\u0000arch\"}\n";
+    let response = server
+        .post(
+            "/api/usage?format=jsonl",
+            &[("Authorization", &auth)],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(response.status, 422, "{}", response.text());
+    let answer = response.json();
+    assert_eq!(answer["error_code"], "INVALID_MESSAGE");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("record 2") && message.contains("`team`"),
+        "{message}"
+    );
+    assert_eq!(server.store.usage_count("alice").await.unwrap(), 0);
+
+    // An id with a NUL names nothing that exists.
+    let response = server
+        .get("/api/runs/run_%00x/events", &[("Authorization", &auth)])
+        .await;
+    assert_eq!(response.status, 404, "{}", response.text());
+}
+
 #[tokio::test]
 async fn unknown_agent_is_agent_not_found() {
     let server = TestServer::start().await;
