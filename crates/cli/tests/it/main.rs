@@ -6,7 +6,8 @@
 //! - `analyze`: the offline report from files.
 //! - `check_load`: `agentwire check` and `agentwire load` against `agentwire serve`.
 //! - `hardening`: the operator's hardening flags of `serve`.
-//! - `crash`: `serve` killed with SIGKILL mid-run, restarted and resumed.
+//! - `crash`: `serve` killed with SIGKILL mid-run, restarted and resumed (SQLite).
+//! - `cluster`: three `serve` processes on one PostgreSQL database (skipped without one).
 //!
 //! None of them needs a process of its own: the kills hit child processes, and nothing here
 //! changes process-wide state.
@@ -14,6 +15,7 @@
 
 mod analyze;
 mod check_load;
+mod cluster;
 mod commands;
 mod crash;
 mod hardening;

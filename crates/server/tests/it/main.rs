@@ -7,6 +7,10 @@
 //!   headers and CORS.
 //! - `web`: the page's HTTP side (assets, demo token, thread history).
 //! - `browser`: the page in headless Chromium (with `webdriver`, its WebDriver client).
+//! - `cluster`: several nodes on one PostgreSQL database (skipped without one, saying why).
+//!
+//! Every test runs on the backend `AGENTWIRE_TEST_BACKEND` names (SQLite by default; `.ci/run`
+//! runs this binary a second time on PostgreSQL).
 //!
 //! The hostile-input catalogue is a binary of its own (`tests/hostile.rs`): it installs a
 //! process-wide tracing subscriber and searches everything the process logged, which must not
@@ -14,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod cluster;
 mod http_and_auth;
 mod runs;
 mod web;
