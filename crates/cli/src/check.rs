@@ -85,10 +85,11 @@ pub fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 fn config(args: &CheckArgs) -> anyhow::Result<SuiteConfig> {
-    let Some(target) = args.target.target.clone() else {
+    let Some((target, others)) = args.target.target.split_first() else {
         bail!("--target is required (e.g. --target http://127.0.0.1:8080)");
     };
-    let mut config = SuiteConfig::new(target, auth_mode(&args.target)?);
+    let mut config = SuiteConfig::new(target.clone(), auth_mode(&args.target)?);
+    config.other_targets = others.to_vec();
     config.connect_timeout = parse_duration(&args.target.connect_timeout)?;
     config.first_event_timeout = parse_duration(&args.target.first_event_timeout)?;
     config.completion_timeout = parse_duration(&args.target.completion_timeout)?;

@@ -238,9 +238,10 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// The deployment: `http://host:port`, `ws://host:port/ws` or `host:port` (required, except
-    /// for `check --list`).
-    #[arg(long, env = "AGENTWIRE_TARGET")]
-    pub target: Option<String>,
+    /// for `check --list`). Repeat it (or separate with commas) for several nodes of one
+    /// deployment: `check` adds cases across nodes, `load` spreads its sessions over them.
+    #[arg(long, env = "AGENTWIRE_TARGET", value_delimiter = ',')]
+    pub target: Vec<String>,
     /// A JWT for the suite's user. Cases that need other users are skipped, saying so.
     #[arg(long, env = "AGENTWIRE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

@@ -44,14 +44,17 @@ fn open_files_limit() -> Option<u64> {
 }
 
 fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
-    let Some(target) = args.target.target.clone() else {
+    let Some((target, others)) = args.target.target.split_first() else {
         bail!("--target is required (e.g. --target http://127.0.0.1:8080)");
     };
-    if !args.allow_remote && !is_loopback(&target)? {
-        bail!(
-            "{target} is not on this machine; load goes to loopback targets only unless --allow-remote is given"
-        );
+    for target in &args.target.target {
+        if !args.allow_remote && !is_loopback(target)? {
+            bail!(
+                "{target} is not on this machine; load goes to loopback targets only unless --allow-remote is given"
+            );
+        }
     }
+    let target = target.clone();
     let duration = parse_duration(&args.duration)?;
     if duration.is_zero() {
         bail!("--duration must be more than zero");
@@ -91,6 +94,7 @@ fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         );
     }
     let mut config = LoadConfig::closed(target, auth_mode(&args.target)?, args.users);
+    config.other_targets = others.to_vec();
     config.model = model;
     config.duration = duration;
     config.max_runs = args.max_runs.unwrap_or(default_runs);

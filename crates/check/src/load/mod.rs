@@ -75,6 +75,9 @@ pub enum Model {
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub target: String,
+    /// Further nodes of the same deployment (each another `--target`): sessions are spread over
+    /// all of them in turn, as a load balancer without sticky sessions would.
+    pub other_targets: Vec<String>,
     pub auth: AuthMode,
     pub model: Model,
     /// No run is scheduled after this.
@@ -94,6 +97,7 @@ impl LoadConfig {
     pub fn closed(target: impl Into<String>, auth: AuthMode, users: usize) -> Self {
         Self {
             target: target.into(),
+            other_targets: Vec::new(),
             auth,
             model: Model::Closed {
                 users,
@@ -261,12 +265,21 @@ async fn unreachable(target: &Target, limit: Duration) -> Option<String> {
 /// # Errors
 /// [`ConfigError`] for an unusable configuration (exit code 2).
 pub async fn run(config: LoadConfig, counters: Arc<Counters>) -> Result<LoadReport, ConfigError> {
-    let target = Target::parse(&config.target)?;
+    let targets = std::iter::once(&config.target)
+        .chain(&config.other_targets)
+        .map(|target| Target::parse(target))
+        .collect::<Result<Vec<_>, _>>()?;
     config.check()?;
-    let shared = Arc::new(Shared::new(&config, target, counters.clone())?);
+    let shared = Arc::new(Shared::new(&config, targets, counters.clone())?);
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let t0 = Instant::now();
-    let unreachable = unreachable(&shared.target, config.connect_timeout).await;
+    let mut unreachable = None;
+    for target in &shared.targets {
+        unreachable = self::unreachable(target, config.connect_timeout).await;
+        if unreachable.is_some() {
+            break;
+        }
+    }
     if unreachable.is_none() {
         schedule::drive(&shared, t0).await;
     }
@@ -306,7 +319,11 @@ pub async fn run(config: LoadConfig, counters: Arc<Counters>) -> Result<LoadRepo
     };
     let take = |list: &Mutex<Vec<String>>| list.lock().map(|l| l.clone()).unwrap_or_default();
     Ok(LoadReport {
-        target: config.target.clone(),
+        target: std::iter::once(&config.target)
+            .chain(&config.other_targets)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
         model: config.model.describe(),
         agent: config.agent.clone(),
         started_at,

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 /// Everything the sessions share.
 pub(super) struct Shared {
     pub config: LoadConfig,
-    pub target: Target,
+    /// Every node of the deployment; session `i` connects to `targets[i % len]`.
+    pub targets: Vec<Target>,
     minter: Option<Minter>,
     token: Option<String>,
     org: Option<String>,
@@ -46,7 +47,7 @@ impl Shared {
     /// A token that cannot be read, or a secret too short to sign with.
     pub fn new(
         config: &LoadConfig,
-        target: Target,
+        targets: Vec<Target>,
         counters: Arc<Counters>,
     ) -> Result<Self, ConfigError> {
         let tag = crate::token::random_hex(8);
@@ -69,7 +70,7 @@ impl Shared {
         };
         Ok(Self {
             config: config.clone(),
-            target,
+            targets,
             minter,
             token,
             org,
@@ -119,9 +120,11 @@ impl Shared {
         }
     }
 
-    fn options(&self, credentials: Credentials) -> ConnectOptions {
+    /// Options for session number `session`: the nodes take turns.
+    fn options(&self, credentials: Credentials, session: usize) -> ConnectOptions {
+        let target = &self.targets[session % self.targets.len().max(1)];
         ConnectOptions {
-            url: self.target.ws_url.clone(),
+            url: target.ws_url.clone(),
             credentials,
             offer_subprotocol: true,
             connect_timeout: self.config.connect_timeout,
@@ -172,11 +175,12 @@ pub(super) struct Open {
 pub(super) async fn connect(
     shared: &Shared,
     user: &str,
+    session: usize,
     scheduled: Instant,
     local: &mut Local,
 ) -> Result<Open, String> {
     let (me, credentials) = shared.credentials(user);
-    match Session::connect(&shared.options(credentials)).await {
+    match Session::connect(&shared.options(credentials, session)).await {
         Ok(session) => {
             local
                 .metrics

@@ -15,7 +15,7 @@
 //! and when a case runs or is skipped is in the runner.
 
 use super::cases::{
-    DATA_QUESTION, OPTIMIZATION_QUESTION, auth, connectivity, execution, grammar_rules,
+    DATA_QUESTION, OPTIMIZATION_QUESTION, auth, cluster, connectivity, execution, grammar_rules,
     ground_truth, isolation, quality, recovery, runs,
 };
 use super::context::Ctx;
@@ -23,10 +23,11 @@ use super::outcome::{OrOutcome, Outcome};
 use crate::grammar::rules;
 use crate::quality::Scenario;
 use Group::{
-    Authentication, Connectivity, Execution, GroundTruth, Isolation, Quality, Recovery, Runs,
+    Authentication, Cluster, Connectivity, Execution, GroundTruth, Isolation, Quality, Recovery,
+    Runs,
 };
 use Level::{Must, Should};
-use Needs::{MainUser, Nothing, Secret};
+use Needs::{MainUser, Nothing, OtherNode, Secret};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -62,11 +63,12 @@ pub enum Group {
     Execution,
     Quality,
     GroundTruth,
+    Cluster,
 }
 
 impl Group {
     /// Every group, in the order reports show them.
-    pub const ALL: [Group; 9] = [
+    pub const ALL: [Group; 10] = [
         Self::Connectivity,
         Self::Authentication,
         Self::Runs,
@@ -76,6 +78,7 @@ impl Group {
         Self::Execution,
         Self::Quality,
         Self::GroundTruth,
+        Self::Cluster,
     ];
 
     /// The heading for people.
@@ -90,6 +93,7 @@ impl Group {
             Self::Execution => "Agent execution",
             Self::Quality => "Answer quality",
             Self::GroundTruth => "Ground truth",
+            Self::Cluster => "Several nodes",
         }
     }
 
@@ -105,6 +109,7 @@ impl Group {
             Self::Execution => "execution",
             Self::Quality => "quality",
             Self::GroundTruth => "ground_truth",
+            Self::Cluster => "cluster",
         }
     }
 }
@@ -119,6 +124,9 @@ pub enum Needs {
     MainUser,
     /// `--secret`, to mint tokens; the text says why a `--token` is not enough.
     Secret(&'static str),
+    /// A second `--target` (another node of the same deployment) and the main user's
+    /// credentials; the text says what the case does on that node.
+    OtherNode(&'static str),
 }
 
 /// Why the multi-user cases need `--secret`.
@@ -528,6 +536,34 @@ static CATALOGUE: &[Case] = &[
         rule: "on an uploaded data set with a known routing opportunity, the answer states a monthly saving within 10% of the truth at list prices",
         needs: Secret(FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::ROUTING_SAVING)),
+    },
+    // -------------------------------------------- several nodes (4, 5, 7): two or more targets
+    Case {
+        id: "5.19",
+        title: "resume on another node: no gap, no duplicate",
+        level: Must,
+        group: Cluster,
+        rule: "a run started on one node and resumed on another after a disconnect replays the events with seq > after_seq and follows it live there: nothing lost, nothing twice",
+        needs: OtherNode("it resumes on the second node a run started on the first"),
+        run: |ctx| Box::pin(cluster::resume_elsewhere(ctx)),
+    },
+    Case {
+        id: "4.8",
+        title: "cancel sent to another node ends the run with agent_cancelled",
+        level: Must,
+        group: Cluster,
+        rule: "a cancel for a run executing on one node, sent to another node, ends the run with agent_cancelled and nothing after it",
+        needs: OtherNode("it cancels through the second node a run executing on the first"),
+        run: |ctx| Box::pin(cluster::cancel_elsewhere(ctx)),
+    },
+    Case {
+        id: "7.4",
+        title: "a run's events read from another node are the events sent",
+        level: Must,
+        group: Cluster,
+        rule: "GET /api/runs/{run_id}/events on any node answers the run's events exactly as the node that ran it sent them",
+        needs: OtherNode("it reads from the second node a run that ran on the first"),
+        run: |ctx| Box::pin(cluster::history_elsewhere(ctx)),
     },
     // ------------------------------------- grammar (3, 5): last, over every run collected above
     grammar_rule(

@@ -50,6 +50,9 @@ impl std::fmt::Debug for AuthMode {
 pub struct SuiteConfig {
     /// `http://host:port`, `ws://host:port/ws` or `host:port`.
     pub target: String,
+    /// Further nodes of the same deployment (each another `--target`): the cases across nodes
+    /// start a run on `target` and resume, cancel or read it on these. Empty: those cases skip.
+    pub other_targets: Vec<String>,
     pub auth: AuthMode,
     /// Connect (TCP, upgrade, `connection_established`) and every HTTP request.
     pub connect_timeout: Duration,
@@ -87,6 +90,7 @@ impl SuiteConfig {
     pub fn new(target: impl Into<String>, auth: AuthMode) -> Self {
         Self {
             target: target.into(),
+            other_targets: Vec::new(),
             auth,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             first_event_timeout: DEFAULT_FIRST_EVENT_TIMEOUT,

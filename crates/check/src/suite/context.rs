@@ -198,6 +198,8 @@ fn summarize(run: JudgedRun) -> RunSummary {
 pub(crate) struct Ctx {
     pub config: SuiteConfig,
     pub target: Target,
+    /// The other nodes of the deployment (`--target` given more than once).
+    pub other_nodes: Vec<Target>,
     pub shared: Arc<Shared>,
     pub main: User,
     pub minter: Option<Minter>,
@@ -234,8 +236,13 @@ impl Ctx {
     }
 
     pub fn options(&self, credentials: Credentials) -> ConnectOptions {
+        self.options_on(&self.target, credentials)
+    }
+
+    /// Options to connect to `node` (the target or one of the other nodes).
+    pub fn options_on(&self, node: &Target, credentials: Credentials) -> ConnectOptions {
         ConnectOptions {
-            url: self.target.ws_url.clone(),
+            url: node.ws_url.clone(),
             credentials,
             offer_subprotocol: true,
             connect_timeout: self.config.connect_timeout,
@@ -276,14 +283,21 @@ fn is_auth_refusal(err: &ClientError) -> bool {
     }
 }
 
-/// Decides whether the target can be reached at all: TCP, then any HTTP answer (to `/health`) or
-/// any WebSocket upgrade answer within the connect timeout.
+/// Decides whether the target (and every other node given) can be reached at all: TCP, then any
+/// HTTP answer (to `/health`) or any WebSocket upgrade answer within the connect timeout.
 ///
 /// # Errors
 /// The reason, for the report and exit code 2.
 pub(crate) async fn reachability(ctx: &Ctx) -> Result<(), String> {
+    for node in std::iter::once(&ctx.target).chain(&ctx.other_nodes) {
+        reach(ctx, node).await?;
+    }
+    Ok(())
+}
+
+async fn reach(ctx: &Ctx, node: &Target) -> Result<(), String> {
     let limit = ctx.config.connect_timeout;
-    match ctx.target.http.get("/health", &[], limit).await {
+    match node.http.get("/health", &[], limit).await {
         Ok(_) => return Ok(()),
         Err(HttpError::Connect { authority, reason }) => {
             return Err(format!("cannot connect to {authority}: {reason}"));
@@ -291,7 +305,7 @@ pub(crate) async fn reachability(ctx: &Ctx) -> Result<(), String> {
         Err(_) => {}
     }
     // No HTTP answer: a WebSocket-only deployment still counts as reachable if it upgrades.
-    let opts = ctx.options(Credentials::None);
+    let opts = ctx.options_on(node, Credentials::None);
     match Session::connect(&opts).await {
         Ok(session) => {
             let _ = session.close().await;
@@ -300,7 +314,7 @@ pub(crate) async fn reachability(ctx: &Ctx) -> Result<(), String> {
         Err(ClientError::Http { .. } | ClientError::Handshake(_)) => Ok(()),
         Err(ClientError::Timeout { .. }) => Err(format!(
             "{} accepts TCP connections but answered neither GET /health nor the WebSocket upgrade within {limit:?}",
-            ctx.target.http.authority
+            node.http.authority
         )),
         Err(err) => Err(err.to_string()),
     }

@@ -26,6 +26,11 @@ fn case_deadline(config: &SuiteConfig) -> Duration {
 /// Checks the configuration and turns it into the context the cases share.
 fn prepare(config: &SuiteConfig) -> Result<Ctx, ConfigError> {
     let target = Target::parse(&config.target)?;
+    let other_nodes = config
+        .other_targets
+        .iter()
+        .map(|node| Target::parse(node))
+        .collect::<Result<Vec<_>, _>>()?;
     config.check_sizes()?;
     let run_tag = crate::token::random_hex(8);
     let (main, minter) = match &config.auth {
@@ -64,6 +69,7 @@ fn prepare(config: &SuiteConfig) -> Result<Ctx, ConfigError> {
     Ok(Ctx {
         config: config.clone(),
         target,
+        other_nodes,
         shared: Arc::new(Shared::default()),
         main,
         minter,
@@ -89,7 +95,10 @@ fn not_run(case: &Case, ctx: &Ctx, unreachable: Option<&str>) -> Option<Outcome>
         Needs::Secret(why) if ctx.minter.is_none() => {
             Some(Outcome::skip(format!("needs --secret: {why}")))
         }
-        Needs::MainUser => ctx.auth_failure.as_ref().map(|reason| {
+        Needs::OtherNode(why) if ctx.other_nodes.is_empty() => Some(Outcome::skip(format!(
+            "needs a second --target (another node of the same deployment): {why}"
+        ))),
+        Needs::MainUser | Needs::OtherNode(_) => ctx.auth_failure.as_ref().map(|reason| {
             Outcome::error(format!(
                 "not run: the suite's own credentials were refused ({reason})"
             ))

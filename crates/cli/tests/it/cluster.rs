@@ -217,6 +217,81 @@ async fn three_nodes_on_one_database_serve_any_run_from_any_node() {
         run.events
     );
 
+    // `agentwire check` with two targets runs its cases across nodes; `agentwire load` with
+    // three spreads its sessions over all of them.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("check.json");
+    let out = agentwire().run(
+        &[
+            "check",
+            "--target",
+            &a.url(),
+            "--target",
+            &b.url(),
+            "--secret",
+            SECRET,
+            "--only",
+            "4.8",
+            "--only",
+            "5.19",
+            "--only",
+            "7.4",
+            "--json",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for id in ["4.8", "5.19", "7.4"] {
+        let case = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        assert_eq!(case["verdict"], "pass", "{case}");
+    }
+    let completed = |node: &ServeProcess| -> u64 {
+        let metrics = node.http("GET", "/metrics", &[]).text();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("agentwire_runs_total{outcome=\"completed\"} "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before: Vec<u64> = nodes.iter().map(|n| completed(n)).collect();
+    let targets: Vec<String> = nodes.iter().map(|n| n.url()).collect();
+    let out = agentwire().run(
+        &[
+            "load",
+            "--target",
+            &targets[0],
+            "--target",
+            &targets[1],
+            "--target",
+            &targets[2],
+            "--secret",
+            SECRET,
+            "--users",
+            "6",
+            "--agent",
+            "triage",
+            "--no-progress",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let after: Vec<u64> = nodes.iter().map(|n| completed(n)).collect();
+    for (i, (before, after)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(
+            after - before,
+            2,
+            "node {i} ran {} of the 6 load runs",
+            after - before
+        );
+    }
+
     // SIGKILL A mid-run: a survivor ends the run INTERRUPTED; a resume on C returns every
     // persisted event, then that terminal event.
     let kim = token("kim", "acme");

@@ -11,6 +11,7 @@
 //! grammar cases judge it).
 
 pub(crate) mod auth;
+pub(crate) mod cluster;
 pub(crate) mod connectivity;
 pub(crate) mod execution;
 pub(crate) mod grammar_rules;

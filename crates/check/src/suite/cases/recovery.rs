@@ -10,6 +10,7 @@ use crate::grammar;
 use crate::suite::context::{Ctx, JudgedRun};
 use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
 use crate::suite::probe::Probe;
+use crate::target::Target;
 use serde_json::{Value, json};
 
 pub(crate) async fn malformed(ctx: &mut Ctx) -> OrOutcome<Outcome> {
@@ -43,6 +44,12 @@ pub(crate) async fn unknown_type(ctx: &mut Ctx) -> OrOutcome<Outcome> {
 }
 
 pub(crate) async fn resume(ctx: &mut Ctx) -> OrOutcome<Outcome> {
+    resume_on(ctx, None).await
+}
+
+/// Starts a supervisor run, reads its first events, drops the socket and resumes on a new one:
+/// on the same target, or on `elsewhere` (another node of the deployment).
+pub(crate) async fn resume_on(ctx: &mut Ctx, elsewhere: Option<Target>) -> OrOutcome<Outcome> {
     let mut first = ctx.main_probe().await?;
     let started = first
         .start(&supervisor_run())
@@ -72,9 +79,17 @@ pub(crate) async fn resume(ctx: &mut Ctx) -> OrOutcome<Outcome> {
     drop(first);
 
     let user = ctx.main.clone();
-    let mut second = Probe::connect(ctx, &user, Credentials::Bearer(user.token.clone()))
+    let credentials = Credentials::Bearer(user.token.clone());
+    let (options, place) = match &elsewhere {
+        Some(node) => (
+            ctx.options_on(node, credentials),
+            format!(" on {}", node.http.authority),
+        ),
+        None => (ctx.options(credentials), String::new()),
+    };
+    let mut second = Probe::connect_with(ctx, &user.identity.user, options)
         .await
-        .map_err(|err| Outcome::fail(format!("reconnecting: {err}"), seen.clone()))?;
+        .map_err(|err| Outcome::fail(format!("reconnecting{place}: {err}"), seen.clone()))?;
     second
         .send(&json!({"type": "resume", "id": id("resume"), "run_id": started.run_id, "after_seq": last_seq}))
         .await
@@ -101,7 +116,7 @@ pub(crate) async fn resume(ctx: &mut Ctx) -> OrOutcome<Outcome> {
     if seqs != expected {
         return Err(Outcome::fail(
             format!(
-                "read seq 1..={last_seq} on the first socket, resumed after_seq {last_seq}; the seqs seen are {seqs:?}, not 1..={} without gap or duplicate",
+                "read seq 1..={last_seq} on the first socket, resumed after_seq {last_seq}{place}; the seqs seen are {seqs:?}, not 1..={} without gap or duplicate",
                 seqs.len()
             ),
             union,
@@ -114,7 +129,7 @@ pub(crate) async fn resume(ctx: &mut Ctx) -> OrOutcome<Outcome> {
     );
     second.close().await;
     Ok(Outcome::pass(format!(
-        "{} events before the disconnect, {} after resume",
+        "{} events before the disconnect, {} after resume{place}",
         seen.len(),
         rest.events.len()
     )))
