@@ -19,7 +19,8 @@
 //!
 //! Bounds: no run is scheduled at or after `duration`, at most `max_runs` runs are scheduled, and
 //! a hard stop at `duration + completion_timeout + connect_timeout + 5 s` aborts whatever is left
-//! (counted as failed). Traffic goes where the target says; the CLI only allows loopback targets.
+//! (counted as failed). Traffic goes where the targets say, session `i` to target `i mod n` when
+//! several nodes of one deployment are given; the CLI only allows loopback targets.
 //!
 //! What it must not do: count a run as completed without its terminal `agent_completed` and a
 //! clean grammar, lose a failure (every failure kind is counted), or share a lock on the hot path
