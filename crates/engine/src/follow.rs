@@ -215,7 +215,9 @@ impl LogFollower {
                     return None;
                 }
                 Err(err) => {
-                    tracing::warn!(run_id = %self.run_id, error = %err, "reading a followed run's log failed; retrying");
+                    // Every follower retries while the database is away: the node's lease
+                    // task already says so once, at warn.
+                    tracing::debug!(run_id = %self.run_id, error = %err, "reading a followed run's log failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(RETRY_AFTER_READ_ERROR) => {}
                         () = self.wake.wait() => {}
