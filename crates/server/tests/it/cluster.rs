@@ -145,6 +145,36 @@ async fn a_run_resumed_and_followed_on_another_node_arrives_whole_and_once() {
     assert_eq!(frame["error_code"], "RUN_NOT_FOUND", "{frame}");
 }
 
+/// A node that starts on a shared database ends no run of the nodes already there (on SQLite,
+/// which one process owns, startup ends every run a previous process left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_leaves_the_runs_of_live_nodes_alone() {
+    let Some(database) = TestDatabase::postgres() else {
+        return;
+    };
+    let database = Arc::new(database);
+    let a = node(&database, 60).await;
+    let token = token("joy", None);
+    let mut on_a = a.connect_bearer(&token).await;
+    let run_id = start(
+        &mut on_a,
+        "j",
+        "supervisor",
+        "How can we reduce our AI costs?",
+    )
+    .await;
+    let first = read_events(&mut on_a, &run_id, 3).await;
+    let b = node(&database, 60).await;
+    let rest = on_a.collect_run(&run_id, WAIT).await.unwrap();
+    assert!(rest.completed(), "{:#?}", rest.events);
+    // And the newcomer serves it too, whole.
+    let mut on_b = b.connect_bearer(&token).await;
+    on_b.send_json(&resume(&run_id, 0)).await.unwrap();
+    let replay = on_b.collect_run(&run_id, WAIT).await.unwrap();
+    let sent: Vec<Value> = first.into_iter().chain(rest.events).collect();
+    assert_eq!(replay.events, sent);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_from_another_node_stops_the_run_where_it_executes() {
     let Some(database) = TestDatabase::postgres() else {
