@@ -46,7 +46,9 @@ fn settings() -> Result<Settings, String> {
         let addr = flags
             .get(name)
             .ok_or_else(|| format!("--{name} HOST:PORT is required"))?;
-        let addr = addr.trim_start_matches("http://").trim_start_matches("ws://");
+        let addr = addr
+            .trim_start_matches("http://")
+            .trim_start_matches("ws://");
         Ok(format!("ws://{}/ws", addr.trim_end_matches("/ws")))
     };
     let secret = flags
@@ -135,7 +137,10 @@ async fn read_run(
     loop {
         let (event, at) = next_event(&mut session, &run_id).await?;
         if seq(&event) != expected {
-            return Err(format!("seq {} arrived where {expected} was due", seq(&event)));
+            return Err(format!(
+                "seq {} arrived where {expected} was due",
+                seq(&event)
+            ));
         }
         read.push((expected, at));
         expected += 1;
@@ -162,7 +167,9 @@ async fn one_run(settings: &Settings, i: usize) -> Result<(Vec<f64>, f64), Strin
     let moving = {
         let run_id = run_id.clone();
         tokio::spawn(async move {
-            let after = moved_after.await.map_err(|_| "the run ended before its 8th event")?;
+            let after = moved_after
+                .await
+                .map_err(|_| "the run ended before its 8th event")?;
             mover
                 .send_json(&resume(&run_id, after))
                 .await
@@ -170,7 +177,10 @@ async fn one_run(settings: &Settings, i: usize) -> Result<(Vec<f64>, f64), Strin
             let sent = Instant::now();
             let (first, at) = next_event(&mut mover, &run_id).await?;
             if seq(&first) != after + 1 {
-                return Err(format!("resume after {after} began with seq {}", seq(&first)));
+                return Err(format!(
+                    "resume after {after} began with seq {}",
+                    seq(&first)
+                ));
             }
             Ok::<f64, String>(at.duration_since(sent).as_secs_f64() * 1e3)
         })
@@ -293,8 +303,14 @@ async fn main() -> ExitCode {
             }
         }
     }
-    describe("cross-node follow delay (event on A -> same event on B)", delays);
-    describe("cross-node resume latency (resume sent -> first missing event)", resumes);
+    describe(
+        "cross-node follow delay (event on A -> same event on B)",
+        delays,
+    );
+    describe(
+        "cross-node resume latency (resume sent -> first missing event)",
+        resumes,
+    );
     if let Some(pid) = settings.kill_pid {
         match kill_to_interrupted(&settings, pid).await {
             Ok(ms) => println!("SIGKILL of A -> INTERRUPTED seen on B: {ms:.0} ms"),
