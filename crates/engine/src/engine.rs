@@ -147,6 +147,17 @@ impl Engine {
             .registry
             .reserve(&run, inner.config.max_concurrent_runs_per_user)?;
 
+        // A structured task is recorded under a readable description of it, as its question.
+        let mut request = request;
+        if let Some(fields) = request
+            .task()
+            .filter(|_| request.user_request.trim().is_empty())
+        {
+            let (vocab, _) = inner.tenants.vocabulary(&principal.tenant_id);
+            let today = chrono::Utc::now().date_naive();
+            request.user_request =
+                crate::question::describe_task(request.agent, fields, &vocab, today);
+        }
         let title: String = request.user_request.chars().take(80).collect();
         let record = RunRecord {
             run_id: run_id.clone(),

@@ -6,6 +6,7 @@
 
 mod analysis;
 mod golden;
+mod questions;
 mod recovery;
 mod runs;
 mod support;
