@@ -106,30 +106,25 @@ async fn data_agent_answers_with_the_uploaded_figures() {
     let token = usage_writer_token("dana", "acme");
     upload(&server, &token, &demo().records).await;
     let mut session = server.connect_bearer(&token).await;
+
+    // A lookup: the figure is the answer's first line, and the thinking states it.
     let run_id = start(&mut session, "r1", "data", "What did we spend on AI?").await;
     let run = session.collect_run(&run_id, WAIT).await.unwrap();
     assert_valid_completed_run(&run.events);
-
     let done = completed(&run.events);
     let expected = total_cost(&demo().records);
-    let reported = done["report"]["summary"]["total_cost_usd"]
-        .as_f64()
-        .unwrap();
+    let reported = done["report"]["lookup"]["result"]["value"].as_f64().unwrap();
     assert!(
         (reported - expected).abs() < 1e-6 * expected,
         "{reported} vs {expected}"
     );
     let response = done["response"].as_str().unwrap();
+    let first_line = response.lines().next().unwrap();
     assert!(
-        response.contains(&usd(expected)),
+        first_line.contains(&usd(expected)),
         "{}\n{response}",
         usd(expected)
     );
-    // The planted spike is found, on its day, and said in the answer.
-    let spike = demo().facts.spike_day.to_string();
-    assert_eq!(done["report"]["anomalies"][0]["start"], spike.as_str());
-    assert!(response.contains(&spike), "{response}");
-    // The thinking steps carry the figures too, not filler.
     let thinking: Vec<&str> = run
         .events
         .iter()
@@ -140,6 +135,31 @@ async fn data_agent_answers_with_the_uploaded_figures() {
         thinking.iter().any(|m| m.contains(&usd(expected))),
         "{thinking:#?}"
     );
+
+    // A broad question gets the data agent's review: the planted spike is found, on its day, and
+    // said in the answer and in the thinking.
+    let run_id = start(&mut session, "r2", "data", "Why did our AI spend spike?").await;
+    let run = session.collect_run(&run_id, WAIT).await.unwrap();
+    assert_valid_completed_run(&run.events);
+    let done = completed(&run.events);
+    let reported = done["report"]["summary"]["total_cost_usd"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (reported - expected).abs() < 1e-6 * expected,
+        "{reported} vs {expected}"
+    );
+    let response = done["response"].as_str().unwrap();
+    assert!(response.contains(&usd(expected)), "{response}");
+    let spike = demo().facts.spike_day.to_string();
+    assert_eq!(done["report"]["anomalies"][0]["start"], spike.as_str());
+    assert!(response.contains(&spike), "{response}");
+    let thinking: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e["type"] == "agent_thinking")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
     assert!(thinking.iter().any(|m| m.contains(&spike)), "{thinking:#?}");
 }
 
