@@ -16,6 +16,7 @@
 mod browser;
 mod http_and_auth;
 mod runs;
+mod tasks;
 mod web;
 mod webdriver;
 

@@ -13,15 +13,15 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-fn demo() -> &'static DemoDataset {
+pub(crate) fn demo() -> &'static DemoDataset {
     static DEMO: OnceLock<DemoDataset> = OnceLock::new();
     DEMO.get_or_init(|| generate_demo(&DemoConfig::default()))
 }
 
 /// Uploads records as JSON lines through the HTTP API, as a user would.
-async fn upload(server: &TestServer, token: &str, records: &[UsageRecord]) {
+pub(crate) async fn upload(server: &TestServer, token: &str, records: &[UsageRecord]) {
     let mut body = String::new();
     for record in records {
         body.push_str(&serde_json::to_string(record).unwrap());
@@ -52,13 +52,13 @@ async fn start(session: &mut Session, id: &str, agent: &str, question: &str) -> 
 
 /// The 30-day window the agents analyse by default: it ends at the first whole hour after the
 /// newest record (docs/protocol.md), and is half-open.
-fn default_window(records: &[UsageRecord]) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(crate) fn default_window(records: &[UsageRecord]) -> (DateTime<Utc>, DateTime<Utc>) {
     let newest = records.iter().map(|r| r.timestamp).max().unwrap();
     let end = newest.duration_trunc(ChronoDuration::hours(1)).unwrap() + ChronoDuration::hours(1);
     (end - ChronoDuration::days(30), end)
 }
 
-fn in_window(r: &UsageRecord, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+pub(crate) fn in_window(r: &UsageRecord, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
     r.timestamp >= start && r.timestamp < end
 }
 
@@ -67,7 +67,7 @@ fn cost_at(r: &UsageRecord, input_per_token: f64, output_per_token: f64) -> f64 
     r.input_tokens as f64 * input_per_token + r.output_tokens as f64 * output_per_token
 }
 
-fn total_cost(records: &[UsageRecord]) -> f64 {
+pub(crate) fn total_cost(records: &[UsageRecord]) -> f64 {
     let prices = PriceTable::embedded();
     let window = default_window(records);
     records
@@ -88,7 +88,7 @@ fn assert_frames_well_formed(frames: &[Value]) {
     }
 }
 
-fn assert_valid_completed_run(events: &[Value]) {
+pub(crate) fn assert_valid_completed_run(events: &[Value]) {
     let violations = grammar::check_run(events);
     assert!(violations.is_empty(), "{violations:#?}");
     assert!(grammar::critical_events_present(events));
@@ -96,7 +96,7 @@ fn assert_valid_completed_run(events: &[Value]) {
     assert_eq!(events.last().unwrap()["type"], "agent_completed");
 }
 
-fn completed(events: &[Value]) -> &Value {
+pub(crate) fn completed(events: &[Value]) -> &Value {
     events.last().unwrap()
 }
 
@@ -113,7 +113,9 @@ async fn data_agent_answers_with_the_uploaded_figures() {
     assert_valid_completed_run(&run.events);
     let done = completed(&run.events);
     let expected = total_cost(&demo().records);
-    let reported = done["report"]["lookup"]["result"]["value"].as_f64().unwrap();
+    let reported = done["report"]["lookup"]["result"]["value"]
+        .as_f64()
+        .unwrap();
     assert!(
         (reported - expected).abs() < 1e-6 * expected,
         "{reported} vs {expected}"
