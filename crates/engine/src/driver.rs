@@ -12,7 +12,7 @@
 use crate::agents;
 use crate::context::{RunContext, RunInput};
 use crate::plan::RunPlan;
-use crate::question::{Question, Request};
+use crate::question::{Question, Request, asked_on};
 use crate::registry::Registry;
 use crate::report::ComposedReport;
 use crate::run::{RunShared, StopReason};
@@ -23,12 +23,6 @@ use agentwire_protocol::{ErrorCode, EventKind, StartRun};
 use agentwire_store::{RunStatus, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The day a question is asked (time words are read from the data's last day when it is
-/// earlier).
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
-}
 
 /// What a run's driver uses of the engine.
 pub(crate) struct Driver<'a> {
@@ -51,7 +45,7 @@ impl Driver<'_> {
             text: request.user_request.clone(),
             task: request.task().cloned(),
         };
-        let question = Question::read(&asked, &vocab, today(), grounded);
+        let question = Question::read(&asked, &vocab, asked_on(&request.params), grounded);
         let plan = RunPlan::new(request.agent, question);
         let entry_name = plan.entry_agent().as_str();
         let announced = plan.announced();
@@ -121,7 +115,8 @@ impl Driver<'_> {
             text: ctx.input.user_request.clone(),
             task: ctx.input.params.task.clone(),
         };
-        ctx.plan.ground(&asked, &ctx.data.vocab, today());
+        ctx.plan
+            .ground(&asked, &ctx.data.vocab, asked_on(&ctx.input.params));
         ctx.scope = Scope::of_request(&ctx.input.params, &ctx.plan.question);
         agents::run_entry(ctx).await
     }

@@ -154,7 +154,7 @@ impl Engine {
             .filter(|_| request.user_request.trim().is_empty())
         {
             let (vocab, _) = inner.tenants.vocabulary(&principal.tenant_id);
-            let today = chrono::Utc::now().date_naive();
+            let today = crate::question::asked_on(&request.params);
             request.user_request =
                 crate::question::describe_task(request.agent, fields, &vocab, today);
         }

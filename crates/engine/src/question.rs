@@ -8,7 +8,7 @@
 //! This module must not look at records or do I/O: the vocabulary is all it knows of the tenant.
 
 use agentwire_analytics::query::{Dimension, Metric, Period};
-use agentwire_protocol::AgentKind;
+use agentwire_protocol::{AgentKind, RunParams};
 use agentwire_question::{Intent as QueryIntent, Query, ReviewFocus, Task, Vocabulary};
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
@@ -99,6 +99,18 @@ impl Question {
             _ => None,
         }
     }
+}
+
+/// The day a request is asked: its `as_of` parameter (`YYYY-MM-DD`: answers as if asked that
+/// day, for reproducible answers), else today. Time words are read from the data's last day when
+/// that is earlier.
+pub(crate) fn asked_on(params: &RunParams) -> NaiveDate {
+    params
+        .extra
+        .get("as_of")
+        .and_then(Value::as_str)
+        .and_then(|s| NaiveDate::parse_from_str(s.trim().get(..10).unwrap_or(s), "%Y-%m-%d").ok())
+        .unwrap_or_else(|| chrono::Utc::now().date_naive())
 }
 
 /// The readable description a structured task is recorded under, as its question.
