@@ -5,7 +5,7 @@
 //! Wording only, over `price_scenario`'s result; this module must not compute a figure.
 
 use super::answer::{AnswerInput, plain};
-use super::words::{Selection, list, money, period_name, provider_name};
+use super::words::{Selection, list, money, provider_name, when};
 use crate::findings::PricedScenario;
 use crate::report::ComposedReport;
 use agentwire_analytics::format;
@@ -40,9 +40,16 @@ pub(crate) fn compose(input: &AnswerInput<'_>, priced: &PricedScenario) -> Compo
     let mut md = String::new();
     match (&priced.priced, &priced.error) {
         (Some(w), _) if w.requests == 0 => {
+            let change = match &w.scenario.change {
+                Change::ToModel(m) => format!("moving it to {m}"),
+                Change::ToProvider(p) => format!("moving it to {}", provider_name(p)),
+                Change::CheaperModel => "moving it to a cheaper model".to_owned(),
+                Change::CachePrefix => "caching its shared prompt prefix".to_owned(),
+            };
             lead.push(format!(
-                "There is no traffic of {scope} in {} to re-price, so the scenario changes nothing.",
-                period_name(priced.scenario.period, q.reference_day)
+                "There is no traffic{} {}, so {change} changes nothing.",
+                sel.after_noun(),
+                when(priced.scenario.period, q.reference_day)
             ));
         }
         (Some(w), _) => {
