@@ -53,13 +53,15 @@ pub(super) async fn read(ctx: &mut RunContext, agent: &str) -> RunResult<String>
         ),
         Intent::Review(_) => {
             let label = c.intent.label();
-            let article = if label.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                "an"
+            let article = if label.starts_with("a ") || label.starts_with("an ") {
+                ""
+            } else if label.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an "
             } else {
-                "a"
+                "a "
             };
             format!(
-                "I read this as {article} {label} question: {}. It covers {}, which holds {} of spend in {} requests. Agents needed: {}.",
+                "I read this as {article}{label} question: {}. It covers {}, which holds {} of spend in {} requests. Agents needed: {}.",
                 c.reading,
                 ctx.scope.describe(),
                 format::usd(c.scope_cost_usd),
@@ -67,16 +69,8 @@ pub(super) async fn read(ctx: &mut RunContext, agent: &str) -> RunResult<String>
                 c.agents.join(", ")
             )
         }
-        Intent::Lookup | Intent::WhatIf => format!(
-            "I read this as a {}: {}. Plan: {}.",
-            if query.intent == Intent::Lookup {
-                "lookup"
-            } else {
-                "what-if"
-            },
-            c.reading,
-            c.plan
-        ),
+        Intent::Lookup => format!("I read this as a lookup: {}. Plan: {}.", c.reading, c.plan),
+        Intent::WhatIf => format!("I read this as a {}. Plan: {}.", c.reading, c.plan),
     };
     for note in query.resolved.iter().filter_map(resolved_note) {
         message.push_str(&format!(" {note}"));

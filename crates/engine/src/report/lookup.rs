@@ -152,20 +152,12 @@ fn lead(input: &AnswerInput<'_>, l: &Lookup) -> Vec<String> {
             against: Comparison::Groups(groups),
             ..
         } => {
+            let names = group_names(groups);
             let sides: Vec<String> = r
                 .rows
                 .iter()
-                .zip(groups)
-                .map(|(row, g)| {
-                    let values: Vec<String> =
-                        g.conditions.iter().flat_map(|c| c.values.clone()).collect();
-                    let label = if values.len() > 1 {
-                        format!("{} ({})", row.key, values.join(", "))
-                    } else {
-                        row.key.clone()
-                    };
-                    format!("{label} **{}**", value_text(metric, row.value))
-                })
+                .zip(&names)
+                .map(|(row, name)| format!("{name} **{}**", value_text(metric, row.value)))
                 .collect();
             let mut s = format!(
                 "{}{} {whole}: {}.",
@@ -173,13 +165,17 @@ fn lead(input: &AnswerInput<'_>, l: &Lookup) -> Vec<String> {
                 sel.after_noun(),
                 list(&sides)
             );
-            if let [a, b] = r.rows.as_slice()
+            if let ([a, b], [na, nb]) = (r.rows.as_slice(), names.as_slice())
                 && let (Some(x), Some(y)) = (a.value, b.value)
                 && x > 0.0
                 && y > 0.0
             {
-                let (hi, lo, ratio) = if x >= y { (a, b, x / y) } else { (b, a, y / x) };
-                s.push_str(&format!(" {} is {:.2} times {}.", hi.key, ratio, lo.key));
+                let (hi, lo, ratio) = if x >= y {
+                    (na, nb, x / y)
+                } else {
+                    (nb, na, y / x)
+                };
+                s.push_str(&format!(" {hi} is {ratio:.2} times {lo}."));
             }
             s
         }
@@ -197,6 +193,21 @@ fn lead(input: &AnswerInput<'_>, l: &Lookup) -> Vec<String> {
     };
     out.push(sentence);
     out
+}
+
+/// How each side of a comparison of groups is named: its one value ("gpt-4o"), or the
+/// question's word with the values it stands for ("Claude (claude-3-5-haiku, claude-sonnet-4)").
+fn group_names(groups: &[agentwire_analytics::query::Group]) -> Vec<String> {
+    groups
+        .iter()
+        .map(|g| {
+            let values: Vec<String> = g.conditions.iter().flat_map(|c| c.values.clone()).collect();
+            match values.as_slice() {
+                [one] => one.clone(),
+                _ => format!("{} ({})", capitalise(&g.label), values.join(", ")),
+            }
+        })
+        .collect()
 }
 
 /// The split of a figure into its supporting rows, when a filter named several values ("Claude"
@@ -523,6 +534,7 @@ fn table(md: &mut String, input: &AnswerInput<'_>, l: &Lookup) {
     let reference = input.query.reference_day;
     let label = capitalise(&metric.label());
     let spend_column = !matches!(metric, Metric::Spend);
+    let named: Vec<Row>;
     let (rows, by, previous): (&[Row], Option<GroupBy>, Option<Period>) = match &l.spec.shape {
         Shape::Figure => match &l.support {
             Some(s) if s.rows.len() > 1 => (&s.rows, Some(s.by), None),
@@ -537,9 +549,18 @@ fn table(md: &mut String, input: &AnswerInput<'_>, l: &Lookup) {
             _ => return,
         },
         Shape::Compare {
-            against: Comparison::Groups(_),
+            against: Comparison::Groups(groups),
             ..
-        } => (&l.result.rows, None, None),
+        } => {
+            named = l
+                .result
+                .rows
+                .iter()
+                .zip(group_names(groups))
+                .map(|(row, key)| Row { key, ..row.clone() })
+                .collect();
+            (&named, None, None)
+        }
         Shape::Ranking { by, .. } => (
             l.support.as_ref().map_or(&l.result.rows, |s| &s.rows),
             Some(*by),
