@@ -11,7 +11,7 @@ use super::words::{Selection, capitalise, change, figure, list, period_name, whe
 use crate::findings::{Lookup, Relaxed};
 use crate::report::ComposedReport;
 use agentwire_analytics::query::{
-    Comparison, Dimension, GroupBy, Metric, Order, Period, QueryResult, Row, Shape,
+    Comparison, Dimension, GroupBy, Metric, Order, Period, QueryResult, Row, Shape, TimeGrain,
 };
 use serde_json::json;
 use std::fmt::Write;
@@ -183,9 +183,9 @@ fn lead(input: &AnswerInput<'_>, l: &Lookup) -> Vec<String> {
             by: GroupBy::Dimension(d),
         } => breakdown_sentence(&sel, metric, r, *d, &whole),
         Shape::Breakdown {
-            by: GroupBy::Time(_),
+            by: GroupBy::Time(grain),
         }
-        | Shape::Trend { .. } => trend_sentence(&sel, metric, r, &whole, span),
+        | Shape::Trend { every: grain } => trend_sentence(&sel, metric, r, *grain, &whole, span),
         Shape::Ranking { by, order, limit } => {
             let rows = l.support.as_ref().map_or(&r.rows, |s| &s.rows);
             ranking_sentence(&sel, metric, rows, *by, *order, *limit, &whole)
@@ -352,20 +352,23 @@ fn trend_sentence(
     sel: &Selection,
     metric: Metric,
     r: &QueryResult,
+    grain: TimeGrain,
     when: &str,
     span: Period,
 ) -> String {
+    // What the buckets cover: the period within the data.
+    let covered = r.period.intersect(&span).unwrap_or(r.period);
     let points: Vec<(&str, f64)> = r
         .rows
         .iter()
         .filter_map(|x| x.value.map(|v| (x.key.as_str(), v)))
         .collect();
-    let grain = r
-        .rows
-        .first()
-        .map(|x| if x.key.len() == 7 { "month" } else { "day" })
-        .unwrap_or("day");
-    let head = format!("{}{} {when}", capitalise(&metric.label()), sel.after_noun());
+    let head = format!(
+        "{} by {}{} {when}",
+        capitalise(&metric.label()),
+        grain.as_str(),
+        sel.after_noun()
+    );
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return format!("{head}: no {} is recorded.", metric.label());
     };
@@ -379,15 +382,33 @@ fn trend_sentence(
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .copied()
         .unwrap_or(*first);
-    let unit = if grain == "month" { "month" } else { "period" };
+    // A bucket the period (or the data) cuts short is marked, and a change between buckets of
+    // different lengths is not stated.
+    let partial_start = grain.bucket_start(covered.first) != covered.first;
+    let partial_end = !matches!(grain, TimeGrain::Day)
+        && grain.bucket_start(covered.last + chrono::Duration::days(1))
+            == grain.bucket_start(covered.last);
+    let mark = |key: &str, partial: bool, from: bool| {
+        if !partial {
+            format!("({key})")
+        } else if from {
+            format!("({key}, partial: from {})", covered.first)
+        } else {
+            format!("({key}, partial: to {})", covered.last)
+        }
+    };
     let mut s = format!(
-        "{head} went from **{}** ({}) to **{}** ({})",
+        "{head} went from **{}** {} to **{}** {}",
         figure(metric, first.1),
-        first.0,
+        mark(first.0, partial_start && first.0 == r.rows[0].key, true),
         figure(metric, last.1),
-        last.0
+        mark(
+            last.0,
+            partial_end && r.rows.last().is_some_and(|x| x.key == last.0),
+            false
+        )
     );
-    if first.1.abs() > f64::EPSILON {
+    if first.1.abs() > f64::EPSILON && !partial_start && !partial_end {
         s.push_str(&format!(
             ", {}",
             change((last.1 - first.1) / first.1 * 100.0)
@@ -404,12 +425,6 @@ fn trend_sentence(
         && metric.is_additive()
     {
         s.push_str(&format!(" Total: **{}**.", figure(metric, v)));
-    }
-    if span.last < r.period.last {
-        s.push_str(&format!(
-            " (The data ends on {}, so the last {unit} is partial.)",
-            span.last
-        ));
     }
     s
 }

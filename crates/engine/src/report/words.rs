@@ -126,7 +126,9 @@ pub(crate) fn period_name(p: Period, reference: NaiveDate) -> String {
             return a.year().to_string();
         }
     }
-    if b == reference {
+    // "the 30 days to 2026-11-25" for a rolling window; a period from the 1st of a month reads
+    // better by its dates ("since September" is 2026-09-01 to 2026-11-25).
+    if b == reference && a.day() != 1 {
         return format!("the {} days to {b}", p.days());
     }
     format!("{a} to {b}")

@@ -329,3 +329,35 @@ async fn issue_10s_tasks_get_the_figures_their_fields_ask_for() {
     let last = months[5]["cost_usd"].as_f64().unwrap();
     assert!((last / first - 1.3).abs() < 1e-9);
 }
+
+#[tokio::test]
+async fn every_shape_opens_with_its_fact() {
+    let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
+    let october = Period::new(d(10, 1), d(10, 31));
+    let cases: [(&str, String); 4] = [
+        (
+            "Which cost more in October, gpt-4o or claude-sonnet-4?",
+            format::usd(spend(october, |r| r.model == "gpt-4o")),
+        ),
+        (
+            "Spend by team in October",
+            format::usd(spend(october, |_| true)),
+        ),
+        (
+            "How has our weekly spend trended since September?",
+            "Spend by week from 2026-09-01 to 2026-11-25 went from".to_owned(),
+        ),
+        (
+            "What was the cost per request of gpt-4o in October?",
+            "The cost per request on gpt-4o in October 2026 was **$0.00".to_owned(),
+        ),
+    ];
+    for (question, expected) in cases {
+        let events = ask(&engine, AgentKind::Supervisor, question).await;
+        let (response, _) = completed(&events);
+        assert!(
+            opening(response).contains(&expected),
+            "{question}: {expected}\n{response}"
+        );
+    }
+}
