@@ -8,6 +8,7 @@ use crate::report::resolved_note;
 use crate::stop::RunResult;
 use crate::tools::classify_request;
 use agentwire_analytics::format;
+use agentwire_analytics::query::Dimension;
 use agentwire_question::Intent;
 
 const NAME: &str = "triage";
@@ -72,6 +73,28 @@ pub(super) async fn read(ctx: &mut RunContext, agent: &str) -> RunResult<String>
         Intent::Lookup => format!("I read this as a lookup: {}. Plan: {}.", c.reading, c.plan),
         Intent::WhatIf => format!("I read this as a {}. Plan: {}.", c.reading, c.plan),
     };
+    if matches!(query.intent, Intent::Review(_)) {
+        // The review narrows by one team, model or feature; say what it does not narrow by.
+        let wide: Vec<String> = query
+            .spec
+            .conditions
+            .iter()
+            .filter(|c| {
+                c.values.len() > 1
+                    || !matches!(
+                        c.dimension,
+                        Dimension::Team | Dimension::Model | Dimension::Feature
+                    )
+            })
+            .map(|c| format!("{} {}", c.dimension.as_str(), c.values.join(", ")))
+            .collect();
+        if !wide.is_empty() {
+            message.push_str(&format!(
+                " The review covers all of your traffic, not only {}: it narrows by one team, model or feature.",
+                wide.join(" and ")
+            ));
+        }
+    }
     for note in query.resolved.iter().filter_map(resolved_note) {
         message.push_str(&format!(" {note}"));
     }
