@@ -20,8 +20,9 @@
 //! - [`target`]: the WebSocket URL and HTTP root one `--target` names.
 //! - [`token`]: HS256 tokens minted with `--secret`, and the forged, expired and `alg: none` ones.
 //! - [`isolation`]: canaries and run-id ownership; every frame received is scanned for leaks.
-//! - [`quality`], [`text`], [`truth`]: answer quality scores, reading figures and dates out of
-//!   answers, and the ground-truth data set with its known answers.
+//! - [`quality`], [`text`], [`truth`], [`lookups`]: answer quality scores, reading figures and
+//!   dates out of answers, the ground-truth data set with its known answers, and the lookup
+//!   questions about it with their figures.
 //! - [`metrics`], [`threshold`]: what is measured (HdrHistograms, counters, rates) and k6-style
 //!   thresholds over it.
 //!
@@ -35,6 +36,7 @@ pub mod grammar;
 pub mod http;
 pub mod isolation;
 pub mod load;
+pub mod lookups;
 pub mod metrics;
 pub mod quality;
 pub mod report;

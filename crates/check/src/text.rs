@@ -156,6 +156,33 @@ pub fn money(text: &str) -> Vec<f64> {
     out
 }
 
+/// Every number in the text that is not part of a date or a name (`2026-11-15`, `gpt-4o`,
+/// `Q3`): `1,234,567`, `12.5`, `4.8k` (as 4800), `2 million`; dollar amounts too, without their
+/// sign.
+pub fn numbers(text: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        let before = text[..at].chars().next_back();
+        // A number starts a token: not inside a word, a name or a date.
+        let starts = before
+            .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '-' | '.' | ',' | '/' | ':')));
+        if starts && let Some((value, len)) = leading_number(rest) {
+            let after = rest[len..].chars().next();
+            let (factor, suffix_len) = suffix(&rest[len..]);
+            // `2026-11-15`, `10:30`, `11/15`: not figures.
+            if !after.is_some_and(|c| matches!(c, '-' | ':' | '/')) {
+                out.push(value * factor);
+            }
+            at += len + suffix_len;
+            continue;
+        }
+        at += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
 /// Units that make a bare number a figure a reader can use.
 const UNITS: [&str; 22] = [
     "%",
@@ -370,6 +397,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_numbers_but_not_dates_or_names() {
+        assert_eq!(
+            numbers("made **1,234,567** requests on gpt-4o from 2026-11-01, 4.8k more, $12.50"),
+            vec![1_234_567.0, 4800.0, 12.5]
+        );
+        assert!(numbers("Q3 2026-11-15 10:30 11/15").is_empty());
+    }
+
+    #[test]
     fn counts_figures_with_units() {
         assert_eq!(unit_figures("+27.4% vs 12,292,315 requests"), 2);
         assert_eq!(unit_figures("averaged 380 input and 28 output tokens"), 1);
@@ -420,6 +456,7 @@ mod tests {
         #[test]
         fn readers_never_panic(text in "\\PC{0,200}") {
             let _ = money(&text);
+            let _ = numbers(&text);
             let _ = unit_figures(&text);
             let _ = dates(&text, 2026);
             let _ = sentences(&text);

@@ -141,6 +141,18 @@ const SPIKE_DAYS_BEFORE_END: i64 = 10;
 /// The routing target.
 pub const ROUTING_TARGET: &str = "gpt-4o-mini";
 
+/// One row of the data set as generated: what the lookups' truths are computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    pub at: DateTime<Utc>,
+    pub model: &'static str,
+    pub team: &'static str,
+    pub feature: &'static str,
+    pub requests: u64,
+    /// At list prices.
+    pub cost: f64,
+}
+
 /// A generated data set and its truth.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroundTruth {
@@ -164,6 +176,10 @@ pub struct GroundTruth {
     /// What the routed traffic costs per 30 days today, and the saving per 30 days on the target.
     pub routing_monthly_cost: f64,
     pub routing_monthly_saving: f64,
+    /// Spend over the 30 days (720 hours) that end with the last record.
+    pub monthly_spend: f64,
+    /// Every row, for the lookups (`crate::lookups`).
+    pub usage: Vec<Usage>,
 }
 
 /// SplitMix64: a tiny deterministic generator for the jitter (no dependency, same data per seed).
@@ -195,6 +211,9 @@ pub fn generate(now: DateTime<Utc>, seed: u64) -> GroundTruth {
         "timestamp,provider,model,input_tokens,output_tokens,request_count,team,feature\n",
     );
     let mut rows = 0;
+    let mut usage = Vec::with_capacity(STREAMS.len() * hours as usize);
+    let mut monthly_spend = 0.0;
+    let month_start = last - Duration::hours(30 * 24);
     let mut spike_day_cost = 0.0;
     let mut ordinary_day_cost = 0.0;
     for h in 0..hours {
@@ -216,6 +235,17 @@ pub fn generate(now: DateTime<Utc>, seed: u64) -> GroundTruth {
             if day == spike_day {
                 spike_day_cost += cost_here;
             }
+            if at > month_start {
+                monthly_spend += cost_here;
+            }
+            usage.push(Usage {
+                at,
+                model: stream.model,
+                team: stream.team,
+                feature: stream.feature,
+                requests,
+                cost: cost_here,
+            });
             if day == ordinary_day {
                 ordinary_day_cost += cost_here;
             }
@@ -265,6 +295,8 @@ pub fn generate(now: DateTime<Utc>, seed: u64) -> GroundTruth {
         routing_to: ROUTING_TARGET,
         routing_monthly_cost: monthly_cost,
         routing_monthly_saving: monthly_cost - monthly_on_target,
+        monthly_spend,
+        usage,
     }
 }
 

@@ -161,11 +161,11 @@ async fn with_a_token_only_cases_needing_other_users_are_skipped_saying_why() {
         "7".into(),
         "5.17".into(),
         "4.8".into(),
-        "5.19".into(),
+        "5.25".into(),
     ];
     let report = run(config).await;
     // One target: the cases across nodes skip, saying what they need.
-    for id in ["4.8", "5.19", "7.4"] {
+    for id in ["4.8", "5.25", "7.4"] {
         let c = case(&report, id);
         assert_eq!(c.verdict, Verdict::Skipped, "{id}: {:?}", c.reason);
         assert!(
@@ -298,7 +298,29 @@ async fn keyword_rich_answers_that_are_wrong_fail_the_ground_truth() {
         "5.18",
         &["none is within 10% of the truth", "ticket-router"],
     );
-    assert_only_failures(&report, &["5.17", "5.18"]);
+    // The lookups: a long keyword-rich answer with the figure late, or with wrong figures, fails.
+    for id in ["5.19", "5.20", "5.21"] {
+        assert_fails(
+            &report,
+            id,
+            &["states it later, not in its first sentences"],
+        );
+    }
+    for id in ["5.22", "5.23"] {
+        assert_fails(&report, id, &["opening does not state", "within 1%"]);
+    }
+    // The structured task ran, but said the wrong monthly spend for the data.
+    assert_fails(
+        &report,
+        "5.24",
+        &["does not state the monthly spend the data shows"],
+    );
+    assert_only_failures(
+        &report,
+        &[
+            "5.17", "5.18", "5.19", "5.20", "5.21", "5.22", "5.23", "5.24",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,19 +1,22 @@
 //! One run from `agent_started` to its terminal event.
 //!
 //! The driver plans the run (once: the plan is what `agent_started` announces and what the
-//! agents follow), emits `agent_started`, loads the tenant's data, runs the entry agent and emits
-//! exactly one terminal event, whatever happens (answer, error, cancel, time limit, shutdown,
-//! a database that went away), unless another node took the run over and writes it. Only then
-//! does the run leave the registry, so a follower that misses it there finds it complete in the
-//! store. This module must not decide what an agent does (the agents do) or admit runs (the
+//! agents follow), emits `agent_started`, loads the tenant's data, reads the request against the
+//! tenant's names when it could not before (the plan follows that reading), runs the entry agent
+//! and emits exactly one terminal event, whatever happens (answer, error, cancel, time limit,
+//! shutdown, a database that went away), unless another node took the run over and writes it.
+//! Only then does the run leave the registry, so a follower that misses it there finds it complete
+//! in the store. This module must not decide what an agent does (the agents do) or admit runs (the
 //! engine does).
 
 use crate::agents;
 use crate::context::{RunContext, RunInput};
 use crate::plan::RunPlan;
+use crate::question::{Question, Request, asked_on};
 use crate::registry::Registry;
 use crate::report::ComposedReport;
 use crate::run::{RunShared, StopReason};
+use crate::scope::Scope;
 use crate::stop::{RunResult, Stop};
 use crate::tenant::Tenants;
 use agentwire_protocol::{ErrorCode, EventKind, StartRun};
@@ -34,7 +37,16 @@ impl Driver<'_> {
     /// Runs one request from `agent_started` to its terminal event.
     pub async fn drive(&self, run: Arc<RunShared>, request: StartRun) {
         let started = Instant::now();
-        let plan = RunPlan::new(request.agent, &request.user_request);
+        // Read with the tenant's names when its data is in memory (the usual case); else from the
+        // words alone, and again once the data has loaded (`answer`).
+        let (vocab, grounded) = self.tenants.vocabulary(&run.tenant_id);
+        let asked = Request {
+            agent: request.agent,
+            text: request.user_request.clone(),
+            task: request.task().cloned(),
+        };
+        let question = Question::read(&asked, &vocab, asked_on(&request.params), grounded);
+        let plan = RunPlan::new(request.agent, question);
         let entry_name = plan.entry_agent().as_str();
         let announced = plan.announced();
         let input = RunInput {
@@ -100,6 +112,14 @@ impl Driver<'_> {
                     format!("the tenant's usage data could not be loaded: {err}"),
                 )
             })?;
+        let asked = Request {
+            agent: ctx.plan.entry_agent(),
+            text: ctx.input.user_request.clone(),
+            task: ctx.input.params.task.clone(),
+        };
+        ctx.plan
+            .ground(&asked, &ctx.data.vocab, asked_on(&ctx.input.params));
+        ctx.scope = Scope::of_request(&ctx.input.params, &ctx.plan.question);
         agents::run_entry(ctx).await
     }
 

@@ -214,6 +214,17 @@ impl Engine {
             principal.user_id.clone(),
             principal.tenant_id.clone(),
         );
+        // A structured task is recorded under a readable description of it, as its question.
+        let mut request = request;
+        if let Some(fields) = request
+            .task()
+            .filter(|_| request.user_request.trim().is_empty())
+        {
+            let (vocab, _) = inner.tenants.vocabulary(&principal.tenant_id);
+            let today = crate::question::asked_on(&request.params);
+            request.user_request =
+                crate::question::describe_task(request.agent, fields, &vocab, today);
+        }
         let record = RunRecord {
             run_id: run_id.clone(),
             thread_id: thread_id.clone(),

@@ -10,7 +10,9 @@ use crate::question::Intent;
 use agentwire_analytics::billing::BillingSummary;
 use agentwire_analytics::capacity::Capacity;
 use agentwire_analytics::forecast::{Backtest, HoltWinters};
+use agentwire_analytics::query::{Condition, GroupBy, QueryResult, QuerySpec, Row};
 use agentwire_analytics::timeseries::SeriesAnomalies;
+use agentwire_analytics::whatif::{Scenario, WhatIf};
 use agentwire_analytics::{Anomaly, DailyPoint, ModelPrice, Recommendation, Summary};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -27,6 +29,14 @@ pub(crate) struct Findings {
     pub prices: Option<Vec<PricedModel>>,
     pub recommendations: Option<Vec<Recommendation>>,
     pub implementation_plan: Option<Vec<PlanStep>>,
+    /// A lookup's answer (`run_query`).
+    pub lookup: Option<Lookup>,
+    /// A what-if's answer (`price_scenario`).
+    pub what_if: Option<PricedScenario>,
+    /// A structured task's projection of spend and traffic (`project_growth`).
+    pub growth: Option<GrowthProjection>,
+    /// A structured task's `metrics`, each by day over its window (`run_query`).
+    pub metric_series: Vec<Lookup>,
     /// The tools that answered, in call order.
     pub tools_used: Vec<String>,
 }
@@ -81,6 +91,13 @@ pub struct Classification {
     pub scope_records: u64,
     pub scope_requests: u64,
     pub scope_cost_usd: f64,
+    /// The typed query the request became (metric, filters, period, shape, how names were read).
+    pub query: agentwire_question::Query,
+    /// The query on one line, and the plan in words.
+    pub reading: String,
+    pub plan: String,
+    /// For each name the data does not have: a sentence naming the closest it does.
+    pub unknown: Vec<String>,
 }
 
 /// One step of the implementation plan (`build_plan`).
@@ -114,4 +131,73 @@ pub struct PricedModel {
     /// `None` when the model is not in the price table: its cost can only come from billed `cost_usd`.
     pub price: Option<ModelPrice>,
     pub cheaper_alternative: Option<ModelPrice>,
+}
+
+/// A lookup's answer: the query, its result, the rows that support it, and for an empty
+/// selection what the question holds without each filter (`run_query`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Lookup {
+    pub spec: QuerySpec,
+    pub result: QueryResult,
+    pub support: Option<Support>,
+    pub without: Vec<Relaxed>,
+}
+
+/// Rows beside a figure: a breakdown (with the other period's values in a comparison), or every
+/// group of a ranking in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Support {
+    pub by: GroupBy,
+    pub rows: Vec<Row>,
+}
+
+/// The question without one of its filters, ranked by that filter's dimension.
+#[derive(Debug, Clone, Serialize)]
+pub struct Relaxed {
+    pub dropped: Condition,
+    /// The filters the question keeps without it.
+    pub kept: Vec<Condition>,
+    pub result: QueryResult,
+}
+
+/// A what-if's answer (`price_scenario`): the scenario priced, or why it could not be.
+#[derive(Debug, Clone, Serialize)]
+pub struct PricedScenario {
+    pub scenario: Scenario,
+    pub priced: Option<WhatIf>,
+    pub error: Option<String>,
+}
+
+/// Spend and traffic projected month by month over a planning horizon at a stated growth
+/// (`project_growth`, for a structured task's `planning_horizon` and `growth_projection`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GrowthProjection {
+    pub horizon_months: u32,
+    /// The factor reached at the end of the horizon (1.3 = 30% more than today).
+    pub growth: f64,
+    /// The monthly factor that compounds to `growth` over the horizon.
+    pub monthly_factor: f64,
+    /// Where today's figures come from: the last 30 days of data.
+    pub basis_start: chrono::NaiveDate,
+    pub basis_end: chrono::NaiveDate,
+    pub monthly_cost_usd: f64,
+    pub monthly_requests: f64,
+    pub monthly_tokens: f64,
+    /// The busiest minute's tokens in the basis window (the peak a rate limit meets).
+    pub peak_tokens_per_minute: f64,
+    /// The growth the data itself shows: the last 30 days' spend over the 30 before, when both
+    /// are in the data.
+    pub observed_monthly_growth: Option<f64>,
+    pub months: Vec<ProjectedMonth>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectedMonth {
+    /// 1 is the month after the data ends.
+    pub month: u32,
+    pub factor: f64,
+    pub cost_usd: f64,
+    pub requests: f64,
+    pub tokens: f64,
+    pub peak_tokens_per_minute: f64,
 }

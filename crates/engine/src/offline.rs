@@ -37,6 +37,8 @@ pub fn analyze_usage(
         records: Arc::new(records),
         prices,
         demo: false,
+        // The offline analysis reads no question.
+        vocab: Arc::new(agentwire_question::Vocabulary::default()),
     };
     let scope = Scope::all();
     let mut used = Vec::new();

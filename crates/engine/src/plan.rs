@@ -1,13 +1,19 @@
 //! The run's plan: which agents answer the request, decided once by the run's driver before
 //! `agent_started` announces it, and carried by the run's context from then on.
 //!
-//! The supervisor hands off to the plan's agents in order; an agent addressed directly answers
-//! alone; the triage agent reports the plan, it does not make one. [`RunPlan::new`] is the one
-//! place a request becomes a plan: reading its words (`question.rs`) and choosing agents from what
-//! was read. This module must not look at the tenant's data or emit events.
+//! The plan follows the typed query (`question.rs`): a lookup is answered by the data agent's
+//! `run_query` alone, a what-if by the optimization agent's `price_scenario`, a greeting or a
+//! question the data cannot answer by a short reply, and the broad questions (cut costs, why did
+//! spend spike, will we hit our limits, a report) by the full review. Triage comes first in every
+//! supervisor run, to show how the question was read. The supervisor hands off to the plan's
+//! agents in order; an agent addressed directly answers alone. [`RunPlan::new`] is the one place a
+//! request becomes a plan, and [`RunPlan::ground`] the one place it is read again once the
+//! tenant's names are known. This module must not look at records or emit events.
 
-use crate::question::{Intent, Question};
+use crate::question::{Question, Request};
 use agentwire_protocol::AgentKind;
+use agentwire_question::{Intent, ReviewFocus, Vocabulary};
+use chrono::NaiveDate;
 
 /// An agent the supervisor can hand off to: every agent but the supervisor itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,21 +62,33 @@ pub(crate) enum Entry {
     Direct(Subagent),
 }
 
+/// What kind of answer the run gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// A fact from the records, then its table.
+    Lookup,
+    /// A scenario's monthly cost and saving.
+    WhatIf,
+    /// What the agents can answer, with example questions; no data tool.
+    Reply,
+    /// The full review.
+    Review,
+}
+
 /// What a run will do, and the reading of the request it follows from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RunPlan {
     pub entry: Entry,
     pub question: Question,
-    /// The agents a review of this question needs, in order: the supervisor's hand-offs, and
-    /// what triage reports as needed whoever was addressed.
+    /// The agents this question needs, in order: the supervisor's hand-offs, and what triage
+    /// reports as needed whoever was addressed.
     pub review: Vec<Subagent>,
 }
 
 impl RunPlan {
-    /// Reads the request and plans the run for the agent it addressed.
-    pub fn new(entry: AgentKind, user_request: &str) -> RunPlan {
-        let question = Question::read(user_request);
-        let review = agents_for(question.intent);
+    /// Plans the run of a request read as `question`, for the agent it addressed.
+    pub fn new(entry: AgentKind, question: Question) -> RunPlan {
+        let review = agents_for(question.query.intent);
         let entry = match Subagent::of(entry) {
             None => Entry::Supervisor {
                 agents: review.clone(),
@@ -81,6 +99,26 @@ impl RunPlan {
             entry,
             question,
             review,
+        }
+    }
+
+    /// Reads the request again against the tenant's vocabulary, when the first reading was made
+    /// without it, and lets the plan follow the new reading.
+    pub fn ground(&mut self, request: &Request, vocab: &Vocabulary, today: NaiveDate) {
+        if self.question.grounded {
+            return;
+        }
+        let entry = self.entry_agent();
+        *self = RunPlan::new(entry, Question::read(request, vocab, today, true));
+    }
+
+    /// What kind of answer the run gives.
+    pub fn answer(&self) -> Answer {
+        match self.question.query.intent {
+            Intent::Lookup => Answer::Lookup,
+            Intent::WhatIf => Answer::WhatIf,
+            Intent::Review(_) => Answer::Review,
+            Intent::Greeting | Intent::OutOfScope | Intent::Unanswerable => Answer::Reply,
         }
     }
 
@@ -103,53 +141,86 @@ impl RunPlan {
             Entry::Direct(agent) => vec![agent.as_str().to_owned()],
         }
     }
+
+    /// The plan in words: "data runs run_query", for the supervisor's and triage's steps.
+    pub fn describe(&self) -> String {
+        let plan = self.question.query.plan();
+        if plan.steps.is_empty() {
+            return "a short reply, no data tool".to_owned();
+        }
+        plan.steps
+            .iter()
+            .map(|s| format!("{} ({})", s.agent, s.tools.join(", ")))
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
 }
 
-/// The agents a review of a question with this intent needs, in order.
+/// The agents a question with this intent needs, in order.
 fn agents_for(intent: Intent) -> Vec<Subagent> {
     use Subagent::*;
     match intent {
-        Intent::CostOptimization | Intent::General => {
+        Intent::Lookup => vec![Triage, Data],
+        Intent::WhatIf => vec![Triage, Optimization],
+        Intent::Greeting | Intent::OutOfScope | Intent::Unanswerable => vec![Triage],
+        Intent::Review(ReviewFocus::Cost | ReviewFocus::Overview) => {
             vec![Triage, Data, Optimization, Actions, Reporting]
         }
-        Intent::Spend => vec![Triage, Data, Optimization, Reporting],
-        Intent::Anomaly => vec![Triage, Data, Actions, Reporting],
-        Intent::Capacity | Intent::Performance => vec![Triage, Data, Reporting],
+        Intent::Review(ReviewFocus::Anomaly) => vec![Triage, Data, Actions, Reporting],
+        Intent::Review(ReviewFocus::Capacity) => vec![Triage, Data, Reporting],
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentwire_analytics::PriceTable;
+
+    fn plan(entry: AgentKind, text: &str) -> RunPlan {
+        let vocab = Vocabulary::from_records(&[], &PriceTable::embedded());
+        let request = Request {
+            agent: entry,
+            text: text.into(),
+            task: None,
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        RunPlan::new(entry, Question::read(&request, &vocab, today, false))
+    }
 
     #[test]
-    fn the_supervisor_announces_itself_and_the_agents_of_the_intent() {
-        let plan = RunPlan::new(AgentKind::Supervisor, "Why did spend spike last week?");
-        assert_eq!(plan.question.intent, Intent::Anomaly);
+    fn the_supervisor_announces_itself_and_the_agents_of_the_question() {
+        let p = plan(AgentKind::Supervisor, "Why did spend spike last week?");
         assert_eq!(
-            plan.announced(),
+            p.announced(),
             ["supervisor", "triage", "data", "actions", "reporting"]
         );
         assert_eq!(
-            plan.entry,
+            p.entry,
             Entry::Supervisor {
-                agents: plan.review.clone()
+                agents: p.review.clone()
             }
         );
-        assert_eq!(plan.entry_agent(), AgentKind::Supervisor);
+        assert_eq!(p.entry_agent(), AgentKind::Supervisor);
+        let p = plan(AgentKind::Supervisor, "What's our p95 latency by model?");
+        assert_eq!(p.answer(), Answer::Lookup);
+        assert_eq!(p.announced(), ["supervisor", "triage", "data"]);
+        assert_eq!(p.describe(), "data (run_query)");
+        let p = plan(AgentKind::Supervisor, "hello");
+        assert_eq!(p.answer(), Answer::Reply);
+        assert_eq!(p.announced(), ["supervisor", "triage"]);
     }
 
     #[test]
     fn an_agent_addressed_directly_answers_alone() {
         for kind in AgentKind::ALL {
-            let plan = RunPlan::new(kind, "How can we reduce our AI costs?");
-            assert_eq!(plan.entry_agent(), kind);
+            let p = plan(kind, "How can we reduce our AI costs?");
+            assert_eq!(p.entry_agent(), kind);
             if kind != AgentKind::Supervisor {
-                assert_eq!(plan.announced(), [kind.as_str()]);
-                assert_eq!(plan.entry, Entry::Direct(Subagent::of(kind).unwrap()));
+                assert_eq!(p.announced(), [kind.as_str()]);
+                assert_eq!(p.entry, Entry::Direct(Subagent::of(kind).unwrap()));
             }
             assert_eq!(
-                plan.review,
+                p.review,
                 [
                     Subagent::Triage,
                     Subagent::Data,

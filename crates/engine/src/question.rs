@@ -1,40 +1,129 @@
-//! What a request asks, read from its words alone: the intent and a timeframe named in plain
-//! words ("last 14 days").
+//! How a request is read: a question becomes a typed query (`agentwire_question::understand`), a
+//! structured task its fields mapped onto one (`understand_task`), against the tenant's own
+//! names (its [`Vocabulary`], built once per data snapshot).
 //!
-//! Deterministic keyword rules, not a model: the rules are few, documented here, and tested. The
-//! run's driver reads the question once, before `agent_started`, and the plan follows from it
-//! (`plan.rs`); nothing else reads the request's words for meaning. This is the one place a
-//! richer reading (a typed query) replaces. It must not look at the tenant's data (naming a team
-//! of the tenant is the `classify_request` tool's job) or do I/O.
+//! The run's driver reads the request once before `agent_started` (with the tenant's vocabulary
+//! when its data is already in memory, else from the words and the price table alone) and once
+//! more, grounded, when the data has loaded; nothing else reads the request's words for meaning.
+//! This module must not look at records or do I/O: the vocabulary is all it knows of the tenant.
 
-use agentwire_protocol::client::Timeframe;
+use agentwire_analytics::query::{Dimension, Metric, Period};
+use agentwire_protocol::{AgentKind, RunParams};
+use agentwire_question::{Intent as QueryIntent, Query, ReviewFocus, Task, Vocabulary};
+use chrono::{Duration, NaiveDate};
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What a run was asked: the words, or the fields of a structured task.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Request {
+    pub agent: AgentKind,
+    pub text: String,
+    pub task: Option<Map<String, Value>>,
+}
 
 /// How a request was read.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Question {
-    /// The strongest intent; `General` when no keyword matched.
-    pub intent: Intent,
-    /// Every intent that matched, strongest first.
-    pub intents: Vec<Intent>,
-    pub matched_keywords: Vec<String>,
-    /// The timeframe the words name, if any (`the last 14 days` is `14d`).
-    pub timeframe: Option<Timeframe>,
+    /// The typed query (for a task, the one its fields map onto).
+    pub query: Query,
+    /// The structured task, when the request was one.
+    pub task: Option<Task>,
+    /// Whether names were resolved against the tenant's data (false: read from the words and the
+    /// price table alone, before the data was loaded).
+    pub grounded: bool,
 }
 
 impl Question {
-    pub fn read(text: &str) -> Question {
-        let (intent, intents, matched_keywords) = classify_text(text);
-        Question {
-            intent,
-            intents,
-            matched_keywords,
-            timeframe: timeframe_from_text(text).and_then(|t| Timeframe::parse(&t)),
+    /// Reads a request against a vocabulary; `grounded` says whether it is the tenant's.
+    pub fn read(request: &Request, vocab: &Vocabulary, today: NaiveDate, grounded: bool) -> Self {
+        match &request.task {
+            Some(fields) => {
+                let task = agentwire_question::understand_task(
+                    request.agent.as_str(),
+                    fields,
+                    vocab,
+                    today,
+                );
+                Question {
+                    query: task.query.clone(),
+                    task: Some(task),
+                    grounded,
+                }
+            }
+            None => Question {
+                query: agentwire_question::understand(&request.text, vocab, today),
+                task: None,
+                grounded,
+            },
+        }
+    }
+
+    /// The intent, as the full review's heading names it.
+    pub fn intent(&self) -> Intent {
+        match self.query.intent {
+            QueryIntent::Review(ReviewFocus::Cost) => Intent::CostOptimization,
+            QueryIntent::Review(ReviewFocus::Anomaly) => Intent::Anomaly,
+            QueryIntent::Review(ReviewFocus::Capacity) => Intent::Capacity,
+            QueryIntent::Review(ReviewFocus::Overview) => Intent::General,
+            QueryIntent::Lookup => match self.query.spec.metric {
+                Metric::Latency(_) | Metric::Ttft(_) | Metric::ErrorRate => Intent::Performance,
+                _ => Intent::Spend,
+            },
+            QueryIntent::WhatIf => Intent::WhatIf,
+            QueryIntent::Greeting | QueryIntent::OutOfScope | QueryIntent::Unanswerable => {
+                Intent::Reply
+            }
+        }
+    }
+
+    /// The period the words named, or `None` when the default (the 30 days to the data's last
+    /// day) was taken.
+    pub fn named_period(&self) -> Option<Period> {
+        let q = &self.query;
+        let r = q.reference_day;
+        let default = Period::new(r - Duration::days(agentwire_question::DEFAULT_DAYS - 1), r);
+        (q.spec.period != default).then_some(q.spec.period)
+    }
+
+    /// The one value the query keeps of a dimension, when it keeps exactly one.
+    pub fn single(&self, dimension: Dimension) -> Option<String> {
+        match self
+            .query
+            .spec
+            .conditions
+            .iter()
+            .find(|c| c.dimension == dimension)
+        {
+            Some(c) if c.values.len() == 1 => c.values.first().cloned(),
+            _ => None,
         }
     }
 }
 
-/// What a request is about.
+/// The day a request is asked: its `as_of` parameter (`YYYY-MM-DD`: answers as if asked that
+/// day, for reproducible answers), else today. Time words are read from the data's last day when
+/// that is earlier.
+pub(crate) fn asked_on(params: &RunParams) -> NaiveDate {
+    params
+        .extra
+        .get("as_of")
+        .and_then(Value::as_str)
+        .and_then(|s| NaiveDate::parse_from_str(s.trim().get(..10).unwrap_or(s), "%Y-%m-%d").ok())
+        .unwrap_or_else(|| chrono::Utc::now().date_naive())
+}
+
+/// The readable description a structured task is recorded under, as its question.
+pub(crate) fn describe_task(
+    agent: AgentKind,
+    fields: &Map<String, Value>,
+    vocab: &Vocabulary,
+    today: NaiveDate,
+) -> String {
+    agentwire_question::understand_task(agent.as_str(), fields, vocab, today).description
+}
+
+/// What a request is about, as a word for people (the review's heading and triage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
@@ -44,86 +133,11 @@ pub enum Intent {
     Performance,
     Spend,
     General,
+    WhatIf,
+    Reply,
 }
 
 impl Intent {
-    /// Words that signal each intent, in priority order when several match equally.
-    const RULES: [(Intent, &'static [&'static str]); 5] = [
-        (
-            Intent::CostOptimization,
-            &[
-                "optimi",
-                "reduce",
-                "saving",
-                "save ",
-                "cheaper",
-                "cut ",
-                "lower",
-                "recommend",
-                "waste",
-                "too much",
-                "spend less",
-                "pay less",
-                "efficien",
-            ],
-        ),
-        (
-            Intent::Anomaly,
-            &[
-                "anomal",
-                "spike",
-                "unusual",
-                "jump",
-                "sudden",
-                "surge",
-                "outlier",
-                "why did",
-                "unexpected",
-                "runaway",
-            ],
-        ),
-        (
-            Intent::Capacity,
-            &[
-                "capacity",
-                "rate limit",
-                "throughput",
-                "forecast",
-                "headroom",
-                "tokens per minute",
-                "tpm",
-                "rpm",
-                "scale",
-                "growth",
-            ],
-        ),
-        (
-            Intent::Performance,
-            &[
-                "latency",
-                "slow",
-                "ttft",
-                "p95",
-                "p99",
-                "performance",
-                "time to first",
-            ],
-        ),
-        (
-            Intent::Spend,
-            &[
-                "spend",
-                "cost",
-                "bill",
-                "usage",
-                "breakdown",
-                "how much",
-                "where",
-                "budget",
-            ],
-        ),
-    ];
-
     pub fn label(self) -> &'static str {
         match self {
             Intent::CostOptimization => "cost optimization",
@@ -131,121 +145,91 @@ impl Intent {
             Intent::Capacity => "capacity planning",
             Intent::Performance => "performance",
             Intent::Spend => "spend analysis",
-            Intent::General => "a general question about AI usage",
+            Intent::General => "an overview of AI usage",
+            Intent::WhatIf => "a what-if scenario",
+            Intent::Reply => "a question without a data lookup",
         }
     }
 }
 
-/// The intent by keyword: the strongest, every intent that matched, and the words that did.
-fn classify_text(text: &str) -> (Intent, Vec<Intent>, Vec<String>) {
-    let lower = format!("{} ", text.to_lowercase());
-    let mut scored: Vec<(usize, usize, Intent, Vec<String>)> = Intent::RULES
-        .iter()
-        .enumerate()
-        .filter_map(|(priority, (intent, words))| {
-            let hits: Vec<String> = words
-                .iter()
-                .filter(|w| lower.contains(*w))
-                .map(|w| w.trim().to_owned())
-                .collect();
-            (!hits.is_empty()).then_some((hits.len(), priority, *intent, hits))
-        })
-        .collect();
-    // Most hits first; ties go to the more specific intent (earlier in RULES).
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let intents: Vec<Intent> = scored.iter().map(|s| s.2).collect();
-    let keywords = scored.into_iter().flat_map(|s| s.3).collect();
-    (
-        intents.first().copied().unwrap_or(Intent::General),
-        intents,
-        keywords,
-    )
-}
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+    use agentwire_analytics::PriceTable;
 
-/// Reads a timeframe out of plain words ("last week", "past 14 days"), if the request has one.
-fn timeframe_from_text(text: &str) -> Option<String> {
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    for pair in words.windows(2) {
-        if let Ok(n) = pair[0].parse::<u32>() {
-            let unit = match pair[1] {
-                "hour" | "hours" => 'h',
-                "day" | "days" => 'd',
-                "week" | "weeks" => 'w',
-                "month" | "months" => 'm',
-                _ => continue,
-            };
-            if n > 0 && n <= 365 {
-                return Some(format!("{n}{unit}"));
-            }
-        }
+    /// A question read from its words and the price table alone, asked on 2026-12-04.
+    pub fn ask(text: &str) -> Question {
+        let vocab = Vocabulary::from_records(&[], &PriceTable::embedded());
+        let request = Request {
+            agent: AgentKind::Supervisor,
+            text: text.into(),
+            task: None,
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap_or_default();
+        Question::read(&request, &vocab, today, false)
     }
-    let phrases = [
-        ("yesterday", "1d"),
-        ("today", "24h"),
-        ("last week", "7d"),
-        ("this week", "7d"),
-        ("past week", "7d"),
-        ("last month", "30d"),
-        ("this month", "30d"),
-        ("past month", "30d"),
-        ("quarter", "90d"),
-    ];
-    phrases
-        .iter()
-        .find(|(phrase, _)| lower.contains(phrase))
-        .map(|(_, tf)| (*tf).to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentwire_analytics::PriceTable;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 4).unwrap()
+    }
+
+    fn ask(text: &str) -> Question {
+        let vocab = Vocabulary::from_records(&[], &PriceTable::embedded());
+        let request = Request {
+            agent: AgentKind::Supervisor,
+            text: text.into(),
+            task: None,
+        };
+        Question::read(&request, &vocab, today(), false)
+    }
 
     #[test]
-    fn intents_by_keywords() {
+    fn intents_follow_the_typed_query() {
         assert_eq!(
-            classify_text("How can we reduce our OpenAI costs?").0,
+            ask("How can we reduce our AI costs?").intent(),
             Intent::CostOptimization
         );
         assert_eq!(
-            classify_text("Why did spend spike last Tuesday?").0,
+            ask("Why did spend spike last week?").intent(),
             Intent::Anomaly
         );
         assert_eq!(
-            classify_text("When will we hit our rate limit?").0,
+            ask("Will we hit our rate limits?").intent(),
             Intent::Capacity
         );
         assert_eq!(
-            classify_text("Which model has the worst latency?").0,
+            ask("What's our p95 latency by model?").intent(),
             Intent::Performance
         );
-        assert_eq!(classify_text("Where did our AI spend go?").0, Intent::Spend);
-        assert_eq!(classify_text("hello").0, Intent::General);
+        assert_eq!(ask("hello").intent(), Intent::Reply);
     }
 
     #[test]
-    fn timeframes_from_words() {
-        assert_eq!(
-            timeframe_from_text("spend in the last 14 days").as_deref(),
-            Some("14d")
-        );
-        assert_eq!(
-            timeframe_from_text("what happened last week").as_deref(),
-            Some("7d")
-        );
-        assert_eq!(timeframe_from_text("over 3 months").as_deref(), Some("3m"));
-        assert_eq!(timeframe_from_text("all of it"), None);
+    fn a_named_period_is_told_from_the_default() {
+        assert!(ask("spend by model").named_period().is_none());
+        let p = ask("spend by model in October").named_period().unwrap();
+        assert_eq!(p.first, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
     }
 
     #[test]
-    fn a_question_reads_intent_and_timeframe_together() {
-        let q = Question::read("Why did spend spike in the last 14 days?");
-        assert_eq!(q.intent, Intent::Anomaly);
-        assert_eq!(q.intents, vec![Intent::Anomaly, Intent::Spend]);
-        assert_eq!(q.matched_keywords, vec!["spike", "why did", "spend"]);
-        assert_eq!(q.timeframe.map(|t| t.to_string()).as_deref(), Some("14d"));
+    fn a_task_is_read_from_its_fields() {
+        let vocab = Vocabulary::from_records(&[], &PriceTable::embedded());
+        let fields =
+            serde_json::json!({"analysis_type": "anomaly_detection", "time_range": "last_7_days"});
+        let request = Request {
+            agent: AgentKind::Data,
+            text: String::new(),
+            task: fields.as_object().cloned(),
+        };
+        let q = Question::read(&request, &vocab, today(), false);
+        assert_eq!(q.intent(), Intent::Anomaly);
+        assert_eq!(q.named_period().map(|p| p.days()), Some(7));
+        assert!(q.task.is_some());
     }
 }

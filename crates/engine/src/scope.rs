@@ -1,12 +1,14 @@
-//! What slice of the tenant's data a run looks at: a look-back window ending at the newest record,
-//! and optional team, model and feature filters.
+//! What slice of the tenant's data a run looks at: a look-back window ending at the newest record
+//! (or the whole days the question names), and optional team, model and feature filters.
 //!
-//! A run's scope is computed once, when its context is made, from the request's parameters and
-//! the timeframe its words name; the triage agent may narrow it to a team the request names.
-//! Tools receive it by value. This module must not read the request's words itself (that is
-//! `question`) nor any data (it builds the filter; the tools apply it).
+//! A run's scope is computed from the request's parameters and how its words were read (the
+//! period and the one team, model or feature they name); the driver computes it again once the
+//! request has been read against the tenant's names. Tools receive it by value. This module must
+//! not read the request's words itself (that is `question`) nor any data (it builds the filter;
+//! the tools apply it).
 
 use crate::question::Question;
+use agentwire_analytics::query::{Dimension, Period};
 use agentwire_analytics::{Filter, UsageRecord};
 use agentwire_protocol::RunParams;
 use agentwire_protocol::client::Timeframe;
@@ -20,6 +22,9 @@ pub struct Scope {
     pub timeframe: String,
     #[serde(skip)]
     pub window: Duration,
+    /// The whole days the question names, instead of the look-back window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
     pub team: Option<String>,
     pub model: Option<String>,
     pub feature: Option<String>,
@@ -28,30 +33,47 @@ pub struct Scope {
 impl Scope {
     pub const DEFAULT_TIMEFRAME: &'static str = "30d";
 
-    /// The scope a request asks about: the `timeframe` parameter, else the timeframe its words
-    /// name, else 30 days; the team, model and feature parameters.
+    /// The scope a request asks about: the `timeframe` parameter, else the period its words
+    /// name, else 30 days; the team, model and feature parameters, else the one its words name.
     pub fn of_request(params: &RunParams, question: &Question) -> Scope {
+        let period = match params.timeframe {
+            Some(_) => None,
+            None => question.named_period(),
+        };
         let timeframe = params
             .timeframe
-            .or(question.timeframe)
             .or_else(|| Timeframe::parse(Self::DEFAULT_TIMEFRAME));
-        let (label, window) = match timeframe {
-            Some(tf) => (tf.to_string(), tf.duration()),
-            None => (
+        let (label, window) = match (period, timeframe) {
+            (Some(p), _) => (
+                format!("{}d", p.days()),
+                Duration::from_secs(86_400 * u64::try_from(p.days()).unwrap_or(1)),
+            ),
+            (None, Some(tf)) => (tf.to_string(), tf.duration()),
+            (None, None) => (
                 Self::DEFAULT_TIMEFRAME.to_owned(),
                 Duration::from_secs(30 * 86_400),
             ),
         };
+        let param = |key: &str| {
+            params
+                .extra
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
         Scope {
             timeframe: label,
             window,
-            team: params.team.clone(),
-            model: params.model.clone(),
-            feature: params
-                .extra
-                .get("feature")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+            period,
+            team: params
+                .team
+                .clone()
+                .or_else(|| question.single(Dimension::Team)),
+            model: params
+                .model
+                .clone()
+                .or_else(|| question.single(Dimension::Model)),
+            feature: param("feature").or_else(|| question.single(Dimension::Feature)),
         }
     }
 
@@ -61,6 +83,7 @@ impl Scope {
             timeframe: "all".to_owned(),
             // Longer than any data: the filter then has no start and covers every record.
             window: Duration::from_secs(u64::MAX / 4),
+            period: None,
             team: None,
             model: None,
             feature: None,
@@ -70,7 +93,17 @@ impl Scope {
     /// The analytics filter for this scope over `records` (the window ends at the newest record,
     /// so answers over the same data are the same whenever they are asked).
     pub fn filter(&self, records: &[UsageRecord]) -> Filter {
-        let mut filter = Filter::last(self.window, records);
+        let mut filter = match self.period {
+            Some(p) => {
+                let (start, end) = p.bounds();
+                Filter {
+                    start: Some(start),
+                    end: Some(end),
+                    ..Filter::default()
+                }
+            }
+            None => Filter::last(self.window, records),
+        };
         filter.team = self.team.clone();
         filter.model = self.model.clone();
         filter.feature = self.feature.clone();
@@ -94,7 +127,9 @@ impl Scope {
 
     /// A phrase for people: `the last 30d, team search`.
     pub fn describe(&self) -> String {
-        let mut text = if self.timeframe == "all" {
+        let mut text = if let Some(p) = self.period {
+            p.to_string()
+        } else if self.timeframe == "all" {
             "all the data".to_owned()
         } else {
             format!("the last {}", self.timeframe)

@@ -123,7 +123,15 @@ pub(crate) fn intent_cues(w: &Words<'_>) -> IntentCues {
         "recommendations",
         "recommend",
         "trim",
-    ]) && !w.any_phrase(&["how much did we save"]);
+    ]) || w.any_phrase(&[
+        "spend less",
+        "pay less",
+        "cost less",
+        "too much",
+        "bring down",
+        "bring costs down",
+    ]);
+    let cost = cost && !w.any_phrase(&["how much did we save"]);
     let anomaly = w.starts(&["anomal", "spike", "spiking", "outlier"])
         || w.any(&[
             "unusual",

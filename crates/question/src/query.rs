@@ -155,14 +155,20 @@ fn step(agent: &'static str, tools: &[&'static str]) -> PlanStep {
 }
 
 impl Query {
-    /// The agents and tools this query needs: a lookup only the data agent's query tool; a
-    /// what-if the optimization agent's scenario pricing; a review today's full pipeline for its
-    /// focus; a reply none.
+    /// The agents and tools this query needs (the engine's names): a lookup only the data
+    /// agent's query tool; a what-if the optimization agent's scenario pricing; a review the full
+    /// pipeline for its focus; a reply none.
     pub fn plan(&self) -> Plan {
+        const DATA: &[&str] = &[
+            "usage_summary",
+            "query_usage",
+            "detect_anomalies",
+            "forecast_capacity",
+        ];
         match self.intent {
             Intent::Lookup => Plan {
                 kind: "lookup",
-                steps: vec![step("data", &["query_usage"])],
+                steps: vec![step("data", &["run_query"])],
             },
             Intent::WhatIf => Plan {
                 kind: "what_if",
@@ -171,23 +177,19 @@ impl Query {
             Intent::Review(focus) => {
                 let steps = match focus {
                     ReviewFocus::Cost | ReviewFocus::Overview => vec![
-                        step("data", &["usage_summary", "query_usage"]),
+                        step("data", DATA),
                         step("optimization", &["price_lookup", "recommend_optimizations"]),
                         step("actions", &["build_plan"]),
                         step("reporting", &["compose_report"]),
                     ],
                     ReviewFocus::Anomaly => vec![
-                        step(
-                            "data",
-                            &["usage_summary", "query_usage", "detect_anomalies"],
-                        ),
+                        step("data", DATA),
                         step("actions", &["build_plan"]),
                         step("reporting", &["compose_report"]),
                     ],
-                    ReviewFocus::Capacity => vec![
-                        step("data", &["usage_summary", "forecast_capacity"]),
-                        step("reporting", &["compose_report"]),
-                    ],
+                    ReviewFocus::Capacity => {
+                        vec![step("data", DATA), step("reporting", &["compose_report"])]
+                    }
                 };
                 Plan {
                     kind: "review",

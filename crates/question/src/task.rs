@@ -55,6 +55,9 @@ pub struct Task {
     pub horizon_months: Option<u32>,
     /// `growth_projection`: 1.3 means 30% more.
     pub growth: Option<f64>,
+    /// Every metric `metrics` names that is understood, in the order given (the query's metric
+    /// is the first).
+    pub metrics: Vec<Metric>,
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -257,15 +260,16 @@ pub fn understand_task(
             what = "capacity forecast".to_string();
         }
     }
+    let mut metrics: Vec<Metric> = Vec::new();
     if let Some(Value::Array(ms)) = fields.get("metrics") {
         used.push("metrics".to_string());
-        let names: Vec<Metric> = ms
-            .iter()
-            .filter_map(text)
-            .filter_map(|m| metric_name(&m))
-            .collect();
+        for m in ms.iter().filter_map(text).filter_map(|m| metric_name(&m)) {
+            if !metrics.contains(&m) {
+                metrics.push(m);
+            }
+        }
         if metric.is_none() {
-            metric = names.first().copied();
+            metric = metrics.first().copied();
         }
     }
     // Filters, resolved as a question's names would be.
@@ -377,10 +381,20 @@ pub fn understand_task(
             .collect();
         description.push_str(&format!(" for {}", c.join(", ")));
     }
-    if !matches!(intent, Intent::Review(ReviewFocus::Capacity)) || time_words.is_empty() {
-        description.push_str(&format!(", {}", spec.period));
-    } else {
-        description.push_str(&format!(", history {}", spec.period));
+    // Dates only when they mean something: against the data's days, or given by the client.
+    let dated = vocab.span().is_some() || explicit.is_some();
+    let window = match (time_words.is_empty(), dated) {
+        (false, true) => format!("{time_words} ({})", spec.period),
+        (false, false) => time_words.clone(),
+        (true, true) => spec.period.to_string(),
+        (true, false) => String::new(),
+    };
+    if !window.is_empty() {
+        if matches!(intent, Intent::Review(ReviewFocus::Capacity)) && !time_words.is_empty() {
+            description.push_str(&format!(", history {window}"));
+        } else {
+            description.push_str(&format!(", {window}"));
+        }
     }
     if matches!(spec.metric, Metric::Spend) || metric.is_none() {
     } else {
@@ -394,7 +408,8 @@ pub fn understand_task(
     }
     if let Some(s) = stated_monthly_spend {
         description.push_str(&format!(
-            ", stated monthly spend ${s:.2} to compare with the data"
+            ", stated monthly spend {} to compare with the data",
+            agentwire_analytics::format::usd(s)
         ));
     }
     let mut unknown = names_query.map(|q| q.unknown).unwrap_or_default();
@@ -420,5 +435,6 @@ pub fn understand_task(
         stated_monthly_spend,
         horizon_months,
         growth,
+        metrics,
     }
 }

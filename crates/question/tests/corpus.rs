@@ -13,178 +13,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use agentwire_analytics::query::{
-    Comparison, Condition, Dimension, Group, GroupBy, Metric, Order, Period, QuerySpec, Shape,
-    TimeGrain, evaluate,
-};
+use agentwire_analytics::query::{Comparison, Dimension, Group, Shape, evaluate};
 use agentwire_analytics::whatif::{Change, Scenario, price};
 use agentwire_analytics::{PriceTable, UsageRecord};
 use agentwire_question::{Intent, Query, ReviewFocus, Vocabulary, understand};
-use chrono::NaiveDate;
-use common::reference::{self, Fact};
-use serde::Deserialize;
-
-type Filters = BTreeMap<String, Vec<String>>;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    question: String,
-    category: String,
-    today: Option<String>,
-    intent: Option<String>,
-    review: Option<String>,
-    metric: Option<String>,
-    filters: Option<Filters>,
-    period: Option<[String; 2]>,
-    shape: Option<String>,
-    by: Option<String>,
-    order: Option<String>,
-    limit: Option<u32>,
-    compare_period: Option<[String; 2]>,
-    compare_groups: Option<Vec<Filters>>,
-    share_of: Option<Filters>,
-    change: Option<String>,
-    unknown: Option<Vec<String>>,
-    value: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct File {
-    entry: Vec<Entry>,
-}
-
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_else(|e| panic!("bad date {s}: {e}"))
-}
-
-fn conditions(f: &Filters) -> Vec<Condition> {
-    let mut out: Vec<Condition> = f
-        .iter()
-        .map(|(d, vs)| {
-            let dimension = Dimension::parse(d).unwrap_or_else(|| panic!("unknown dimension {d}"));
-            let mut values = vs.clone();
-            values.sort();
-            Condition::new(dimension, values)
-        })
-        .collect();
-    out.sort_by_key(|c| c.dimension);
-    out
-}
-
-/// What the parse must equal (labels of compared groups aside).
-#[derive(Debug, Clone, PartialEq)]
-struct Expected {
-    intent: String,
-    review: Option<String>,
-    spec: Option<QuerySpec>,
-    change: Option<String>,
-    unknown: Vec<String>,
-}
-
-fn normal_name(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect()
-}
-
-fn expected(e: &Entry, reference_day: NaiveDate) -> Expected {
-    let intent = e.intent.clone().unwrap_or_else(|| "lookup".into());
-    if matches!(
-        intent.as_str(),
-        "greeting" | "out_of_scope" | "unanswerable"
-    ) {
-        return Expected {
-            intent,
-            review: None,
-            spec: None,
-            change: None,
-            unknown: Vec::new(),
-        };
-    }
-    let period = match &e.period {
-        Some([a, b]) => Period::new(date(a), date(b)),
-        None => Period::new(reference_day - chrono::Duration::days(29), reference_day),
-    };
-    let by =
-        e.by.as_deref()
-            .map(|b| GroupBy::parse(b).unwrap_or_else(|| panic!("unknown by {b}")));
-    let shape = match e.shape.as_deref().unwrap_or("figure") {
-        "figure" => Shape::Figure,
-        "breakdown" => Shape::Breakdown {
-            by: by.expect("breakdown needs by"),
-        },
-        "ranking" => Shape::Ranking {
-            by: by.expect("ranking needs by"),
-            order: if e.order.as_deref() == Some("least") {
-                Order::Least
-            } else {
-                Order::Most
-            },
-            limit: e.limit.unwrap_or(1),
-        },
-        "compare" => {
-            let against = if let Some([a, b]) = &e.compare_period {
-                Comparison::Period(Period::new(date(a), date(b)))
-            } else {
-                let groups = e
-                    .compare_groups
-                    .as_ref()
-                    .expect("compare needs compare_period or compare_groups");
-                Comparison::Groups(
-                    groups
-                        .iter()
-                        .map(|g| Group {
-                            label: String::new(),
-                            conditions: conditions(g),
-                        })
-                        .collect(),
-                )
-            };
-            Shape::Compare { against, by }
-        }
-        "trend" => Shape::Trend {
-            every: match by {
-                Some(GroupBy::Time(g)) => g,
-                _ => match period.days() {
-                    d if d <= 31 => TimeGrain::Day,
-                    d if d <= 92 => TimeGrain::Week,
-                    _ => TimeGrain::Month,
-                },
-            },
-        },
-        other => panic!("unknown shape {other}"),
-    };
-    let metric: Metric = e
-        .metric
-        .as_deref()
-        .unwrap_or("spend")
-        .parse()
-        .unwrap_or_else(|err| panic!("{err}"));
-    let spec = QuerySpec {
-        metric,
-        conditions: e.filters.as_ref().map(conditions).unwrap_or_default(),
-        period,
-        shape,
-        share_of: e.share_of.as_ref().map(conditions).unwrap_or_default(),
-    };
-    let mut unknown: Vec<String> = e
-        .unknown
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|u| normal_name(u))
-        .collect();
-    unknown.sort();
-    Expected {
-        intent,
-        review: e.review.clone(),
-        spec: Some(spec),
-        change: e.change.clone(),
-        unknown,
-    }
-}
+use common::corpus::{Expected, close, expected, fact_reference, load, normal_name, today};
+use common::reference::Fact;
 
 fn strip_labels(shape: &Shape) -> Shape {
     match shape {
@@ -231,14 +65,6 @@ fn actual(q: &Query) -> Expected {
         spec: Some(spec),
         change: q.change.as_ref().map(Change::name),
         unknown,
-    }
-}
-
-fn close(a: Option<f64>, b: Option<f64>) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 + 0.005 * x.abs().max(y.abs()),
-        (None, None) => true,
-        _ => false,
     }
 }
 
@@ -299,33 +125,15 @@ fn fact_under_test(
     })
 }
 
-fn fact_reference(records: &[UsageRecord], prices: &PriceTable, e: &Expected) -> Option<Fact> {
-    let spec = e.spec.as_ref()?;
-    if e.intent == "what_if" {
-        let change = Change::parse(e.change.as_deref()?)?;
-        let (current, scenario) =
-            reference::what_if(records, prices, &spec.conditions, &change, &spec.period);
-        return Some(Fact {
-            value: Some(current),
-            rows: vec![("scenario".into(), Some(scenario))],
-            previous: None,
-        });
-    }
-    Some(reference::compute(records, prices, spec))
-}
-
 fn run(
     path: &Path,
     records: &[UsageRecord],
     prices: &PriceTable,
     vocab: &Vocabulary,
 ) -> Vec<Outcome> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file: File = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let default_today = common::dataset::day(common::dataset::TODAY);
     let mut out = Vec::new();
-    for e in &file.entry {
-        let today = e.today.as_deref().map_or(default_today, date);
+    for e in &load(path) {
+        let today = today(e);
         let q = understand(&e.question, vocab, today);
         let want = expected(e, q.reference_day);
         let got = actual(&q);
@@ -366,7 +174,13 @@ fn run(
     out
 }
 
-fn report(name: &str, outcomes: &[Outcome]) -> (f64, BTreeMap<String, (usize, usize)>) {
+/// Prints accuracy by category, and each miss when `misses` (never for the holdout: its
+/// questions are not for reading while developing).
+fn report(
+    name: &str,
+    outcomes: &[Outcome],
+    misses: bool,
+) -> (f64, BTreeMap<String, (usize, usize)>) {
     let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for o in outcomes {
         let e = by.entry(o.category.clone()).or_default();
@@ -392,7 +206,10 @@ fn report(name: &str, outcomes: &[Outcome]) -> (f64, BTreeMap<String, (usize, us
             100.0 * *r as f64 / *n as f64
         );
     }
-    for o in outcomes.iter().filter(|o| !(o.parse_ok && o.fact_ok)) {
+    for o in outcomes
+        .iter()
+        .filter(|o| misses && !(o.parse_ok && o.fact_ok))
+    {
         println!("MISS [{}] {}", o.category, o.detail);
     }
     (right as f64 / total.max(1) as f64, by)
@@ -410,11 +227,11 @@ fn corpus() {
         "the dev corpus has {} entries; it needs at least 150",
         dev.len()
     );
-    let (overall, by) = report("dev corpus", &dev);
+    let (overall, by) = report("dev corpus", &dev, true);
     let holdout = dir.join("holdout.toml");
     if holdout.exists() {
         let outcomes = run(&holdout, &records, &prices, &vocab);
-        report("holdout corpus (no floor)", &outcomes);
+        report("holdout corpus (no floor)", &outcomes, false);
     } else {
         println!("\nholdout corpus: tests/corpus/holdout.toml is absent");
     }

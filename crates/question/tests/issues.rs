@@ -248,7 +248,7 @@ fn issue_10_structured_tasks() {
             .contains(&"current_metrics.monthly_spend".to_string())
     );
     assert!(
-        t.description.contains("cost optimization") && t.description.contains("$25000.00"),
+        t.description.contains("cost optimization") && t.description.contains("$25,000.00"),
         "{}",
         t.description
     );

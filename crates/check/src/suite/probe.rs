@@ -50,6 +50,11 @@ enum Form {
     UserMessage {
         content: String,
     },
+    /// `agent_execute` with a structured task in `data` and no question.
+    Task {
+        agent_type: String,
+        data: Value,
+    },
 }
 
 impl Request {
@@ -72,6 +77,18 @@ impl Request {
             form: Form::AgentExecute {
                 agent_type: agent_type.to_owned(),
                 query: query.to_owned(),
+            },
+            params: Map::new(),
+        }
+    }
+
+    /// `agent_execute` with a structured task: the fields in `data`, no question (issue 10).
+    pub fn task(agent_type: &str, data: Value) -> Self {
+        Self {
+            agent: agent_type.to_owned(),
+            form: Form::Task {
+                agent_type: agent_type.to_owned(),
+                data,
             },
             params: Map::new(),
         }
@@ -119,6 +136,15 @@ impl Request {
             }
             Form::UserMessage { content } => {
                 json!({"type": "user_message", "id": id, "content": marked(content)})
+            }
+            // A task has no question to mark: the canary goes in a field of its own, which the
+            // task keeps as a parameter.
+            Form::Task { agent_type, data } => {
+                let mut data = data.clone();
+                if let Some(fields) = data.as_object_mut() {
+                    fields.insert("ref".to_owned(), json!(canary));
+                }
+                json!({"type": "agent_execute", "id": id, "agent_type": agent_type, "data": data})
             }
         }
     }

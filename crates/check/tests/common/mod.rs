@@ -535,6 +535,11 @@ fn start(state: &Arc<FakeState>, tx: &Outbox, claims: &Claims, message: &Value) 
         .or_else(|| pick("query"))
         .or_else(|| pick("content"))
         .unwrap_or_default();
+    // A structured task: fields in `data`, no question (issue 10).
+    let task = message
+        .get("data")
+        .filter(|d| d.is_object() && question.is_empty())
+        .cloned();
     let agent_name = if message["type"] == "user_message" {
         "supervisor".to_owned()
     } else {
@@ -593,6 +598,7 @@ fn start(state: &Arc<FakeState>, tx: &Outbox, claims: &Claims, message: &Value) 
         run_id,
         agent.as_str().to_owned(),
         question,
+        task,
         data,
     ));
 }
@@ -609,10 +615,24 @@ async fn run(
     run_id: String,
     agent: String,
     question: String,
+    task: Option<Value>,
     data: Arc<Dataset>,
 ) {
     let findings = data.findings(state.flaw == Flaw::WrongAnswers);
-    let script = script(&agent, &question, &findings, state.flaw);
+    let mut script = script(&agent, &question, &findings, state.flaw);
+    let answer = match &task {
+        Some(fields) => Some(task_answer(fields, &findings, state.flaw)),
+        None => lookup_answer(&question, &data, state.flaw),
+    };
+    if let Some(answer) = answer {
+        for (kind, _, fields) in &mut script {
+            match *kind {
+                "agent_completed" => fields["response"] = json!(answer),
+                "response_delta" => fields["delta"] = json!(answer),
+                _ => {}
+            }
+        }
+    }
     let mut seq = 0u64;
     let mut open_tool: Option<(String, String, String)> = None;
     let deliver = |event: &Value| {
@@ -843,9 +863,11 @@ fn script(
     out
 }
 
-/// Usage rows: (timestamp, model, input tokens, output tokens, requests, feature).
+/// Usage rows: (timestamp, model, input tokens, output tokens, requests, feature), and each
+/// row's team.
 struct Dataset {
     rows: Vec<(DateTime<Utc>, String, u64, u64, u64, String)>,
+    teams: Vec<String>,
 }
 
 fn parse_csv(text: &str) -> Dataset {
@@ -858,29 +880,38 @@ fn parse_csv(text: &str) -> Dataset {
         col("input_tokens"),
         col("output_tokens"),
     ) else {
-        return Dataset { rows: Vec::new() };
+        return Dataset {
+            rows: Vec::new(),
+            teams: Vec::new(),
+        };
     };
-    let (requests, feature) = (col("request_count"), col("feature"));
-    let rows = lines
+    let (requests, feature, team) = (col("request_count"), col("feature"), col("team"));
+    let (rows, teams) = lines
         .filter_map(|line| {
             let cells: Vec<&str> = line.split(',').collect();
+            let team = team
+                .and_then(|i| cells.get(i))
+                .map_or_else(String::new, |s| (*s).to_owned());
             Some((
-                DateTime::parse_from_rfc3339(cells.get(ts)?)
-                    .ok()?
-                    .with_timezone(&Utc),
-                (*cells.get(model)?).to_owned(),
-                cells.get(input)?.parse().ok()?,
-                cells.get(output)?.parse().ok()?,
-                requests
-                    .and_then(|i| cells.get(i)?.parse().ok())
-                    .unwrap_or(1),
-                feature
-                    .and_then(|i| cells.get(i))
-                    .map_or_else(String::new, |s| (*s).to_owned()),
+                (
+                    DateTime::parse_from_rfc3339(cells.get(ts)?)
+                        .ok()?
+                        .with_timezone(&Utc),
+                    (*cells.get(model)?).to_owned(),
+                    cells.get(input)?.parse().ok()?,
+                    cells.get(output)?.parse().ok()?,
+                    requests
+                        .and_then(|i| cells.get(i)?.parse().ok())
+                        .unwrap_or(1),
+                    feature
+                        .and_then(|i| cells.get(i))
+                        .map_or_else(String::new, |s| (*s).to_owned()),
+                ),
+                team,
             ))
         })
-        .collect();
-    Dataset { rows }
+        .unzip();
+    Dataset { rows, teams }
 }
 
 fn price(model: &str) -> (f64, f64) {
@@ -954,4 +985,168 @@ impl Dataset {
             saving: if wrong { saving * 3.0 } else { saving },
         }
     }
+}
+
+// ------------------------------------------------------------------ lookups and tasks
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// The month a question names ("in November 2026"): its first and last day.
+fn named_month(q: &str) -> Option<(NaiveDate, NaiveDate)> {
+    for (i, name) in MONTHS.iter().enumerate() {
+        if let Some(at) = q.find(name) {
+            let year: i32 = q[at + name.len()..].trim_start().get(..4)?.parse().ok()?;
+            let month = u32::try_from(i).ok()? + 1;
+            let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+            let next = if month == 12 {
+                NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+            } else {
+                NaiveDate::from_ymd_opt(year, month + 1, 1)?
+            };
+            return Some((first, next.pred_opt()?));
+        }
+    }
+    None
+}
+
+/// The `YYYY-MM-DD` dates a question names, in order.
+fn iso_dates(q: &str) -> Vec<NaiveDate> {
+    q.split(|c: char| c.is_whitespace() || c == '?')
+        .filter_map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .collect()
+}
+
+/// The word after `prefix` in `q` ("the support team" → support).
+fn word_after<'q>(q: &'q str, prefix: &str) -> Option<&'q str> {
+    let rest = &q[q.find(prefix)? + prefix.len()..];
+    rest.split(|c: char| c.is_whitespace() || matches!(c, ',' | '?'))
+        .next()
+}
+
+impl Dataset {
+    /// Spend and requests of the rows between two days that `keep` (model, team) selects.
+    fn sum(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> (f64, u64) {
+        let (mut cost, mut requests) = (0.0, 0);
+        for ((at, model, input, output, count, _), team) in self.rows.iter().zip(&self.teams) {
+            let day = at.date_naive();
+            if day < first || day > last || !keep(model, team) {
+                continue;
+            }
+            let (pi, po) = price(model);
+            cost += *input as f64 * pi + *output as f64 * po;
+            requests += count;
+        }
+        (cost, requests)
+    }
+}
+
+/// The fake's answer to the suite's lookup questions, the fact first. With the wrong-answers flaw
+/// it is a long keyword-rich answer with the figure late, or with wrong figures.
+fn lookup_answer(q: &str, data: &Dataset, flaw: Flaw) -> Option<String> {
+    let money = |v: f64| format!("${v:.2}");
+    let wrong = flaw == Flaw::WrongAnswers;
+    let (fact, off) = if q.starts_with("How much did the ") && q.contains(" spend from ") {
+        let team = word_after(q, "How much did the ")?;
+        let [a, b, c, d] = iso_dates(q)[..] else {
+            return None;
+        };
+        let (now, _) = data.sum(a, b, |_, t| t == team);
+        let (before, _) = data.sum(c, d, |_, t| t == team);
+        let k = if wrong { 1.25 } else { 1.0 };
+        (
+            format!(
+                "The {team} team spent {} from {a} to {b}, against {} from {c} to {d}.",
+                money(now * k),
+                money(before * k)
+            ),
+            true,
+        )
+    } else if q.starts_with("How much did the ") {
+        let team = word_after(q, "How much did the ")?;
+        let (first, last) = named_month(q)?;
+        let (cost, _) = data.sum(first, last, |_, t| t == team);
+        (format!("The {team} team spent {}.", money(cost)), false)
+    } else if q.starts_with("Which team spent the most") {
+        let (first, last) = named_month(q)?;
+        let mut best = (String::new(), 0.0);
+        for team in data.teams.iter().collect::<std::collections::BTreeSet<_>>() {
+            let (cost, _) = data.sum(first, last, |_, t| t == team);
+            if cost > best.1 {
+                best = (team.clone(), cost);
+            }
+        }
+        (
+            format!("The {} team spent the most: {}.", best.0, money(best.1)),
+            false,
+        )
+    } else if q.starts_with("How many requests went to ") {
+        let model = word_after(q, "How many requests went to ")?;
+        let (first, last) = named_month(q)?;
+        let (_, requests) = data.sum(first, last, |m, _| m == model);
+        (format!("{model} served {requests} requests."), false)
+    } else if q.starts_with("Which cost more in ") {
+        let (first, last) = named_month(q)?;
+        let rest = &q[q.find(", ")? + 2..];
+        let (m1, rest) = rest.split_once(" or ")?;
+        let m2 = rest.split(|c: char| c == '?' || c.is_whitespace()).next()?;
+        let (c1, _) = data.sum(first, last, |m, _| m == m1);
+        let (c2, _) = data.sum(first, last, |m, _| m == m2);
+        let k = if wrong { 0.8 } else { 1.0 };
+        (
+            format!(
+                "{m1} cost {} and {m2} cost {}.",
+                money(c1 * k),
+                money(c2 * k)
+            ),
+            true,
+        )
+    } else {
+        return None;
+    };
+    if !wrong {
+        return Some(format!("{fact}\n"));
+    }
+    let preamble = "## Spend analysis\nOur cost optimization analysis looked at spend, tokens,         requests, models, teams and features. Every lever a FinOps team needs was reviewed: routing,         caching and batching. The forecast and the rate limits were checked as well. ";
+    Some(if off {
+        format!("{fact} {preamble}\n")
+    } else {
+        format!("{preamble}\n\n{fact}\n")
+    })
+}
+
+/// The fake's answer to a structured task: the stated monthly spend against the data's, and the
+/// fields it does not use. With the wrong-answers flaw, the data's figure is three times too high.
+fn task_answer(fields: &Value, f: &Findings, flaw: Flaw) -> String {
+    let stated = fields["current_metrics"]["monthly_spend"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let shown = if flaw == Flaw::WrongAnswers {
+        f.total * 3.0
+    } else {
+        f.total
+    };
+    format!(
+        "You state a monthly spend of ${stated:.2}; the data shows ${shown:.2} a month. \
+         Routing {} to gpt-4o-mini saves ${:.2} per month. \
+         Not used: current_metrics.utilization_rate, constraints.max_performance_impact.\n",
+        f.feature, f.saving
+    )
 }

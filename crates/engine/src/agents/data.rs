@@ -1,17 +1,31 @@
-//! The data agent (UnifiedDataAgent): what happened. Spend and tokens by model, team, feature and
-//! day, the trend against the previous period, and the days that depart from the baseline.
-//! It states only figures its tools returned, and must not recommend (that is the optimization
-//! agent's job).
+//! The data agent (UnifiedDataAgent): what happened. For a lookup, the one fact asked
+//! (`run_query`); for a review, spend and tokens by model, team, feature and day, the trend
+//! against the previous period, the days that depart from the baseline and capacity, and for a
+//! structured task the metrics it names and its growth projection. It states only figures its
+//! tools returned, and must not recommend (that is the optimization agent's job).
 
+use super::answers;
 use crate::context::RunContext;
+use crate::plan::Answer;
 use crate::stop::RunResult;
-use crate::tools::{detect_anomalies, forecast_capacity, query_usage, usage_summary};
+use crate::tools::{
+    detect_anomalies, forecast_capacity, project_growth, query_usage, run_query, usage_summary,
+};
 use agentwire_analytics::Breakdown;
 use agentwire_analytics::format;
+use agentwire_analytics::query::{Metric, Period, QuerySpec, Shape, TimeGrain};
 
 const NAME: &str = "data";
 
 pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
+    match ctx.plan.answer() {
+        Answer::Lookup => answers::lookup(ctx, NAME).await,
+        Answer::WhatIf => answers::what_if(ctx, NAME).await,
+        Answer::Reply | Answer::Review => review(ctx).await,
+    }
+}
+
+async fn review(ctx: &mut RunContext) -> RunResult<String> {
     let scope = ctx.scope.clone();
 
     let s = {
@@ -150,7 +164,9 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         .await?
     };
     ctx.thinking(NAME, capacity_message(&capacity)).await?;
+    let peak = capacity.tokens_per_minute.max;
     ctx.findings.capacity = Some(capacity);
+    task_figures(ctx, peak).await?;
     let summary = format!(
         "{} spent in {}; {} anomal{}",
         format::usd(total),
@@ -159,6 +175,96 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         if anomalies.len() == 1 { "y" } else { "ies" }
     );
     Ok(summary)
+}
+
+/// What a structured task's fields ask for beyond the review: each metric it names, by day over
+/// its window, and the projection over its planning horizon at its growth.
+async fn task_figures(ctx: &mut RunContext, peak_tokens_per_minute: f64) -> RunResult {
+    let Some(task) = ctx.plan.question.task.clone() else {
+        return Ok(());
+    };
+    let scope = ctx.scope.clone();
+    let period = scope.period.unwrap_or(ctx.plan.question.query.spec.period);
+    for metric in task.metrics.iter().filter(|m| **m != Metric::Spend).take(3) {
+        let spec = QuerySpec {
+            metric: *metric,
+            conditions: ctx.plan.question.query.spec.conditions.clone(),
+            period,
+            shape: Shape::Trend {
+                every: TimeGrain::Day,
+            },
+            share_of: Vec::new(),
+        };
+        let args = serde_json::to_value(&spec).unwrap_or_default();
+        let found = ctx
+            .tool(NAME, "run_query", args, move |data| {
+                run_query::compute(data, &spec)
+            })
+            .await?;
+        ctx.thinking(NAME, series_message(&found.spec, &found.result, period))
+            .await?;
+        ctx.findings.metric_series.push(found);
+    }
+    if task.horizon_months.is_some() || task.growth.is_some() {
+        let horizon = task.horizon_months.unwrap_or(12);
+        let growth = task.growth.unwrap_or(1.0);
+        let args = serde_json::json!({
+            "horizon_months": horizon,
+            "growth": growth,
+            "peak_tokens_per_minute": peak_tokens_per_minute,
+            "scope": scope.args(),
+        });
+        let projection = ctx
+            .tool(NAME, "project_growth", args, move |data| {
+                project_growth::compute(data, &scope, horizon, growth, peak_tokens_per_minute)
+            })
+            .await?;
+        let end = projection.months.last();
+        ctx.thinking(
+            NAME,
+            format!(
+                "At {growth}x over {horizon} month(s), monthly spend goes from {} to {} and the busiest minute from {} to {} tokens.",
+                format::usd(projection.monthly_cost_usd),
+                format::usd(end.map_or(projection.monthly_cost_usd, |m| m.cost_usd)),
+                format::count(projection.peak_tokens_per_minute.round() as u64),
+                format::count(
+                    end.map_or(projection.peak_tokens_per_minute, |m| m.peak_tokens_per_minute)
+                        .round() as u64
+                )
+            ),
+        )
+        .await?;
+        ctx.findings.growth = Some(projection);
+    }
+    Ok(())
+}
+
+/// A metric's daily series over the window in one step: its overall value, highest and lowest day.
+fn series_message(
+    spec: &QuerySpec,
+    r: &agentwire_analytics::query::QueryResult,
+    period: Period,
+) -> String {
+    let days: Vec<(&str, f64)> = r
+        .rows
+        .iter()
+        .filter_map(|x| x.value.map(|v| (x.key.as_str(), v)))
+        .collect();
+    let hi = days.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    let lo = days.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+    let fig = |v: f64| crate::report::figure(spec.metric, v);
+    match (r.value, hi, lo) {
+        (Some(v), Some(hi), Some(lo)) => format!(
+            "{} over {period}: {} overall; highest {} on {}, lowest {} on {}.",
+            spec.metric.label(),
+            fig(v),
+            fig(hi.1),
+            hi.0,
+            fig(lo.1),
+            lo.0
+        ),
+        _ => format!("{} over {period}: nothing recorded.", spec.metric.label()),
+    }
 }
 
 /// What the capacity figures say, in one step: the peak rates, the forecast and any limit.

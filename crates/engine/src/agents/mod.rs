@@ -9,6 +9,7 @@
 //! the answer is composed by the reporting agent (`reporting::answer`).
 
 mod actions;
+mod answers;
 mod data;
 mod dispatch;
 mod optimization;
@@ -17,7 +18,7 @@ mod supervisor;
 mod triage;
 
 use crate::context::RunContext;
-use crate::plan::Entry;
+use crate::plan::{Answer, Entry, Subagent};
 use crate::report::ComposedReport;
 use crate::stop::RunResult;
 use crate::tools::no_data;
@@ -30,13 +31,13 @@ pub fn agent_description(kind: AgentKind) -> &'static str {
             "Reads the request, decides which agents are needed, hands off to them and assembles the answer."
         }
         AgentKind::Triage => {
-            "Classifies the intent (cost, anomaly, capacity, performance, spend) and extracts the models, teams and timeframe named."
+            "Reads the question into a typed query: the metric, the models, providers, teams, features, projects, users and statuses it names (resolved against your own data), the period and the shape of the answer; and decides the plan."
         }
         AgentKind::Data => {
-            "What happened: spend and tokens by model, team, feature and day, the trend against the previous period, anomalous days, and capacity (tokens and requests per minute, rate limits, forecast)."
+            "What happened: the one figure, breakdown, ranking, comparison or trend a question asks for; or, for a review, spend and tokens by model, team, feature and day, the trend, anomalous days, and capacity (tokens and requests per minute, rate limits, forecast)."
         }
         AgentKind::Optimization => {
-            "What to change: model routing, exact-repeat and prompt caching, max_tokens and batch, applied in sequence, each with monthly savings in dollars, its evidence and assumptions."
+            "What to change: a what-if's monthly cost and saving (moving traffic to another model or provider, caching a shared prefix); or model routing, exact-repeat and prompt caching, max_tokens and batch, applied in sequence, each with monthly savings in dollars, its evidence and assumptions."
         }
         AgentKind::Actions => {
             "How to do it: an ordered implementation plan with owners, effort and risk."
@@ -53,12 +54,14 @@ pub fn agent_tools(kind: AgentKind) -> &'static [&'static str] {
         AgentKind::Supervisor => &[],
         AgentKind::Triage => &["classify_request"],
         AgentKind::Data => &[
+            "run_query",
             "usage_summary",
             "query_usage",
             "detect_anomalies",
             "forecast_capacity",
+            "project_growth",
         ],
-        AgentKind::Optimization => &["price_lookup", "recommend_optimizations"],
+        AgentKind::Optimization => &["price_scenario", "price_lookup", "recommend_optimizations"],
         AgentKind::Actions => &["build_plan"],
         AgentKind::Reporting => &["compose_report"],
     }
@@ -72,7 +75,30 @@ pub(crate) async fn run_entry(ctx: &mut RunContext) -> RunResult<ComposedReport>
     match ctx.plan.entry.clone() {
         Entry::Supervisor { agents } => supervisor::run(ctx, &agents).await,
         Entry::Direct(agent) => {
-            dispatch::work(ctx, agent).await?;
+            match (ctx.plan.answer(), agent) {
+                (Answer::Review, _) => {
+                    dispatch::work(ctx, agent).await?;
+                }
+                // A reply needs only the reading, which triage gives.
+                (Answer::Reply, _) => {
+                    triage::read(ctx, agent.as_str()).await?;
+                }
+                (Answer::Lookup, Subagent::Triage) => {
+                    triage::read(ctx, agent.as_str()).await?;
+                    answers::lookup(ctx, agent.as_str()).await?;
+                }
+                (Answer::WhatIf, Subagent::Triage) => {
+                    triage::read(ctx, agent.as_str()).await?;
+                    answers::what_if(ctx, agent.as_str()).await?;
+                }
+                (Answer::Lookup, _) => {
+                    answers::lookup(ctx, agent.as_str()).await?;
+                }
+                (Answer::WhatIf, _) => {
+                    answers::what_if(ctx, agent.as_str()).await?;
+                }
+            }
+            answers::stated_spend(ctx, agent.as_str()).await?;
             Ok(reporting::answer(ctx))
         }
     }

@@ -1,7 +1,10 @@
-//! The optimization agent: what to change, each lever with its monthly saving in dollars.
-//! Every saving it states comes from `recommend_optimizations`; it must not estimate one itself.
+//! The optimization agent: what to change, each lever with its monthly saving in dollars; for a
+//! what-if, the scenario's monthly cost and saving (`price_scenario`). Every saving it states
+//! comes from a tool; it must not estimate one itself.
 
+use super::answers;
 use crate::context::RunContext;
+use crate::plan::Answer;
 use crate::stop::RunResult;
 use crate::tools::{price_lookup, recommend_optimizations};
 use agentwire_analytics::format;
@@ -9,6 +12,14 @@ use agentwire_analytics::format;
 const NAME: &str = "optimization";
 
 pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
+    match ctx.plan.answer() {
+        Answer::WhatIf => answers::what_if(ctx, NAME).await,
+        Answer::Lookup => answers::lookup(ctx, NAME).await,
+        Answer::Reply | Answer::Review => review(ctx).await,
+    }
+}
+
+async fn review(ctx: &mut RunContext) -> RunResult<String> {
     let scope = ctx.scope.clone();
     let prices = {
         let scope = scope.clone();

@@ -4,7 +4,8 @@
 //! tools found.
 
 use crate::context::RunContext;
-use crate::report::{ComposedReport, ReportInput, compose};
+use crate::plan::Answer;
+use crate::report::{AnswerInput, ComposedReport, ReportInput, compose, short};
 use crate::stop::RunResult;
 use crate::tools::{compose_report, detect_anomalies, recommend_optimizations, usage_summary};
 use agentwire_analytics::format;
@@ -72,13 +73,52 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
     Ok(summary)
 }
 
-/// The run's answer: the one the reporting agent composed, or one composed now from the findings
-/// (an entry agent other than reporting).
+/// The run's answer: for a lookup, a what-if or a reply, the short answer composed from what its
+/// agent found; for a review, the one the reporting agent composed, or one composed now from the
+/// findings (an entry agent other than reporting). A structured task's own section goes first in
+/// a review, after the fact in a short answer.
 pub(super) fn answer(ctx: &mut RunContext) -> ComposedReport {
-    match ctx.answer.take() {
-        Some(composed) => composed,
-        None => compose(&report_input(ctx)),
+    let kind = ctx.plan.answer();
+    let composed = {
+        let input = AnswerInput {
+            query: &ctx.plan.question.query,
+            task: ctx.plan.question.task.as_ref(),
+            tenant_id: &ctx.data.tenant_id,
+            demo_data: ctx.data.demo,
+            records: ctx.data.records.len(),
+            vocab: &ctx.data.vocab,
+            findings: &ctx.findings,
+        };
+        match (kind, &ctx.findings.lookup, &ctx.findings.what_if) {
+            (Answer::Lookup, Some(found), _) => Some(short::lookup(&input, found)),
+            (Answer::WhatIf, _, Some(priced)) => Some(short::what_if(&input, priced)),
+            (Answer::WhatIf, Some(found), None) => Some(short::lookup(&input, found)),
+            (Answer::Reply, _, _) => Some(short::reply(&input)),
+            _ => None,
+        }
+    };
+    let mut composed = match composed {
+        Some(c) => c,
+        None => match ctx.answer.take() {
+            Some(c) => c,
+            None => compose(&report_input(ctx)),
+        },
+    };
+    if let Some(task) = &ctx.plan.question.task {
+        let (md, _, value) = short::task_section(task, &ctx.findings, &ctx.scope.describe());
+        composed.response = if kind == Answer::Review {
+            format!("{md}{}", composed.response)
+        } else {
+            match composed.response.split_once("\n\n") {
+                Some((lead, rest)) => format!("{lead}\n\n{md}{rest}"),
+                None => format!("{}\n\n{md}", composed.response),
+            }
+        };
+        if let Some(report) = composed.report.as_object_mut() {
+            report.insert("task".into(), value);
+        }
     }
+    composed
 }
 
 fn report_input(ctx: &RunContext) -> ReportInput {

@@ -8,10 +8,26 @@
 //! run tools or emit events: the reporting agent, the entry agents and `agentwire analyze` call
 //! it with findings already gathered.
 
+mod answer;
+mod lookup;
+mod reply;
 mod sections;
 mod series;
+mod task;
+mod whatif;
+mod words;
 
+pub(crate) use answer::{AnswerInput, resolved_note};
 pub(crate) use sections::capacity_summary;
+pub(crate) use words::figure;
+
+/// The short answers (lookup, what-if, reply) and a structured task's own section.
+pub(crate) mod short {
+    pub(crate) use super::lookup::compose as lookup;
+    pub(crate) use super::reply::compose as reply;
+    pub(crate) use super::task::section as task_section;
+    pub(crate) use super::whatif::compose as what_if;
+}
 
 use crate::findings::Findings;
 use crate::scope::Scope;
@@ -41,7 +57,7 @@ pub struct ComposedReport {
 
 /// The keys of the `report` object, every one present in every report (`null` when a section
 /// has nothing). docs/protocol.md describes them.
-const REPORT_KEYS: [&str; 13] = [
+pub(crate) const REPORT_KEYS: [&str; 13] = [
     "question",
     "intent",
     "scope",

@@ -10,8 +10,11 @@ pub mod compose_report;
 pub mod detect_anomalies;
 pub mod forecast_capacity;
 pub mod price_lookup;
+pub mod price_scenario;
+pub mod project_growth;
 pub mod query_usage;
 pub mod recommend_optimizations;
+pub mod run_query;
 pub mod usage_summary;
 
 use crate::scope::Scope;
@@ -47,11 +50,15 @@ pub(crate) mod test_support {
     pub fn demo_tenant() -> Arc<TenantData> {
         static DATA: OnceLock<Arc<TenantData>> = OnceLock::new();
         DATA.get_or_init(|| {
+            let records = generate_demo(&DemoConfig::default()).records;
+            let prices = PriceTable::embedded();
+            let vocab = agentwire_question::Vocabulary::from_records(&records, &prices);
             Arc::new(TenantData {
                 tenant_id: "demo".into(),
-                records: Arc::new(generate_demo(&DemoConfig::default()).records),
-                prices: Arc::new(PriceTable::embedded()),
+                records: Arc::new(records),
+                prices: Arc::new(prices),
                 demo: true,
+                vocab: Arc::new(vocab),
             })
         })
         .clone()

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod analysis;
+mod corpus;
 mod golden;
+mod questions;
 mod recovery;
 mod runs;
 mod support;

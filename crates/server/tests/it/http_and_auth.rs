@@ -112,10 +112,12 @@ async fn agents_lists_six_agents_with_aliases_and_tools() {
     assert_eq!(
         data["tools"],
         json!([
+            "run_query",
             "usage_summary",
             "query_usage",
             "detect_anomalies",
-            "forecast_capacity"
+            "forecast_capacity",
+            "project_growth"
         ])
     );
     assert_eq!(agents[0]["aliases"], json!(["supervisor_agent"]));

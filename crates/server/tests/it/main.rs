@@ -21,6 +21,7 @@ mod browser;
 mod cluster;
 mod http_and_auth;
 mod runs;
+mod tasks;
 mod web;
 mod webdriver;
 

@@ -13,15 +13,15 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-fn demo() -> &'static DemoDataset {
+pub(crate) fn demo() -> &'static DemoDataset {
     static DEMO: OnceLock<DemoDataset> = OnceLock::new();
     DEMO.get_or_init(|| generate_demo(&DemoConfig::default()))
 }
 
 /// Uploads records as JSON lines through the HTTP API, as a user would.
-async fn upload(server: &TestServer, token: &str, records: &[UsageRecord]) {
+pub(crate) async fn upload(server: &TestServer, token: &str, records: &[UsageRecord]) {
     let mut body = String::new();
     for record in records {
         body.push_str(&serde_json::to_string(record).unwrap());
@@ -52,13 +52,13 @@ async fn start(session: &mut Session, id: &str, agent: &str, question: &str) -> 
 
 /// The 30-day window the agents analyse by default: it ends at the first whole hour after the
 /// newest record (docs/protocol.md), and is half-open.
-fn default_window(records: &[UsageRecord]) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(crate) fn default_window(records: &[UsageRecord]) -> (DateTime<Utc>, DateTime<Utc>) {
     let newest = records.iter().map(|r| r.timestamp).max().unwrap();
     let end = newest.duration_trunc(ChronoDuration::hours(1)).unwrap() + ChronoDuration::hours(1);
     (end - ChronoDuration::days(30), end)
 }
 
-fn in_window(r: &UsageRecord, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+pub(crate) fn in_window(r: &UsageRecord, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
     r.timestamp >= start && r.timestamp < end
 }
 
@@ -67,7 +67,7 @@ fn cost_at(r: &UsageRecord, input_per_token: f64, output_per_token: f64) -> f64 
     r.input_tokens as f64 * input_per_token + r.output_tokens as f64 * output_per_token
 }
 
-fn total_cost(records: &[UsageRecord]) -> f64 {
+pub(crate) fn total_cost(records: &[UsageRecord]) -> f64 {
     let prices = PriceTable::embedded();
     let window = default_window(records);
     records
@@ -88,7 +88,7 @@ fn assert_frames_well_formed(frames: &[Value]) {
     }
 }
 
-fn assert_valid_completed_run(events: &[Value]) {
+pub(crate) fn assert_valid_completed_run(events: &[Value]) {
     let violations = grammar::check_run(events);
     assert!(violations.is_empty(), "{violations:#?}");
     assert!(grammar::critical_events_present(events));
@@ -96,7 +96,7 @@ fn assert_valid_completed_run(events: &[Value]) {
     assert_eq!(events.last().unwrap()["type"], "agent_completed");
 }
 
-fn completed(events: &[Value]) -> &Value {
+pub(crate) fn completed(events: &[Value]) -> &Value {
     events.last().unwrap()
 }
 
@@ -106,13 +106,14 @@ async fn data_agent_answers_with_the_uploaded_figures() {
     let token = usage_writer_token("dana", "acme");
     upload(&server, &token, &demo().records).await;
     let mut session = server.connect_bearer(&token).await;
+
+    // A lookup: the figure is the answer's first line, and the thinking states it.
     let run_id = start(&mut session, "r1", "data", "What did we spend on AI?").await;
     let run = session.collect_run(&run_id, WAIT).await.unwrap();
     assert_valid_completed_run(&run.events);
-
     let done = completed(&run.events);
     let expected = total_cost(&demo().records);
-    let reported = done["report"]["summary"]["total_cost_usd"]
+    let reported = done["report"]["lookup"]["result"]["value"]
         .as_f64()
         .unwrap();
     assert!(
@@ -120,16 +121,12 @@ async fn data_agent_answers_with_the_uploaded_figures() {
         "{reported} vs {expected}"
     );
     let response = done["response"].as_str().unwrap();
+    let first_line = response.lines().next().unwrap();
     assert!(
-        response.contains(&usd(expected)),
+        first_line.contains(&usd(expected)),
         "{}\n{response}",
         usd(expected)
     );
-    // The planted spike is found, on its day, and said in the answer.
-    let spike = demo().facts.spike_day.to_string();
-    assert_eq!(done["report"]["anomalies"][0]["start"], spike.as_str());
-    assert!(response.contains(&spike), "{response}");
-    // The thinking steps carry the figures too, not filler.
     let thinking: Vec<&str> = run
         .events
         .iter()
@@ -140,6 +137,31 @@ async fn data_agent_answers_with_the_uploaded_figures() {
         thinking.iter().any(|m| m.contains(&usd(expected))),
         "{thinking:#?}"
     );
+
+    // A broad question gets the data agent's review: the planted spike is found, on its day, and
+    // said in the answer and in the thinking.
+    let run_id = start(&mut session, "r2", "data", "Why did our AI spend spike?").await;
+    let run = session.collect_run(&run_id, WAIT).await.unwrap();
+    assert_valid_completed_run(&run.events);
+    let done = completed(&run.events);
+    let reported = done["report"]["summary"]["total_cost_usd"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (reported - expected).abs() < 1e-6 * expected,
+        "{reported} vs {expected}"
+    );
+    let response = done["response"].as_str().unwrap();
+    assert!(response.contains(&usd(expected)), "{response}");
+    let spike = demo().facts.spike_day.to_string();
+    assert_eq!(done["report"]["anomalies"][0]["start"], spike.as_str());
+    assert!(response.contains(&spike), "{response}");
+    let thinking: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e["type"] == "agent_thinking")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
     assert!(thinking.iter().any(|m| m.contains(&spike)), "{thinking:#?}");
 }
 
