@@ -5,22 +5,24 @@
 //! level. At each slot, the change is the level of the window after it minus the level of the
 //! window before it (each one level window long). Across the series these changes are mostly
 //! drift; they are scored in units of their own robust spread (median and MAD over the whole
-//! series, which one real shift barely moves), and being differences of medians of many points
-//! they are close to normal, so a normal tail gives each local extreme its chance. Windows a
+//! series, which one real shift barely moves). Differences of medians of many points would be
+//! close to normal, but drift makes them heavier-tailed, so a Laplace tail of the same spread gives
+//! each local extreme its chance. Windows a
 //! level window apart barely overlap, so the series holds about `slots / level window` independent
 //! changes per side; a shift is reported when that many, times its tail probability, is within
 //! the budget (`Settings::false_shifts_per_1000` per 1,000 points, a budget of its own beside
 //! the departures'). A change smaller than the usual spread of a single point is drift, not a new
-//! level; a rise and a fall within three level windows of each other are an excursion, not a
-//! shift, and are left to the departures.
+//! level; a rise and a fall within three level windows (and at least a week) of each other are an
+//! excursion, not a shift, and are left to the departures.
 //!
 //! This module must not know about dates or units: it returns slot indices and level changes.
 
 use crate::episodes::Settings;
 use crate::seasonality::{Decomposition, spread};
-use crate::stats::{median, normal_tail};
+use crate::stats::median;
 
-/// A rise and a fall closer than this many level windows are one excursion, not two shifts.
+/// A rise and a fall closer than this many level windows, or a week, are one excursion, not two
+/// shifts.
 const EXCURSION_WINDOWS: usize = 3;
 
 /// A lasting change of level.
@@ -36,8 +38,18 @@ pub(crate) struct Shift {
     pub chance: f64,
 }
 
+/// P(X > s) for a Laplace variable of unit standard deviation.
+fn laplace_tail(s: f64) -> f64 {
+    0.5 * (-std::f64::consts::SQRT_2 * s.max(0.0)).exp()
+}
+
 /// The level shifts of `d`; rises only when `up_only`.
-pub(crate) fn find_shifts(d: &Decomposition, up_only: bool, settings: &Settings) -> Vec<Shift> {
+pub(crate) fn find_shifts(
+    d: &Decomposition,
+    week_slots: usize,
+    up_only: bool,
+    settings: &Settings,
+) -> Vec<Shift> {
     let n = d.level.len();
     let w = d.level_window.max(2);
     let half = w / 2;
@@ -94,8 +106,9 @@ pub(crate) fn find_shifts(d: &Decomposition, up_only: bool, settings: &Settings)
                 continue;
             }
             taken.push(t);
-            // A change of level is a difference of two medians of many points: normal.
-            let chance = independent * normal_tail(s);
+            // Drift makes changes of level heavier-tailed than the normal law their medians of
+            // many points would give: a Laplace tail of the same spread keeps on the safe side.
+            let chance = independent * laplace_tail(s);
             if chance > budget {
                 break;
             }
@@ -116,7 +129,7 @@ pub(crate) fn find_shifts(d: &Decomposition, up_only: bool, settings: &Settings)
     let excursion = |a: &Shift| {
         found.iter().any(|b| {
             b.at != a.at
-                && b.at.abs_diff(a.at) <= EXCURSION_WINDOWS * w
+                && b.at.abs_diff(a.at) <= (EXCURSION_WINDOWS * w).max(week_slots)
                 && (b.delta > 0.0) != (a.delta > 0.0)
         })
     };

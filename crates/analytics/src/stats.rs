@@ -70,23 +70,6 @@ pub(crate) fn rolling_median(values: &[Option<f64>], window: usize) -> Vec<Optio
     out
 }
 
-/// P(Z > z) for a standard normal Z: the complementary error function by the rational
-/// approximation of Numerical Recipes (`erfcc`, relative error below 1.2e-7 everywhere).
-pub(crate) fn normal_tail(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let poly = -x * x - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc = t * poly.exp();
-    0.5 * if x >= 0.0 { erfc } else { 2.0 - erfc }
-}
-
 /// An exponential model of a sample's upper tail: above `threshold`, values exceed `x` with
 /// probability `rate * exp(-(x - threshold) / scale)`.
 ///
@@ -176,23 +159,6 @@ mod tests {
             }
         }
         assert_eq!(rolling_median(&[None, None], 3), vec![None, None]);
-    }
-
-    #[test]
-    fn normal_tail_matches_known_values() {
-        for (z, p) in [
-            (0.0, 0.5),
-            (1.0, 0.158_655_25),
-            (3.0, 1.349_898e-3),
-            (6.0, 9.865_877e-10),
-        ] {
-            assert!(
-                (normal_tail(z) / p - 1.0).abs() < 1e-5,
-                "{z}: {}",
-                normal_tail(z)
-            );
-        }
-        assert!((normal_tail(-1.0) - (1.0 - 0.158_655_25)).abs() < 1e-7);
     }
 
     /// Exponential data: the far quantile is near the true one, and a few huge values on top

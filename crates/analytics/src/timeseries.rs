@@ -307,7 +307,8 @@ pub fn detect_series_with(
             })
         })
         .collect();
-    for shift in shifts::find_shifts(&d, direction == Direction::Up, settings) {
+    let week_slots = (7.0 * 24.0 * slots_per_hour).round() as usize;
+    for shift in shifts::find_shifts(&d, week_slots, direction == Direction::Up, settings) {
         let a = describe_shift(grid, &d, &shift, cost);
         flagged.push(a.start);
         anomalies.push(a);
