@@ -181,9 +181,11 @@ fn taxi(nab: &Path) -> (Tally, SeriesAnomalies) {
 }
 
 /// The dev-set figures stay at least as good as the issue asks (what the detector reaches, a little
-/// above these, is in docs/anomalies.md); each half stays close.
+/// above these, is in docs/anomalies.md) and each half stays close; series without a labelled
+/// window get at most one anomaly; and where nothing is labelled the episodes stay within the
+/// stated false-alarm bound (they include real events nobody labelled: the bound seen from above).
 #[test]
-fn dev_set_recall_and_precision() {
+fn dev_set_recall_precision_and_quiet_series() {
     let Some(nab) = nab() else { return };
     let run = run_dev(&nab, &Settings::default());
     for (name, t, found) in &run.rows {
@@ -204,13 +206,27 @@ fn dev_set_recall_and_precision() {
         assert!(t.recall() >= 0.65, "{}", t.line(half));
         assert!(t.precision() >= 0.45, "{}", t.line(half));
     }
+    let mut quiet_points = 0;
+    for (name, t, found) in run.rows.iter().filter(|r| r.1.windows == 0) {
+        println!(
+            "{name}: {} anomalies in {} points",
+            t.reported, t.outside_points
+        );
+        assert!(t.reported <= 1, "{name}: {:#?}", found.anomalies);
+        quiet_points += t.outside_points;
+    }
+    assert_eq!(quiet_points, 5 * 4032);
+    let bound = agentwire_analytics::timeseries::STATED_FALSE_EPISODES_PER_1000;
+    println!(
+        "unlabelled stretches: {:.3} episodes per 1,000 points (bound {bound})",
+        all.false_per_1000()
+    );
+    assert!(all.false_per_1000() <= bound, "{}", all.line("dev"));
 }
 
-/// nyc_taxi keeps its five windows; series without a labelled window get at most one anomaly;
-/// and where nothing is labelled the episodes stay within the stated false-alarm bound (they
-/// include the real events nobody labelled, so this is the bound measured from above).
+/// nyc_taxi, the series the first detector was built with, keeps its five windows.
 #[test]
-fn nyc_taxi_and_the_series_without_anomalies() {
+fn nyc_taxi_keeps_its_five_windows() {
     let Some(nab) = nab() else { return };
     let (t, found) = taxi(&nab);
     println!("{}", t.line("nyc_taxi"));
@@ -222,27 +238,6 @@ fn nyc_taxi_and_the_series_without_anomalies() {
     }
     assert_eq!(found.season, "weekly");
     assert_eq!(t.hit, 5, "{}", t.line("nyc_taxi"));
-    let settings = Settings::default();
-    let run = run_dev(&nab, &settings);
-    let mut quiet_points = 0;
-    for (name, t, found) in &run.rows {
-        if t.windows == 0 {
-            println!(
-                "{name}: {} anomalies in {} points",
-                t.reported, t.outside_points
-            );
-            assert!(t.reported <= 1, "{name}: {:#?}", found.anomalies);
-            quiet_points += t.outside_points;
-        }
-    }
-    assert_eq!(quiet_points, 5 * 4032);
-    let bound = agentwire_analytics::timeseries::STATED_FALSE_EPISODES_PER_1000;
-    let all = run.total(|_| true);
-    println!(
-        "unlabelled stretches of the dev set: {:.3} episodes per 1,000 points (bound {bound})",
-        all.false_per_1000()
-    );
-    assert!(all.false_per_1000() <= bound, "{}", all.line("dev"));
 }
 
 /// The split check on the one setting that trades recall for precision, the departures' false-alarm
@@ -252,7 +247,7 @@ fn nyc_taxi_and_the_series_without_anomalies() {
 fn the_budget_chosen_on_one_half_holds_on_the_other() {
     let Some(nab) = nab() else { return };
     let mut chosen: Option<(f64, Tally, Tally)> = None;
-    for budget in [0.1, 0.15, 0.25, 0.4] {
+    for budget in [0.1, 0.15, 0.25] {
         let settings = Settings {
             false_episodes_per_1000: budget,
             ..Settings::default()
