@@ -3,9 +3,9 @@
 //!
 //! Departures: runs of points whose residual passes `base_z` usual spreads on one side (above or
 //! below) and is among the `base_fraction` most extreme of the series on that side; runs of one
-//! side less than `merge_hours` apart are one departure (one event that paused is still one). Each departure is measured twice: its peak (the largest robust z of
-//! its points: how extreme) and its excess (the sum of its residuals, in the series' unit: how
-//! much).
+//! side less than `merge_hours` apart are one departure (one event that paused is still one).
+//! Each departure is measured twice: its peak (the largest robust z of its points: how extreme)
+//! and its excess (the sum of its residuals, in the series' unit: how much).
 //!
 //! Calibration: most departures of a series are its ordinary noise. For each side and each
 //! measure, an exponential tail is fitted to the series' own departures (`crate::stats::ExpTail`:
@@ -19,8 +19,10 @@
 //! is at most `departures * measures * p`, where `p` is the per-departure probability each
 //! threshold allows, `budget / (departures * measures)`: at most the budget, i.e.
 //! `false_episodes_per_1000` per 1,000 points, as far as the ordinary departures have the light
-//! tail assumed. A series with heavier-tailed noise gets more episodes than the bound, and they are
-//! its heaviest departures. With too few departures to fit a tail (a short or a very regular
+//! tail assumed and the tail is estimated well (it is fitted from a few dozen departures, and its
+//! error lets chance through somewhat more often: `crate::timeseries::STATED_FALSE_EPISODES_PER_1000`
+//! is the bound simulation holds it to). A series with heavier-tailed noise gets more episodes than
+//! the bound, and they are its heaviest departures. With too few departures to fit a tail (a short or a very regular
 //! series), a departure must pass `FALLBACK_Z` spreads, which light-tailed noise practically never
 //! does; when departures are many but all alike (a regular pattern of spikes), none stands out.
 //!

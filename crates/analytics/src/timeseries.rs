@@ -5,15 +5,17 @@
 //! 1. The points are laid on a regular grid (the median gap between timestamps is the step).
 //! 2. The season (a day, a week, or none) is found from the series' own autocorrelation, and the
 //!    series is split robustly into level, season and residual (`crate::seasonality`).
-//! 3. Each residual is scored in units of its slot's usual spread, alone and averaged over a few
-//!    hours; a threshold per score and direction is calibrated on the series' own tail so that
-//!    chance gives at most `Settings::false_episodes_per_1000` episodes per 1,000 points, and
-//!    departures past it become episodes (`crate::episodes`).
-//! 4. A lasting change of level is found by comparing the level before and after each point, with
-//!    the same calibration, and reported once, as one episode at the change.
+//! 3. Each residual is scored in units of its slot's usual spread (a robust z). Runs of departing
+//!    points are departures; each is measured by its peak z and its excess, and is an episode only
+//!    when a tail calibrated on the series' own departures says chance would rarely reach it, for
+//!    a budget of `Settings::false_episodes_per_1000` per 1,000 points (`crate::episodes`).
+//! 4. A lasting change of level is found by comparing the level before and after each point, on
+//!    its own budget (`Settings::false_shifts_per_1000`), and reported once, as one episode at the
+//!    change (`crate::shifts`).
 //! 5. Episodes carry expected and actual totals, the impact (actual - expected, in the series'
 //!    unit; in dollars for a cost), a severity from how rarely chance would produce them, and are
-//!    ranked by the size of their impact.
+//!    ranked by the size of their impact. `STATED_FALSE_EPISODES_PER_1000` is the bound on chance
+//!    episodes the tests hold the whole to; docs/anomalies.md has the method and the figures.
 //!
 //! This module must not read the clock or assume units: `impact` is in the series' own unit.
 
