@@ -2,12 +2,19 @@
 //! from what a run's tools found ([`Findings`]). Nothing here invents a figure: a section without
 //! findings says so instead of filling in.
 //!
+//! The Markdown reads as an analyst writes for a busy reader: a title, a summary of at most five
+//! lines (`overview.rs`), then the details, each said once: a recommendation's evidence is written
+//! in the recommendation, the plan refers to it by number, and what every recommendation assumes
+//! is said once. Everything before the first `###` heading is the summary (the web page shows it
+//! first and folds the rest).
+//!
 //! [`compose`] runs the sections in the order the answer reads; each section function owns one
 //! part of the Markdown and the `report` keys of that part (`sections.rs` for a tenant's usage,
 //! `series.rs` for the offline analysis of a metric series or billing file). This module must not
 //! run tools or emit events: the reporting agent, the entry agents and `agentwire analyze` call
 //! it with findings already gathered.
 
+mod overview;
 mod sections;
 mod series;
 
@@ -15,6 +22,7 @@ pub(crate) use sections::capacity_summary;
 
 use crate::findings::Findings;
 use crate::scope::Scope;
+use agentwire_analytics::Anomaly;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -60,8 +68,8 @@ const REPORT_KEYS: [&str; 13] = [
 pub(crate) fn compose(input: &ReportInput) -> ComposedReport {
     let mut report = Report::new(input);
     sections::heading(&mut report);
+    overview::overview(&mut report);
     sections::spend(&mut report);
-    sections::daily(&mut report);
     sections::anomalies(&mut report);
     sections::billed_against_list(&mut report);
     sections::capacity(&mut report);
@@ -101,6 +109,16 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// What every recommendation saves per month, together.
+    pub fn total_savings(&self) -> f64 {
+        self.findings
+            .recommendations
+            .iter()
+            .flatten()
+            .map(|rec| rec.monthly_savings_usd)
+            .sum()
+    }
+
     /// Adds a sentence to the report's `findings`.
     pub fn finding(&mut self, sentence: String) {
         self.sentences.push(sentence);
@@ -134,7 +152,12 @@ impl Write for Report<'_> {
     }
 }
 
-/// Markdown `**bold**` removed, for the plain sentences of `findings`.
-fn strip_bold(text: &str) -> String {
-    text.replace("**", "")
+/// How many anomalies the answer shows: the costliest; it says how many lesser ones it left out.
+pub(crate) const SHOWN_ANOMALIES: usize = 5;
+
+/// The anomalies by dollar impact, costliest first (ties keep the detector's order).
+fn ranked_anomalies(anomalies: &[Anomaly]) -> Vec<&Anomaly> {
+    let mut ranked: Vec<&Anomaly> = anomalies.iter().collect();
+    ranked.sort_by(|a, b| b.impact_usd.total_cmp(&a.impact_usd));
+    ranked
 }
