@@ -79,7 +79,7 @@ fn lines(r: &Report<'_>) -> Vec<String> {
                 }
                 line.push('.');
                 if ranked.len() > 1 {
-                    let _ = write!(line, " {} smaller one(s) in the details.", ranked.len() - 1);
+                    let _ = write!(line, " {} more, each smaller.", ranked.len() - 1);
                 }
                 line
             }
