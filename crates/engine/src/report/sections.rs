@@ -424,9 +424,10 @@ fn capacity_json(c: &Capacity) -> Value {
 }
 
 /// Each recommendation once: its monthly saving, effort and risk and the evidence behind the
-/// saving; what every recommendation assumes is said once, after them. Each one's steps and own
-/// assumptions stay in the `report`, where the web page shows them one click away beside the
-/// recommendation: written out here they would double the answer. Keys: `recommendations`,
+/// saving; what every recommendation assumes (all of it, for a single one) is said once, after
+/// them, as a short list. Each one's steps and own assumptions stay in the `report`, where the web
+/// page shows them one click away beside the recommendation: written out here they would double
+/// the answer. Keys: `recommendations`,
 /// `total_monthly_savings_usd`.
 pub(super) fn recommendations(r: &mut Report<'_>) {
     let recs = r.findings.recommendations.as_ref();
@@ -438,7 +439,7 @@ pub(super) fn recommendations(r: &mut Report<'_>) {
         let shared: Vec<&String> = recs[0]
             .assumptions
             .iter()
-            .filter(|a| recs.len() > 1 && recs.iter().all(|rec| rec.assumptions.contains(a)))
+            .filter(|a| recs.iter().all(|rec| rec.assumptions.contains(a)))
             .collect();
         for (i, rec) in recs.iter().enumerate() {
             let _ = writeln!(
@@ -453,8 +454,23 @@ pub(super) fn recommendations(r: &mut Report<'_>) {
             );
         }
         let _ = writeln!(r);
-        for assumption in shared {
-            let _ = writeln!(r, "_Every saving assumes:_ {assumption}\n");
+        let lead = if recs.len() == 1 {
+            "It assumes"
+        } else {
+            "Every saving assumes"
+        };
+        match shared.as_slice() {
+            [] => {}
+            [one] => {
+                let _ = writeln!(r, "_{lead}:_ {one}\n");
+            }
+            many => {
+                let _ = writeln!(r, "_{lead}:_\n");
+                for assumption in many {
+                    let _ = writeln!(r, "- {assumption}");
+                }
+                let _ = writeln!(r);
+            }
         }
         r.finding(format!(
             "Recommendations save {} per month in total.",

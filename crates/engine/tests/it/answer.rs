@@ -361,6 +361,9 @@ async fn every_answer_states_every_figure_its_report_carries() {
 async fn the_supervisor_answer_opens_with_a_summary_and_is_under_half_of_what_it_was() {
     let (response, report) = ask(AgentKind::Supervisor, COST_QUESTION, None).await;
     let chars = response.chars().count();
+    println!(
+        "FIGURE supervisor cost answer, demo data ingested: {chars} characters (before: {BEFORE_INGESTED})"
+    );
     assert!(
         chars * 2 < BEFORE_INGESTED,
         "{chars} characters; half of the {BEFORE_INGESTED} before is the bound"
@@ -452,6 +455,9 @@ async fn the_demo_mode_answer_is_under_half_of_the_issue_figure() {
     let (response, report) = completed(&events);
     assert_eq!(report["data_coverage"]["source"], "demo");
     let chars = response.chars().count();
+    println!(
+        "FIGURE supervisor cost answer, demo mode: {chars} characters (before: {BEFORE_DEMO_MODE})"
+    );
     assert!(
         chars * 2 < BEFORE_DEMO_MODE,
         "{chars} characters; half of the {BEFORE_DEMO_MODE} before is the bound"
