@@ -3,8 +3,9 @@
 //! limits (for a capacity question, or when a limit was given), the largest saving, and the
 //! plan's first action. Each line is written only when the run found what it states.
 //!
-//! It must not state a figure the details below do not hold: the summary picks, it does not
-//! compute.
+//! The details below do not repeat these lines (the total spend and the total saving are stated
+//! here only). It must not compute a figure: it picks from the findings, and the total saving is
+//! the report's `total_monthly_savings_usd`.
 
 use super::{Report, ranked_anomalies};
 use crate::question::Intent;
