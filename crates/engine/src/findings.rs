@@ -100,7 +100,8 @@ pub struct Classification {
     pub unknown: Vec<String>,
 }
 
-/// One step of the implementation plan (`build_plan`).
+/// One step of the implementation plan (`build_plan`). A step that carries out a recommendation
+/// names it instead of repeating its steps and evidence, which the recommendation holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanStep {
     pub order: usize,
@@ -109,8 +110,13 @@ pub struct PlanStep {
     pub effort: String,
     pub risk: String,
     pub monthly_savings_usd: f64,
+    /// The recommendation this step carries out: its number (1-based) in `recommendations`.
+    pub recommendation: Option<usize>,
+    /// What to do, for a step of the plan's own (containing an anomaly); empty for a
+    /// recommendation's step.
     pub steps: Vec<String>,
-    pub rationale: String,
+    /// Why, for a step of the plan's own; `None` for a recommendation's step.
+    pub rationale: Option<String>,
 }
 
 /// The daily series of the scope, with its peak and weekday/weekend pattern (`query_usage`).

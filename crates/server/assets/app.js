@@ -197,6 +197,22 @@ function userBubble(question) {
   };
 }
 
+/**
+ * The answer's summary (its title and the lines before the first `###` section) and the details
+ * that follow; `details` is empty for an answer without sections. docs/protocol.md records the
+ * convention.
+ */
+function splitAnswer(markdown) {
+  const text = String(markdown ?? '');
+  const at = text.search(/^### /m);
+  if (at <= 0) return { summary: text, details: '' };
+  return { summary: text.slice(0, at), details: text.slice(at) };
+}
+
+function hasResults(results) {
+  return Boolean((results.days && results.days.length > 1) || (results.anomalies && results.anomalies.length) || (results.recommendations && results.recommendations.length));
+}
+
 class RunView {
   constructor(runId, question) {
     this.runId = runId;
@@ -205,7 +221,7 @@ class RunView {
     this.terminal = null;
     this.resumeAskedAt = -1;
     this.deltas = '';
-    this.results = { days: null, anomalies: null, recommendations: null, totalMonthlySavings: null };
+    this.results = { days: null, anomalies: null, recommendations: null, totalMonthlySavings: null, answered: false };
 
     this.badge = h('span', { class: 'badge' }, 'Running');
     this.working = h('span', { class: 'working', role: 'status', 'aria-live': 'polite' });
@@ -308,12 +324,21 @@ class RunView {
     if (Array.isArray(report.anomalies)) this.results.anomalies = report.anomalies;
     if (Array.isArray(report.recommendations)) this.results.recommendations = report.recommendations;
     if (Number.isFinite(report.total_monthly_savings_usd)) this.results.totalMonthlySavings = report.total_monthly_savings_usd;
-    renderResults(this.resultsBox, this.results);
+    this.results.answered = typeof event.response === 'string' && event.response.includes('### ');
     this.answer.hidden = false;
-    clear(this.answer).append(
-      h('h3', { class: 'answer-title' }, 'Answer'),
-      renderMarkdown(event.response),
-    );
+    const { summary, details } = splitAnswer(event.response);
+    clear(this.answer).append(h('h3', { class: 'answer-title' }, 'Answer'), h('div', { class: 'answer-summary' }, renderMarkdown(summary)));
+    if (details || !this.resultsBox.hidden || hasResults(this.results)) {
+      // The summary is what a busy reader needs; the chart, tables and the analysis behind it stay
+      // one click (or Enter on the focused toggle) away.
+      const label = h('span', {}, 'Show the full analysis');
+      const full = h('details', { class: 'full-analysis' }, h('summary', {}, label), this.resultsBox, details ? h('div', { class: 'answer-details' }, renderMarkdown(details)) : null);
+      full.addEventListener('toggle', () => {
+        label.textContent = full.open ? 'Hide the full analysis' : 'Show the full analysis';
+      });
+      this.answer.append(full);
+    }
+    renderResults(this.resultsBox, this.results);
     this.progress.value = 100;
     this.finish('completed', 'Completed');
     // The answer is what matters now; the steps stay one click away.

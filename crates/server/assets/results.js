@@ -181,9 +181,22 @@ function contributorsText(anomaly) {
   return parts.length ? ` Drivers: ${parts.join(', ')}.` : '';
 }
 
-/** One sentence per anomaly: when, actual against expected, the excess and what drove it. */
+/** How many anomalies the list shows, the costliest first, as the answer does. */
+const SHOWN_ANOMALIES = 5;
+
+/**
+ * One sentence per anomaly, the costliest five: when, actual against expected, the excess and
+ * what drove it; then how many lesser ones were left out.
+ */
 export function anomalyList(anomalies) {
   if (!Array.isArray(anomalies) || anomalies.length === 0) return null;
+  const size = (a) => {
+    const impact = figures(a).impact;
+    return Number.isFinite(impact) ? Math.abs(impact) : 0;
+  };
+  const ranked = [...anomalies].sort((a, b) => size(b) - size(a));
+  const shown = ranked.slice(0, SHOWN_ANOMALIES);
+  const left = ranked.length - shown.length;
   return h(
     'section',
     { class: 'anomalies' },
@@ -191,7 +204,7 @@ export function anomalyList(anomalies) {
     h(
       'ul',
       {},
-      anomalies.map((a) => {
+      shown.map((a) => {
         const when = day(a.start) === day(a.end || a.start) ? day(a.start) : `${day(a.start)} to ${day(a.end)}`;
         const { actual, expected, impact } = figures(a);
         return h(
@@ -205,10 +218,14 @@ export function anomalyList(anomalies) {
         );
       }),
     ),
+    left > 0 ? h('p', { class: 'left-out' }, `${left} lesser anomal${left === 1 ? 'y' : 'ies'} left out.`) : null,
   );
 }
 
-/** The recommendations with their monthly savings, effort, risk and steps. */
+/**
+ * The recommendations with their monthly savings, effort and risk; each one's steps and
+ * assumptions one click away (its evidence is in the answer's text).
+ */
 export function recommendationTable(recommendations, totalMonthly) {
   if (!Array.isArray(recommendations) || recommendations.length === 0) return null;
   const total = Number.isFinite(totalMonthly)
@@ -216,13 +233,19 @@ export function recommendationTable(recommendations, totalMonthly) {
     : recommendations.reduce((sum, r) => sum + (Number.isFinite(r.monthly_savings_usd) ? r.monthly_savings_usd : 0), 0);
   const rows = recommendations.map((r, index) => {
     const steps = Array.isArray(r.steps) ? r.steps : [];
-    const details = steps.length || r.evidence
+    const assumptions = Array.isArray(r.assumptions) ? r.assumptions : [];
+    const what = [
+      steps.length ? `${steps.length} step${steps.length === 1 ? '' : 's'}` : null,
+      assumptions.length ? `${assumptions.length} assumption${assumptions.length === 1 ? '' : 's'}` : null,
+    ].filter(Boolean);
+    const details = what.length
       ? h(
           'details',
           { class: 'rec-details' },
-          h('summary', {}, steps.length ? `How (${steps.length} steps)` : 'Evidence'),
-          steps.length ? h('ol', {}, steps.map((step) => h('li', {}, String(step)))) : null,
-          r.evidence ? h('p', { class: 'evidence' }, String(r.evidence)) : null,
+          h('summary', {}, `How: ${what.join(', ')}`),
+          steps.length ? h('ol', { class: 'steps' }, steps.map((step) => h('li', {}, String(step)))) : null,
+          assumptions.length ? h('p', { class: 'assumes' }, 'Assumes:') : null,
+          assumptions.length ? h('ul', { class: 'assumptions' }, assumptions.map((a) => h('li', {}, String(a)))) : null,
         )
       : null;
     // data-label names the column when a narrow screen stacks each row into a card.
@@ -261,15 +284,17 @@ export function recommendationTable(recommendations, totalMonthly) {
 
 /**
  * Redraws `container` from what is known so far: `{days, anomalies, recommendations,
- * totalMonthlySavings}`; each part is drawn only when present.
+ * totalMonthlySavings, answered}`; each part is drawn only when present. Once the answer is there
+ * (`answered`), its own anomaly table replaces the list drawn while the run went on.
  */
 export function renderResults(container, results) {
-  // The box itself may still be hidden (no size); the run card around it is laid out.
-  const width = (container.parentElement && container.parentElement.clientWidth - 34) || DEFAULT_WIDTH;
+  // The box itself may be hidden or folded (no size); the run card around it is laid out.
+  const card = container.closest('article.run') || container.parentElement;
+  const width = card && card.clientWidth > 0 ? card.clientWidth - 34 : DEFAULT_WIDTH;
   clear(container);
   const parts = [
     spendChart(results.days, results.anomalies, width),
-    anomalyList(results.anomalies),
+    results.answered ? null : anomalyList(results.anomalies),
     recommendationTable(results.recommendations, results.totalMonthlySavings),
   ].filter(Boolean);
   container.hidden = parts.length === 0;

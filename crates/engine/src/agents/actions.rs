@@ -1,5 +1,6 @@
-//! The actions agent: an ordered implementation plan with owners, effort and risk.
-//! It must not invent a saving: each step's saving is a recommendation's, computed by a tool.
+//! The actions agent: an ordered implementation plan with owners, effort and risk, whose steps
+//! refer to the recommendations they carry out (`build_plan`). It must not invent a saving: each
+//! step's saving is a recommendation's, computed by a tool.
 
 use crate::context::RunContext;
 use crate::stop::RunResult;
@@ -34,15 +35,30 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         None => "Nothing to plan: no recommendation or anomaly needs action.".to_owned(),
         Some(first) => {
             let total: f64 = plan.iter().map(|s| s.monthly_savings_usd).sum();
-            format!(
-                "{} step(s). First: {} (owner {}, effort {}, risk {}). Done in full, the plan saves {} per month.",
+            let order: Vec<String> = plan
+                .iter()
+                .filter_map(|s| s.recommendation)
+                .map(|n| n.to_string())
+                .collect();
+            let mut text = format!(
+                "{} step(s). First: {} (owner {}, effort {}, risk {}).",
                 plan.len(),
                 first.title,
                 first.owner,
                 first.effort,
-                first.risk,
+                first.risk
+            );
+            if order.len() > 1 {
+                text.push_str(&format!(
+                    " Recommendations in the order {}: most saving per unit of effort and risk first.",
+                    order.join(", ")
+                ));
+            }
+            text.push_str(&format!(
+                " Done in full, the plan saves {} per month.",
                 format::usd(total)
-            )
+            ));
+            text
         }
     };
     ctx.thinking(NAME, message).await?;

@@ -2,6 +2,12 @@
 //! from what a run's tools found ([`Findings`]). Nothing here invents a figure: a section without
 //! findings says so instead of filling in.
 //!
+//! The Markdown reads as an analyst writes for a busy reader: a title, a summary of at most five
+//! lines (`overview.rs`), then the details, each said once: a recommendation's evidence is written
+//! in the recommendation, the plan refers to it by number, and what every recommendation assumes
+//! is said once. Everything before the first `###` heading is the summary (the web page shows it
+//! first and folds the rest).
+//!
 //! [`compose`] runs the sections in the order the answer reads; each section function owns one
 //! part of the Markdown and the `report` keys of that part (`sections.rs` for a tenant's usage,
 //! `series.rs` for the offline analysis of a metric series or billing file). This module must not
@@ -10,6 +16,7 @@
 
 mod answer;
 mod lookup;
+mod overview;
 mod reply;
 mod sections;
 mod series;
@@ -31,6 +38,7 @@ pub(crate) mod short {
 
 use crate::findings::Findings;
 use crate::scope::Scope;
+use agentwire_analytics::Anomaly;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -76,8 +84,8 @@ pub(crate) const REPORT_KEYS: [&str; 13] = [
 pub(crate) fn compose(input: &ReportInput) -> ComposedReport {
     let mut report = Report::new(input);
     sections::heading(&mut report);
+    overview::overview(&mut report);
     sections::spend(&mut report);
-    sections::daily(&mut report);
     sections::anomalies(&mut report);
     sections::billed_against_list(&mut report);
     sections::capacity(&mut report);
@@ -117,6 +125,16 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// What every recommendation saves per month, together.
+    pub fn total_savings(&self) -> f64 {
+        self.findings
+            .recommendations
+            .iter()
+            .flatten()
+            .map(|rec| rec.monthly_savings_usd)
+            .sum()
+    }
+
     /// Adds a sentence to the report's `findings`.
     pub fn finding(&mut self, sentence: String) {
         self.sentences.push(sentence);
@@ -150,7 +168,105 @@ impl Write for Report<'_> {
     }
 }
 
-/// Markdown `**bold**` removed, for the plain sentences of `findings`.
-fn strip_bold(text: &str) -> String {
-    text.replace("**", "")
+/// How many anomalies the answer shows: the costliest; it says how many lesser ones it left out.
+pub(crate) const SHOWN_ANOMALIES: usize = 5;
+
+/// The anomalies by dollar impact, costliest first (ties keep the detector's order).
+fn ranked_anomalies(anomalies: &[Anomaly]) -> Vec<&Anomaly> {
+    let mut ranked: Vec<&Anomaly> = anomalies.iter().collect();
+    ranked.sort_by(|a, b| b.impact_usd.total_cmp(&a.impact_usd));
+    ranked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentwire_analytics::Contributor;
+    use chrono::NaiveDate;
+
+    fn anomaly(day: u32, impact: f64) -> Anomaly {
+        let date = NaiveDate::from_ymd_opt(2026, 11, day).unwrap_or_default();
+        Anomaly {
+            start: date,
+            end: date,
+            expected: 100.0,
+            actual: 100.0 + impact,
+            impact_usd: impact,
+            score: 9.0,
+            ewma_score: 4.0,
+            confirmed_by_ewma: day != 7,
+            contributors: vec![Contributor {
+                dimension: "team".into(),
+                key: format!("team-{day}"),
+                excess_usd: impact,
+                share_of_excess: 1.0,
+            }],
+        }
+    }
+
+    fn compose_anomalies(anomalies: Vec<Anomaly>) -> ComposedReport {
+        compose(&ReportInput {
+            user_request: "Why did spend spike?".into(),
+            tenant_id: "acme".into(),
+            demo_data: false,
+            file: None,
+            scope: Some(Scope::all()),
+            findings: Findings {
+                anomalies: Some(anomalies),
+                ..Findings::default()
+            },
+        })
+    }
+
+    #[test]
+    fn the_anomaly_section_shows_the_five_costliest_and_counts_the_rest() {
+        let impacts = [
+            (3, 50.0),
+            (5, 900.0),
+            (7, 300.0),
+            (9, 20.0),
+            (11, 700.0),
+            (13, 10.0),
+            (15, 400.0),
+        ];
+        let composed = compose_anomalies(impacts.iter().map(|&(d, i)| anomaly(d, i)).collect());
+        let md = &composed.response;
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 2026-")).collect();
+        let days: Vec<&str> = rows.iter().map(|r| &r[2..12]).collect();
+        assert_eq!(
+            days,
+            vec![
+                "2026-11-05",
+                "2026-11-11",
+                "2026-11-15",
+                "2026-11-07",
+                "2026-11-03"
+            ],
+            "{md}"
+        );
+        assert!(
+            md.contains("_2 lesser anomalous window(s) left out._"),
+            "{md}"
+        );
+        // The one the EWMA does not confirm is marked, and the mark explained.
+        assert!(rows[3].starts_with("| 2026-11-07 * |"), "{md}");
+        assert!(md.contains("_* The EWMA does not confirm it"), "{md}");
+        // The summary names the costliest one and how many more there are.
+        assert!(
+            md.contains("- **Top anomaly:** 2026-11-05, $900.00 above baseline, driven by team team-5. 6 more, each smaller."),
+            "{md}"
+        );
+        // The report keeps every anomaly the detector found.
+        assert_eq!(
+            composed.report["anomalies"].as_array().map(Vec::len),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn no_anomaly_is_said_once_in_the_summary() {
+        let md = compose_anomalies(Vec::new()).response;
+        assert!(md.contains("- **Anomalies:** none;"), "{md}");
+        assert!(!md.contains("### Anomalies"), "{md}");
+    }
 }

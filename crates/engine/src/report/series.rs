@@ -3,9 +3,11 @@
 //! and `summary` and `anomalies` when no usage findings set them.
 //! It must not compute statistics: the offline analysis (`offline.rs`) already did.
 
-use super::Report;
+use super::overview::window;
+use super::{Report, SHOWN_ANOMALIES};
 use crate::findings::SeriesFindings;
 use agentwire_analytics::format;
+use agentwire_analytics::timeseries::SeriesAnomaly;
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -22,6 +24,36 @@ pub(super) fn sections(r: &mut Report<'_>) {
         }
     }
     r.set("forecast", json!(series.and_then(|s| s.forecast.as_ref())));
+}
+
+/// The windows by the size of their departure (dollars for a cost series), largest first.
+fn ranked(s: &SeriesFindings) -> Vec<&SeriesAnomaly> {
+    let size = |w: &SeriesAnomaly| w.impact_usd.unwrap_or(w.impact).abs();
+    let mut ranked: Vec<&SeriesAnomaly> = s.anomalies.anomalies.iter().collect();
+    ranked.sort_by(|a, b| size(b).total_cmp(&size(a)));
+    ranked
+}
+
+/// The summary's line: the largest departure and how many windows departed.
+pub(super) fn headline(s: &SeriesFindings) -> String {
+    let ranked = ranked(s);
+    let Some(top) = ranked.first() else {
+        return format!(
+            "**Anomalies:** none; no window departs from the {} seasonal baseline.",
+            s.anomalies.season
+        );
+    };
+    let size = match top.impact_usd {
+        Some(usd) => format::usd(usd.abs()),
+        None => format!("{:.2}", top.impact.abs()),
+    };
+    format!(
+        "**Largest anomaly:** {}, {size} {} the {} baseline; {} anomalous window(s) in all.",
+        window(top.start.to_rfc3339(), top.end.to_rfc3339()),
+        top.direction,
+        s.anomalies.season,
+        ranked.len()
+    )
 }
 
 /// The report's `summary` for a series or billing file (the same keys as for usage).
@@ -107,19 +139,19 @@ fn markdown(r: &mut Report<'_>, s: &SeriesFindings) {
         r.finding(line);
     }
     let a = &s.anomalies;
+    let ranked = ranked(s);
     let _ = writeln!(r, "### Anomalies\n");
-    if a.anomalies.is_empty() {
+    if ranked.is_empty() {
         let _ = writeln!(
             r,
             "No window departs from the {} seasonal baseline ({} of {} slots scored).\n",
             a.season, a.scored_slots, a.slots
         );
     }
-    for w in &a.anomalies {
+    for w in ranked.iter().take(SHOWN_ANOMALIES) {
         let line = format!(
-            "{} to {}: {:.2} vs {:.2} expected ({} the {} baseline by {:.2}; z {:.1}, EWMA {:.1}).",
-            w.start.to_rfc3339(),
-            w.end.to_rfc3339(),
+            "{}: {:.2} vs {:.2} expected ({} the {} baseline by {:.2}; z {:.1}, EWMA {:.1}).",
+            window(w.start.to_rfc3339(), w.end.to_rfc3339()),
             w.actual,
             w.expected,
             w.direction,
@@ -131,7 +163,16 @@ fn markdown(r: &mut Report<'_>, s: &SeriesFindings) {
         let _ = writeln!(r, "- {line}");
         r.finding(line);
     }
-    let _ = writeln!(r);
+    if ranked.len() > SHOWN_ANOMALIES {
+        let _ = writeln!(
+            r,
+            "\n_{} lesser anomalous window(s) left out; the `report` lists every one._",
+            ranked.len() - SHOWN_ANOMALIES
+        );
+    }
+    if !ranked.is_empty() {
+        let _ = writeln!(r);
+    }
     if let Some(f) = &s.forecast {
         let backtest = f.backtest.as_ref().map_or_else(
             || "no backtest (fewer than three seasons)".to_owned(),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod analysis;
+mod answer;
 mod corpus;
 mod golden;
 mod questions;

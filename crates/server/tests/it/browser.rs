@@ -3,8 +3,9 @@
 //! the demo data set, real JWTs and real WebSockets.
 //!
 //! One scenario, as a person would use the page: it signs itself in (demo mode), an example
-//! question is clicked and the timeline fills with the agents' events, the results show a chart
-//! with the anomaly marked and the savings table, a second run is cancelled, the network drops in
+//! question is clicked and the timeline fills with the agents' events, the answer opens with its
+//! summary and the full analysis (a chart with the anomaly marked, the savings table with each
+//! recommendation's steps and assumptions, the details of the answer) opens from the keyboard, a second run is cancelled, the network drops in
 //! the middle of a third run (a TCP proxy between browser and server cuts every connection) and
 //! the page reconnects and shows that run completed with every event exactly once, and a reload
 //! rebuilds the conversation from the server. Then sign-in with a pasted token, a refused token,
@@ -202,6 +203,89 @@ async fn the_chat_page_in_a_real_browser() {
     else {
         panic!("the first run did not end with agent_completed");
     };
+
+    // The answer opens with its summary; the chart, the tables and the analysis behind them are
+    // folded one click away, and the fold opens from the keyboard.
+    let fold_js = r#"const run = document.querySelector('article.run');
+           const summary = run.querySelector('.answer .answer-summary');
+           const full = run.querySelector('.answer details.full-analysis');
+           const toggle = full && full.querySelector(':scope > summary');
+           const shown = (el) => !!el && el.checkVisibility();
+           return {
+             summary: summary ? summary.innerText : null,
+             items: summary ? summary.querySelectorAll('li').length : 0,
+             summary_shown: shown(summary),
+             summary_first: !!summary && !!full
+               && (summary.compareDocumentPosition(full) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0,
+             open: full ? full.open : null,
+             toggle: toggle ? toggle.textContent : null,
+             toggle_tabbable: !!toggle && toggle.tabIndex >= 0,
+             toggle_focused: !!toggle && document.activeElement === toggle,
+             chart_shown: shown(run.querySelector('svg.chart')),
+             table_shown: shown(run.querySelector('table.recs')),
+             details_shown: shown(run.querySelector('.answer-details')),
+             details_headings: [...run.querySelectorAll('.answer-details h4')].map((h) => h.textContent),
+             anomaly_lists: run.querySelectorAll('.results section.anomalies').length,
+           };"#;
+    let folded = browser.execute(fold_js, vec![]);
+    let summary_text = folded["summary"]
+        .as_str()
+        .expect("the answer has a summary");
+    let total = usd(report["summary"]["total_cost_usd"].as_f64().unwrap());
+    assert!(summary_text.contains(&total), "{folded}");
+    assert!(
+        summary_text.contains(&usd(report["total_monthly_savings_usd"].as_f64().unwrap())),
+        "{folded}"
+    );
+    assert!(
+        (1..=5).contains(&folded["items"].as_u64().unwrap()),
+        "a summary of at most five lines: {folded}"
+    );
+    assert_eq!(folded["summary_shown"], json!(true), "{folded}");
+    assert_eq!(folded["summary_first"], json!(true), "{folded}");
+    assert_eq!(folded["open"], json!(false), "{folded}");
+    assert_eq!(
+        folded["toggle"],
+        json!("Show the full analysis"),
+        "{folded}"
+    );
+    assert_eq!(folded["toggle_tabbable"], json!(true), "{folded}");
+    assert_eq!(
+        folded["anomaly_lists"],
+        json!(0),
+        "the answer's anomaly table is the only one once it is there: {folded}"
+    );
+    for hidden in ["chart_shown", "table_shown", "details_shown"] {
+        assert_eq!(folded[hidden], json!(false), "{hidden}: {folded}");
+    }
+    browser.screenshot_full_page(&out.join("summary-1440.png"));
+    browser.send_keys(
+        &browser.find("article.run details.full-analysis > summary"),
+        ENTER,
+    );
+    let unfolded = browser.execute(fold_js, vec![]);
+    assert_eq!(
+        unfolded["open"],
+        json!(true),
+        "Enter opens the fold: {unfolded}"
+    );
+    assert_eq!(unfolded["toggle_focused"], json!(true), "{unfolded}");
+    assert_eq!(
+        unfolded["toggle"],
+        json!("Hide the full analysis"),
+        "{unfolded}"
+    );
+    for shown in ["chart_shown", "table_shown", "details_shown"] {
+        assert_eq!(unfolded[shown], json!(true), "{shown}: {unfolded}");
+    }
+    assert!(
+        unfolded["details_headings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == "Recommendations"),
+        "{unfolded}"
+    );
 
     // The savings table comes from the report: every recommendation with its monthly savings.
     let recommendations = report["recommendations"]
