@@ -94,23 +94,7 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> HttpResponse {
-        let mut stream = send(self.addr, method, path, headers, body).await;
-        let mut raw = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
-            .await
-            .expect("HTTP answer timed out")
-            .unwrap();
-        let (status, headers, rest) = split_head(&raw).expect("no end of headers");
-        let mut body = rest.to_vec();
-        if header_is(&headers, "transfer-encoding", "chunked") {
-            let mut decoder = Dechunker::default();
-            body = decoder.feed(&body);
-        }
-        HttpResponse {
-            status,
-            headers,
-            body,
-        }
+        request(self.addr, method, path, headers, body).await
     }
 
     /// Opens a streaming request and reads its head; the body is read with [`SseStream`].
@@ -121,33 +105,71 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> SseStream {
-        let mut tcp = send(self.addr, method, path, headers, body).await;
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            if let Some((status, headers, rest)) = split_head(&raw) {
-                let chunked = header_is(&headers, "transfer-encoding", "chunked");
-                let mut stream = SseStream {
-                    tcp,
-                    status,
-                    headers,
-                    chunked,
-                    dechunker: Dechunker::default(),
-                    body: Vec::new(),
-                    unread: 0,
-                    eof: false,
-                };
-                let rest = rest.to_vec();
-                stream.take(&rest);
-                return stream;
-            }
-            let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
-                .await
-                .expect("no answer head in time")
-                .unwrap();
-            assert!(n > 0, "connection closed before the answer head");
-            raw.extend_from_slice(&buf[..n]);
+        stream(self.addr, method, path, headers, body).await
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`, read to the end.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut stream = send(addr, method, path, headers, body).await;
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("HTTP answer timed out")
+        .unwrap();
+    let (status, headers, rest) = split_head(&raw).expect("no end of headers");
+    let mut body = rest.to_vec();
+    if header_is(&headers, "transfer-encoding", "chunked") {
+        let mut decoder = Dechunker::default();
+        body = decoder.feed(&body);
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Opens a streaming request and reads its head; the body is read with [`SseStream`].
+pub async fn stream(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> SseStream {
+    let mut tcp = send(addr, method, path, headers, body).await;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some((status, headers, rest)) = split_head(&raw) {
+            let chunked = header_is(&headers, "transfer-encoding", "chunked");
+            let mut stream = SseStream {
+                tcp,
+                status,
+                headers,
+                chunked,
+                dechunker: Dechunker::default(),
+                body: Vec::new(),
+                unread: 0,
+                eof: false,
+            };
+            let rest = rest.to_vec();
+            stream.take(&rest);
+            return stream;
         }
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("no answer head in time")
+            .unwrap();
+        assert!(n > 0, "connection closed before the answer head");
+        raw.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -167,8 +189,11 @@ async fn send(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
+    // Head and body in one write, as HTTP clients do: two small writes would wait on Nagle.
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.set_nodelay(true).unwrap();
+    stream.write_all(&bytes).await.unwrap();
     stream
 }
 
