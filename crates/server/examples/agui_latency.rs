@@ -11,13 +11,12 @@
 //! Runs alternate between the transports, one at a time, each on a fresh thread. WebSocket: the
 //! socket is open and authenticated before the clock starts (as the web page's is); TTFE is from
 //! sending `start_agent` to reading the run's first event. AG-UI: each run is a new request, as
-//! an AG-UI client makes it; TTFE is from opening the TCP connection to reading the first SSE
-//! event. TTC is to the terminal event on both.
+//! an AG-UI client makes it (read with the validation suite's SSE reader); TTFE is from opening
+//! the TCP connection to reading the first SSE event. TTC is to the terminal event on both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/agui/support.rs"]
-mod support;
-
+use agentwire_check::agui::run_input;
+use agentwire_check::http::HttpTarget;
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -95,10 +94,7 @@ async fn websocket_run(
     let start = json!({"type": "start_agent", "id": thread,
                        "payload": {"user_request": QUESTION, "thread_id": thread}});
     let sent = Instant::now();
-    socket
-        .send(Message::text(start.to_string()))
-        .await
-        .unwrap();
+    socket.send(Message::text(start.to_string())).await.unwrap();
     let mut first = None;
     let mut events = 0;
     let mut bytes = 0;
@@ -128,29 +124,39 @@ async fn websocket_run(
 
 async fn agui_run(target: SocketAddr, token: &str, thread: &str) -> Sample {
     let auth = format!("Bearer {token}");
-    let body = support::run_input(thread, QUESTION);
+    let body = run_input(thread, thread, QUESTION).to_string().into_bytes();
+    let http = HttpTarget::parse(&format!("http://{target}")).unwrap();
+    let wait = Duration::from_secs(60);
     let sent = Instant::now();
-    let mut stream = support::stream(
-        target,
-        "POST",
-        "/api/agui",
-        &[("authorization", &auth), ("content-type", "application/json")],
-        &body,
-    )
-    .await;
+    let mut stream = http
+        .open_stream(
+            "POST",
+            "/api/agui",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body,
+            wait,
+        )
+        .await
+        .unwrap();
     assert_eq!(stream.status, 200);
     let mut first = None;
     let mut events = 0;
-    while let Some(event) = stream.next_event().await {
+    let mut bytes = 0;
+    while let Some(event) = stream.next_event(wait).await.unwrap() {
         events += 1;
+        bytes += event.raw.len();
         first.get_or_insert_with(|| sent.elapsed());
-        if event.kind() == "RUN_FINISHED" || event.kind() == "RUN_ERROR" {
-            assert_eq!(event.kind(), "RUN_FINISHED", "{}", event.data);
+        let kind = event.json().unwrap()["type"].as_str().unwrap().to_owned();
+        if kind == "RUN_FINISHED" || kind == "RUN_ERROR" {
+            assert_eq!(kind, "RUN_FINISHED", "{}", event.data);
             return Sample {
                 ttfe: first.unwrap(),
                 ttc: sent.elapsed(),
                 events,
-                bytes: stream.body.len(),
+                bytes,
             };
         }
     }

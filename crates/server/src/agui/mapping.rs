@@ -307,8 +307,8 @@ pub fn answer_id(run_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::verify::{Violation, verify as verify_json};
     use super::*;
+    use agentwire_check::agui::{Violation, verify as verify_json};
     use agentwire_protocol::ErrorCode;
     use chrono::{DateTime, Utc};
     use proptest::prelude::*;

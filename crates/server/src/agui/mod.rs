@@ -14,13 +14,15 @@
 //! - `mapping`: agentwire run events to AG-UI events, a pure function of the run's events.
 //! - `sse`: event ids, the bytes of an event, the body stream with its keep-alive.
 //! - `routes`: the HTTP handlers and their limits.
-//! - `verify`: AG-UI's ordering rules, to judge a stream (tests and debugging; never to decide).
+//!
+//! AG-UI's ordering rules, which every stream must pass, are checked from the client side in
+//! `agentwire_check::agui` (the validation suite judges deployments with them; this crate's tests
+//! judge the mapping with them).
 
 pub mod event;
 pub mod input;
 pub mod mapping;
 pub mod routes;
 pub mod sse;
-pub mod verify;
 
 pub use routes::{cancel, resume, run_agent, run_supervisor};

@@ -7,12 +7,14 @@
 //!   headers and CORS.
 //! - `web`: the page's HTTP side (assets, demo token, thread history).
 //! - `browser`: the page in headless Chromium (with `webdriver`, its WebDriver client).
+//! - `agui`: the AG-UI endpoints, and the real `@ag-ui/client` in Node against the server.
 //!
 //! The hostile-input catalogue is a binary of its own (`tests/hostile.rs`): it installs a
 //! process-wide tracing subscriber and searches everything the process logged, which must not
 //! mix with (or slow down, at `trace`) the tests here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agui;
 mod browser;
 mod http_and_auth;
 mod runs;

@@ -1,16 +1,17 @@
 //! AG-UI's ordering rules for one run's event stream, as the reference client's verifier
 //! (`verifyEvents` in `@ag-ui/client` 1.0.0) applies them, checked on the JSON events a client
-//! receives. The server's tests judge every stream with it; the Node test judges the same streams
-//! with the real client.
+//! receives. `agentwire check` judges a deployment's AG-UI streams with it, and the server's tests
+//! judge every stream the mapping produces; the server's Node test judges real streams with the
+//! real client.
 //!
 //! The rules: the first event is `RUN_STARTED` (or `RUN_ERROR`); nothing follows `RUN_FINISHED` or
 //! `RUN_ERROR`; a text message, tool call, reasoning message, reasoning span or step is not opened
 //! twice while open, and its CONTENT / ARGS / END (or `STEP_FINISHED`) name one that is open;
-//! `RUN_FINISHED` comes only when none is open. Stricter than the client in one way, because a
-//! stream of this server is one run: a second `RUN_STARTED` is an error, and so is an id reused
-//! after it closed.
+//! `RUN_FINISHED` comes only when none is open; and, because the stream of one AG-UI request is
+//! one run, a second `RUN_STARTED` is an error (the client would take it as a new run) and the
+//! stream must end with the terminal event.
 //!
-//! This file must not be used to decide what the server sends; it only judges.
+//! This file must not be used to decide what a server sends; it only judges.
 
 use serde_json::Value;
 use std::collections::HashSet;
@@ -27,18 +28,13 @@ pub struct Violation {
 #[derive(Default)]
 struct Open {
     ids: HashSet<String>,
-    ever: HashSet<String>,
 }
 
 impl Open {
     fn open(&mut self, id: &str, what: &str) -> Result<(), String> {
-        if self.ids.contains(id) {
+        if !self.ids.insert(id.to_owned()) {
             return Err(format!("{what} `{id}` is already open"));
         }
-        if !self.ever.insert(id.to_owned()) {
-            return Err(format!("{what} `{id}` was opened before in this run"));
-        }
-        self.ids.insert(id.to_owned());
         Ok(())
     }
 
@@ -237,9 +233,8 @@ mod tests {
             (
                 json!([start,
                     {"type": "TEXT_MESSAGE_START", "messageId": "m"},
-                    {"type": "TEXT_MESSAGE_END", "messageId": "m"},
                     {"type": "TEXT_MESSAGE_START", "messageId": "m"}]),
-                "opened before",
+                "already open",
             ),
         ];
         for (events, expected) in cases {

@@ -3,7 +3,7 @@
 //! Needs Node.js 20+ and `npm ci` in `tests/agui-node` (`.ci/run` does it). Without them the test
 //! says why and passes locally, but fails when `CI` is set: CI must never skip it silently.
 
-use super::support::{TestServer, forged_token, token};
+use agentwire_testkit::{TestServer, forged_token, token};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -38,17 +38,18 @@ pub async fn run_node_test() {
         return;
     }
     // Slow enough that the cancel scenario lands while the run is still going.
-    let server = TestServer::start_with(|_, engine| {
-        engine.step_delay = Duration::from_millis(25);
-    })
-    .await;
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(25))
+        .start()
+        .await;
     let url = server.url();
     let run = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("agui.test.mjs")
             .current_dir(&dir)
             .env("AGENTWIRE_URL", url)
-            .env("AGENTWIRE_TOKEN", token("node-alice"))
+            .env("AGENTWIRE_TOKEN", token("node-alice", None))
             .env("AGENTWIRE_FORGED_TOKEN", forged_token("node-alice"))
             .output()
     });
@@ -65,5 +66,5 @@ pub async fn run_node_test() {
         output.status
     );
     println!("AG-UI client: {stdout}");
-    server.stop().await;
+    server.stop().await.unwrap();
 }

@@ -1,94 +1,145 @@
-//! The AG-UI endpoints end to end: a real server on 127.0.0.1:0 over SQLite in a temp dir (demo
-//! data for tenants without their own), real JWTs, real HTTP. Every stream is judged by AG-UI's
-//! ordering rules; resumes are compared byte for byte with the first delivery; the run behind a
-//! stream is checked through the rest of the API (history, the WebSocket).
+//! The AG-UI endpoints end to end: real servers (`agentwire_testkit`, demo data for tenants
+//! without their own), real JWTs, real HTTP, streams read with the validation suite's SSE reader.
+//! Every stream is judged by AG-UI's ordering rules (`agentwire_check::agui::verify`); resumes are
+//! compared byte for byte with the first delivery; the run behind a stream is checked through the
+//! rest of the API (its events over HTTP, the history, the WebSocket).
 //!
-//! `node_client_drives_a_real_run` runs the real AG-UI client (`@ag-ui/client`, Node.js) against
-//! the server: see `tests/agui-node/`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `node` runs the real AG-UI client (`@ag-ui/client`, Node.js) against the server: see
+//! `tests/agui-node/`.
 
-mod agui {
-    pub mod node;
-    pub mod support;
-}
+mod node;
 
-use agentwire_server::agui::verify::verify;
-use agui::support::{SseEvent, TestServer, WAIT, data, forged_token, kinds, raw, run_input, token};
-use futures_util::{SinkExt, StreamExt};
+use agentwire_check::agui::{SseEvent, SseStream, run_input, verify};
+use agentwire_check::http::HttpTarget;
+use agentwire_server::RateLimit;
+use agentwire_testkit::{TestServer, forged_token, sign, token};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// How long any one wait may take before the test fails.
+const WAIT: Duration = Duration::from_secs(30);
 
 const QUESTION: &str = "Where can we cut our AI spend without hurting quality?";
 
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+fn bearer(sub: &str) -> String {
+    format!("Bearer {}", token(sub, None))
 }
 
-/// Starts a run and reads its whole stream.
-async fn run_to_end(server: &TestServer, path: &str, token: &str, thread: &str) -> Vec<SseEvent> {
-    let auth = bearer(token);
-    let mut stream = server
-        .stream(
-            "POST",
-            path,
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            &run_input(thread, QUESTION),
-        )
-        .await;
-    assert_eq!(
-        stream.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&stream.body)
+/// A `RunAgentInput` asking [`QUESTION`] on `thread`.
+fn ask(thread: &str) -> Vec<u8> {
+    run_input(thread, "client-run-1", QUESTION)
+        .to_string()
+        .into_bytes()
+}
+
+/// Opens a request whose answer is read as events.
+async fn open(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> SseStream {
+    HttpTarget::parse(&server.url())
+        .unwrap()
+        .open_stream(method, path, headers, body, WAIT)
+        .await
+        .unwrap()
+}
+
+/// Starts a run as `auth` and reads its whole stream.
+async fn run_to_end(server: &TestServer, path: &str, auth: &str, thread: &str) -> Vec<SseEvent> {
+    let mut stream = open(
+        server,
+        "POST",
+        path,
+        &[("authorization", auth)],
+        ask(thread),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    stream.rest(WAIT).await.unwrap()
+}
+
+/// Reads until an event matches, returning every event read (the match last).
+async fn until(stream: &mut SseStream, matches: impl Fn(&Value) -> bool) -> Vec<SseEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = stream.next_event(WAIT).await.unwrap() {
+        let done = matches(&event.json().unwrap());
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+    panic!(
+        "the stream ended before the awaited event: {:?}",
+        kinds(&events)
     );
-    stream.rest().await
+}
+
+fn data(events: &[SseEvent]) -> Vec<Value> {
+    events.iter().map(|e| e.json().unwrap()).collect()
+}
+
+fn kinds(events: &[SseEvent]) -> Vec<String> {
+    data(events)
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn kind(event: &SseEvent) -> String {
+    event.json().unwrap()["type"].as_str().unwrap().to_owned()
+}
+
+/// Every event's bytes, concatenated.
+fn raw(events: &[SseEvent]) -> Vec<u8> {
+    events.iter().flat_map(|e| e.raw.iter().copied()).collect()
+}
+
+fn id(event: &SseEvent) -> &str {
+    event.id.as_deref().unwrap()
 }
 
 fn run_id_of(events: &[SseEvent]) -> String {
-    events[0].data["runId"].as_str().unwrap().to_owned()
-}
-
-/// The run's agentwire events, as the history API returns them.
-async fn agentwire_events(server: &TestServer, token: &str, run_id: &str) -> Vec<Value> {
-    let auth = bearer(token);
-    let response = server
-        .request(
-            "GET",
-            &format!("/api/runs/{run_id}/events"),
-            &[("authorization", &auth)],
-            b"",
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    response.json().as_array().unwrap().clone()
+    events[0].json().unwrap()["runId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
 }
 
-#[tokio::test]
-async fn a_run_streams_every_step_as_ag_ui_events() {
-    let server = TestServer::start().await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
-    let mut stream = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-cut-spend", QUESTION),
+/// The run's agentwire events, as the history API returns them.
+async fn agentwire_events(server: &TestServer, auth: &str, run_id: &str) -> Vec<Value> {
+    let response = server
+        .get(
+            &format!("/api/runs/{run_id}/events"),
+            &[("authorization", auth)],
         )
         .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json().as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_run_streams_every_step_as_ag_ui_events() {
+    let server = TestServer::builder().demo_data().start().await;
+    let alice = bearer("alice");
+    let mut stream = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &alice)],
+        ask("thread-cut-spend"),
+    )
+    .await;
     assert_eq!(stream.status, 200);
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));
     assert_eq!(stream.header("cache-control"), Some("no-cache"));
-    let events = stream.rest().await;
+    let events = stream.rest(WAIT).await.unwrap();
     let json = data(&events);
     verify(&json).unwrap_or_else(|v| panic!("{v}: {:?}", kinds(&events)));
 
@@ -108,14 +159,14 @@ async fn a_run_streams_every_step_as_ag_ui_events() {
     assert_eq!(starts.len(), executing.len());
     for (start, exec) in starts.iter().zip(&executing) {
         assert_eq!(start["toolCallName"], exec["tool"]);
-        let id = start["toolCallId"].as_str().unwrap();
+        let call = start["toolCallId"].as_str().unwrap();
         assert_eq!(
-            id,
+            call,
             format!("{run_id}:{}", exec["tool_call_id"].as_str().unwrap())
         );
         let args: Vec<_> = json
             .iter()
-            .filter(|e| e["type"] == "TOOL_CALL_ARGS" && e["toolCallId"] == id)
+            .filter(|e| e["type"] == "TOOL_CALL_ARGS" && e["toolCallId"] == call)
             .collect();
         assert_eq!(args.len(), 1);
         let parsed: Value = serde_json::from_str(args[0]["delta"].as_str().unwrap()).unwrap();
@@ -174,21 +225,21 @@ async fn a_run_streams_every_step_as_ag_ui_events() {
     // Ids: the first AG-UI event of each agentwire event carries its seq; the rest `seq.n`.
     let mut previous = (0u64, 0u32);
     for event in &events {
-        let (seq, sub) = match event.id.split_once('.') {
-            Some((seq, sub)) => (seq.parse().unwrap(), sub.parse().unwrap()),
-            None => (event.id.parse().unwrap(), 0),
+        let (seq, part) = match id(event).split_once('.') {
+            Some((seq, part)) => (seq.parse().unwrap(), part.parse().unwrap()),
+            None => (id(event).parse().unwrap(), 0),
         };
-        assert!((seq, sub) > previous, "{} after {previous:?}", event.id);
+        assert!((seq, part) > previous, "{} after {previous:?}", id(event));
         if seq != previous.0 {
-            assert_eq!(sub, 0, "{}", event.id);
+            assert_eq!(part, 0, "{}", id(event));
         }
-        previous = (seq, sub);
+        previous = (seq, part);
         // And its timestamp is that event's.
         let source = &ours[usize::try_from(seq).unwrap() - 1];
         let millis = chrono::DateTime::parse_from_rfc3339(source["timestamp"].as_str().unwrap())
             .unwrap()
             .timestamp_millis();
-        assert_eq!(event.data["timestamp"], millis);
+        assert_eq!(event.json().unwrap()["timestamp"], millis);
     }
     assert_eq!(previous.0, u64::try_from(ours.len()).unwrap());
     println!(
@@ -200,8 +251,8 @@ async fn a_run_streams_every_step_as_ag_ui_events() {
 
 #[tokio::test]
 async fn any_agent_or_alias_can_be_run() {
-    let server = TestServer::start().await;
-    let alice = token("alice");
+    let server = TestServer::builder().demo_data().start().await;
+    let alice = bearer("alice");
     for (path, step) in [
         ("/api/agui/unified_data_agent", "data"),
         ("/api/agui/optimization", "optimization"),
@@ -217,37 +268,32 @@ async fn any_agent_or_alias_can_be_run() {
 
 #[tokio::test]
 async fn resume_from_any_point_is_byte_identical() {
-    let server = TestServer::start().await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
+    let server = TestServer::builder().demo_data().start().await;
+    let alice = bearer("alice");
     let first = run_to_end(&server, "/api/agui", &alice, "thread-resume").await;
     let run_id = run_id_of(&first);
     let path = format!("/api/agui/runs/{run_id}/events");
 
     // No Last-Event-ID: the whole run, again.
-    let again = server
-        .request("GET", &path, &[("authorization", &auth)], b"")
-        .await;
+    let again = server.get(&path, &[("authorization", &alice)]).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body, raw(&first));
 
     // From the middle, from inside one agentwire event's group, and from the end.
-    let sub_id = first.iter().position(|e| e.id.contains('.')).unwrap();
+    let part = first.iter().position(|e| id(e).contains('.')).unwrap();
     for cut in [
         0,
         1,
-        sub_id,
+        part,
         first.len() / 2,
         first.len() - 2,
         first.len() - 1,
     ] {
-        let last_seen = &first[cut].id;
+        let last_seen = id(&first[cut]);
         let resumed = server
-            .request(
-                "GET",
+            .get(
                 &path,
-                &[("authorization", &auth), ("last-event-id", last_seen)],
-                b"",
+                &[("authorization", &alice), ("last-event-id", last_seen)],
             )
             .await;
         assert_eq!(resumed.status, 200);
@@ -259,11 +305,9 @@ async fn resume_from_any_point_is_byte_identical() {
     }
     // An id past the end replays nothing and ends: the run is over.
     let past = server
-        .request(
-            "GET",
+        .get(
             &path,
-            &[("authorization", &auth), ("last-event-id", "100000")],
-            b"",
+            &[("authorization", &alice), ("last-event-id", "100000")],
         )
         .await;
     assert_eq!(past.status, 200);
@@ -272,60 +316,52 @@ async fn resume_from_any_point_is_byte_identical() {
 
 #[tokio::test]
 async fn a_client_that_goes_away_does_not_stop_the_run_and_resumes_live() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.step_delay = Duration::from_millis(60);
-    })
-    .await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
-    let mut stream = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-drop", QUESTION),
-        )
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(60))
+        .start()
         .await;
-    let before = stream.until(|e| e.kind() == "TOOL_CALL_START").await;
+    let alice = bearer("alice");
+    let mut stream = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &alice)],
+        ask("thread-drop"),
+    )
+    .await;
+    let before = until(&mut stream, |e| e["type"] == "TOOL_CALL_START").await;
     let run_id = run_id_of(&before);
-    let last_seen = before.last().unwrap().id.clone();
+    let last_seen = id(before.last().unwrap()).to_owned();
     drop(stream);
 
     // Resumed while the run is still going: the rest, then live to the end.
-    let mut resumed = server
-        .stream(
-            "GET",
-            &format!("/api/agui/runs/{run_id}/events"),
-            &[("authorization", &auth), ("last-event-id", &last_seen)],
-            b"",
-        )
-        .await;
+    let path = format!("/api/agui/runs/{run_id}/events");
+    let mut resumed = open(
+        &server,
+        "GET",
+        &path,
+        &[("authorization", &alice), ("last-event-id", &last_seen)],
+        Vec::new(),
+    )
+    .await;
     assert_eq!(resumed.status, 200);
-    let after = resumed.rest().await;
+    let after = resumed.rest(WAIT).await.unwrap();
     let mut whole = before.clone();
     whole.extend(after);
     verify(&data(&whole)).unwrap();
-    assert_eq!(whole.last().unwrap().data["outcome"]["type"], "success");
+    assert_eq!(
+        whole.last().unwrap().json().unwrap()["outcome"]["type"],
+        "success"
+    );
 
     // What the two streams delivered is exactly the run's stream.
-    let replay = server
-        .request(
-            "GET",
-            &format!("/api/agui/runs/{run_id}/events"),
-            &[("authorization", &auth)],
-            b"",
-        )
-        .await;
+    let replay = server.get(&path, &[("authorization", &alice)]).await;
     assert_eq!(raw(&whole), replay.body);
 
     // And the run finished as an ordinary run in the thread's history.
     let history = server
-        .request(
-            "GET",
-            "/api/threads/thread-drop",
-            &[("authorization", &auth)],
-            b"",
-        )
+        .get("/api/threads/thread-drop", &[("authorization", &alice)])
         .await
         .json();
     let run = &history["runs"][0];
@@ -338,27 +374,27 @@ async fn a_client_that_goes_away_does_not_stop_the_run_and_resumes_live() {
 
 #[tokio::test]
 async fn cancel_ends_the_stream_with_everything_closed() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.step_delay = Duration::from_millis(80);
-    })
-    .await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
-    let mut stream = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-cancel", QUESTION),
-        )
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(80))
+        .start()
         .await;
+    let alice = bearer("alice");
+    let mut stream = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &alice)],
+        ask("thread-cancel"),
+    )
+    .await;
     // Inside a sub-agent's step, with a tool call behind it.
-    let before = stream.until(|e| e.kind() == "TOOL_CALL_START").await;
+    let before = until(&mut stream, |e| e["type"] == "TOOL_CALL_START").await;
     let run_id = run_id_of(&before);
     assert!(
         kinds(&before)
             .iter()
-            .filter(|k| **k == "STEP_STARTED")
+            .filter(|k| *k == "STEP_STARTED")
             .count()
             >= 2,
         "{:?}",
@@ -366,21 +402,20 @@ async fn cancel_ends_the_stream_with_everything_closed() {
     );
 
     // Another user cannot cancel it, and learns nothing.
-    let bob = bearer(&token("bob"));
     let cancel_path = format!("/api/agui/runs/{run_id}/cancel");
     let refused = server
-        .request("POST", &cancel_path, &[("authorization", &bob)], b"")
+        .post(&cancel_path, &[("authorization", &bearer("bob"))], b"")
         .await;
     assert_eq!(refused.status, 404);
     assert_eq!(refused.json()["error_code"], "RUN_NOT_FOUND");
 
     let cancelled = server
-        .request("POST", &cancel_path, &[("authorization", &auth)], b"")
+        .post(&cancel_path, &[("authorization", &alice)], b"")
         .await;
     assert_eq!(cancelled.status, 202, "{}", cancelled.text());
     assert_eq!(cancelled.json()["run_id"], run_id.as_str());
 
-    let after = stream.rest().await;
+    let after = stream.rest(WAIT).await.unwrap();
     let mut whole = before;
     whole.extend(after);
     let json = data(&whole);
@@ -400,71 +435,38 @@ async fn cancel_ends_the_stream_with_everything_closed() {
 
     // Cancelling again, once it is over, changes nothing.
     let again = server
-        .request("POST", &cancel_path, &[("authorization", &auth)], b"")
+        .post(&cancel_path, &[("authorization", &alice)], b"")
         .await;
     assert_eq!(again.status, 202);
 }
 
-/// Resumes a run over the WebSocket and reads its events to the terminal one.
-async fn follow_over_websocket(server: &TestServer, token: &str, run_id: &str) -> Vec<Value> {
-    let mut request = format!("ws://{}/ws", server.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", bearer(token).parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(Message::text(
-            json!({"type": "resume", "id": "r1", "run_id": run_id, "after_seq": 0}).to_string(),
-        ))
-        .await
-        .unwrap();
-    let mut events = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("no frame in time")
-            .unwrap()
-            .unwrap();
-        let Message::Text(text) = frame else { continue };
-        let value: Value = serde_json::from_str(&text).unwrap();
-        if value["run_id"] == run_id && value.get("seq").is_some() {
-            let kind = value["type"].as_str().unwrap().to_owned();
-            events.push(value);
-            if ["agent_completed", "agent_error", "agent_cancelled"].contains(&kind.as_str()) {
-                return events;
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_ag_ui_run_is_an_ordinary_run() {
-    let server = TestServer::start_with(|_, engine| {
-        engine.step_delay = Duration::from_millis(40);
-    })
-    .await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
-    let mut stream = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-ordinary", QUESTION),
-        )
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(40))
+        .start()
         .await;
-    let first = stream.next_event().await.unwrap();
-    let run_id = first.data["runId"].as_str().unwrap().to_owned();
+    let alice = bearer("alice");
+    let mut stream = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &alice)],
+        ask("thread-ordinary"),
+    )
+    .await;
+    let first = stream.next_event(WAIT).await.unwrap().unwrap();
+    let run_id = first.json().unwrap()["runId"].as_str().unwrap().to_owned();
 
     // Its thread is busy, for the socket and for AG-UI alike.
     let conflict = server
-        .request(
-            "POST",
+        .post(
             "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-ordinary", "And last week?"),
+            &[("authorization", &alice)],
+            &run_input("thread-ordinary", "r2", "And last week?")
+                .to_string()
+                .into_bytes(),
         )
         .await;
     assert_eq!(conflict.status, 409, "{}", conflict.text());
@@ -472,16 +474,21 @@ async fn an_ag_ui_run_is_an_ordinary_run() {
     assert_eq!(conflict.json()["run_id"], run_id.as_str());
 
     // Followed over the WebSocket while it runs.
-    let over_socket = follow_over_websocket(&server, &alice, &run_id).await;
-    assert_eq!(over_socket[0]["type"], "agent_started");
-    assert_eq!(over_socket[0]["user_request"], QUESTION);
-    assert_eq!(over_socket.last().unwrap()["type"], "agent_completed");
-    let rest = stream.rest().await;
-    assert_eq!(rest.last().unwrap().kind(), "RUN_FINISHED");
+    let mut session = server.connect_as("alice").await;
+    session
+        .send_json(&json!({"type": "resume", "id": "r1", "run_id": run_id, "after_seq": 0}))
+        .await
+        .unwrap();
+    let over_socket = session.collect_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(over_socket.events[0]["type"], "agent_started");
+    assert_eq!(over_socket.events[0]["user_request"], QUESTION);
+    assert_eq!(over_socket.terminal_type(), Some("agent_completed"));
+    let rest = stream.rest(WAIT).await.unwrap();
+    assert_eq!(kind(rest.last().unwrap()), "RUN_FINISHED");
 
     // In the thread list, under the client's thread id, titled by the question.
     let threads = server
-        .request("GET", "/api/threads", &[("authorization", &auth)], b"")
+        .get("/api/threads", &[("authorization", &alice)])
         .await
         .json();
     assert_eq!(threads["threads"][0]["thread_id"], "thread-ordinary");
@@ -491,12 +498,7 @@ async fn an_ag_ui_run_is_an_ordinary_run() {
     let second = run_to_end(&server, "/api/agui", &alice, "thread-ordinary").await;
     assert_ne!(run_id_of(&second), run_id);
     let history = server
-        .request(
-            "GET",
-            "/api/threads/thread-ordinary",
-            &[("authorization", &auth)],
-            b"",
-        )
+        .get("/api/threads/thread-ordinary", &[("authorization", &alice)])
         .await
         .json();
     assert_eq!(history["runs"].as_array().unwrap().len(), 2);
@@ -504,23 +506,22 @@ async fn an_ag_ui_run_is_an_ordinary_run() {
 
 #[tokio::test]
 async fn every_refusal_is_json_with_a_code() {
-    let server = TestServer::start_with(|config, _| {
-        config.max_user_request_bytes = 1000;
-    })
-    .await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
-    let body = run_input("thread-errors", QUESTION);
+    let server = TestServer::builder()
+        .demo_data()
+        .configure(|config, _| config.max_user_request_bytes = 1000)
+        .start()
+        .await;
+    let alice = bearer("alice");
+    let body = ask("thread-errors");
 
-    let missing = server.request("POST", "/api/agui", &[], &body).await;
+    let missing = server.post("/api/agui", &[], &body).await;
     assert_eq!(missing.status, 401);
     assert_eq!(missing.json()["error_code"], "AUTH_REQUIRED");
     for bad in [forged_token("alice"), "not-a-jwt".to_owned()] {
         let refused = server
-            .request(
-                "POST",
+            .post(
                 "/api/agui",
-                &[("authorization", &bearer(&bad))],
+                &[("authorization", &format!("Bearer {bad}"))],
                 &body,
             )
             .await;
@@ -528,13 +529,9 @@ async fn every_refusal_is_json_with_a_code() {
         assert_eq!(refused.json()["error_code"], "AUTH_FAILED");
         assert!(refused.header("www-authenticate").is_some());
     }
-    let resume_unauthenticated = server
-        .request("GET", "/api/agui/runs/run_x/events", &[], b"")
-        .await;
+    let resume_unauthenticated = server.get("/api/agui/runs/run_x/events", &[]).await;
     assert_eq!(resume_unauthenticated.status, 401);
-    let cancel_unauthenticated = server
-        .request("POST", "/api/agui/runs/run_x/cancel", &[], b"")
-        .await;
+    let cancel_unauthenticated = server.post("/api/agui/runs/run_x/cancel", &[], b"").await;
     assert_eq!(cancel_unauthenticated.status, 401);
 
     let long_question = "x".repeat(1001);
@@ -542,7 +539,10 @@ async fn every_refusal_is_json_with_a_code() {
         (Vec::new(), "empty"),
         (b"{\"threadId\":".to_vec(), "not valid JSON"),
         (b"[]".to_vec(), "JSON object"),
-        (br#"{"runId":"r","messages":[]}"#.to_vec(), "`threadId` is required"),
+        (
+            br#"{"runId":"r","messages":[]}"#.to_vec(),
+            "`threadId` is required",
+        ),
         (
             br#"{"threadId":"t","runId":"r","messages":[{"id":"m","role":"assistant","content":"hi"}]}"#.to_vec(),
             "no `user` message",
@@ -551,12 +551,17 @@ async fn every_refusal_is_json_with_a_code() {
             br#"{"threadId":"t","runId":"r","messages":[{"id":"m","role":"user","content":"q"}],"forwardedProps":{"timeframe":"soon"}}"#.to_vec(),
             "timeframe",
         ),
-        (run_input("thread-errors", &long_question), "1001 bytes"),
-        (run_input(&"t".repeat(129), QUESTION), "`threadId` must be 1 to 128"),
+        (
+            run_input("thread-errors", "r", &long_question)
+                .to_string()
+                .into_bytes(),
+            "1001 bytes",
+        ),
+        (ask(&"t".repeat(129)), "`threadId` must be 1 to 128"),
     ];
     for (body, expected) in bodies {
         let refused = server
-            .request("POST", "/api/agui", &[("authorization", &auth)], &body)
+            .post("/api/agui", &[("authorization", &alice)], &body)
             .await;
         assert_eq!(refused.status, 400, "{expected}: {}", refused.text());
         let json = refused.json();
@@ -566,12 +571,7 @@ async fn every_refusal_is_json_with_a_code() {
     }
 
     let unknown = server
-        .request(
-            "POST",
-            "/api/agui/astrologer",
-            &[("authorization", &auth)],
-            &body,
-        )
+        .post("/api/agui/astrologer", &[("authorization", &alice)], &body)
         .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json()["error_code"], "AGENT_NOT_FOUND");
@@ -583,11 +583,9 @@ async fn every_refusal_is_json_with_a_code() {
     );
 
     let bad_id = server
-        .request(
-            "GET",
+        .get(
             "/api/agui/runs/run_x/events",
-            &[("authorization", &auth), ("last-event-id", "seven")],
-            b"",
+            &[("authorization", &alice), ("last-event-id", "seven")],
         )
         .await;
     assert_eq!(bad_id.status, 400);
@@ -601,7 +599,7 @@ async fn every_refusal_is_json_with_a_code() {
     // Another user's run is exactly an unknown run, on resume and on cancel.
     let events = run_to_end(&server, "/api/agui", &alice, "thread-owned").await;
     let run_id = run_id_of(&events);
-    let bob = bearer(&token("bob"));
+    let bob = bearer("bob");
     for (method, suffix) in [("GET", "events"), ("POST", "cancel")] {
         let theirs = server
             .request(
@@ -624,114 +622,104 @@ async fn every_refusal_is_json_with_a_code() {
         assert_eq!(theirs.body, unknown.body, "{method} {suffix}");
     }
     // The same user in another tenant is another principal.
-    let other_tenant = bearer(&agui::support::sign(
-        &json!({"sub": "alice", "org_id": "elsewhere", "exp": chrono::Utc::now().timestamp() + 600}),
-    ));
+    let other_tenant = format!(
+        "Bearer {}",
+        sign(&json!({"sub": "alice", "org_id": "elsewhere",
+                     "exp": chrono::Utc::now().timestamp() + 600}))
+    );
     let theirs = server
-        .request(
-            "GET",
+        .get(
             &format!("/api/agui/runs/{run_id}/events"),
             &[("authorization", &other_tenant)],
-            b"",
         )
         .await;
     assert_eq!(theirs.status, 404);
 
-    let wrong_method = server
-        .request("GET", "/api/agui", &[("authorization", &auth)], b"")
-        .await;
+    let wrong_method = server.get("/api/agui", &[("authorization", &alice)]).await;
     assert_eq!(wrong_method.status, 405);
 }
 
 #[tokio::test]
 async fn limits_are_the_sockets() {
     // One run at a time per user.
-    let server = TestServer::start_with(|_, engine| {
-        engine.max_concurrent_runs_per_user = 1;
-        engine.step_delay = Duration::from_millis(50);
-    })
-    .await;
-    let alice = token("alice");
-    let auth = bearer(&alice);
-    let mut running = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-a", QUESTION),
-        )
+    let server = TestServer::builder()
+        .demo_data()
+        .max_runs_per_user(1)
+        .step_delay(Duration::from_millis(50))
+        .start()
         .await;
-    running.next_event().await.unwrap();
+    let alice = bearer("alice");
+    let mut running = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &alice)],
+        ask("thread-a"),
+    )
+    .await;
+    running.next_event(WAIT).await.unwrap().unwrap();
     let second = server
-        .request(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-b", QUESTION),
-        )
+        .post("/api/agui", &[("authorization", &alice)], &ask("thread-b"))
         .await;
     assert_eq!(second.status, 429, "{}", second.text());
     assert_eq!(second.json()["error_code"], "RATE_LIMITED");
     assert!(second.json()["retry_after_ms"].as_u64().unwrap() > 0);
     assert!(second.header("retry-after").is_some());
     // Someone else is not affected.
-    let bob = token("bob");
-    let theirs = run_to_end(&server, "/api/agui", &bob, "thread-bob").await;
-    assert_eq!(theirs.last().unwrap().kind(), "RUN_FINISHED");
-    running.rest().await;
+    let theirs = run_to_end(&server, "/api/agui", &bearer("bob"), "thread-bob").await;
+    assert_eq!(kind(theirs.last().unwrap()), "RUN_FINISHED");
+    running.rest(WAIT).await.unwrap();
 
     // The user's request rate, shared with their sockets.
-    let server = TestServer::start_with(|config, _| {
-        config.user_rate = agentwire_server::RateLimit {
-            per_second: 1,
-            burst: 2,
-        };
-    })
-    .await;
-    let mut statuses = Vec::new();
+    let server = TestServer::builder()
+        .message_rates(
+            RateLimit {
+                per_second: 100,
+                burst: 100,
+            },
+            RateLimit {
+                per_second: 1,
+                burst: 2,
+            },
+        )
+        .start()
+        .await;
+    let mut answers = Vec::new();
     for _ in 0..3 {
-        let response = server
-            .request(
-                "POST",
-                "/api/agui/runs/run_x/cancel",
-                &[("authorization", &auth)],
-                b"",
-            )
-            .await;
-        statuses.push((
-            response.status,
-            response.header("retry-after").map(str::to_owned),
-        ));
+        answers.push(
+            server
+                .post(
+                    "/api/agui/runs/run_x/cancel",
+                    &[("authorization", &alice)],
+                    b"",
+                )
+                .await,
+        );
     }
-    assert_eq!(statuses[0].0, 404);
-    assert_eq!(statuses[1].0, 404);
-    assert_eq!(statuses[2].0, 429);
-    assert!(statuses[2].1.is_some());
+    assert_eq!(answers[0].status, 404);
+    assert_eq!(answers[1].status, 404);
+    assert_eq!(answers[2].status, 429);
+    assert!(answers[2].header("retry-after").is_some());
 
     // An open stream is a connection, within the user's cap.
-    let server = TestServer::start_with(|config, engine| {
-        config.max_connections_per_user = 1;
-        engine.step_delay = Duration::from_millis(50);
-    })
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(50))
+        .configure(|config, _| config.max_connections_per_user = 1)
+        .start()
+        .await;
+    let mut open_stream = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &alice)],
+        ask("thread-c"),
+    )
     .await;
-    let mut open = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-c", QUESTION),
-        )
-        .await;
-    let first = open.next_event().await.unwrap();
-    let run_id = first.data["runId"].as_str().unwrap().to_owned();
-    let resume = server
-        .request(
-            "GET",
-            &format!("/api/agui/runs/{run_id}/events"),
-            &[("authorization", &auth)],
-            b"",
-        )
-        .await;
+    let first = open_stream.next_event(WAIT).await.unwrap().unwrap();
+    let run_id = first.json().unwrap()["runId"].as_str().unwrap().to_owned();
+    let events_path = format!("/api/agui/runs/{run_id}/events");
+    let resume = server.get(&events_path, &[("authorization", &alice)]).await;
     assert_eq!(resume.status, 429, "{}", resume.text());
     assert!(resume.header("retry-after").is_some());
     assert!(
@@ -742,28 +730,23 @@ async fn limits_are_the_sockets() {
     );
     // A cancel holds no connection, so it is not refused by the cap.
     let cancel = server
-        .request(
-            "POST",
+        .post(
             &format!("/api/agui/runs/{run_id}/cancel"),
-            &[("authorization", &auth)],
+            &[("authorization", &alice)],
             b"",
         )
         .await;
     assert_eq!(cancel.status, 202);
-    let rest = open.rest().await;
-    assert_eq!(rest.last().unwrap().data["outcome"]["type"], "cancelled");
+    let rest = open_stream.rest(WAIT).await.unwrap();
+    assert_eq!(
+        rest.last().unwrap().json().unwrap()["outcome"]["type"],
+        "cancelled"
+    );
     // Once the stream has ended its place is free again (the server lets go of it just after
     // the last bytes leave).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let resume = server
-            .request(
-                "GET",
-                &format!("/api/agui/runs/{run_id}/events"),
-                &[("authorization", &auth)],
-                b"",
-            )
-            .await;
+        let resume = server.get(&events_path, &[("authorization", &alice)]).await;
         if resume.status == 200 {
             break;
         }
@@ -778,30 +761,30 @@ async fn limits_are_the_sockets() {
 
 #[tokio::test]
 async fn shutdown_ends_open_streams_with_run_error() {
-    let server = TestServer::start_with(|config, engine| {
-        engine.step_delay = Duration::from_millis(200);
-        config.drain_timeout = Duration::from_millis(100);
-    })
-    .await;
-    let auth = bearer(&token("alice"));
-    let mut stream = server
-        .stream(
-            "POST",
-            "/api/agui",
-            &[("authorization", &auth)],
-            &run_input("thread-stop", QUESTION),
-        )
+    let server = TestServer::builder()
+        .demo_data()
+        .step_delay(Duration::from_millis(200))
+        .drain_timeout(Duration::from_millis(100))
+        .start()
         .await;
-    stream.next_event().await.unwrap();
-    let reading = tokio::spawn(async move { stream.rest().await });
-    server.stop().await;
+    let mut stream = open(
+        &server,
+        "POST",
+        "/api/agui",
+        &[("authorization", &bearer("alice"))],
+        ask("thread-stop"),
+    )
+    .await;
+    stream.next_event(WAIT).await.unwrap().unwrap();
+    let reading = tokio::spawn(async move { stream.rest(WAIT).await.unwrap() });
+    server.stop().await.unwrap();
     let rest = reading.await.unwrap();
-    let last = rest.last().unwrap();
-    assert_eq!(last.kind(), "RUN_ERROR");
-    assert_eq!(last.data["code"], "INTERRUPTED");
+    let last = rest.last().unwrap().json().unwrap();
+    assert_eq!(last["type"], "RUN_ERROR");
+    assert_eq!(last["code"], "INTERRUPTED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_drives_a_real_run() {
-    agui::node::run_node_test().await;
+    node::run_node_test().await;
 }
