@@ -15,7 +15,7 @@
 //! and when a case runs or is skipped is in the runner.
 
 use super::cases::{
-    DATA_QUESTION, OPTIMIZATION_QUESTION, auth, connectivity, execution, grammar_rules,
+    DATA_QUESTION, OPTIMIZATION_QUESTION, agui, auth, connectivity, execution, grammar_rules,
     ground_truth, isolation, quality, recovery, runs,
 };
 use super::context::Ctx;
@@ -23,7 +23,7 @@ use super::outcome::{OrOutcome, Outcome};
 use crate::grammar::rules;
 use crate::quality::Scenario;
 use Group::{
-    Authentication, Connectivity, Execution, GroundTruth, Isolation, Quality, Recovery, Runs,
+    Agui, Authentication, Connectivity, Execution, GroundTruth, Isolation, Quality, Recovery, Runs,
 };
 use Level::{Must, Should};
 use Needs::{MainUser, Nothing, Secret};
@@ -62,11 +62,12 @@ pub enum Group {
     Execution,
     Quality,
     GroundTruth,
+    Agui,
 }
 
 impl Group {
     /// Every group, in the order reports show them.
-    pub const ALL: [Group; 9] = [
+    pub const ALL: [Group; 10] = [
         Self::Connectivity,
         Self::Authentication,
         Self::Runs,
@@ -76,6 +77,7 @@ impl Group {
         Self::Execution,
         Self::Quality,
         Self::GroundTruth,
+        Self::Agui,
     ];
 
     /// The heading for people.
@@ -90,6 +92,7 @@ impl Group {
             Self::Execution => "Agent execution",
             Self::Quality => "Answer quality",
             Self::GroundTruth => "Ground truth",
+            Self::Agui => "AG-UI",
         }
     }
 
@@ -105,6 +108,7 @@ impl Group {
             Self::Execution => "execution",
             Self::Quality => "quality",
             Self::GroundTruth => "ground_truth",
+            Self::Agui => "agui",
         }
     }
 }
@@ -528,6 +532,34 @@ static CATALOGUE: &[Case] = &[
         rule: "on an uploaded data set with a known routing opportunity, the answer states a monthly saving within 10% of the truth at list prices",
         needs: Secret(FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::ROUTING_SAVING)),
+    },
+    // --------------------------------------------- AG-UI (7): skipped where /api/agui is absent
+    Case {
+        id: "7.4",
+        title: "AG-UI: a run's event stream follows AG-UI's rules",
+        level: Must,
+        group: Agui,
+        rule: "POST /api/agui with a RunAgentInput answers 200 text/event-stream; every event is `id: <seq>` (ids increasing) and `data: <JSON>` with an AG-UI type; RUN_STARTED first, then RUN_FINISHED (the report as result) or RUN_ERROR last and nothing after it; every START closed before RUN_FINISHED and no CONTENT/ARGS/END for anything not open; the tool calls and the answer text are in it",
+        needs: MainUser,
+        run: |ctx| Box::pin(agui::stream(ctx)),
+    },
+    Case {
+        id: "7.5",
+        title: "AG-UI: resume by Last-Event-ID is byte-identical",
+        level: Must,
+        group: Agui,
+        rule: "GET /api/agui/runs/{run_id}/events with Last-Event-ID: N returns the events with id > N, byte for byte as first delivered (without the header, all of them), then follows the run to its end",
+        needs: MainUser,
+        run: |ctx| Box::pin(agui::resume(ctx)),
+    },
+    Case {
+        id: "7.6",
+        title: "AG-UI: refusals are JSON errors with their codes",
+        level: Must,
+        group: Agui,
+        rule: "no or bad token: 401; a body that is not a RunAgentInput: 400 INVALID_MESSAGE; an unknown agent: 404 AGENT_NOT_FOUND; resume or cancel of an unknown run, or of another user's: 404 RUN_NOT_FOUND, the same answer",
+        needs: MainUser,
+        run: |ctx| Box::pin(agui::refusals(ctx)),
     },
     // ------------------------------------- grammar (3, 5): last, over every run collected above
     grammar_rule(

@@ -72,6 +72,7 @@ fn prepare(config: &SuiteConfig) -> Result<Ctx, ConfigError> {
         auth_failure: None,
         connection: None,
         truth: None,
+        agui: None,
     })
 }
 
