@@ -15,10 +15,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// One run's events as `(id, data)`.
+type Events = Vec<(String, Value)>;
+
 struct AguiState {
     flaw: Flaw,
-    /// run id -> (owner, its events as `(id, data)`).
-    runs: Mutex<HashMap<String, (String, Vec<(String, Value)>)>>,
+    /// run id -> (owner, its events).
+    runs: Mutex<HashMap<String, (String, Events)>>,
     next: AtomicU64,
 }
 
@@ -41,7 +44,7 @@ pub fn router(flaw: Flaw) -> Router {
 }
 
 /// One run's events: a step, a tool call with its result, the answer, the end.
-fn canned(thread_id: &str, run_id: &str, flaw: Flaw) -> Vec<(String, Value)> {
+fn canned(thread_id: &str, run_id: &str, flaw: Flaw) -> Events {
     let tool = format!("{run_id}:call_1");
     let answer = format!("{run_id}:answer");
     let mut events = vec![
