@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 client for the contract's HTTP surface (PROTOCOL.md section 7): `/health`,
-//! `/health/live`, `/health/ready`, `POST /api/usage`, `GET /api/runs/{id}/events`.
+//! `/health/live`, `/health/ready`, `POST /api/usage`, `GET /api/runs/{id}/events`, and the
+//! request under an AG-UI event stream (read by [`crate::agui::sse`]).
 //!
 //! One request per connection (`Connection: close`) over hyper's client connection: nothing is
 //! pooled, so a request measures what a fresh client sees. Every call is bounded in time and in the
@@ -11,11 +12,13 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::Request;
+use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 /// Answers larger than this are cut off with [`HttpError::TooLarge`]: the suite reads health
 /// documents and event lists, not downloads.
@@ -168,10 +171,44 @@ impl HttpTarget {
         body: Vec<u8>,
         url: &str,
     ) -> Result<Answer, HttpError> {
-        let exchange_error = |reason: String| HttpError::Exchange {
-            url: url.to_owned(),
-            reason,
-        };
+        let (head, body, driver) = self.send(method, path, headers, body, url).await?;
+        let body = Limited::new(body, MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|err| {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    HttpError::TooLarge {
+                        url: url.to_owned(),
+                    }
+                } else {
+                    exchange_error(url, err.to_string())
+                }
+            })?
+            .to_bytes()
+            .to_vec();
+        driver.abort();
+        Ok(Answer {
+            status: head.status,
+            headers: head.headers,
+            body,
+        })
+    }
+
+    /// Sends one request on a fresh connection and returns the answer's head with its body still
+    /// to be read (a stream, for `text/event-stream`), and the task driving the connection, which
+    /// the caller aborts when done with the body. Not bounded in time: the caller bounds it.
+    ///
+    /// # Errors
+    /// [`HttpError::Connect`] when the TCP connection fails, [`HttpError::Exchange`] for a broken
+    /// HTTP exchange.
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        url: &str,
+    ) -> Result<(Head, Incoming, JoinHandle<()>), HttpError> {
         let stream =
             TcpStream::connect(&self.authority)
                 .await
@@ -179,11 +216,15 @@ impl HttpTarget {
                     authority: self.authority.clone(),
                     reason: err.to_string(),
                 })?;
+        // Small requests must leave at once, not wait on Nagle.
+        let _ = stream.set_nodelay(true);
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|err| exchange_error(err.to_string()))?;
+            .map_err(|err| exchange_error(url, err.to_string()))?;
         // The connection future drives the socket; it ends when the exchange does.
-        let driver = tokio::spawn(connection);
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
 
         let mut builder = Request::builder()
             .method(method)
@@ -192,7 +233,7 @@ impl HttpTarget {
             .header(CONNECTION, "close");
         for (name, value) in headers {
             let value = HeaderValue::from_str(value)
-                .map_err(|_| exchange_error(format!("header {name} has an invalid value")))?;
+                .map_err(|_| exchange_error(url, format!("header {name} has an invalid value")))?;
             builder = builder.header(*name, value);
         }
         if !body.is_empty()
@@ -204,42 +245,39 @@ impl HttpTarget {
         }
         let request = builder
             .body(Full::new(Bytes::from(body)))
-            .map_err(|err| exchange_error(err.to_string()))?;
+            .map_err(|err| exchange_error(url, err.to_string()))?;
         let response = sender
             .send_request(request)
             .await
-            .map_err(|err| exchange_error(err.to_string()))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|err| {
-                if err.is::<http_body_util::LengthLimitError>() {
-                    HttpError::TooLarge {
-                        url: url.to_owned(),
-                    }
-                } else {
-                    exchange_error(err.to_string())
-                }
-            })?
-            .to_bytes()
-            .to_vec();
-        driver.abort();
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+            .map_err(|err| exchange_error(url, err.to_string()))?;
+        let head = Head {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        };
+        Ok((head, response.into_body(), driver))
+    }
+}
+
+/// An answer's status and headers (`(name lower-cased, value)` in the order sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+pub(crate) fn exchange_error(url: &str, reason: String) -> HttpError {
+    HttpError::Exchange {
+        url: url.to_owned(),
+        reason,
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`report`]: the terminal table, JSON, JUnit XML and Markdown renderings of a suite run.
 //! - [`grammar`]: the contract's rules for one run (sections 3 and 5), applied to raw JSON frames:
 //!   what each frame carries, and how a run's events follow one another.
+//! - [`agui`]: AG-UI from the client side: a Server-Sent Events reader and AG-UI's ordering rules.
 //! - [`client`]: a WebSocket client with the three ways of authenticating, frame reading that never
 //!   drops a frame, and run collection on sockets that carry several runs.
 //! - [`http`]: the HTTP/1.1 requests of section 7 (health, usage upload, run events).
@@ -31,6 +32,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod agui;
 pub mod client;
 pub mod grammar;
 pub mod http;

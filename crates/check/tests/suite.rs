@@ -360,3 +360,73 @@ async fn a_server_that_never_answers_fails_with_exit_code_2() {
     assert_eq!(report.count(Verdict::Pass), 0);
     task.abort();
 }
+
+/// The AG-UI cases alone, as --secret, against a fake with `flaw`.
+async fn agui_cases_against(flaw: Flaw) -> SuiteReport {
+    let fake = Fake::start(flaw).await;
+    let mut config = config(fake.url(), secret_auth());
+    config.only = vec!["7.5".into(), "7.6".into(), "7.7".into()];
+    run(config).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_without_ag_ui_has_the_ag_ui_cases_skipped_saying_why() {
+    let report = agui_cases_against(Flaw::NoAgui).await;
+    for id in ["7.5", "7.6", "7.7"] {
+        let c = case(&report, id);
+        assert_eq!(c.verdict, Verdict::Skipped, "{id}: {:?}", c.reason);
+        assert!(
+            c.reason
+                .as_deref()
+                .unwrap()
+                .contains("no /api/agui (POST /api/agui answered 404)"),
+            "{id}: {:?}",
+            c.reason
+        );
+    }
+    assert_eq!(report.exit_code, 0, "{}", not_passed(&report));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ag_ui_flaw_fails_its_case_and_only_it() {
+    let control = agui_cases_against(Flaw::None).await;
+    for id in ["7.5", "7.6", "7.7"] {
+        assert_eq!(
+            case(&control, id).verdict,
+            Verdict::Pass,
+            "{}",
+            not_passed(&control)
+        );
+    }
+    for (flaw, failing, reason) in [
+        (
+            Flaw::AguiStepLeftOpen,
+            "7.5",
+            "breaks AG-UI's rules: event 9 (RUN_FINISHED): steps still active: data",
+        ),
+        (
+            Flaw::AguiResumeRewritten,
+            "7.6",
+            "differs from the first delivery",
+        ),
+        (
+            Flaw::AguiRunOracle,
+            "7.7",
+            "unlike a run that does not exist",
+        ),
+    ] {
+        let report = agui_cases_against(flaw).await;
+        assert_fails(&report, failing, &[reason]);
+        for id in ["7.5", "7.6", "7.7"]
+            .into_iter()
+            .filter(|id| *id != failing)
+        {
+            assert_eq!(
+                case(&report, id).verdict,
+                Verdict::Pass,
+                "{flaw:?}: {}",
+                not_passed(&report)
+            );
+        }
+    }
+}

@@ -38,6 +38,9 @@ pub enum AppError {
     /// 404 `NOT_FOUND`: no such route.
     #[error("{0}")]
     NotFound(String),
+    /// 404 `AGENT_NOT_FOUND`: a path names no agent.
+    #[error("{0}")]
+    AgentNotFound(String),
     /// 405 `METHOD_NOT_ALLOWED`.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -111,6 +114,7 @@ impl AppError {
             Self::Auth(err) => (err.code().as_str(), StatusCode::UNAUTHORIZED),
             Self::Forbidden(_) => (ErrorCode::Forbidden.as_str(), StatusCode::FORBIDDEN),
             Self::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            Self::AgentNotFound(_) => (ErrorCode::AgentNotFound.as_str(), StatusCode::NOT_FOUND),
             Self::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             Self::BadRequest(_) => (ErrorCode::InvalidMessage.as_str(), StatusCode::BAD_REQUEST),
             Self::PayloadTooLarge { .. } | Self::TooManyRows { .. } => (

@@ -154,6 +154,26 @@ pub async fn api_index() -> Json<Value> {
             "/api/threads/{thread_id}",
             "a thread's runs with their events (owner only); Bearer token",
         ),
+        (
+            "POST",
+            "/api/agui",
+            "an AG-UI run of the supervisor: RunAgentInput in, text/event-stream of AG-UI events out; Bearer token",
+        ),
+        (
+            "POST",
+            "/api/agui/{agent_type}",
+            "an AG-UI run of any agent or alias; Bearer token",
+        ),
+        (
+            "GET",
+            "/api/agui/runs/{run_id}/events",
+            "the run's AG-UI events after Last-Event-ID, then live (owner only); Bearer token",
+        ),
+        (
+            "POST",
+            "/api/agui/runs/{run_id}/cancel",
+            "stops an AG-UI (or any) run of yours; Bearer token",
+        ),
         ("GET", "/", "the web chat page"),
     ];
     Json(json!({

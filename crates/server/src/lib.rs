@@ -2,6 +2,8 @@
 //!
 //! Layout:
 //! - [`config`]: settings ([`ServerConfig`], [`JwtConfig`]) with the protocol's defaults.
+//! - [`agui`]: the AG-UI endpoints: `RunAgentInput` in, Server-Sent Events of AG-UI events out,
+//!   resume by `Last-Event-ID`, cancel.
 //! - [`auth`]: JWT verification (`mod.rs`) and where tokens come from (`credentials.rs`: header,
 //!   subprotocol; the first frame is read in [`ws`]).
 //! - [`ws`]: `GET /ws`, one file per job: the upgrade, the decision about each client frame, the
@@ -30,6 +32,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod agui;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -198,6 +201,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/threads/{thread_id}", get(history::thread))
         .route("/api/runs/{run_id}/events", get(history::run_events))
         .route("/api/demo/token", post(web::demo_token))
+        .route("/api/agui", post(agui::run_supervisor))
+        .route("/api/agui/{agent_type}", post(agui::run_agent))
+        .route("/api/agui/runs/{run_id}/events", get(agui::resume))
+        .route("/api/agui/runs/{run_id}/cancel", post(agui::cancel))
         .route("/ws", get(ws::upgrade))
         .route("/health", get(http::health))
         .route("/api/health", get(http::health))

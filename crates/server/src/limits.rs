@@ -245,6 +245,30 @@ impl Limiter {
         })
     }
 
+    /// Takes one message from `user_id`'s shared bucket without counting a connection: for a
+    /// one-shot HTTP request (an AG-UI cancel), which must be limited like a socket message but
+    /// holds no connection open and so must not be refused by the connection cap.
+    ///
+    /// # Errors
+    /// When the user's bucket is empty.
+    pub fn take_user_message(&self, user_id: &str, now: Instant) -> Result<(), RateLimited> {
+        let rate = self.settings.user_rate;
+        let mut users = lock(&self.users);
+        let entry = users
+            .entries
+            .entry(user_id.to_owned())
+            .or_insert_with(|| UserEntry {
+                connections: 0,
+                bucket: Arc::new(Mutex::new(TokenBucket::new(rate, now))),
+            });
+        let taken = lock(&entry.bucket).try_take(now);
+        taken.map_err(|retry_after| RateLimited {
+            scope: RateScope::User,
+            retry_after,
+            per_second: rate.per_second,
+        })
+    }
+
     /// Users with at least one connection or a bucket still refilling (for tests and metrics).
     pub fn tracked_users(&self) -> usize {
         lock(&self.users).entries.len()
@@ -471,6 +495,20 @@ mod tests {
         let refused = one.try_take(now).unwrap_err();
         assert_eq!(refused.scope, RateScope::User);
         assert!(bob.try_take(now).is_ok(), "bob has his own bucket");
+    }
+
+    #[test]
+    fn one_shot_requests_share_the_users_bucket_without_taking_a_connection() {
+        let limiter = limiter(100, 1);
+        let now = Instant::now();
+        let permit = limiter.join("alice", now).unwrap();
+        // The user is at the connection cap, yet a one-shot request is only rate limited.
+        let taken = (0..20)
+            .filter(|_| limiter.take_user_message("alice", now).is_ok())
+            .count();
+        assert_eq!(taken, 8, "the user's burst");
+        assert_eq!(permit.try_take(now).unwrap_err().scope, RateScope::User);
+        assert!(limiter.take_user_message("bob", now).is_ok());
     }
 
     #[test]

@@ -55,7 +55,8 @@ const HEADERS: [(HeaderName, &str); 8] = [
 
 /// Methods and request headers a cross-origin caller may use.
 const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
-const ALLOWED_HEADERS: &str = "authorization, content-type";
+/// `last-event-id`: an AG-UI front end resumes a stream with it.
+const ALLOWED_HEADERS: &str = "authorization, content-type, last-event-id";
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 

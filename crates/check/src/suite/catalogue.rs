@@ -15,7 +15,8 @@
 //! and when a case runs or is skipped is in the runner.
 
 use super::cases::{
-    DATA_QUESTION, OPTIMIZATION_QUESTION, auth, cluster, connectivity, execution, grammar_rules,
+    DATA_QUESTION, OPTIMIZATION_QUESTION, agui, auth, cluster, connectivity, execution,
+    grammar_rules,
     ground_truth, isolation, quality, recovery, runs,
 };
 use super::context::Ctx;
@@ -23,8 +24,8 @@ use super::outcome::{OrOutcome, Outcome};
 use crate::grammar::rules;
 use crate::quality::Scenario;
 use Group::{
-    Authentication, Cluster, Connectivity, Execution, GroundTruth, Isolation, Quality, Recovery,
-    Runs,
+    Agui, Authentication, Cluster, Connectivity, Execution, GroundTruth, Isolation, Quality,
+    Recovery, Runs,
 };
 use Level::{Must, Should};
 use Needs::{MainUser, Nothing, OtherNode, Secret};
@@ -64,6 +65,7 @@ pub enum Group {
     Quality,
     GroundTruth,
     Cluster,
+    Agui,
 }
 
 impl Group {
@@ -79,6 +81,7 @@ impl Group {
         Self::Quality,
         Self::GroundTruth,
         Self::Cluster,
+        Self::Agui,
     ];
 
     /// The heading for people.
@@ -94,6 +97,7 @@ impl Group {
             Self::Quality => "Answer quality",
             Self::GroundTruth => "Ground truth",
             Self::Cluster => "Several nodes",
+            Self::Agui => "AG-UI",
         }
     }
 
@@ -110,6 +114,7 @@ impl Group {
             Self::Quality => "quality",
             Self::GroundTruth => "ground_truth",
             Self::Cluster => "cluster",
+            Self::Agui => "agui",
         }
     }
 }
@@ -618,6 +623,34 @@ static CATALOGUE: &[Case] = &[
         rule: "GET /api/runs/{run_id}/events on any node answers the run's events exactly as the node that ran it sent them",
         needs: OtherNode("it reads from the second node a run that ran on the first"),
         run: |ctx| Box::pin(cluster::history_elsewhere(ctx)),
+    },
+    // --------------------------------------------- AG-UI (7): skipped where /api/agui is absent
+    Case {
+        id: "7.5",
+        title: "AG-UI: a run's event stream follows AG-UI's rules",
+        level: Must,
+        group: Agui,
+        rule: "POST /api/agui with a RunAgentInput answers 200 text/event-stream; every event is `id: <seq>` (ids increasing) and `data: <JSON>` with an AG-UI type; RUN_STARTED first, then RUN_FINISHED (the report as result) or RUN_ERROR last and nothing after it; every START closed before RUN_FINISHED and no CONTENT/ARGS/END for anything not open; the tool calls and the answer text are in it",
+        needs: MainUser,
+        run: |ctx| Box::pin(agui::stream(ctx)),
+    },
+    Case {
+        id: "7.6",
+        title: "AG-UI: resume by Last-Event-ID is byte-identical",
+        level: Must,
+        group: Agui,
+        rule: "GET /api/agui/runs/{run_id}/events with Last-Event-ID: N returns the events with id > N, byte for byte as first delivered (without the header, all of them), then follows the run to its end",
+        needs: MainUser,
+        run: |ctx| Box::pin(agui::resume(ctx)),
+    },
+    Case {
+        id: "7.7",
+        title: "AG-UI: refusals are JSON errors with their codes",
+        level: Must,
+        group: Agui,
+        rule: "no or bad token: 401; a body that is not a RunAgentInput: 400 INVALID_MESSAGE; an unknown agent: 404 AGENT_NOT_FOUND; resume or cancel of an unknown run, or of another user's: 404 RUN_NOT_FOUND, the same answer",
+        needs: MainUser,
+        run: |ctx| Box::pin(agui::refusals(ctx)),
     },
     // ------------------------------------- grammar (3, 5): last, over every run collected above
     grammar_rule(

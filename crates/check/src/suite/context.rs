@@ -4,6 +4,7 @@
 //! What it must not do: judge. The context holds evidence; cases and the runner judge it. Nothing
 //! recorded here is ever dropped: a run that was followed is filed, a leak that was seen is kept.
 
+use super::cases::agui::AguiRun;
 use super::cases::ground_truth::TruthSetup;
 use super::outcome::Outcome;
 use super::probe::Probe;
@@ -214,6 +215,8 @@ pub(crate) struct Ctx {
     pub connection: Option<Value>,
     /// The ground-truth tenant, set up by the first ground-truth case.
     pub truth: Option<TruthSetup>,
+    /// The AG-UI run, asked by the first AG-UI case that needs one.
+    pub agui: Option<AguiRun>,
 }
 
 impl Ctx {

@@ -78,6 +78,7 @@ fn prepare(config: &SuiteConfig) -> Result<Ctx, ConfigError> {
         auth_failure: None,
         connection: None,
         truth: None,
+        agui: None,
     })
 }
 

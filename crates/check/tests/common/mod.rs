@@ -7,6 +7,8 @@
 //! asserts that), so a failure against a flawed fake is caused by that flaw and nothing else.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod agui;
+
 use agentwire_engine::{Engine, EngineConfig};
 use agentwire_server::{AppState, JwtConfig, ServerConfig};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -145,6 +147,14 @@ pub enum Flaw {
     /// Long, keyword-rich answers with tools behind them, but naming the wrong day and a saving
     /// three times the real one.
     WrongAnswers,
+    /// No AG-UI endpoints at all (a deployment of the WebSocket contract only).
+    NoAgui,
+    /// The AG-UI stream ends with RUN_FINISHED while a step is still open.
+    AguiStepLeftOpen,
+    /// A resumed AG-UI stream carries the same events, re-serialized (other bytes).
+    AguiResumeRewritten,
+    /// Another user's AG-UI run answers 403, telling that it exists.
+    AguiRunOracle,
 }
 
 /// A running fake deployment.
@@ -174,7 +184,8 @@ impl Fake {
             .route("/health/ready", get(ok))
             .route("/api/usage", post(upload))
             .route("/api/runs/{run_id}/events", get(run_events))
-            .with_state(state);
+            .with_state(state)
+            .merge(agui::router(flaw));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {

@@ -254,6 +254,14 @@ fn tungstenite_error(err: &axum::Error) -> Option<&tungstenite::Error> {
 /// Longest `thread_id` a client may choose; ids are database keys and log fields.
 pub const MAX_THREAD_ID_CHARS: usize = 128;
 
+/// Whether a client-chosen thread id may be used: 1 to [`MAX_THREAD_ID_CHARS`] characters, not
+/// blank, no control characters. The one rule for every transport that lets a client name a thread.
+pub(crate) fn thread_id_is_valid(thread_id: &str) -> bool {
+    !thread_id.trim().is_empty()
+        && thread_id.chars().count() <= MAX_THREAD_ID_CHARS
+        && !thread_id.chars().any(char::is_control)
+}
+
 /// Checks the fields of a run request that the server limits: the question's size and the
 /// thread id's shape. The message says what to change.
 pub(crate) fn check_start_fields(
@@ -267,9 +275,7 @@ pub(crate) fn check_start_fields(
         ));
     }
     if let Some(thread_id) = &start.thread_id
-        && (thread_id.trim().is_empty()
-            || thread_id.chars().count() > MAX_THREAD_ID_CHARS
-            || thread_id.chars().any(char::is_control))
+        && !thread_id_is_valid(thread_id)
     {
         return Err(format!(
             "`thread_id` must be 1 to {MAX_THREAD_ID_CHARS} printable characters; leave it out to start a new thread"

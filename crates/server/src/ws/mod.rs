@@ -45,5 +45,6 @@ mod outbox;
 mod upgrade;
 
 pub use decide::MAX_THREAD_ID_CHARS;
+pub(crate) use decide::thread_id_is_valid;
 pub use outbox::{CLOSE_GOING_AWAY, CLOSE_INVALID_PAYLOAD};
 pub use upgrade::upgrade;

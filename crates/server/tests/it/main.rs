@@ -7,6 +7,7 @@
 //!   headers and CORS.
 //! - `web`: the page's HTTP side (assets, demo token, thread history).
 //! - `browser`: the page in headless Chromium (with `webdriver`, its WebDriver client).
+//! - `agui`: the AG-UI endpoints, and the real `@ag-ui/client` in Node against the server.
 //! - `cluster`: several nodes on one PostgreSQL database (skipped without one, saying why).
 //!
 //! Every test runs on the backend `AGENTWIRE_TEST_BACKEND` names (SQLite by default; `.ci/run`
@@ -17,6 +18,7 @@
 //! mix with (or slow down, at `trace`) the tests here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agui;
 mod browser;
 mod cluster;
 mod http_and_auth;

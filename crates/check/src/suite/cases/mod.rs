@@ -10,6 +10,7 @@
 //! not a pass), or leave a run unfollowed (every started run is followed to its end, so the
 //! grammar cases judge it).
 
+pub(crate) mod agui;
 pub(crate) mod auth;
 pub(crate) mod cluster;
 pub(crate) mod connectivity;
