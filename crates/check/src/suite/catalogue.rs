@@ -16,8 +16,7 @@
 
 use super::cases::{
     DATA_QUESTION, OPTIMIZATION_QUESTION, agui, auth, cluster, connectivity, execution,
-    grammar_rules,
-    ground_truth, isolation, quality, recovery, runs,
+    grammar_rules, ground_truth, isolation, quality, recovery, runs,
 };
 use super::context::Ctx;
 use super::outcome::{OrOutcome, Outcome};
@@ -70,7 +69,7 @@ pub enum Group {
 
 impl Group {
     /// Every group, in the order reports show them.
-    pub const ALL: [Group; 10] = [
+    pub const ALL: [Group; 11] = [
         Self::Connectivity,
         Self::Authentication,
         Self::Runs,

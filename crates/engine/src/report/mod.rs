@@ -195,6 +195,9 @@ mod tests {
             score: 9.0,
             ewma_score: 4.0,
             confirmed_by_ewma: day != 7,
+            kind: "departure".into(),
+            severity: agentwire_analytics::timeseries::Severity::High,
+            chance: 0.001,
             contributors: vec![Contributor {
                 dimension: "team".into(),
                 key: format!("team-{day}"),

@@ -154,6 +154,9 @@ mod tests {
             score: 10.0,
             ewma_score: 5.0,
             confirmed_by_ewma: true,
+            kind: "departure".into(),
+            severity: agentwire_analytics::timeseries::Severity::High,
+            chance: 0.001,
             contributors: vec![Contributor {
                 dimension: "team".into(),
                 key: "growth".into(),
