@@ -96,10 +96,14 @@ impl RunContext {
             .append_event(&self.run.run_id, self.next_seq, type_name, &payload)
             .await
         {
-            tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
+            // The database's words stay in the log; the client gets the id to quote.
+            let correlation = uuid::Uuid::new_v4().simple().to_string();
+            tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, %correlation, error = %err, "persisting a run event failed");
             return Err(Stop::failed(
                 ErrorCode::Internal,
-                format!("the event log could not be written: {err}"),
+                format!(
+                    "the event log could not be written; the server log has the details under correlation id {correlation}"
+                ),
             ));
         }
         self.next_seq += 1;

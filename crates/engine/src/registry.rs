@@ -1,6 +1,10 @@
 //! The active runs: which run occupies which thread, how many runs each user has going, and the
 //! counters of how runs ended (for `/metrics`).
 //!
+//! Every key starts with the run's tenant: the same `sub` under two `org_id`s is two principals,
+//! so their threads, their limits and their conflicts never meet, and a `RUN_CONFLICT` can only
+//! name a run of the same user in the same tenant.
+//!
 //! Admission happens under one lock, so the limits are checked and the reservation is made
 //! atomically. A run frees its thread and its place in the user's limit just before its terminal
 //! event goes out (so a client that starts again on seeing it is not refused), and leaves the
@@ -35,12 +39,24 @@ pub(crate) struct Registry {
     cancelled: AtomicU64,
 }
 
+/// Whose runs: (tenant, user).
+type Owner = (String, String);
+
 #[derive(Default)]
 struct Slots {
     runs: HashMap<String, Arc<RunShared>>,
-    /// (user, thread) -> the run occupying it.
-    busy_threads: HashMap<(String, String), String>,
-    per_user: HashMap<String, usize>,
+    /// (tenant, user, thread) -> the run occupying it.
+    busy_threads: HashMap<(Owner, String), String>,
+    /// (tenant, user) -> runs going.
+    per_user: HashMap<Owner, usize>,
+}
+
+fn owner(run: &RunShared) -> Owner {
+    (run.tenant_id.clone(), run.user_id.clone())
+}
+
+fn thread_key(run: &RunShared) -> (Owner, String) {
+    (owner(run), run.thread_id.clone())
 }
 
 impl Registry {
@@ -64,13 +80,13 @@ impl Registry {
             .slots
             .lock()
             .map_err(|_| EngineError::Internal("registry lock poisoned".into()))?;
-        let thread_key = (run.user_id.clone(), run.thread_id.clone());
+        let thread_key = thread_key(run);
         if let Some(running) = slots.busy_threads.get(&thread_key) {
             return Err(EngineError::RunConflict {
                 run_id: running.clone(),
             });
         }
-        let count = slots.per_user.entry(run.user_id.clone()).or_insert(0);
+        let count = slots.per_user.entry(owner(run)).or_insert(0);
         if *count >= limit {
             return Err(EngineError::TooManyRuns {
                 limit,
@@ -106,13 +122,12 @@ impl Registry {
         let Ok(mut slots) = self.slots.lock() else {
             return;
         };
-        slots
-            .busy_threads
-            .remove(&(run.user_id.clone(), run.thread_id.clone()));
-        if let Some(count) = slots.per_user.get_mut(&run.user_id) {
+        slots.busy_threads.remove(&thread_key(run));
+        let owner = owner(run);
+        if let Some(count) = slots.per_user.get_mut(&owner) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                slots.per_user.remove(&run.user_id);
+                slots.per_user.remove(&owner);
             }
         }
     }
@@ -158,5 +173,54 @@ impl Registry {
             runs_cancelled: self.cancelled.load(Ordering::Relaxed),
             runs_active: *self.active.borrow() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(run_id: &str, thread: &str, user: &str, tenant: &str) -> Arc<RunShared> {
+        RunShared::new(run_id.into(), thread.into(), user.into(), tenant.into())
+    }
+
+    #[test]
+    fn the_same_user_and_thread_in_another_tenant_is_no_conflict() {
+        let registry = Registry::new();
+        registry
+            .reserve(&run("run_acme", "t1", "alice", "acme"), 8)
+            .unwrap();
+        // Same `sub`, same thread id, another organization: admitted, and nothing about the
+        // first tenant's run is revealed.
+        registry
+            .reserve(&run("run_globex", "t1", "alice", "globex"), 8)
+            .unwrap();
+        // The same tenant still conflicts, naming its own run.
+        match registry.reserve(&run("run_again", "t1", "alice", "acme"), 8) {
+            Err(EngineError::RunConflict { run_id }) => assert_eq!(run_id, "run_acme"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_run_limit_is_per_user_within_a_tenant() {
+        let registry = Registry::new();
+        registry
+            .reserve(&run("run_1", "t1", "alice", "acme"), 1)
+            .unwrap();
+        // Another tenant's alice is another principal with her own limit.
+        registry
+            .reserve(&run("run_2", "t2", "alice", "globex"), 1)
+            .unwrap();
+        assert!(matches!(
+            registry.reserve(&run("run_3", "t3", "alice", "acme"), 1),
+            Err(EngineError::TooManyRuns { .. })
+        ));
+        // Freeing acme's run frees acme's place only.
+        let first = registry.get("run_1").unwrap();
+        registry.release_slots(&first, RunStatus::Completed);
+        registry
+            .reserve(&run("run_4", "t1", "alice", "acme"), 1)
+            .unwrap();
     }
 }

@@ -105,7 +105,9 @@ function setConnectionState(update) {
         banner.hidden = true;
       }
       const who = update.frame;
-      $('who-name').textContent = who.tenant_id && who.tenant_id !== who.user_id ? `${who.user_id} · ${who.tenant_id}` : who.user_id;
+      // A personal tenant (`user:<sub>`, no organization) is not worth naming beside the user.
+      const personal = !who.tenant_id || who.tenant_id === `user:${who.user_id}`;
+      $('who-name').textContent = personal ? who.user_id : `${who.user_id} · ${who.tenant_id}`;
       $('who').hidden = false;
       onConnected();
       break;

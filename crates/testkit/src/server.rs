@@ -35,6 +35,8 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     database: TestDatabase,
+    /// Set when the server speaks TLS: the CA its certificate is signed by.
+    ca_pem: Option<String>,
 }
 
 /// Settings for a [`TestServer`]: the server's and the engine's defaults, with HS256 over
@@ -42,6 +44,8 @@ pub struct TestServer {
 pub struct TestServerBuilder {
     server: ServerConfig,
     engine: EngineConfig,
+    /// The CA that signed the server's TLS certificate, when it serves TLS.
+    ca_pem: Option<String>,
 }
 
 impl Default for TestServerBuilder {
@@ -52,6 +56,7 @@ impl Default for TestServerBuilder {
                 ..ServerConfig::default()
             },
             engine: EngineConfig::default(),
+            ca_pem: None,
         }
     }
 }
@@ -159,6 +164,22 @@ impl TestServerBuilder {
         self
     }
 
+    /// Serve TLS with this certificate (signed by a [`crate::TestCa`]); URLs become `https://`
+    /// and `wss://`, and [`TestServer::connect`] trusts `ca_pem`.
+    ///
+    /// # Panics
+    /// When the certificate and key cannot be served.
+    pub fn tls(mut self, cert: &crate::ServerCert, ca_pem: &str) -> Self {
+        let settings = agentwire_server::TlsSettings::from_pem(
+            cert.cert_pem.as_bytes(),
+            cert.key_pem.as_bytes(),
+        )
+        .unwrap_or_else(|err| panic!("the test certificate cannot be served: {err}"));
+        self.server.tls = Some(settings);
+        self.ca_pem = Some(ca_pem.to_owned());
+        self
+    }
+
     /// Any other setting, on the configurations themselves.
     pub fn configure(mut self, tweak: impl FnOnce(&mut ServerConfig, &mut EngineConfig)) -> Self {
         tweak(&mut self.server, &mut self.engine);
@@ -196,6 +217,7 @@ impl TestServerBuilder {
             shutdown: Some(tx),
             task: Some(task),
             database,
+            ca_pem: self.ca_pem,
         }
     }
 }
@@ -211,14 +233,25 @@ impl TestServer {
         Self::builder().start().await
     }
 
-    /// `ws://ADDR/ws`.
+    /// `ws://ADDR/ws`, or `wss://` when the server speaks TLS.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.ca_pem.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://` when the server speaks TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA that signed the server's certificate, when it speaks TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The URL of the database the server runs on.
@@ -226,9 +259,18 @@ impl TestServer {
         self.database.url()
     }
 
-    /// Options for the suite's client to this server's `/ws`, with a 10 s connect limit.
+    /// Options for the suite's client to this server's `/ws`, with a 10 s connect limit (and,
+    /// over TLS, the test CA as a root).
+    ///
+    /// # Panics
+    /// When the test CA is not a usable root.
     pub fn connect_options(&self, credentials: Credentials) -> ConnectOptions {
-        connect_options(self.ws_url(), credentials, CONNECT_TIMEOUT)
+        let mut options = connect_options(self.ws_url(), credentials, CONNECT_TIMEOUT);
+        options.tls = self.ca_pem.as_ref().map(|pem| {
+            agentwire_check::tls::TlsClient::new(Some(pem.as_bytes()))
+                .unwrap_or_else(|err| panic!("the test CA is not a usable root: {err}"))
+        });
+        options
     }
 
     /// Connects the suite's client with `credentials`; the refusal, if any, is the test's to judge.

@@ -125,6 +125,7 @@ impl Shared {
             credentials,
             offer_subprotocol: true,
             connect_timeout: self.config.connect_timeout,
+            tls: self.target.tls.clone(),
         }
     }
 }

@@ -25,7 +25,7 @@ fn case_deadline(config: &SuiteConfig) -> Duration {
 
 /// Checks the configuration and turns it into the context the cases share.
 fn prepare(config: &SuiteConfig) -> Result<Ctx, ConfigError> {
-    let target = Target::parse(&config.target)?;
+    let target = Target::parse_with_ca(&config.target, config.ca_cert.as_deref())?;
     config.check_sizes()?;
     let run_tag = crate::token::random_hex(8);
     let (main, minter) = match &config.auth {

@@ -488,6 +488,7 @@ async fn token_in_the_query_string_is_ignored() {
         credentials: Credentials::None,
         offer_subprotocol: true,
         connect_timeout: WAIT,
+        tls: None,
     };
     let mut session = Session::connect(&opts).await.unwrap();
     session

@@ -6,6 +6,9 @@
 //! - `http_and_auth`: HTTP endpoints, authentication in all its forms, socket rules, security
 //!   headers and CORS.
 //! - `web`: the page's HTTP side (assets, demo token, thread history).
+//! - `identities`: expiring tokens, personal tenants, (tenant, user) keys, store failures seen
+//!   only as correlation ids.
+//! - `connections`: HTTP header and idle timeouts, connection caps, followed runs, TLS.
 //! - `browser`: the page in headless Chromium (with `webdriver`, its WebDriver client).
 //!
 //! The hostile-input catalogue is a binary of its own (`tests/hostile.rs`): it installs a
@@ -14,7 +17,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod connections;
 mod http_and_auth;
+mod identities;
 mod runs;
 mod web;
 mod webdriver;
