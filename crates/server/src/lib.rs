@@ -2,8 +2,9 @@
 //!
 //! Layout:
 //! - [`config`]: settings ([`ServerConfig`], [`JwtConfig`]) with the protocol's defaults.
-//! - `accept`: the accept loop: every TCP connection, its TLS handshake ([`tls`]), header and
-//!   idle timeouts, the cap on connections, graceful shutdown of HTTP connections.
+//! - `accept`: the accept loop: every TCP connection, its TLS handshake, header and idle
+//!   timeouts, the cap on connections, graceful shutdown of HTTP connections.
+//! - [`tls`]: the certificate and key `serve --tls-cert --tls-key` terminates TLS with.
 //! - [`auth`]: JWT verification (`mod.rs`) and where tokens come from (`credentials.rs`: header,
 //!   subprotocol; the first frame is read in [`ws`]).
 //! - [`ws`]: `GET /ws`, one file per job: the upgrade, the decision about each client frame, the
