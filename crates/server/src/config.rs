@@ -258,6 +258,11 @@ mod tests {
         );
         assert_eq!(config.jwt.algorithm, Algorithm::HS256);
         assert_eq!(config.jwt.leeway_s, 30);
+        // Issue 15: slow clients are bounded by default, and TLS is opt-in.
+        assert_eq!(config.http_header_timeout, Duration::from_secs(10));
+        assert!(config.http_idle_timeout <= config.http_header_timeout);
+        assert!(config.max_tcp_connections > config.max_connections);
+        assert!(config.tls.is_none());
         assert!(config.jwt.uses_dev_secret());
     }
 }

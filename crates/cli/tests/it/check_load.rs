@@ -256,7 +256,7 @@ fn check_and_load_over_tls_trust_the_ca_cert_and_a_wrong_ca_fails_with_the_reaso
     let out = run(&[
         "load",
         "--target",
-        &target.replace("https://", "wss://"),
+        &format!("wss://{}/ws", served.addr),
         "--ca-cert",
         ca_file.to_str().unwrap(),
         "--secret",
