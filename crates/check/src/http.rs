@@ -4,11 +4,13 @@
 //!
 //! One request per connection (`Connection: close`) over hyper's client connection: nothing is
 //! pooled, so a request measures what a fresh client sees. Every call is bounded in time and in the
-//! size of the answer it keeps.
+//! size of the answer it keeps. An `https://` (or `wss://`) target is spoken to over TLS only,
+//! verified against its [`TlsClient`]'s roots.
 //!
 //! What it must not do: follow redirects, retry, or turn a failure into an answer. A target that
 //! cannot be reached is [`HttpError::Connect`]; one that never answers is [`HttpError::Timeout`].
 
+use crate::tls::TlsClient;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::Request;
@@ -31,6 +33,9 @@ pub enum HttpError {
     InvalidUrl { url: String, reason: String },
     #[error("cannot connect to {authority}: {reason}")]
     Connect { authority: String, reason: String },
+    /// The TLS handshake failed; the reason names the certificate problem.
+    #[error("TLS with {authority} failed: {reason}")]
+    Tls { authority: String, reason: String },
     #[error("no answer from {url} within {waited:?}")]
     Timeout { url: String, waited: Duration },
     #[error("the answer from {url} is over {MAX_ANSWER_BYTES} bytes")]
@@ -75,14 +80,17 @@ pub struct HttpTarget {
     pub authority: String,
     /// Path prefix without a trailing slash (empty for the root).
     pub prefix: String,
+    /// Set for `https://` and `wss://` targets: the roots the server is verified against.
+    pub tls: Option<TlsClient>,
 }
 
 impl HttpTarget {
-    /// Reads a target given as `http://host:port[/prefix]`, `ws://host:port[/prefix]/ws` or a bare
-    /// `host:port`. The `/ws` path of a WebSocket URL is dropped to find the HTTP root.
+    /// Reads a target given as `http(s)://host:port[/prefix]`, `ws(s)://host:port[/prefix]/ws` or
+    /// a bare `host:port`. The `/ws` path of a WebSocket URL is dropped to find the HTTP root. TLS
+    /// targets trust the platform's roots; see [`HttpTarget::with_tls`] for others.
     ///
     /// # Errors
-    /// [`HttpError::InvalidUrl`] for TLS schemes (not in this build), other schemes or no host.
+    /// [`HttpError::InvalidUrl`] for other schemes or no host.
     pub fn parse(target: &str) -> Result<Self, HttpError> {
         let target = target.trim();
         let invalid = |reason: &str| HttpError::InvalidUrl {
@@ -93,15 +101,11 @@ impl HttpTarget {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             None => ("http".to_owned(), target),
         };
-        match scheme.as_str() {
-            "http" | "ws" => {}
-            "https" | "wss" => {
-                return Err(invalid(
-                    "TLS is not in this build; use http:// or ws:// (e.g. behind a local proxy)",
-                ));
-            }
+        let tls = match scheme.as_str() {
+            "http" | "ws" => None,
+            "https" | "wss" => Some(TlsClient::system().map_err(|err| invalid(&err.to_string()))?),
             _ => return Err(invalid("scheme must be http, https, ws or wss")),
-        }
+        };
         let rest = rest.split(['?', '#']).next().unwrap_or_default();
         let (authority, path) = match rest.find('/') {
             Some(at) => rest.split_at(at),
@@ -115,12 +119,53 @@ impl HttpTarget {
         Ok(Self {
             authority: authority.to_owned(),
             prefix,
+            tls,
         })
     }
 
-    /// `http://authority/prefix/path` for display.
+    /// The same target verified against `tls` (e.g. with `--ca-cert`); no change for a plain one.
+    #[must_use]
+    pub fn with_tls(mut self, tls: TlsClient) -> Self {
+        if self.tls.is_some() {
+            self.tls = Some(tls);
+        }
+        self
+    }
+
+    /// `http(s)://authority/prefix/path` for display.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}{}", self.authority, self.prefix, path)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{}{}", self.authority, self.prefix, path)
+    }
+
+    /// The host part of the authority, for TLS's server name (`[::1]:9` gives `::1`).
+    fn host(&self) -> &str {
+        let authority = self.authority.as_str();
+        if let Some(rest) = authority.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest);
+        }
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => host,
+            _ => authority,
+        }
+    }
+
+    /// `host:port`, with the scheme's default port when none is given.
+    pub fn dial_address(&self) -> String {
+        let has_port = if self.authority.starts_with('[') {
+            self.authority.contains("]:")
+        } else {
+            self.authority
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+        };
+        if has_port {
+            self.authority.clone()
+        } else if self.tls.is_some() {
+            format!("{}:443", self.authority)
+        } else {
+            format!("{}:80", self.authority)
+        }
     }
 
     /// `GET path`.
@@ -194,13 +239,14 @@ impl HttpTarget {
         })
     }
 
-    /// Sends one request on a fresh connection and returns the answer's head with its body still
-    /// to be read (a stream, for `text/event-stream`), and the task driving the connection, which
-    /// the caller aborts when done with the body. Not bounded in time: the caller bounds it.
+    /// Sends one request on a fresh connection (over TLS for a TLS target) and returns the
+    /// answer's head with its body still to be read (a stream, for `text/event-stream`), and the
+    /// task driving the connection, which the caller aborts when done with the body. Not bounded
+    /// in time: the caller bounds it.
     ///
     /// # Errors
-    /// [`HttpError::Connect`] when the TCP connection fails, [`HttpError::Exchange`] for a broken
-    /// HTTP exchange.
+    /// [`HttpError::Connect`] when the TCP connection fails, [`HttpError::Tls`] when the TLS
+    /// handshake does, [`HttpError::Exchange`] for a broken HTTP exchange.
     pub(crate) async fn send(
         &self,
         method: &str,
@@ -209,16 +255,50 @@ impl HttpTarget {
         body: Vec<u8>,
         url: &str,
     ) -> Result<(Head, Incoming, JoinHandle<()>), HttpError> {
-        let stream =
-            TcpStream::connect(&self.authority)
-                .await
-                .map_err(|err| HttpError::Connect {
-                    authority: self.authority.clone(),
-                    reason: err.to_string(),
-                })?;
+        let stream = TcpStream::connect(self.dial_address())
+            .await
+            .map_err(|err| HttpError::Connect {
+                authority: self.authority.clone(),
+                reason: err.to_string(),
+            })?;
         // Small requests must leave at once, not wait on Nagle.
         let _ = stream.set_nodelay(true);
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        match &self.tls {
+            None => {
+                self.send_on(TokioIo::new(stream), method, path, headers, body, url)
+                    .await
+            }
+            Some(tls) => {
+                let tls_error = |reason: String| HttpError::Tls {
+                    authority: self.authority.clone(),
+                    reason,
+                };
+                let name = rustls_pki_types::ServerName::try_from(self.host().to_owned()).map_err(
+                    |_| tls_error(format!("{:?} is not a valid TLS server name", self.host())),
+                )?;
+                let stream = tokio_rustls::TlsConnector::from(tls.config())
+                    .connect(name, stream)
+                    .await
+                    .map_err(|err| tls_error(tls.describe(&err)))?;
+                self.send_on(TokioIo::new(stream), method, path, headers, body, url)
+                    .await
+            }
+        }
+    }
+
+    async fn send_on<I>(
+        &self,
+        io: I,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        url: &str,
+    ) -> Result<(Head, Incoming, JoinHandle<()>), HttpError>
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|err| exchange_error(url, err.to_string()))?;
         // The connection future drives the socket; it ends when the exchange does.
@@ -300,7 +380,15 @@ mod tests {
             (t.authority.as_str(), t.prefix.as_str()),
             ("localhost:9", "")
         );
-        assert!(HttpTarget::parse("https://h").is_err());
+        let t = HttpTarget::parse("https://h.example/api").unwrap();
+        assert!(t.tls.is_some());
+        assert_eq!(t.url("/health"), "https://h.example/api/health");
+        assert_eq!(
+            (t.host(), t.dial_address().as_str()),
+            ("h.example", "h.example:443")
+        );
+        let t = HttpTarget::parse("wss://[::1]:8443/ws").unwrap();
+        assert_eq!((t.host(), t.dial_address().as_str()), ("::1", "[::1]:8443"));
         assert!(HttpTarget::parse("ftp://h").is_err());
         assert!(HttpTarget::parse("http:///x").is_err());
     }

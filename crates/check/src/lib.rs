@@ -19,6 +19,8 @@
 //!   drops a frame, and run collection on sockets that carry several runs.
 //! - [`http`]: the HTTP/1.1 requests of section 7 (health, usage upload, run events).
 //! - [`target`]: the WebSocket URL and HTTP root one `--target` names.
+//! - [`tls`]: the roots `wss://` and `https://` targets are verified against (the platform's
+//!   plus `--ca-cert`), and the words for a refused certificate.
 //! - [`token`]: HS256 tokens minted with `--secret`, and the forged, expired and `alg: none` ones.
 //! - [`isolation`]: canaries and run-id ownership; every frame received is scanned for leaks.
 //! - [`quality`], [`text`], [`truth`], [`lookups`]: answer quality scores, reading figures and
@@ -46,6 +48,7 @@ pub mod suite;
 pub mod target;
 pub mod text;
 pub mod threshold;
+pub mod tls;
 pub mod token;
 pub mod truth;
 

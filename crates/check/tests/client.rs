@@ -105,6 +105,7 @@ fn opts(url: &str, credentials: Credentials) -> ConnectOptions {
         credentials,
         offer_subprotocol: true,
         connect_timeout: SHORT,
+        tls: None,
     }
 }
 
@@ -369,15 +370,99 @@ async fn an_unreachable_server_is_a_connect_error_with_its_reason() {
     }
 }
 
+/// A CA and a server certificate for `127.0.0.1` signed by it, in PEM: (CA, cert, key).
+fn throwaway_ca() -> (String, String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// A TLS WebSocket server for one connection that greets with `connection_established`.
+async fn tls_server(cert_pem: &str, key_pem: &str) -> (String, JoinHandle<()>) {
+    use rustls_pki_types::pem::PemObject as _;
+    let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        // A client that refuses the certificate ends the handshake; nothing more to serve.
+        let Ok(tls) = acceptor.accept(stream).await else {
+            return;
+        };
+        let callback = |_: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("agentwire.v1"),
+            );
+            Ok(resp)
+        };
+        if let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, callback).await {
+            ws.send(Message::text(established())).await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    });
+    (format!("wss://{addr}/ws"), task)
+}
+
 #[tokio::test]
-async fn wss_without_tls_support_says_so() {
-    let err = Session::connect(&opts("wss://127.0.0.1:1/ws", Credentials::None))
+async fn wss_is_spoken_over_tls_verified_against_the_given_ca() {
+    let (ca, cert, key) = throwaway_ca();
+    let (url, task) = tls_server(&cert, &key).await;
+    let mut options = opts(&url, Credentials::Bearer("t".into()));
+    options.tls = Some(agentwire_check::tls::TlsClient::new(Some(ca.as_bytes())).unwrap());
+    let session = Session::connect(&options).await.unwrap();
+    assert_eq!(session.connection_info().unwrap()["user_id"], "u1");
+    done(session, task).await;
+}
+
+#[tokio::test]
+async fn a_certificate_from_an_untrusted_ca_fails_with_the_reason() {
+    let (_, cert, key) = throwaway_ca();
+    let (other_ca, _, _) = throwaway_ca();
+    let (url, task) = tls_server(&cert, &key).await;
+    let mut options = opts(&url, Credentials::Bearer("t".into()));
+    options.tls = Some(agentwire_check::tls::TlsClient::new(Some(other_ca.as_bytes())).unwrap());
+    match Session::connect(&options).await.unwrap_err() {
+        ClientError::Connect { reason, .. } => assert!(
+            reason.contains("not signed by a trusted CA") && reason.contains("--ca-cert"),
+            "{reason}"
+        ),
+        other => panic!("expected Connect, got {other:?}"),
+    }
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn wss_to_a_plain_server_fails_and_is_never_downgraded() {
+    let (plain, task) = server(Upgrade::Contract, |ws, _| drain(ws)).await;
+    let url = plain.replacen("ws://", "wss://", 1);
+    match Session::connect(&opts(&url, Credentials::None))
         .await
-        .unwrap_err();
-    match err {
+        .unwrap_err()
+    {
         ClientError::Connect { reason, .. } => assert!(reason.contains("TLS"), "{reason}"),
         other => panic!("expected Connect, got {other:?}"),
     }
+    task.abort();
 }
 
 #[tokio::test]

@@ -76,6 +76,19 @@ pub fn thresholds(args: &TargetArgs, defaults: &[(&str, &str)]) -> anyhow::Resul
     Ok(out)
 }
 
+/// The PEM of `--ca-cert`, when given.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn ca_cert(args: &TargetArgs) -> anyhow::Result<Option<Vec<u8>>> {
+    args.ca_cert
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path).with_context(|| format!("cannot read --ca-cert {}", path.display()))
+        })
+        .transpose()
+}
+
 /// Writes a report file, naming the file when it fails.
 ///
 /// # Errors
@@ -100,6 +113,7 @@ fn config(args: &CheckArgs) -> anyhow::Result<SuiteConfig> {
     config.only = args.only.clone();
     config.skip = args.skip.clone();
     config.thresholds = thresholds(&args.target, &agentwire_check::threshold::CHECK_DEFAULTS)?;
+    config.ca_cert = ca_cert(&args.target)?;
     for item in &args.min_quality {
         let Some((scenario, score)) = item.split_once('=') else {
             bail!("--min-quality takes scenario=score, e.g. capacity_planning=0.6");

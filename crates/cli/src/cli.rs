@@ -72,6 +72,27 @@ pub struct ServerArgs {
     /// Connections one user may hold at once; past it HTTP 429 / `RATE_LIMITED`.
     #[arg(long, env = "AGENTWIRE_MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
     pub max_connections_per_user: usize,
+    /// Sockets without credentials one address may hold while they wait to `authenticate`;
+    /// past it HTTP 429 `RATE_LIMITED`.
+    #[arg(
+        long,
+        env = "AGENTWIRE_MAX_UNAUTHENTICATED_PER_IP",
+        default_value_t = 64
+    )]
+    pub max_unauthenticated_per_ip: usize,
+    /// Runs one socket may follow at once (`start_agent` and `resume`); past it `RATE_LIMITED`.
+    #[arg(long, env = "AGENTWIRE_MAX_FOLLOWED_RUNS", default_value_t = 64)]
+    pub max_followed_runs: usize,
+    /// TCP connections open at once, HTTP and WebSocket together; past it 503 `UNAVAILABLE`.
+    #[arg(long, env = "AGENTWIRE_MAX_TCP_CONNECTIONS", default_value_t = 17_408)]
+    pub max_tcp_connections: usize,
+    /// Seconds a client gets to send a request's headers (and finish a TLS handshake) before
+    /// its connection is closed.
+    #[arg(long, env = "AGENTWIRE_HTTP_HEADER_TIMEOUT_S", default_value_t = 10)]
+    pub http_header_timeout_s: u64,
+    /// Seconds a keep-alive HTTP connection may sit idle before it is closed.
+    #[arg(long, env = "AGENTWIRE_HTTP_IDLE_TIMEOUT_S", default_value_t = 5)]
+    pub http_idle_timeout_s: u64,
     /// Messages per second one connection may send (token bucket; 0 = no limit).
     #[arg(
         long,
@@ -148,6 +169,13 @@ pub struct ServeArgs {
     /// A LiteLLM model_prices JSON file laid over the embedded price table.
     #[arg(long, env = "AGENTWIRE_PRICES")]
     pub prices: Option<PathBuf>,
+    /// Serve TLS (https://, wss://) with this PEM certificate chain (the server's certificate
+    /// first); needs --tls-key. Without it the server speaks plain TCP.
+    #[arg(long, env = "AGENTWIRE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "AGENTWIRE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -166,7 +194,8 @@ pub struct TokenArgs {
     /// The user (`sub` claim).
     #[arg(long)]
     pub sub: String,
-    /// The tenant whose data the user may read (`org_id` claim); defaults to the user.
+    /// The tenant whose data the user may read (`org_id` claim); without it the user reads
+    /// their personal tenant, `user:<sub>`.
     #[arg(long)]
     pub org: Option<String>,
     /// Lifetime: `90s`, `30m`, `1h`, `7d`.
@@ -237,11 +266,15 @@ pub struct AnalyzeArgs {
 /// How `check` and `load` authenticate and where they connect.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The deployment: `http://host:port`, `ws://host:port/ws` or `host:port` (required, except
+    /// The deployment: `http(s)://host:port`, `ws(s)://host:port/ws` or `host:port` (required, except
     /// for `check --list`). Repeat it (or separate with commas) for several nodes of one
     /// deployment: `check` adds cases across nodes, `load` spreads its sessions over them.
     #[arg(long, env = "AGENTWIRE_TARGET", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// A PEM file of CA certificates a TLS target's certificate may also be signed by, beside
+    /// the system's roots.
+    #[arg(long, env = "AGENTWIRE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// A JWT for the suite's user. Cases that need other users are skipped, saying so.
     #[arg(long, env = "AGENTWIRE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

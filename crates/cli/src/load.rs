@@ -6,7 +6,7 @@
 //! at the wrong host is an outage. It must not hide the client's own limits: when the process may
 //! open fewer files than the sessions need, it says so before starting.
 
-use crate::check::{auth_mode, parse_duration, print_out, thresholds, write_file};
+use crate::check::{auth_mode, ca_cert, parse_duration, print_out, thresholds, write_file};
 use crate::cli::LoadArgs;
 use agentwire_check::load::{self, Counters, LoadConfig, Model};
 use anyhow::{Context, bail};
@@ -104,6 +104,7 @@ fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     config.first_event_timeout = parse_duration(&args.target.first_event_timeout)?;
     config.completion_timeout = parse_duration(&args.target.completion_timeout)?;
     config.thresholds = thresholds(&args.target, &agentwire_check::threshold::LOAD_DEFAULTS)?;
+    config.ca_cert = ca_cert(&args.target)?;
     if let agentwire_check::suite::AuthMode::Token(_) = config.auth
         && sessions > 8
     {

@@ -35,15 +35,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::start(store, config)
         .await
         .with_context(|| format!("cannot join the database {shown} as a node"))?;
-    let config = server_config_with(&args.server, args.listen, jwt, false);
-    warn_if_too_few_file_descriptors(config.max_connections).await;
+    let mut config = server_config_with(&args.server, args.listen, jwt, false);
+    config.tls = tls_settings(&args).await?;
+    warn_if_too_few_file_descriptors(config.max_tcp_connections).await;
+    if config.max_connections > config.max_tcp_connections {
+        tracing::warn!(
+            max_connections = config.max_connections,
+            max_tcp_connections = config.max_tcp_connections,
+            "--max-connections is above --max-tcp-connections; sockets are capped by the latter"
+        );
+    }
     // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
     let shutdown = agentwire_server::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %shown, "agentwire is serving; WebSocket at ws://{addr}/ws");
+    let ws = if config.tls.is_some() { "wss" } else { "ws" };
+    tracing::info!(%addr, database = %shown, "agentwire is serving; WebSocket at {ws}://{addr}/ws");
     let state = AppState::new(engine, config).context("the JWT settings cannot be used")?;
     agentwire_server::serve(listener, state, shutdown).await?;
     tracing::info!("agentwire stopped");
@@ -122,6 +131,11 @@ pub fn server_config_with(
         max_user_request_bytes: args.max_user_request_bytes.max(1),
         max_connections: args.max_connections.max(1),
         max_connections_per_user: args.max_connections_per_user.max(1),
+        max_unauthenticated_per_ip: args.max_unauthenticated_per_ip.max(1),
+        max_followed_runs: args.max_followed_runs.max(1),
+        max_tcp_connections: args.max_tcp_connections.max(1),
+        http_header_timeout: Duration::from_secs(args.http_header_timeout_s.max(1)),
+        http_idle_timeout: Duration::from_secs(args.http_idle_timeout_s.max(1)),
         connection_rate: RateLimit {
             per_second: args.connection_messages_per_s,
             burst: args.connection_message_burst.max(1),
@@ -141,6 +155,32 @@ pub fn server_config_with(
         demo_mode,
         ..ServerConfig::default()
     }
+}
+
+/// TLS from `--tls-cert` and `--tls-key`; `None` (plain TCP) when neither is given.
+///
+/// # Errors
+/// A file that cannot be read, or a certificate and key that cannot be served (the message says
+/// which file and why).
+async fn tls_settings(args: &ServeArgs) -> anyhow::Result<Option<agentwire_server::TlsSettings>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let cert_pem = tokio::fs::read(cert)
+        .await
+        .with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?;
+    let key_pem = tokio::fs::read(key)
+        .await
+        .with_context(|| format!("cannot read the TLS key {}", key.display()))?;
+    let settings =
+        agentwire_server::TlsSettings::from_pem(&cert_pem, &key_pem).with_context(|| {
+            format!(
+                "cannot serve TLS with {} and {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Some(settings))
 }
 
 /// The token rules from `--jwt-algorithm` with `--jwt-secret` (HMAC) or `--jwt-public-key`.

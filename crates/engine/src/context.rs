@@ -128,10 +128,14 @@ impl RunContext {
                 Stop::failed(ErrorCode::Unavailable, DATABASE_LOST)
             }
             err => {
-                tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
+                // The database's words stay in the log; the client gets the id to quote.
+                let correlation = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, %correlation, error = %err, "persisting a run event failed");
                 Stop::failed(
                     ErrorCode::Internal,
-                    format!("the event log could not be written: {err}"),
+                    format!(
+                        "the event log could not be written; the server log has the details under correlation id {correlation}"
+                    ),
                 )
             }
         }

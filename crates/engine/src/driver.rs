@@ -107,9 +107,14 @@ impl Driver<'_> {
             .load(self.store.as_ref(), &ctx.run.tenant_id)
             .await
             .map_err(|err| {
+                // The database's words stay in the log; the client gets the id to quote.
+                let correlation = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(run_id = %ctx.run.run_id, %correlation, error = %err, "loading the tenant's usage failed");
                 Stop::failed(
                     ErrorCode::Internal,
-                    format!("the tenant's usage data could not be loaded: {err}"),
+                    format!(
+                        "the tenant's usage data could not be loaded; the server log has the details under correlation id {correlation}"
+                    ),
                 )
             })?;
         let asked = Request {

@@ -12,6 +12,9 @@ use std::fmt;
 pub enum ErrorCode {
     AuthRequired,
     AuthFailed,
+    /// The token of an open connection expired (after the leeway) and no fresh `authenticate`
+    /// came; the connection is then closed with 4401.
+    AuthExpired,
     Forbidden,
     InvalidMessage,
     UnknownMessageType,
@@ -29,9 +32,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for catalogues and tests.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::AuthRequired,
         Self::AuthFailed,
+        Self::AuthExpired,
         Self::Forbidden,
         Self::InvalidMessage,
         Self::UnknownMessageType,
@@ -52,6 +56,7 @@ impl ErrorCode {
         match self {
             Self::AuthRequired => "AUTH_REQUIRED",
             Self::AuthFailed => "AUTH_FAILED",
+            Self::AuthExpired => "AUTH_EXPIRED",
             Self::Forbidden => "FORBIDDEN",
             Self::InvalidMessage => "INVALID_MESSAGE",
             Self::UnknownMessageType => "UNKNOWN_MESSAGE_TYPE",

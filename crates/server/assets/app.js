@@ -18,6 +18,7 @@ const TERMINAL = new Set(['agent_completed', 'agent_error', 'agent_cancelled']);
 const ADVICE = {
   AUTH_REQUIRED: 'you are not signed in. Sign in with a token and try again.',
   AUTH_FAILED: 'your token was refused. Sign in again with a fresh token.',
+  AUTH_EXPIRED: 'your token expired. Sign in again with a fresh token; runs keep going on the server.',
   FORBIDDEN: 'your token does not allow this. Ask for a token with the needed permission.',
   INVALID_MESSAGE: 'the server could not read the request. Rephrase the question and send it again.',
   UNKNOWN_MESSAGE_TYPE: 'the page and the server disagree about the protocol. Reload the page.',
@@ -105,7 +106,9 @@ function setConnectionState(update) {
         banner.hidden = true;
       }
       const who = update.frame;
-      $('who-name').textContent = who.tenant_id && who.tenant_id !== who.user_id ? `${who.user_id} · ${who.tenant_id}` : who.user_id;
+      // A personal tenant (`user:<sub>`, no organization) is not worth naming beside the user.
+      const personal = !who.tenant_id || who.tenant_id === `user:${who.user_id}`;
+      $('who-name').textContent = personal ? who.user_id : `${who.user_id} · ${who.tenant_id}`;
       $('who').hidden = false;
       onConnected();
       break;
@@ -491,7 +494,7 @@ function onError(frame) {
     view.showProblem(`The server refused: ${advice(frame.error_code)}`, `(${frame.error_code}: ${message})`);
     return;
   }
-  if (frame.error_code === 'AUTH_FAILED' || frame.error_code === 'AUTH_REQUIRED') {
+  if (['AUTH_FAILED', 'AUTH_REQUIRED', 'AUTH_EXPIRED'].includes(frame.error_code)) {
     signOut(`Sign in again: ${message}`);
     return;
   }

@@ -2,9 +2,10 @@
 //
 // Supported: ATX headings, paragraphs, **bold**, *italics* and _italics_, `code`, fenced code
 // blocks, ordered and unordered lists (nested by indentation), pipe tables with alignment,
-// block quotes, horizontal rules, and [links](url) to http(s) URLs or same-site paths.
-// Anything else, HTML tags included, is shown as the literal text it is: every character of the
-// input ends up in a text node, so no server text can inject markup or script.
+// block quotes and horizontal rules. Anything else, HTML tags and [links](url) included, is shown
+// as the literal text it is: every character of the input ends up in a text node, so no server
+// text can inject markup or script. Links are never made: answers quote the tenant's own names
+// (teams, models, features), and a team named `[Refund](link)` must stay a name.
 
 import { h } from './dom.js';
 
@@ -229,8 +230,6 @@ function parseList(lines, i, end, parent) {
   return i;
 }
 
-const SAFE_HREF = /^(https?:\/\/|\/(?![/\\])|#)/i;
-
 function isWordChar(ch) {
   return ch !== undefined && /[\p{L}\p{N}]/u.test(ch);
 }
@@ -316,19 +315,6 @@ export function inline(text) {
       plain += delimiter;
       k += delimiter.length;
       continue;
-    }
-    if (ch === '[') {
-      const link = /^\[([^\]\n]+)\]\(([^()\s]+)\)/.exec(text.slice(k));
-      if (link) {
-        flush();
-        if (SAFE_HREF.test(link[2])) {
-          nodes.push(h('a', { href: link[2], rel: 'noopener noreferrer' }, inline(link[1])));
-        } else {
-          nodes.push(...inline(link[1]), document.createTextNode(` (${link[2]})`));
-        }
-        k += link[0].length;
-        continue;
-      }
     }
     plain += ch;
     k += 1;

@@ -48,9 +48,28 @@ pub struct ServerConfig {
     /// WebSocket connections open at once on this server. Past it the upgrade gets HTTP 503
     /// `UNAVAILABLE` with `Retry-After`, at once rather than a hang.
     pub max_connections: usize,
-    /// Authenticated connections one user may hold at once. Past it: HTTP 429 `RATE_LIMITED` at
-    /// the upgrade, or `RATE_LIMITED` for an `authenticate` frame.
+    /// Authenticated connections one user (within one tenant) may hold at once. Past it: HTTP
+    /// 429 `RATE_LIMITED` at the upgrade, or `RATE_LIMITED` for an `authenticate` frame.
     pub max_connections_per_user: usize,
+    /// Sockets opened without credentials that one peer address may hold while they wait to
+    /// `authenticate`. Past it: HTTP 429 `RATE_LIMITED` at the upgrade. Behind a proxy every
+    /// client has the proxy's address; browsers authenticate at the upgrade and are not counted.
+    pub max_unauthenticated_per_ip: usize,
+    /// Runs one socket may follow at once (`start_agent` and `resume` forwarders). Past it a
+    /// `resume` or `start_agent` gets `RATE_LIMITED`; the socket stays open.
+    pub max_followed_runs: usize,
+    /// TCP connections open at once, HTTP and WebSocket together. Past it a new connection is
+    /// answered 503 `UNAVAILABLE` and closed.
+    pub max_tcp_connections: usize,
+    /// How long a client may take to send a request's headers (and, with TLS, to finish the
+    /// handshake) before its connection is closed. Also bounds how long an idle keep-alive
+    /// connection waits for its next request.
+    pub http_header_timeout: Duration,
+    /// How long a keep-alive HTTP connection may sit idle (nothing read or written) before it is
+    /// closed; the header timeout applies too, whichever is shorter.
+    pub http_idle_timeout: Duration,
+    /// Terminate TLS in the process (`serve --tls-cert --tls-key`); `None`: plain TCP.
+    pub tls: Option<crate::tls::TlsSettings>,
     /// Longest question (`user_request`) a run may be started with, in bytes. Longer:
     /// `INVALID_MESSAGE` naming the limit; the connection stays open.
     pub max_user_request_bytes: usize,
@@ -93,6 +112,13 @@ impl Default for ServerConfig {
             // descriptor per socket (`serve` warns when its limit is lower).
             max_connections: 16_384,
             max_connections_per_user: 32,
+            max_unauthenticated_per_ip: 64,
+            max_followed_runs: 64,
+            // The sockets' cap and room for plain HTTP requests besides them.
+            max_tcp_connections: 16_384 + 1_024,
+            http_header_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(5),
+            tls: None,
             max_user_request_bytes: 64 << 10,
             cors_allowed_origins: Vec::new(),
             demo_mode: false,
@@ -232,6 +258,11 @@ mod tests {
         );
         assert_eq!(config.jwt.algorithm, Algorithm::HS256);
         assert_eq!(config.jwt.leeway_s, 30);
+        // Issue 15: slow clients are bounded by default, and TLS is opt-in.
+        assert_eq!(config.http_header_timeout, Duration::from_secs(10));
+        assert!(config.http_idle_timeout <= config.http_header_timeout);
+        assert!(config.max_tcp_connections > config.max_connections);
+        assert!(config.tls.is_none());
         assert!(config.jwt.uses_dev_secret());
     }
 }

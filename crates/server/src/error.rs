@@ -145,7 +145,9 @@ impl AppError {
 /// The HTTP status for a protocol error code.
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::AuthRequired | ErrorCode::AuthFailed => StatusCode::UNAUTHORIZED,
+        ErrorCode::AuthRequired | ErrorCode::AuthFailed | ErrorCode::AuthExpired => {
+            StatusCode::UNAUTHORIZED
+        }
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::InvalidMessage | ErrorCode::UnknownMessageType => StatusCode::BAD_REQUEST,
         ErrorCode::AgentNotFound | ErrorCode::RunNotFound | ErrorCode::NoData => {

@@ -2,6 +2,9 @@
 //!
 //! Layout:
 //! - [`config`]: settings ([`ServerConfig`], [`JwtConfig`]) with the protocol's defaults.
+//! - `accept`: the accept loop: every TCP connection, its TLS handshake, header and idle
+//!   timeouts, the cap on connections, graceful shutdown of HTTP connections.
+//! - [`tls`]: the certificate and key `serve --tls-cert --tls-key` terminates TLS with.
 //! - [`agui`]: the AG-UI endpoints: `RunAgentInput` in, Server-Sent Events of AG-UI events out,
 //!   resume by `Last-Event-ID`, cancel.
 //! - [`auth`]: JWT verification (`mod.rs`) and where tokens come from (`credentials.rs`: header,
@@ -32,6 +35,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod accept;
 pub mod agui;
 pub mod auth;
 pub mod config;
@@ -41,6 +45,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod security;
+pub mod tls;
 pub mod web;
 pub mod ws;
 
@@ -64,12 +69,12 @@ pub use auth::{AuthConfigError, AuthError, Identity, JwtVerifier};
 pub use config::{DEV_JWT_SECRET, JwtConfig, JwtKey, RateLimit, ServerConfig};
 pub use error::AppError;
 pub use metrics::Metrics;
+pub use tls::{TlsError, TlsSettings};
 
 use agentwire_engine::Engine;
 use axum::Router;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -172,6 +177,7 @@ impl AppState {
         let limiter = limits::Limiter::new(limits::LimitSettings {
             max_connections: config.max_connections,
             max_connections_per_user: config.max_connections_per_user,
+            max_unauthenticated_per_ip: config.max_unauthenticated_per_ip,
             connection_rate: config.connection_rate,
             user_rate: config.user_rate,
         });
@@ -245,17 +251,30 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let lifecycle = state.lifecycle.clone();
     let addr = listener.local_addr()?;
-    // Run events are small frames that must leave at once; Nagle would hold them back.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "could not set TCP_NODELAY");
-        }
+    let config = &state.config;
+    let settings = accept::AcceptSettings {
+        max_tcp_connections: config.max_tcp_connections,
+        header_timeout: config.http_header_timeout,
+        idle_timeout: config.http_idle_timeout,
+        tls: config.tls.clone(),
+        limiter: state.limiter.clone(),
+    };
+    let server = accept::accept_loop(
+        listener,
+        router(state.clone()),
+        settings,
+        lifecycle.drain.clone(),
+    );
+    let mut server = tokio::spawn(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
     });
-    let stop_accepting = lifecycle.drain.clone();
-    let server = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(async move { stop_accepting.cancelled().await });
-    let mut server = tokio::spawn(server.into_future());
-    tracing::info!(%addr, version = VERSION, "agentwire listening");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%addr, version = VERSION, scheme, "agentwire listening");
 
     tokio::select! {
         () = shutdown => {}

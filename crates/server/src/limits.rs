@@ -1,19 +1,27 @@
 //! Limits that keep one client from crowding out the others: message rates (token buckets, per
-//! connection and per user) and caps on open WebSocket connections (in total and per user).
+//! connection and per user) and caps on open WebSocket connections (in total, per user, and
+//! unauthenticated ones per peer address).
 //!
 //! How it fits: [`Limiter`] lives in [`crate::AppState`]. The upgrade handler takes a
 //! [`ConnectionPermit`] (refused past `max_connections`: HTTP 503) and, when the upgrade carries
 //! credentials, a [`UserPermit`] (refused past `max_connections_per_user`: HTTP 429); a socket that
 //! authenticates with a first frame takes its [`UserPermit`] then. Each socket owns a
 //! [`TokenBucket`] for its own messages and shares its user's bucket through the [`UserPermit`].
+//! A socket without credentials holds an [`AnonymousPermit`] (refused past
+//! `max_unauthenticated_per_ip` from one address: HTTP 429) until it authenticates or closes.
 //! Permits give their place back when dropped, whatever ends the socket.
+//!
+//! A "user" here is a principal: the same `sub` in two tenants is two users, with their own caps
+//! and buckets, so one tenant's traffic never spends another tenant's allowance.
 //!
 //! The decisions are synchronous and take the current [`Instant`] as an argument, so they are
 //! tested without sleeping. This module must not do I/O, must not hold a lock across an `.await`,
 //! and must not log user input.
 
 use crate::config::RateLimit;
+use agentwire_engine::Principal;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -82,6 +90,7 @@ impl TokenBucket {
 pub struct LimitSettings {
     pub max_connections: usize,
     pub max_connections_per_user: usize,
+    pub max_unauthenticated_per_ip: usize,
     pub connection_rate: RateLimit,
     pub user_rate: RateLimit,
 }
@@ -97,6 +106,10 @@ pub enum LimitError {
         "you already have {limit} connections open, the limit per user; close one (runs keep going when a socket closes) and retry"
     )]
     TooManyUserConnections { limit: usize },
+    #[error(
+        "{limit} connections from your address are waiting to authenticate, the limit; authenticate them (or connect with `Authorization: Bearer <JWT>`) and retry"
+    )]
+    TooManyUnauthenticated { limit: usize },
 }
 
 impl LimitError {
@@ -156,11 +169,16 @@ pub struct Limiter {
     settings: LimitSettings,
     open: AtomicUsize,
     users: Mutex<Users>,
+    /// Unauthenticated sockets per peer address; an address leaves the map at zero.
+    anonymous: Mutex<HashMap<IpAddr, usize>>,
 }
+
+/// A user within a tenant: (tenant, user).
+type UserKey = (String, String);
 
 #[derive(Debug, Default)]
 struct Users {
-    entries: HashMap<String, UserEntry>,
+    entries: HashMap<UserKey, UserEntry>,
     joins_since_sweep: usize,
 }
 
@@ -184,6 +202,7 @@ impl Limiter {
             settings,
             open: AtomicUsize::new(0),
             users: Mutex::new(Users::default()),
+            anonymous: Mutex::new(HashMap::new()),
         })
     }
 
@@ -212,11 +231,38 @@ impl Limiter {
         })
     }
 
-    /// Counts one more connection for `user_id` and hands out the user's shared bucket.
+    /// Holds a place for one socket from `ip` that has not authenticated yet.
+    ///
+    /// # Errors
+    /// [`LimitError::TooManyUnauthenticated`] when `max_unauthenticated_per_ip` such sockets from
+    /// this address are open.
+    pub fn anonymous(self: &Arc<Self>, ip: IpAddr) -> Result<AnonymousPermit, LimitError> {
+        let limit = self.settings.max_unauthenticated_per_ip;
+        let mut anonymous = lock(&self.anonymous);
+        let count = anonymous.entry(ip).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                anonymous.remove(&ip);
+            }
+            return Err(LimitError::TooManyUnauthenticated { limit });
+        }
+        *count += 1;
+        Ok(AnonymousPermit {
+            limiter: self.clone(),
+            ip,
+        })
+    }
+
+    /// Counts one more connection for the principal and hands out their shared bucket.
     ///
     /// # Errors
     /// [`LimitError::TooManyUserConnections`] when the user has `max_connections_per_user` open.
-    pub fn join(self: &Arc<Self>, user_id: &str, now: Instant) -> Result<UserPermit, LimitError> {
+    pub fn join(
+        self: &Arc<Self>,
+        principal: &Principal,
+        now: Instant,
+    ) -> Result<UserPermit, LimitError> {
+        let key: UserKey = (principal.tenant_id.clone(), principal.user_id.clone());
         let limit = self.settings.max_connections_per_user;
         let mut users = lock(&self.users);
         users.joins_since_sweep += 1;
@@ -229,7 +275,7 @@ impl Limiter {
         let rate = self.settings.user_rate;
         let entry = users
             .entries
-            .entry(user_id.to_owned())
+            .entry(key.clone())
             .or_insert_with(|| UserEntry {
                 connections: 0,
                 bucket: Arc::new(Mutex::new(TokenBucket::new(rate, now))),
@@ -240,23 +286,27 @@ impl Limiter {
         entry.connections += 1;
         Ok(UserPermit {
             limiter: self.clone(),
-            user_id: user_id.to_owned(),
+            key,
             bucket: entry.bucket.clone(),
         })
     }
 
-    /// Takes one message from `user_id`'s shared bucket without counting a connection: for a
-    /// one-shot HTTP request (an AG-UI cancel), which must be limited like a socket message but
+    /// Takes one message from the principal's shared bucket without counting a connection: for
+    /// a one-shot HTTP request (an AG-UI cancel), which must be limited like a socket message but
     /// holds no connection open and so must not be refused by the connection cap.
     ///
     /// # Errors
-    /// When the user's bucket is empty.
-    pub fn take_user_message(&self, user_id: &str, now: Instant) -> Result<(), RateLimited> {
+    /// When the bucket is empty.
+    pub fn take_user_message(
+        &self,
+        principal: &Principal,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
         let rate = self.settings.user_rate;
         let mut users = lock(&self.users);
         let entry = users
             .entries
-            .entry(user_id.to_owned())
+            .entry((principal.tenant_id.clone(), principal.user_id.clone()))
             .or_insert_with(|| UserEntry {
                 connections: 0,
                 bucket: Arc::new(Mutex::new(TokenBucket::new(rate, now))),
@@ -274,15 +324,39 @@ impl Limiter {
         lock(&self.users).entries.len()
     }
 
-    fn leave(&self, user_id: &str) {
+    fn leave(&self, key: &UserKey) {
         let mut users = lock(&self.users);
         let now = Instant::now();
-        if let Some(entry) = users.entries.get_mut(user_id) {
+        if let Some(entry) = users.entries.get_mut(key) {
             entry.connections = entry.connections.saturating_sub(1);
             if entry.connections == 0 && lock(&entry.bucket).is_full(now) {
-                users.entries.remove(user_id);
+                users.entries.remove(key);
             }
         }
+    }
+
+    fn forget_anonymous(&self, ip: IpAddr) {
+        let mut anonymous = lock(&self.anonymous);
+        if let Some(count) = anonymous.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                anonymous.remove(&ip);
+            }
+        }
+    }
+}
+
+/// One of an address's `max_unauthenticated_per_ip` places; given back on drop (when the socket
+/// authenticates or closes).
+#[derive(Debug)]
+pub struct AnonymousPermit {
+    limiter: Arc<Limiter>,
+    ip: IpAddr,
+}
+
+impl Drop for AnonymousPermit {
+    fn drop(&mut self) {
+        self.limiter.forget_anonymous(self.ip);
     }
 }
 
@@ -313,13 +387,13 @@ impl Drop for ConnectionPermit {
 #[derive(Debug)]
 pub struct UserPermit {
     limiter: Arc<Limiter>,
-    user_id: String,
+    key: UserKey,
     bucket: Arc<Mutex<TokenBucket>>,
 }
 
 impl UserPermit {
     pub fn user_id(&self) -> &str {
-        &self.user_id
+        &self.key.1
     }
 
     /// Takes one message from the user's bucket.
@@ -339,7 +413,7 @@ impl UserPermit {
 
 impl Drop for UserPermit {
     fn drop(&mut self) {
-        self.limiter.leave(&self.user_id);
+        self.limiter.leave(&self.key);
     }
 }
 
@@ -379,9 +453,54 @@ mod tests {
         Limiter::new(LimitSettings {
             max_connections: max,
             max_connections_per_user: per_user,
+            max_unauthenticated_per_ip: 2,
             connection_rate: rate(10, 5),
             user_rate: rate(10, 8),
         })
+    }
+
+    /// `user` in tenant `acme`.
+    fn user(name: &str) -> Principal {
+        in_tenant(name, "acme")
+    }
+
+    fn in_tenant(name: &str, tenant: &str) -> Principal {
+        Principal {
+            user_id: name.into(),
+            tenant_id: tenant.into(),
+        }
+    }
+
+    #[test]
+    fn the_same_sub_in_another_tenant_has_its_own_caps_and_bucket() {
+        let limiter = limiter(100, 1);
+        let now = Instant::now();
+        let acme = limiter.join(&in_tenant("alice", "acme"), now).unwrap();
+        // Another organization's alice is not refused because acme's alice is connected...
+        let globex = limiter.join(&in_tenant("alice", "globex"), now).unwrap();
+        // ...and does not spend acme's alice's messages.
+        while globex.try_take(now).is_ok() {}
+        assert!(acme.try_take(now).is_ok());
+        assert_eq!(
+            limiter.join(&in_tenant("alice", "acme"), now).unwrap_err(),
+            LimitError::TooManyUserConnections { limit: 1 }
+        );
+    }
+
+    #[test]
+    fn unauthenticated_sockets_are_capped_per_address() {
+        let limiter = limiter(100, 10);
+        let here: IpAddr = [127, 0, 0, 1].into();
+        let there: IpAddr = [127, 0, 0, 2].into();
+        let first = limiter.anonymous(here).unwrap();
+        let _second = limiter.anonymous(here).unwrap();
+        let refused = limiter.anonymous(here).unwrap_err();
+        assert_eq!(refused, LimitError::TooManyUnauthenticated { limit: 2 });
+        assert!(refused.to_string().contains("authenticate"), "{refused}");
+        // Another address is not affected; a place comes back when a socket authenticates.
+        let _elsewhere = limiter.anonymous(there).unwrap();
+        drop(first);
+        let _third = limiter.anonymous(here).unwrap();
     }
 
     #[test]
@@ -466,25 +585,25 @@ mod tests {
     fn per_user_connections_are_capped_per_user() {
         let limiter = limiter(100, 2);
         let now = Instant::now();
-        let a1 = limiter.join("alice", now).unwrap();
-        let _a2 = limiter.join("alice", now).unwrap();
+        let a1 = limiter.join(&user("alice"), now).unwrap();
+        let _a2 = limiter.join(&user("alice"), now).unwrap();
         assert_eq!(
-            limiter.join("alice", now).unwrap_err(),
+            limiter.join(&user("alice"), now).unwrap_err(),
             LimitError::TooManyUserConnections { limit: 2 }
         );
         // Another user is not affected.
-        let _b = limiter.join("bob", now).unwrap();
+        let _b = limiter.join(&user("bob"), now).unwrap();
         drop(a1);
-        let _a3 = limiter.join("alice", now).unwrap();
+        let _a3 = limiter.join(&user("alice"), now).unwrap();
     }
 
     #[test]
     fn a_users_connections_share_one_bucket() {
         let limiter = limiter(100, 10);
         let now = Instant::now();
-        let one = limiter.join("alice", now).unwrap();
-        let two = limiter.join("alice", now).unwrap();
-        let bob = limiter.join("bob", now).unwrap();
+        let one = limiter.join(&user("alice"), now).unwrap();
+        let two = limiter.join(&user("alice"), now).unwrap();
+        let bob = limiter.join(&user("bob"), now).unwrap();
         let taken = (0..20)
             .filter(|i| {
                 let permit = if i % 2 == 0 { &one } else { &two };
@@ -501,30 +620,30 @@ mod tests {
     fn one_shot_requests_share_the_users_bucket_without_taking_a_connection() {
         let limiter = limiter(100, 1);
         let now = Instant::now();
-        let permit = limiter.join("alice", now).unwrap();
+        let permit = limiter.join(&user("alice"), now).unwrap();
         // The user is at the connection cap, yet a one-shot request is only rate limited.
         let taken = (0..20)
-            .filter(|_| limiter.take_user_message("alice", now).is_ok())
+            .filter(|_| limiter.take_user_message(&user("alice"), now).is_ok())
             .count();
         assert_eq!(taken, 8, "the user's burst");
         assert_eq!(permit.try_take(now).unwrap_err().scope, RateScope::User);
-        assert!(limiter.take_user_message("bob", now).is_ok());
+        assert!(limiter.take_user_message(&user("bob"), now).is_ok());
     }
 
     #[test]
     fn reconnecting_does_not_refill_a_users_bucket() {
         let limiter = limiter(100, 10);
         let now = Instant::now();
-        let permit = limiter.join("alice", now).unwrap();
+        let permit = limiter.join(&user("alice"), now).unwrap();
         while permit.try_take(now).is_ok() {}
         drop(permit);
-        let again = limiter.join("alice", now).unwrap();
+        let again = limiter.join(&user("alice"), now).unwrap();
         assert!(again.try_take(now).is_err(), "the bucket was kept");
         drop(again);
         // Once full again, an idle user's entry is forgotten by the next sweep.
         let later = now + Duration::from_secs(60);
         for i in 0..SWEEP_EVERY_JOINS {
-            drop(limiter.join(&format!("u{i}"), later).unwrap());
+            drop(limiter.join(&user(&format!("u{i}")), later).unwrap());
         }
         assert!(limiter.tracked_users() < SWEEP_EVERY_JOINS);
     }
@@ -533,7 +652,7 @@ mod tests {
     fn the_connection_bucket_is_checked_first_and_spares_the_users() {
         let limiter = limiter(100, 10);
         let now = Instant::now();
-        let user = limiter.join("alice", now).unwrap();
+        let user = limiter.join(&user("alice"), now).unwrap();
         let connection_rate = rate(1, 2);
         let mut connection = TokenBucket::new(connection_rate, now);
         assert!(check_message(&mut connection, connection_rate, Some(&user), now).is_ok());

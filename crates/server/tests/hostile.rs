@@ -48,6 +48,8 @@ const AUDIENCE: &str = "agentwire-api";
 const MAX_CONNECTIONS: usize = 64;
 const MAX_INGEST_ROWS: usize = 5_000;
 const MAX_RUNS_PER_USER: usize = 8;
+const MAX_UNAUTHENTICATED_PER_IP: usize = 8;
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECTION_RATE: RateLimit = RateLimit {
     per_second: 20,
     burst: 40,
@@ -139,6 +141,11 @@ impl World {
             .message_rates(CONNECTION_RATE, USER_RATE)
             .slow_client_timeout(Duration::from_secs(1))
             .max_runs_per_user(MAX_RUNS_PER_USER)
+            .configure(|server, _| {
+                server.max_unauthenticated_per_ip = MAX_UNAUTHENTICATED_PER_IP;
+                server.max_followed_runs = MAX_RUNS_PER_USER;
+                server.http_header_timeout = HEADER_TIMEOUT;
+            })
             // Long enough for cancels and floods to land mid-run, short enough for 70 cases.
             .step_delay(Duration::from_millis(15))
             .start()
@@ -245,6 +252,7 @@ fn options(url: String, credentials: Credentials) -> ConnectOptions {
         credentials,
         offer_subprotocol: true,
         connect_timeout: WAIT,
+        tls: None,
     }
 }
 
@@ -731,6 +739,26 @@ fn catalogue() -> Vec<Case> {
         ),
         custom!("sub of 10 KB", "HTTP 401 AUTH_FAILED", huge_sub),
         custom!(
+            "sub with a leading space (another user's name, trimmed)",
+            "HTTP 401 AUTH_FAILED",
+            padded_sub
+        ),
+        custom!(
+            "org_id in the personal-tenant namespace (user:...)",
+            "HTTP 401 AUTH_FAILED",
+            personal_namespace_org
+        ),
+        custom!(
+            "token that expires while its socket is open",
+            "AUTH_EXPIRED + close 4401",
+            expires_on_open_socket
+        ),
+        custom!(
+            "same sub and thread id under another org_id",
+            "run_accepted, no foreign run id",
+            same_sub_other_tenant
+        ),
+        custom!(
             "Basic instead of Bearer",
             "HTTP 401 AUTH_FAILED",
             basic_scheme
@@ -769,6 +797,22 @@ fn catalogue() -> Vec<Case> {
             "more sockets than the server allows",
             "HTTP 503 UNAVAILABLE",
             too_many_connections
+        ),
+        // -- slow and greedy clients
+        custom!(
+            "unauthenticated sockets past the per-address cap",
+            "HTTP 429 RATE_LIMITED",
+            unauthenticated_flood
+        ),
+        custom!(
+            "request headers sent a byte at a time, never finished",
+            "connection closed",
+            slow_headers
+        ),
+        custom!(
+            "one socket following more runs than allowed",
+            "RATE_LIMITED",
+            too_many_followed
         ),
         // -- usage uploads
         custom!(
@@ -1869,6 +1913,198 @@ async fn too_many_connections(w: &World) -> Result<Outcome, String> {
     let (_, token) = w.attacker();
     let again = retry_connect(&w.main, &token).await?;
     Ok(Outcome::open(observed, again))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity cases (issue 15).
+
+async fn padded_sub(w: &World) -> Result<Outcome, String> {
+    with_claims(w, |c| c["sub"] = json!(" mallory-claims")).await
+}
+
+async fn personal_namespace_org(w: &World) -> Result<Outcome, String> {
+    with_claims(w, |c| c["org_id"] = json!("user:bob")).await
+}
+
+async fn expires_on_open_socket(w: &World) -> Result<Outcome, String> {
+    // Accepted within the 30 s leeway at the upgrade, then due 5 s later on the open socket.
+    let (user, _) = w.attacker();
+    let mut claims = claims_for(&user, "acme");
+    claims["exp"] = json!(now() - 25);
+    let token = w.hs(&claims);
+    let mut session = connect(&w.main, Credentials::Bearer(token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (name, _) = reply(&mut session).await?;
+    let (close, _) = reply(&mut session).await?;
+    Ok(Outcome::closed(format!("{name} + {close}")))
+}
+
+async fn same_sub_other_tenant(w: &World) -> Result<Outcome, String> {
+    let (user, acme_token) = w.attacker();
+    let bobco_token = w.hs(&claims_for(&user, "bobco"));
+    let mut acme = connect(&w.main, Credentials::Bearer(acme_token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut bobco = connect(&w.main, Credentials::Bearer(bobco_token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut extra = Map::new();
+    extra.insert("thread_id".into(), json!("the-same-thread"));
+    acme.start_agent("t1", "data", "What did we spend?", extra.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let acme_run = acme
+        .wait_run_accepted("t1", WAIT)
+        .await
+        .map_err(|e| e.to_string())?
+        .run_id;
+    bobco
+        .start_agent("t2", "data", "What did we spend?", extra)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bobco_run = match bobco.wait_run_accepted("t2", WAIT).await {
+        Ok(accepted) => accepted.run_id,
+        Err(ClientError::ServerError {
+            error_code, frame, ..
+        }) => {
+            let leaked = frame.to_string().contains(&acme_run);
+            return Ok(Outcome::closed(format!(
+                "{error_code}{}",
+                if leaked {
+                    " naming the other tenant's run"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Err(err) => return Err(err.to_string()),
+    };
+    for (session, run_id) in [(&mut acme, &acme_run), (&mut bobco, &bobco_run)] {
+        session
+            .collect_run(run_id, WAIT)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let leaked = bobco
+        .take_backlog()
+        .iter()
+        .any(|frame| frame.value.to_string().contains(&acme_run));
+    let observed = if leaked {
+        "run_accepted, acme's run id leaked"
+    } else {
+        "run_accepted, no foreign run id"
+    };
+    Ok(Outcome::open(observed, bobco))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow and greedy clients (issue 15).
+
+async fn unauthenticated_flood(w: &World) -> Result<Outcome, String> {
+    let mut open = Vec::new();
+    let refusal = loop {
+        if open.len() > MAX_UNAUTHENTICATED_PER_IP {
+            return Err(format!(
+                "{} unauthenticated sockets open past the cap",
+                open.len()
+            ));
+        }
+        match connect(&w.main, Credentials::None).await {
+            Ok(session) => open.push(session),
+            Err(err @ ClientError::Http { .. }) => break err,
+            Err(err) => return Err(err.to_string()),
+        }
+    };
+    let ClientError::Http { status, .. } = &refusal else {
+        unreachable!()
+    };
+    let body = refusal.http_body_json().unwrap_or(Value::Null);
+    if body["retry_after_ms"].as_u64().is_none() {
+        return Err(format!("no retry_after_ms: {body}"));
+    }
+    Ok(Outcome::closed(http_refusal(*status, &body, None)?))
+}
+
+async fn slow_headers(w: &World) -> Result<Outcome, String> {
+    let mut stream = TcpStream::connect(w.main.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + WAIT;
+    let mut buffer = [0u8; 1024];
+    while Instant::now() < deadline {
+        if stream.write_all(b"a").await.is_err() {
+            return Ok(Outcome::closed("connection closed"));
+        }
+        match tokio::time::timeout(Duration::from_millis(250), stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return Ok(Outcome::closed("connection closed")),
+            Ok(Ok(_)) => return Ok(Outcome::closed("answered an unfinished request")),
+            Err(_) => {}
+        }
+    }
+    Ok(Outcome::closed(format!(
+        "still open after {WAIT:?} (header timeout {HEADER_TIMEOUT:?})"
+    )))
+}
+
+async fn too_many_followed(w: &World) -> Result<Outcome, String> {
+    let mut session = w.attacker_session().await;
+    let question = "What did we spend?";
+    // A finished run to resume later.
+    session
+        .start_agent("done", "data", question, Map::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let finished = session
+        .wait_run_accepted("done", WAIT)
+        .await
+        .map_err(|e| e.to_string())?
+        .run_id;
+    session
+        .collect_run(&finished, WAIT)
+        .await
+        .map_err(|e| e.to_string())?;
+    // As many runs going as the socket may follow...
+    let mut going = Vec::new();
+    for i in 0..MAX_RUNS_PER_USER {
+        let id = format!("f{i}");
+        session
+            .start_agent(&id, "data", question, Map::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        going.push(
+            session
+                .wait_run_accepted(&id, WAIT)
+                .await
+                .map_err(|e| e.to_string())?
+                .run_id,
+        );
+    }
+    // ...and one more to follow.
+    session
+        .send_json(&json!({"type": "resume", "id": "one-more", "run_id": finished, "after_seq": 0}))
+        .await
+        .map_err(|e| e.to_string())?;
+    let frame = session
+        .take_matching(WAIT, |f| f["request_id"] == "one-more")
+        .await
+        .map_err(|e| e.to_string())?
+        .value;
+    let observed = match frame["type"].as_str() {
+        Some("error") => error_code(&frame)?,
+        _ => format!("{frame}"),
+    };
+    for run_id in &going {
+        session
+            .collect_run(run_id, WAIT)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Outcome::open(observed, session))
 }
 
 // ---------------------------------------------------------------------------------------------

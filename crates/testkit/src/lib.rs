@@ -18,6 +18,7 @@
 //! - [`ws`]: connection options and raw WebSocket upgrades with chosen headers.
 //! - [`net`]: ports nothing listens on, and a TCP proxy whose connections can be cut.
 //! - [`process`]: the built binary as a child process (`agentwire serve`, one-shot commands).
+//! - [`tls`]: a throwaway CA and the server certificates it signs, for TLS tests.
 //!
 //! Helpers panic with what went wrong: they run inside tests, where a panic is the failure
 //! report. Where a test must observe a failure itself (a refused upgrade, an unreachable
@@ -72,6 +73,7 @@ pub mod jwt;
 pub mod net;
 pub mod process;
 pub mod server;
+pub mod tls;
 pub mod ws;
 
 pub use data::shared_data;
@@ -87,3 +89,4 @@ pub use jwt::{
 pub use net::{CuttableProxy, unused_port};
 pub use process::{Agentwire, ChildProcess, Finished, ServeProcess};
 pub use server::{TestServer, TestServerBuilder};
+pub use tls::{ServerCert, TestCa};

@@ -117,7 +117,11 @@ impl Agentwire {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("ws://").nth(1)
+                // "WebSocket at ws://ADDR/ws", or wss:// when it serves TLS.
+                if let Some(rest) = line
+                    .split("ws://")
+                    .nth(1)
+                    .or_else(|| line.split("wss://").nth(1))
                     && let Some(tx) = tx.take()
                 {
                     let addr = rest.split_whitespace().next().unwrap_or_default();

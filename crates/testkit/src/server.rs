@@ -38,6 +38,8 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     database: Arc<TestDatabase>,
+    /// Set when the server speaks TLS: the CA its certificate is signed by.
+    ca_pem: Option<String>,
 }
 
 /// Settings for a [`TestServer`]: the server's and the engine's defaults, with HS256 over
@@ -49,6 +51,8 @@ pub struct TestServerBuilder {
     /// Reach the database through this URL instead of its own (a proxy a test can cut).
     database_url: Option<String>,
     store_options: StoreOptions,
+    /// The CA that signed the server's TLS certificate, when it serves TLS.
+    ca_pem: Option<String>,
 }
 
 impl Default for TestServerBuilder {
@@ -62,6 +66,7 @@ impl Default for TestServerBuilder {
             database: None,
             database_url: None,
             store_options: StoreOptions::default(),
+            ca_pem: None,
         }
     }
 }
@@ -200,6 +205,22 @@ impl TestServerBuilder {
         self
     }
 
+    /// Serve TLS with this certificate (signed by a [`crate::TestCa`]); URLs become `https://`
+    /// and `wss://`, and [`TestServer::connect`] trusts `ca_pem`.
+    ///
+    /// # Panics
+    /// When the certificate and key cannot be served.
+    pub fn tls(mut self, cert: &crate::ServerCert, ca_pem: &str) -> Self {
+        let settings = agentwire_server::TlsSettings::from_pem(
+            cert.cert_pem.as_bytes(),
+            cert.key_pem.as_bytes(),
+        )
+        .unwrap_or_else(|err| panic!("the test certificate cannot be served: {err}"));
+        self.server.tls = Some(settings);
+        self.ca_pem = Some(ca_pem.to_owned());
+        self
+    }
+
     /// Any other setting, on the configurations themselves.
     pub fn configure(mut self, tweak: impl FnOnce(&mut ServerConfig, &mut EngineConfig)) -> Self {
         tweak(&mut self.server, &mut self.engine);
@@ -246,6 +267,7 @@ impl TestServerBuilder {
             shutdown: Some(tx),
             task: Some(task),
             database,
+            ca_pem: self.ca_pem,
         }
     }
 }
@@ -261,14 +283,25 @@ impl TestServer {
         Self::builder().start().await
     }
 
-    /// `ws://ADDR/ws`.
+    /// `ws://ADDR/ws`, or `wss://` when the server speaks TLS.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.ca_pem.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://` when the server speaks TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA that signed the server's certificate, when it speaks TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The URL of the database the server runs on.
@@ -281,9 +314,18 @@ impl TestServer {
         &self.database
     }
 
-    /// Options for the suite's client to this server's `/ws`, with a 10 s connect limit.
+    /// Options for the suite's client to this server's `/ws`, with a 10 s connect limit (and,
+    /// over TLS, the test CA as a root).
+    ///
+    /// # Panics
+    /// When the test CA is not a usable root.
     pub fn connect_options(&self, credentials: Credentials) -> ConnectOptions {
-        connect_options(self.ws_url(), credentials, CONNECT_TIMEOUT)
+        let mut options = connect_options(self.ws_url(), credentials, CONNECT_TIMEOUT);
+        options.tls = self.ca_pem.as_ref().map(|pem| {
+            agentwire_check::tls::TlsClient::new(Some(pem.as_bytes()))
+                .unwrap_or_else(|err| panic!("the test CA is not a usable root: {err}"))
+        });
+        options
     }
 
     /// Connects the suite's client with `credentials`; the refusal, if any, is the test's to judge.

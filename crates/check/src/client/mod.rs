@@ -18,6 +18,7 @@
 //! Layout: this file connects, sends and closes; `reading` reads frames through the backlog;
 //! `runs` holds what is about runs (`start_agent`, `run_accepted`, a run's events to its end).
 
+use crate::tls::TlsClient;
 use agentwire_protocol::{JWT_SUBPROTOCOL_PREFIX, SUBPROTOCOL};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,9 +41,6 @@ mod runs;
 pub use runs::{Accepted, RunTranscript, start_agent_message};
 
 use reading::Queued;
-
-/// Why `wss://` targets are refused.
-const NO_TLS: &str = "wss:// needs TLS, which this build does not include; use ws:// or http://";
 
 /// How long [`Session::close`] waits for the server's side of the closing handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -77,7 +75,7 @@ impl std::fmt::Debug for Credentials {
 pub struct ConnectOptions {
     /// `ws://host:port/ws` (used as given), or `http://host:port` (the scheme is mapped to `ws` and
     /// `/ws` appended unless the path already ends in `/ws`). A bare `host:port` is taken as
-    /// `http://host:port`. `wss://`/`https://` need TLS, which this build does not include.
+    /// `http://host:port`. `wss://` and `https://` connect with TLS, never without.
     pub url: String,
     pub credentials: Credentials,
     /// Offer the `agentwire.v1` subprotocol. Always offered with [`Credentials::Subprotocol`].
@@ -85,6 +83,8 @@ pub struct ConnectOptions {
     /// The limit on the whole of [`Session::connect`]: TCP, upgrade, and the wait for
     /// `connection_established`.
     pub connect_timeout: Duration,
+    /// The roots a `wss://` URL is verified against; `None`: the platform's.
+    pub tls: Option<TlsClient>,
 }
 
 impl ConnectOptions {
@@ -95,6 +95,7 @@ impl ConnectOptions {
             credentials,
             offer_subprotocol: true,
             connect_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -273,13 +274,18 @@ impl Session {
         let started = TokioInstant::now();
         let deadline = started + opts.connect_timeout;
         let url = websocket_url(&opts.url)?;
-        if url.starts_with("wss://") {
-            // Refuse before dialling: a TCP connection that cannot carry TLS proves nothing.
-            return Err(ClientError::Connect {
-                url,
-                reason: NO_TLS.to_owned(),
-            });
-        }
+        // A `wss://` URL is only ever dialled with TLS, verified against these roots.
+        let tls = if url.starts_with("wss://") {
+            Some(match &opts.tls {
+                Some(tls) => tls.clone(),
+                None => TlsClient::system().map_err(|err| ClientError::Connect {
+                    url: url.clone(),
+                    reason: err.to_string(),
+                })?,
+            })
+        } else {
+            None
+        };
         let mut request =
             url.as_str()
                 .into_client_request()
@@ -316,7 +322,14 @@ impl Session {
             );
         }
 
-        let upgrade = tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(request));
+        let connector = match &tls {
+            Some(tls) => tokio_tungstenite::Connector::Rustls(tls.config()),
+            None => tokio_tungstenite::Connector::Plain,
+        };
+        let upgrade = tokio::time::timeout_at(
+            deadline,
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)),
+        );
         let (ws, response) = match upgrade.await {
             Err(_) => {
                 return Err(ClientError::Timeout {
@@ -324,7 +337,7 @@ impl Session {
                     waiting_for: format!("the WebSocket upgrade at {url}"),
                 });
             }
-            Ok(Err(err)) => return Err(upgrade_error(&url, err)),
+            Ok(Err(err)) => return Err(upgrade_error(&url, err, tls.as_ref())),
             Ok(Ok(pair)) => pair,
         };
         let subprotocol = response
@@ -475,8 +488,7 @@ fn server_error(frame: Value) -> ClientError {
     }
 }
 
-fn upgrade_error(url: &str, err: tungstenite::Error) -> ClientError {
-    use tungstenite::error::UrlError;
+fn upgrade_error(url: &str, err: tungstenite::Error, tls: Option<&TlsClient>) -> ClientError {
     match err {
         tungstenite::Error::Http(response) => ClientError::Http {
             status: response.status().as_u16(),
@@ -488,11 +500,8 @@ fn upgrade_error(url: &str, err: tungstenite::Error) -> ClientError {
         },
         tungstenite::Error::Io(err) => ClientError::Connect {
             url: url.to_owned(),
-            reason: err.to_string(),
-        },
-        tungstenite::Error::Url(UrlError::TlsFeatureNotEnabled) => ClientError::Connect {
-            url: url.to_owned(),
-            reason: NO_TLS.to_owned(),
+            // A refused certificate arrives as an I/O error; say what is wrong with it.
+            reason: tls.map_or_else(|| err.to_string(), |tls| tls.describe(&err)),
         },
         tungstenite::Error::Url(err) => ClientError::InvalidUrl {
             url: url.to_owned(),

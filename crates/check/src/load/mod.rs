@@ -91,6 +91,8 @@ pub struct LoadConfig {
     pub first_event_timeout: Duration,
     pub completion_timeout: Duration,
     pub thresholds: Thresholds,
+    /// PEM CA certificates a TLS target is also verified against (`--ca-cert`).
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 impl LoadConfig {
@@ -114,6 +116,7 @@ impl LoadConfig {
             first_event_timeout: crate::suite::DEFAULT_FIRST_EVENT_TIMEOUT,
             completion_timeout: crate::suite::DEFAULT_COMPLETION_TIMEOUT,
             thresholds: Thresholds::from_pairs(crate::threshold::LOAD_DEFAULTS).unwrap_or_default(),
+            ca_cert: None,
         }
     }
 }
@@ -253,8 +256,8 @@ impl Model {
 /// Reachability: a TCP connection to the target within the connect timeout; else the reason
 /// (exit code 2).
 async fn unreachable(target: &Target, limit: Duration) -> Option<String> {
-    let authority = &target.http.authority;
-    match tokio::time::timeout(limit, tokio::net::TcpStream::connect(authority)).await {
+    let authority = target.http.dial_address();
+    match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&authority)).await {
         Ok(Ok(_)) => None,
         Ok(Err(err)) => Some(format!("cannot connect to {authority}: {err}")),
         Err(_) => Some(format!("no TCP connection to {authority} within {limit:?}")),
@@ -268,7 +271,7 @@ async fn unreachable(target: &Target, limit: Duration) -> Option<String> {
 pub async fn run(config: LoadConfig, counters: Arc<Counters>) -> Result<LoadReport, ConfigError> {
     let targets = std::iter::once(&config.target)
         .chain(&config.other_targets)
-        .map(|target| Target::parse(target))
+        .map(|target| Target::parse_with_ca(target, config.ca_cert.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     config.check()?;
     let shared = Arc::new(Shared::new(&config, targets, counters.clone())?);

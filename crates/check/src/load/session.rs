@@ -128,6 +128,7 @@ impl Shared {
             credentials,
             offer_subprotocol: true,
             connect_timeout: self.config.connect_timeout,
+            tls: target.tls.clone(),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct SuiteConfig {
     /// Skip cases matching one of these patterns.
     pub skip: Vec<String>,
     pub thresholds: Thresholds,
+    /// PEM CA certificates a TLS target is also verified against (`--ca-cert`).
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 /// The seed suite's numbers.
@@ -104,6 +106,7 @@ impl SuiteConfig {
             skip: Vec::new(),
             thresholds: Thresholds::from_pairs(crate::threshold::CHECK_DEFAULTS)
                 .unwrap_or_default(),
+            ca_cert: None,
         }
     }
 

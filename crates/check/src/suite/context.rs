@@ -249,6 +249,7 @@ impl Ctx {
             credentials,
             offer_subprotocol: true,
             connect_timeout: self.config.connect_timeout,
+            tls: self.target.tls.clone(),
         }
     }
 
@@ -305,6 +306,9 @@ async fn reach(ctx: &Ctx, node: &Target) -> Result<(), String> {
         Err(HttpError::Connect { authority, reason }) => {
             return Err(format!("cannot connect to {authority}: {reason}"));
         }
+        // A certificate the suite does not trust is no reason to try the socket: it would be
+        // refused the same way.
+        Err(err @ HttpError::Tls { .. }) => return Err(err.to_string()),
         Err(_) => {}
     }
     // No HTTP answer: a WebSocket-only deployment still counts as reachable if it upgrades.

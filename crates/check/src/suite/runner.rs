@@ -25,11 +25,11 @@ fn case_deadline(config: &SuiteConfig) -> Duration {
 
 /// Checks the configuration and turns it into the context the cases share.
 fn prepare(config: &SuiteConfig) -> Result<Ctx, ConfigError> {
-    let target = Target::parse(&config.target)?;
+    let target = Target::parse_with_ca(&config.target, config.ca_cert.as_deref())?;
     let other_nodes = config
         .other_targets
         .iter()
-        .map(|node| Target::parse(node))
+        .map(|node| Target::parse_with_ca(node, config.ca_cert.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     config.check_sizes()?;
     let run_tag = crate::token::random_hex(8);

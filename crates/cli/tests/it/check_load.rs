@@ -203,3 +203,90 @@ fn check_and_load_against_agentwire_serve_pass_and_a_breached_threshold_is_99() 
     assert_eq!(summary["counts"]["violations"], 0);
     assert_eq!(summary["counts"]["leaks"], 0);
 }
+
+#[test]
+fn check_and_load_over_tls_trust_the_ca_cert_and_a_wrong_ca_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = agentwire_testkit::TestCa::new("agentwire test CA");
+    let (cert, key) = ca.server_cert().write_to(dir.path());
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let stranger = dir.path().join("stranger.pem");
+    std::fs::write(
+        &stranger,
+        agentwire_testkit::TestCa::new("another CA").pem(),
+    )
+    .unwrap();
+
+    let database = TestDatabase::new();
+    let served = agentwire().serve(
+        &[
+            "--demo-data",
+            "--database",
+            database.url(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[("AGENTWIRE_JWT_SECRET", SECRET)],
+    );
+    let target = format!("https://{}", served.addr);
+    let out = run(&[
+        "check",
+        "--target",
+        &target,
+        "--ca-cert",
+        ca_file.to_str().unwrap(),
+        "--secret",
+        SECRET,
+        "--only",
+        "1",
+        "--only",
+        "2",
+        "--only",
+        "7",
+        "--threshold",
+        "ttfe=count>=0",
+        "--threshold",
+        "ttc=count>=0",
+    ]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+
+    let out = run(&[
+        "load",
+        "--target",
+        &format!("wss://{}/ws", served.addr),
+        "--ca-cert",
+        ca_file.to_str().unwrap(),
+        "--secret",
+        SECRET,
+        "--users",
+        "2",
+        "--agent",
+        "triage",
+        "--no-progress",
+        "--threshold",
+        "ttfe=count>=0",
+        "--threshold",
+        "ttc=count>=0",
+        "--threshold",
+        "connect=count>=0",
+    ]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+
+    // Another CA, or none: the target is unreachable, and the report says why.
+    for ca_args in [vec!["--ca-cert", stranger.to_str().unwrap()], vec![]] {
+        let mut args = vec![
+            "check", "--target", &target, "--secret", SECRET, "--only", "1",
+        ];
+        args.extend(ca_args);
+        let out = run(&args);
+        assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("not signed by a trusted CA"),
+            "{}",
+            out.stdout
+        );
+    }
+}

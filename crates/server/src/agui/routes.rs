@@ -164,7 +164,7 @@ pub async fn cancel(
     let principal = &identity.principal;
     state
         .limiter
-        .take_user_message(&principal.user_id, Instant::now())
+        .take_user_message(principal, Instant::now())
         .map_err(|limited| rate_limited(&limited))?;
     state.engine.cancel(principal, &run_id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))).into_response())
@@ -197,7 +197,7 @@ fn admit_stream(state: &AppState, principal: &Principal) -> Result<Held, AppErro
         .map_err(|err| connection_refused(&err, ErrorCode::Unavailable))?;
     let user = state
         .limiter
-        .join(&principal.user_id, now)
+        .join(principal, now)
         .map_err(|err| connection_refused(&err, ErrorCode::RateLimited))?;
     user.try_take(now)
         .map_err(|limited| rate_limited(&limited))?;

@@ -12,8 +12,13 @@
 //! algorithm, `none` included, is refused before its signature is looked at. An HMAC secret shorter
 //! than [`MIN_SECRET_BYTES`] is refused when the verifier is built. `sub` and `exp` are
 //! required; `iss` and `aud` are checked only when configured. Claims used: `sub` (the user),
-//! `org_id` (the tenant; defaults to the user), `scope` (space-separated permissions, e.g.
-//! `usage:write`).
+//! `org_id` (the tenant), `scope` (space-separated permissions, e.g. `usage:write`).
+//!
+//! Identities are taken as signed, never tidied: a `sub` or `org_id` with leading or trailing
+//! whitespace is refused rather than trimmed, so `" alice"` can never become `alice`. A token
+//! without `org_id` reads its user's personal tenant, [`personal_tenant`] (`user:<sub>`); the
+//! `user:` prefix is reserved, so an `org_id` that starts with it is refused and no organization
+//! can share a personal tenant's data.
 //!
 //! This module must never log or echo a token, not even in part: [`AuthError`] messages say what is
 //! wrong and how to get a good token, without repeating the one presented.
@@ -48,6 +53,15 @@ pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Longest `sub` / `org_id` accepted; they become database keys and log fields.
 const MAX_ID_CHARS: usize = 256;
+
+/// What a personal tenant's id starts with; reserved: no `org_id` may start with it.
+pub const PERSONAL_TENANT_PREFIX: &str = "user:";
+
+/// The tenant of a user whose token names no organization: `user:<sub>`. It cannot collide with
+/// an organization's id, since `org_id`s starting with [`PERSONAL_TENANT_PREFIX`] are refused.
+pub fn personal_tenant(user_id: &str) -> String {
+    format!("{PERSONAL_TENANT_PREFIX}{user_id}")
+}
 
 /// base64url with or without `=` padding (JWT parts and `jwt.` subprotocol items).
 const BASE64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -279,7 +293,7 @@ impl JwtVerifier {
             .map_err(|err| self.map_error(token, err))?;
         let claims = data.claims;
         let user_id = match claims.sub {
-            Some(Value::String(sub)) => sub.trim().to_owned(),
+            Some(Value::String(sub)) => sub,
             None | Some(Value::Null) => return Err(AuthError::MissingClaim("sub".to_owned())),
             Some(_) => {
                 return Err(AuthError::InvalidClaim {
@@ -290,11 +304,16 @@ impl JwtVerifier {
         };
         check_id("sub", &user_id)?;
         let tenant_id = match claims.org_id {
-            None | Some(Value::Null) => user_id.clone(),
-            Some(Value::String(org)) if org.trim().is_empty() => user_id.clone(),
+            None | Some(Value::Null) => personal_tenant(&user_id),
+            Some(Value::String(org)) if org.trim().is_empty() => personal_tenant(&user_id),
             Some(Value::String(org)) => {
-                let org = org.trim().to_owned();
                 check_id("org_id", &org)?;
+                if org.starts_with(PERSONAL_TENANT_PREFIX) {
+                    return Err(AuthError::InvalidClaim {
+                        claim: "org_id",
+                        problem: "must not start with `user:`, which names personal tenants",
+                    });
+                }
                 org
             }
             Some(_) => {
@@ -397,10 +416,17 @@ fn header_alg(token: &str) -> Result<String, AuthError> {
 }
 
 fn check_id(claim: &'static str, id: &str) -> Result<(), AuthError> {
-    if id.is_empty() {
+    if id.trim().is_empty() {
         return Err(AuthError::InvalidClaim {
             claim,
             problem: "is empty",
+        });
+    }
+    // Trimming would turn " alice" into another user's name; refusing says what is wrong.
+    if id.trim() != id {
+        return Err(AuthError::InvalidClaim {
+            claim,
+            problem: "must not start or end with whitespace",
         });
     }
     if id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
@@ -480,11 +506,63 @@ Slbun3YbkW0d8LII8tz9oZufiBwPE/veeX6jwnIeXR7MdH2cPIqyg3acSw==
     }
 
     #[test]
-    fn tenant_defaults_to_the_user() {
+    fn without_org_id_the_tenant_is_the_users_personal_one() {
         let token = mint(json!({"sub": "bob", "exp": now() + 600}));
         let id = verifier().verify(&token).unwrap();
-        assert_eq!(id.principal.tenant_id, "bob");
+        assert_eq!(id.principal.tenant_id, "user:bob");
         assert!(id.scopes.is_empty());
+        let blank = mint(json!({"sub": "bob", "org_id": " ", "exp": now() + 600}));
+        assert_eq!(
+            verifier().verify(&blank).unwrap().principal.tenant_id,
+            "user:bob"
+        );
+    }
+
+    #[test]
+    fn a_personal_tenant_never_collides_with_an_organization() {
+        // A user named like an organization does not read the organization's data.
+        let personal = mint(json!({"sub": "acme", "exp": now() + 600}));
+        let org = mint(json!({"sub": "alice", "org_id": "acme", "exp": now() + 600}));
+        assert_ne!(
+            verifier().verify(&personal).unwrap().principal.tenant_id,
+            verifier().verify(&org).unwrap().principal.tenant_id
+        );
+        // And no organization can name itself into a personal tenant.
+        let squatter = mint(json!({"sub": "mallory", "org_id": "user:bob", "exp": now() + 600}));
+        let err = verifier().verify(&squatter).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuthError::InvalidClaim {
+                    claim: "org_id",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("user:"), "{err}");
+    }
+
+    #[test]
+    fn identities_are_not_trimmed_into_other_names() {
+        for (claims, claim) in [
+            (json!({"sub": " alice", "exp": now() + 600}), "sub"),
+            (json!({"sub": "alice\t", "exp": now() + 600}), "sub"),
+            (
+                json!({"sub": "alice", "org_id": "acme ", "exp": now() + 600}),
+                "org_id",
+            ),
+        ] {
+            let err = verifier().verify(&mint(claims.clone())).unwrap_err();
+            assert_eq!(
+                err,
+                AuthError::InvalidClaim {
+                    claim,
+                    problem: "must not start or end with whitespace"
+                },
+                "{claims}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! One socket from upgrade to close: the reader loop, its timers (auth timeout, protocol pings,
-//! shutdown), the forwarders of the runs it follows, and carrying out each [`Decision`].
+//! One socket from upgrade to close: the reader loop, its timers (auth timeout, token expiry,
+//! protocol pings, shutdown), the forwarders of the runs it follows (at most
+//! `max_followed_runs`), and carrying out each [`Decision`].
+//!
+//! A connection lives as long as its newest token: when the token's `exp` plus the configured
+//! leeway passes, the client gets `AUTH_EXPIRED` and close 4401, unless it sent `authenticate`
+//! with a fresh token for the same user and tenant before (which moves the deadline).
 //!
 //! The reader asks [`super::decide`] what a frame means, calls the engine, and queues the answers
 //! through the [`Outbox`]; however it ends, the close the server sends goes through
@@ -12,7 +17,9 @@ use super::error_frames;
 use super::outbox::{Close, Gone, Outbound, Outbox};
 use crate::AppState;
 use crate::auth::Identity;
-use crate::limits::{self, ConnectionPermit, RateLimited, TokenBucket, UserPermit};
+use crate::limits::{
+    self, AnonymousPermit, ConnectionPermit, RateLimited, TokenBucket, UserPermit,
+};
 use agentwire_engine::{EngineError, EventStream};
 use agentwire_protocol::server::{ControlFrame, RunAccepted};
 use agentwire_protocol::{
@@ -23,6 +30,7 @@ use axum::extract::ws::Message;
 use futures_util::{Sink, Stream, StreamExt};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -49,6 +57,7 @@ enum End {
         library_refused: bool,
     },
     AuthTimeout,
+    AuthExpired,
     PingTimeout,
     SlowClient,
     Shutdown,
@@ -62,6 +71,7 @@ impl End {
             Self::SocketError => "socket error",
             Self::TooBig { .. } => "frame too big",
             Self::AuthTimeout => "authentication timeout",
+            Self::AuthExpired => "token expired",
             Self::PingTimeout => "no answer to pings",
             Self::SlowClient => "client not reading",
             Self::Shutdown => "server shutdown",
@@ -75,6 +85,7 @@ impl End {
         match self {
             Self::TooBig { .. } => Some(Close::TOO_BIG),
             Self::AuthTimeout => Some(Close::AUTH_TIMEOUT),
+            Self::AuthExpired => Some(Close::AUTH_EXPIRED),
             Self::Shutdown => Some(Close::GOING_AWAY),
             Self::InvalidUtf8 => Some(Close::INVALID_PAYLOAD),
             Self::ClientClosed | Self::SocketError | Self::PingTimeout | Self::SlowClient => None,
@@ -125,12 +136,18 @@ pub(super) struct Connection {
     /// The user's place among their `max_connections_per_user`, with their shared message
     /// bucket; taken when the connection authenticates.
     user_permit: Option<UserPermit>,
+    /// The peer address's place among its unauthenticated sockets; given back on authenticating.
+    anonymous_permit: Option<AnonymousPermit>,
     /// This connection's own message bucket.
     bucket: TokenBucket,
     forwarders: JoinSet<String>,
     /// The forwarder of each run this connection follows, so a second `resume` of the same run
     /// replaces the first instead of sending every event twice.
     following: HashMap<String, (tokio::task::Id, AbortHandle)>,
+    /// One clone per forwarder still forwarding: its place among `max_followed_runs`. A
+    /// forwarder gives it back before it queues the terminal event, so a client that sees a run
+    /// end may follow another at once.
+    places: Arc<()>,
 }
 
 impl Connection {
@@ -140,6 +157,7 @@ impl Connection {
         query_token_ignored: bool,
         connection_permit: ConnectionPermit,
         user_permit: Option<UserPermit>,
+        anonymous_permit: Option<AnonymousPermit>,
     ) -> Self {
         let bucket = connection_permit.bucket(Instant::now());
         Self {
@@ -149,9 +167,11 @@ impl Connection {
             query_token_ignored,
             _connection_permit: connection_permit,
             user_permit,
+            anonymous_permit,
             bucket,
             forwarders: JoinSet::new(),
             following: HashMap::new(),
+            places: Arc::new(()),
         }
     }
 
@@ -178,6 +198,23 @@ impl Connection {
             self.user_permit.as_ref(),
             now,
         )
+    }
+
+    fn token_expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.identity.as_ref()?.expires_at
+    }
+
+    /// When the connection's token stops being good: its `exp` plus the leeway. `None` before
+    /// authentication.
+    fn token_deadline(&self) -> Option<tokio::time::Instant> {
+        let expires_at = self.identity.as_ref()?.expires_at?;
+        let leeway = i64::try_from(self.state.config.jwt.leeway_s).unwrap_or(i64::MAX);
+        let left_ms = expires_at
+            .timestamp_millis()
+            .saturating_add(leeway.saturating_mul(1000))
+            .saturating_sub(chrono::Utc::now().timestamp_millis());
+        let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
+        Some(tokio::time::Instant::now() + left)
     }
 
     fn user_id(&self) -> &str {
@@ -257,6 +294,13 @@ impl Connection {
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_seen = Instant::now();
         let mut draining = false;
+        // The token the expiry timer is armed for; re-armed when `authenticate` brings another.
+        let mut armed_for = self.token_expiry();
+        let expiry = tokio::time::sleep_until(
+            self.token_deadline()
+                .unwrap_or_else(tokio::time::Instant::now),
+        );
+        tokio::pin!(expiry);
 
         loop {
             tokio::select! {
@@ -276,6 +320,12 @@ impl Connection {
                     return Ending {
                         end: End::AuthTimeout,
                         last_word: Some(error_frames::auth_timeout(config.auth_timeout)),
+                    };
+                }
+                () = &mut expiry, if armed_for.is_some() => {
+                    return Ending {
+                        end: End::AuthExpired,
+                        last_word: Some(error_frames::auth_expired(config.jwt.leeway_s)),
                     };
                 }
                 _ = pings.tick() => {
@@ -322,6 +372,12 @@ impl Connection {
                             if self.apply(decision, outbox).await.is_err() {
                                 return End::SlowClient.into();
                             }
+                            if self.token_expiry() != armed_for {
+                                armed_for = self.token_expiry();
+                                if let Some(due) = self.token_deadline() {
+                                    expiry.as_mut().reset(due);
+                                }
+                            }
                         }
                         ControlFlow::Break(closing) => return closing.into(),
                     }
@@ -364,6 +420,12 @@ impl Connection {
                 let Some(identity) = &self.identity else {
                     return outbox.frame(&self.not_authenticated(request_id)).await;
                 };
+                // A second `resume` of a followed run replaces its forwarder: no new place.
+                if !self.following.contains_key(&run_id)
+                    && let Some(frame) = self.too_many_followed(request_id.clone())
+                {
+                    return outbox.frame(&frame).await;
+                }
                 match self
                     .state
                     .engine
@@ -378,6 +440,14 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// `RATE_LIMITED` when the socket already follows `max_followed_runs` runs.
+    fn too_many_followed(&self, request_id: Option<String>) -> Option<ServerFrame> {
+        let limit = self.state.config.max_followed_runs;
+        // One count is the connection's own; the others are forwarders'.
+        (Arc::strong_count(&self.places) > limit)
+            .then(|| error_frames::too_many_followed(limit, request_id))
     }
 
     fn not_authenticated(&self, request_id: Option<String>) -> ServerFrame {
@@ -412,11 +482,7 @@ impl Connection {
             }
             (Ok(identity), None) => {
                 if self.user_permit.is_none() {
-                    match self
-                        .state
-                        .limiter
-                        .join(&identity.principal.user_id, Instant::now())
-                    {
+                    match self.state.limiter.join(&identity.principal, Instant::now()) {
                         Ok(permit) => self.user_permit = Some(permit),
                         Err(err) => {
                             // The socket stays unauthenticated; the auth timeout still applies.
@@ -427,6 +493,7 @@ impl Connection {
                     }
                 }
                 self.identity = Some(identity);
+                self.anonymous_permit = None;
                 tracing::info!(connection_id = %self.id, user_id = %self.user_id(), "connection authenticated");
                 self.send_established(outbox).await
             }
@@ -434,7 +501,8 @@ impl Connection {
                 if identity.principal.user_id == current.principal.user_id
                     && identity.principal.tenant_id == current.principal.tenant_id =>
             {
-                // Same caller (e.g. a refreshed token): keep the connection, refresh the scopes.
+                // Same caller (e.g. a refreshed token): keep the connection, refresh the scopes
+                // and the expiry (the reader re-arms its timer after this).
                 self.identity = Some(identity);
                 self.send_established(outbox).await
             }
@@ -488,6 +556,9 @@ impl Connection {
             let frame = error_frames::error(ErrorCode::InvalidMessage, message, request_id);
             return outbox.frame(&frame).await;
         }
+        if let Some(frame) = self.too_many_followed(request_id.clone()) {
+            return outbox.frame(&frame).await;
+        }
         match self
             .state
             .engine
@@ -526,6 +597,7 @@ impl Connection {
             events,
             received_at,
             outbox.clone(),
+            self.places.clone(),
         ));
         self.following.insert(run_id, (handle.id(), handle));
     }
@@ -538,9 +610,14 @@ async fn forward_run(
     mut events: EventStream,
     received_at: Option<Instant>,
     outbox: Outbox,
+    place: Arc<()>,
 ) -> String {
     let mut first_of_run = received_at;
+    let mut place = Some(place);
     while let Some(event) = events.next().await {
+        if event.kind.is_terminal() {
+            drop(place.take());
+        }
         if outbox
             .send(Outbound::event(event, first_of_run.take()))
             .await

@@ -55,6 +55,32 @@ pub(super) fn auth_refused(err: &AuthError, request_id: Option<String>) -> Serve
     error(code, err.to_string(), request_id)
 }
 
+/// `AUTH_EXPIRED`, sent before close 4401 when the connection's token expired and no fresh
+/// `authenticate` came in time.
+pub(super) fn auth_expired(leeway_s: u64) -> ErrorFrame {
+    ErrorFrame::new(
+        ErrorCode::AuthExpired,
+        format!(
+            "the connection's token expired ({leeway_s} s of clock leeway included); closing. Send `authenticate` with a fresh token before the old one expires to keep a connection open, or reconnect with a fresh token and `resume` your runs"
+        ),
+        None,
+    )
+}
+
+/// `RATE_LIMITED` for a `start_agent` or `resume` on a socket that already follows as many runs
+/// as it may.
+pub(super) fn too_many_followed(limit: usize, request_id: Option<String>) -> ServerFrame {
+    let mut frame = ErrorFrame::new(
+        ErrorCode::RateLimited,
+        format!(
+            "this connection already follows {limit} runs, the limit; wait for one to end, or follow more runs on another connection"
+        ),
+        request_id,
+    );
+    frame.retry_after_ms = Some(1_000);
+    ServerFrame::from(frame)
+}
+
 /// The answer to an `authenticate` for another user on an authenticated connection.
 pub(super) fn already_authenticated(current_user: &str, request_id: Option<String>) -> ServerFrame {
     error(

@@ -28,8 +28,11 @@
 //! then close 1009), without ever buffering the oversized payload.
 //!
 //! Limits (see [`crate::limits`]): the upgrade takes a place among `max_connections` (HTTP 503
-//! past it) and, with credentials, among the user's `max_connections_per_user` (HTTP 429); a first
-//! `authenticate` frame takes the user's place then. Every data frame within the size limit takes
+//! past it) and, with credentials, among the user's `max_connections_per_user` (HTTP 429), or,
+//! without, among its address's `max_unauthenticated_per_ip` (HTTP 429); a first `authenticate`
+//! frame takes the user's place then and gives the address's back. A socket follows at most
+//! `max_followed_runs` runs (`RATE_LIMITED` past it), and closes with `AUTH_EXPIRED` and 4401 when
+//! its token expires without a fresh `authenticate`. Every data frame within the size limit takes
 //! a token from the connection's bucket and the user's; without one it is dropped and answered
 //! with `RATE_LIMITED` and `retry_after_ms`, before it is parsed. A text frame that is not UTF-8
 //! gets `INVALID_MESSAGE` and close 1007, as RFC 6455 requires. A page of a foreign origin cannot

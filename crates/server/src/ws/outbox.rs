@@ -35,6 +35,8 @@ pub(crate) struct Close {
 impl Close {
     pub const GOING_AWAY: Close = Close::new(CLOSE_GOING_AWAY, "server shutting down");
     pub const AUTH_TIMEOUT: Close = Close::new(CLOSE_AUTH_TIMEOUT, "authentication timeout");
+    /// The contract closes an expired connection with the auth timeout's code, 4401.
+    pub const AUTH_EXPIRED: Close = Close::new(CLOSE_AUTH_TIMEOUT, "authentication expired");
     pub const TOO_BIG: Close = Close::new(CLOSE_TOO_BIG, "frame too big");
     pub const INVALID_PAYLOAD: Close = Close::new(CLOSE_INVALID_PAYLOAD, "text frame is not UTF-8");
 

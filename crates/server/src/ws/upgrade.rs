@@ -10,11 +10,13 @@ use crate::auth;
 use crate::error::AppError;
 use crate::limits::LimitError;
 use agentwire_protocol::{ErrorCode, SUBPROTOCOL};
+use axum::Extension;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Slack above `max_frame_bytes` for the library's own limit: a frame up to this much too big is
@@ -30,6 +32,7 @@ fn library_limit(max_frame_bytes: usize) -> usize {
 /// `agentwire.v1` is selected when offered; a `jwt.*` item is never echoed.
 pub async fn upgrade(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -74,14 +77,20 @@ pub async fn upgrade(
         Err(err) => return limit_refusal(&err, ErrorCode::Unavailable),
     };
     let user_permit = match &identity {
-        Some(identity) => match state
-            .limiter
-            .join(&identity.principal.user_id, Instant::now())
-        {
+        Some(identity) => match state.limiter.join(&identity.principal, Instant::now()) {
             Ok(permit) => Some(permit),
             Err(err) => return limit_refusal(&err, ErrorCode::RateLimited),
         },
         None => None,
+    };
+    // A socket without credentials holds a place among its address's unauthenticated ones until
+    // it authenticates. (Embedded without our accept loop there is no peer address to count by.)
+    let anonymous_permit = match (&identity, peer) {
+        (None, Some(Extension(ConnectInfo(peer)))) => match state.limiter.anonymous(peer.ip()) {
+            Ok(permit) => Some(permit),
+            Err(err) => return limit_refusal(&err, ErrorCode::RateLimited),
+        },
+        _ => None,
     };
     let query_token_ignored = auth::query_has_token(query.as_deref());
     let limit = library_limit(state.config.max_frame_bytes);
@@ -99,6 +108,7 @@ pub async fn upgrade(
                 query_token_ignored,
                 connection_permit,
                 user_permit,
+                anonymous_permit,
             )
             .run(socket)
             .await;

@@ -639,12 +639,13 @@ async fn the_chat_page_in_a_real_browser() {
     assert_eq!(
         rendered["elements"],
         json!([
-            "h3", "p", "p", "a", "code", "div", "table", "thead", "tr", "th", "th", "tbody", "tr",
-            "td", "td", "strong"
+            "h3", "p", "p", "code", "div", "table", "thead", "tr", "th", "th", "tbody", "tr", "td",
+            "td", "strong"
         ]),
         "{rendered}"
     );
-    assert_eq!(rendered["links"], json!(["https://example.org/x"]));
+    // No link is ever made, not even to a plausible https URL: answers quote tenant data.
+    assert_eq!(rendered["links"], json!([]), "{rendered}");
     assert!(
         rendered["text"]
             .as_str()
@@ -700,6 +701,64 @@ async fn the_chat_page_in_a_real_browser() {
     assert_eq!(alice_runs.len(), 1, "alice sees only her own conversation");
     assert_eq!(alice_runs[0]["status"], "failed");
     browser.screenshot_full_page(&out.join("no-data-1440.png"));
+
+    // --- Names from tenant data never become links: a team named like a Markdown link is shown
+    // as the text it is, in the answer, its tables and the charts.
+    const LURE: &str = "[Claim your refund](https://evil.example/refund)";
+    let mut csv = String::from("timestamp,model,input_tokens,output_tokens,team,feature\n");
+    for day in 1..=20 {
+        for (team, tokens) in [(LURE, 90_000), ("search", 40_000)] {
+            csv.push_str(&format!(
+                "2026-11-{day:02}T10:00:00Z,gpt-4o,{tokens},9000,\"{team}\",\"{LURE}\"\n"
+            ));
+        }
+    }
+    let upload = server
+        .post(
+            "/api/usage?format=csv",
+            &[(
+                "authorization",
+                &format!("Bearer {}", token("tess", Some("usage:write"))),
+            )],
+            csv.as_bytes(),
+        )
+        .await;
+    assert_eq!(upload.status, 200, "{}", upload.text());
+    browser.click(&browser.find("#sign-out"));
+    browser.wait_for(
+        "the sign-in form",
+        "return !document.getElementById('signin').hidden;",
+        WAIT,
+    );
+    browser.execute("document.getElementById('token').value = '';", vec![]);
+    browser.send_keys(&browser.find("#token"), &token("tess", None));
+    browser.click(&browser.find("#signin button[type='submit']"));
+    browser.wait_for(
+        "tess to be signed in",
+        "return document.getElementById('who-name').textContent === 'tess' && document.getElementById('conn-status').textContent === 'Live';",
+        WAIT,
+    );
+    browser.click(&browser.find(".example[data-kind='cost']"));
+    browser.wait_for(
+        "tess's run to end",
+        "const run = document.querySelector('article.run'); return run && run.dataset.status !== 'running';",
+        WAIT,
+    );
+    let page = browser.execute(
+        r#"const c = document.querySelector('.conversation');
+           return {
+             status: document.querySelector('article.run').dataset.status,
+             links: c.querySelectorAll('a').length,
+             quoted: c.textContent.includes('Claim your refund'),
+           };"#,
+        vec![],
+    );
+    assert_eq!(
+        page,
+        json!({"status": "completed", "links": 0, "quoted": true}),
+        "the lure is shown as text and never as a link"
+    );
+    browser.screenshot_full_page(&out.join("tenant-names-1440.png"));
 
     println!("screenshots in {}", out.display());
     drop(browser);

@@ -256,7 +256,7 @@ async fn usage_ingest_needs_a_token_with_the_scope() {
     let body = response.json();
     assert_eq!(body["error_code"], "FORBIDDEN");
     assert!(body["message"].as_str().unwrap().contains("usage:write"));
-    assert_eq!(server.store.usage_count("alice").await.unwrap(), 0);
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -291,7 +291,7 @@ async fn usage_ingest_is_all_or_nothing() {
             .unwrap()
             .contains("input_tokens")
     );
-    assert_eq!(server.store.usage_count("alice").await.unwrap(), 0);
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 0);
 
     let response = server
         .post("/api/usage", &headers, GOOD_CSV.as_bytes())
@@ -299,9 +299,9 @@ async fn usage_ingest_is_all_or_nothing() {
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(
         response.json(),
-        json!({"tenant_id": "alice", "imported": 3, "rows_read": 3})
+        json!({"tenant_id": "user:alice", "imported": 3, "rows_read": 3})
     );
-    assert_eq!(server.store.usage_count("alice").await.unwrap(), 3);
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -331,7 +331,7 @@ async fn usage_ingest_refuses_bodies_over_the_limit() {
         .await;
     assert_eq!(response.status, 413, "{}", response.text());
     assert_eq!(response.json()["error_code"], "PAYLOAD_TOO_LARGE");
-    assert_eq!(server.store.usage_count("alice").await.unwrap(), 0);
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -396,7 +396,8 @@ async fn unauthenticated_socket_serves_only_ping_and_authenticate() {
         "{established}"
     );
     assert_eq!(established["user_id"], "alice");
-    assert_eq!(established["tenant_id"], "alice");
+    // No `org_id`: the user's personal tenant.
+    assert_eq!(established["tenant_id"], "user:alice");
     assert_eq!(established["protocol"], "agentwire.v1");
     assert_eq!(
         established["agents"],
@@ -490,6 +491,7 @@ async fn token_in_the_query_string_is_ignored() {
         credentials: Credentials::None,
         offer_subprotocol: true,
         connect_timeout: WAIT,
+        tls: None,
     };
     let mut session = Session::connect(&opts).await.unwrap();
     session

@@ -6,6 +6,9 @@
 //! - `http_and_auth`: HTTP endpoints, authentication in all its forms, socket rules, security
 //!   headers and CORS.
 //! - `web`: the page's HTTP side (assets, demo token, thread history).
+//! - `identities`: expiring tokens, personal tenants, (tenant, user) keys, store failures seen
+//!   only as correlation ids.
+//! - `connections`: HTTP header and idle timeouts, connection caps, followed runs, TLS.
 //! - `browser`: the page in headless Chromium (with `webdriver`, its WebDriver client).
 //! - `agui`: the AG-UI endpoints, and the real `@ag-ui/client` in Node against the server.
 //! - `cluster`: several nodes on one PostgreSQL database (skipped without one, saying why).
@@ -21,7 +24,9 @@
 mod agui;
 mod browser;
 mod cluster;
+mod connections;
 mod http_and_auth;
+mod identities;
 mod runs;
 mod tasks;
 mod web;

@@ -251,7 +251,10 @@ async fn history_then_resume_loses_and_repeats_nothing() {
     server
         .state
         .engine
-        .ingest("carol", demo.records)
+        .ingest(
+            &agentwire_server::auth::personal_tenant("carol"),
+            demo.records,
+        )
         .await
         .unwrap();
     let carol = token("carol", None);
