@@ -35,6 +35,37 @@ const UNANSWERABLE: &[&str] = &[
     "passwords", "api key", "prompts say", "what did users ask", "what do users ask",
 ];
 
+/// What a saving must not cost ("without hurting quality"): named in a cost question, these are a
+/// constraint on the review, not a question the records cannot answer.
+const CONSTRAINED: &[&str] = &[
+    "quality",
+    "accuracy",
+    "accurate",
+    "correct",
+    "satisfaction",
+    "csat",
+    "nps",
+];
+
+#[rustfmt::skip]
+const CONSTRAINT_LEAD: &[&str] = &[
+    "without", "keeping", "keep", "maintaining", "maintain", "preserving", "preserve",
+    "sacrificing", "hurting", "losing", "compromising", "degrading", "affecting", "impacting",
+];
+
+/// A cost review or what-if whose only unanswerable words are a constraint on the saving.
+fn only_a_constraint(w: &Words<'_>, all: &[&str], cues: &IntentCues) -> bool {
+    let cost_question = cues.what_if || cues.review == Some(ReviewFocus::Cost);
+    cost_question
+        && w.any(CONSTRAINT_LEAD)
+        && !UNANSWERABLE.iter().any(|p| p.contains(' ') && w.phrase(p))
+        && !w.starts(&["hallucinat", "revenue", "profitab", "salar"])
+        && all
+            .iter()
+            .filter(|t| UNANSWERABLE.contains(t) || t.starts_with("accura"))
+            .all(|t| CONSTRAINED.contains(t))
+}
+
 #[derive(Default)]
 pub(crate) struct IntentCues {
     pub what_if: bool,
@@ -251,9 +282,10 @@ pub(crate) fn decide_intent(w: &Words<'_>, cues: &IntentCues, domain: bool) -> I
     if all.is_empty() {
         return Intent::Unanswerable;
     }
-    if w.any(UNANSWERABLE)
+    if (w.any(UNANSWERABLE)
         || UNANSWERABLE.iter().any(|p| p.contains(' ') && w.phrase(p))
-        || w.starts(&["hallucinat", "accura", "revenue", "profitab", "salar"])
+        || w.starts(&["hallucinat", "accura", "revenue", "profitab", "salar"]))
+        && !only_a_constraint(w, &all, cues)
     {
         return Intent::Unanswerable;
     }

@@ -324,3 +324,24 @@ fn issue_10_structured_tasks() {
         }
     );
 }
+
+#[test]
+fn cutting_spend_without_hurting_quality_is_a_cost_review_not_unanswerable() {
+    let demo = demo();
+    for question in [
+        "Where can we cut our AI spend without hurting quality?",
+        "How do we reduce costs while keeping accuracy?",
+        "Can we lower spend without losing answer quality?",
+    ] {
+        let q = understand(question, &demo.vocab, demo.today);
+        assert_eq!(q.intent, Intent::Review(ReviewFocus::Cost), "{question}");
+    }
+    // Asked for on its own, quality is still not in usage records.
+    for question in [
+        "How good is the quality of our answers?",
+        "Is gpt-4o accurate?",
+    ] {
+        let q = understand(question, &demo.vocab, demo.today);
+        assert_eq!(q.intent, Intent::Unanswerable, "{question}");
+    }
+}
