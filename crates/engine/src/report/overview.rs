@@ -7,6 +7,7 @@
 //! here only). It must not compute a figure: it picks from the findings, and the total saving is
 //! the report's `total_monthly_savings_usd`.
 
+use super::words::window;
 use super::{Report, ranked_anomalies};
 use crate::question::Intent;
 use agentwire_analytics::capacity::Capacity;
@@ -151,14 +152,4 @@ fn capacity_line(c: &Capacity) -> String {
         }
     }
     line
-}
-
-/// A day, or a window of days.
-pub(super) fn window(start: impl ToString, end: impl ToString) -> String {
-    let (start, end) = (start.to_string(), end.to_string());
-    if start == end {
-        start
-    } else {
-        format!("{start} to {end}")
-    }
 }

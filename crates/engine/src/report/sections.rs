@@ -4,7 +4,7 @@
 //! expects the section). Figures are formatted with `analytics::format` only.
 //! No section may compute a figure the findings do not hold.
 
-use super::overview::window;
+use super::words::window;
 use super::{Report, SHOWN_ANOMALIES, ranked_anomalies};
 use agentwire_analytics::capacity::{Capacity, LimitCheck};
 use agentwire_analytics::format;

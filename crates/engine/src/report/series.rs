@@ -3,7 +3,7 @@
 //! and `summary` and `anomalies` when no usage findings set them.
 //! It must not compute statistics: the offline analysis (`offline.rs`) already did.
 
-use super::overview::window;
+use super::words::window;
 use super::{Report, SHOWN_ANOMALIES};
 use crate::findings::SeriesFindings;
 use agentwire_analytics::format;

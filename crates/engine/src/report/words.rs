@@ -1,4 +1,4 @@
-//! How the short answers (lookups, what-ifs) write figures, periods and selections in plain
+//! How the answers write figures, periods, windows and selections in plain
 //! words: `$1,234.56`, `$0.003412` (a cost per request), `4.23%`, `1,234 ms`; "in October 2026",
 //! "in the 30 days to 2026-11-25"; "the search team", "Claude models (claude-3-5-haiku,
 //! claude-sonnet-4)", "failed requests".
@@ -310,6 +310,16 @@ pub(crate) fn capitalise(text: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// A day, or a window of days.
+pub(super) fn window(start: impl ToString, end: impl ToString) -> String {
+    let (start, end) = (start.to_string(), end.to_string());
+    if start == end {
+        start
+    } else {
+        format!("{start} to {end}")
     }
 }
 
