@@ -38,9 +38,10 @@ mod understand;
 mod vocabulary;
 mod words;
 
+pub use models::ModelName;
 pub use names::{MatchKind, Unknown};
-pub use query::{Intent, Plan, PlanStep, Query, Resolved, ReviewFocus};
+pub use query::{DEFAULT_DAYS, Intent, Plan, PlanStep, Query, Resolved, ReviewFocus};
 pub use suggest::{example_questions, reply, unknown_sentence};
 pub use task::{Task, understand_task};
-pub use understand::{DEFAULT_DAYS, understand};
-pub use vocabulary::{ModelName, Vocabulary};
+pub use understand::understand;
+pub use vocabulary::Vocabulary;

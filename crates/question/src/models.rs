@@ -7,7 +7,14 @@
 //! does with them.
 
 use crate::text::close;
-use crate::vocabulary::ModelName;
+use serde::Serialize;
+
+/// A model name and the provider serving it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelName {
+    pub name: String,
+    pub provider: String,
+}
 
 /// A model name split for matching.
 #[derive(Debug, Clone)]

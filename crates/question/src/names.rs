@@ -701,7 +701,7 @@ fn unknown_by_cue(tokens: &[Token], words: &[String], vocab: &Vocabulary, found:
                 && text.len() >= 2
                 && !text.bytes().all(|b| b.is_ascii_digit())
                 && cue(Some(text)).is_none()
-                && !crate::understand::is_keyword(text);
+                && !is_keyword(text);
             plausible.then_some(text)
         };
         // "the X team" (X right before the cue) or "team X" / "team called X" after an article.
@@ -760,6 +760,39 @@ const NOT_NAMES: &[&str] = &[
     "was", "were", "are", "heaviest", "biggest", "largest", "smallest", "top", "mostly", "name",
     "names", "level", "wise", "breakdown", "members", "spending", "calls", "called", "named",
 ];
+
+/// Words the question's own grammar uses (not names), for telling names from the rest.
+pub(crate) fn is_keyword(w: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "latency",
+        "ttft",
+        "tokens",
+        "requests",
+        "spend",
+        "cost",
+        "trend",
+        "breakdown",
+        "share",
+        "rate",
+        "daily",
+        "weekly",
+        "monthly",
+        "average",
+        "median",
+        "total",
+        "overall",
+        "usage",
+        "bill",
+        "budget",
+        "limit",
+        "limits",
+        "capacity",
+        "forecast",
+        "anomaly",
+        "spike",
+    ];
+    WORDS.contains(&w)
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::names::{MatchKind, Unknown};
 
+/// Days a question covers when it names no period.
+pub const DEFAULT_DAYS: i64 = 30;
+
 /// The broad questions that keep the full review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -10,10 +10,10 @@ use agentwire_analytics::whatif::Change;
 use chrono::NaiveDate;
 
 use crate::names::Mention;
+use crate::query::DEFAULT_DAYS;
 use crate::query::Intent;
 use crate::text::{number, singular};
 use crate::time::{Kind, TimeSpan, previous};
-use crate::understand::DEFAULT_DAYS;
 use crate::words::Words;
 
 /// Words that shape the answer.

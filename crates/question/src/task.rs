@@ -34,8 +34,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::query::DEFAULT_DAYS;
 use crate::query::{Intent, Query, ReviewFocus};
-use crate::understand::{DEFAULT_DAYS, understand};
+use crate::understand::understand;
 use crate::vocabulary::Vocabulary;
 
 /// A structured task, understood.

@@ -13,48 +13,12 @@ use chrono::{Duration, NaiveDate};
 use crate::intent::{decide_intent, intent_cues};
 use crate::metric::{read_metric, share_base_position};
 use crate::names::{Mention, find_names};
-use crate::query::{Intent, Query, Resolved};
+use crate::query::{DEFAULT_DAYS, Intent, Query, Resolved};
 use crate::shape::{compare_groups, periods, read_shape_words, shape, what_if_change};
 use crate::text::tokenize;
 use crate::time::find_times;
 use crate::vocabulary::Vocabulary;
 use crate::words::Words;
-
-/// Days a question covers when it names no period.
-pub const DEFAULT_DAYS: i64 = 30;
-
-/// Words the question's own grammar uses (not names), for telling names from the rest.
-pub(crate) fn is_keyword(w: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "latency",
-        "ttft",
-        "tokens",
-        "requests",
-        "spend",
-        "cost",
-        "trend",
-        "breakdown",
-        "share",
-        "rate",
-        "daily",
-        "weekly",
-        "monthly",
-        "average",
-        "median",
-        "total",
-        "overall",
-        "usage",
-        "bill",
-        "budget",
-        "limit",
-        "limits",
-        "capacity",
-        "forecast",
-        "anomaly",
-        "spike",
-    ];
-    WORDS.contains(&w)
-}
 
 /// Reads a question against a tenant's vocabulary. `today` is the day it is asked; time words
 /// are read against the data's last day when that is earlier.

@@ -11,17 +11,9 @@ use std::collections::HashMap;
 use agentwire_analytics::query::{Dimension, Period};
 use agentwire_analytics::{PriceTable, UsageRecord};
 use chrono::NaiveDate;
-use serde::Serialize;
 
-use crate::models::ModelSig;
+use crate::models::{ModelName, ModelSig};
 use crate::text::singular;
-
-/// A model name and the provider serving it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ModelName {
-    pub name: String,
-    pub provider: String,
-}
 
 /// One value of a dimension, split into words for matching.
 #[derive(Debug, Clone)]
