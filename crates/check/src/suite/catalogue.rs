@@ -135,9 +135,6 @@ pub enum Needs {
 
 /// Why the multi-user cases need `--secret`.
 const SEVERAL_USERS: &str = "this case acts as several users, and a --token is one user";
-/// Why the ground-truth cases need `--secret`.
-pub(crate) const FRESH_TENANT: &str =
-    "ground truth uploads its data set into a fresh tenant, which only a minted token can name";
 
 /// The function that carries a case out: it judges what it sees and returns the case's outcome
 /// (`Err` when it ended early).
@@ -529,7 +526,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "on an uploaded data set with a planted daily spike, the answer names that day as anomalous",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::SPIKE_DAY)),
     },
     Case {
@@ -538,7 +535,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "on an uploaded data set with a known routing opportunity, the answer states a monthly saving within 10% of the truth at list prices",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::ROUTING_SAVING)),
     },
     Case {
@@ -547,7 +544,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "asked what a team spent in a calendar month of the uploaded data, the answer states the figure (within 1%) in its first three sentences",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::TEAM_MONTH_SPEND)),
     },
     Case {
@@ -556,7 +553,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "asked which team spent the most in a month, the answer names it with its spend (within 1%) in its first three sentences",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::TOP_TEAM)),
     },
     Case {
@@ -565,7 +562,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "asked how many requests went to a model in a month, the answer states the count (within 1%) in its first three sentences",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::MODEL_REQUESTS)),
     },
     Case {
@@ -574,7 +571,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "asked to compare a team's spend over two date ranges, the answer states both figures (within 1%) in its first three sentences",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::WEEKS_COMPARED)),
     },
     Case {
@@ -583,7 +580,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "asked which of two models cost more in a month, the answer states both models' spend (within 1%) in its first three sentences",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::ask(ctx, &ground_truth::MODELS_COMPARED)),
     },
     Case {
@@ -592,7 +589,7 @@ static CATALOGUE: &[Case] = &[
         level: Must,
         group: GroundTruth,
         rule: "agent_execute with a task's fields and no question (issue 10) runs to agent_completed, compares the stated monthly spend with the data's (within 5%) and names the fields it did not use",
-        needs: Secret(FRESH_TENANT),
+        needs: Secret(ground_truth::FRESH_TENANT),
         run: |ctx| Box::pin(ground_truth::task(ctx)),
     },
     // -------------------------------------------- several nodes (4, 5, 7): two or more targets

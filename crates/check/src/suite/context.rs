@@ -4,11 +4,10 @@
 //! What it must not do: judge. The context holds evidence; cases and the runner judge it. Nothing
 //! recorded here is ever dropped: a run that was followed is filed, a leak that was seen is kept.
 
-use super::cases::agui::AguiRun;
-use super::cases::ground_truth::TruthSetup;
 use super::outcome::Outcome;
 use super::probe::Probe;
 use super::{RunSummary, SuiteConfig};
+use crate::agui::SseEvent;
 use crate::client::{ClientError, ConnectOptions, Credentials, Session};
 use crate::grammar::{self, Violation};
 use crate::http::HttpError;
@@ -16,6 +15,7 @@ use crate::isolation::{Leak, Registry};
 use crate::metrics::{MetricSet, Tags};
 use crate::target::Target;
 use crate::token::{Identity, Minter};
+use crate::truth::GroundTruth;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -217,6 +217,25 @@ pub(crate) struct Ctx {
     pub truth: Option<TruthSetup>,
     /// The AG-UI run, asked by the first AG-UI case that needs one.
     pub agui: Option<AguiRun>,
+}
+
+/// The ground-truth tenant, set up once (by the first ground-truth case) for every one.
+#[derive(Debug, Clone)]
+pub(crate) enum TruthSetup {
+    Ready { user: User, truth: Box<GroundTruth> },
+    Skip(String),
+    Fail(String),
+}
+
+/// A run the suite read over AG-UI, asked once and judged by every AG-UI case.
+#[derive(Debug, Clone)]
+pub(crate) struct AguiRun {
+    pub thread_id: String,
+    /// `RUN_STARTED.runId`: the id to resume and cancel with.
+    pub run_id: String,
+    pub events: Vec<SseEvent>,
+    pub ttfe_ms: f64,
+    pub ttc_ms: f64,
 }
 
 impl Ctx {

@@ -11,22 +11,11 @@
 use super::SUPERVISOR_QUESTION;
 use crate::agui::{SseEvent, parse_event_id, run_input, verify};
 use crate::http::{Answer, HttpError};
-use crate::suite::context::Ctx;
+use crate::suite::context::{AguiRun, Ctx};
 use crate::suite::outcome::{OrOutcome, Outcome};
 use crate::token::random_hex;
 use serde_json::{Value, json};
 use std::time::Instant;
-
-/// A run the suite read over AG-UI.
-#[derive(Debug, Clone)]
-pub(crate) struct AguiRun {
-    pub thread_id: String,
-    /// `RUN_STARTED.runId`: the id to resume and cancel with.
-    pub run_id: String,
-    pub events: Vec<SseEvent>,
-    pub ttfe_ms: f64,
-    pub ttc_ms: f64,
-}
 
 impl AguiRun {
     fn json(&self) -> Vec<Value> {

@@ -16,20 +16,15 @@ use super::kind;
 use crate::client::Credentials;
 use crate::lookups;
 use crate::quality::{self, Scenario};
-use crate::suite::catalogue::FRESH_TENANT;
-use crate::suite::context::{Ctx, User};
+use crate::suite::context::{Ctx, TruthSetup, User};
 use crate::suite::outcome::{OrOutcome, Outcome};
 use crate::suite::probe::{Probe, Request};
 use crate::truth::{self, GroundTruth};
 use serde_json::Value;
 
-/// The ground-truth tenant, set up once for every ground-truth case.
-#[derive(Debug, Clone)]
-pub(crate) enum TruthSetup {
-    Ready { user: User, truth: Box<GroundTruth> },
-    Skip(String),
-    Fail(String),
-}
+/// Why the ground-truth cases need `--secret`.
+pub(crate) const FRESH_TENANT: &str =
+    "ground truth uploads its data set into a fresh tenant, which only a minted token can name";
 
 /// One question about the uploaded data set.
 #[derive(Debug)]
