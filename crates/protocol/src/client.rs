@@ -205,6 +205,10 @@ impl RunParams {
                 "optimization_target" => {
                     params.optimization_target = Some(string_param(key, value)?)
                 }
+                "rate_limits" => {
+                    check_rate_limits(value)?;
+                    params.extra.insert(key.clone(), value.clone());
+                }
                 "monthly_spend" => {
                     let spend = value
                         .as_f64()
@@ -501,6 +505,51 @@ fn string_param(key: &str, value: &Value) -> Result<String, ParseError> {
         .ok_or_else(|| wrong_type(key, "a string"))
 }
 
+/// Rate limits a run may be asked to check: each is checked against every minute of the data.
+pub const MAX_RATE_LIMITS: usize = 64;
+/// The longest one `MODEL=TPM[:RPM]` entry may be.
+const MAX_RATE_LIMIT_CHARS: usize = 200;
+
+/// `rate_limits` is a list of `MODEL=TPM[:RPM]` strings (or one comma-separated string), at most
+/// [`MAX_RATE_LIMITS`] of them: the entries' own syntax is the agents' to judge, their number and
+/// size are bounded here, before any run starts.
+fn check_rate_limits(value: &Value) -> Result<(), ParseError> {
+    const EXPECTED: &str = "a list of \"MODEL=TPM[:RPM]\" strings";
+    let entries: Vec<&str> = match value {
+        Value::String(text) => text.split(',').filter(|t| !t.trim().is_empty()).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .ok_or_else(|| wrong_type("rate_limits", EXPECTED))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(wrong_type("rate_limits", EXPECTED)),
+    };
+    if entries.len() > MAX_RATE_LIMITS {
+        return Err(ParseError::new(
+            ErrorCode::InvalidMessage,
+            format!(
+                "field `rate_limits` holds {} limits; at most {MAX_RATE_LIMITS} are checked in one run",
+                entries.len()
+            ),
+        ));
+    }
+    if let Some(long) = entries
+        .iter()
+        .find(|e| e.chars().count() > MAX_RATE_LIMIT_CHARS)
+    {
+        return Err(ParseError::new(
+            ErrorCode::InvalidMessage,
+            format!(
+                "field `rate_limits` has an entry over {MAX_RATE_LIMIT_CHARS} characters (\"{}...\")",
+                truncate(long, 32)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn wrong_type(field: &str, expected: &str) -> ParseError {
     ParseError::new(
         ErrorCode::InvalidMessage,
@@ -720,6 +769,34 @@ mod tests {
             assert_eq!(err.request_id.as_deref(), *request_id, "{text}");
             assert!(!err.message.is_empty());
         }
+    }
+
+    #[test]
+    fn rate_limits_are_bounded_before_any_run_starts() {
+        let frame = |limits: &str| {
+            format!(
+                r#"{{"type":"start_agent","payload":{{"user_request":"will we hit our limits?","rate_limits":{limits}}}}}"#
+            )
+        };
+        let many: Vec<String> = (0..65).map(|i| format!("\"m{i}=1000\"")).collect();
+        let err = parse(&frame(&format!("[{}]", many.join(",")))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidMessage);
+        assert!(
+            err.message.contains("65") && err.message.contains("64"),
+            "{}",
+            err.message
+        );
+        let joined: Vec<String> = (0..65).map(|i| format!("m{i}=1000")).collect();
+        let err = parse(&frame(&format!("\"{}\"", joined.join(",")))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidMessage);
+        let err = parse(&frame("[1000]")).unwrap_err();
+        assert!(err.message.contains("`rate_limits`"), "{}", err.message);
+        let err = parse(&frame(&format!("[\"{}=1\"]", "m".repeat(300)))).unwrap_err();
+        assert!(err.message.contains("`rate_limits`"), "{}", err.message);
+        // Sixty-four are fine, and kept for the agents as sent.
+        let ok: Vec<String> = (0..64).map(|i| format!("\"m{i}=1000\"")).collect();
+        assert!(parse(&frame(&format!("[{}]", ok.join(",")))).is_ok());
+        assert!(parse(&frame("\"gpt-4o=30000:500,*=90000\"")).is_ok());
     }
 
     #[test]
