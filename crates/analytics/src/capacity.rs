@@ -5,7 +5,9 @@
 //! (`request_count > 1`, e.g. hourly rollups) say nothing about minutes inside the bucket, so their
 //! tokens are spread evenly over the bucket's width (the data's own spacing, at most a day); the
 //! result says which resolution it had, since spreading hides bursts. Percentiles are nearest-rank
-//! over every minute from the first record's to the last's, idle minutes included.
+//! over every minute from the first record's to the last's, idle minutes included, within the last
+//! 92 days of the records (older ones are left out, with a note): memory is bounded whatever the
+//! span, and per-model series exist only for the busiest models and those a limit names.
 //!
 //! Forecast: the hourly series of the busiest minute of each hour (tokens), seasonal by day or
 //! week as the history allows, backtested on its own last season against seasonal-naive. The time
@@ -25,8 +27,12 @@ use crate::summary::Filter;
 pub const FORECAST_HOURS: usize = 14 * 24;
 /// Trend extrapolation beyond this many hours (two years) is not reported.
 const MAX_EXTRAPOLATION_HOURS: f64 = 2.0 * 365.0 * 24.0;
-/// Dense minute series longer than this (about 19 years) are refused as nonsense input.
-const MAX_MINUTES: i64 = 10_000_000;
+/// Minute series cover at most the last this many days of the records in scope (132,480 minutes,
+/// about 2 MB a series), so one request's memory is bounded whatever the span of the data.
+const MAX_DAYS_BY_MINUTE: i64 = 92;
+/// Per-model minute series are built for this many models with the most tokens (and for the
+/// model each rate limit names), never for every model of the tenant.
+const MODELS_BY_MINUTE: usize = 5;
 
 /// A configured rate limit: per model, or for all traffic with model `*`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -206,7 +212,7 @@ impl Minutes {
 
 /// Capacity of the filtered records against `limits`.
 pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) -> Capacity {
-    let selected: Vec<&UsageRecord> = records.iter().filter(|r| filter.matches(r)).collect();
+    let mut selected: Vec<&UsageRecord> = records.iter().filter(|r| filter.matches(r)).collect();
     let mut notes = Vec::new();
     let empty = |resolution: &str, notes: Vec<String>| Capacity {
         resolution: resolution.to_string(),
@@ -220,10 +226,20 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         forecast: None,
         notes,
     };
-    let (Some(first), Some(last)) = (
-        selected.iter().map(|r| r.timestamp).min(),
-        selected.iter().map(|r| r.timestamp).max(),
-    ) else {
+    let Some(last) = selected.iter().map(|r| r.timestamp).max() else {
+        return empty("none", vec!["no records in scope".to_string()]);
+    };
+    let earliest = floor_minute(last) - Duration::days(MAX_DAYS_BY_MINUTE);
+    let before = selected.len();
+    selected.retain(|r| r.timestamp >= earliest);
+    if selected.len() < before {
+        notes.push(format!(
+            "capacity is measured over the last {MAX_DAYS_BY_MINUTE} days of the records (from {}); {} earlier record(s) are left out",
+            earliest.format("%Y-%m-%d"),
+            before - selected.len()
+        ));
+    }
+    let Some(first) = selected.iter().map(|r| r.timestamp).min() else {
         return empty("none", vec!["no records in scope".to_string()]);
     };
     let bucketed = selected.iter().any(|r| r.request_count > 1);
@@ -234,26 +250,42 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
     };
     let first_minute = floor_minute(first);
     let span = (floor_minute(last) - first_minute).num_minutes() + width as i64;
-    if span > MAX_MINUTES {
-        notes.push(format!(
-            "the records span {span} minutes; too long to analyse by the minute"
-        ));
-        return empty("none", notes);
-    }
     let n = usize::try_from(span).unwrap_or(0);
+    // Which models get a series of their own: the busiest, and each limit's model.
+    let mut totals: FastMap<&str, f64> = FastMap::default();
+    for r in &selected {
+        *totals.entry(r.model.as_str()).or_insert(0.0) +=
+            r.input_tokens as f64 + r.output_tokens as f64;
+    }
+    let mut models: Vec<(&str, f64)> = totals.into_iter().collect();
+    models.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut tracked: Vec<&str> = models
+        .iter()
+        .take(MODELS_BY_MINUTE)
+        .map(|(m, _)| *m)
+        .collect();
+    for limit in limits.iter().filter(|l| l.model != "*") {
+        if let Some((m, _)) = models.iter().find(|(m, _)| limit.applies_to(m))
+            && !tracked.contains(m)
+        {
+            tracked.push(m);
+        }
+    }
     let mut total = Minutes::new(n);
-    let mut per_model: FastMap<&str, (f64, Minutes)> = FastMap::default();
+    let mut per_model: FastMap<&str, (f64, Minutes)> = tracked
+        .iter()
+        .map(|m| (*m, (0.0, Minutes::new(n))))
+        .collect();
     for r in &selected {
         let i =
             usize::try_from((floor_minute(r.timestamp) - first_minute).num_minutes()).unwrap_or(0);
         let tokens = r.input_tokens as f64 + r.output_tokens as f64;
         let requests = r.request_count as f64;
         total.add(i, width, tokens, requests);
-        let entry = per_model
-            .entry(r.model.as_str())
-            .or_insert_with(|| (0.0, Minutes::new(n)));
-        entry.0 += tokens;
-        entry.1.add(i, width, tokens, requests);
+        if let Some(entry) = per_model.get_mut(r.model.as_str()) {
+            entry.0 += tokens;
+            entry.1.add(i, width, tokens, requests);
+        }
     }
     let resolution = if bucketed {
         notes.push(format!(
@@ -263,11 +295,9 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
     } else {
         "per request".to_string()
     };
-    let mut models: Vec<(&str, f64)> = per_model.iter().map(|(m, (t, _))| (*m, *t)).collect();
-    models.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
     let by_model = models
         .iter()
-        .take(5)
+        .take(MODELS_BY_MINUTE)
         .filter_map(|(m, _)| {
             let (_, minutes) = per_model.get(m)?;
             Some(ModelRates {
@@ -292,10 +322,11 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
             let slice = if limit.model == "*" {
                 Some(&total)
             } else {
-                per_model
+                models
                     .iter()
                     .find(|(m, _)| limit.applies_to(m))
-                    .map(|(_, (_, minutes))| minutes)
+                    .and_then(|(m, _)| per_model.get(m))
+                    .map(|(_, minutes)| minutes)
             };
             let empty_minutes = Minutes::new(0);
             let slice = slice.unwrap_or(&empty_minutes);
@@ -442,6 +473,54 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()
             + Duration::minutes(min)
             + Duration::seconds(sec)
+    }
+
+    #[test]
+    fn a_span_of_years_and_many_models_is_measured_over_a_bounded_window() {
+        // Two rows ten years apart and sixty models: by the minute over the whole span this was
+        // 5.3 million minutes per series, one series per model (gigabytes).
+        let last = at(0, 0);
+        let mut records = vec![UsageRecord::new(
+            last - Duration::days(3650),
+            "openai",
+            "gpt-4o",
+            10,
+            10,
+        )];
+        for m in 0..60 {
+            records.push(UsageRecord::new(
+                last - Duration::minutes(m),
+                "openai",
+                &format!("model-{m}"),
+                100 + m as u64,
+                0,
+            ));
+        }
+        let limits = [
+            RateLimit::parse("model-59=1000").unwrap(),
+            RateLimit::parse("*=100000").unwrap(),
+        ];
+        let c = capacity(&records, &Filter::default(), &limits);
+        assert!(
+            c.minutes <= (MAX_DAYS_BY_MINUTE * 24 * 60) as usize,
+            "{} minutes",
+            c.minutes
+        );
+        assert!(c.minutes >= 60);
+        assert!(
+            c.notes.iter().any(|n| n.contains("last 92 days")),
+            "{:?}",
+            c.notes
+        );
+        assert_eq!(c.by_model.len(), 5);
+        assert_eq!(c.by_model[0].model, "model-59");
+        // A limit on a model outside the top five still gets that model's own series.
+        assert_eq!(c.limits.len(), 2);
+        assert!(
+            (c.limits[0].peak_utilisation - 0.159).abs() < 1e-9,
+            "{:?}",
+            c.limits[0]
+        );
     }
 
     #[test]
