@@ -5,7 +5,7 @@
 use agentwire_check::client::{ClientError, Credentials, Session};
 use agentwire_server::JwtConfig;
 use agentwire_testkit::jwt::now;
-use agentwire_testkit::{SECRET, TestServer, sign, token, usage_writer_token};
+use agentwire_testkit::{SECRET, TestBackend, TestServer, sign, token, usage_writer_token};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -177,19 +177,47 @@ async fn the_same_sub_in_two_tenants_never_conflicts_or_sees_the_other_run() {
     );
 }
 
-/// Opens the test database beside the server and installs `sql` (a trigger that fails writes):
-/// a real store failure, with words a client must never see.
+/// Opens the test database beside the server and runs `sql` on it (test-only SQL written in
+/// this file): a real store failure, with words a client must never see.
 async fn break_the_store(server: &TestServer, sql: &str) {
     use sqlx::Connection as _;
-    let mut db = sqlx::SqliteConnection::connect(server.database_url())
-        .await
-        .unwrap();
-    // Test-only SQL written in this file, not input.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match server.database().backend() {
+        TestBackend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(server.database_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut db).await.unwrap();
+            db.close().await.unwrap();
+        }
+        TestBackend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(server.database_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut db).await.unwrap();
+            db.close().await.unwrap();
+        }
+    }
+}
+
+/// Makes every insert into `table` (where `when` holds, in SQL over `NEW`) fail with
+/// [`SECRET_WORDS`], on whichever backend the server runs.
+async fn fail_inserts(server: &TestServer, name: &str, table: &str, when: Option<&str>) {
+    let sql = match server.database().backend() {
+        TestBackend::Sqlite => format!(
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} {} \
+             BEGIN SELECT RAISE(ABORT, '{SECRET_WORDS}'); END;",
+            when.map(|w| format!("WHEN {w}")).unwrap_or_default()
+        ),
+        TestBackend::Postgres => format!(
+            "CREATE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION '{SECRET_WORDS}'; END $$; \
+             CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW {} \
+             EXECUTE FUNCTION {name}_fn();",
+            when.map(|w| format!("WHEN ({w})")).unwrap_or_default()
+        ),
+    };
+    break_the_store(server, &sql).await;
 }
 
 const SECRET_WORDS: &str = "disk on fire at sector 7";
@@ -205,13 +233,11 @@ async fn store_failures_reach_clients_only_as_correlation_ids() {
     let server = TestServer::builder().demo_data().start().await;
     // Every `agent_thinking` write fails: the run stops, and its terminal event (which can be
     // written) says so without the database's words.
-    break_the_store(
+    fail_inserts(
         &server,
-        &format!(
-            "CREATE TRIGGER fail_thinking BEFORE INSERT ON run_events \
-             WHEN NEW.event_type = 'agent_thinking' \
-             BEGIN SELECT RAISE(ABORT, '{SECRET_WORDS}'); END;"
-        ),
+        "fail_thinking",
+        "run_events",
+        Some("NEW.event_type = 'agent_thinking'"),
     )
     .await;
     let mut session = server.connect_as("hank").await;
@@ -240,14 +266,7 @@ async fn store_failures_reach_clients_only_as_correlation_ids() {
     assert!(!stored.text().contains(SECRET_WORDS), "{}", stored.text());
 
     // Runs cannot be recorded: the socket's `error` carries an id, not the words.
-    break_the_store(
-        &server,
-        &format!(
-            "CREATE TRIGGER fail_runs BEFORE INSERT ON runs \
-             BEGIN SELECT RAISE(ABORT, '{SECRET_WORDS}'); END;"
-        ),
-    )
-    .await;
+    fail_inserts(&server, "fail_runs", "runs", None).await;
     session
         .start_agent("s2", "data", "What did we spend?", Map::new())
         .await
