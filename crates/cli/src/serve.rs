@@ -58,6 +58,7 @@ pub fn engine_config(args: &ServerArgs, demo_data: bool) -> EngineConfig {
         step_delay: Duration::from_millis(args.step_delay_ms),
         demo_data,
         prices: None,
+        ..EngineConfig::default()
     }
 }
 

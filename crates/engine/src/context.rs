@@ -1,24 +1,32 @@
 //! What an agent holds while it works: the run's plan and scope, the findings the agents of one run
 //! share, and the run's event emitter, tool calls and handoffs.
 //!
-//! Every event goes through [`RunContext::emit`], which persists it before publishing it, so the
-//! log a client resumes from is always complete. Nothing here is interrupted mid-write: a cancel or
-//! a time limit is noticed at the next step (`pace`, a tool call), never by dropping a future that
-//! is writing to the store, which would leave a gap in `seq`. This module must not decide what an
-//! agent does or how a run ends: the agents and the driver do.
+//! Every event goes through [`RunContext::emit`], which hands it to the run's [`Emitter`]: it is
+//! serialized once, persisted, and only then published, so the log a client resumes from is
+//! always complete. Nothing here is interrupted mid-write: a cancel or a time limit is noticed at
+//! the next step (`pace`, a tool call), never by dropping a future that is writing to the store.
+//!
+//! Tools run on the engine's CPU pool, never on an async worker; results of the tools that are pure
+//! functions of the tenant's data are memoized (`memo.rs`) and the tool event says `cached: true`
+//! when a run reused one. This module must not decide what an agent does or how a run ends: the
+//! agents and the driver do.
 
+use crate::emitter::{Emitter, Lane, WriteLanes, write_failed};
 use crate::findings::Findings;
+use crate::memo::{Cached, Lookup, Memo, MemoKey, memoizable};
 use crate::plan::RunPlan;
+use crate::pool::CpuPool;
 use crate::report::ComposedReport;
 use crate::run::{RunShared, StopReason};
 use crate::scope::Scope;
 use crate::stop::{RunResult, Stop};
 use crate::tenant::TenantData;
 use crate::tools::ToolOutput;
-use agentwire_protocol::{ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, ToolStatus};
+use agentwire_protocol::{ErrorCode, EventKind, RunParams, ToolStatus};
 use agentwire_store::{RunStatus, Store};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,10 +37,19 @@ pub(crate) struct RunInput {
     pub params: RunParams,
 }
 
+/// What runs share to do their work: the CPU pool, the memoized tool results and the store's
+/// write lanes. One per engine.
+#[derive(Clone)]
+pub(crate) struct Workshop {
+    pub pool: Arc<CpuPool>,
+    pub memo: Arc<Memo>,
+    pub lanes: Arc<WriteLanes>,
+}
+
 pub(crate) struct RunContext {
     pub run: Arc<RunShared>,
-    store: Arc<dyn Store>,
-    next_seq: u64,
+    emitter: Emitter,
+    workshop: Workshop,
     next_tool_call: u64,
     /// Tool calls started and not yet completed: closed with an error result if the run stops.
     open_tools: Vec<OpenTool>,
@@ -60,6 +77,7 @@ impl RunContext {
     pub fn new(
         run: Arc<RunShared>,
         store: Arc<dyn Store>,
+        workshop: Workshop,
         data: Arc<TenantData>,
         input: RunInput,
         plan: RunPlan,
@@ -67,9 +85,9 @@ impl RunContext {
     ) -> Self {
         let scope = Scope::of_request(&input.params, &plan.question);
         Self {
+            emitter: Emitter::new(run.clone(), store, workshop.lanes.clone()),
             run,
-            store,
-            next_seq: 1,
+            workshop,
             next_tool_call: 1,
             open_tools: Vec::new(),
             data,
@@ -82,87 +100,29 @@ impl RunContext {
         }
     }
 
-    /// Persists one event, then publishes it to the run's followers.
+    /// Queues one event; it is persisted, then published to the run's followers.
     ///
     /// # Errors
-    /// `Stop::Failed` with `INTERNAL` when the store refuses the write; the event is not published.
+    /// `Stop::Failed` with `INTERNAL` when the store refused an earlier event of the run.
     pub async fn emit(&mut self, agent: &str, kind: EventKind) -> RunResult {
-        let event = self.next_event(agent, kind);
-        let type_name = event.kind.type_name();
-        let frame = ServerFrame::Event(event);
-        let payload = frame.to_json();
-        if let Err(err) = self
-            .store
-            .append_event(&self.run.run_id, self.next_seq, type_name, &payload)
-            .await
-        {
-            tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "persisting a run event failed");
-            return Err(Stop::failed(
-                ErrorCode::Internal,
-                format!("the event log could not be written: {err}"),
-            ));
-        }
-        self.next_seq += 1;
-        if let ServerFrame::Event(event) = frame {
-            self.run.publish(event);
-        }
-        Ok(())
+        self.emitter
+            .emit(agent, kind, Lane::Ordinary)
+            .map_err(write_failed)
     }
 
-    /// The run's next event, stamped now.
-    fn next_event(&self, agent: &str, kind: EventKind) -> RunEvent {
-        RunEvent {
-            run_id: self.run.run_id.clone(),
-            thread_id: self.run.thread_id.clone(),
-            seq: self.next_seq,
-            agent: agent.to_owned(),
-            timestamp: agentwire_protocol::time::now(),
-            kind,
-        }
+    /// Queues one of the run's first events (`agent_started`, the wait for an analysis slot):
+    /// it goes to the store ahead of other runs' events.
+    pub fn emit_first(&mut self, agent: &str, kind: EventKind) -> RunResult {
+        self.emitter
+            .emit(agent, kind, Lane::First)
+            .map_err(write_failed)
     }
 
-    /// Ends the run: persists the terminal event, records the run's final `status`, and only then
-    /// publishes the event, so a client that sees the terminal event and reads the run's history
-    /// finds it finished. A crash between the two writes leaves the run "in flight" with its
-    /// terminal event persisted; startup recovery mends the status. If the store cannot take the
-    /// event, an `INTERNAL` error is published anyway, so no follower waits forever.
+    /// Ends the run with its terminal event, after closing any tool call left open; see
+    /// [`Emitter::finish`].
     pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind, status: RunStatus) {
         self.close_open_tools().await;
-        let event = self.next_event(agent, kind);
-        let type_name = event.kind.type_name();
-        let frame = ServerFrame::Event(event);
-        let persisted = self
-            .store
-            .append_event(&self.run.run_id, self.next_seq, type_name, &frame.to_json())
-            .await;
-        let event = match (persisted, frame) {
-            (Ok(()), ServerFrame::Event(event)) => {
-                let finished = Some(agentwire_protocol::time::now());
-                if let Err(err) = self
-                    .store
-                    .set_run_status(&self.run.run_id, status, finished)
-                    .await
-                {
-                    tracing::error!(run_id = %self.run.run_id, error = %err, "recording the run's final status failed");
-                }
-                event
-            }
-            (persisted, _) => {
-                if let Err(err) = persisted {
-                    tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
-                }
-                self.next_event(
-                    agent,
-                    EventKind::AgentError {
-                        error_code: ErrorCode::Internal,
-                        message: "the event log could not be written; the run was stopped".into(),
-                        retryable: true,
-                    },
-                )
-            }
-        };
-        self.next_seq += 1;
-        self.run.publish(event);
+        self.emitter.finish(agent, kind, status).await;
     }
 
     /// Ends every open tool call with an error result, so the run's grammar stays whole.
@@ -183,6 +143,7 @@ impl RunContext {
                 result: reason.to_owned(),
                 data: Value::Null,
                 duration_ms: elapsed_ms(open.started),
+                cached: false,
             };
             if self.emit(&open.agent, kind).await.is_err() {
                 return;
@@ -223,10 +184,14 @@ impl RunContext {
         .await
     }
 
-    /// Runs a tool over the tenant's data off the async runtime, emitting the tool pair.
+    /// Runs a tool over the tenant's data on the CPU pool, emitting the tool pair. A tool that
+    /// is a pure function of the data ([`memoizable`]) is computed once per snapshot and
+    /// arguments: a run that finds the result already computed (or being computed) uses it, and
+    /// its `tool_completed` says `cached: true`.
     ///
-    /// A cancel while the tool computes stops the wait at once; the computation is pure and is
-    /// simply discarded. A tool error ends the run with the tool's code.
+    /// A cancel while the tool computes stops the wait at once; the computation is pure, goes
+    /// on, and still serves the runs waiting for the same result. A tool error ends the run with
+    /// the tool's code.
     pub async fn tool<T, F>(
         &mut self,
         agent: &str,
@@ -235,12 +200,18 @@ impl RunContext {
         compute: F,
     ) -> RunResult<T>
     where
-        T: Serialize + Send + 'static,
+        T: Serialize + Clone + Send + Sync + 'static,
         F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
     {
         self.pace().await?;
         let tool_call_id = format!("call_{}", self.next_tool_call);
         self.next_tool_call += 1;
+        let key = memoizable(tool).then(|| {
+            let (data_id, generation) = self.data.identity();
+            // The scope goes into the key beside the arguments: a tool reads both.
+            let inputs = json!({ "args": &args, "scope": self.scope.args(), "window_s": self.scope.window.as_secs() });
+            MemoKey::new(data_id, generation, tool, &inputs)
+        });
         self.emit(
             agent,
             EventKind::ToolExecuting {
@@ -257,50 +228,105 @@ impl RunContext {
             tool_call_id: tool_call_id.clone(),
             started,
         });
-        let data = self.data.clone();
-        let handle = tokio::task::spawn_blocking(move || compute(&data));
         let outcome = tokio::select! {
-            joined = handle => joined,
+            outcome = self.compute(key, compute) => outcome,
             _ = self.run.cancel.cancelled() => return Err(Stop::Cancelled),
         };
         self.open_tools
             .retain(|open| open.tool_call_id != tool_call_id);
-        let completed = |status, result: String, data: Value| EventKind::ToolCompleted {
-            tool: tool.to_owned(),
-            tool_call_id: tool_call_id.clone(),
-            status,
-            result,
-            data,
-            duration_ms: elapsed_ms(started),
-        };
+        let completed =
+            |status, result: String, data: Value, cached: bool| EventKind::ToolCompleted {
+                tool: tool.to_owned(),
+                tool_call_id: tool_call_id.clone(),
+                status,
+                result,
+                data,
+                duration_ms: elapsed_ms(started),
+                cached,
+            };
         match outcome {
-            Ok(Ok(output)) => {
-                let data = serde_json::to_value(&output.value).unwrap_or(Value::Null);
-                self.emit(agent, completed(ToolStatus::Ok, output.summary, data))
-                    .await?;
-                self.findings.tools_used.push(tool.to_owned());
-                Ok(output.value)
-            }
-            Ok(Err(stop)) => {
+            Ok((result, cached)) => {
+                let Some(value) = result.value.downcast_ref::<T>().cloned() else {
+                    return Err(Stop::failed(
+                        ErrorCode::Internal,
+                        format!("the tool {tool} returned a result of another type"),
+                    ));
+                };
                 self.emit(
                     agent,
-                    completed(ToolStatus::Error, stop.message(), Value::Null),
+                    completed(
+                        ToolStatus::Ok,
+                        result.summary.clone(),
+                        result.data.clone(),
+                        cached,
+                    ),
+                )
+                .await?;
+                self.findings.tools_used.push(tool.to_owned());
+                Ok(value)
+            }
+            Err(ToolFailure::Stopped(stop)) => {
+                self.emit(
+                    agent,
+                    completed(ToolStatus::Error, stop.message(), Value::Null, false),
                 )
                 .await?;
                 Err(stop)
             }
-            Err(join_error) => {
+            Err(ToolFailure::Panicked) => {
                 let correlation = uuid::Uuid::new_v4().simple().to_string();
-                tracing::error!(%correlation, tool, error = %join_error, "tool panicked");
+                tracing::error!(%correlation, tool, "tool panicked");
                 let message =
                     format!("the tool {tool} failed unexpectedly (correlation id {correlation})");
                 self.emit(
                     agent,
-                    completed(ToolStatus::Error, message.clone(), Value::Null),
+                    completed(ToolStatus::Error, message.clone(), Value::Null, false),
                 )
                 .await?;
                 Err(Stop::failed(ErrorCode::Internal, message))
             }
+        }
+    }
+
+    /// The tool's result: memoized, or computed on the pool (and memoized when `key` is set).
+    /// The flag says whether it was reused.
+    async fn compute<T, F>(
+        &self,
+        key: Option<MemoKey>,
+        compute: F,
+    ) -> Result<(Arc<Cached>, bool), ToolFailure>
+    where
+        T: Serialize + Send + Sync + 'static,
+        F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
+    {
+        let flight = match key {
+            Some(key) => match self.workshop.memo.lookup(key).await {
+                Lookup::Hit(cached) => return Ok((cached, true)),
+                Lookup::Compute(flight) => Some(flight),
+            },
+            None => None,
+        };
+        let data = self.data.clone();
+        let job = move || {
+            let output = compute(&data)?;
+            // Serializing the value for the event is part of the work: on the pool, once.
+            let shown = event_data(&output.value);
+            let bytes = shown.to_string().len() + output.summary.len();
+            let cached = Arc::new(Cached {
+                value: Box::new(output.value),
+                summary: output.summary,
+                data: shown,
+                bytes,
+            });
+            if let Some(flight) = flight {
+                flight.complete(cached.clone());
+            }
+            Ok(cached)
+        };
+        match self.workshop.pool.run(job).await {
+            Ok(Ok(cached)) => Ok((cached, false)),
+            Ok(Err(stop)) => Err(ToolFailure::Stopped(stop)),
+            Err(_) => Err(ToolFailure::Panicked),
         }
     }
 
@@ -341,6 +367,36 @@ impl RunContext {
         )
         .await
     }
+}
+
+/// How a tool call failed.
+enum ToolFailure {
+    Stopped(Stop),
+    Panicked,
+}
+
+/// What a tool event shows as `data`: the tool's value, except for the composed answer, which
+/// `agent_completed` carries in full right after; its tool event shows what was composed.
+fn event_data<T: Serialize + 'static>(value: &T) -> Value {
+    if let Some(answer) = (value as &dyn Any).downcast_ref::<ComposedReport>() {
+        let sections: Vec<&str> = answer
+            .response
+            .lines()
+            .filter_map(|l| l.strip_prefix("### ").or_else(|| l.strip_prefix("## ")))
+            .collect();
+        let keys: Vec<&String> = answer
+            .report
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        return json!({
+            "sections": sections,
+            "response_chars": answer.response.chars().count(),
+            "report_keys": keys,
+            "delivered_in": "agent_completed",
+        });
+    }
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 fn elapsed_ms(started: Instant) -> u64 {

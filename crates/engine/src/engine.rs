@@ -7,10 +7,14 @@
 //! [`EventStream`]: live from the run while it is active, from the store after. This module must
 //! not run agents or tools itself, nor hold run state beyond the registry's.
 
+use crate::context::Workshop;
 use crate::driver::Driver;
+use crate::emitter::WriteLanes;
 use crate::error::EngineError;
+use crate::memo::Memo;
+use crate::pool::{Admission, CpuPool};
 use crate::registry::{EngineMetrics, Registry};
-use crate::run::{EventStream, RunShared, StopReason};
+use crate::run::{EventFrame, EventStream, RunShared, StopReason};
 use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
 use agentwire_protocol::{AgentKind, RunEvent, ServerFrame, StartRun};
@@ -18,6 +22,9 @@ use agentwire_store::{RunRecord, RunStatus, Store, StoredEvent, ThreadRecord};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// What an overloaded engine tells a client to wait before asking again.
+const OVERLOADED_RETRY_AFTER_MS: u64 = 2_000;
 
 /// Who is asking: the user (`sub`) and the tenant whose data their agents read (`org_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +47,16 @@ pub struct EngineConfig {
     /// The price table runs price with; `None` is the embedded table (`--prices` lays a LiteLLM
     /// file over it).
     pub prices: Option<Arc<PriceTable>>,
+    /// Threads of the CPU pool that runs the tools; 0 is one per core.
+    pub cpu_threads: usize,
+    /// Runs doing their analysis at once; the others wait in line, in arrival order. 0 is twice
+    /// the CPU pool's threads (so the pool stays busy while admitted runs write their events).
+    pub analysis_slots: usize,
+    /// Runs that may wait in line for an analysis slot. Past it a new run is refused at once with
+    /// `UNAVAILABLE` and `retry_after_ms`, instead of joining a line it would wait too long in.
+    pub max_waiting_runs: usize,
+    /// Bytes of memoized tool results kept (least recently used results go first).
+    pub memo_max_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +67,10 @@ impl Default for EngineConfig {
             step_delay: Duration::ZERO,
             demo_data: false,
             prices: None,
+            cpu_threads: 0,
+            analysis_slots: 0,
+            max_waiting_runs: 16_384,
+            memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -89,6 +110,8 @@ struct Inner {
     config: EngineConfig,
     registry: Registry,
     tenants: Tenants,
+    workshop: Workshop,
+    admission: Arc<Admission>,
     shutting_down: AtomicBool,
 }
 
@@ -98,10 +121,25 @@ impl Engine {
             .prices
             .clone()
             .unwrap_or_else(|| Arc::new(PriceTable::embedded()));
+        let pool = match config.cpu_threads {
+            0 => CpuPool::per_core(),
+            n => CpuPool::new(n),
+        };
+        let slots = match config.analysis_slots {
+            0 => pool.threads() * 2,
+            n => n,
+        };
+        let workshop = Workshop {
+            pool: Arc::new(pool),
+            memo: Memo::new(config.memo_max_bytes),
+            lanes: WriteLanes::new(),
+        };
         Engine {
             inner: Arc::new(Inner {
                 store,
                 tenants: Tenants::new(prices, config.demo_data),
+                workshop,
+                admission: Admission::new(slots, config.max_waiting_runs),
                 config,
                 registry: Registry::new(),
                 shutting_down: AtomicBool::new(false),
@@ -131,6 +169,12 @@ impl Engine {
         let inner = &self.inner;
         if inner.shutting_down.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
+        }
+        if let Err(full) = inner.admission.check_room() {
+            return Err(EngineError::Overloaded {
+                waiting: full.waiting,
+                retry_after_ms: OVERLOADED_RETRY_AFTER_MS,
+            });
         }
         let run_id = format!("run_{}", uuid::Uuid::new_v4().simple());
         let thread_id = request
@@ -182,6 +226,8 @@ impl Engine {
                 store: &engine.store,
                 registry: &engine.registry,
                 tenants: &engine.tenants,
+                workshop: &engine.workshop,
+                admission: &engine.admission,
                 step_delay: engine.config.step_delay,
                 run_timeout: engine.config.run_timeout,
             };
@@ -233,9 +279,18 @@ impl Engine {
                 Ok(EventStream::live(run, after_seq))
             }
             Some(_) => Err(EngineError::RunNotFound),
-            None => Ok(EventStream::replay(
-                self.stored_events(principal, run_id, after_seq).await?,
-            )),
+            None => {
+                if self.owned_run(principal, run_id).await?.is_none() {
+                    return Err(EngineError::RunNotFound);
+                }
+                let stored = self.inner.store.events_after(run_id, after_seq).await?;
+                Ok(EventStream::replay(
+                    stored
+                        .into_iter()
+                        .map(|e| EventFrame::stored(e.seq, e.payload))
+                        .collect(),
+                ))
+            }
         }
     }
 
@@ -341,6 +396,7 @@ impl Engine {
         self.inner.store.ensure_tenant(tenant_id).await?;
         let inserted = self.inner.store.insert_usage(tenant_id, &records).await?;
         self.inner.tenants.invalidate(tenant_id);
+        self.inner.workshop.memo.forget_tenant(tenant_id);
         Ok(inserted)
     }
 
@@ -353,7 +409,19 @@ impl Engine {
     }
 
     pub fn metrics(&self) -> EngineMetrics {
-        self.inner.registry.metrics()
+        let inner = &self.inner;
+        let memo = inner.workshop.memo.metrics();
+        EngineMetrics {
+            memo_hits: memo.hits,
+            memo_misses: memo.misses,
+            memo_bytes: memo.bytes,
+            memo_entries: memo.entries,
+            runs_waiting: inner.admission.waiting() as u64,
+            runs_admitted: inner.admission.admitted() as u64,
+            pool_jobs_queued: inner.workshop.pool.queue_depth() as u64,
+            pool_threads: inner.workshop.pool.threads() as u64,
+            ..inner.registry.metrics()
+        }
     }
 
     /// Refuses new runs, lets active ones finish for up to `drain`, then stops the rest (each gets

@@ -18,6 +18,10 @@ pub enum EngineError {
     TooManyRuns { limit: usize, retry_after_ms: u64 },
     #[error("the server is shutting down and accepts no new runs; reconnect and try again shortly")]
     ShuttingDown,
+    #[error(
+        "the server is at capacity ({waiting} runs are waiting for analysis); try again in a moment"
+    )]
+    Overloaded { waiting: usize, retry_after_ms: u64 },
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -31,7 +35,7 @@ impl EngineError {
             Self::RunNotFound => ErrorCode::RunNotFound,
             Self::RunConflict { .. } => ErrorCode::RunConflict,
             Self::TooManyRuns { .. } => ErrorCode::RateLimited,
-            Self::ShuttingDown => ErrorCode::Unavailable,
+            Self::ShuttingDown | Self::Overloaded { .. } => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -45,7 +49,9 @@ impl EngineError {
     /// How long a client should wait before retrying, when the error says so.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            Self::TooManyRuns { retry_after_ms, .. } => Some(*retry_after_ms),
+            Self::TooManyRuns { retry_after_ms, .. } | Self::Overloaded { retry_after_ms, .. } => {
+                Some(*retry_after_ms)
+            }
             Self::ShuttingDown => Some(1_000),
             _ => None,
         }
@@ -75,6 +81,10 @@ mod tests {
             EngineError::RunNotFound,
             EngineError::ShuttingDown,
             EngineError::RunConflict { run_id: "r".into() },
+            EngineError::Overloaded {
+                waiting: 1,
+                retry_after_ms: 1,
+            },
             EngineError::TooManyRuns {
                 limit: 1,
                 retry_after_ms: 1,

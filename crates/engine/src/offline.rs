@@ -37,6 +37,7 @@ pub fn analyze_usage(
         records: Arc::new(records),
         prices,
         demo: false,
+        generation: 1,
     };
     let scope = Scope::all();
     let mut used = Vec::new();

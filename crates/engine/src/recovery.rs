@@ -40,6 +40,7 @@ pub(crate) async fn recover_interrupted(store: &dyn Store) -> Result<usize, Engi
                     result: "the server stopped before the tool finished".into(),
                     data: serde_json::Value::Null,
                     duration_ms: 0,
+                    cached: false,
                 };
                 (agent, kind)
             })

@@ -3,13 +3,18 @@
 //!
 //! Loading a tenant's records from the store on every run would dominate a run's cost, so the
 //! engine keeps one immutable snapshot per tenant and replaces it when the tenant ingests data.
-//! Tools only ever see a snapshot: a run never observes half of an ingest. This module must not
-//! write to the store: ingesting is the engine's, which then calls [`Tenants::invalidate`].
+//! Tools only ever see a snapshot: a run never observes half of an ingest. Each snapshot has a
+//! generation, unique in the process, that tool results are memoized under (`memo.rs`). When
+//! many runs need a tenant that is not loaded, one of them loads it and the others wait for it
+//! (single flight); the load, decoding included, runs on a blocking thread, never on an async
+//! worker. This module must not write to the store: ingesting is the engine's, which then calls
+//! [`Tenants::invalidate`].
 
 use crate::error::EngineError;
 use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
 use agentwire_store::Store;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
@@ -23,6 +28,24 @@ pub(crate) struct TenantData {
     /// True when the tenant has no data of its own and is shown the generated demo data set
     /// (`--demo-data`); answers say so in their data coverage.
     pub demo: bool,
+    /// Unique per snapshot in this process: a new load of changed data gets a new one.
+    pub generation: u64,
+}
+
+/// The generation every snapshot of the demo data set shares: it never changes, so results over
+/// it are the same for every tenant shown it.
+const DEMO_GENERATION: u64 = 0;
+
+impl TenantData {
+    /// Whose data and which version of it: what memoized results are keyed by. Every tenant shown
+    /// the demo data set shares one identity, so they share results too.
+    pub fn identity(&self) -> (&str, u64) {
+        if self.demo {
+            ("(demo data set)", DEMO_GENERATION)
+        } else {
+            (&self.tenant_id, self.generation)
+        }
+    }
 }
 
 /// At most this many tenants' own records are kept in memory; past it, other tenants' snapshots
@@ -104,6 +127,9 @@ pub(crate) struct Tenants {
     demo_data: bool,
     /// The demo data set, generated on first use and shared by every tenant that shows it.
     demo: OnceCell<Arc<Vec<UsageRecord>>>,
+    /// One lock per tenant being loaded, so concurrent runs load it once.
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    next_generation: AtomicU64,
 }
 
 impl Tenants {
@@ -113,6 +139,8 @@ impl Tenants {
             prices,
             demo_data,
             demo: OnceCell::new(),
+            loading: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(DEMO_GENERATION + 1),
         }
     }
 
@@ -123,24 +151,70 @@ impl Tenants {
             records: Arc::new(Vec::new()),
             prices: self.prices.clone(),
             demo: false,
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
         })
     }
 
-    /// The tenant's snapshot: cached, else loaded; the demo set when it has none and the engine
-    /// shows demo data.
+    /// The tenant's snapshot: cached, else loaded (once, however many runs ask at the same
+    /// time); the demo set when it has none and the engine shows demo data.
     ///
     /// # Errors
     /// `Store` when the records cannot be read.
     pub async fn load(
         &self,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         tenant_id: &str,
     ) -> Result<Arc<TenantData>, EngineError> {
-        let generation = match self.cache.get(tenant_id) {
-            Ok(data) => return Ok(data),
-            Err(generation) => generation,
+        if let Ok(data) = self.cache.get(tenant_id) {
+            return Ok(data);
+        }
+        let lock = self.load_lock(tenant_id);
+        let loaded = {
+            let _one_loader = lock.lock().await;
+            // Whoever held the lock before may have loaded it meanwhile.
+            match self.cache.get(tenant_id) {
+                Ok(data) => Ok(data),
+                Err(generation) => self.load_now(store, tenant_id, generation).await,
+            }
         };
-        let mut records = Arc::new(store.load_usage(tenant_id).await?);
+        self.forget_load_lock(tenant_id, &lock);
+        loaded
+    }
+
+    fn load_lock(&self, tenant_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.loading.lock() {
+            Ok(mut loading) => loading.entry(tenant_id.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Drops the tenant's load lock once nobody else holds or waits for it.
+    fn forget_load_lock(&self, tenant_id: &str, lock: &Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut loading) = self.loading.lock()
+            // The map's reference and ours: nobody else has it.
+            && Arc::strong_count(lock) == 2
+        {
+            loading.remove(tenant_id);
+        }
+    }
+
+    async fn load_now(
+        &self,
+        store: &Arc<dyn Store>,
+        tenant_id: &str,
+        generation: u64,
+    ) -> Result<Arc<TenantData>, EngineError> {
+        // Reading and decoding a large tenant takes seconds of CPU: on a blocking thread, never
+        // on an async worker.
+        let records = {
+            let store = store.clone();
+            let tenant = tenant_id.to_owned();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || runtime.block_on(store.load_usage(&tenant)))
+                .await
+                .map_err(|err| EngineError::Internal(format!("loading usage records: {err}")))??
+        };
+        let mut records = Arc::new(records);
         let mut demo = false;
         if records.is_empty() && self.demo_data {
             let set = self
@@ -161,6 +235,7 @@ impl Tenants {
             records,
             prices: self.prices.clone(),
             demo,
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
         });
         self.cache.put(data.clone(), generation);
         Ok(data)
@@ -183,6 +258,7 @@ mod tests {
             records: Arc::new(vec![record; records]),
             prices: Arc::new(PriceTable::embedded()),
             demo,
+            generation: 1,
         })
     }
 

@@ -52,6 +52,7 @@ pub(crate) mod test_support {
                 records: Arc::new(generate_demo(&DemoConfig::default()).records),
                 prices: Arc::new(PriceTable::embedded()),
                 demo: true,
+                generation: 1,
             })
         })
         .clone()

@@ -540,9 +540,9 @@ async fn forward_run(
     outbox: Outbox,
 ) -> String {
     let mut first_of_run = received_at;
-    while let Some(event) = events.next().await {
+    while let Some(frame) = events.next_frame().await {
         if outbox
-            .send(Outbound::event(event, first_of_run.take()))
+            .send(Outbound::event(&frame, first_of_run.take()))
             .await
             .is_err()
         {

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod frames;
 mod http_and_auth;
 mod runs;
 mod web;
