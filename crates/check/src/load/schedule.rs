@@ -84,7 +84,7 @@ async fn closed_user(
     tokio::time::sleep_until(arrival).await;
     let mut local = Local::new();
     let user = format!("load-{}-u{index}", shared.tag);
-    let mut open = match connect(&shared, &user, arrival, &mut local).await {
+    let mut open = match connect(&shared, &user, index, arrival, &mut local).await {
         Ok(open) => open,
         Err(kind) => {
             shared.fail(kind);
@@ -139,7 +139,15 @@ async fn open_dispatcher(shared: Arc<Shared>, t0: Instant, rate: f64, max_in_fli
         runs.spawn(async move {
             let mut local = Local::new();
             let user = format!("load-{}-r{index}", shared.tag);
-            match connect(&shared, &user, scheduled, &mut local).await {
+            match connect(
+                &shared,
+                &user,
+                usize::try_from(index).unwrap_or(usize::MAX),
+                scheduled,
+                &mut local,
+            )
+            .await
+            {
                 Ok(mut open) => {
                     counted_run(&shared, &mut open, scheduled, &mut local).await;
                     finish(&shared, open, &mut local).await;
