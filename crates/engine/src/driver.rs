@@ -104,10 +104,13 @@ impl Driver<'_> {
             },
         )?;
         {
-            // Bookkeeping only (the events say how the run goes): not in the run's way.
+            // Bookkeeping only (the events say how the run goes): not in the run's way, and
+            // behind the creation of other runs, like an ordinary event.
             let store = self.store.clone();
+            let lanes = self.workshop.lanes.clone();
             let run_id = ctx.run.run_id.clone();
             tokio::spawn(async move {
+                lanes.after_starts().await;
                 let _ = store
                     .set_run_status(&run_id, RunStatus::Running, None)
                     .await;

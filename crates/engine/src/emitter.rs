@@ -8,8 +8,9 @@
 //! gap. [`Emitter::finish`] waits for every queued frame, then writes the terminal event.
 //!
 //! Two lanes into the store: a run's first events (`agent_started`, and the `progress` that says
-//! it waits in line) go straight to the store; every other event first takes room in
-//! [`WriteLanes`], which bounds how many bytes of ordinary events wait in the store's queue at
+//! it waits in line) go straight to the store; every other event first waits until no run is
+//! being created (a new run's rows and first event go ahead of other runs' events) and takes room
+//! in [`WriteLanes`], which bounds how many bytes of ordinary events wait in the store's queue at
 //! once, so a new run's first event never waits behind a long queue of other runs' writes.
 //!
 //! This module must not decide what events a run emits, or how it ends.
@@ -18,22 +19,48 @@ use crate::run::{EventFrame, RunShared};
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent};
 use agentwire_store::{RunStatus, Store};
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// KiB of ordinary (not first) events that may wait in the store's queue at once, across runs.
 const ORDINARY_LANE_KIB: u32 = 512;
 
-/// The room ordinary events take in the store's queue. One per engine.
+/// The room ordinary events take in the store's queue, and the runs being created, which go
+/// first. One per engine.
 pub(crate) struct WriteLanes {
     ordinary: Semaphore,
+    /// Runs whose records are being written now.
+    starting: watch::Sender<usize>,
 }
 
 impl WriteLanes {
     pub fn new() -> Arc<WriteLanes> {
         Arc::new(WriteLanes {
             ordinary: Semaphore::new(ORDINARY_LANE_KIB as usize),
+            starting: watch::Sender::new(0),
         })
+    }
+
+    /// Marks a run being created until the guard is dropped: ordinary writes wait meanwhile.
+    pub fn starting(self: &Arc<Self>) -> Starting {
+        self.starting.send_modify(|n| *n += 1);
+        Starting(self.clone())
+    }
+
+    /// Waits until no run is being created.
+    pub async fn after_starts(&self) {
+        let mut starting = self.starting.subscribe();
+        // Only fails when the sender is gone, i.e. never while `self` lives.
+        let _ = starting.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// A run being created; see [`WriteLanes::starting`].
+pub(crate) struct Starting(Arc<WriteLanes>);
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        self.0.starting.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -197,6 +224,7 @@ async fn persist(
         let _room = match lane {
             Lane::First => None,
             Lane::Ordinary => {
+                lanes.after_starts().await;
                 let kib = u32::try_from(frame.as_str().len() / 1024 + 1)
                     .unwrap_or(u32::MAX)
                     .min(ORDINARY_LANE_KIB);
@@ -218,4 +246,28 @@ async fn persist(
 /// The error a run stops with when its events cannot be persisted.
 pub(crate) fn write_failed(message: String) -> crate::stop::Stop {
     crate::stop::Stop::failed(ErrorCode::Internal, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ordinary_writes_wait_while_a_run_is_being_created() {
+        let lanes = WriteLanes::new();
+        let first = lanes.starting();
+        let second = lanes.starting();
+        let waiter = {
+            let lanes = lanes.clone();
+            tokio::spawn(async move { lanes.after_starts().await })
+        };
+        tokio::task::yield_now().await;
+        drop(first);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "one run is still being created");
+        drop(second);
+        waiter.await.unwrap();
+        // Nothing being created: no wait at all.
+        lanes.after_starts().await;
+    }
 }

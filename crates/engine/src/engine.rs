@@ -191,6 +191,8 @@ impl Engine {
             .registry
             .reserve(&run, inner.config.max_concurrent_runs_per_user)?;
 
+        // The run's rows go to the store ahead of other runs' ordinary events.
+        let starting = inner.workshop.lanes.starting();
         let title: String = request.user_request.chars().take(80).collect();
         let record = RunRecord {
             run_id: run_id.clone(),
@@ -212,6 +214,7 @@ impl Engine {
             inner.store.create_run(&record).await
         }
         .await;
+        drop(starting);
         if let Err(err) = recorded {
             inner.registry.withdraw(&run);
             return Err(err.into());
