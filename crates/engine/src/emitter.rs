@@ -42,9 +42,18 @@ impl WriteLanes {
     }
 
     /// Marks a run being created until the guard is dropped: ordinary writes wait meanwhile.
-    pub fn starting(self: &Arc<Self>) -> Starting {
-        self.starting.send_modify(|n| *n += 1);
-        Starting(self.clone())
+    /// `None` when `max` runs are being created already: the store is behind, and a run that
+    /// waited for it would wait past its client's patience (or the store's own timeouts).
+    pub fn starting(self: &Arc<Self>, max: usize) -> Option<Starting> {
+        let mut admitted = false;
+        self.starting.send_if_modified(|n| {
+            admitted = *n < max;
+            if admitted {
+                *n += 1;
+            }
+            admitted
+        });
+        admitted.then(|| Starting(self.clone()))
     }
 
     /// Waits until no run is being created.
@@ -255,8 +264,12 @@ mod tests {
     #[tokio::test]
     async fn ordinary_writes_wait_while_a_run_is_being_created() {
         let lanes = WriteLanes::new();
-        let first = lanes.starting();
-        let second = lanes.starting();
+        let first = lanes.starting(2).unwrap();
+        let second = lanes.starting(2).unwrap();
+        assert!(
+            lanes.starting(2).is_none(),
+            "past the bound a run is refused"
+        );
         let waiter = {
             let lanes = lanes.clone();
             tokio::spawn(async move { lanes.after_starts().await })

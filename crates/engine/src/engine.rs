@@ -57,6 +57,10 @@ pub struct EngineConfig {
     pub max_waiting_runs: usize,
     /// Bytes of memoized tool results kept (least recently used results go first).
     pub memo_max_bytes: usize,
+    /// Runs whose records may be waiting for the store at once. Past it `start_agent` is
+    /// refused at once with `UNAVAILABLE` and `retry_after_ms`: the store is behind, and the run
+    /// would otherwise wait for it past its client's patience and the store's own timeouts.
+    pub max_starting_runs: usize,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +75,7 @@ impl Default for EngineConfig {
             analysis_slots: 0,
             max_waiting_runs: 16_384,
             memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
+            max_starting_runs: 512,
         }
     }
 }
@@ -191,8 +196,19 @@ impl Engine {
             .registry
             .reserve(&run, inner.config.max_concurrent_runs_per_user)?;
 
-        // The run's rows go to the store ahead of other runs' ordinary events.
-        let starting = inner.workshop.lanes.starting();
+        // The run's rows go to the store ahead of other runs' ordinary events; when too many
+        // runs are being created already, the store is behind: refuse now rather than fail later.
+        let Some(starting) = inner
+            .workshop
+            .lanes
+            .starting(inner.config.max_starting_runs.max(1))
+        else {
+            inner.registry.withdraw(&run);
+            return Err(EngineError::Overloaded {
+                waiting: inner.config.max_starting_runs,
+                retry_after_ms: OVERLOADED_RETRY_AFTER_MS,
+            });
+        };
         let title: String = request.user_request.chars().take(80).collect();
         let record = RunRecord {
             run_id: run_id.clone(),

@@ -19,7 +19,7 @@ pub enum EngineError {
     #[error("the server is shutting down and accepts no new runs; reconnect and try again shortly")]
     ShuttingDown,
     #[error(
-        "the server is at capacity ({waiting} runs are waiting for analysis); try again in a moment"
+        "the server is at capacity ({waiting} runs are waiting to start or for analysis); try again in a moment"
     )]
     Overloaded { waiting: usize, retry_after_ms: u64 },
     #[error("storage failed: {0}")]
