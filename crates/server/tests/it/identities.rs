@@ -177,19 +177,44 @@ async fn the_same_sub_in_two_tenants_never_conflicts_or_sees_the_other_run() {
     );
 }
 
-/// Opens the test database beside the server and installs `sql` (a trigger that fails writes):
-/// a real store failure, with words a client must never see.
-async fn break_the_store(server: &TestServer, sql: &str) {
+/// Opens the test database beside the server and installs `sqlite`, or on PostgreSQL
+/// `postgres` (a trigger that fails writes): a real store failure, with words a client must
+/// never see.
+async fn break_the_store(server: &TestServer, sqlite: &str, postgres: &str) {
     use sqlx::Connection as _;
-    let mut db = sqlx::SqliteConnection::connect(server.database_url())
-        .await
-        .unwrap();
     // Test-only SQL written in this file, not input.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
+    match server.database().backend() {
+        agentwire_testkit::database::TestBackend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(server.database_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_owned()))
+                .execute(&mut db)
+                .await
+                .unwrap();
+            db.close().await.unwrap();
+        }
+        agentwire_testkit::database::TestBackend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(server.database_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_owned()))
+                .execute(&mut db)
+                .await
+                .unwrap();
+            db.close().await.unwrap();
+        }
+    }
+}
+
+/// PostgreSQL's form of a trigger that fails every insert into `table` (when `when` holds).
+fn failing_trigger(name: &str, table: &str, when: &str) -> String {
+    format!(
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION '{SECRET_WORDS}'; END $$; \
+         CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW {when} \
+         EXECUTE FUNCTION {name}();"
+    )
 }
 
 const SECRET_WORDS: &str = "disk on fire at sector 7";
@@ -211,6 +236,11 @@ async fn store_failures_reach_clients_only_as_correlation_ids() {
             "CREATE TRIGGER fail_thinking BEFORE INSERT ON run_events \
              WHEN NEW.event_type = 'agent_thinking' \
              BEGIN SELECT RAISE(ABORT, '{SECRET_WORDS}'); END;"
+        ),
+        &failing_trigger(
+            "fail_thinking",
+            "run_events",
+            "WHEN (NEW.event_type = 'agent_thinking')",
         ),
     )
     .await;
@@ -246,6 +276,7 @@ async fn store_failures_reach_clients_only_as_correlation_ids() {
             "CREATE TRIGGER fail_runs BEFORE INSERT ON runs \
              BEGIN SELECT RAISE(ABORT, '{SECRET_WORDS}'); END;"
         ),
+        &failing_trigger("fail_runs", "runs", ""),
     )
     .await;
     session
@@ -258,7 +289,8 @@ async fn store_failures_reach_clients_only_as_correlation_ids() {
     assert_correlated(frame["message"].as_str().unwrap());
 
     // HTTP: a failing read is 500 with a correlation id.
-    break_the_store(&server, "ALTER TABLE threads RENAME TO threads_gone;").await;
+    let rename = "ALTER TABLE threads RENAME TO threads_gone;";
+    break_the_store(&server, rename, rename).await;
     let threads = server
         .get(
             "/api/threads",
@@ -275,7 +307,8 @@ async fn store_failures_reach_clients_only_as_correlation_ids() {
 #[tokio::test]
 async fn a_tenant_whose_data_cannot_be_loaded_gets_a_correlation_id() {
     let server = TestServer::start().await;
-    break_the_store(&server, "ALTER TABLE usage_records RENAME TO usage_gone;").await;
+    let rename = "ALTER TABLE usage_records RENAME TO usage_gone;";
+    break_the_store(&server, rename, rename).await;
     let mut session = server.connect_as("ivan").await;
     session
         .start_agent("s1", "data", "What did we spend?", Map::new())
