@@ -384,4 +384,118 @@ mod tests {
         // Nothing being created: no wait at all.
         lanes.after_starts().await;
     }
+
+    async fn store_with_run(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let url = format!("sqlite://{}", dir.path().join("emitter.db").display());
+        let store = agentwire_store::connect(&url).await.unwrap();
+        store
+            .create_run(&agentwire_store::RunRecord {
+                run_id: "r".into(),
+                thread_id: "t".into(),
+                user_id: "u".into(),
+                tenant_id: "acme".into(),
+                agent: "data".into(),
+                user_request: "spend?".into(),
+                status: RunStatus::Running,
+                created_at: agentwire_protocol::time::now(),
+                finished_at: None,
+                last_seq: 0,
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    fn thinking() -> EventKind {
+        EventKind::AgentThinking {
+            message: "m".into(),
+        }
+    }
+
+    /// A run whose end another node wrote: the refused write stops it as taken over, it writes
+    /// and publishes nothing more (not even a terminal event of its own) and hands its
+    /// followers over to the log.
+    #[tokio::test]
+    async fn a_run_ended_elsewhere_stops_writing_and_hands_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        emitter.emit("data", thinking(), Lane::First).unwrap();
+        // Wait for seq 1 to be published, then another node ends the run.
+        while run.published_seq() < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let ended = store
+            .end_run(
+                "r",
+                1,
+                &[],
+                RunStatus::Failed,
+                agentwire_protocol::time::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, EndRun::Ended);
+        emitter.emit("data", thinking(), Lane::First).unwrap();
+        run.cancel.cancelled().await;
+        assert_eq!(run.stop_reason(), Some(StopReason::TakenOver));
+        assert!(matches!(
+            emitter.emit("data", thinking(), Lane::First),
+            Err(Stop::Cancelled)
+        ));
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentCancelled { reason: "r".into() },
+                RunStatus::Cancelled,
+            )
+            .await;
+        assert!(recorded, "the other node recorded the end");
+        assert_eq!(run.published_seq(), 1, "nothing after the refused write");
+        assert_eq!(store.events_after("r", 0).await.unwrap().len(), 1);
+    }
+
+    /// A refused write (not a lost database, not another node's end): the run fails with a
+    /// correlation id, and its end is written only while the log is where the run left it.
+    #[tokio::test]
+    async fn a_refused_write_fails_the_run_with_a_correlation_id_and_never_ends_it_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
+        // seq 1 is taken already: the emitter's first write is a duplicate.
+        store
+            .append_event("r", 1, "agent_thinking", "{}")
+            .await
+            .unwrap();
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        emitter.emit("data", thinking(), Lane::First).unwrap();
+        let stop = loop {
+            tokio::task::yield_now().await;
+            if let Err(stop) = emitter.emit("data", thinking(), Lane::First) {
+                break stop;
+            }
+        };
+        let Stop::Failed { code, message } = stop else {
+            panic!("{stop:?}")
+        };
+        assert_eq!(code, ErrorCode::Internal);
+        assert!(message.contains("correlation id"), "{message}");
+        assert_eq!(run.published_seq(), 0);
+        // The log already holds seq 1 (not this run's): end_run sees it moved, and the run is
+        // handed over to the log rather than ended twice.
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentError {
+                    error_code: code,
+                    message,
+                    retryable: true,
+                },
+                RunStatus::Failed,
+            )
+            .await;
+        assert!(recorded);
+        assert_eq!(run.stop_reason(), Some(StopReason::TakenOver));
+    }
 }
