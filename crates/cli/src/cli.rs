@@ -383,6 +383,17 @@ pub struct LoadArgs {
     /// The question every run asks (a canary is appended).
     #[arg(long, default_value = "How can we reduce our AI costs?")]
     pub question: String,
+    /// A file of questions, one per line (blank lines and lines starting with # are skipped):
+    /// each run asks the next one in turn, or one drawn at random with --seed.
+    #[arg(long, conflicts_with = "question")]
+    pub questions: Option<PathBuf>,
+    /// Draw the questions of --questions at random, reproducibly, with this seed.
+    #[arg(long, requires = "questions")]
+    pub seed: Option<u64>,
+    /// Spread the users over this many tenants (with --secret: their org_id claims are
+    /// `<org>-t0` ... `<org>-t{N-1}`).
+    #[arg(long, default_value_t = 1)]
+    pub tenants: usize,
     /// Allow a target that is not on this machine (loopback only by default).
     #[arg(long)]
     pub allow_remote: bool,

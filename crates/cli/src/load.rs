@@ -100,6 +100,17 @@ fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     config.max_runs = args.max_runs.unwrap_or(default_runs);
     config.agent = args.agent.clone();
     config.question = args.question.clone();
+    if let Some(path) = &args.questions {
+        config.questions = read_questions(path)?;
+        config.seed = args.seed;
+    }
+    if args.tenants == 0 {
+        bail!("--tenants must be at least 1");
+    }
+    if args.tenants > 1 && !matches!(config.auth, agentwire_check::suite::AuthMode::Secret { .. }) {
+        bail!("--tenants needs --secret: minted users carry the org_id of their tenant");
+    }
+    config.tenants = args.tenants;
     config.connect_timeout = parse_duration(&args.target.connect_timeout)?;
     config.first_event_timeout = parse_duration(&args.target.first_event_timeout)?;
     config.completion_timeout = parse_duration(&args.target.completion_timeout)?;
@@ -113,6 +124,22 @@ fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         );
     }
     Ok(config)
+}
+
+/// The questions of a `--questions` file: one per line, blank lines and `#` comments skipped.
+fn read_questions(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the questions file {}", path.display()))?;
+    let questions: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if questions.is_empty() {
+        bail!("{} holds no question (one per line)", path.display());
+    }
+    Ok(questions)
 }
 
 pub async fn run(args: LoadArgs) -> ExitCode {
@@ -174,6 +201,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_questions_file_gives_one_question_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.txt");
+        std::fs::write(
+            &path,
+            "# mix\nHow can we cut costs?\n\n  Why did spend spike?  \n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_questions(&path).unwrap(),
+            ["How can we cut costs?", "Why did spend spike?"]
+        );
+        std::fs::write(&path, "\n# nothing\n").unwrap();
+        assert!(read_questions(&path).is_err());
+        assert!(read_questions(&dir.path().join("missing.txt")).is_err());
+    }
 
     #[test]
     fn only_loopback_targets_pass_without_allow_remote() {

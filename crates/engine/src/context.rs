@@ -1,24 +1,33 @@
 //! What an agent holds while it works: the run's plan and scope, the findings the agents of one run
 //! share, and the run's event emitter, tool calls and handoffs.
 //!
-//! Every event goes through [`RunContext::emit`], which persists it before publishing it, so the
-//! log a client resumes from is always complete. Nothing here is interrupted mid-write: a cancel or
-//! a time limit is noticed at the next step (`pace`, a tool call), never by dropping a future that
-//! is writing to the store, which would leave a gap in `seq`. This module must not decide what an
-//! agent does or how a run ends: the agents and the driver do.
+//! Every event goes through [`RunContext::emit`], which hands it to the run's [`Emitter`]: it is
+//! serialized once, persisted, and only then published, so the log a client resumes from is
+//! always complete; a write the store refuses stops the run the way the cluster needs (see
+//! `emitter.rs`). Nothing here is interrupted mid-write: a cancel or a time limit is noticed at
+//! the next step (`pace`, a tool call), never by dropping a future that is writing to the store.
+//!
+//! Tools run on the engine's CPU pool, never on an async worker; results of the tools that are pure
+//! functions of the tenant's data and their arguments are memoized (`memo.rs`) and the tool event
+//! says `cached: true` when a run reused one. This module must not decide what an agent does or
+//! how a run ends: the agents and the driver do.
 
+use crate::emitter::{Emitter, Failure, Lane, WriteLanes};
 use crate::findings::Findings;
+use crate::memo::{Cached, Lookup, Memo, MemoKey, memoizable};
 use crate::plan::RunPlan;
+use crate::pool::CpuPool;
 use crate::report::ComposedReport;
 use crate::run::{RunShared, StopReason};
 use crate::scope::Scope;
 use crate::stop::{RunResult, Stop};
 use crate::tenant::TenantData;
 use crate::tools::ToolOutput;
-use agentwire_protocol::{ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, ToolStatus};
-use agentwire_store::{EndRun, NewEvent, RunStatus, Store, StoreError};
+use agentwire_protocol::{ErrorCode, EventKind, RunParams, ToolStatus};
+use agentwire_store::{RunStatus, Store};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,10 +41,19 @@ pub(crate) struct RunInput {
     pub params: RunParams,
 }
 
+/// What runs share to do their work: the CPU pool, the memoized tool results and the store's
+/// write lanes. One per engine.
+#[derive(Clone)]
+pub(crate) struct Workshop {
+    pub pool: Arc<CpuPool>,
+    pub memo: Arc<Memo>,
+    pub lanes: Arc<WriteLanes>,
+}
+
 pub(crate) struct RunContext {
     pub run: Arc<RunShared>,
-    store: Arc<dyn Store>,
-    next_seq: u64,
+    emitter: Emitter,
+    workshop: Workshop,
     next_tool_call: u64,
     /// Tool calls started and not yet completed: closed with an error result if the run stops.
     open_tools: Vec<OpenTool>,
@@ -49,9 +67,6 @@ pub(crate) struct RunContext {
     /// The reporting agent's answer, once it has composed one.
     pub answer: Option<ComposedReport>,
     step_delay: Duration,
-    /// Set once a write found the database unreachable: nothing more is written, and the end is
-    /// recorded by the node's orphan check once the database is back.
-    log_lost: bool,
 }
 
 #[derive(Debug)]
@@ -66,6 +81,7 @@ impl RunContext {
     pub fn new(
         run: Arc<RunShared>,
         store: Arc<dyn Store>,
+        workshop: Workshop,
         data: Arc<TenantData>,
         input: RunInput,
         plan: RunPlan,
@@ -73,9 +89,9 @@ impl RunContext {
     ) -> Self {
         let scope = Scope::of_request(&input.params, &plan.question);
         Self {
+            emitter: Emitter::new(run.clone(), store, workshop.lanes.clone()),
             run,
-            store,
-            next_seq: 1,
+            workshop,
             next_tool_call: 1,
             open_tools: Vec::new(),
             data,
@@ -85,160 +101,40 @@ impl RunContext {
             findings: Findings::default(),
             answer: None,
             step_delay,
-            log_lost: false,
         }
     }
 
-    /// Persists one event, then publishes it to the run's followers.
+    /// Queues one event; it is persisted, then published to the run's followers.
     ///
     /// # Errors
-    /// `Stop::Failed` with `INTERNAL` when the store refuses the write; the event is not published.
+    /// How the run stops when the store refused an earlier event of the run: `Stop::Cancelled`
+    /// when another node ended it, `UNAVAILABLE` when the database is unreachable, else
+    /// `INTERNAL` with a correlation id.
     pub async fn emit(&mut self, agent: &str, kind: EventKind) -> RunResult {
-        let event = self.next_event(agent, kind);
-        let type_name = event.kind.type_name();
-        let frame = ServerFrame::Event(event);
-        let payload = frame.to_json();
-        if let Err(err) = self
-            .store
-            .append_event(&self.run.run_id, self.next_seq, type_name, &payload)
-            .await
-        {
-            return Err(self.write_failed(err));
-        }
-        self.next_seq += 1;
-        if let ServerFrame::Event(event) = frame {
-            self.run.publish(event);
-        }
-        Ok(())
+        self.emitter.emit(agent, kind, Lane::Ordinary)
     }
 
-    /// How the run stops when its log cannot be written: another node ended it (stop without
-    /// writing, followers read the log), the database is unreachable (stop without writing,
-    /// retryable), or the store refused the write.
-    fn write_failed(&mut self, err: StoreError) -> Stop {
-        match err {
-            StoreError::RunFinished { .. } => {
-                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node stops it without writing");
-                self.run.stop(StopReason::TakenOver);
-                Stop::Cancelled
-            }
-            StoreError::Unavailable(_) => {
-                tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, error = %err, "the database is unreachable; the run stops");
-                self.log_lost = true;
-                Stop::failed(ErrorCode::Unavailable, DATABASE_LOST)
-            }
-            err => {
-                // The database's words stay in the log; the client gets the id to quote.
-                let correlation = uuid::Uuid::new_v4().simple().to_string();
-                tracing::error!(run_id = %self.run.run_id, seq = self.next_seq, %correlation, error = %err, "persisting a run event failed");
-                Stop::failed(
-                    ErrorCode::Internal,
-                    format!(
-                        "the event log could not be written; the server log has the details under correlation id {correlation}"
-                    ),
-                )
-            }
-        }
+    /// Queues one of the run's first events (`agent_started`, the wait for an analysis slot):
+    /// it goes to the store ahead of other runs' events.
+    pub fn emit_first(&mut self, agent: &str, kind: EventKind) -> RunResult {
+        self.emitter.emit(agent, kind, Lane::First)
     }
 
-    /// The run's next event, stamped now.
-    fn next_event(&self, agent: &str, kind: EventKind) -> RunEvent {
-        RunEvent {
-            run_id: self.run.run_id.clone(),
-            thread_id: self.run.thread_id.clone(),
-            seq: self.next_seq,
-            agent: agent.to_owned(),
-            timestamp: agentwire_protocol::time::now(),
-            kind,
-        }
-    }
-
-    /// Ends the run: persists the terminal event and the run's final `status` together, and only
-    /// then publishes the event, so a client that sees the terminal event and reads the run's
-    /// history finds it finished. Returns whether the end is recorded; when it is not, the node's
-    /// orphan check records it later.
-    ///
-    /// Unless the run was taken over by another node (then nothing is written or published here:
-    /// the followers read the other node's terminal event from the log), a terminal event is
-    /// always published, so no follower waits forever: when the store cannot take it, a
-    /// retryable error (`UNAVAILABLE` when the database is unreachable, else `INTERNAL`) that is
-    /// not in the log.
+    /// Ends the run with its terminal event, after closing any tool call left open (unless the
+    /// run may write no more); see [`Emitter::finish`]. Returns whether the end is recorded;
+    /// when it is not, the node's orphan check records it later.
     pub async fn emit_terminal(&mut self, agent: &str, kind: EventKind, status: RunStatus) -> bool {
-        if self.run.stop_reason() == Some(StopReason::Unreachable) {
-            self.log_lost = true;
-        }
-        if !self.log_lost && self.run.stop_reason() != Some(StopReason::TakenOver) {
+        let may_write = !matches!(
+            self.run.stop_reason(),
+            Some(StopReason::TakenOver | StopReason::Unreachable)
+        ) && !matches!(
+            self.emitter.failure(),
+            Some(Failure::TakenOver | Failure::LogLost)
+        );
+        if may_write {
             self.close_open_tools().await;
         }
-        if self.run.stop_reason() == Some(StopReason::TakenOver) {
-            self.run.hand_over();
-            return true;
-        }
-        let event = self.next_event(agent, kind);
-        if self.log_lost {
-            return self.publish_unrecorded(agent, event, ErrorCode::Unavailable);
-        }
-        let terminal = NewEvent {
-            seq: self.next_seq,
-            event_type: event.kind.type_name().to_owned(),
-            payload: ServerFrame::Event(event.clone()).to_json(),
-        };
-        let ended = self
-            .store
-            .end_run(
-                &self.run.run_id,
-                self.next_seq - 1,
-                std::slice::from_ref(&terminal),
-                status,
-                agentwire_protocol::time::now(),
-            )
-            .await;
-        match ended {
-            Ok(EndRun::Ended) => {
-                self.next_seq += 1;
-                self.run.publish(event);
-                true
-            }
-            Ok(EndRun::AlreadyFinished { .. } | EndRun::Moved { .. }) => {
-                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node hands it over");
-                self.run.stop(StopReason::TakenOver);
-                self.run.hand_over();
-                true
-            }
-            Err(err) => {
-                tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
-                let code = if matches!(err, StoreError::Unavailable(_)) {
-                    ErrorCode::Unavailable
-                } else {
-                    ErrorCode::Internal
-                };
-                self.publish_unrecorded(agent, event, code)
-            }
-        }
-    }
-
-    /// Publishes a terminal event that is not in the log: `event` itself when it already says
-    /// the database is unreachable, else a retryable error with `code`. Always false (the end
-    /// is not recorded).
-    fn publish_unrecorded(&mut self, agent: &str, event: RunEvent, code: ErrorCode) -> bool {
-        let event = match &event.kind {
-            EventKind::AgentError { error_code, .. } if *error_code == code => event,
-            _ => self.next_event(
-                agent,
-                EventKind::AgentError {
-                    error_code: code,
-                    message: if code == ErrorCode::Unavailable {
-                        DATABASE_LOST.into()
-                    } else {
-                        "the event log could not be written; the run was stopped".into()
-                    },
-                    retryable: true,
-                },
-            ),
-        };
-        self.next_seq += 1;
-        self.run.publish(event);
-        false
+        self.emitter.finish(agent, kind, status).await
     }
 
     /// Ends every open tool call with an error result, so the run's grammar stays whole.
@@ -261,6 +157,7 @@ impl RunContext {
                 result: reason.to_owned(),
                 data: Value::Null,
                 duration_ms: elapsed_ms(open.started),
+                cached: false,
             };
             if self.emit(&open.agent, kind).await.is_err() {
                 return;
@@ -301,10 +198,14 @@ impl RunContext {
         .await
     }
 
-    /// Runs a tool over the tenant's data off the async runtime, emitting the tool pair.
+    /// Runs a tool over the tenant's data on the CPU pool, emitting the tool pair. A tool that
+    /// is a pure function of the data ([`memoizable`]) is computed once per snapshot and
+    /// arguments: a run that finds the result already computed (or being computed) uses it, and
+    /// its `tool_completed` says `cached: true`.
     ///
-    /// A cancel while the tool computes stops the wait at once; the computation is pure and is
-    /// simply discarded. A tool error ends the run with the tool's code.
+    /// A cancel while the tool computes stops the wait at once; the computation is pure, goes
+    /// on, and still serves the runs waiting for the same result. A tool error ends the run with
+    /// the tool's code.
     pub async fn tool<T, F>(
         &mut self,
         agent: &str,
@@ -313,12 +214,24 @@ impl RunContext {
         compute: F,
     ) -> RunResult<T>
     where
-        T: Serialize + Send + 'static,
+        T: Serialize + Clone + Send + Sync + 'static,
         F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
     {
         self.pace().await?;
         let tool_call_id = format!("call_{}", self.next_tool_call);
         self.next_tool_call += 1;
+        let key = memoizable(tool).then(|| {
+            let (data_id, generation) = self.data.identity();
+            // The scope goes into the key beside the arguments (a tool reads both), and the price
+            // table the snapshot prices with.
+            let inputs = json!({
+                "args": &args,
+                "scope": self.scope.args(),
+                "window_s": self.scope.window.as_secs(),
+                "prices": self.data.prices_id(),
+            });
+            MemoKey::new(data_id, generation, tool, &inputs)
+        });
         self.emit(
             agent,
             EventKind::ToolExecuting {
@@ -335,50 +248,105 @@ impl RunContext {
             tool_call_id: tool_call_id.clone(),
             started,
         });
-        let data = self.data.clone();
-        let handle = tokio::task::spawn_blocking(move || compute(&data));
         let outcome = tokio::select! {
-            joined = handle => joined,
+            outcome = self.compute(key, compute) => outcome,
             _ = self.run.cancel.cancelled() => return Err(Stop::Cancelled),
         };
         self.open_tools
             .retain(|open| open.tool_call_id != tool_call_id);
-        let completed = |status, result: String, data: Value| EventKind::ToolCompleted {
-            tool: tool.to_owned(),
-            tool_call_id: tool_call_id.clone(),
-            status,
-            result,
-            data,
-            duration_ms: elapsed_ms(started),
-        };
+        let completed =
+            |status, result: String, data: Value, cached: bool| EventKind::ToolCompleted {
+                tool: tool.to_owned(),
+                tool_call_id: tool_call_id.clone(),
+                status,
+                result,
+                data,
+                duration_ms: elapsed_ms(started),
+                cached,
+            };
         match outcome {
-            Ok(Ok(output)) => {
-                let data = serde_json::to_value(&output.value).unwrap_or(Value::Null);
-                self.emit(agent, completed(ToolStatus::Ok, output.summary, data))
-                    .await?;
-                self.findings.tools_used.push(tool.to_owned());
-                Ok(output.value)
-            }
-            Ok(Err(stop)) => {
+            Ok((result, cached)) => {
+                let Some(value) = result.value.downcast_ref::<T>().cloned() else {
+                    return Err(Stop::failed(
+                        ErrorCode::Internal,
+                        format!("the tool {tool} returned a result of another type"),
+                    ));
+                };
                 self.emit(
                     agent,
-                    completed(ToolStatus::Error, stop.message(), Value::Null),
+                    completed(
+                        ToolStatus::Ok,
+                        result.summary.clone(),
+                        result.data.clone(),
+                        cached,
+                    ),
+                )
+                .await?;
+                self.findings.tools_used.push(tool.to_owned());
+                Ok(value)
+            }
+            Err(ToolFailure::Stopped(stop)) => {
+                self.emit(
+                    agent,
+                    completed(ToolStatus::Error, stop.message(), Value::Null, false),
                 )
                 .await?;
                 Err(stop)
             }
-            Err(join_error) => {
+            Err(ToolFailure::Panicked) => {
                 let correlation = uuid::Uuid::new_v4().simple().to_string();
-                tracing::error!(%correlation, tool, error = %join_error, "tool panicked");
+                tracing::error!(%correlation, tool, "tool panicked");
                 let message =
                     format!("the tool {tool} failed unexpectedly (correlation id {correlation})");
                 self.emit(
                     agent,
-                    completed(ToolStatus::Error, message.clone(), Value::Null),
+                    completed(ToolStatus::Error, message.clone(), Value::Null, false),
                 )
                 .await?;
                 Err(Stop::failed(ErrorCode::Internal, message))
             }
+        }
+    }
+
+    /// The tool's result: memoized, or computed on the pool (and memoized when `key` is set).
+    /// The flag says whether it was reused.
+    async fn compute<T, F>(
+        &self,
+        key: Option<MemoKey>,
+        compute: F,
+    ) -> Result<(Arc<Cached>, bool), ToolFailure>
+    where
+        T: Serialize + Send + Sync + 'static,
+        F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
+    {
+        let flight = match key {
+            Some(key) => match self.workshop.memo.lookup(key).await {
+                Lookup::Hit(cached) => return Ok((cached, true)),
+                Lookup::Compute(flight) => Some(flight),
+            },
+            None => None,
+        };
+        let data = self.data.clone();
+        let job = move || {
+            let output = compute(&data)?;
+            // Serializing the value for the event is part of the work: on the pool, once.
+            let shown = event_data(&output.value);
+            let bytes = shown.to_string().len() + output.summary.len();
+            let cached = Arc::new(Cached {
+                value: Box::new(output.value),
+                summary: output.summary,
+                data: shown,
+                bytes,
+            });
+            if let Some(flight) = flight {
+                flight.complete(cached.clone());
+            }
+            Ok(cached)
+        };
+        match self.workshop.pool.run(job).await {
+            Ok(Ok(cached)) => Ok((cached, false)),
+            Ok(Err(stop)) => Err(ToolFailure::Stopped(stop)),
+            Err(_) => Err(ToolFailure::Panicked),
         }
     }
 
@@ -419,6 +387,36 @@ impl RunContext {
         )
         .await
     }
+}
+
+/// How a tool call failed.
+enum ToolFailure {
+    Stopped(Stop),
+    Panicked,
+}
+
+/// What a tool event shows as `data`: the tool's value, except for the composed answer, which
+/// `agent_completed` carries in full right after; its tool event shows what was composed.
+fn event_data<T: Serialize + 'static>(value: &T) -> Value {
+    if let Some(answer) = (value as &dyn Any).downcast_ref::<ComposedReport>() {
+        let sections: Vec<&str> = answer
+            .response
+            .lines()
+            .filter_map(|l| l.strip_prefix("### ").or_else(|| l.strip_prefix("## ")))
+            .collect();
+        let keys: Vec<&String> = answer
+            .report
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        return json!({
+            "sections": sections,
+            "response_chars": answer.response.chars().count(),
+            "report_keys": keys,
+            "delivered_in": "agent_completed",
+        });
+    }
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 fn elapsed_ms(started: Instant) -> u64 {

@@ -1,17 +1,21 @@
 //! One run from `agent_started` to its terminal event.
 //!
 //! The driver plans the run (once: the plan is what `agent_started` announces and what the
-//! agents follow), emits `agent_started`, loads the tenant's data, reads the request against the
-//! tenant's names when it could not before (the plan follows that reading), runs the entry agent
-//! and emits exactly one terminal event, whatever happens (answer, error, cancel, time limit,
-//! shutdown, a database that went away), unless another node took the run over and writes it.
-//! Only then does the run leave the registry, so a follower that misses it there finds it complete
-//! in the store. This module must not decide what an agent does (the agents do) or admit runs (the
-//! engine does).
+//! agents follow) and emits `agent_started` before anything heavy. Then the run waits for an
+//! analysis slot (in arrival order; while it waits, `progress` events say how many runs are
+//! ahead), loads the tenant's data, reads the request against the tenant's names when it could
+//! not before (the plan follows that reading), runs the entry agent and emits exactly one terminal
+//! event, whatever happens (answer, error, cancel, time limit, shutdown, a database that went
+//! away), unless another node took the run over and writes it. Only then does the run leave the
+//! registry, so a follower that misses it there finds it complete in the store. The time limit
+//! counts from the run's admission to the analysis, so waiting in line never times a run out (the
+//! line's length is bounded instead: see `Engine::start_run`). This module must not decide what an
+//! agent does (the agents do) or admit runs (the engine and the store do).
 
 use crate::agents;
-use crate::context::{RunContext, RunInput};
+use crate::context::{RunContext, RunInput, Workshop};
 use crate::plan::RunPlan;
+use crate::pool::{Admission, Entry, Slot};
 use crate::question::{Question, Request, asked_on};
 use crate::registry::Registry;
 use crate::report::ComposedReport;
@@ -24,13 +28,39 @@ use agentwire_store::{RunStatus, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often a run waiting in line looks whether to tell its client how far it has come.
+const LINE_CHECK: Duration = Duration::from_secs(1);
+
 /// What a run's driver uses of the engine.
 pub(crate) struct Driver<'a> {
     pub store: &'a Arc<dyn Store>,
     pub registry: &'a Registry,
     pub tenants: &'a Tenants,
+    pub workshop: &'a Workshop,
+    pub admission: &'a Arc<Admission>,
     pub step_delay: Duration,
     pub run_timeout: Duration,
+}
+
+/// Stops the run at its time limit unless dropped first.
+struct TimeLimit(tokio::task::JoinHandle<()>);
+
+impl TimeLimit {
+    fn start(run: &Arc<RunShared>, limit: Duration) -> TimeLimit {
+        let run = run.clone();
+        // The time limit stops the run through its token, like a cancel, so no write is cut
+        // short.
+        TimeLimit(tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            run.stop(StopReason::Timeout);
+        }))
+    }
+}
+
+impl Drop for TimeLimit {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Driver<'_> {
@@ -56,23 +86,13 @@ impl Driver<'_> {
         let mut ctx = RunContext::new(
             run.clone(),
             self.store.clone(),
+            self.workshop.clone(),
             self.tenants.empty(&run.tenant_id),
             input,
             plan,
             self.step_delay,
         );
-
-        // The time limit stops the run through its token, like a cancel, so no write is cut short.
-        let timer = {
-            let run = run.clone();
-            let limit = self.run_timeout;
-            tokio::spawn(async move {
-                tokio::time::sleep(limit).await;
-                run.stop(StopReason::Timeout);
-            })
-        };
         let outcome = self.answer(&mut ctx, announced).await;
-        timer.abort();
 
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (terminal, status) = self.terminal(&run, outcome, duration_ms);
@@ -83,28 +103,40 @@ impl Driver<'_> {
         self.registry.remove(&run);
     }
 
-    /// Announces the plan, loads the tenant's data and runs the entry agent to its answer.
+    /// Announces the plan, waits for an analysis slot, loads the tenant's data and runs the entry
+    /// agent to its answer.
     async fn answer(
         &self,
         ctx: &mut RunContext,
         announced: Vec<String>,
     ) -> RunResult<ComposedReport> {
         let entry_name = ctx.plan.entry_agent().as_str();
-        ctx.emit(
+        ctx.emit_first(
             entry_name,
             EventKind::AgentStarted {
                 user_request: ctx.input.user_request.clone(),
                 plan: announced,
             },
-        )
-        .await?;
-        let _ = self
-            .store
-            .set_run_status(&ctx.run.run_id, RunStatus::Running, None)
-            .await;
+        )?;
+        {
+            // Bookkeeping only (the events say how the run goes): not in the run's way, and
+            // behind the creation of other runs, like an ordinary event. The store never moves a
+            // finished run back, so landing after the run's end changes nothing.
+            let store = self.store.clone();
+            let lanes = self.workshop.lanes.clone();
+            let run_id = ctx.run.run_id.clone();
+            tokio::spawn(async move {
+                lanes.after_starts().await;
+                let _ = store
+                    .set_run_status(&run_id, RunStatus::Running, None)
+                    .await;
+            });
+        }
+        let _slot = self.admit(ctx, entry_name).await?;
+        let _limit = TimeLimit::start(&ctx.run, self.run_timeout);
         ctx.data = self
             .tenants
-            .load(self.store.as_ref(), &ctx.run.tenant_id)
+            .load(self.store, &ctx.run.tenant_id)
             .await
             .map_err(|err| {
                 // The database's words stay in the log; the client gets the id to quote.
@@ -126,6 +158,37 @@ impl Driver<'_> {
             .ground(&asked, &ctx.data.vocab, asked_on(&ctx.input.params));
         ctx.scope = Scope::of_request(&ctx.input.params, &ctx.plan.question);
         agents::run_entry(ctx).await
+    }
+
+    /// Waits for an analysis slot, in arrival order. A run that has to wait says so with a
+    /// `progress` event naming how many runs are ahead, and again whenever that number has
+    /// halved.
+    async fn admit(&self, ctx: &mut RunContext, entry_name: &str) -> RunResult<Slot> {
+        let mut ticket = match self.admission.enter() {
+            Entry::Admitted(slot) => return Ok(slot),
+            Entry::Queued(ticket) => ticket,
+        };
+        let mut told: Option<usize> = None;
+        loop {
+            let ahead = ticket.position();
+            if told.is_none_or(|last| ahead <= last / 2 && ahead < last) {
+                let kind = EventKind::Progress {
+                    percent: 0.0,
+                    message: line_message(ahead),
+                };
+                if told.is_none() {
+                    ctx.emit_first(entry_name, kind)?;
+                } else {
+                    ctx.emit(entry_name, kind).await?;
+                }
+                told = Some(ahead);
+            }
+            tokio::select! {
+                slot = ticket.admitted() => return Ok(slot),
+                () = tokio::time::sleep(LINE_CHECK) => {}
+                () = ctx.run.cancel.cancelled() => return Err(Stop::Cancelled),
+            }
+        }
     }
 
     /// The terminal event and final status for how the run ended.
@@ -198,5 +261,15 @@ impl Driver<'_> {
                 RunStatus::Failed,
             ),
         }
+    }
+}
+
+/// What a `progress` event says while the run waits for an analysis slot; docs/protocol.md
+/// documents the wording.
+pub(crate) fn line_message(ahead: usize) -> String {
+    match ahead {
+        0 => "Waiting for an analysis slot: this run is next.".to_owned(),
+        1 => "Waiting for an analysis slot: 1 run is ahead of this one.".to_owned(),
+        n => format!("Waiting for an analysis slot: {n} runs are ahead of this one."),
     }
 }

@@ -3,18 +3,25 @@
 //!
 //! [`Engine::start`] joins the database as a node (`cluster.rs`: a lease, the sweeper, the
 //! notices); on SQLite it first ends the runs a previous process left. A run's life:
-//! `start_run` puts it in the registry, has the store admit it (thread free, user within the
-//! limit, across every node) and record its node, records the thread and spawns its driver
-//! (`driver.rs`), which emits every event from `agent_started` to the terminal one. Callers follow
+//! `start_run` refuses it at once when this node is overloaded (the line for analysis or the
+//! runs being created are full: `UNAVAILABLE` with `retry_after_ms`), puts it in the registry,
+//! has the store admit it (thread free, user within the limit, across every node) and record its
+//! node, records the thread and spawns its driver (`driver.rs`), which emits every event from
+//! `agent_started` to the terminal one. The runs of this node share its CPU pool, its line for
+//! analysis, its memoized tool results and its write lanes (`pool.rs`, `memo.rs`, `emitter.rs`). Callers follow
 //! a run through an [`EventStream`]: live from the run while it executes here, from the log
 //! otherwise (`follow.rs`: after it ended, or while it executes on another node). A cancel for a
 //! run executing elsewhere is a request in the store that wakes its node. This module must not
 //! run agents or tools itself, nor hold run state beyond the registry's.
 
 use crate::cluster::{Duties, Node};
+use crate::context::Workshop;
 use crate::driver::Driver;
+use crate::emitter::WriteLanes;
 use crate::error::EngineError;
 use crate::follow::{LogReader, Wakeups, decode_event};
+use crate::memo::Memo;
+use crate::pool::{Admission as AnalysisLine, CpuPool};
 use crate::registry::{EngineMetrics, Registry};
 use crate::run::{EventStream, RunShared, StopReason};
 use crate::tenant::Tenants;
@@ -25,6 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// What an overloaded engine tells a client to wait before asking again.
+const OVERLOADED_RETRY_AFTER_MS: u64 = 2_000;
 
 /// Who is asking: the user (`sub`) and the tenant whose data their agents read (`org_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +64,20 @@ pub struct EngineConfig {
     /// lapses, another node may end this node's runs (within a further third, its sweep
     /// interval).
     pub node_lease: Duration,
+    /// Threads of the CPU pool that runs the tools; 0 is one per core.
+    pub cpu_threads: usize,
+    /// Runs doing their analysis at once; the others wait in line, in arrival order. 0 is twice
+    /// the CPU pool's threads (so the pool stays busy while admitted runs write their events).
+    pub analysis_slots: usize,
+    /// Runs that may wait in line for an analysis slot. Past it a new run is refused at once with
+    /// `UNAVAILABLE` and `retry_after_ms`, instead of joining a line it would wait too long in.
+    pub max_waiting_runs: usize,
+    /// Bytes of memoized tool results kept (least recently used results go first).
+    pub memo_max_bytes: usize,
+    /// Runs whose records may be waiting for the store at once. Past it `start_agent` is
+    /// refused at once with `UNAVAILABLE` and `retry_after_ms`: the store is behind, and the run
+    /// would otherwise wait for it past its client's patience and the store's own timeouts.
+    pub max_starting_runs: usize,
 }
 
 /// The default [`EngineConfig::node_lease`].
@@ -69,6 +93,11 @@ impl Default for EngineConfig {
             prices: None,
             node_name: "node".to_owned(),
             node_lease: DEFAULT_NODE_LEASE,
+            cpu_threads: 0,
+            analysis_slots: 0,
+            max_waiting_runs: 16_384,
+            memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
+            max_starting_runs: 512,
         }
     }
 }
@@ -110,6 +139,8 @@ struct Inner {
     tenants: Arc<Tenants>,
     node: Arc<Node>,
     log: LogReader,
+    workshop: Workshop,
+    analysis: Arc<AnalysisLine>,
     shutting_down: AtomicBool,
     /// Ends the cluster duties (at shutdown, or when the engine is dropped).
     duties: CancellationToken,
@@ -146,6 +177,19 @@ impl Engine {
         let tenants = Arc::new(Tenants::new(prices, config.demo_data));
         let wakeups = Wakeups::new();
         let duties = CancellationToken::new();
+        let pool = match config.cpu_threads {
+            0 => CpuPool::per_core(),
+            n => CpuPool::new(n),
+        };
+        let slots = match config.analysis_slots {
+            0 => pool.threads() * 2,
+            n => n,
+        };
+        let workshop = Workshop {
+            pool: Arc::new(pool),
+            memo: Memo::new(config.memo_max_bytes),
+            lanes: WriteLanes::new(),
+        };
         Duties {
             store: store.clone(),
             node: node.clone(),
@@ -162,6 +206,8 @@ impl Engine {
                 },
                 store,
                 tenants,
+                workshop,
+                analysis: AnalysisLine::new(slots, config.max_waiting_runs),
                 config,
                 registry,
                 node,
@@ -188,8 +234,10 @@ impl Engine {
     /// Starts a run; its events begin with `agent_started` on the returned stream.
     ///
     /// # Errors
-    /// `ShuttingDown` while draining; `RunConflict` when the thread has a running run;
-    /// `TooManyRuns` past the per-user limit; `Store` when the run cannot be recorded.
+    /// `ShuttingDown` while draining; `Unavailable` without the database or the node's lease;
+    /// `Overloaded` when the line for analysis or the runs being created are full;
+    /// `RunConflict` when the thread has a running run; `TooManyRuns` past the per-user limit;
+    /// `Store` when the run cannot be recorded.
     pub async fn start_run(
         &self,
         principal: &Principal,
@@ -203,6 +251,12 @@ impl Engine {
             .node
             .admitting_id()
             .map_err(|reason| EngineError::Unavailable(reason.to_string()))?;
+        if let Err(full) = inner.analysis.check_room() {
+            return Err(EngineError::Overloaded {
+                waiting: full.waiting,
+                retry_after_ms: OVERLOADED_RETRY_AFTER_MS,
+            });
+        }
         let run_id = format!("run_{}", uuid::Uuid::new_v4().simple());
         let thread_id = request
             .thread_id
@@ -237,6 +291,18 @@ impl Engine {
             finished_at: None,
             last_seq: 0,
         };
+        // The run's rows go to the store ahead of other runs' ordinary events; when too many
+        // runs are being created already, the store is behind: refuse now rather than fail later.
+        let Some(starting) = inner
+            .workshop
+            .lanes
+            .starting(inner.config.max_starting_runs.max(1))
+        else {
+            return Err(EngineError::Overloaded {
+                waiting: inner.config.max_starting_runs,
+                retry_after_ms: OVERLOADED_RETRY_AFTER_MS,
+            });
+        };
         // In the registry before the store admits it: the node's orphan check must never take a
         // run being admitted for one nobody executes.
         inner.registry.insert(&run);
@@ -263,11 +329,12 @@ impl Engine {
             return Err(err);
         }
         let title: String = request.user_request.chars().take(80).collect();
-        if let Err(err) = inner
+        let threaded = inner
             .store
             .upsert_thread(&principal.user_id, &principal.tenant_id, &thread_id, &title)
-            .await
-        {
+            .await;
+        drop(starting);
+        if let Err(err) = threaded {
             // Admitted but not startable: end it at once so it frees its thread and its place
             // in the user's limit (or, failing that, the orphan check ends it later).
             let finished = Some(agentwire_protocol::time::now());
@@ -292,6 +359,8 @@ impl Engine {
                 store: &engine.store,
                 registry: &engine.registry,
                 tenants: &engine.tenants,
+                workshop: &engine.workshop,
+                admission: &engine.analysis,
                 step_delay: engine.config.step_delay,
                 run_timeout: engine.config.run_timeout,
             };
@@ -471,6 +540,7 @@ impl Engine {
         self.inner.store.ensure_tenant(tenant_id).await?;
         let inserted = self.inner.store.insert_usage(tenant_id, &records).await?;
         self.inner.tenants.invalidate(tenant_id);
+        self.inner.workshop.memo.forget_tenant(tenant_id);
         Ok(inserted)
     }
 
@@ -488,7 +558,19 @@ impl Engine {
     }
 
     pub fn metrics(&self) -> EngineMetrics {
-        self.inner.registry.metrics()
+        let inner = &self.inner;
+        let memo = inner.workshop.memo.metrics();
+        EngineMetrics {
+            memo_hits: memo.hits,
+            memo_misses: memo.misses,
+            memo_bytes: memo.bytes,
+            memo_entries: memo.entries,
+            runs_waiting: inner.analysis.waiting() as u64,
+            runs_admitted: inner.analysis.admitted() as u64,
+            pool_jobs_queued: inner.workshop.pool.queue_depth() as u64,
+            pool_threads: inner.workshop.pool.threads() as u64,
+            ..inner.registry.metrics()
+        }
     }
 
     /// Refuses new runs, lets active ones finish for up to `drain`, then stops the rest (each gets

@@ -22,6 +22,10 @@ pub enum EngineError {
     /// client's fault nor a bug. The reason is for logs and readiness, not for clients.
     #[error("the server cannot reach its database right now; try again in a moment")]
     Unavailable(String),
+    #[error(
+        "the server is at capacity ({waiting} runs are waiting to start or for analysis); try again in a moment"
+    )]
+    Overloaded { waiting: usize, retry_after_ms: u64 },
     #[error("storage failed: {0}")]
     Store(StoreError),
     #[error("internal error: {0}")]
@@ -46,7 +50,9 @@ impl EngineError {
             Self::RunNotFound => ErrorCode::RunNotFound,
             Self::RunConflict { .. } => ErrorCode::RunConflict,
             Self::TooManyRuns { .. } => ErrorCode::RateLimited,
-            Self::ShuttingDown | Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::ShuttingDown | Self::Unavailable(_) | Self::Overloaded { .. } => {
+                ErrorCode::Unavailable
+            }
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -60,7 +66,9 @@ impl EngineError {
     /// How long a client should wait before retrying, when the error says so.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            Self::TooManyRuns { retry_after_ms, .. } => Some(*retry_after_ms),
+            Self::TooManyRuns { retry_after_ms, .. } | Self::Overloaded { retry_after_ms, .. } => {
+                Some(*retry_after_ms)
+            }
             Self::ShuttingDown | Self::Unavailable(_) => Some(1_000),
             _ => None,
         }
@@ -91,6 +99,10 @@ mod tests {
             EngineError::ShuttingDown,
             EngineError::Unavailable("connection refused".into()),
             EngineError::RunConflict { run_id: "r".into() },
+            EngineError::Overloaded {
+                waiting: 1,
+                retry_after_ms: 1,
+            },
             EngineError::TooManyRuns {
                 limit: 1,
                 retry_after_ms: 1,

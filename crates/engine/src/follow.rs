@@ -11,6 +11,7 @@
 //! one ends.
 
 use crate::error::EngineError;
+use crate::run::EventFrame;
 use agentwire_protocol::{RunEvent, ServerFrame};
 use agentwire_store::{Store, StoredEvent};
 use std::collections::{HashMap, VecDeque};
@@ -172,8 +173,8 @@ pub(crate) struct LogFollower {
     wake: Wake,
     run_id: String,
     next_seq: u64,
-    /// Events read and not yet yielded, contiguous from `next_seq`.
-    buffered: VecDeque<RunEvent>,
+    /// Frames read and not yet yielded, contiguous from `next_seq`.
+    buffered: VecDeque<EventFrame>,
     done: bool,
 }
 
@@ -188,15 +189,22 @@ impl std::fmt::Debug for LogFollower {
 }
 
 impl LogFollower {
+    /// The next event, read back from its frame.
+    #[cfg(test)]
     pub async fn next(&mut self) -> Option<RunEvent> {
+        self.next_frame().await.and_then(|frame| frame.decode())
+    }
+
+    /// The next event's frame, its text exactly as it was logged.
+    pub async fn next_frame(&mut self) -> Option<EventFrame> {
         loop {
-            if let Some(event) = self.buffered.pop_front() {
-                self.next_seq = event.seq.saturating_add(1);
-                if event.kind.is_terminal() {
+            if let Some(frame) = self.buffered.pop_front() {
+                self.next_seq = frame.seq().saturating_add(1);
+                if frame.is_terminal() {
                     self.done = true;
                     self.buffered.clear();
                 }
-                return Some(event);
+                return Some(frame);
             }
             if self.done {
                 return None;
@@ -261,7 +269,10 @@ impl LogFollower {
                 // brings the rest.
                 break;
             }
-            self.buffered.push_back(decode_event(stored)?);
+            // Read back once to be sure the log holds a run event; sent as it was logged.
+            decode_stored(&stored)?;
+            self.buffered
+                .push_back(EventFrame::stored(stored.seq, stored.payload));
         }
         Ok(!self.buffered.is_empty())
     }
@@ -279,6 +290,10 @@ enum Read {
 
 /// Parses a stored frame back into its run event; anything else means the log is corrupt.
 pub(crate) fn decode_event(stored: StoredEvent) -> Result<RunEvent, EngineError> {
+    decode_stored(&stored)
+}
+
+fn decode_stored(stored: &StoredEvent) -> Result<RunEvent, EngineError> {
     match serde_json::from_str::<ServerFrame>(&stored.payload) {
         Ok(ServerFrame::Event(event)) => Ok(event),
         Ok(_) | Err(_) => Err(EngineError::Internal(format!(

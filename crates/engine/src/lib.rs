@@ -19,8 +19,13 @@
 //! - `offline.rs`: `agentwire analyze`, the same tools and report over a file's records.
 //! - `stop.rs`: why a run stops early, the error every part of a run returns.
 //!
-//! The engine knows nothing of sockets or HTTP: a caller receives an [`EventStream`] and forwards it
-//! wherever it likes. It must never block the async runtime: analytics runs under `spawn_blocking`.
+//! - `pool.rs`: the CPU pool the tools run on and the line runs wait in for an analysis slot;
+//!   `memo.rs`: tool results shared by runs over the same data; `emitter.rs`: a run's events,
+//!   serialized once, persisted in order beside the run, then published.
+//!
+//! The engine knows nothing of sockets or HTTP: a caller receives an [`EventStream`] of
+//! [`EventFrame`]s (the JSON each event was serialized to once) and forwards it wherever it likes.
+//! It must never block the async runtime: analytics runs on the CPU pool.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -28,12 +33,15 @@ mod agents;
 mod cluster;
 mod context;
 mod driver;
+mod emitter;
 mod engine;
 mod error;
 mod findings;
 mod follow;
+mod memo;
 mod offline;
 mod plan;
+mod pool;
 mod question;
 mod recovery;
 mod registry;
@@ -51,4 +59,4 @@ pub use findings::{SeriesFindings, SeriesForecast};
 pub use offline::{analyze_focus, analyze_series, analyze_usage};
 pub use registry::EngineMetrics;
 pub use report::ComposedReport;
-pub use run::EventStream;
+pub use run::{EventFrame, EventStream};

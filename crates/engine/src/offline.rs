@@ -39,6 +39,7 @@ pub fn analyze_usage(
         demo: false,
         // The offline analysis reads no question.
         vocab: Arc::new(agentwire_question::Vocabulary::default()),
+        generation: 1,
     };
     let scope = Scope::all();
     let mut used = Vec::new();

@@ -126,6 +126,7 @@ fn closing_events(
                 result: gone.tool_result().into(),
                 data: serde_json::Value::Null,
                 duration_ms: 0,
+                cached: false,
             };
             (agent, kind)
         })

@@ -22,6 +22,18 @@ pub struct EngineMetrics {
     pub runs_failed: u64,
     pub runs_cancelled: u64,
     pub runs_active: u64,
+    /// Memoized tool results reused, and computed.
+    pub memo_hits: u64,
+    pub memo_misses: u64,
+    /// Bytes and entries of memoized results kept now.
+    pub memo_bytes: u64,
+    pub memo_entries: u64,
+    /// Runs waiting in line for an analysis slot, and runs doing their analysis now.
+    pub runs_waiting: u64,
+    pub runs_admitted: u64,
+    /// Tool computations waiting for a CPU pool thread, and the pool's threads.
+    pub pool_jobs_queued: u64,
+    pub pool_threads: u64,
 }
 
 pub(crate) struct Registry {
@@ -131,6 +143,7 @@ impl Registry {
             runs_failed: self.failed.load(Ordering::Relaxed),
             runs_cancelled: self.cancelled.load(Ordering::Relaxed),
             runs_active: *self.active.borrow() as u64,
+            ..EngineMetrics::default()
         }
     }
 }

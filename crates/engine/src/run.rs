@@ -1,18 +1,24 @@
 //! One run's shared state, and the stream a follower reads it through.
 //!
-//! While a run is active its events live in an in-memory log beside the persisted one; followers
-//! read the log by `seq` and wait on a watch channel for more. Nobody can lag out of it (unlike a
-//! broadcast channel) and a slow follower never slows the run: the run only appends and notifies.
-//! Once the run ends, late followers read the store instead, which by then holds every event; so
-//! do followers of a run that executes on another node (`follow.rs`), and the followers of a run
-//! this node gave up because another node took it over ([`RunShared::hand_over`]).
+//! Each event is serialized once, into an [`EventFrame`]: the JSON text the store keeps and every
+//! socket sends, as shared bytes. While a run is active its frames live in an in-memory log beside
+//! the persisted one; followers read the log by `seq` and wait on a watch channel for more. Nobody
+//! can lag out of it (unlike a broadcast channel) and a slow follower never slows the run: the run
+//! only appends and notifies. Once the run ends, late followers read the store instead, which by
+//! then holds every event; so do followers of a run that executes on another node (`follow.rs`),
+//! and the followers of a run this node gave up because another node took it over
+//! ([`RunShared::hand_over`]).
 //!
 //! Order matters and is the reason this works without gaps: an event is persisted, then appended to
 //! the log, then announced; a run leaves the registry only after its terminal event is persisted.
+//! The log and its "finished" and "handed over" marks change under one lock, so a follower that
+//! finds no next frame and the run finished (or handed over) knows there is nothing more here
+//! (reading them separately could miss the terminal frame published in between).
 
 use crate::follow::{LogFollower, LogReader};
-use agentwire_protocol::RunEvent;
-use std::sync::atomic::{AtomicBool, Ordering};
+use agentwire_protocol::{RunEvent, ServerFrame};
+use bytes::Bytes;
+use serde::Deserialize;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +37,90 @@ pub(crate) enum StopReason {
     Unreachable,
 }
 
+/// One run event as it goes on the wire: the frame's JSON text, serialized once and shared (a
+/// clone is a reference count) by the store, the run's log and every socket that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFrame {
+    seq: u64,
+    terminal: bool,
+    json: Bytes,
+}
+
+/// Just the `type` of a stored frame.
+#[derive(Deserialize)]
+struct TypeOnly<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: &'a str,
+}
+
+impl EventFrame {
+    /// Serializes an event; the one place a run event becomes text.
+    pub fn encode(event: &RunEvent) -> EventFrame {
+        let json = match serde_json::to_vec(&FrameRef(event)) {
+            Ok(json) => json,
+            // Unreachable for our types; keep the frame well-formed rather than panic.
+            Err(_) => ServerFrame::Event(event.clone()).to_json().into_bytes(),
+        };
+        EventFrame {
+            seq: event.seq,
+            terminal: event.kind.is_terminal(),
+            json: Bytes::from(json),
+        }
+    }
+
+    /// A frame read back from the event log (its text exactly as it was sent).
+    pub fn stored(seq: u64, payload: String) -> EventFrame {
+        let terminal = serde_json::from_str::<TypeOnly<'_>>(&payload).is_ok_and(|t| {
+            matches!(
+                t.kind,
+                "agent_completed" | "agent_error" | "agent_cancelled"
+            )
+        });
+        EventFrame {
+            seq,
+            terminal,
+            json: Bytes::from(payload),
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Whether this event ends its run.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    /// The frame's JSON text.
+    pub fn as_str(&self) -> &str {
+        // Built from a String or serde_json output, so always UTF-8.
+        std::str::from_utf8(&self.json).unwrap_or_default()
+    }
+
+    /// The frame's JSON text as shared bytes (no copy).
+    pub fn bytes(&self) -> Bytes {
+        self.json.clone()
+    }
+
+    /// Reads the event back. `None` only for a frame that is not a run event (a corrupt log).
+    pub fn decode(&self) -> Option<RunEvent> {
+        match serde_json::from_slice::<ServerFrame>(&self.json) {
+            Ok(ServerFrame::Event(event)) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// Serializes a borrowed event exactly as `ServerFrame::Event` does, without cloning it.
+struct FrameRef<'a>(&'a RunEvent);
+
+impl serde::Serialize for FrameRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// State shared by a running run, its cancellers and its followers.
 #[derive(Debug)]
 pub(crate) struct RunShared {
@@ -39,17 +129,22 @@ pub(crate) struct RunShared {
     pub user_id: String,
     /// The tenant whose data the run reads: a run is its owner's only within that tenant.
     pub tenant_id: String,
-    /// Every event published so far, in `seq` order (index = seq - 1).
-    log: Mutex<Vec<RunEvent>>,
+    /// Every frame published so far, in `seq` order, and whether the terminal one is among them.
+    log: Mutex<Log>,
     /// The highest `seq` published; followers wait on it.
     published: watch::Sender<u64>,
-    /// Set once the terminal event is published.
-    finished: watch::Sender<bool>,
     pub cancel: CancellationToken,
     stop_reason: OnceLock<StopReason>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    /// index = seq - 1
+    frames: Vec<EventFrame>,
+    finished: bool,
     /// Set when this node stopped executing the run without ending it: followers continue
     /// from the log.
-    handed_over: AtomicBool,
+    handed_over: bool,
 }
 
 impl RunShared {
@@ -59,32 +154,44 @@ impl RunShared {
             thread_id,
             user_id,
             tenant_id,
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(Log::default()),
             published: watch::Sender::new(0),
-            finished: watch::Sender::new(false),
             cancel: CancellationToken::new(),
             stop_reason: OnceLock::new(),
-            handed_over: AtomicBool::new(false),
         })
     }
 
-    /// Appends an already persisted event and wakes followers.
-    pub fn publish(&self, event: RunEvent) {
-        let seq = event.seq;
-        let terminal = event.kind.is_terminal();
+    /// Appends an already persisted frame and wakes followers.
+    pub fn publish(&self, frame: EventFrame) {
+        let seq = frame.seq;
         // The lock is never held across an await: a std Mutex is right here.
         if let Ok(mut log) = self.log.lock() {
-            log.push(event);
+            log.finished |= frame.terminal;
+            log.frames.push(frame);
         }
         self.published.send_replace(seq);
-        if terminal {
-            self.finished.send_replace(true);
-        }
     }
 
-    fn event_at(&self, seq: u64) -> Option<RunEvent> {
-        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-        self.log.lock().ok()?.get(index).cloned()
+    /// The highest `seq` published so far.
+    pub fn published_seq(&self) -> u64 {
+        *self.published.borrow()
+    }
+
+    /// The frame with this `seq`, or whether none will ever come (the run finished before it).
+    fn frame_at(&self, seq: u64) -> Next {
+        let Ok(log) = self.log.lock() else {
+            return Next::End;
+        };
+        let index = seq
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .unwrap_or(usize::MAX);
+        match log.frames.get(index) {
+            Some(frame) => Next::Frame(frame.clone()),
+            None if log.finished => Next::End,
+            None if log.handed_over => Next::HandedOver,
+            None => Next::Wait,
+        }
     }
 
     /// Asks the run to stop; the first reason given wins.
@@ -97,20 +204,21 @@ impl RunShared {
         self.stop_reason.get().copied()
     }
 
-    pub fn is_finished(&self) -> bool {
-        *self.finished.borrow()
-    }
-
     /// Gives the run up without a terminal event of this node's: its followers here read the
     /// rest (the terminal event another node writes) from the log.
     pub fn hand_over(&self) {
-        self.handed_over.store(true, Ordering::SeqCst);
+        if let Ok(mut log) = self.log.lock() {
+            log.handed_over = true;
+        }
         self.published.send_modify(|_| {});
     }
+}
 
-    fn is_handed_over(&self) -> bool {
-        self.handed_over.load(Ordering::SeqCst)
-    }
+enum Next {
+    Frame(EventFrame),
+    Wait,
+    End,
+    HandedOver,
 }
 
 /// The events of one run, in `seq` order, ending with its terminal event.
@@ -156,12 +264,12 @@ impl EventStream {
         }
     }
 
-    /// The next event, or `None` once the terminal event has been yielded (or the run's events
-    /// after the requested `seq` are exhausted).
-    pub async fn next(&mut self) -> Option<RunEvent> {
+    /// The next event's frame, or `None` once the terminal event has been yielded (or the run's
+    /// events after the requested `seq` are exhausted).
+    pub async fn next_frame(&mut self) -> Option<EventFrame> {
         loop {
             let handed_over = match &mut self.source {
-                Source::Log(follower) => return follower.next().await,
+                Source::Log(follower) => return follower.next_frame().await,
                 Source::Live {
                     run,
                     next_seq,
@@ -172,25 +280,142 @@ impl EventStream {
                     if *done {
                         return None;
                     }
-                    if let Some(event) = run.event_at(*next_seq) {
-                        *next_seq += 1;
-                        *done = event.kind.is_terminal();
-                        return Some(event);
-                    }
-                    if run.is_finished() {
+                    match run.frame_at(*next_seq) {
+                        Next::Frame(frame) => {
+                            *next_seq += 1;
+                            *done = frame.terminal;
+                            return Some(frame);
+                        }
                         // Asked to resume past the terminal event: nothing more will come.
-                        return None;
-                    }
-                    if run.is_handed_over() {
-                        break log.follow(&run.run_id, next_seq.saturating_sub(1));
-                    }
-                    if published.changed().await.is_err() {
-                        // The run state is gone; everything published was read above.
-                        *done = true;
+                        Next::End => return None,
+                        Next::HandedOver => {
+                            break log.follow(&run.run_id, next_seq.saturating_sub(1));
+                        }
+                        Next::Wait => {
+                            // `changed` returns at once for anything published since the last
+                            // look, so a frame published after `frame_at` is not missed.
+                            if published.changed().await.is_err() {
+                                // The run state is gone; everything published was read above.
+                                *done = true;
+                            }
+                        }
                     }
                 },
             };
             self.source = Source::Log(Box::new(handed_over));
         }
+    }
+
+    /// The next event, decoded from its frame (see [`EventStream::next_frame`]). A frame that is
+    /// not a run event (a corrupt log) ends the stream.
+    pub async fn next(&mut self) -> Option<RunEvent> {
+        let frame = self.next_frame().await?;
+        let event = frame.decode();
+        if event.is_none() {
+            tracing::error!(seq = frame.seq, "a run's event frame is not a run event");
+        }
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follow::Wakeups;
+    use agentwire_protocol::EventKind;
+
+    async fn log_reader(dir: &tempfile::TempDir) -> LogReader {
+        let url = format!("sqlite://{}", dir.path().join("run.db").display());
+        LogReader {
+            store: agentwire_store::connect(&url).await.unwrap(),
+            wakeups: Wakeups::new(),
+        }
+    }
+
+    fn frame(run: &RunShared, seq: u64, kind: EventKind) -> EventFrame {
+        EventFrame::encode(&RunEvent {
+            run_id: run.run_id.clone(),
+            thread_id: run.thread_id.clone(),
+            seq,
+            agent: "supervisor".into(),
+            timestamp: agentwire_protocol::time::now(),
+            kind,
+        })
+    }
+
+    /// Thousands of short runs, each with followers that start before, during and after it:
+    /// every follower must end with the run's terminal event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn every_live_follower_gets_the_terminal_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_reader(&dir).await;
+        let mut followers = tokio::task::JoinSet::new();
+        for i in 0..3_000u64 {
+            let run = RunShared::new(format!("run_{i}"), "thr".into(), "u".into(), "t".into());
+            for _ in 0..2 {
+                let mut stream = EventStream::live(run.clone(), 0, log.clone());
+                followers.spawn(async move {
+                    let mut last = None;
+                    while let Some(frame) = stream.next_frame().await {
+                        last = Some(frame);
+                    }
+                    last
+                });
+            }
+            let publisher = run.clone();
+            tokio::spawn(async move {
+                let started = frame(
+                    &publisher,
+                    1,
+                    EventKind::AgentStarted {
+                        user_request: "q".into(),
+                        plan: vec![],
+                    },
+                );
+                publisher.publish(started);
+                tokio::task::yield_now().await;
+                let done = frame(
+                    &publisher,
+                    2,
+                    EventKind::AgentCancelled { reason: "r".into() },
+                );
+                publisher.publish(done);
+            });
+            let mut late = EventStream::live(run, 1, log.clone());
+            followers.spawn(async move {
+                let mut last = None;
+                while let Some(frame) = late.next_frame().await {
+                    last = Some(frame);
+                }
+                last
+            });
+        }
+        let mut ended = 0;
+        while let Some(last) = followers.join_next().await {
+            let last = last.unwrap().expect("a follower saw no event");
+            assert!(last.is_terminal(), "a follower ended at seq {}", last.seq());
+            assert_eq!(last.seq(), 2);
+            ended += 1;
+        }
+        assert_eq!(ended, 9_000);
+    }
+
+    #[test]
+    fn a_frame_is_the_event_serialized_once_and_reads_back() {
+        let run = RunShared::new("run_1".into(), "thr_1".into(), "u".into(), "t".into());
+        let f = frame(
+            &run,
+            3,
+            EventKind::AgentThinking {
+                message: "m".into(),
+            },
+        );
+        let event = f.decode().unwrap();
+        assert_eq!(f.as_str(), ServerFrame::Event(event.clone()).to_json());
+        assert!(!f.is_terminal());
+        let stored = EventFrame::stored(3, f.as_str().to_owned());
+        assert_eq!(stored, f);
+        let done = frame(&run, 4, EventKind::AgentCancelled { reason: "r".into() });
+        assert!(EventFrame::stored(4, done.as_str().to_owned()).is_terminal());
     }
 }

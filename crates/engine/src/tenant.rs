@@ -5,16 +5,22 @@
 //! engine keeps one immutable snapshot per tenant and replaces it when the tenant ingests data.
 //! Tools only ever see a snapshot: a run never observes half of an ingest. Beside the records, a
 //! snapshot holds the tenant's [`Vocabulary`] (its own names, for reading questions), built once
-//! when the snapshot is loaded (about 0.1 s per 100,000 records), never per run. An ingest on any
-//! node reaches every node as a `UsageChanged` notice (`cluster.rs` calls [`Tenants::invalidate`]),
-//! and when notices may have been missed every snapshot goes ([`Tenants::invalidate_all`]). This
-//! module must not write to the store: ingesting is the engine's.
+//! when the snapshot is loaded (about 0.1 s per 100,000 records), never per run. Each snapshot has
+//! a generation, unique in the process, that tool results are memoized under (`memo.rs`). When
+//! many runs need a tenant that is not loaded, one of them loads it and the others wait for it
+//! (single flight); the load, decoding included, runs on a blocking thread, never on an async
+//! worker. An ingest on any node reaches every node as a `UsageChanged` notice (`cluster.rs`
+//! calls [`Tenants::invalidate`]), and when notices may have been missed every snapshot goes
+//! ([`Tenants::invalidate_all`]); a reloaded snapshot has a new generation, so results memoized
+//! over the old one are never reused for it. This module must not write to the store: ingesting
+//! is the engine's.
 
 use crate::error::EngineError;
 use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
 use agentwire_question::Vocabulary;
 use agentwire_store::Store;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
@@ -30,6 +36,31 @@ pub(crate) struct TenantData {
     pub demo: bool,
     /// The names in `records` (and the price table's models), for reading questions.
     pub vocab: Arc<Vocabulary>,
+    /// Unique per snapshot in this process: a new load of changed data gets a new one.
+    pub generation: u64,
+}
+
+/// The generation every snapshot of the demo data set shares: it never changes, so results over
+/// it are the same for every tenant shown it.
+const DEMO_GENERATION: u64 = 0;
+
+impl TenantData {
+    /// Whose data and which version of it: what memoized results are keyed by. Every tenant shown
+    /// the demo data set shares one identity, so they share results too.
+    pub fn identity(&self) -> (&str, u64) {
+        if self.demo {
+            ("(demo data set)", DEMO_GENERATION)
+        } else {
+            (&self.tenant_id, self.generation)
+        }
+    }
+
+    /// Which price table the snapshot prices with, for memoized results' keys: the table's
+    /// address, which stays the same for the engine's life (every snapshot of an engine shares
+    /// its one table, and memoized results are the engine's own).
+    pub fn prices_id(&self) -> usize {
+        Arc::as_ptr(&self.prices).addr()
+    }
 }
 
 /// At most this many tenants' own records are kept in memory; past it, other tenants' snapshots
@@ -141,6 +172,9 @@ pub(crate) struct Tenants {
     demo: OnceCell<(Arc<Vec<UsageRecord>>, Arc<Vocabulary>)>,
     /// The vocabulary of no records: the price table's models only.
     no_records: Arc<Vocabulary>,
+    /// One lock per tenant being loaded, so concurrent runs load it once.
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    next_generation: AtomicU64,
 }
 
 impl Tenants {
@@ -151,6 +185,8 @@ impl Tenants {
             prices,
             demo_data,
             demo: OnceCell::new(),
+            loading: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(DEMO_GENERATION + 1),
         }
     }
 
@@ -162,6 +198,7 @@ impl Tenants {
             prices: self.prices.clone(),
             demo: false,
             vocab: self.no_records.clone(),
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -175,21 +212,65 @@ impl Tenants {
         }
     }
 
-    /// The tenant's snapshot: cached, else loaded; the demo set when it has none and the engine
-    /// shows demo data.
+    /// The tenant's snapshot: cached, else loaded (once, however many runs ask at the same
+    /// time); the demo set when it has none and the engine shows demo data.
     ///
     /// # Errors
     /// `Store` when the records cannot be read.
     pub async fn load(
         &self,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         tenant_id: &str,
     ) -> Result<Arc<TenantData>, EngineError> {
-        let generation = match self.cache.get(tenant_id) {
-            Ok(data) => return Ok(data),
-            Err(generation) => generation,
+        if let Ok(data) = self.cache.get(tenant_id) {
+            return Ok(data);
+        }
+        let lock = self.load_lock(tenant_id);
+        let loaded = {
+            let _one_loader = lock.lock().await;
+            // Whoever held the lock before may have loaded it meanwhile.
+            match self.cache.get(tenant_id) {
+                Ok(data) => Ok(data),
+                Err(generation) => self.load_now(store, tenant_id, generation).await,
+            }
         };
-        let records = store.load_usage(tenant_id).await?;
+        self.forget_load_lock(tenant_id, &lock);
+        loaded
+    }
+
+    fn load_lock(&self, tenant_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.loading.lock() {
+            Ok(mut loading) => loading.entry(tenant_id.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Drops the tenant's load lock once nobody else holds or waits for it.
+    fn forget_load_lock(&self, tenant_id: &str, lock: &Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut loading) = self.loading.lock()
+            // The map's reference and ours: nobody else has it.
+            && Arc::strong_count(lock) == 2
+        {
+            loading.remove(tenant_id);
+        }
+    }
+
+    async fn load_now(
+        &self,
+        store: &Arc<dyn Store>,
+        tenant_id: &str,
+        generation: Generation,
+    ) -> Result<Arc<TenantData>, EngineError> {
+        // Reading and decoding a large tenant takes seconds of CPU: on a blocking thread, never
+        // on an async worker.
+        let records = {
+            let store = store.clone();
+            let tenant = tenant_id.to_owned();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || runtime.block_on(store.load_usage(&tenant)))
+                .await
+                .map_err(|err| EngineError::Internal(format!("loading usage records: {err}")))??
+        };
         let (records, vocab, demo) = if records.is_empty() && self.demo_data {
             let prices = self.prices.clone();
             let (records, vocab) = self
@@ -225,6 +306,7 @@ impl Tenants {
             prices: self.prices.clone(),
             demo,
             vocab,
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
         });
         self.cache.put(data.clone(), generation);
         Ok(data)
@@ -253,6 +335,7 @@ mod tests {
             prices: Arc::new(PriceTable::embedded()),
             demo,
             vocab: Arc::new(Vocabulary::default()),
+            generation: 1,
         })
     }
 

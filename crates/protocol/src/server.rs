@@ -64,6 +64,11 @@ pub enum EventKind {
         /// The structured result.
         data: Value,
         duration_ms: u64,
+        /// True when the run reused a result computed earlier over the same data and
+        /// arguments (a memoized tool result). Omitted when false, so older clients see the
+        /// frame they know.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     AgentHandoff {
         from_agent: String,
@@ -320,6 +325,7 @@ mod tests {
             result: "12 models".into(),
             data: json!({"models": 12}),
             duration_ms: 4,
+            cached: false,
         }));
         let value: Value = serde_json::from_str(&frame.to_json()).unwrap();
         assert_eq!(
@@ -331,6 +337,29 @@ mod tests {
                 "result": "12 models", "data": {"models": 12}, "duration_ms": 4
             })
         );
+    }
+
+    #[test]
+    fn cached_appears_only_when_true_and_old_frames_still_read() {
+        let cached = ServerFrame::from(event(EventKind::ToolCompleted {
+            tool: "usage_summary".into(),
+            tool_call_id: "call_1".into(),
+            status: ToolStatus::Ok,
+            result: "r".into(),
+            data: Value::Null,
+            duration_ms: 0,
+            cached: true,
+        }));
+        let value: Value = serde_json::from_str(&cached.to_json()).unwrap();
+        assert_eq!(value["cached"], true);
+        let old = r#"{"type":"tool_completed","timestamp":"2026-11-26T18:04:05.123Z","run_id":"r","thread_id":"t","seq":4,"agent":"data","tool":"x","tool_call_id":"call_1","status":"ok","result":"r","data":null,"duration_ms":1}"#;
+        let ServerFrame::Event(event) = serde_json::from_str::<ServerFrame>(old).unwrap() else {
+            panic!("a run event")
+        };
+        assert!(matches!(
+            event.kind,
+            EventKind::ToolCompleted { cached: false, .. }
+        ));
     }
 
     #[test]
@@ -355,6 +384,7 @@ mod tests {
                 result: "r".into(),
                 data: Value::Null,
                 duration_ms: 1,
+                cached: true,
             },
             EventKind::AgentHandoff {
                 from_agent: "a".into(),

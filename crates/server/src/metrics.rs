@@ -113,6 +113,41 @@ impl Metrics {
         );
         let _ = write!(
             out,
+            "# HELP agentwire_memo_hits_total Tool calls answered from memoized results.\n\
+             # TYPE agentwire_memo_hits_total counter\n\
+             agentwire_memo_hits_total {}\n\
+             # HELP agentwire_memo_misses_total Tool calls that computed their result.\n\
+             # TYPE agentwire_memo_misses_total counter\n\
+             agentwire_memo_misses_total {}\n\
+             # HELP agentwire_memo_bytes Bytes of memoized tool results kept.\n\
+             # TYPE agentwire_memo_bytes gauge\n\
+             agentwire_memo_bytes {}\n\
+             # HELP agentwire_memo_entries Memoized tool results kept.\n\
+             # TYPE agentwire_memo_entries gauge\n\
+             agentwire_memo_entries {}\n\
+             # HELP agentwire_runs_waiting Runs waiting in line for an analysis slot.\n\
+             # TYPE agentwire_runs_waiting gauge\n\
+             agentwire_runs_waiting {}\n\
+             # HELP agentwire_runs_admitted Runs doing their analysis now.\n\
+             # TYPE agentwire_runs_admitted gauge\n\
+             agentwire_runs_admitted {}\n\
+             # HELP agentwire_pool_queue_depth Tool computations waiting for a CPU pool thread.\n\
+             # TYPE agentwire_pool_queue_depth gauge\n\
+             agentwire_pool_queue_depth {}\n\
+             # HELP agentwire_pool_threads Threads of the CPU pool.\n\
+             # TYPE agentwire_pool_threads gauge\n\
+             agentwire_pool_threads {}\n",
+            engine.memo_hits,
+            engine.memo_misses,
+            engine.memo_bytes,
+            engine.memo_entries,
+            engine.runs_waiting,
+            engine.runs_admitted,
+            engine.pool_jobs_queued,
+            engine.pool_threads,
+        );
+        let _ = write!(
+            out,
             "# HELP agentwire_events_sent_total Run event frames written to sockets.\n\
              # TYPE agentwire_events_sent_total counter\n\
              agentwire_events_sent_total {}\n\
@@ -198,6 +233,14 @@ mod tests {
             runs_failed: 1,
             runs_cancelled: 1,
             runs_active: 0,
+            memo_hits: 7,
+            memo_misses: 2,
+            memo_bytes: 4096,
+            memo_entries: 2,
+            runs_waiting: 3,
+            runs_admitted: 4,
+            pool_jobs_queued: 1,
+            pool_threads: 2,
         }
     }
 
@@ -219,6 +262,14 @@ mod tests {
             "agentwire_runs_total{outcome=\"failed\"} 1",
             "agentwire_runs_total{outcome=\"cancelled\"} 1",
             "agentwire_runs_active 0",
+            "agentwire_memo_hits_total 7",
+            "agentwire_memo_misses_total 2",
+            "agentwire_memo_bytes 4096",
+            "agentwire_memo_entries 2",
+            "agentwire_runs_waiting 3",
+            "agentwire_runs_admitted 4",
+            "agentwire_pool_queue_depth 1",
+            "agentwire_pool_threads 2",
             "agentwire_events_sent_total 1",
             "agentwire_ws_errors_total{code=\"AUTH_REQUIRED\"} 1",
             "agentwire_ws_errors_total{code=\"INTERNAL\"} 0",

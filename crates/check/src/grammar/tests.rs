@@ -449,6 +449,7 @@ fn our_own_serialized_events_pass() {
                 result: "r".into(),
                 data: Value::Null,
                 duration_ms: 1,
+                cached: false,
             },
         ),
         mk(

@@ -28,9 +28,11 @@
 //!
 //! Layout: this file holds the configuration, the counters and the report; `schedule` decides
 //! when each run starts under either model; `session` connects, runs, measures and judges one
-//! session's runs; `summary` renders the report for a terminal.
+//! session's runs; `summary` renders the report for a terminal; `server_metrics` reads the
+//! server's own `/metrics` around the load (cache hits, queue peaks) when it can.
 
 mod schedule;
+mod server_metrics;
 mod session;
 mod summary;
 
@@ -87,6 +89,13 @@ pub struct LoadConfig {
     pub max_runs: usize,
     pub agent: String,
     pub question: String,
+    /// When not empty, each run asks one of these instead of `question`: in turn, or drawn at
+    /// random with `seed`.
+    pub questions: Vec<String>,
+    pub seed: Option<u64>,
+    /// Minted users (`--secret`) are spread over this many tenants (`org_id` claims); 0 or 1 is
+    /// one shared tenant.
+    pub tenants: usize,
     pub connect_timeout: Duration,
     pub first_event_timeout: Duration,
     pub completion_timeout: Duration,
@@ -112,6 +121,9 @@ impl LoadConfig {
             max_runs: users,
             agent: "supervisor".to_owned(),
             question: "How can we reduce our AI costs?".to_owned(),
+            questions: Vec::new(),
+            seed: None,
+            tenants: 1,
             connect_timeout: crate::suite::DEFAULT_CONNECT_TIMEOUT,
             first_event_timeout: crate::suite::DEFAULT_FIRST_EVENT_TIMEOUT,
             completion_timeout: crate::suite::DEFAULT_COMPLETION_TIMEOUT,
@@ -198,6 +210,10 @@ pub struct LoadReport {
     /// ttc_from_send (from the actual send), in milliseconds.
     pub latency_ms: BTreeMap<String, TrendSummary>,
     pub metrics: BTreeMap<String, Value>,
+    /// What the server's `/metrics` said of the load, when it could be read: `memo_hits` and
+    /// `memo_misses` (added during the load), `memo_hit_rate`, `memo_bytes`, and the peaks of
+    /// `runs_waiting`, `runs_admitted` and `pool_queue_depth`.
+    pub server_metrics: BTreeMap<String, f64>,
     pub thresholds: Vec<ThresholdResult>,
     pub unreachable: Option<String>,
     pub exit_code: u8,
@@ -284,8 +300,18 @@ pub async fn run(config: LoadConfig, counters: Arc<Counters>) -> Result<LoadRepo
             break;
         }
     }
+    let mut server_metrics = BTreeMap::new();
     if unreachable.is_none() {
+        let mut samplers = Vec::with_capacity(shared.targets.len());
+        for target in &shared.targets {
+            samplers.push(server_metrics::Sampler::start(target).await);
+        }
         schedule::drive(&shared, t0).await;
+        let mut per_node = Vec::with_capacity(samplers.len());
+        for (sampler, target) in samplers.into_iter().zip(&shared.targets) {
+            per_node.push(sampler.finish(target).await);
+        }
+        server_metrics = server_metrics::combine(per_node);
     }
 
     let metrics = shared.metrics.lock().map(|m| m.clone()).unwrap_or_default();
@@ -342,6 +368,7 @@ pub async fn run(config: LoadConfig, counters: Arc<Counters>) -> Result<LoadRepo
         leak_examples: take(&shared.leak_examples),
         latency_ms,
         metrics: metrics.summary(),
+        server_metrics,
         thresholds,
         unreachable,
         exit_code,

@@ -28,7 +28,10 @@ pub(super) struct Shared {
     pub targets: Vec<Target>,
     minter: Option<Minter>,
     token: Option<String>,
+    /// The tenant minted users read (`org_id`); with `tenants` > 1, a prefix numbered per user.
     org: Option<String>,
+    /// Runs asked so far, for drawing questions in turn or at random.
+    asked: std::sync::atomic::AtomicU64,
     pub tag: String,
     registry: Registry,
     pub counters: Arc<Counters>,
@@ -74,6 +77,7 @@ impl Shared {
             minter,
             token,
             org,
+            asked: std::sync::atomic::AtomicU64::new(0),
             tag,
             registry: Registry::new(),
             counters,
@@ -100,10 +104,36 @@ impl Shared {
         }
     }
 
-    fn credentials(&self, user: &str) -> (String, Credentials) {
+    /// The tenant of the `index`th user: one shared tenant, or with `--tenants N` users spread
+    /// over N tenants in turn.
+    fn org_of(&self, index: usize) -> Option<String> {
+        let org = self.org.clone()?;
+        Some(match self.config.tenants {
+            0 | 1 => org,
+            n => format!("{org}-t{}", index % n),
+        })
+    }
+
+    /// The question of the next run: the one question, or the next of the list (in turn, or
+    /// drawn with the seed).
+    pub fn next_question(&self) -> &str {
+        let asked = self.asked.fetch_add(1, Ordering::Relaxed);
+        let questions = &self.config.questions;
+        if questions.is_empty() {
+            return &self.config.question;
+        }
+        let n = questions.len() as u64;
+        let index = match self.config.seed {
+            None => asked % n,
+            Some(seed) => splitmix64(seed ^ splitmix64(asked)) % n,
+        };
+        &questions[usize::try_from(index).unwrap_or(0)]
+    }
+
+    fn credentials(&self, user: &str, index: usize) -> (String, Credentials) {
         match (&self.minter, &self.token) {
             (Some(minter), _) => {
-                let identity = Identity::new(user, self.org.clone());
+                let identity = Identity::new(user, self.org_of(index));
                 (
                     user.to_owned(),
                     Credentials::Bearer(minter.token(&identity)),
@@ -131,6 +161,15 @@ impl Shared {
             tls: target.tls.clone(),
         }
     }
+}
+
+/// A well-mixed 64-bit hash (SplitMix64's finalizer): a seeded, reproducible draw without a
+/// random number crate.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// One session's own measurements, merged into the shared set when it ends.
@@ -180,7 +219,7 @@ pub(super) async fn connect(
     scheduled: Instant,
     local: &mut Local,
 ) -> Result<Open, String> {
-    let (me, credentials) = shared.credentials(user);
+    let (me, credentials) = shared.credentials(user, session);
     match Session::connect(&shared.options(credentials, session)).await {
         Ok(session) => {
             local
@@ -297,7 +336,7 @@ async fn one_run(
     local.metrics.add("runs", 1.0, &Tags::new());
     let canary = shared.registry.canary(me);
     let request_id = format!("load-{}", crate::token::random_hex(10));
-    let question = format!("{} [ref {canary}]", shared.config.question);
+    let question = format!("{} [ref {canary}]", shared.next_question());
     session
         .start_agent(&request_id, &shared.config.agent, &question, Map::new())
         .await
@@ -461,6 +500,73 @@ pub(super) async fn closed(open: &mut Open) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shared(questions: &[&str], seed: Option<u64>, tenants: usize) -> Shared {
+        let auth = AuthMode::Secret {
+            secret: "0123456789abcdef0123456789abcdef".to_owned(),
+            issuer: None,
+            audience: None,
+            org: Some("acme".to_owned()),
+        };
+        let mut config = LoadConfig::closed("http://127.0.0.1:1", auth, 4);
+        config.questions = questions.iter().map(|q| (*q).to_owned()).collect();
+        config.seed = seed;
+        config.tenants = tenants;
+        let target = Target::parse(&config.target).unwrap();
+        Shared::new(&config, vec![target], Arc::default()).unwrap()
+    }
+
+    #[test]
+    fn questions_are_drawn_in_turn_or_reproducibly_at_random() {
+        let in_turn = shared(&["a", "b", "c"], None, 1);
+        let drawn: Vec<&str> = (0..6).map(|_| in_turn.next_question()).collect();
+        assert_eq!(drawn, ["a", "b", "c", "a", "b", "c"]);
+
+        let draw = |seed| {
+            let s = shared(&["a", "b", "c"], Some(seed), 1);
+            (0..60)
+                .map(|_| s.next_question().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let first = draw(7);
+        assert_eq!(first, draw(7), "the same seed draws the same questions");
+        assert_ne!(first, draw(8));
+        for q in ["a", "b", "c"] {
+            assert!(first.iter().any(|d| d == q), "{q} never drawn in 60");
+        }
+        assert_ne!(first[..6], ["a", "b", "c", "a", "b", "c"]);
+
+        let single = shared(&[], None, 1);
+        assert_eq!(single.next_question(), "How can we reduce our AI costs?");
+    }
+
+    #[test]
+    fn users_are_spread_over_the_tenants_with_org_id_claims() {
+        let spread = shared(&[], None, 3);
+        let orgs: Vec<String> = (0..6)
+            .map(|i| {
+                let (_, credentials) = spread.credentials(&format!("u{i}"), i);
+                let Credentials::Bearer(token) = credentials else {
+                    panic!("minted users carry a bearer token")
+                };
+                crate::token::claims_of(&token).unwrap()["org_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            orgs,
+            [
+                "acme-t0", "acme-t1", "acme-t2", "acme-t0", "acme-t1", "acme-t2"
+            ]
+        );
+        let one = shared(&[], None, 1);
+        let (_, Credentials::Bearer(token)) = one.credentials("u5", 5) else {
+            panic!()
+        };
+        assert_eq!(crate::token::claims_of(&token).unwrap()["org_id"], "acme");
+    }
 
     #[test]
     fn error_kinds_carry_no_ids() {

@@ -88,6 +88,17 @@ pub fn summary(report: &LoadReport) -> String {
             f(t.mean)
         );
     }
+    if !report.server_metrics.is_empty() {
+        let _ = writeln!(out, "\nserver metrics (from /metrics):");
+        for (name, value) in &report.server_metrics {
+            let shown = if name.ends_with("rate") {
+                format!("{:.1}%", value * 100.0)
+            } else {
+                format!("{value:.0}")
+            };
+            let _ = writeln!(out, "  {name:<24} {shown}");
+        }
+    }
     if !report.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &report.thresholds {

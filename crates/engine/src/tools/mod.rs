@@ -59,6 +59,7 @@ pub(crate) mod test_support {
                 prices: Arc::new(prices),
                 demo: true,
                 vocab: Arc::new(vocab),
+                generation: 1,
             })
         })
         .clone()

@@ -80,6 +80,7 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
                 result: "done".into(),
                 data: Value::Null,
                 duration_ms: 3,
+                cached: false,
             },
             executing("call_2"),
         ],

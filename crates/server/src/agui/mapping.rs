@@ -114,6 +114,7 @@ impl Mapper {
                 result,
                 data,
                 duration_ms,
+                cached,
             } => {
                 let tool_call_id = ag_ui_tool_call_id(run_id, tool_call_id);
                 out.push(AguiEvent::ToolCallResult {
@@ -126,11 +127,13 @@ impl Mapper {
                     ToolStatus::Ok => "ok",
                     ToolStatus::Error => "error",
                 };
-                out.push(custom(
-                    "tool_completed",
-                    json!({"toolCallId": tool_call_id, "tool": tool, "agent": event.agent,
-                           "status": status, "durationMs": duration_ms, "data": data}),
-                ));
+                let mut value = json!({"toolCallId": tool_call_id, "tool": tool, "agent": event.agent,
+                           "status": status, "durationMs": duration_ms, "data": data});
+                // Like the native frame: said only of a reused (memoized) result.
+                if *cached && let Some(object) = value.as_object_mut() {
+                    object.insert("cached".into(), json!(true));
+                }
+                out.push(custom("tool_completed", value));
             }
             EventKind::AgentHandoff {
                 from_agent,
@@ -391,6 +394,7 @@ mod tests {
                     result: "1,200 records".into(),
                     data: json!({"records": 1200}),
                     duration_ms: 3,
+                    cached: false,
                 },
             ),
         ]
@@ -521,6 +525,7 @@ mod tests {
                 result: "cancelled before the tool finished".into(),
                 data: Value::Null,
                 duration_ms: 1,
+                cached: false,
             },
         ));
         kinds.push((

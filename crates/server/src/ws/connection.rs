@@ -614,12 +614,12 @@ async fn forward_run(
 ) -> String {
     let mut first_of_run = received_at;
     let mut place = Some(place);
-    while let Some(event) = events.next().await {
-        if event.kind.is_terminal() {
+    while let Some(frame) = events.next_frame().await {
+        if frame.is_terminal() {
             drop(place.take());
         }
         if outbox
-            .send(Outbound::event(event, first_of_run.take()))
+            .send(Outbound::event(&frame, first_of_run.take()))
             .await
             .is_err()
         {

@@ -3,15 +3,18 @@
 //!
 //! The reader and every forwarder queue through an [`Outbox`]; only the writer touches the sink,
 //! so no task but the writer ever waits on a slow client's TCP window. A queue that stays full for
-//! `slow_client_timeout` means the client stopped reading: the connection is told to end. This
-//! file must not decide what to send or read the socket; it only moves frames in order.
+//! `slow_client_timeout` means the client stopped reading: the connection is told to end. Run
+//! events arrive already serialized ([`EventFrame`], shared with the store and every other socket
+//! following the run) and are written as they are, never serialized again. This file must not
+//! decide what to send or read the socket; it only moves frames in order.
 
 use crate::metrics::Metrics;
+use agentwire_engine::EventFrame;
 use agentwire_protocol::ServerFrame;
 use agentwire_protocol::server::ControlFrame;
-use agentwire_protocol::{CLOSE_AUTH_TIMEOUT, CLOSE_TOO_BIG, ErrorCode, ErrorFrame, RunEvent};
+use agentwire_protocol::{CLOSE_AUTH_TIMEOUT, CLOSE_TOO_BIG, ErrorCode, ErrorFrame};
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +52,8 @@ impl Close {
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Frame {
-        text: String,
+        /// The frame's JSON text; for a run event, the bytes the run serialized it to.
+        text: Utf8Bytes,
         kind: FrameKind,
     },
     /// A protocol-level ping (liveness check).
@@ -78,14 +82,18 @@ impl Outbound {
             ServerFrame::Control(_) => FrameKind::Control,
         };
         Outbound::Frame {
-            text: frame.to_json(),
+            text: frame.to_json().into(),
             kind,
         }
     }
 
-    pub(crate) fn event(event: RunEvent, first_of_run: Option<Instant>) -> Self {
+    /// A run event as the run serialized it: the same bytes, shared, not copied.
+    pub(crate) fn event(frame: &EventFrame, first_of_run: Option<Instant>) -> Self {
+        let text = Utf8Bytes::try_from(frame.bytes())
+            // Unreachable (frames are built from Strings); copying keeps the frame anyway.
+            .unwrap_or_else(|_| Utf8Bytes::from(frame.as_str()));
         Outbound::Frame {
-            text: ServerFrame::Event(event).to_json(),
+            text,
             kind: FrameKind::Event { first_of_run },
         }
     }
@@ -216,7 +224,7 @@ async fn write_loop<S>(
                             FrameKind::Error(code) => metrics.ws_error(code),
                             FrameKind::Control => {}
                         }
-                        Message::Text(text.into())
+                        Message::Text(text)
                     }
                     Outbound::Ping => Message::Ping(Bytes::new()),
                     Outbound::Close(Close { code, reason }) => {

@@ -25,6 +25,7 @@ mod agui;
 mod browser;
 mod cluster;
 mod connections;
+mod frames;
 mod http_and_auth;
 mod identities;
 mod runs;

@@ -1,0 +1,501 @@
+//! A run's event writer: numbers each event, serializes it once ([`EventFrame`]), persists the
+//! frames in `seq` order and publishes each one only after it is persisted.
+//!
+//! Persisting happens beside the run, not in its way: [`Emitter::emit`] queues the frame for the
+//! run's persister task and returns, so the run's agents go on working while the store commits
+//! (the store groups many runs' events into one commit). Nothing after a failed event is
+//! persisted or published, so followers never see a gap, and a failure stops the run as the
+//! cluster needs it stopped:
+//! - the run was ended by another node (`RunFinished`): the run is stopped as taken over at
+//!   once and writes nothing more; its followers read the other node's end from the log;
+//! - the database is unreachable: the run is stopped as unreachable at once and writes nothing
+//!   more; its followers get `UNAVAILABLE`, and the node's orphan check records the end later;
+//! - any other refusal: the next `emit` fails the run with `INTERNAL` and a correlation id.
+//!
+//! [`Emitter::finish`] waits for every queued frame, then ends the run with its terminal event
+//! and final status in one store transaction (`Store::end_run`), unless one of the above says
+//! not to write.
+//!
+//! Two lanes into the store: a run's first events (`agent_started`, and the `progress` that says
+//! it waits in line) go straight to the store; every other event first waits until no run is
+//! being created (a new run's rows and first event go ahead of other runs' events) and takes room
+//! in [`WriteLanes`], which bounds how many bytes of ordinary events wait in the store's queue at
+//! once, so a new run's first event never waits behind a long queue of other runs' writes.
+//!
+//! This module must not decide what events a run emits, or how it ends.
+
+use crate::context::DATABASE_LOST;
+use crate::run::{EventFrame, RunShared, StopReason};
+use crate::stop::Stop;
+use agentwire_protocol::{ErrorCode, EventKind, RunEvent};
+use agentwire_store::{EndRun, NewEvent, RunStatus, Store, StoreError};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// KiB of ordinary (not first) events that may wait in the store's queue at once, across runs.
+const ORDINARY_LANE_KIB: u32 = 512;
+
+/// The room ordinary events take in the store's queue, and the runs being created, which go
+/// first. One per engine.
+pub(crate) struct WriteLanes {
+    ordinary: Semaphore,
+    /// Runs whose records are being written now.
+    starting: watch::Sender<usize>,
+}
+
+impl WriteLanes {
+    pub fn new() -> Arc<WriteLanes> {
+        Arc::new(WriteLanes {
+            ordinary: Semaphore::new(ORDINARY_LANE_KIB as usize),
+            starting: watch::Sender::new(0),
+        })
+    }
+
+    /// Marks a run being created until the guard is dropped: ordinary writes wait meanwhile.
+    /// `None` when `max` runs are being created already: the store is behind, and a run that
+    /// waited for it would wait past its client's patience (or the store's own timeouts).
+    pub fn starting(self: &Arc<Self>, max: usize) -> Option<Starting> {
+        let mut admitted = false;
+        self.starting.send_if_modified(|n| {
+            admitted = *n < max;
+            if admitted {
+                *n += 1;
+            }
+            admitted
+        });
+        admitted.then(|| Starting(self.clone()))
+    }
+
+    /// Waits until no run is being created.
+    pub async fn after_starts(&self) {
+        let mut starting = self.starting.subscribe();
+        // Only fails when the sender is gone, i.e. never while `self` lives.
+        let _ = starting.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// A run being created; see [`WriteLanes::starting`].
+pub(crate) struct Starting(Arc<WriteLanes>);
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        self.0.starting.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Which lane an event takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// The run's first events: they must reach the client at once.
+    First,
+    Ordinary,
+}
+
+struct Pending {
+    frame: EventFrame,
+    type_name: &'static str,
+    lane: Lane,
+}
+
+/// Why the persister stopped writing.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// Another node ended the run.
+    TakenOver,
+    /// The database is unreachable.
+    LogLost,
+    /// The store refused a write; the message carries the correlation id.
+    Refused(String),
+}
+
+impl Failure {
+    /// How the run stops on it.
+    pub fn stop(&self) -> Stop {
+        match self {
+            Failure::TakenOver => Stop::Cancelled,
+            Failure::LogLost => Stop::failed(ErrorCode::Unavailable, DATABASE_LOST),
+            Failure::Refused(message) => Stop::failed(ErrorCode::Internal, message.clone()),
+        }
+    }
+}
+
+type FailureCell = Arc<OnceLock<Failure>>;
+
+/// Classifies a failed write and stops the run at once when it must write no more.
+fn failed(run: &RunShared, seq: u64, err: StoreError) -> Failure {
+    match err {
+        StoreError::RunFinished { .. } => {
+            tracing::warn!(run_id = %run.run_id, "the run was ended by another node; this node stops it without writing");
+            run.stop(StopReason::TakenOver);
+            Failure::TakenOver
+        }
+        StoreError::Unavailable(_) => {
+            tracing::error!(run_id = %run.run_id, seq, error = %err, "the database is unreachable; the run stops");
+            run.stop(StopReason::Unreachable);
+            Failure::LogLost
+        }
+        err => {
+            // The database's words stay in the log; the client gets the id to quote.
+            let correlation = uuid::Uuid::new_v4().simple().to_string();
+            tracing::error!(run_id = %run.run_id, seq, %correlation, error = %err, "persisting a run event failed");
+            Failure::Refused(format!(
+                "the event log could not be written; the server log has the details under correlation id {correlation}"
+            ))
+        }
+    }
+}
+
+pub(crate) struct Emitter {
+    run: Arc<RunShared>,
+    store: Arc<dyn Store>,
+    next_seq: u64,
+    queue: Option<mpsc::UnboundedSender<Pending>>,
+    persister: Option<JoinHandle<()>>,
+    failure: FailureCell,
+}
+
+impl Emitter {
+    pub fn new(run: Arc<RunShared>, store: Arc<dyn Store>, lanes: Arc<WriteLanes>) -> Emitter {
+        let (queue, pending) = mpsc::unbounded_channel();
+        let failure = FailureCell::default();
+        let persister = tokio::spawn(persist(
+            run.clone(),
+            store.clone(),
+            lanes,
+            pending,
+            failure.clone(),
+        ));
+        Emitter {
+            run,
+            store,
+            next_seq: 1,
+            queue: Some(queue),
+            persister: Some(persister),
+            failure,
+        }
+    }
+
+    /// The run's next event, stamped now.
+    fn next_event(&self, agent: &str, kind: EventKind) -> RunEvent {
+        RunEvent {
+            run_id: self.run.run_id.clone(),
+            thread_id: self.run.thread_id.clone(),
+            seq: self.next_seq,
+            agent: agent.to_owned(),
+            timestamp: agentwire_protocol::time::now(),
+            kind,
+        }
+    }
+
+    /// Why the run's events stopped being written, if they did.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.get()
+    }
+
+    /// Queues one event to be persisted and then published.
+    ///
+    /// # Errors
+    /// How the run stops when an earlier event could not be persisted.
+    pub fn emit(&mut self, agent: &str, kind: EventKind, lane: Lane) -> Result<(), Stop> {
+        if let Some(failure) = self.failure.get() {
+            return Err(failure.stop());
+        }
+        let event = self.next_event(agent, kind);
+        let pending = Pending {
+            frame: EventFrame::encode(&event),
+            type_name: event.kind.type_name(),
+            lane,
+        };
+        self.next_seq += 1;
+        match &self.queue {
+            Some(queue) if queue.send(pending).is_ok() => Ok(()),
+            // The persister stopped at a failure it recorded just now.
+            _ => Err(self.failure.get().map_or_else(
+                || Stop::failed(ErrorCode::Internal, "the event writer stopped"),
+                Failure::stop,
+            )),
+        }
+    }
+
+    /// Ends the run: waits until every queued event is persisted and published, then persists
+    /// the terminal event and the run's final `status` together (`Store::end_run`), and only
+    /// then publishes the event, so a client that sees it and reads the run's history finds it
+    /// finished. Returns whether the end is recorded; when it is not, the node's orphan check
+    /// records it later.
+    ///
+    /// Unless the run was taken over by another node (then nothing is written or published here:
+    /// the followers read the other node's terminal event from the log), a terminal event is
+    /// always published, so no follower waits forever: when the store cannot take it, a
+    /// retryable error (`UNAVAILABLE` when the database is unreachable, else `INTERNAL`) that is
+    /// not in the log.
+    pub async fn finish(&mut self, agent: &str, kind: EventKind, status: RunStatus) -> bool {
+        self.queue = None;
+        if let Some(persister) = self.persister.take()
+            && let Err(err) = persister.await
+        {
+            let correlation = uuid::Uuid::new_v4().simple().to_string();
+            tracing::error!(run_id = %self.run.run_id, %correlation, error = %err, "the run's event writer failed");
+            let _ = self.failure.set(Failure::Refused(format!(
+                "the event log could not be written; the server log has the details under correlation id {correlation}"
+            )));
+        }
+        // Events queued after a failure were never published: continue the seq from the last
+        // published one, so what followers see stays contiguous (and the log's last seq is
+        // what `end_run` expects).
+        self.next_seq = self.run.published_seq() + 1;
+        let failure = self.failure.get().cloned();
+        if self.run.stop_reason() == Some(StopReason::TakenOver)
+            || matches!(failure, Some(Failure::TakenOver))
+        {
+            self.run.hand_over();
+            return true;
+        }
+        let event = self.next_event(agent, kind);
+        if self.run.stop_reason() == Some(StopReason::Unreachable)
+            || matches!(failure, Some(Failure::LogLost))
+        {
+            return self.publish_unrecorded(agent, event, ErrorCode::Unavailable);
+        }
+        let frame = EventFrame::encode(&event);
+        let terminal = NewEvent {
+            seq: self.next_seq,
+            event_type: event.kind.type_name().to_owned(),
+            payload: frame.as_str().to_owned(),
+        };
+        let ended = self
+            .store
+            .end_run(
+                &self.run.run_id,
+                self.next_seq - 1,
+                std::slice::from_ref(&terminal),
+                status,
+                agentwire_protocol::time::now(),
+            )
+            .await;
+        match ended {
+            Ok(EndRun::Ended) => {
+                self.next_seq += 1;
+                self.run.publish(frame);
+                true
+            }
+            Ok(EndRun::AlreadyFinished { .. } | EndRun::Moved { .. }) => {
+                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node hands it over");
+                self.run.stop(StopReason::TakenOver);
+                self.run.hand_over();
+                true
+            }
+            Err(err) => {
+                tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
+                let code = if matches!(err, StoreError::Unavailable(_)) {
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::Internal
+                };
+                self.publish_unrecorded(agent, event, code)
+            }
+        }
+    }
+
+    /// Publishes a terminal event that is not in the log: `event` itself when it already says
+    /// what `code` says, else a retryable error with `code`. Always false (the end is not
+    /// recorded).
+    fn publish_unrecorded(&mut self, agent: &str, event: RunEvent, code: ErrorCode) -> bool {
+        let event = match &event.kind {
+            EventKind::AgentError { error_code, .. } if *error_code == code => event,
+            _ => self.next_event(
+                agent,
+                EventKind::AgentError {
+                    error_code: code,
+                    message: if code == ErrorCode::Unavailable {
+                        DATABASE_LOST.into()
+                    } else {
+                        "the event log could not be written; the run was stopped".into()
+                    },
+                    retryable: true,
+                },
+            ),
+        };
+        self.next_seq += 1;
+        self.run.publish(EventFrame::encode(&event));
+        false
+    }
+}
+
+/// The run's persister: appends each queued frame, in order, then publishes it. Stops at the
+/// first failure (what follows is neither persisted nor published).
+async fn persist(
+    run: Arc<RunShared>,
+    store: Arc<dyn Store>,
+    lanes: Arc<WriteLanes>,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
+    failure: FailureCell,
+) {
+    while let Some(Pending {
+        frame,
+        type_name,
+        lane,
+    }) = pending.recv().await
+    {
+        let _room = match lane {
+            Lane::First => None,
+            Lane::Ordinary => {
+                lanes.after_starts().await;
+                let kib = u32::try_from(frame.as_str().len() / 1024 + 1)
+                    .unwrap_or(u32::MAX)
+                    .min(ORDINARY_LANE_KIB);
+                lanes.ordinary.acquire_many(kib).await.ok()
+            }
+        };
+        let appended = store
+            .append_event(&run.run_id, frame.seq(), type_name, frame.as_str())
+            .await;
+        if let Err(err) = appended {
+            let _ = failure.set(failed(&run, frame.seq(), err));
+            return;
+        }
+        run.publish(frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ordinary_writes_wait_while_a_run_is_being_created() {
+        let lanes = WriteLanes::new();
+        let first = lanes.starting(2).unwrap();
+        let second = lanes.starting(2).unwrap();
+        assert!(
+            lanes.starting(2).is_none(),
+            "past the bound a run is refused"
+        );
+        let waiter = {
+            let lanes = lanes.clone();
+            tokio::spawn(async move { lanes.after_starts().await })
+        };
+        tokio::task::yield_now().await;
+        drop(first);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "one run is still being created");
+        drop(second);
+        waiter.await.unwrap();
+        // Nothing being created: no wait at all.
+        lanes.after_starts().await;
+    }
+
+    async fn store_with_run(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let url = format!("sqlite://{}", dir.path().join("emitter.db").display());
+        let store = agentwire_store::connect(&url).await.unwrap();
+        store
+            .create_run(&agentwire_store::RunRecord {
+                run_id: "r".into(),
+                thread_id: "t".into(),
+                user_id: "u".into(),
+                tenant_id: "acme".into(),
+                agent: "data".into(),
+                user_request: "spend?".into(),
+                status: RunStatus::Running,
+                created_at: agentwire_protocol::time::now(),
+                finished_at: None,
+                last_seq: 0,
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    fn thinking() -> EventKind {
+        EventKind::AgentThinking {
+            message: "m".into(),
+        }
+    }
+
+    /// A run whose end another node wrote: the refused write stops it as taken over, it writes
+    /// and publishes nothing more (not even a terminal event of its own) and hands its
+    /// followers over to the log.
+    #[tokio::test]
+    async fn a_run_ended_elsewhere_stops_writing_and_hands_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        emitter.emit("data", thinking(), Lane::First).unwrap();
+        // Wait for seq 1 to be published, then another node ends the run.
+        while run.published_seq() < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let ended = store
+            .end_run(
+                "r",
+                1,
+                &[],
+                RunStatus::Failed,
+                agentwire_protocol::time::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, EndRun::Ended);
+        emitter.emit("data", thinking(), Lane::First).unwrap();
+        run.cancel.cancelled().await;
+        assert_eq!(run.stop_reason(), Some(StopReason::TakenOver));
+        assert!(matches!(
+            emitter.emit("data", thinking(), Lane::First),
+            Err(Stop::Cancelled)
+        ));
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentCancelled { reason: "r".into() },
+                RunStatus::Cancelled,
+            )
+            .await;
+        assert!(recorded, "the other node recorded the end");
+        assert_eq!(run.published_seq(), 1, "nothing after the refused write");
+        assert_eq!(store.events_after("r", 0).await.unwrap().len(), 1);
+    }
+
+    /// A refused write (not a lost database, not another node's end): the run fails with a
+    /// correlation id, and its end is written only while the log is where the run left it.
+    #[tokio::test]
+    async fn a_refused_write_fails_the_run_with_a_correlation_id_and_never_ends_it_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
+        // seq 1 is taken already: the emitter's first write is a duplicate.
+        store
+            .append_event("r", 1, "agent_thinking", "{}")
+            .await
+            .unwrap();
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        emitter.emit("data", thinking(), Lane::First).unwrap();
+        let stop = loop {
+            tokio::task::yield_now().await;
+            if let Err(stop) = emitter.emit("data", thinking(), Lane::First) {
+                break stop;
+            }
+        };
+        let Stop::Failed { code, message } = stop else {
+            panic!("{stop:?}")
+        };
+        assert_eq!(code, ErrorCode::Internal);
+        assert!(message.contains("correlation id"), "{message}");
+        assert_eq!(run.published_seq(), 0);
+        // The log already holds seq 1 (not this run's): end_run sees it moved, and the run is
+        // handed over to the log rather than ended twice.
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentError {
+                    error_code: code,
+                    message,
+                    retryable: true,
+                },
+                RunStatus::Failed,
+            )
+            .await;
+        assert!(recorded);
+        assert_eq!(run.stop_reason(), Some(StopReason::TakenOver));
+    }
+}
