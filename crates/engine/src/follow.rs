@@ -263,7 +263,9 @@ impl LogFollower {
     async fn read_events(&mut self) -> Result<bool, EngineError> {
         let after = self.next_seq.saturating_sub(1);
         let stored = self.store.events_after(&self.run_id, after).await?;
-        for (expected, stored) in (self.next_seq..).zip(stored) {
+        // Counted by hand, not with `(next_seq..)`: a resume past the end may ask for u64::MAX.
+        let mut expected = self.next_seq;
+        for stored in stored {
             if stored.seq != expected {
                 // A later event committed before an earlier one: the earlier one's wake-up
                 // brings the rest.
@@ -273,6 +275,7 @@ impl LogFollower {
             decode_stored(&stored)?;
             self.buffered
                 .push_back(EventFrame::stored(stored.seq, stored.payload));
+            expected = expected.saturating_add(1);
         }
         Ok(!self.buffered.is_empty())
     }
