@@ -43,6 +43,9 @@ pub struct Principal {
     pub tenant_id: String,
 }
 
+/// Analysis slots when runs are paced by a step delay (see [`EngineConfig::analysis_slots`]).
+const PACED_ANALYSIS_SLOTS: usize = 256;
+
 /// Engine settings. Defaults suit a production server; tests shorten the times.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -67,7 +70,8 @@ pub struct EngineConfig {
     /// Threads of the CPU pool that runs the tools; 0 is one per core.
     pub cpu_threads: usize,
     /// Runs doing their analysis at once; the others wait in line, in arrival order. 0 is twice
-    /// the CPU pool's threads (so the pool stays busy while admitted runs write their events).
+    /// the CPU pool's threads (so the pool stays busy while admitted runs write their events), or
+    /// 256 with a `step_delay` (paced runs mostly sleep).
     pub analysis_slots: usize,
     /// Runs that may wait in line for an analysis slot. Past it a new run is refused at once with
     /// `UNAVAILABLE` and `retry_after_ms`, instead of joining a line it would wait too long in.
@@ -182,6 +186,9 @@ impl Engine {
             n => CpuPool::new(n),
         };
         let slots = match config.analysis_slots {
+            // A paced run (the demo's step delay) spends its time asleep between steps, holding
+            // its slot: slots would bound the demo's sleeping runs, not the CPU.
+            0 if !config.step_delay.is_zero() => PACED_ANALYSIS_SLOTS,
             0 => pool.threads() * 2,
             n => n,
         };
