@@ -16,6 +16,7 @@ use crate::driver::Driver;
 use crate::error::EngineError;
 use crate::follow::{LogReader, Wakeups, decode_event};
 use crate::registry::{EngineMetrics, Registry};
+use crate::retention::{Retention, RetentionConfig};
 use crate::run::{EventStream, RunShared, StopReason};
 use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
@@ -54,10 +55,17 @@ pub struct EngineConfig {
     /// lapses, another node may end this node's runs (within a further third, its sweep
     /// interval).
     pub node_lease: Duration,
+    /// Event-log retention: finished runs older than its age are deleted with their events
+    /// (and threads left without runs), by a background task on every node. `None` keeps
+    /// them forever.
+    pub retention: Option<RetentionConfig>,
 }
 
 /// The default [`EngineConfig::node_lease`].
 pub const DEFAULT_NODE_LEASE: Duration = Duration::from_secs(10);
+
+/// The default retention age (`agentwire serve --retain-runs-days 30`).
+pub const DEFAULT_RETAIN_RUNS: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -69,6 +77,7 @@ impl Default for EngineConfig {
             prices: None,
             node_name: "node".to_owned(),
             node_lease: DEFAULT_NODE_LEASE,
+            retention: Some(RetentionConfig::new(DEFAULT_RETAIN_RUNS)),
         }
     }
 }
@@ -111,7 +120,7 @@ struct Inner {
     node: Arc<Node>,
     log: LogReader,
     shutting_down: AtomicBool,
-    /// Ends the cluster duties (at shutdown, or when the engine is dropped).
+    /// Ends the cluster duties and retention (at shutdown, or when the engine is dropped).
     duties: CancellationToken,
 }
 
@@ -122,7 +131,8 @@ impl Drop for Inner {
 }
 
 impl Engine {
-    /// Joins the database as a node and starts its duties (lease, sweeper, notices). On SQLite,
+    /// Joins the database as a node and starts its duties (lease, sweeper, notices, and
+    /// retention when [`EngineConfig::retention`] is set). On SQLite,
     /// which one process owns, it first ends the runs a previous process left in flight
     /// (`agent_error` `INTERRUPTED`, after closing any open tool call); on PostgreSQL those are
     /// ended by whichever node sweeps the dead node once its lease lapses, never at startup,
@@ -154,6 +164,14 @@ impl Engine {
             wakeups: wakeups.clone(),
         }
         .spawn(notices, duties.clone());
+        if let Some(retention) = config.retention {
+            Retention {
+                store: store.clone(),
+                registry: registry.clone(),
+                config: retention,
+            }
+            .spawn(duties.clone());
+        }
         Ok(Engine {
             inner: Arc::new(Inner {
                 log: LogReader {

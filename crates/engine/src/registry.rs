@@ -1,4 +1,5 @@
-//! The runs this node executes, and the counters of how they ended (for `/metrics`).
+//! The runs this node executes, and the counters of how they ended and how many retention
+//! deleted (for `/metrics`).
 //!
 //! Admission is not here: the limits (one run per thread, runs per user) hold across every node
 //! sharing the database, so the store decides them in one transaction (`Store::admit_run`). A
@@ -22,6 +23,8 @@ pub struct EngineMetrics {
     pub runs_failed: u64,
     pub runs_cancelled: u64,
     pub runs_active: u64,
+    /// Runs this node deleted past the retention age (with their events).
+    pub runs_deleted: u64,
 }
 
 pub(crate) struct Registry {
@@ -32,6 +35,8 @@ pub(crate) struct Registry {
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
+    /// Runs deleted by retention (`retention.rs`), for `/metrics`.
+    deleted: AtomicU64,
     /// Set when a run may be left in flight in the database with nobody executing it (its end
     /// could not be recorded): the node's orphan check looks for it.
     unrecorded: AtomicBool,
@@ -46,6 +51,7 @@ impl Registry {
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            deleted: AtomicU64::new(0),
             unrecorded: AtomicBool::new(false),
         }
     }
@@ -109,6 +115,11 @@ impl Registry {
         runs.len()
     }
 
+    /// Counts runs retention deleted.
+    pub fn deleted(&self, runs: u64) {
+        self.deleted.fetch_add(runs, Ordering::Relaxed);
+    }
+
     /// A run stopped (or was refused) without its end recorded in the database.
     pub fn note_unrecorded(&self) {
         self.unrecorded.store(true, Ordering::SeqCst);
@@ -131,6 +142,7 @@ impl Registry {
             runs_failed: self.failed.load(Ordering::Relaxed),
             runs_cancelled: self.cancelled.load(Ordering::Relaxed),
             runs_active: *self.active.borrow() as u64,
+            runs_deleted: self.deleted.load(Ordering::Relaxed),
         }
     }
 }

@@ -104,12 +104,16 @@ impl Metrics {
              agentwire_runs_total{{outcome=\"cancelled\"}} {}\n\
              # HELP agentwire_runs_active Runs executing now.\n\
              # TYPE agentwire_runs_active gauge\n\
-             agentwire_runs_active {}\n",
+             agentwire_runs_active {}\n\
+             # HELP agentwire_runs_deleted_total Runs this node deleted, with their events, past the retention age.\n\
+             # TYPE agentwire_runs_deleted_total counter\n\
+             agentwire_runs_deleted_total {}\n",
             engine.runs_started,
             engine.runs_completed,
             engine.runs_failed,
             engine.runs_cancelled,
             engine.runs_active,
+            engine.runs_deleted,
         );
         let _ = write!(
             out,
@@ -198,6 +202,7 @@ mod tests {
             runs_failed: 1,
             runs_cancelled: 1,
             runs_active: 0,
+            runs_deleted: 7,
         }
     }
 
@@ -219,6 +224,7 @@ mod tests {
             "agentwire_runs_total{outcome=\"failed\"} 1",
             "agentwire_runs_total{outcome=\"cancelled\"} 1",
             "agentwire_runs_active 0",
+            "agentwire_runs_deleted_total 7",
             "agentwire_events_sent_total 1",
             "agentwire_ws_errors_total{code=\"AUTH_REQUIRED\"} 1",
             "agentwire_ws_errors_total{code=\"INTERNAL\"} 0",
