@@ -50,7 +50,10 @@ async fn writer(
     written: Arc<AtomicU64>,
     latencies: Arc<std::sync::Mutex<Vec<u32>>>,
 ) {
-    let payload = format!("{{\"type\":\"agent_thinking\",\"text\":\"{}\"}}", "x".repeat(360));
+    let payload = format!(
+        "{{\"type\":\"agent_thinking\",\"text\":\"{}\"}}",
+        "x".repeat(360)
+    );
     let mut n = 0_u64;
     while !stop.load(Ordering::Relaxed) {
         let run_id = format!("run_{id}_{n}");
@@ -72,7 +75,12 @@ async fn writer(
             .await
             .unwrap();
         store
-            .upsert_thread(&format!("user{id}"), "soak", &format!("thr_{id}_{n}"), "soak")
+            .upsert_thread(
+                &format!("user{id}"),
+                "soak",
+                &format!("thr_{id}_{n}"),
+                "soak",
+            )
             .await
             .unwrap();
         for seq in 1..=events {
@@ -154,12 +162,11 @@ async fn main() {
     ticks.tick().await;
     while started.elapsed() < Duration::from_secs(seconds) {
         ticks.tick().await;
-        let (runs, rows): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM run_events)",
-        )
-        .fetch_one(&mut counter)
-        .await
-        .unwrap();
+        let (runs, rows): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM run_events)")
+                .fetch_one(&mut counter)
+                .await
+                .unwrap();
         let mut window = std::mem::take(&mut *latencies.lock().unwrap());
         window.sort_unstable();
         let pct = |p: f64| {

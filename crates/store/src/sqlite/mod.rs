@@ -391,7 +391,8 @@ impl Store for SqliteStore {
             return Ok(());
         }
         // Nothing changed: the run is missing or already finished. Terminal is forever (and
-        // runs are never deleted), so this follow-up read cannot be contradicted by a racer.
+        // retention deletes only finished runs), so this follow-up read cannot be contradicted
+        // by a racer, except by retention making an old finished run unknown.
         let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
             .bind(run_id)
             .fetch_optional(&self.writer)
