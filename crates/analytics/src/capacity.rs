@@ -491,7 +491,7 @@ mod tests {
             records.push(UsageRecord::new(
                 last - Duration::minutes(m),
                 "openai",
-                &format!("model-{m}"),
+                format!("model-{m}"),
                 100 + m as u64,
                 0,
             ));
