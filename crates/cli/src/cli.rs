@@ -149,6 +149,11 @@ pub struct ServeArgs {
     /// node stops renewing, another ends its runs with INTERRUPTED within this plus a third.
     #[arg(long, env = "AGENTWIRE_NODE_LEASE_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub node_lease_s: u64,
+    /// Days a finished run's history is kept: runs that finished longer ago are deleted with
+    /// their events (checked hourly, a small batch at a time), and a thread goes with its last
+    /// run. 0 keeps every run forever.
+    #[arg(long, env = "AGENTWIRE_RETAIN_RUNS_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36_500))]
+    pub retain_runs_days: u64,
     /// The name this node's id starts with in the database (random digits follow; logs and
     /// the runs' records show it). Default: the host name.
     #[arg(long, env = "AGENTWIRE_NODE_NAME")]

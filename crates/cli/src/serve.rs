@@ -1,7 +1,7 @@
 //! `agentwire serve`: the server on a real database.
 
 use crate::cli::{ServeArgs, ServerArgs};
-use agentwire_engine::{Engine, EngineConfig};
+use agentwire_engine::{Engine, EngineConfig, RetentionConfig};
 use agentwire_server::{AppState, JwtConfig, RateLimit, ServerConfig};
 use anyhow::{Context, bail};
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
@@ -25,6 +25,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = engine_config(&args.server, args.demo_data);
     config.node_name = node_name(args.node_name.as_deref())?;
     config.node_lease = Duration::from_secs(args.node_lease_s);
+    config.retention = retention(args.retain_runs_days);
     if let Some(path) = args.prices.clone() {
         let table = tokio::task::spawn_blocking(move || crate::analyze::load_prices(Some(&path)))
             .await
@@ -57,6 +58,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     agentwire_server::serve(listener, state, shutdown).await?;
     tracing::info!("agentwire stopped");
     Ok(())
+}
+
+/// The retention of `--retain-runs-days`: `None` (keep forever) for 0.
+fn retention(days: u64) -> Option<RetentionConfig> {
+    (days > 0).then(|| RetentionConfig::new(Duration::from_secs(days.saturating_mul(24 * 60 * 60))))
 }
 
 pub fn engine_config(args: &ServerArgs, demo_data: bool) -> EngineConfig {
@@ -269,5 +275,13 @@ mod tests {
         }
         let host = node_name(None).unwrap();
         assert!(!host.is_empty() && host.len() <= MAX_NODE_NAME, "{host}");
+    }
+
+    #[test]
+    fn zero_retention_days_keep_runs_forever() {
+        assert_eq!(retention(0), None);
+        let kept = retention(30).unwrap();
+        assert_eq!(kept.age, Duration::from_secs(30 * 86_400));
+        assert_eq!(kept.interval, agentwire_engine::DEFAULT_RETENTION_INTERVAL);
     }
 }

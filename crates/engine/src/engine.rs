@@ -23,6 +23,7 @@ use crate::follow::{LogReader, Wakeups, decode_event};
 use crate::memo::Memo;
 use crate::pool::{Admission as AnalysisLine, CpuPool};
 use crate::registry::{EngineMetrics, Registry};
+use crate::retention::{Retention, RetentionConfig};
 use crate::run::{EventStream, RunShared, StopReason};
 use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
@@ -82,10 +83,17 @@ pub struct EngineConfig {
     /// refused at once with `UNAVAILABLE` and `retry_after_ms`: the store is behind, and the run
     /// would otherwise wait for it past its client's patience and the store's own timeouts.
     pub max_starting_runs: usize,
+    /// Event-log retention: finished runs older than its age are deleted with their events
+    /// (and threads left without runs), by a background task on every node. `None` keeps
+    /// them forever.
+    pub retention: Option<RetentionConfig>,
 }
 
 /// The default [`EngineConfig::node_lease`].
 pub const DEFAULT_NODE_LEASE: Duration = Duration::from_secs(10);
+
+/// The default retention age (`agentwire serve --retain-runs-days 30`).
+pub const DEFAULT_RETAIN_RUNS: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -102,6 +110,7 @@ impl Default for EngineConfig {
             max_waiting_runs: 16_384,
             memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
             max_starting_runs: 512,
+            retention: Some(RetentionConfig::new(DEFAULT_RETAIN_RUNS)),
         }
     }
 }
@@ -146,7 +155,7 @@ struct Inner {
     workshop: Workshop,
     analysis: Arc<AnalysisLine>,
     shutting_down: AtomicBool,
-    /// Ends the cluster duties (at shutdown, or when the engine is dropped).
+    /// Ends the cluster duties and retention (at shutdown, or when the engine is dropped).
     duties: CancellationToken,
 }
 
@@ -157,7 +166,8 @@ impl Drop for Inner {
 }
 
 impl Engine {
-    /// Joins the database as a node and starts its duties (lease, sweeper, notices). On SQLite,
+    /// Joins the database as a node and starts its duties (lease, sweeper, notices, and
+    /// retention when [`EngineConfig::retention`] is set). On SQLite,
     /// which one process owns, it first ends the runs a previous process left in flight
     /// (`agent_error` `INTERRUPTED`, after closing any open tool call); on PostgreSQL those are
     /// ended by whichever node sweeps the dead node once its lease lapses, never at startup,
@@ -205,6 +215,14 @@ impl Engine {
             wakeups: wakeups.clone(),
         }
         .spawn(notices, duties.clone());
+        if let Some(retention) = config.retention {
+            Retention {
+                store: store.clone(),
+                registry: registry.clone(),
+                config: retention,
+            }
+            .spawn(duties.clone());
+        }
         Ok(Engine {
             inner: Arc::new(Inner {
                 log: LogReader {

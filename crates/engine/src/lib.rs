@@ -5,7 +5,7 @@
 //! - [`Engine`] (`engine.rs`): start, cancel, follow, history, ingest, shutdown; `registry.rs`
 //!   holds the runs executing here and counts them (the store admits them, across nodes);
 //!   `recovery.rs` ends runs whose executor is gone; `tenant.rs` loads and caches each tenant's
-//!   records.
+//!   records; `retention.rs` deletes runs past the retention age, with their events.
 //! - `cluster.rs`: this node among the others on one database: its lease, the sweeper that ends
 //!   a dead node's runs, and the store's notices (wake-ups, cancels, cache invalidations);
 //!   `follow.rs`: following a run through the event log (one executing on another node).
@@ -46,6 +46,7 @@ mod question;
 mod recovery;
 mod registry;
 mod report;
+mod retention;
 mod run;
 mod scope;
 mod stop;
@@ -53,10 +54,16 @@ mod tenant;
 mod tools;
 
 pub use agents::{agent_description, agent_tools};
-pub use engine::{DEFAULT_NODE_LEASE, Engine, EngineConfig, Principal, RunHistory, StartedRun};
+pub use engine::{
+    DEFAULT_NODE_LEASE, DEFAULT_RETAIN_RUNS, Engine, EngineConfig, Principal, RunHistory,
+    StartedRun,
+};
 pub use error::EngineError;
 pub use findings::{SeriesFindings, SeriesForecast};
 pub use offline::{analyze_focus, analyze_series, analyze_usage};
 pub use registry::EngineMetrics;
 pub use report::ComposedReport;
+pub use retention::{
+    DEFAULT_RETENTION_BATCH, DEFAULT_RETENTION_INTERVAL, DEFAULT_RETENTION_PAUSE, RetentionConfig,
+};
 pub use run::{EventFrame, EventStream};

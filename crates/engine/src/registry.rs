@@ -1,4 +1,5 @@
-//! The runs this node executes, and the counters of how they ended (for `/metrics`).
+//! The runs this node executes, and the counters of how they ended and how many retention
+//! deleted (for `/metrics`).
 //!
 //! Admission is not here: the limits (one run per thread, runs per user) hold across every node
 //! sharing the database, so the store decides them in one transaction (`Store::admit_run`). A
@@ -34,6 +35,8 @@ pub struct EngineMetrics {
     /// Tool computations waiting for a CPU pool thread, and the pool's threads.
     pub pool_jobs_queued: u64,
     pub pool_threads: u64,
+    /// Runs this node deleted past the retention age (with their events).
+    pub runs_deleted: u64,
 }
 
 pub(crate) struct Registry {
@@ -44,6 +47,8 @@ pub(crate) struct Registry {
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
+    /// Runs deleted by retention (`retention.rs`), for `/metrics`.
+    deleted: AtomicU64,
     /// Set when a run may be left in flight in the database with nobody executing it (its end
     /// could not be recorded): the node's orphan check looks for it.
     unrecorded: AtomicBool,
@@ -58,6 +63,7 @@ impl Registry {
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            deleted: AtomicU64::new(0),
             unrecorded: AtomicBool::new(false),
         }
     }
@@ -121,6 +127,11 @@ impl Registry {
         runs.len()
     }
 
+    /// Counts runs retention deleted.
+    pub fn deleted(&self, runs: u64) {
+        self.deleted.fetch_add(runs, Ordering::Relaxed);
+    }
+
     /// A run stopped (or was refused) without its end recorded in the database.
     pub fn note_unrecorded(&self) {
         self.unrecorded.store(true, Ordering::SeqCst);
@@ -143,6 +154,7 @@ impl Registry {
             runs_failed: self.failed.load(Ordering::Relaxed),
             runs_cancelled: self.cancelled.load(Ordering::Relaxed),
             runs_active: *self.active.borrow() as u64,
+            runs_deleted: self.deleted.load(Ordering::Relaxed),
             ..EngineMetrics::default()
         }
     }

@@ -104,12 +104,16 @@ impl Metrics {
              agentwire_runs_total{{outcome=\"cancelled\"}} {}\n\
              # HELP agentwire_runs_active Runs executing now.\n\
              # TYPE agentwire_runs_active gauge\n\
-             agentwire_runs_active {}\n",
+             agentwire_runs_active {}\n\
+             # HELP agentwire_runs_deleted_total Runs this node deleted, with their events, past the retention age.\n\
+             # TYPE agentwire_runs_deleted_total counter\n\
+             agentwire_runs_deleted_total {}\n",
             engine.runs_started,
             engine.runs_completed,
             engine.runs_failed,
             engine.runs_cancelled,
             engine.runs_active,
+            engine.runs_deleted,
         );
         let _ = write!(
             out,
@@ -241,6 +245,7 @@ mod tests {
             runs_admitted: 4,
             pool_jobs_queued: 1,
             pool_threads: 2,
+            runs_deleted: 7,
         }
     }
 
@@ -270,6 +275,7 @@ mod tests {
             "agentwire_runs_admitted 4",
             "agentwire_pool_queue_depth 1",
             "agentwire_pool_threads 2",
+            "agentwire_runs_deleted_total 7",
             "agentwire_events_sent_total 1",
             "agentwire_ws_errors_total{code=\"AUTH_REQUIRED\"} 1",
             "agentwire_ws_errors_total{code=\"INTERNAL\"} 0",

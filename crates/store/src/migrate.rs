@@ -29,13 +29,23 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../migrations/sqlite/0002_cluster.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/sqlite/0003_retention.sql"),
+    },
 ];
 
 /// Every PostgreSQL migration, oldest first; versions strictly increasing.
-const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../migrations/postgres/0002_retention.sql"),
+    },
+];
 
 /// Key of the advisory lock that serializes PostgreSQL migrations ("agentwir" in ASCII).
 const POSTGRES_MIGRATION_LOCK: i64 = 0x6167_656e_7477_6972;
@@ -175,8 +185,8 @@ mod tests {
             assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
-        assert_eq!(Backend::Sqlite.latest_schema_version(), 2);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 1);
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 3);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 2);
     }
 
     async fn memory_pool() -> SqlitePool {

@@ -110,6 +110,25 @@ pub trait Store: Send + Sync + 'static {
     async fn list_thread_runs(&self, user_id: &str, thread_id: &str)
     -> StoreResult<Vec<RunRecord>>;
 
+    /// Retention: deletes at most `limit` finished runs (completed, failed or cancelled; never
+    /// accepted or running) whose finish time, or creation time when it has none, is before
+    /// `cutoff`, oldest first, together with their events, in one short transaction. Returns
+    /// how many runs it deleted: fewer than `limit` means none is left to delete. A deleted
+    /// run is gone as if it never existed ([`Store::get_run`] is `None`, appends fail with
+    /// [`crate::StoreError::RunNotFound`]).
+    ///
+    /// A thread whose last run this deletes goes with it, but only when the thread itself was
+    /// last touched before `cutoff`: a thread being started on again is kept (its new run may
+    /// not be stored yet), as is a thread that never had a run. Idempotent and safe to call
+    /// from several nodes at once: each run is deleted once, and racing callers skip each
+    /// other's runs instead of waiting on them. `cutoff` is the caller's clock (retention is
+    /// measured in days; node clock skew does not matter). Unscoped: for the engine only.
+    async fn delete_finished_runs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>;
+
     /// Runs with status accepted or running, oldest first (crash recovery at startup). All
     /// nodes' runs: on a shared database use [`Store::node_runs_in_flight`].
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>>;

@@ -29,6 +29,10 @@ on_both_backends!(
     a_reopened_database_has_the_same_data,
     data_survives_a_reopen_without_close,
     migrations_are_idempotent_on_reopen,
+    retention_deletes_old_finished_runs_and_their_events_only,
+    retention_batches_are_bounded_oldest_first_and_repeat_as_no_ops,
+    retention_deletes_emptied_threads_but_keeps_busy_ones,
+    racing_retention_calls_delete_each_run_once,
 );
 
 async fn usage_round_trips_every_field_in_time_order(kind: Kind) {
@@ -835,4 +839,339 @@ fn run_status_names_round_trip() {
     assert!(RunStatus::Completed.is_terminal());
     assert!(RunStatus::Failed.is_terminal());
     assert!(RunStatus::Cancelled.is_terminal());
+}
+
+// ---- retention (issue 15): old finished runs go with their events, nothing else does ----
+
+/// Stores a run that ran and finished with `status` at `finished_at`, with `events` events.
+async fn finished_run(
+    store: &dyn Store,
+    run_id: &str,
+    thread_id: &str,
+    created_ms: i64,
+    status: RunStatus,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    events: u64,
+) {
+    let mut r = run(run_id, "alice", thread_id, at(created_ms));
+    r.status = RunStatus::Running;
+    store.create_run(&r).await.unwrap();
+    for seq in 1..=events {
+        store
+            .append_event(run_id, seq, "progress", "{\"type\":\"progress\"}")
+            .await
+            .unwrap();
+    }
+    store
+        .set_run_status(run_id, status, finished_at)
+        .await
+        .unwrap();
+}
+
+async fn retention_deletes_old_finished_runs_and_their_events_only(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    let cutoff = at(10_000);
+    // Gone: every terminal status, finished before the cutoff (or, with no finish time,
+    // created before it).
+    for (id, status) in [
+        ("old_completed", RunStatus::Completed),
+        ("old_failed", RunStatus::Failed),
+        ("old_cancelled", RunStatus::Cancelled),
+    ] {
+        finished_run(store.as_ref(), id, "t1", 0, status, Some(at(5_000)), 3).await;
+    }
+    finished_run(
+        store.as_ref(),
+        "old_no_finish",
+        "t2",
+        1_000,
+        RunStatus::Completed,
+        None,
+        2,
+    )
+    .await;
+    // Kept: in flight however old, finished at or after the cutoff however old its creation.
+    let mut running = run("old_running", "alice", "t3", at(0));
+    running.status = RunStatus::Running;
+    store.create_run(&running).await.unwrap();
+    store
+        .append_event("old_running", 1, "progress", "{}")
+        .await
+        .unwrap();
+    store
+        .create_run(&run("old_accepted", "alice", "t4", at(0)))
+        .await
+        .unwrap();
+    finished_run(
+        store.as_ref(),
+        "finished_late",
+        "t5",
+        0,
+        RunStatus::Completed,
+        Some(at(20_000)),
+        2,
+    )
+    .await;
+    finished_run(
+        store.as_ref(),
+        "at_cutoff",
+        "t6",
+        0,
+        RunStatus::Failed,
+        Some(cutoff),
+        1,
+    )
+    .await;
+
+    assert_eq!(
+        store
+            .delete_finished_runs_before(cutoff, 100)
+            .await
+            .unwrap(),
+        4
+    );
+    for gone in [
+        "old_completed",
+        "old_failed",
+        "old_cancelled",
+        "old_no_finish",
+    ] {
+        assert!(store.get_run(gone).await.unwrap().is_none(), "{gone}");
+        assert!(
+            store.events_after(gone, 0).await.unwrap().is_empty(),
+            "{gone}"
+        );
+        // A deleted run is an unknown run: nothing can be appended to it.
+        assert!(
+            matches!(
+                store.append_event(gone, 9, "progress", "{}").await,
+                Err(StoreError::RunNotFound(_))
+            ),
+            "{gone}"
+        );
+    }
+    for (kept, events) in [
+        ("old_running", vec![1]),
+        ("old_accepted", vec![]),
+        ("finished_late", vec![1, 2]),
+        ("at_cutoff", vec![1]),
+    ] {
+        assert!(store.get_run(kept).await.unwrap().is_some(), "{kept}");
+        assert_eq!(
+            seqs(&store.events_after(kept, 0).await.unwrap()),
+            events,
+            "{kept}"
+        );
+    }
+    // The running run goes on as before.
+    store
+        .append_event("old_running", 2, "progress", "{}")
+        .await
+        .unwrap();
+    // Nothing more to delete, and a limit of zero deletes nothing.
+    assert_eq!(
+        store
+            .delete_finished_runs_before(cutoff, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_finished_runs_before(at(1_000_000), 0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.get_run("finished_late").await.unwrap().is_some());
+}
+
+async fn retention_batches_are_bounded_oldest_first_and_repeat_as_no_ops(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    for i in 0..7_i64 {
+        let id = format!("r{i}");
+        finished_run(
+            store.as_ref(),
+            &id,
+            &id,
+            0,
+            RunStatus::Completed,
+            Some(at(100 * (7 - i))),
+            2,
+        )
+        .await;
+    }
+    let cutoff = at(10_000);
+    let remaining = |store: Arc<dyn Store>| async move {
+        let mut left = Vec::new();
+        for i in 0..7 {
+            if store.get_run(&format!("r{i}")).await.unwrap().is_some() {
+                left.push(i);
+            }
+        }
+        left
+    };
+    assert_eq!(
+        store.delete_finished_runs_before(cutoff, 3).await.unwrap(),
+        3
+    );
+    // Oldest finish first: r6 (at 100), r5, r4.
+    assert_eq!(remaining(store.clone()).await, [0, 1, 2, 3]);
+    assert_eq!(
+        store.delete_finished_runs_before(cutoff, 3).await.unwrap(),
+        3
+    );
+    assert_eq!(remaining(store.clone()).await, [0]);
+    assert_eq!(
+        store.delete_finished_runs_before(cutoff, 3).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.delete_finished_runs_before(cutoff, 3).await.unwrap(),
+        0
+    );
+    assert!(remaining(store.clone()).await.is_empty());
+    assert!(store.events_after("r0", 0).await.unwrap().is_empty());
+}
+
+async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    for thread in ["emptied", "busy", "runless"] {
+        store
+            .upsert_thread("alice", "acme", thread, thread)
+            .await
+            .unwrap();
+    }
+    // bob's thread of the same id has a run of its own: his thread is not alice's.
+    store
+        .upsert_thread("bob", "acme", "emptied", "bob's")
+        .await
+        .unwrap();
+    finished_run(
+        store.as_ref(),
+        "a1",
+        "emptied",
+        0,
+        RunStatus::Completed,
+        Some(at(1)),
+        1,
+    )
+    .await;
+    finished_run(
+        store.as_ref(),
+        "a2",
+        "emptied",
+        0,
+        RunStatus::Failed,
+        Some(at(2)),
+        1,
+    )
+    .await;
+    finished_run(
+        store.as_ref(),
+        "b1",
+        "busy",
+        0,
+        RunStatus::Completed,
+        Some(at(1)),
+        1,
+    )
+    .await;
+    let mut live = run("b2", "alice", "busy", at(5));
+    live.status = RunStatus::Running;
+    store.create_run(&live).await.unwrap();
+    let mut bobs = run("bob1", "bob", "emptied", at(0));
+    bobs.status = RunStatus::Running;
+    store.create_run(&bobs).await.unwrap();
+
+    // The threads were touched just now: a cutoff in the past leaves them all, runs or not.
+    assert_eq!(
+        store.delete_finished_runs_before(at(1), 10).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.delete_finished_runs_before(at(2), 1).await.unwrap(),
+        1
+    );
+    let threads = |user: &'static str, store: Arc<dyn Store>| async move {
+        let mut ids: Vec<String> = store
+            .list_threads(user, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.thread_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        threads("alice", store.clone()).await,
+        ["busy", "emptied", "runless"]
+    );
+
+    // Past the threads' last activity: a thread whose last run went goes with it.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(
+        store.delete_finished_runs_before(later, 10).await.unwrap(),
+        2
+    );
+    assert_eq!(threads("alice", store.clone()).await, ["busy", "runless"]);
+    assert_eq!(threads("bob", store.clone()).await, ["emptied"]);
+    assert_eq!(
+        store.list_thread_runs("alice", "busy").await.unwrap().len(),
+        1
+    );
+}
+
+async fn racing_retention_calls_delete_each_run_once(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    // Two handles: on PostgreSQL, two nodes' pools.
+    let first = db.open().await;
+    let second = db.open().await;
+    for i in 0..40_i64 {
+        let id = format!("r{i}");
+        finished_run(
+            first.as_ref(),
+            &id,
+            "t",
+            i,
+            RunStatus::Completed,
+            Some(at(i)),
+            3,
+        )
+        .await;
+    }
+    let cutoff = at(10_000);
+    let drain = |store: Arc<dyn Store>| async move {
+        let mut deleted = 0;
+        loop {
+            match store.delete_finished_runs_before(cutoff, 4).await.unwrap() {
+                0 => return deleted,
+                n => deleted += n,
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(drain(first.clone())),
+        tokio::spawn(drain(second.clone()))
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 40);
+    assert!(
+        first
+            .list_thread_runs("alice", "t")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

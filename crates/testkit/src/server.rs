@@ -126,6 +126,15 @@ impl TestServerBuilder {
         self
     }
 
+    /// Event-log retention: finished runs older than `age` are deleted every `interval`.
+    pub fn retention(mut self, age: Duration, interval: Duration) -> Self {
+        self.engine.retention = Some(agentwire_engine::RetentionConfig {
+            interval,
+            ..agentwire_engine::RetentionConfig::new(age)
+        });
+        self
+    }
+
     /// A run still going after this ends with `TIMEOUT`.
     pub fn run_timeout(mut self, timeout: Duration) -> Self {
         self.engine.run_timeout = timeout;

@@ -122,6 +122,24 @@ fn ingest_loads_a_good_file_and_refuses_a_bad_one_whole() {
     assert!(missing.stderr.contains("cannot open"), "{}", missing.stderr);
 }
 
+/// Issue 15: the retention age is a flag of `serve`, with its variable and default.
+#[test]
+fn serve_help_shows_the_retention_flag() {
+    let out = run(&["serve", "--help"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for text in [
+        "--retain-runs-days",
+        "AGENTWIRE_RETAIN_RUNS_DAYS",
+        "[default: 30]",
+    ] {
+        assert!(
+            out.stdout.contains(text),
+            "{text} missing in\n{}",
+            out.stdout
+        );
+    }
+}
+
 #[test]
 fn serve_refuses_to_start_without_a_secret() {
     let out = run(&[

@@ -584,3 +584,58 @@ async fn run_time_limit_ends_with_timeout() {
     assert_eq!(last["error_code"], "TIMEOUT");
     assert_eq!(last["retryable"], true);
 }
+
+/// Issue 15 (retention): a finished run older than the retention age disappears, events and
+/// all (`GET /api/runs/{id}/events` is 404 `RUN_NOT_FOUND`), while a newer one stays.
+#[tokio::test]
+async fn runs_past_the_retention_age_disappear_and_newer_ones_stay() {
+    let server = TestServer::builder()
+        .demo_data()
+        .retention(Duration::from_secs(2), Duration::from_millis(100))
+        .start()
+        .await;
+    let mut session = server.connect_as("ret").await;
+    let bearer = format!("Bearer {}", token("ret", None));
+    let events = |run_id: &str| format!("/api/runs/{run_id}/events");
+
+    let old = start(&mut session, "old", "triage", "cost?").await;
+    session.collect_run(&old, WAIT).await.unwrap();
+    let response = server
+        .get(&events(&old), &[("authorization", &bearer)])
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = server
+            .get(&events(&old), &[("authorization", &bearer)])
+            .await;
+        if response.status == 404 {
+            assert_eq!(response.json()["error_code"], "RUN_NOT_FOUND");
+            break;
+        }
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old run was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let new = start(&mut session, "new", "triage", "cost?").await;
+    session.collect_run(&new, WAIT).await.unwrap();
+    let response = server
+        .get(&events(&new), &[("authorization", &bearer)])
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let stored: Vec<Value> = serde_json::from_str(&response.text()).unwrap();
+    assert_eq!(
+        stored.last().unwrap()["type"],
+        "agent_completed",
+        "{stored:#?}"
+    );
+    let metrics = server.get("/metrics", &[]).await.text();
+    assert!(
+        metrics.contains("agentwire_runs_deleted_total 1\n"),
+        "{metrics}"
+    );
+}

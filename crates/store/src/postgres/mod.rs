@@ -12,11 +12,13 @@
 //! or the database password.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
+//! `retention` (deleting old finished runs),
 //! `cluster` (admission, ending runs, cancel requests, nodes), `listen` (the notice listener).
 
 mod cluster;
 mod events;
 mod listen;
+mod retention;
 mod usage;
 
 use std::future::Future;
@@ -423,7 +425,8 @@ impl Store for PostgresStore {
                 return Ok(());
             }
             // Nothing changed: the run is missing or already finished. Terminal is forever
-            // (and runs are never deleted), so this follow-up read cannot be contradicted.
+            // (retention deletes only finished runs), so this follow-up read cannot be
+            // contradicted, except by retention making an old finished run unknown.
             let row = sqlx::query("SELECT status FROM runs WHERE run_id = $1")
                 .bind(run_id)
                 .fetch_optional(self.pool())
@@ -493,6 +496,19 @@ impl Store for PostgresStore {
             .await?;
             rows.iter().map(run_from_row).collect()
         })
+        .await
+    }
+
+    async fn delete_finished_runs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        self.bounded(retention::delete_finished_runs_before(
+            self.pool(),
+            cutoff,
+            limit,
+        ))
         .await
     }
 

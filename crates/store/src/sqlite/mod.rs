@@ -9,10 +9,12 @@
 //! is decided by the caller's choice of scoped method) and must not log record contents.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
+//! `retention` (deleting old finished runs),
 //! `cluster` (admission, ending runs, cancel requests, nodes).
 
 mod cluster;
 mod events;
+mod retention;
 mod usage;
 
 use std::str::FromStr;
@@ -389,7 +391,8 @@ impl Store for SqliteStore {
             return Ok(());
         }
         // Nothing changed: the run is missing or already finished. Terminal is forever (and
-        // runs are never deleted), so this follow-up read cannot be contradicted by a racer.
+        // retention deletes only finished runs), so this follow-up read cannot be contradicted
+        // by a racer, except by retention making an old finished run unknown.
         let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
             .bind(run_id)
             .fetch_optional(&self.writer)
@@ -449,6 +452,14 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(run_from_row).collect()
+    }
+
+    async fn delete_finished_runs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        retention::delete_finished_runs_before(&self.writer, cutoff, limit).await
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
@@ -648,6 +659,26 @@ mod tests {
             assert!(plan.contains("USING"), "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
         }
+    }
+
+    /// A retention batch reads its runs off the front of `runs_finished_by_age`: no scan of
+    /// the runs table, no sort, however many runs there are.
+    #[tokio::test]
+    async fn retention_batches_read_the_index_in_order() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let explain = AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", retention::DELETE_RUNS_SQL));
+        let plan: Vec<String> = sqlx::query(explain)
+            .bind(1_i64)
+            .bind(500_i64)
+            .fetch_all(&store.writer)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        let plan = plan.join(" | ");
+        assert!(plan.contains("runs_finished_by_age"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 
     #[test]
