@@ -127,15 +127,7 @@ impl SqliteStore {
                 let filename = base.get_filename().display().to_string();
                 // The writer opens first: it creates the file and switches it to WAL (a
                 // property of the file, so the readers inherit it).
-                let writer = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .test_before_acquire(false)
-                    .connect_with(base.clone().journal_mode(SqliteJournalMode::Wal))
-                    .await?;
-                migrate::run_sqlite(&writer).await?;
+                let writer = open_writer(&base).await?;
                 // query_only makes an accidental write through the reader pool fail instead of
                 // racing the writer for the lock.
                 let reader = SqlitePoolOptions::new()
@@ -567,6 +559,47 @@ impl Store for SqliteStore {
     async fn subscribe(&self) -> StoreResult<Notices> {
         Ok(self.notices.subscribe())
     }
+}
+
+/// Opens a file's writer connection and brings the schema up to date.
+///
+/// Processes opening one new file at the same moment can get `SQLITE_BUSY` without the busy
+/// timeout being applied (switching a file to WAL, or a write lock a reader asked for, is not
+/// waited for), so a busy open is tried again, with a growing pause, for up to [`BUSY_TIMEOUT`].
+async fn open_writer(base: &SqliteConnectOptions) -> StoreResult<SqlitePool> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let attempt = async {
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false)
+                .connect_with(base.clone().journal_mode(SqliteJournalMode::Wal))
+                .await?;
+            migrate::run_sqlite(&writer).await?;
+            Ok::<_, StoreError>(writer)
+        };
+        match attempt.await {
+            Err(err) if is_busy(&err) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// `SQLITE_BUSY` or `SQLITE_LOCKED`, in any of their extended forms.
+fn is_busy(err: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 #[cfg(test)]
