@@ -263,6 +263,14 @@ async fn the_chat_page_in_a_real_browser() {
         &browser.find("article.run details.full-analysis > summary"),
         ENTER,
     );
+    // The label follows the `toggle` event, which the browser fires after the fold opens (a
+    // task of its own, per HTML): wait for it as a reader's next frame would show it.
+    browser.wait_for(
+        "the fold's label to say it hides the analysis",
+        "const s = document.querySelector('article.run details.full-analysis > summary'); \
+         return !!s && s.textContent === 'Hide the full analysis';",
+        WAIT,
+    );
     let unfolded = browser.execute(fold_js, vec![]);
     assert_eq!(
         unfolded["open"],
