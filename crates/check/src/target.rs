@@ -10,7 +10,7 @@
 
 use crate::client::websocket_url;
 use crate::http::HttpTarget;
-use crate::suite::ConfigError;
+use crate::suite::config::ConfigError;
 use crate::tls::TlsClient;
 
 /// One deployment (or one node of it), as the suite and the load generator dial it.

@@ -39,7 +39,7 @@ mod summary;
 pub use summary::{progress_line, summary};
 
 use crate::metrics::{Tags, TrendSummary};
-use crate::suite::{AuthMode, ConfigError};
+use crate::suite::config::{AuthMode, ConfigError};
 use crate::target::Target;
 use crate::threshold::{ThresholdResult, ThresholdVerdict, Thresholds};
 use serde::Serialize;
@@ -124,9 +124,9 @@ impl LoadConfig {
             questions: Vec::new(),
             seed: None,
             tenants: 1,
-            connect_timeout: crate::suite::DEFAULT_CONNECT_TIMEOUT,
-            first_event_timeout: crate::suite::DEFAULT_FIRST_EVENT_TIMEOUT,
-            completion_timeout: crate::suite::DEFAULT_COMPLETION_TIMEOUT,
+            connect_timeout: crate::suite::config::DEFAULT_CONNECT_TIMEOUT,
+            first_event_timeout: crate::suite::config::DEFAULT_FIRST_EVENT_TIMEOUT,
+            completion_timeout: crate::suite::config::DEFAULT_COMPLETION_TIMEOUT,
             thresholds: Thresholds::from_pairs(crate::threshold::LOAD_DEFAULTS).unwrap_or_default(),
             ca_cert: None,
         }

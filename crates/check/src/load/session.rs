@@ -11,7 +11,7 @@ use crate::client::{ClientError, ConnectOptions, Credentials, RunTranscript, Ses
 use crate::grammar;
 use crate::isolation::Registry;
 use crate::metrics::{MetricSet, Tags, Trend};
-use crate::suite::{AuthMode, ConfigError};
+use crate::suite::config::{AuthMode, ConfigError};
 use crate::target::Target;
 use crate::token::{Identity, Minter};
 use serde_json::{Map, Value};

@@ -14,9 +14,10 @@
 //! What it must not do: hold logic. A row names its function; how a case judges is in `cases/`,
 //! and when a case runs or is skipped is in the runner.
 
+use super::cases::common::{DATA_QUESTION, OPTIMIZATION_QUESTION};
 use super::cases::{
-    DATA_QUESTION, OPTIMIZATION_QUESTION, agui, auth, cluster, connectivity, execution,
-    grammar_rules, ground_truth, isolation, quality, recovery, runs,
+    agui, auth, cluster, connectivity, execution, grammar_rules, ground_truth, isolation, quality,
+    recovery, runs,
 };
 use super::context::Ctx;
 use super::outcome::{OrOutcome, Outcome};

@@ -4,9 +4,7 @@
 //! What it must not do: judge. The context holds evidence; cases and the runner judge it. Nothing
 //! recorded here is ever dropped: a run that was followed is filed, a leak that was seen is kept.
 
-use super::outcome::Outcome;
-use super::probe::Probe;
-use super::{RunSummary, SuiteConfig};
+use super::config::{AuthMode, SuiteConfig};
 use crate::agui::SseEvent;
 use crate::client::{ClientError, ConnectOptions, Credentials, Session};
 use crate::grammar::{self, Violation};
@@ -16,9 +14,28 @@ use crate::metrics::{MetricSet, Tags};
 use crate::target::Target;
 use crate::token::{Identity, Minter};
 use crate::truth::GroundTruth;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+/// One run's figures (the seed suite's metrics).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub case: String,
+    pub agent: String,
+    pub run_id: String,
+    /// The terminal event's type, or why there is none.
+    pub outcome: String,
+    pub connect_ms: Option<f64>,
+    pub ttfe_ms: Option<f64>,
+    pub ttc_ms: Option<f64>,
+    pub events: usize,
+    pub counts_by_type: BTreeMap<String, usize>,
+    pub quality: Option<f64>,
+    pub errors: u32,
+    pub drops: u32,
+}
 
 /// A user the suite acts as.
 #[derive(Debug, Clone)]
@@ -252,8 +269,8 @@ impl Ctx {
     /// The org the suite's users read (only with `--secret`).
     pub fn org(&self) -> Option<String> {
         match &self.config.auth {
-            super::AuthMode::Secret { org, .. } => org.clone(),
-            super::AuthMode::Token(_) => None,
+            AuthMode::Secret { org, .. } => org.clone(),
+            AuthMode::Token(_) => None,
         }
     }
 
@@ -270,39 +287,6 @@ impl Ctx {
             connect_timeout: self.config.connect_timeout,
             tls: self.target.tls.clone(),
         }
-    }
-
-    /// A probe for the main user with a Bearer token. A refusal of the credentials is remembered
-    /// so that later cases report it rather than repeat it.
-    pub async fn main_probe(&mut self) -> Result<Probe, Outcome> {
-        let user = self.main.clone();
-        match Probe::connect(self, &user, Credentials::Bearer(user.token.clone())).await {
-            Ok(probe) => {
-                if self.connection.is_none() {
-                    self.connection = probe.session.connection_info().cloned();
-                }
-                Ok(probe)
-            }
-            Err(err) => {
-                if is_auth_refusal(&err) {
-                    self.auth_failure = Some(err.to_string());
-                }
-                Err(Outcome::fail(
-                    format!("could not connect as the suite's user: {err}"),
-                    Vec::new(),
-                ))
-            }
-        }
-    }
-}
-
-fn is_auth_refusal(err: &ClientError) -> bool {
-    match err {
-        ClientError::Http { status, .. } => *status == 401 || *status == 403,
-        ClientError::ServerError { error_code, .. } => {
-            error_code == "AUTH_FAILED" || error_code == "AUTH_REQUIRED"
-        }
-        _ => false,
     }
 }
 

@@ -26,7 +26,7 @@
 
 mod cases;
 mod catalogue;
-mod config;
+pub(crate) mod config;
 mod context;
 mod outcome;
 mod probe;
@@ -39,7 +39,8 @@ pub use config::{
     DEFAULT_FIRST_EVENT_TIMEOUT, DEFAULT_MIN_QUALITY, DEFAULT_PERFORMANCE_RUNS, DEFAULT_USERS,
     SuiteConfig,
 };
-pub use context::JudgedRun;
+pub use context::{JudgedRun, RunSummary};
+pub use outcome::Verdict;
 pub use runner::{exit_code, run};
 pub use select::{matches_pattern, section_order};
 
@@ -47,20 +48,6 @@ use crate::threshold::{ThresholdResult, ThresholdVerdict};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// A case's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    /// The deployment broke the rule.
-    Fail,
-    /// The case could not be carried out (the target was unreachable, the credentials were
-    /// refused, a step before the judged one failed). Counts as a failure.
-    Error,
-    /// Not run, with the reason (deselected, or needs what the configuration does not give).
-    Skipped,
-}
 
 impl Verdict {
     pub fn as_str(self) -> &'static str {
@@ -128,24 +115,6 @@ pub struct LeakRecord {
     pub leak: crate::isolation::Leak,
     pub description: String,
     pub frame: Value,
-}
-
-/// One run's figures (the seed suite's metrics).
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    pub case: String,
-    pub agent: String,
-    pub run_id: String,
-    /// The terminal event's type, or why there is none.
-    pub outcome: String,
-    pub connect_ms: Option<f64>,
-    pub ttfe_ms: Option<f64>,
-    pub ttc_ms: Option<f64>,
-    pub events: usize,
-    pub counts_by_type: BTreeMap<String, usize>,
-    pub quality: Option<f64>,
-    pub errors: u32,
-    pub drops: u32,
 }
 
 impl SuiteReport {

@@ -2,17 +2,30 @@
 //!
 //! A case function returns [`OrOutcome<Outcome>`]: `Ok` when it ran to its end, `Err` when it
 //! stopped early with its outcome (a failure, an error or a skip). Inside a case,
-//! [`OrFail::or_fail`] turns a client error into a failure that names what was being done and
+//! `OrFail::or_fail` (in `probe`) turns a client error into a failure that names what was being done and
 //! carries the probe's transcript, and [`ensure!`] fails the case unless a condition holds.
 //!
 //! What it must not do: decide anything on its own. It only carries what a case observed; a
 //! failure always has its reason, and its transcript is never left out (only shortened for
 //! display, by [`abbreviate`]).
 
-use super::Verdict;
-use super::probe::Probe;
 use crate::client::ClientError;
+use serde::Serialize;
 use serde_json::{Value, json};
+
+/// A case's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    /// The deployment broke the rule.
+    Fail,
+    /// The case could not be carried out (the target was unreachable, the credentials were
+    /// refused, a step before the judged one failed). Counts as a failure.
+    Error,
+    /// Not run, with the reason (deselected, or needs what the configuration does not give).
+    Skipped,
+}
 
 /// A case's result before the runner adds the case's id and rule.
 #[derive(Debug, Clone)]
@@ -56,19 +69,6 @@ impl Outcome {
             reason: Some(reason.into()),
             transcript: Vec::new(),
         }
-    }
-}
-
-/// `?` for client calls inside a case.
-pub(crate) trait OrFail<T> {
-    /// The value, or a failed case: what was being done, the error, and the probe's transcript
-    /// (with whatever still waits unread on its socket).
-    fn or_fail(self, probe: &mut Probe, what: &str) -> OrOutcome<T>;
-}
-
-impl<T> OrFail<T> for Result<T, ClientError> {
-    fn or_fail(self, probe: &mut Probe, what: &str) -> OrOutcome<T> {
-        self.map_err(|err| Outcome::fail(format!("{what}: {err}"), probe.transcript_with_backlog()))
     }
 }
 

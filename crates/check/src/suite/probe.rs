@@ -12,9 +12,9 @@
 //! scanned; a run that was followed is always judged, and one that could not be followed is
 //! reported.
 
-use super::context::{Ctx, JudgedRun, Shared, User, case_tags};
-use super::outcome::{OrFail as _, OrOutcome, ensure};
-use super::{RunSummary, SuiteConfig};
+use super::config::SuiteConfig;
+use super::context::{Ctx, JudgedRun, RunSummary, Shared, User, case_tags};
+use super::outcome::{OrOutcome, Outcome, ensure};
 use crate::client::{
     ClientError, ConnectOptions, Credentials, RunTranscript, Session, start_agent_message,
 };
@@ -625,6 +625,54 @@ pub(crate) fn request_id_of(frame: &Value) -> Option<String> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+impl Ctx {
+    /// A probe for the main user with a Bearer token. A refusal of the credentials is remembered
+    /// so that later cases report it rather than repeat it.
+    pub async fn main_probe(&mut self) -> Result<Probe, Outcome> {
+        let user = self.main.clone();
+        match Probe::connect(self, &user, Credentials::Bearer(user.token.clone())).await {
+            Ok(probe) => {
+                if self.connection.is_none() {
+                    self.connection = probe.session.connection_info().cloned();
+                }
+                Ok(probe)
+            }
+            Err(err) => {
+                if is_auth_refusal(&err) {
+                    self.auth_failure = Some(err.to_string());
+                }
+                Err(Outcome::fail(
+                    format!("could not connect as the suite's user: {err}"),
+                    Vec::new(),
+                ))
+            }
+        }
+    }
+}
+
+fn is_auth_refusal(err: &ClientError) -> bool {
+    match err {
+        ClientError::Http { status, .. } => *status == 401 || *status == 403,
+        ClientError::ServerError { error_code, .. } => {
+            error_code == "AUTH_FAILED" || error_code == "AUTH_REQUIRED"
+        }
+        _ => false,
+    }
+}
+
+/// `?` for client calls inside a case.
+pub(crate) trait OrFail<T> {
+    /// The value, or a failed case: what was being done, the error, and the probe's transcript
+    /// (with whatever still waits unread on its socket).
+    fn or_fail(self, probe: &mut Probe, what: &str) -> OrOutcome<T>;
+}
+
+impl<T> OrFail<T> for Result<T, ClientError> {
+    fn or_fail(self, probe: &mut Probe, what: &str) -> OrOutcome<T> {
+        self.map_err(|err| Outcome::fail(format!("{what}: {err}"), probe.transcript_with_backlog()))
     }
 }
 

@@ -8,7 +8,7 @@
 //! What a case must not do: accept a stream that did not end (a body cut short is a failure), or
 //! compare resumed events by meaning when the rule is their bytes.
 
-use super::SUPERVISOR_QUESTION;
+use super::common::SUPERVISOR_QUESTION;
 use crate::agui::{SseEvent, parse_event_id, run_input, verify};
 use crate::http::{Answer, HttpError};
 use crate::suite::context::{AguiRun, Ctx};

@@ -4,10 +4,11 @@
 //! What it must not do: treat a refusal it did not see as a pass. A bad token must be refused
 //! with HTTP 401 and `AUTH_FAILED` at the upgrade; anything else is a failure naming what came.
 
-use super::{SUPERVISOR_QUESTION, expect_error, expect_pong, field, id, kind};
+use super::common::{SUPERVISOR_QUESTION, expect_error, expect_pong, field, id, kind};
 use crate::client::{ClientError, Credentials};
 use crate::suite::context::Ctx;
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, could_not, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, could_not, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::Probe;
 use serde_json::{Value, json};
 

@@ -6,12 +6,13 @@
 //! What it must not do: judge a node alone. Every case starts the run on the first target and
 //! judges what the other node gives back against what the first one sent.
 
-use super::{data_run, field, id, kind, supervisor_run};
+use super::common::{data_run, field, id, kind, supervisor_run};
 use crate::client::Credentials;
 use crate::grammar;
 use crate::http::HttpError;
 use crate::suite::context::Ctx;
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::{Probe, ending};
 use crate::target::Target;
 use serde_json::{Value, json};

@@ -3,10 +3,11 @@
 //!
 //! What it must not do: start runs; these cases judge the transport alone.
 
-use super::{expect_pong, expect_refusal, field};
+use super::common::{expect_pong, expect_refusal, field};
 use crate::client::Credentials;
 use crate::suite::context::Ctx;
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, could_not, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, could_not, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::Probe;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 //! What it must not do: time anything itself. Latencies are measured by the probe and judged by
 //! the thresholds; a case here judges only whether runs complete and what they show.
 
-use super::{field, kind, supervisor_run};
+use super::common::{field, kind, supervisor_run};
 use crate::suite::context::Ctx;
 use crate::suite::outcome::{OrOutcome, Outcome, ensure};
 use crate::suite::probe::Request;

@@ -4,11 +4,12 @@
 //! What it must not do: pass a rule on no evidence. When nothing at all was collected (every case
 //! that runs agents failed or was skipped) a rule case is an error, not a pass.
 
-use super::{data_run, expect_pong_to, id};
+use super::common::{data_run, expect_pong_to, id};
 use crate::grammar::{self, rules};
 use crate::metrics::{Tags, tags};
 use crate::suite::context::{Ctx, JudgedRun};
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::{Request, request_id_of};
 use serde_json::json;
 

@@ -12,7 +12,7 @@
 //! What it must not do: let anything but the answer decide. Our server's `report` extras appear
 //! in the note only; a deployment without them is judged the same.
 
-use super::kind;
+use super::common::kind;
 use crate::client::Credentials;
 use crate::lookups;
 use crate::quality::{self, Scenario};

@@ -8,11 +8,12 @@
 //! What it must not do: stop reading before the runs are over. Leaks show up late; every socket
 //! is drained after every run has ended, before the leaks are counted.
 
-use super::{data_run, expect_error, field, supervisor_run};
+use super::common::{data_run, expect_error, field, supervisor_run};
 use crate::client::Credentials;
 use crate::http::{Answer, HttpError};
 use crate::suite::context::{Ctx, JudgedRun, User};
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::Probe;
 use futures_util::future::join_all;
 use serde_json::{Value, json};

@@ -4,11 +4,14 @@
 //! What it must not do: judge a resumed run on one socket's half. The events read before the
 //! disconnect and those replayed after it are judged together, as the one run they are.
 
-use super::{data_run, expect_error, expect_pong, expect_refusal, field, id, kind, supervisor_run};
+use super::common::{
+    data_run, expect_error, expect_pong, expect_refusal, field, id, kind, supervisor_run,
+};
 use crate::client::Credentials;
 use crate::grammar;
 use crate::suite::context::{Ctx, JudgedRun};
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::Probe;
 use crate::target::Target;
 use serde_json::{Value, json};

@@ -5,14 +5,15 @@
 //! run that finishes before its cancel or its rival arrives), the case tries again and says what
 //! it saw, rather than passing or failing on one draw.
 
-use super::{
+use super::common::{
     DATA_QUESTION, OPTIMIZATION_QUESTION, SUPERVISOR_QUESTION, data_run, expect_error, field, id,
     kind, supervisor_run,
 };
 use crate::client::ClientError;
 use crate::grammar;
 use crate::suite::context::Ctx;
-use crate::suite::outcome::{OrFail as _, OrOutcome, Outcome, ensure};
+use crate::suite::outcome::{OrOutcome, Outcome, ensure};
+use crate::suite::probe::OrFail as _;
 use crate::suite::probe::{Request, Started, ending, request_id_of};
 use serde_json::{Value, json};
 
