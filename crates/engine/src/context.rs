@@ -31,9 +31,6 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What a person is told when a run stops because the database cannot be reached.
-pub(crate) const DATABASE_LOST: &str = "the server lost its database connection, so the run stopped; start the request again in a moment";
-
 /// The request a run was started with.
 #[derive(Debug, Clone)]
 pub(crate) struct RunInput {

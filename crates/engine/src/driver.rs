@@ -231,7 +231,7 @@ impl Driver<'_> {
                 Some(StopReason::Unreachable) => (
                     EventKind::AgentError {
                         error_code: ErrorCode::Unavailable,
-                        message: crate::context::DATABASE_LOST.into(),
+                        message: crate::emitter::DATABASE_LOST.into(),
                         retryable: true,
                     },
                     RunStatus::Failed,

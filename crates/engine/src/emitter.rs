@@ -24,14 +24,17 @@
 //!
 //! This module must not decide what events a run emits, or how it ends.
 
-use crate::context::DATABASE_LOST;
-use crate::run::{EventFrame, RunShared, StopReason};
+use crate::frame::EventFrame;
+use crate::run::{RunShared, StopReason};
 use crate::stop::Stop;
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent};
 use agentwire_store::{EndRun, NewEvent, RunStatus, Store, StoreError};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
+
+/// What a person is told when a run stops because the database cannot be reached.
+pub(crate) const DATABASE_LOST: &str = "the server lost its database connection, so the run stopped; start the request again in a moment";
 
 /// KiB of ordinary (not first) events that may wait in the store's queue at once, across runs.
 const ORDINARY_LANE_KIB: u32 = 512;

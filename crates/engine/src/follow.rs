@@ -11,7 +11,7 @@
 //! one ends.
 
 use crate::error::EngineError;
-use crate::run::EventFrame;
+use crate::frame::EventFrame;
 use agentwire_protocol::{RunEvent, ServerFrame};
 use agentwire_store::{Store, StoredEvent};
 use std::collections::{HashMap, VecDeque};

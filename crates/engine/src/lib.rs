@@ -38,6 +38,7 @@ mod engine;
 mod error;
 mod findings;
 mod follow;
+mod frame;
 mod memo;
 mod offline;
 mod plan;
@@ -60,10 +61,11 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use findings::{SeriesFindings, SeriesForecast};
+pub use frame::EventFrame;
 pub use offline::{analyze_focus, analyze_series, analyze_usage};
 pub use registry::EngineMetrics;
 pub use report::ComposedReport;
 pub use retention::{
     DEFAULT_RETENTION_BATCH, DEFAULT_RETENTION_INTERVAL, DEFAULT_RETENTION_PAUSE, RetentionConfig,
 };
-pub use run::{EventFrame, EventStream};
+pub use run::EventStream;

@@ -1,7 +1,6 @@
 //! One run's shared state, and the stream a follower reads it through.
 //!
-//! Each event is serialized once, into an [`EventFrame`]: the JSON text the store keeps and every
-//! socket sends, as shared bytes. While a run is active its frames live in an in-memory log beside
+//! Each event is serialized once, into an [`EventFrame`] (`frame.rs`). While a run is active its frames live in an in-memory log beside
 //! the persisted one; followers read the log by `seq` and wait on a watch channel for more. Nobody
 //! can lag out of it (unlike a broadcast channel) and a slow follower never slows the run: the run
 //! only appends and notifies. Once the run ends, late followers read the store instead, which by
@@ -16,9 +15,8 @@
 //! (reading them separately could miss the terminal frame published in between).
 
 use crate::follow::{LogFollower, LogReader};
-use agentwire_protocol::{RunEvent, ServerFrame};
-use bytes::Bytes;
-use serde::Deserialize;
+use crate::frame::EventFrame;
+use agentwire_protocol::RunEvent;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -35,90 +33,6 @@ pub(crate) enum StopReason {
     /// This node cannot reach the database and may be losing its lease: stop without writing;
     /// followers here get an `UNAVAILABLE` error, the log is mended once the database is back.
     Unreachable,
-}
-
-/// One run event as it goes on the wire: the frame's JSON text, serialized once and shared (a
-/// clone is a reference count) by the store, the run's log and every socket that sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventFrame {
-    seq: u64,
-    terminal: bool,
-    json: Bytes,
-}
-
-/// Just the `type` of a stored frame.
-#[derive(Deserialize)]
-struct TypeOnly<'a> {
-    #[serde(borrow, rename = "type")]
-    kind: &'a str,
-}
-
-impl EventFrame {
-    /// Serializes an event; the one place a run event becomes text.
-    pub fn encode(event: &RunEvent) -> EventFrame {
-        let json = match serde_json::to_vec(&FrameRef(event)) {
-            Ok(json) => json,
-            // Unreachable for our types; keep the frame well-formed rather than panic.
-            Err(_) => ServerFrame::Event(event.clone()).to_json().into_bytes(),
-        };
-        EventFrame {
-            seq: event.seq,
-            terminal: event.kind.is_terminal(),
-            json: Bytes::from(json),
-        }
-    }
-
-    /// A frame read back from the event log (its text exactly as it was sent).
-    pub fn stored(seq: u64, payload: String) -> EventFrame {
-        let terminal = serde_json::from_str::<TypeOnly<'_>>(&payload).is_ok_and(|t| {
-            matches!(
-                t.kind,
-                "agent_completed" | "agent_error" | "agent_cancelled"
-            )
-        });
-        EventFrame {
-            seq,
-            terminal,
-            json: Bytes::from(payload),
-        }
-    }
-
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    /// Whether this event ends its run.
-    pub fn is_terminal(&self) -> bool {
-        self.terminal
-    }
-
-    /// The frame's JSON text.
-    pub fn as_str(&self) -> &str {
-        // Built from a String or serde_json output, so always UTF-8.
-        std::str::from_utf8(&self.json).unwrap_or_default()
-    }
-
-    /// The frame's JSON text as shared bytes (no copy).
-    pub fn bytes(&self) -> Bytes {
-        self.json.clone()
-    }
-
-    /// Reads the event back. `None` only for a frame that is not a run event (a corrupt log).
-    pub fn decode(&self) -> Option<RunEvent> {
-        match serde_json::from_slice::<ServerFrame>(&self.json) {
-            Ok(ServerFrame::Event(event)) => Some(event),
-            _ => None,
-        }
-    }
-}
-
-/// Serializes a borrowed event exactly as `ServerFrame::Event` does, without cloning it.
-struct FrameRef<'a>(&'a RunEvent);
-
-impl serde::Serialize for FrameRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
 }
 
 /// State shared by a running run, its cancellers and its followers.
@@ -163,10 +77,10 @@ impl RunShared {
 
     /// Appends an already persisted frame and wakes followers.
     pub fn publish(&self, frame: EventFrame) {
-        let seq = frame.seq;
+        let seq = frame.seq();
         // The lock is never held across an await: a std Mutex is right here.
         if let Ok(mut log) = self.log.lock() {
-            log.finished |= frame.terminal;
+            log.finished |= frame.is_terminal();
             log.frames.push(frame);
         }
         self.published.send_replace(seq);
@@ -283,7 +197,7 @@ impl EventStream {
                     match run.frame_at(*next_seq) {
                         Next::Frame(frame) => {
                             *next_seq += 1;
-                            *done = frame.terminal;
+                            *done = frame.is_terminal();
                             return Some(frame);
                         }
                         // Asked to resume past the terminal event: nothing more will come.
@@ -312,7 +226,7 @@ impl EventStream {
         let frame = self.next_frame().await?;
         let event = frame.decode();
         if event.is_none() {
-            tracing::error!(seq = frame.seq, "a run's event frame is not a run event");
+            tracing::error!(seq = frame.seq(), "a run's event frame is not a run event");
         }
         event
     }
@@ -322,7 +236,7 @@ impl EventStream {
 mod tests {
     use super::*;
     use crate::follow::Wakeups;
-    use agentwire_protocol::EventKind;
+    use agentwire_protocol::{EventKind, ServerFrame};
 
     async fn log_reader(dir: &tempfile::TempDir) -> LogReader {
         let url = format!("sqlite://{}", dir.path().join("run.db").display());

@@ -1,0 +1,92 @@
+//! One run event as text: the JSON a frame is serialized to once, shared by the store, the run's
+//! in-memory log and every socket that sends it.
+//!
+//! What it must not do: serialize an event twice, or hold anything but the frame's own bytes.
+
+use agentwire_protocol::{RunEvent, ServerFrame};
+use bytes::Bytes;
+use serde::Deserialize;
+
+/// One run event as it goes on the wire: the frame's JSON text, serialized once and shared (a
+/// clone is a reference count) by the store, the run's log and every socket that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFrame {
+    seq: u64,
+    terminal: bool,
+    json: Bytes,
+}
+
+/// Just the `type` of a stored frame.
+#[derive(Deserialize)]
+struct TypeOnly<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: &'a str,
+}
+
+impl EventFrame {
+    /// Serializes an event; the one place a run event becomes text.
+    pub fn encode(event: &RunEvent) -> EventFrame {
+        let json = match serde_json::to_vec(&FrameRef(event)) {
+            Ok(json) => json,
+            // Unreachable for our types; keep the frame well-formed rather than panic.
+            Err(_) => ServerFrame::Event(event.clone()).to_json().into_bytes(),
+        };
+        EventFrame {
+            seq: event.seq,
+            terminal: event.kind.is_terminal(),
+            json: Bytes::from(json),
+        }
+    }
+
+    /// A frame read back from the event log (its text exactly as it was sent).
+    pub fn stored(seq: u64, payload: String) -> EventFrame {
+        let terminal = serde_json::from_str::<TypeOnly<'_>>(&payload).is_ok_and(|t| {
+            matches!(
+                t.kind,
+                "agent_completed" | "agent_error" | "agent_cancelled"
+            )
+        });
+        EventFrame {
+            seq,
+            terminal,
+            json: Bytes::from(payload),
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Whether this event ends its run.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    /// The frame's JSON text.
+    pub fn as_str(&self) -> &str {
+        // Built from a String or serde_json output, so always UTF-8.
+        std::str::from_utf8(&self.json).unwrap_or_default()
+    }
+
+    /// The frame's JSON text as shared bytes (no copy).
+    pub fn bytes(&self) -> Bytes {
+        self.json.clone()
+    }
+
+    /// Reads the event back. `None` only for a frame that is not a run event (a corrupt log).
+    pub fn decode(&self) -> Option<RunEvent> {
+        match serde_json::from_slice::<ServerFrame>(&self.json) {
+            Ok(ServerFrame::Event(event)) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// Serializes a borrowed event exactly as `ServerFrame::Event` does, without cloning it.
+struct FrameRef<'a>(&'a RunEvent);
+
+impl serde::Serialize for FrameRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
