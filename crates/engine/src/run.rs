@@ -16,6 +16,7 @@
 //! (reading them separately could miss the terminal frame published in between).
 
 use crate::follow::{LogFollower, LogReader};
+use agentwire_analytics::Cancel;
 use agentwire_protocol::{RunEvent, ServerFrame};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -134,6 +135,9 @@ pub(crate) struct RunShared {
     /// The highest `seq` published; followers wait on it.
     published: watch::Sender<u64>,
     pub cancel: CancellationToken,
+    /// The same stop, as the flag the run's analyses look at on the CPU pool (they cannot await
+    /// the token).
+    pub analysis: Cancel,
     stop_reason: OnceLock<StopReason>,
 }
 
@@ -157,6 +161,7 @@ impl RunShared {
             log: Mutex::new(Log::default()),
             published: watch::Sender::new(0),
             cancel: CancellationToken::new(),
+            analysis: Cancel::new(),
             stop_reason: OnceLock::new(),
         })
     }
@@ -197,6 +202,7 @@ impl RunShared {
     /// Asks the run to stop; the first reason given wins.
     pub fn stop(&self, reason: StopReason) {
         let _ = self.stop_reason.set(reason);
+        self.analysis.cancel();
         self.cancel.cancel();
     }
 
