@@ -179,6 +179,9 @@ pub fn detect_anomalies_cancellable<C: Checkpoint>(
 
 const DIMENSIONS: [&str; 3] = ["model", "team", "feature"];
 
+/// Daily cost of each (dimension, key): index 0 is the first day.
+type PerKeyDaily<'r> = FastMap<(usize, &'r str), Vec<f64>>;
+
 /// Daily cost of each (dimension, key) over the `n` days from `first`.
 fn per_key_daily<'r, C: Checkpoint>(
     records: &'r [UsageRecord],
@@ -188,8 +191,8 @@ fn per_key_daily<'r, C: Checkpoint>(
     n: usize,
     in_range: &dyn Fn(DateTime<Utc>) -> bool,
     ticks: &mut Ticks<'_, C>,
-) -> Result<FastMap<(usize, &'r str), Vec<f64>>, C::Stop> {
-    let mut per_key: FastMap<(usize, &'r str), Vec<f64>> = FastMap::default();
+) -> Result<PerKeyDaily<'r>, C::Stop> {
+    let mut per_key: PerKeyDaily<'r> = FastMap::default();
     for r in records {
         ticks.tick()?;
         if !filter.matches_dims(r) || !in_range(r.timestamp) {

@@ -94,7 +94,7 @@ impl<'c, C: Checkpoint> Ticks<'c, C> {
     #[inline]
     pub fn tick(&mut self) -> Result<(), C::Stop> {
         self.count = self.count.wrapping_add(1);
-        if self.count % CHECK_EVERY == 0 {
+        if self.count.is_multiple_of(CHECK_EVERY) {
             self.checkpoint.check()
         } else {
             Ok(())
@@ -120,7 +120,7 @@ mod tests {
             Ok::<(), Cancelled>(())
         });
         assert_eq!(stopped, Err(Cancelled));
-        assert!(ran >= 10_000 && ran < 10_000 + CHECK_EVERY, "{ran}");
+        assert!((10_000..10_000 + CHECK_EVERY).contains(&ran), "{ran}");
     }
 
     /// Every cancellable analysis stops on a cancelled flag, and with a flag nobody sets gives

@@ -163,7 +163,7 @@ async fn a_run_waiting_for_a_cancelled_runs_computation_still_gets_its_result() 
                 status,
                 cached,
                 ..
-            } if tool == "run_query" => Some((status.clone(), *cached)),
+            } if tool == "run_query" => Some((*status, *cached)),
             _ => None,
         })
         .expect("the waiting run's run_query completed");
