@@ -77,7 +77,7 @@ impl Checkpoint for Uninterrupted {
 }
 
 /// Counts a loop's iterations and looks at the checkpoint every [`CHECK_EVERY`] of them.
-pub(crate) struct Ticks<'c, C: Checkpoint> {
+pub struct Ticks<'c, C: Checkpoint> {
     checkpoint: &'c C,
     count: u32,
 }
@@ -167,6 +167,18 @@ mod tests {
         assert_eq!(
             serde_json::to_value(k(&going).unwrap()).unwrap(),
             serde_json::to_value(capacity(records, &filter, &[])).unwrap()
+        );
+        let scenario = crate::whatif::Scenario {
+            change: crate::whatif::Change::CachePrefix,
+            period: spec.period,
+            scope: Vec::new(),
+        };
+        let w = |c: &Cancel| crate::whatif::price_cancellable(records, &prices, &scenario, c);
+        assert_eq!(w(&stopped).err(), Some(Cancelled));
+        assert_eq!(
+            serde_json::to_value(w(&going).unwrap().unwrap()).unwrap(),
+            serde_json::to_value(crate::whatif::price(records, &prices, &scenario).unwrap())
+                .unwrap()
         );
         let q = |c: &Cancel| evaluate_cancellable(records, &prices, &spec, c);
         assert_eq!(q(&stopped).err(), Some(Cancelled));

@@ -30,7 +30,7 @@ pub mod timeseries;
 pub mod whatif;
 
 pub use anomaly::{Anomaly, Contributor, detect_anomalies, detect_anomalies_cancellable};
-pub use cancel::{Cancel, Cancelled, Checkpoint, Uninterrupted};
+pub use cancel::{Cancel, Cancelled, Checkpoint, Ticks, Uninterrupted};
 pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};
 pub use import::{
     FocusImport, FocusRow, ImportError, ImportOptions, ImportReport, ImportStats, Imported,

@@ -101,8 +101,8 @@ pub(super) async fn what_if(ctx: &mut RunContext, agent: &'static str) -> RunRes
     let args = serde_json::to_value(&scenario).unwrap_or_default();
     let tool_scenario = scenario.clone();
     let priced = ctx
-        .tool(agent, "price_scenario", args, move |data, _| {
-            price_scenario::compute(data, &tool_scenario)
+        .tool(agent, "price_scenario", args, move |data, cancel| {
+            price_scenario::compute(data, &tool_scenario, cancel)
         })
         .await?;
     let message = match (&priced.priced, &priced.error) {

@@ -218,8 +218,15 @@ async fn task_figures(ctx: &mut RunContext, peak_tokens_per_minute: f64) -> RunR
             "scope": scope.args(),
         });
         let projection = ctx
-            .tool(NAME, "project_growth", args, move |data, _| {
-                project_growth::compute(data, &scope, horizon, growth, peak_tokens_per_minute)
+            .tool(NAME, "project_growth", args, move |data, cancel| {
+                project_growth::compute(
+                    data,
+                    &scope,
+                    horizon,
+                    growth,
+                    peak_tokens_per_minute,
+                    cancel,
+                )
             })
             .await?;
         let end = projection.months.last();
