@@ -11,8 +11,8 @@
 //! functions of the tenant's data and their arguments are memoized (`memo.rs`) and the tool event
 //! says `cached: true` when a run reused one. A cancelled run's tool stops its analysis (it watches
 //! the run's cancel flag) and the run waits for that before it ends, so its end (and the freeing
-//! of its run slot and analysis slot) comes only once its CPU work has really stopped. This module must not decide what an agent does or
-//! how a run ends: the agents and the driver do.
+//! of its run slot and analysis slot) comes only once its CPU work has really stopped. This module
+//! must not decide what an agent does or how a run ends: the agents and the driver do.
 
 use crate::emitter::{Emitter, Failure, Lane, WriteLanes};
 use crate::findings::Findings;
