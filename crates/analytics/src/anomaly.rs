@@ -17,6 +17,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
+use crate::cancel::{Checkpoint, Ticks, Uninterrupted};
 use crate::fastmap::FastMap;
 use crate::prices::{PriceCache, PriceTable};
 use crate::record::UsageRecord;
@@ -88,6 +89,21 @@ pub fn detect_anomalies(
     prices: &PriceTable,
     filter: &Filter,
 ) -> Vec<Anomaly> {
+    let Ok(anomalies) = detect_anomalies_cancellable(records, prices, filter, &Uninterrupted);
+    anomalies
+}
+
+/// [`detect_anomalies`], stopping early (with `C::Stop`) when the checkpoint says so.
+///
+/// # Errors
+/// The checkpoint's stop, looked at every few thousand records or days.
+pub fn detect_anomalies_cancellable<C: Checkpoint>(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    filter: &Filter,
+    checkpoint: &C,
+) -> Result<Vec<Anomaly>, C::Stop> {
+    let mut ticks = Ticks::new(checkpoint);
     let history_start = filter
         .start
         .and_then(|s| s.checked_sub_signed(Duration::days(HISTORY_DAYS)));
@@ -96,24 +112,27 @@ pub fn detect_anomalies(
     let mut cache = PriceCache::new(prices);
     let mut daily: FastMap<NaiveDate, f64> = FastMap::default();
     for r in records {
+        ticks.tick()?;
         if filter.matches_dims(r) && in_range(r.timestamp) {
             *daily.entry(r.timestamp.date_naive()).or_default() += cache.cost(r).0;
         }
     }
     let (Some(&first), Some(&last)) = (daily.keys().min(), daily.keys().max()) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let n = usize::try_from((last - first).num_days() + 1).unwrap_or(0);
     // A day without records spent nothing.
-    let points: Vec<(DateTime<Utc>, f64)> = (0..n)
-        .map(|i| {
-            let d = first + Duration::days(i as i64);
-            (midnight(d), daily.get(&d).copied().unwrap_or(0.0))
-        })
-        .collect();
+    let mut points: Vec<(DateTime<Utc>, f64)> = Vec::with_capacity(n.min(records.len() + 1));
+    for i in 0..n {
+        // Records far apart make many days: count them like records.
+        ticks.tick()?;
+        let d = first + Duration::days(i as i64);
+        points.push((midnight(d), daily.get(&d).copied().unwrap_or(0.0)));
+    }
     let Some(grid) = Grid::with_step(&points, Duration::days(1), Combine::Sum) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
+    checkpoint.check()?;
     let report_from = filter.start.map(|s| s.date_naive());
     let found = detect_series(&grid, Direction::Up, true);
     let day_of = |t: DateTime<Utc>| usize::try_from((t.date_naive() - first).num_days()).ok();
@@ -124,10 +143,11 @@ pub fn detect_anomalies(
         .filter_map(|a| Some((day_of(a.start)?, day_of(a.end)?, a)))
         .collect();
     if windows.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let per_key = per_key_daily(records, filter, &mut cache, first, n, &in_range);
+    let per_key = per_key_daily(records, filter, &mut cache, first, n, &in_range, &mut ticks)?;
     let (season, _) = decomposition(&grid);
+    checkpoint.check()?;
     let mut anomalies: Vec<Anomaly> = windows
         .iter()
         .map(|&(s, e, a)| {
@@ -154,22 +174,27 @@ pub fn detect_anomalies(
             .total_cmp(&a.impact_usd)
             .then(a.start.cmp(&b.start))
     });
-    anomalies
+    Ok(anomalies)
 }
 
 const DIMENSIONS: [&str; 3] = ["model", "team", "feature"];
 
+/// Daily cost of each (dimension, key): index 0 is the first day.
+type PerKeyDaily<'r> = FastMap<(usize, &'r str), Vec<f64>>;
+
 /// Daily cost of each (dimension, key) over the `n` days from `first`.
-fn per_key_daily<'r>(
+fn per_key_daily<'r, C: Checkpoint>(
     records: &'r [UsageRecord],
     filter: &Filter,
     cache: &mut PriceCache<'_, 'r>,
     first: NaiveDate,
     n: usize,
     in_range: &dyn Fn(DateTime<Utc>) -> bool,
-) -> FastMap<(usize, &'r str), Vec<f64>> {
-    let mut per_key: FastMap<(usize, &'r str), Vec<f64>> = FastMap::default();
+    ticks: &mut Ticks<'_, C>,
+) -> Result<PerKeyDaily<'r>, C::Stop> {
+    let mut per_key: PerKeyDaily<'r> = FastMap::default();
     for r in records {
+        ticks.tick()?;
         if !filter.matches_dims(r) || !in_range(r.timestamp) {
             continue;
         }
@@ -189,7 +214,7 @@ fn per_key_daily<'r>(
             per_key.entry((dim, key)).or_insert_with(|| vec![0.0; n])[day] += cost;
         }
     }
-    per_key
+    Ok(per_key)
 }
 
 /// The top three (dimension, key) pairs by dollars above their own usual spend over days

@@ -17,6 +17,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::cancel::{Checkpoint, Ticks, Uninterrupted};
 use crate::fastmap::FastMap;
 use crate::forecast::{Backtest, HoltWinters, backtest};
 use crate::record::UsageRecord;
@@ -212,7 +213,28 @@ impl Minutes {
 
 /// Capacity of the filtered records against `limits`.
 pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) -> Capacity {
-    let mut selected: Vec<&UsageRecord> = records.iter().filter(|r| filter.matches(r)).collect();
+    let Ok(capacity) = capacity_cancellable(records, filter, limits, &Uninterrupted);
+    capacity
+}
+
+/// [`capacity`], stopping early (with `C::Stop`) when the checkpoint says so.
+///
+/// # Errors
+/// The checkpoint's stop, looked at every few thousand records and between the stages.
+pub fn capacity_cancellable<C: Checkpoint>(
+    records: &[UsageRecord],
+    filter: &Filter,
+    limits: &[RateLimit],
+    checkpoint: &C,
+) -> Result<Capacity, C::Stop> {
+    let mut ticks = Ticks::new(checkpoint);
+    let mut selected: Vec<&UsageRecord> = Vec::new();
+    for r in records {
+        ticks.tick()?;
+        if filter.matches(r) {
+            selected.push(r);
+        }
+    }
     let mut notes = Vec::new();
     let empty = |resolution: &str, notes: Vec<String>| Capacity {
         resolution: resolution.to_string(),
@@ -227,7 +249,7 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         notes,
     };
     let Some(last) = selected.iter().map(|r| r.timestamp).max() else {
-        return empty("none", vec!["no records in scope".to_string()]);
+        return Ok(empty("none", vec!["no records in scope".to_string()]));
     };
     let earliest = floor_minute(last) - Duration::days(MAX_DAYS_BY_MINUTE);
     let before = selected.len();
@@ -240,7 +262,7 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         ));
     }
     let Some(first) = selected.iter().map(|r| r.timestamp).min() else {
-        return empty("none", vec!["no records in scope".to_string()]);
+        return Ok(empty("none", vec!["no records in scope".to_string()]));
     };
     let bucketed = selected.iter().any(|r| r.request_count > 1);
     let width = if bucketed {
@@ -252,8 +274,10 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
     let span = (floor_minute(last) - first_minute).num_minutes() + width as i64;
     let n = usize::try_from(span).unwrap_or(0);
     // Which models get a series of their own: the busiest, and each limit's model.
+    checkpoint.check()?;
     let mut totals: FastMap<&str, f64> = FastMap::default();
     for r in &selected {
+        ticks.tick()?;
         *totals.entry(r.model.as_str()).or_insert(0.0) +=
             r.input_tokens as f64 + r.output_tokens as f64;
     }
@@ -277,6 +301,7 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         .map(|m| (*m, (0.0, Minutes::new(n))))
         .collect();
     for r in &selected {
+        ticks.tick()?;
         let i =
             usize::try_from((floor_minute(r.timestamp) - first_minute).num_minutes()).unwrap_or(0);
         let tokens = r.input_tokens as f64 + r.output_tokens as f64;
@@ -308,7 +333,9 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         })
         .collect();
 
+    checkpoint.check()?;
     let forecast = hourly_forecast(&total.tokens, first_minute);
+    checkpoint.check()?;
     if forecast.is_none() {
         notes.push(
             "fewer than three days of data: no seasonal forecast (Holt-Winters needs two seasons to fit and one to test)"
@@ -341,7 +368,8 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         })
         .collect();
 
-    Capacity {
+    checkpoint.check()?;
+    Ok(Capacity {
         resolution,
         start: Some(first),
         end: Some(last),
@@ -352,7 +380,7 @@ pub fn capacity(records: &[UsageRecord], filter: &Filter, limits: &[RateLimit]) 
         limits,
         forecast,
         notes,
-    }
+    })
 }
 
 fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {

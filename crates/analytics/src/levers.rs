@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use crate::cancel::Checkpoint;
 use crate::fastmap::FastMap;
 use crate::format::{count, usd};
 use crate::import::{MOONCAKE_BLOCK_TOKENS, hash_ids};
@@ -72,17 +73,23 @@ struct Acc {
     saving: f64,
 }
 
-pub(crate) fn apply(
+/// Each lever is one pass over the states: the checkpoint is looked at between them.
+pub(crate) fn apply<C: Checkpoint>(
     states: &mut [State<'_, '_>],
     per_month: f64,
     days: f64,
-) -> Vec<Recommendation> {
+    checkpoint: &C,
+) -> Result<Vec<Recommendation>, C::Stop> {
     let mut out = Vec::new();
+    checkpoint.check()?;
     out.extend(exact_repeats(states, per_month, days));
+    checkpoint.check()?;
     out.extend(prompt_caching(states, per_month, days));
+    checkpoint.check()?;
     out.extend(max_tokens(states, per_month, days));
+    checkpoint.check()?;
     out.extend(batch(states, per_month, days));
-    out
+    Ok(out)
 }
 
 fn label(feature: Option<&str>) -> &str {

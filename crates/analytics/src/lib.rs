@@ -8,6 +8,7 @@
 
 pub mod anomaly;
 pub mod billing;
+pub mod cancel;
 pub mod capacity;
 pub mod demo;
 pub mod episodes;
@@ -28,14 +29,17 @@ pub mod summary;
 pub mod timeseries;
 pub mod whatif;
 
-pub use anomaly::{Anomaly, Contributor, detect_anomalies};
+pub use anomaly::{Anomaly, Contributor, detect_anomalies, detect_anomalies_cancellable};
+pub use cancel::{Cancel, Cancelled, Checkpoint, Ticks, Uninterrupted};
 pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};
 pub use import::{
     FocusImport, FocusRow, ImportError, ImportOptions, ImportReport, ImportStats, Imported,
     MetricSeries, RowError, SeriesImport, UsageFormat, import_any, import_each, import_focus,
     import_series, import_usage, import_usage_with,
 };
-pub use optimize::{Recommendation, recommend};
+pub use optimize::{Recommendation, recommend, recommend_cancellable};
 pub use prices::{ModelPrice, PriceTable, PriceTier};
 pub use record::UsageRecord;
-pub use summary::{Breakdown, DailyPoint, Filter, Summary, Trend, summarize};
+pub use summary::{
+    Breakdown, DailyPoint, Filter, Summary, Trend, summarize, summarize_cancellable,
+};

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cancel::{Checkpoint, Ticks, Uninterrupted};
 use crate::fastmap::FastMap;
 use crate::format::{count, usd};
 use crate::prices::{ModelPrice, PriceCache, PriceTable, PriceTier};
@@ -29,7 +30,22 @@ pub fn recommend(
     prices: &PriceTable,
     filter: &Filter,
 ) -> Vec<Recommendation> {
-    let mut out = model_routing(records, prices, filter);
+    let Ok(recommendations) = recommend_cancellable(records, prices, filter, &Uninterrupted);
+    recommendations
+}
+
+/// [`recommend`], stopping early (with `C::Stop`) when the checkpoint says so.
+///
+/// # Errors
+/// The checkpoint's stop, looked at every few thousand records and between levers.
+pub fn recommend_cancellable<C: Checkpoint>(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    filter: &Filter,
+    checkpoint: &C,
+) -> Result<Vec<Recommendation>, C::Stop> {
+    let mut ticks = Ticks::new(checkpoint);
+    let mut out = model_routing(records, prices, filter, &mut ticks)?;
     // The routed traffic is priced at its new model for every later lever.
     let mut routed: FastMap<(&str, Option<&str>), &ModelPrice> = FastMap::default();
     for rec in &out {
@@ -43,6 +59,7 @@ pub fn recommend(
     let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
     let mut states: Vec<crate::levers::State<'_, '_>> = Vec::new();
     for r in records {
+        ticks.tick()?;
         if !filter.matches(r) {
             continue;
         }
@@ -64,14 +81,19 @@ pub fn recommend(
     }
     let days = window_days(filter, first, last);
     if days > 0.0 {
-        out.extend(crate::levers::apply(&mut states, 30.0 / days, days));
+        out.extend(crate::levers::apply(
+            &mut states,
+            30.0 / days,
+            days,
+            checkpoint,
+        )?);
     }
     out.sort_by(|a, b| {
         b.monthly_savings_usd
             .total_cmp(&a.monthly_savings_usd)
             .then_with(|| a.title.cmp(&b.title))
     });
-    out
+    Ok(out)
 }
 
 #[derive(Default)]
@@ -87,11 +109,12 @@ struct Group<'r> {
     mixed: bool,
 }
 
-fn model_routing(
+fn model_routing<C: Checkpoint>(
     records: &[UsageRecord],
     prices: &PriceTable,
     filter: &Filter,
-) -> Vec<Recommendation> {
+    ticks: &mut Ticks<'_, C>,
+) -> Result<Vec<Recommendation>, C::Stop> {
     let mut cache = PriceCache::new(prices);
     // The routing target of each premium model name, looked up once per name.
     let mut targets: FastMap<&str, Option<(&ModelPrice, &ModelPrice)>> = FastMap::default();
@@ -100,6 +123,7 @@ fn model_routing(
     let mut last: Option<DateTime<Utc>> = None;
 
     for r in records {
+        ticks.tick()?;
         if !filter.matches(r) {
             continue;
         }
@@ -132,7 +156,7 @@ fn model_routing(
 
     let days = window_days(filter, first, last);
     if days <= 0.0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let per_month = 30.0 / days;
     let mut out = Vec::new();
@@ -168,7 +192,7 @@ fn model_routing(
             avg_out,
         }));
     }
-    out
+    Ok(out)
 }
 
 struct RoutingFacts<'a> {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::{Checkpoint, Ticks, Uninterrupted};
 use crate::fastmap::FastMap;
 use crate::prices::{PriceCache, PriceTable};
 use crate::record::UsageRecord;
@@ -238,6 +239,21 @@ fn breakdown(map: FastMap<&str, Acc>, total: f64, with_previous: bool) -> Vec<Br
 /// Totals and breakdowns for the records the filter selects. Keys that only had spend in the
 /// previous window are listed too (cost 0, change -100%), since a stopped cost is a finding.
 pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) -> Summary {
+    let Ok(summary) = summarize_cancellable(records, prices, filter, &Uninterrupted);
+    summary
+}
+
+/// [`summarize`], stopping early (with `C::Stop`) when the checkpoint says so.
+///
+/// # Errors
+/// The checkpoint's stop, looked at every few thousand records.
+pub fn summarize_cancellable<C: Checkpoint>(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    filter: &Filter,
+    checkpoint: &C,
+) -> Result<Summary, C::Stop> {
+    let mut ticks = Ticks::new(checkpoint);
     let mut cache = PriceCache::new(prices);
     let previous = filter.previous_window();
 
@@ -257,6 +273,7 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
     let (mut billed_listed, mut billed_listed_cost) = (0u64, 0.0);
 
     for r in records {
+        ticks.tick()?;
         if !filter.matches_dims(r) {
             continue;
         }
@@ -307,6 +324,8 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
         let mut d = f.date_naive();
         let end = l.date_naive();
         while d <= end {
+            // Records far apart make many days: count them like records.
+            ticks.tick()?;
             let a = daily.get(&d).copied().unwrap_or_default();
             daily_points.push(DailyPoint {
                 date: d,
@@ -324,7 +343,7 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
     let mut unpriced: Vec<String> = unpriced_models.into_keys().map(str::to_string).collect();
     unpriced.sort();
 
-    Summary {
+    Ok(Summary {
         records: count,
         requests: totals.requests,
         start: filter.start.or(first),
@@ -353,7 +372,7 @@ pub fn summarize(records: &[UsageRecord], prices: &PriceTable, filter: &Filter) 
             previous_start: ps,
             previous_end: pe,
         }),
-    }
+    })
 }
 
 #[cfg(test)]

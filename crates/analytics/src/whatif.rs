@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimize::recommend;
+use crate::cancel::{Checkpoint, Ticks, Uninterrupted};
+use crate::optimize::recommend_cancellable;
 use crate::prices::{ModelPrice, PriceTable, PriceTier};
 use crate::query::{Condition, Period};
 use crate::record::UsageRecord;
@@ -159,15 +160,30 @@ pub fn price(
     prices: &PriceTable,
     scenario: &Scenario,
 ) -> Result<WhatIf, WhatIfError> {
+    let Ok(priced) = price_cancellable(records, prices, scenario, &Uninterrupted);
+    priced
+}
+
+/// [`price`], stopping early (the outer `C::Stop`) when the checkpoint says so; the inner result
+/// is `price`'s own.
+///
+/// # Errors
+/// The checkpoint's stop, looked at every few thousand records.
+pub fn price_cancellable<C: Checkpoint>(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    scenario: &Scenario,
+    checkpoint: &C,
+) -> Result<Result<WhatIf, WhatIfError>, C::Stop> {
+    let mut ticks = Ticks::new(checkpoint);
     let target = match &scenario.change {
-        Change::ToModel(m) => Some(
-            prices
-                .lookup(m)
-                .ok_or_else(|| WhatIfError::UnknownModel(m.clone()))?,
-        ),
+        Change::ToModel(m) => match prices.lookup(m) {
+            Some(target) => Some(target),
+            None => return Ok(Err(WhatIfError::UnknownModel(m.clone()))),
+        },
         Change::ToProvider(p) => {
             if !prices.models().any(|m| m.provider.eq_ignore_ascii_case(p)) {
-                return Err(WhatIfError::UnknownProvider(p.clone()));
+                return Ok(Err(WhatIfError::UnknownProvider(p.clone())));
             }
             None
         }
@@ -175,6 +191,7 @@ pub fn price(
     };
     let mut span: Option<Period> = None;
     for r in records {
+        ticks.tick()?;
         let d = r.timestamp.date_naive();
         span = Some(match span {
             None => Period::new(d, d),
@@ -184,19 +201,22 @@ pub fn price(
     let window = span.and_then(|s| s.intersect(&scenario.period));
     let days = window.map_or(0.0, |w| w.days() as f64);
     let per_month = if days > 0.0 { 30.0 / days } else { 0.0 };
-    let selected: Vec<&UsageRecord> = records
-        .iter()
-        .filter(|r| {
-            scenario.period.contains(r.timestamp.date_naive())
-                && scenario.scope.iter().all(|c| c.matches(r))
-        })
-        .collect();
+    let mut selected: Vec<&UsageRecord> = Vec::new();
+    for r in records {
+        ticks.tick()?;
+        if scenario.period.contains(r.timestamp.date_naive())
+            && scenario.scope.iter().all(|c| c.matches(r))
+        {
+            selected.push(r);
+        }
+    }
 
     // Per source model: (requests, current cost, scenario cost, destination).
     let mut by_model: BTreeMap<String, (u64, f64, f64, Option<String>)> = BTreeMap::new();
     let mut unpriced: Vec<String> = Vec::new();
     let mut billed = 0u64;
     for r in &selected {
+        ticks.tick()?;
         let Some(source) = prices.lookup(&r.model) else {
             if r.cost_usd.is_none() {
                 if !unpriced.contains(&r.model) {
@@ -282,7 +302,7 @@ pub fn price(
             }
         }
         Change::CachePrefix => {
-            let (saving, notes) = prefix_caching(&selected, prices, window);
+            let (saving, notes) = prefix_caching(&selected, prices, window, checkpoint)?;
             scenario_cost = current - saving;
             assumptions.extend(notes);
         }
@@ -298,7 +318,7 @@ pub fn price(
             unpriced.join(", ")
         ));
     }
-    Ok(WhatIf {
+    Ok(Ok(WhatIf {
         scenario: scenario.clone(),
         days,
         records: selected.len() as u64,
@@ -309,18 +329,19 @@ pub fn price(
         moves,
         assumptions,
         unpriced_models: unpriced,
-    })
+    }))
 }
 
 /// The monthly saving of prompt caching over the selected records, as the optimization levers
 /// compute it, and the assumptions it rests on.
-fn prefix_caching(
+fn prefix_caching<C: Checkpoint>(
     selected: &[&UsageRecord],
     prices: &PriceTable,
     window: Option<Period>,
-) -> (f64, Vec<String>) {
+    checkpoint: &C,
+) -> Result<(f64, Vec<String>), C::Stop> {
     let Some(window) = window else {
-        return (0.0, vec!["No traffic in the window.".to_string()]);
+        return Ok((0.0, vec!["No traffic in the window.".to_string()]));
     };
     let (start, end) = window.bounds();
     let filter = Filter {
@@ -329,16 +350,16 @@ fn prefix_caching(
         ..Filter::default()
     };
     let owned: Vec<UsageRecord> = selected.iter().map(|r| (*r).clone()).collect();
-    let recs = recommend(&owned, prices, &filter);
+    let recs = recommend_cancellable(&owned, prices, &filter, checkpoint)?;
     let caching: Vec<_> = recs
         .iter()
         .filter(|r| r.lever == "prompt_caching")
         .collect();
     if caching.is_empty() {
-        return (
+        return Ok((
             0.0,
             vec!["No repeated prompt prefix of at least 1,024 tokens was found in this traffic (it needs prefix_hash with a prefix_tokens tag, or hash_ids), so caching saves nothing here.".to_string()],
-        );
+        ));
     }
     let saving = caching.iter().map(|r| r.monthly_savings_usd).sum();
     let mut notes: Vec<String> = Vec::new();
@@ -357,7 +378,7 @@ fn prefix_caching(
             r.title
         ));
     }
-    (saving, notes)
+    Ok((saving, notes))
 }
 
 #[cfg(test)]

@@ -13,6 +13,12 @@ mod token;
 
 use clap::Parser;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long the process waits, once its command is done, for blocking work still running (a
+/// tenant's load no run waits for any more): the server has drained and recorded every run's
+/// end by then, so nothing is lost, and a SIGTERM ends the process within the drain timeout.
+const BLOCKING_WORK_GRACE: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
             cli::Command::Check(_) | cli::Command::Load(_) => Ok(()),
         }
     });
+    // Dropping the runtime would wait for every blocking task, however long.
+    runtime.shutdown_timeout(BLOCKING_WORK_GRACE);
     exit_code(result)
 }
 

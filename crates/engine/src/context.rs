@@ -9,8 +9,10 @@
 //!
 //! Tools run on the engine's CPU pool, never on an async worker; results of the tools that are pure
 //! functions of the tenant's data and their arguments are memoized (`memo.rs`) and the tool event
-//! says `cached: true` when a run reused one. This module must not decide what an agent does or
-//! how a run ends: the agents and the driver do.
+//! says `cached: true` when a run reused one. A cancelled run's tool stops its analysis (it watches
+//! the run's cancel flag) and the run waits for that before it ends, so its end (and the freeing
+//! of its run slot and analysis slot) comes only once its CPU work has really stopped. This module
+//! must not decide what an agent does or how a run ends: the agents and the driver do.
 
 use crate::emitter::{Emitter, Failure, Lane, WriteLanes};
 use crate::findings::Findings;
@@ -23,6 +25,7 @@ use crate::scope::Scope;
 use crate::stop::{RunResult, Stop};
 use crate::tenant::TenantData;
 use crate::tools::ToolOutput;
+use agentwire_analytics::{Cancel, Checkpoint};
 use agentwire_protocol::{ErrorCode, EventKind, RunParams, ToolStatus};
 use agentwire_store::{RunStatus, Store};
 use serde::Serialize;
@@ -200,9 +203,11 @@ impl RunContext {
     /// arguments: a run that finds the result already computed (or being computed) uses it, and
     /// its `tool_completed` says `cached: true`.
     ///
-    /// A cancel while the tool computes stops the wait at once; the computation is pure, goes
-    /// on, and still serves the runs waiting for the same result. A tool error ends the run with
-    /// the tool's code.
+    /// A cancel while the tool computes stops the computation: `compute` gets the run's cancel
+    /// flag, which the analyses look at every few thousand records, and the run returns once the
+    /// computation has stopped (at once if it had not started). A memoized computation given up
+    /// this way wakes the runs waiting for the same result, and the next of them computes it. A
+    /// tool error ends the run with the tool's code.
     pub async fn tool<T, F>(
         &mut self,
         agent: &str,
@@ -212,7 +217,7 @@ impl RunContext {
     ) -> RunResult<T>
     where
         T: Serialize + Clone + Send + Sync + 'static,
-        F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
+        F: FnOnce(&TenantData, &Cancel) -> RunResult<ToolOutput<T>> + Send + 'static,
     {
         self.pace().await?;
         let tool_call_id = format!("call_{}", self.next_tool_call);
@@ -245,10 +250,13 @@ impl RunContext {
             tool_call_id: tool_call_id.clone(),
             started,
         });
-        let outcome = tokio::select! {
-            outcome = self.compute(key, compute) => outcome,
-            _ = self.run.cancel.cancelled() => return Err(Stop::Cancelled),
-        };
+        let outcome = self.compute(key, compute).await;
+        if matches!(outcome, Err(ToolFailure::Stopped(Stop::Cancelled)))
+            || self.checkpoint().is_err()
+        {
+            // The open call is closed with the run's stop reason (`emit_terminal`).
+            return Err(Stop::Cancelled);
+        }
         self.open_tools
             .retain(|open| open.tool_call_id != tool_call_id);
         let completed =
@@ -306,7 +314,8 @@ impl RunContext {
     }
 
     /// The tool's result: memoized, or computed on the pool (and memoized when `key` is set).
-    /// The flag says whether it was reused.
+    /// The flag says whether it was reused. On the run's cancel: `Stopped(Cancelled)`, once the
+    /// computation (if it started) has stopped.
     async fn compute<T, F>(
         &self,
         key: Option<MemoKey>,
@@ -314,18 +323,27 @@ impl RunContext {
     ) -> Result<(Arc<Cached>, bool), ToolFailure>
     where
         T: Serialize + Send + Sync + 'static,
-        F: FnOnce(&TenantData) -> RunResult<ToolOutput<T>> + Send + 'static,
+        F: FnOnce(&TenantData, &Cancel) -> RunResult<ToolOutput<T>> + Send + 'static,
     {
+        let cancelled = || ToolFailure::Stopped(Stop::Cancelled);
         let flight = match key {
-            Some(key) => match self.workshop.memo.lookup(key).await {
-                Lookup::Hit(cached) => return Ok((cached, true)),
-                Lookup::Compute(flight) => Some(flight),
+            // Waiting for another run's computation is no work of this run's: a cancel ends it.
+            Some(key) => tokio::select! {
+                found = self.workshop.memo.lookup(key) => match found {
+                    Lookup::Hit(cached) => return Ok((cached, true)),
+                    Lookup::Compute(flight) => Some(flight),
+                },
+                () = self.run.cancel.cancelled() => return Err(cancelled()),
             },
             None => None,
         };
         let data = self.data.clone();
+        let cancel = self.run.analysis.clone();
         let job = move || {
-            let output = compute(&data)?;
+            // A job that starts after its run was cancelled does nothing; dropping the flight
+            // wakes the runs waiting for it.
+            cancel.check()?;
+            let output = compute(&data, &cancel)?;
             // Serializing the value for the event is part of the work: on the pool, once.
             let shown = event_data(&output.value);
             let bytes = shown.to_string().len() + output.summary.len();
@@ -340,7 +358,20 @@ impl RunContext {
             }
             Ok(cached)
         };
-        match self.workshop.pool.run(job).await {
+        let mut submitted = self.workshop.pool.run(job);
+        let finished = tokio::select! {
+            finished = &mut submitted => finished,
+            () = self.run.cancel.cancelled() => {
+                if submitted.withdraw() {
+                    return Err(cancelled());
+                }
+                // Started: its analysis notices the cancel within a few thousand records. The
+                // run (and its slots) waits for that, so a start/cancel loop cannot pile up work.
+                let _ = submitted.await;
+                return Err(cancelled());
+            }
+        };
+        match finished {
             Ok(Ok(cached)) => Ok((cached, false)),
             Ok(Err(stop)) => Err(ToolFailure::Stopped(stop)),
             Err(_) => Err(ToolFailure::Panicked),

@@ -35,7 +35,7 @@ const LINE_CHECK: Duration = Duration::from_secs(1);
 pub(crate) struct Driver<'a> {
     pub store: &'a Arc<dyn Store>,
     pub registry: &'a Registry,
-    pub tenants: &'a Tenants,
+    pub tenants: &'a Arc<Tenants>,
     pub workshop: &'a Workshop,
     pub admission: &'a Arc<Admission>,
     pub step_delay: Duration,
@@ -134,10 +134,13 @@ impl Driver<'_> {
         }
         let _slot = self.admit(ctx, entry_name).await?;
         let _limit = TimeLimit::start(&ctx.run, self.run_timeout);
-        ctx.data = self
-            .tenants
-            .load(self.store, &ctx.run.tenant_id)
-            .await
+        // A large tenant takes seconds to read: a cancel (or shutdown) stops the wait, and the
+        // load finishes for the tenant's next run (`Tenants::load`).
+        let loaded = tokio::select! {
+            loaded = self.tenants.load(self.store, &ctx.run.tenant_id) => loaded,
+            () = ctx.run.cancel.cancelled() => return Err(Stop::Cancelled),
+        };
+        ctx.data = loaded
             .map_err(|err| {
                 // The database's words stay in the log; the client gets the id to quote.
                 let correlation = uuid::Uuid::new_v4().simple().to_string();

@@ -593,6 +593,7 @@ impl Engine {
             runs_waiting: inner.analysis.waiting() as u64,
             runs_admitted: inner.analysis.admitted() as u64,
             pool_jobs_queued: inner.workshop.pool.queue_depth() as u64,
+            pool_jobs_running: inner.workshop.pool.running() as u64,
             pool_threads: inner.workshop.pool.threads() as u64,
             ..inner.registry.metrics()
         }

@@ -19,7 +19,7 @@ use agentwire_analytics::billing::{billing_summary, commitment_recommendations, 
 use agentwire_analytics::capacity::RateLimit;
 use agentwire_analytics::forecast::{HoltWinters, backtest};
 use agentwire_analytics::timeseries::{Combine, Direction, Grid, detect_series};
-use agentwire_analytics::{FocusRow, MetricSeries, PriceTable, UsageRecord};
+use agentwire_analytics::{Cancel, FocusRow, MetricSeries, PriceTable, UsageRecord};
 use std::sync::Arc;
 
 /// The whole analysis of usage records, as the agents' report.
@@ -42,26 +42,28 @@ pub fn analyze_usage(
         generation: 1,
     };
     let scope = Scope::all();
+    // Nobody cancels the offline analysis: the command runs to its report.
+    let never = Cancel::new();
     let mut used = Vec::new();
     let summary = answered(
         "usage_summary",
         &mut used,
-        usage_summary::compute(&data, &scope),
+        usage_summary::compute(&data, &scope, &never),
     )?;
     let daily = answered(
         "query_usage",
         &mut used,
-        query_usage::compute(&data, &scope),
+        query_usage::compute(&data, &scope, &never),
     )?;
     let anomalies = answered(
         "detect_anomalies",
         &mut used,
-        detect_anomalies::compute(&data, &scope),
+        detect_anomalies::compute(&data, &scope, &never),
     )?;
     let capacity = answered(
         "forecast_capacity",
         &mut used,
-        forecast_capacity::compute(&data, &scope, limits),
+        forecast_capacity::compute(&data, &scope, limits, &never),
     )?;
     let prices = answered(
         "price_lookup",
@@ -71,7 +73,7 @@ pub fn analyze_usage(
     let recommendations = answered(
         "recommend_optimizations",
         &mut used,
-        recommend_optimizations::compute(&data, &scope),
+        recommend_optimizations::compute(&data, &scope, &never),
     )?;
     let plan = answered(
         "build_plan",

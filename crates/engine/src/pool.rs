@@ -4,15 +4,21 @@
 //! Tools and data decoding must not run on the async workers (they would delay every socket and
 //! every `agent_started`), nor on an unbounded blocking pool (under load every run would share the
 //! CPU and all of them would finish late together). So:
-//! - [`CpuPool`] runs jobs on `cores` threads, first submitted first run;
+//! - [`CpuPool`] runs jobs on `cores` threads, first submitted first run; a job not started yet
+//!   can be withdrawn (its run was cancelled), and the pool counts the jobs running, so a run can
+//!   wait until its own work has really stopped;
 //! - [`Admission`] admits runs to their analysis in arrival order, `slots` at a time; the others
 //!   wait in line, know their place in it, and are refused up front once the line is full.
 //!
 //! This module must not know what a job or a run does.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -26,12 +32,23 @@ pub(crate) struct CpuPool {
 struct PoolShared {
     queue: Mutex<PoolQueue>,
     ready: Condvar,
+    /// Jobs a thread is running now.
+    running: AtomicUsize,
 }
 
 #[derive(Default)]
 struct PoolQueue {
-    jobs: VecDeque<Job>,
+    /// With the id a [`Submitted`] withdraws them by.
+    jobs: VecDeque<(u64, Job)>,
+    next_id: u64,
     closed: bool,
+}
+
+/// A job handed to the pool: a future of its result, and the way to take it back while it waits.
+pub(crate) struct Submitted<R> {
+    shared: Arc<PoolShared>,
+    id: u64,
+    result: oneshot::Receiver<R>,
 }
 
 /// The job panicked; the pool thread survived it.
@@ -45,6 +62,7 @@ impl CpuPool {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(PoolQueue::default()),
             ready: Condvar::new(),
+            running: AtomicUsize::new(0),
         });
         for i in 0..threads {
             let shared = shared.clone();
@@ -67,33 +85,48 @@ impl CpuPool {
         self.threads
     }
 
-    /// Queues `job` now, behind every job submitted before it, and returns a future of its
-    /// result. Dropping the future does not stop the job (jobs are pure computations; the result
-    /// is discarded).
-    pub fn run<R, F>(
-        &self,
-        job: F,
-    ) -> impl std::future::Future<Output = Result<R, JobPanicked>> + use<R, F>
+    /// Queues `job` now, behind every job submitted before it; the returned [`Submitted`] is a
+    /// future of its result. Dropping it does not stop a started job (a job that must stop early
+    /// watches a cancel flag of its own); it may be withdrawn before it starts.
+    pub fn run<R, F>(&self, job: F) -> Submitted<R>
     where
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let shared = self.shared.clone();
         let job: Job = Box::new(move || {
-            if let Ok(result) = std::panic::catch_unwind(AssertUnwindSafe(job)) {
+            shared.running.fetch_add(1, Ordering::SeqCst);
+            let result = std::panic::catch_unwind(AssertUnwindSafe(job));
+            // Counted out before the result is sent: whoever has the result finds the job no
+            // longer running.
+            shared.running.fetch_sub(1, Ordering::SeqCst);
+            if let Ok(result) = result {
                 let _ = tx.send(result);
             }
         });
+        let mut id = 0;
         if let Ok(mut queue) = self.shared.queue.lock() {
-            queue.jobs.push_back(job);
+            id = queue.next_id;
+            queue.next_id += 1;
+            queue.jobs.push_back((id, job));
         }
         self.shared.ready.notify_one();
-        async move { rx.await.map_err(|_| JobPanicked) }
+        Submitted {
+            shared: self.shared.clone(),
+            id,
+            result: rx,
+        }
     }
 
     /// Jobs waiting for a thread.
     pub fn queue_depth(&self) -> usize {
         self.shared.queue.lock().map_or(0, |q| q.jobs.len())
+    }
+
+    /// Jobs a thread is running now.
+    pub fn running(&self) -> usize {
+        self.shared.running.load(Ordering::SeqCst)
     }
 }
 
@@ -114,7 +147,7 @@ fn work(shared: &PoolShared) {
                 return;
             };
             loop {
-                if let Some(job) = queue.jobs.pop_front() {
+                if let Some((_, job)) = queue.jobs.pop_front() {
                     break job;
                 }
                 if queue.closed {
@@ -127,6 +160,34 @@ fn work(shared: &PoolShared) {
             }
         };
         job();
+    }
+}
+
+impl<R> Submitted<R> {
+    /// Takes the job out of the queue if no thread has started it: it never runs, and what it
+    /// holds is dropped now. `false` once it has started (its end is awaited instead).
+    pub fn withdraw(&self) -> bool {
+        let withdrawn = {
+            let Ok(mut queue) = self.shared.queue.lock() else {
+                return false;
+            };
+            match queue.jobs.iter().position(|(id, _)| *id == self.id) {
+                Some(index) => queue.jobs.remove(index),
+                None => None,
+            }
+        };
+        // Dropped outside the lock: the job may hold anything (a memo flight wakes its waiters).
+        withdrawn.is_some()
+    }
+}
+
+impl<R> Future for Submitted<R> {
+    type Output = Result<R, JobPanicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.result)
+            .poll(cx)
+            .map(|result| result.map_err(|_| JobPanicked))
     }
 }
 
@@ -315,6 +376,33 @@ mod tests {
         }
         assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
         assert_eq!(pool.queue_depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_queued_job_can_be_withdrawn_and_a_running_one_is_counted() {
+        let pool = CpuPool::new(1);
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocker = pool.run(move || {
+            let _ = started_tx.send(());
+            let _ = hold.recv();
+        });
+        started.recv().unwrap();
+        assert_eq!(pool.running(), 1);
+        let ran = Arc::new(Mutex::new(false));
+        let queued = {
+            let ran = ran.clone();
+            pool.run(move || *ran.lock().unwrap() = true)
+        };
+        assert!(!blocker.withdraw(), "a started job cannot be withdrawn");
+        assert!(queued.withdraw());
+        assert_eq!(pool.queue_depth(), 0);
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        assert_eq!(pool.running(), 0, "counted out before its result is sent");
+        assert!(queued.await.is_err(), "a withdrawn job has no result");
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        assert!(!*ran.lock().unwrap(), "a withdrawn job never runs");
     }
 
     #[tokio::test]

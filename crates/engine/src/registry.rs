@@ -32,8 +32,10 @@ pub struct EngineMetrics {
     /// Runs waiting in line for an analysis slot, and runs doing their analysis now.
     pub runs_waiting: u64,
     pub runs_admitted: u64,
-    /// Tool computations waiting for a CPU pool thread, and the pool's threads.
+    /// Tool computations waiting for a CPU pool thread, those running on one now, and the pool's
+    /// threads.
     pub pool_jobs_queued: u64,
+    pub pool_jobs_running: u64,
     pub pool_threads: u64,
     /// Runs this node deleted past the retention age (with their events).
     pub runs_deleted: u64,

@@ -16,6 +16,7 @@
 
 use crate::follow::{LogFollower, LogReader};
 use crate::frame::EventFrame;
+use agentwire_analytics::Cancel;
 use agentwire_protocol::RunEvent;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
@@ -48,6 +49,9 @@ pub(crate) struct RunShared {
     /// The highest `seq` published; followers wait on it.
     published: watch::Sender<u64>,
     pub cancel: CancellationToken,
+    /// The same stop, as the flag the run's analyses look at on the CPU pool (they cannot await
+    /// the token).
+    pub analysis: Cancel,
     stop_reason: OnceLock<StopReason>,
 }
 
@@ -71,6 +75,7 @@ impl RunShared {
             log: Mutex::new(Log::default()),
             published: watch::Sender::new(0),
             cancel: CancellationToken::new(),
+            analysis: Cancel::new(),
             stop_reason: OnceLock::new(),
         })
     }
@@ -111,6 +116,7 @@ impl RunShared {
     /// Asks the run to stop; the first reason given wins.
     pub fn stop(&self, reason: StopReason) {
         let _ = self.stop_reason.set(reason);
+        self.analysis.cancel();
         self.cancel.cancel();
     }
 

@@ -3,7 +3,8 @@
 //! Agents, tools and the run context all return `RunResult`: their value, or the [`Stop`] that
 //! ends the run (a cancel, or a failure with the code that goes into `agent_error`). The driver
 //! turns a `Stop` into the run's terminal event; nothing else decides how a run ends. This module
-//! must not depend on anything of the engine: everything depends on it.
+//! must not depend on anything of the engine: everything depends on it. An analysis stopped by
+//! its cancel flag (`analytics::Cancelled`) is a `Stop::Cancelled`.
 
 use agentwire_protocol::ErrorCode;
 
@@ -30,6 +31,13 @@ impl Stop {
             Stop::Failed { message, .. } => message.clone(),
             Stop::Cancelled => "cancelled".to_owned(),
         }
+    }
+}
+
+/// An analysis that noticed the run's cancel stops the run like any cancel.
+impl From<agentwire_analytics::Cancelled> for Stop {
+    fn from(_: agentwire_analytics::Cancelled) -> Self {
+        Stop::Cancelled
     }
 }
 

@@ -215,16 +215,31 @@ impl Tenants {
     /// The tenant's snapshot: cached, else loaded (once, however many runs ask at the same
     /// time); the demo set when it has none and the engine shows demo data.
     ///
+    /// The load is a task of its own: a run that stops waiting for it (cancelled, timed out,
+    /// shut down) leaves it to finish into the cache, so the next run finds the snapshot instead
+    /// of reading the tenant again, and a start/cancel loop never piles up reads of one tenant.
+    ///
     /// # Errors
     /// `Store` when the records cannot be read.
     pub async fn load(
-        &self,
+        self: &Arc<Self>,
         store: &Arc<dyn Store>,
         tenant_id: &str,
     ) -> Result<Arc<TenantData>, EngineError> {
         if let Ok(data) = self.cache.get(tenant_id) {
             return Ok(data);
         }
+        let (tenants, store, tenant) = (self.clone(), store.clone(), tenant_id.to_owned());
+        tokio::spawn(async move { tenants.load_once(&store, &tenant).await })
+            .await
+            .map_err(|err| EngineError::Internal(format!("loading the tenant's data: {err}")))?
+    }
+
+    async fn load_once(
+        &self,
+        store: &Arc<dyn Store>,
+        tenant_id: &str,
+    ) -> Result<Arc<TenantData>, EngineError> {
         let lock = self.load_lock(tenant_id);
         let loaded = {
             let _one_loader = lock.lock().await;

@@ -138,6 +138,9 @@ impl Metrics {
              # HELP agentwire_pool_queue_depth Tool computations waiting for a CPU pool thread.\n\
              # TYPE agentwire_pool_queue_depth gauge\n\
              agentwire_pool_queue_depth {}\n\
+             # HELP agentwire_pool_jobs_running Tool computations running on a CPU pool thread (a cancelled run's stop once its analysis notices the cancel).\n\
+             # TYPE agentwire_pool_jobs_running gauge\n\
+             agentwire_pool_jobs_running {}\n\
              # HELP agentwire_pool_threads Threads of the CPU pool.\n\
              # TYPE agentwire_pool_threads gauge\n\
              agentwire_pool_threads {}\n",
@@ -148,6 +151,7 @@ impl Metrics {
             engine.runs_waiting,
             engine.runs_admitted,
             engine.pool_jobs_queued,
+            engine.pool_jobs_running,
             engine.pool_threads,
         );
         let _ = write!(
@@ -244,6 +248,7 @@ mod tests {
             runs_waiting: 3,
             runs_admitted: 4,
             pool_jobs_queued: 1,
+            pool_jobs_running: 5,
             pool_threads: 2,
             runs_deleted: 7,
         }
@@ -274,6 +279,7 @@ mod tests {
             "agentwire_runs_waiting 3",
             "agentwire_runs_admitted 4",
             "agentwire_pool_queue_depth 1",
+            "agentwire_pool_jobs_running 5",
             "agentwire_pool_threads 2",
             "agentwire_runs_deleted_total 7",
             "agentwire_events_sent_total 1",

@@ -8,6 +8,7 @@ use super::{
     Comparison, Condition, GroupBy, Metric, Order, Period, Previous, QueryResult, QuerySpec, Row,
     Shape, Stat, TimeGrain,
 };
+use crate::cancel::{Checkpoint, Ticks, Uninterrupted};
 use crate::fastmap::FastMap;
 use crate::prices::{PriceCache, PriceTable};
 use crate::record::UsageRecord;
@@ -147,11 +148,16 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(records: &'a [UsageRecord], prices: &PriceTable) -> Ctx<'a> {
+    fn new<C: Checkpoint>(
+        records: &'a [UsageRecord],
+        prices: &PriceTable,
+        ticks: &mut Ticks<'_, C>,
+    ) -> Result<Ctx<'a>, C::Stop> {
         let mut cache = PriceCache::new(prices);
         let mut span: Option<Period> = None;
         let mut costs = Vec::with_capacity(records.len());
         for r in records {
+            ticks.tick()?;
             costs.push(cache.cost(r));
             let d = r.timestamp.date_naive();
             span = Some(match span {
@@ -159,11 +165,11 @@ impl<'a> Ctx<'a> {
                 Some(p) => Period::new(p.first.min(d), p.last.max(d)),
             });
         }
-        Ctx {
+        Ok(Ctx {
             records,
             costs,
             data_span: span,
-        }
+        })
     }
 
     /// Days of `period` within the data's span.
@@ -173,13 +179,14 @@ impl<'a> Ctx<'a> {
             .map_or(0.0, |p| p.days() as f64)
     }
 
-    fn pass(
+    fn pass<C: Checkpoint>(
         &self,
         spec: &QuerySpec,
         period: Period,
         extra: &[Condition],
         by: Option<GroupBy>,
-    ) -> Pass {
+        ticks: &mut Ticks<'_, C>,
+    ) -> Result<Pass, C::Stop> {
         let mut pass = Pass {
             total: Acc::default(),
             groups: BTreeMap::new(),
@@ -193,6 +200,7 @@ impl<'a> Ctx<'a> {
             Metric::ShareOfSpend | Metric::ShareOfRequests | Metric::ShareOfTokens
         );
         for (r, &(cost, priced)) in self.records.iter().zip(&self.costs) {
+            ticks.tick()?;
             if !period.contains(r.timestamp.date_naive()) {
                 continue;
             }
@@ -218,28 +226,51 @@ impl<'a> Ctx<'a> {
         let mut names: Vec<String> = unpriced.keys().map(|m| (*m).to_string()).collect();
         names.sort();
         pass.unpriced = names;
-        pass
+        Ok(pass)
     }
 
     /// Every bucket of `grain` from the period's (data-clipped) start to its end, so a series has
     /// no gaps.
-    fn buckets(&self, period: &Period, grain: TimeGrain) -> Vec<String> {
+    fn buckets<C: Checkpoint>(
+        &self,
+        period: &Period,
+        grain: TimeGrain,
+        ticks: &mut Ticks<'_, C>,
+    ) -> Result<Vec<String>, C::Stop> {
         let Some(p) = self.data_span.and_then(|s| s.intersect(period)) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         let mut start = grain.bucket_start(p.first);
         while start <= p.last {
+            // A long span at a fine grain makes many buckets: count them like records.
+            ticks.tick()?;
             out.push(grain.key(start));
             start = grain.next(start);
         }
-        out
+        Ok(out)
     }
 }
 
 /// Answers a spec over the records, priced with the table.
 pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) -> QueryResult {
-    let ctx = Ctx::new(records, prices);
+    let Ok(result) = evaluate_cancellable(records, prices, spec, &Uninterrupted);
+    result
+}
+
+/// [`evaluate`], stopping early (with `C::Stop`) when the checkpoint says so.
+///
+/// # Errors
+/// The checkpoint's stop, looked at every few thousand records (or buckets of a series).
+pub fn evaluate_cancellable<C: Checkpoint>(
+    records: &[UsageRecord],
+    prices: &PriceTable,
+    spec: &QuerySpec,
+    checkpoint: &C,
+) -> Result<QueryResult, C::Stop> {
+    let mut ticks = Ticks::new(checkpoint);
+    let ticks = &mut ticks;
+    let ctx = Ctx::new(records, prices, ticks)?;
     let days = ctx.days(&spec.period);
     let by = match &spec.shape {
         Shape::Figure => None,
@@ -247,7 +278,7 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
         Shape::Compare { by, .. } => *by,
         Shape::Trend { every } => Some(GroupBy::Time(*every)),
     };
-    let mut current = ctx.pass(spec, spec.period, &[], by);
+    let mut current = ctx.pass(spec, spec.period, &[], by, ticks)?;
     let value = current.total.value(spec.metric, days, current.whole);
     let mut rows: Vec<Row> = Vec::new();
     let mut previous = None;
@@ -277,7 +308,9 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
         Shape::Figure => {}
         Shape::Breakdown { by } => {
             rows = match by {
-                GroupBy::Time(g) => take_rows(&mut current, Some(ctx.buckets(&spec.period, *g))),
+                GroupBy::Time(g) => {
+                    take_rows(&mut current, Some(ctx.buckets(&spec.period, *g, ticks)?))
+                }
                 GroupBy::Dimension(_) => {
                     let mut rows = take_rows(&mut current, None);
                     sort_rows(&mut rows, Order::Most);
@@ -286,7 +319,10 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
             };
         }
         Shape::Trend { every } => {
-            rows = take_rows(&mut current, Some(ctx.buckets(&spec.period, *every)));
+            rows = take_rows(
+                &mut current,
+                Some(ctx.buckets(&spec.period, *every, ticks)?),
+            );
         }
         Shape::Ranking { order, limit, .. } => {
             let mut all = take_rows(&mut current, None);
@@ -298,7 +334,7 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
         Shape::Compare { against, by } => match against {
             Comparison::Period(other) => {
                 let other_days = ctx.days(other);
-                let mut prev = ctx.pass(spec, *other, &[], *by);
+                let mut prev = ctx.pass(spec, *other, &[], *by, ticks)?;
                 let prev_value = prev.total.value(spec.metric, other_days, prev.whole);
                 if by.is_some() {
                     let mut keys: Vec<String> = current.groups.keys().cloned().collect();
@@ -335,7 +371,7 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
             }
             Comparison::Groups(groups) => {
                 for g in groups {
-                    let mut pass = ctx.pass(spec, spec.period, &g.conditions, None);
+                    let mut pass = ctx.pass(spec, spec.period, &g.conditions, None, ticks)?;
                     rows.push(Row {
                         key: g.label.clone(),
                         value: pass.total.value(spec.metric, days, pass.whole),
@@ -347,7 +383,7 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
             }
         },
     }
-    QueryResult {
+    Ok(QueryResult {
         metric: spec.metric,
         period: spec.period,
         value,
@@ -359,7 +395,7 @@ pub fn evaluate(records: &[UsageRecord], prices: &PriceTable, spec: &QuerySpec) 
         data_first: ctx.data_span.map(|p| p.first),
         data_last: ctx.data_span.map(|p| p.last),
         unpriced_models: current.unpriced,
-    }
+    })
 }
 
 /// Highest (or lowest) value first, rows without a value last, ties by key.

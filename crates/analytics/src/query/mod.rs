@@ -16,7 +16,7 @@ use crate::record::UsageRecord;
 
 mod eval;
 
-pub use eval::{evaluate, is_success_status};
+pub use eval::{evaluate, evaluate_cancellable, is_success_status};
 
 /// How latency-like values are summarised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

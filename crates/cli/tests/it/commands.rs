@@ -263,3 +263,101 @@ fn demo_prints_a_token_that_gets_an_answer_with_the_planted_findings() {
     let status = demo.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
 }
+
+/// A tenant whose load and analyses take seconds: a million requests over 90 days.
+fn write_big_usage_file(path: &std::path::Path) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(
+        out,
+        "timestamp,model,input_tokens,output_tokens,team,feature"
+    )
+    .unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 8, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let models = ["gpt-4o", "gpt-4o-mini", "gpt-4.1"];
+    let teams = ["search", "growth", "support", "infra"];
+    let n: i64 = 1_000_000;
+    for i in 0..n {
+        let at = start + chrono::Duration::seconds(i * 90 * 86_400 / n);
+        let k = i as usize;
+        writeln!(
+            out,
+            "{},{},{},{},{},f{}",
+            at.format("%Y-%m-%dT%H:%M:%SZ"),
+            models[k % 3],
+            100 + (i * 7919) % 4_000,
+            10 + (i * 104_729) % 700,
+            teams[(k / 3) % 4],
+            (k / 7) % 5
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+#[test]
+fn serve_exits_on_sigterm_within_the_drain_timeout_while_a_run_is_busy_with_a_large_tenant() {
+    let database = TestDatabase::new();
+    let file = database.dir().join("big.csv");
+    write_big_usage_file(&file);
+    let out = run(&[
+        "ingest",
+        file.to_str().unwrap(),
+        "--tenant",
+        "big",
+        "--database",
+        database.url(),
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    let drain = Duration::from_secs(1);
+    let mut server = agentwire().serve(
+        &[
+            "--database",
+            database.url(),
+            "--jwt-secret",
+            SECRET,
+            "--drain-timeout-s",
+            "1",
+        ],
+        &[],
+    );
+    let token = agentwire().token("alice", "big", SECRET);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut session = Session::connect(&ConnectOptions::new(
+            server.ws_url(),
+            Credentials::Bearer(token),
+        ))
+        .await
+        .unwrap();
+        session
+            .start_agent(
+                "1",
+                "supervisor",
+                "How can we reduce our AI costs?",
+                Map::new(),
+            )
+            .await
+            .unwrap();
+        session
+            .wait_run_accepted("1", Duration::from_secs(30))
+            .await
+            .unwrap();
+        // The run is now reading the tenant's million records, then analysing them: busy for
+        // many seconds. The drain timeout interrupts it; nothing it computes may hold the
+        // process past that (the bound is a hang detector, not a measure).
+        server.process.sigterm();
+        let status = server.process.wait_exit(drain + Duration::from_secs(10));
+        assert!(
+            status.success(),
+            "{status:?}; its log:\n{}",
+            server.log_text()
+        );
+    });
+}

@@ -14,9 +14,12 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         // Addressed directly: find the levers first, so the plan rests on computed savings.
         let scope = ctx.scope.clone();
         let recs = ctx
-            .tool(NAME, "recommend_optimizations", scope.args(), move |data| {
-                recommend_optimizations::compute(data, &scope)
-            })
+            .tool(
+                NAME,
+                "recommend_optimizations",
+                scope.args(),
+                move |data, cancel| recommend_optimizations::compute(data, &scope, cancel),
+            )
             .await?;
         ctx.findings.recommendations = Some(recs);
     }
@@ -27,7 +30,7 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         "anomalies": anomalies.iter().map(|a| a.start.to_string()).collect::<Vec<_>>(),
     });
     let plan = ctx
-        .tool(NAME, "build_plan", args, move |_| {
+        .tool(NAME, "build_plan", args, move |_, _| {
             build_plan::compute(&recs, &anomalies)
         })
         .await?;

@@ -38,8 +38,8 @@ pub(super) async fn lookup(ctx: &mut RunContext, agent: &'static str) -> RunResu
     let args = serde_json::to_value(&spec).unwrap_or_default();
     let tool_spec = spec.clone();
     let found = ctx
-        .tool(agent, "run_query", args, move |data| {
-            run_query::compute(data, &tool_spec)
+        .tool(agent, "run_query", args, move |data, cancel| {
+            run_query::compute(data, &tool_spec, cancel)
         })
         .await?;
     let r = &found.result;
@@ -101,8 +101,8 @@ pub(super) async fn what_if(ctx: &mut RunContext, agent: &'static str) -> RunRes
     let args = serde_json::to_value(&scenario).unwrap_or_default();
     let tool_scenario = scenario.clone();
     let priced = ctx
-        .tool(agent, "price_scenario", args, move |data| {
-            price_scenario::compute(data, &tool_scenario)
+        .tool(agent, "price_scenario", args, move |data, cancel| {
+            price_scenario::compute(data, &tool_scenario, cancel)
         })
         .await?;
     let message = match (&priced.priced, &priced.error) {
@@ -146,8 +146,8 @@ pub(super) async fn stated_spend(ctx: &mut RunContext, agent: &str) -> RunResult
     let scope = ctx.scope.clone();
     let tool_scope = scope.clone();
     let s = ctx
-        .tool(agent, "usage_summary", scope.args(), move |data| {
-            usage_summary::compute(data, &tool_scope)
+        .tool(agent, "usage_summary", scope.args(), move |data, cancel| {
+            usage_summary::compute(data, &tool_scope, cancel)
         })
         .await?;
     ctx.thinking(

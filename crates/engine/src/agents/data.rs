@@ -30,8 +30,8 @@ async fn review(ctx: &mut RunContext) -> RunResult<String> {
 
     let s = {
         let scope = scope.clone();
-        ctx.tool(NAME, "usage_summary", scope.args(), move |data| {
-            usage_summary::compute(data, &scope)
+        ctx.tool(NAME, "usage_summary", scope.args(), move |data, cancel| {
+            usage_summary::compute(data, &scope, cancel)
         })
         .await?
     };
@@ -82,8 +82,8 @@ async fn review(ctx: &mut RunContext) -> RunResult<String> {
     let daily = {
         let scope = scope.clone();
         let args = serde_json::json!({ "group_by": "day", "timeframe": scope.timeframe, "team": scope.team, "model": scope.model });
-        ctx.tool(NAME, "query_usage", args, move |data| {
-            query_usage::compute(data, &scope)
+        ctx.tool(NAME, "query_usage", args, move |data, cancel| {
+            query_usage::compute(data, &scope, cancel)
         })
         .await?
     };
@@ -116,9 +116,12 @@ async fn review(ctx: &mut RunContext) -> RunResult<String> {
 
     let anomalies = {
         let scope = scope.clone();
-        ctx.tool(NAME, "detect_anomalies", scope.args(), move |data| {
-            detect_anomalies::compute(data, &scope)
-        })
+        ctx.tool(
+            NAME,
+            "detect_anomalies",
+            scope.args(),
+            move |data, cancel| detect_anomalies::compute(data, &scope, cancel),
+        )
         .await?
     };
     let message = match anomalies.first() {
@@ -158,8 +161,8 @@ async fn review(ctx: &mut RunContext) -> RunResult<String> {
                 serde_json::to_value(&limits).unwrap_or_default(),
             );
         }
-        ctx.tool(NAME, "forecast_capacity", args, move |data| {
-            forecast_capacity::compute(data, &scope, &limits)
+        ctx.tool(NAME, "forecast_capacity", args, move |data, cancel| {
+            forecast_capacity::compute(data, &scope, &limits, cancel)
         })
         .await?
     };
@@ -197,8 +200,8 @@ async fn task_figures(ctx: &mut RunContext, peak_tokens_per_minute: f64) -> RunR
         };
         let args = serde_json::to_value(&spec).unwrap_or_default();
         let found = ctx
-            .tool(NAME, "run_query", args, move |data| {
-                run_query::compute(data, &spec)
+            .tool(NAME, "run_query", args, move |data, cancel| {
+                run_query::compute(data, &spec, cancel)
             })
             .await?;
         ctx.thinking(NAME, series_message(&found.spec, &found.result, period))
@@ -215,8 +218,15 @@ async fn task_figures(ctx: &mut RunContext, peak_tokens_per_minute: f64) -> RunR
             "scope": scope.args(),
         });
         let projection = ctx
-            .tool(NAME, "project_growth", args, move |data| {
-                project_growth::compute(data, &scope, horizon, growth, peak_tokens_per_minute)
+            .tool(NAME, "project_growth", args, move |data, cancel| {
+                project_growth::compute(
+                    data,
+                    &scope,
+                    horizon,
+                    growth,
+                    peak_tokens_per_minute,
+                    cancel,
+                )
             })
             .await?;
         let end = projection.months.last();

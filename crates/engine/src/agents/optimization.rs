@@ -23,7 +23,7 @@ async fn review(ctx: &mut RunContext) -> RunResult<String> {
     let scope = ctx.scope.clone();
     let prices = {
         let scope = scope.clone();
-        ctx.tool(NAME, "price_lookup", scope.args(), move |data| {
+        ctx.tool(NAME, "price_lookup", scope.args(), move |data, _| {
             price_lookup::compute(data, &scope)
         })
         .await?
@@ -70,9 +70,12 @@ async fn review(ctx: &mut RunContext) -> RunResult<String> {
 
     let recs = {
         let scope = scope.clone();
-        ctx.tool(NAME, "recommend_optimizations", scope.args(), move |data| {
-            recommend_optimizations::compute(data, &scope)
-        })
+        ctx.tool(
+            NAME,
+            "recommend_optimizations",
+            scope.args(),
+            move |data, cancel| recommend_optimizations::compute(data, &scope, cancel),
+        )
         .await?
     };
     let total: f64 = recs.iter().map(|r| r.monthly_savings_usd).sum();

@@ -18,23 +18,26 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         let scope = ctx.scope.clone();
         let tool_scope = scope.clone();
         let s = ctx
-            .tool(NAME, "usage_summary", scope.args(), move |d| {
-                usage_summary::compute(d, &tool_scope)
+            .tool(NAME, "usage_summary", scope.args(), move |d, cancel| {
+                usage_summary::compute(d, &tool_scope, cancel)
             })
             .await?;
         ctx.findings.summary = Some(s);
         let tool_scope = scope.clone();
         let a = ctx
-            .tool(NAME, "detect_anomalies", scope.args(), move |d| {
-                detect_anomalies::compute(d, &tool_scope)
+            .tool(NAME, "detect_anomalies", scope.args(), move |d, cancel| {
+                detect_anomalies::compute(d, &tool_scope, cancel)
             })
             .await?;
         ctx.findings.anomalies = Some(a);
         let tool_scope = scope.clone();
         let r = ctx
-            .tool(NAME, "recommend_optimizations", scope.args(), move |d| {
-                recommend_optimizations::compute(d, &tool_scope)
-            })
+            .tool(
+                NAME,
+                "recommend_optimizations",
+                scope.args(),
+                move |d, cancel| recommend_optimizations::compute(d, &tool_scope, cancel),
+            )
             .await?;
         ctx.findings.recommendations = Some(r);
     }
@@ -44,7 +47,7 @@ pub(super) async fn work(ctx: &mut RunContext) -> RunResult<String> {
         "findings_from": input.findings.tools_used,
     });
     let composed = ctx
-        .tool(NAME, "compose_report", args, move |_| {
+        .tool(NAME, "compose_report", args, move |_, _| {
             compose_report::compute(&input)
         })
         .await?;

@@ -38,7 +38,7 @@ pub(super) async fn read(ctx: &mut RunContext, agent: &str) -> RunResult<String>
     }
     let tool_question = question.clone();
     let c = ctx
-        .tool(agent, "classify_request", args, move |data| {
+        .tool(agent, "classify_request", args, move |data, _| {
             classify_request::compute(data, &tool_question, agents, plan, &scope)
         })
         .await?;

@@ -8,11 +8,20 @@ use crate::scope::Scope;
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
 use agentwire_analytics::format;
-use agentwire_analytics::{Anomaly, Contributor, detect_anomalies};
+use agentwire_analytics::{Anomaly, Cancel, Contributor, detect_anomalies_cancellable};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Vec<Anomaly>>> {
+pub fn compute(
+    data: &TenantData,
+    scope: &Scope,
+    cancel: &Cancel,
+) -> RunResult<ToolOutput<Vec<Anomaly>>> {
     let window = scope.filter(&data.records);
-    let all = detect_anomalies(&data.records, &data.prices, &scope.filter_all_time());
+    let all = detect_anomalies_cancellable(
+        &data.records,
+        &data.prices,
+        &scope.filter_all_time(),
+        cancel,
+    )?;
     if data.records.is_empty() {
         return Err(no_data(&data.tenant_id, scope));
     }

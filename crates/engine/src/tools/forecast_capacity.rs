@@ -12,7 +12,8 @@ use crate::report::capacity_summary;
 use crate::scope::Scope;
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
-use agentwire_analytics::capacity::{Capacity, RateLimit, capacity};
+use agentwire_analytics::Cancel;
+use agentwire_analytics::capacity::{Capacity, RateLimit, capacity_cancellable};
 use agentwire_protocol::ErrorCode;
 
 /// Reads `rate_limits` from the run's parameters.
@@ -45,9 +46,10 @@ pub fn compute(
     data: &TenantData,
     scope: &Scope,
     limits: &[RateLimit],
+    cancel: &Cancel,
 ) -> RunResult<ToolOutput<Capacity>> {
     let filter = scope.filter(&data.records);
-    let c = capacity(&data.records, &filter, limits);
+    let c = capacity_cancellable(&data.records, &filter, limits, cancel)?;
     if c.minutes == 0 {
         return Err(no_data(&data.tenant_id, scope));
     }

@@ -11,7 +11,7 @@ use crate::findings::{GrowthProjection, ProjectedMonth};
 use crate::scope::Scope;
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
-use agentwire_analytics::format;
+use agentwire_analytics::{Cancel, Ticks, format};
 
 pub fn compute(
     data: &TenantData,
@@ -19,11 +19,17 @@ pub fn compute(
     horizon_months: u32,
     growth: f64,
     peak_tokens_per_minute: f64,
+    cancel: &Cancel,
 ) -> RunResult<ToolOutput<GrowthProjection>> {
     let filter = scope.filter(&data.records);
+    let mut ticks = Ticks::new(cancel);
     let (mut cost, mut requests, mut tokens) = (0.0, 0u64, 0u64);
     let (mut first, mut last) = (None, None);
-    for r in data.records.iter().filter(|r| filter.matches(r)) {
+    for r in data.records.iter() {
+        ticks.tick()?;
+        if !filter.matches(r) {
+            continue;
+        }
         cost += data.prices.cost_usd(r);
         requests += r.request_count;
         tokens += r.input_tokens + r.output_tokens;
@@ -37,15 +43,17 @@ pub fn compute(
     let days = ((last - first).num_days() + 1) as f64;
     let per_month = 30.0 / days;
     // The data's own growth: the window against the one before it, when the data reaches back.
-    let observed_monthly_growth = filter.previous_window().and_then(|(start, end)| {
-        let previous: f64 = data
-            .records
-            .iter()
-            .filter(|r| r.timestamp >= start && r.timestamp < end && filter.matches_dims(r))
-            .map(|r| data.prices.cost_usd(r))
-            .sum();
-        (previous > 0.0).then(|| (cost / previous).powf(30.0 / days))
-    });
+    let mut observed_monthly_growth = None;
+    if let Some((start, end)) = filter.previous_window() {
+        let mut previous = 0.0;
+        for r in data.records.iter() {
+            ticks.tick()?;
+            if r.timestamp >= start && r.timestamp < end && filter.matches_dims(r) {
+                previous += data.prices.cost_usd(r);
+            }
+        }
+        observed_monthly_growth = (previous > 0.0).then(|| (cost / previous).powf(30.0 / days));
+    }
     let horizon = horizon_months.max(1);
     let monthly_factor = growth.powf(1.0 / f64::from(horizon));
     let (monthly_cost_usd, monthly_requests, monthly_tokens) = (
@@ -101,7 +109,9 @@ mod tests {
             &Default::default(),
             &crate::question::tests_support::ask(""),
         );
-        let out = compute(&data, &scope, 6, 1.3, 1000.0).unwrap().value;
+        let out = compute(&data, &scope, 6, 1.3, 1000.0, &Cancel::new())
+            .unwrap()
+            .value;
         assert_eq!(out.months.len(), 6);
         let last = out.months.last().unwrap();
         assert!((last.factor - 1.3).abs() < 1e-9);

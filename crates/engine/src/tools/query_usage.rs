@@ -7,11 +7,16 @@ use crate::scope::Scope;
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
 use agentwire_analytics::format;
-use agentwire_analytics::{DailyPoint, summarize};
+use agentwire_analytics::{Cancel, DailyPoint, summarize_cancellable};
 use chrono::{Datelike, Weekday};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<DailyUsage>> {
-    let summary = summarize(&data.records, &data.prices, &scope.filter(&data.records));
+pub fn compute(
+    data: &TenantData,
+    scope: &Scope,
+    cancel: &Cancel,
+) -> RunResult<ToolOutput<DailyUsage>> {
+    let filter = scope.filter(&data.records);
+    let summary = summarize_cancellable(&data.records, &data.prices, &filter, cancel)?;
     if summary.daily.is_empty() {
         return Err(no_data(&data.tenant_id, scope));
     }

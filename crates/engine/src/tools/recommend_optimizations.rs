@@ -7,14 +7,18 @@ use crate::scope::Scope;
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
 use agentwire_analytics::format;
-use agentwire_analytics::{Recommendation, recommend};
+use agentwire_analytics::{Cancel, Recommendation, recommend_cancellable};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Vec<Recommendation>>> {
+pub fn compute(
+    data: &TenantData,
+    scope: &Scope,
+    cancel: &Cancel,
+) -> RunResult<ToolOutput<Vec<Recommendation>>> {
     let filter = scope.filter(&data.records);
     if data.records.is_empty() {
         return Err(no_data(&data.tenant_id, scope));
     }
-    let recommendations = recommend(&data.records, &data.prices, &filter);
+    let recommendations = recommend_cancellable(&data.records, &data.prices, &filter, cancel)?;
     let total: f64 = recommendations.iter().map(|r| r.monthly_savings_usd).sum();
     let summary = match recommendations.first() {
         None => format!("no quantifiable saving found in {}", scope.describe()),

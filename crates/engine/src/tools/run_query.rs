@@ -11,8 +11,10 @@ use crate::findings::{Lookup, Relaxed, Support};
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
 use agentwire_analytics::query::{
-    Comparison, Condition, Dimension, GroupBy, Order, QueryResult, QuerySpec, Shape, evaluate,
+    Comparison, Condition, Dimension, GroupBy, Order, QueryResult, QuerySpec, Shape,
+    evaluate_cancellable,
 };
+use agentwire_analytics::{Cancel, Cancelled};
 
 /// The dimension whose rows best support a single figure: the one a filter names several values
 /// of ("Claude" → its models), else the first of model, feature, team that no filter fixes.
@@ -25,15 +27,19 @@ pub fn support_dimension(spec: &QuerySpec) -> Option<Dimension> {
         .find(|d| !spec.conditions.iter().any(|c| c.dimension == *d))
 }
 
-pub fn compute(data: &TenantData, spec: &QuerySpec) -> RunResult<ToolOutput<Lookup>> {
+pub fn compute(
+    data: &TenantData,
+    spec: &QuerySpec,
+    cancel: &Cancel,
+) -> RunResult<ToolOutput<Lookup>> {
     let (records, prices) = (&data.records, &data.prices);
-    let result = evaluate(records, prices, spec);
-    let support = support_for(data, spec);
+    let result = evaluate_cancellable(records, prices, spec, cancel)?;
+    let support = support_for(data, spec, cancel)?;
     let empty = result.records == 0
         && result.previous.as_ref().is_none_or(|p| p.requests == 0)
         && result.rows.iter().all(|r| r.requests == 0);
     let without = if empty {
-        relaxed(data, spec)
+        relaxed(data, spec, cancel)?
     } else {
         Vec::new()
     };
@@ -51,55 +57,62 @@ pub fn compute(data: &TenantData, spec: &QuerySpec) -> RunResult<ToolOutput<Look
 
 /// The rows beside the answer: for a figure or a comparison of periods, a breakdown by the
 /// supporting dimension (with the other period's values); for a ranking, every group in order.
-fn support_for(data: &TenantData, spec: &QuerySpec) -> Option<Support> {
+fn support_for(
+    data: &TenantData,
+    spec: &QuerySpec,
+    cancel: &Cancel,
+) -> Result<Option<Support>, Cancelled> {
     let (records, prices) = (&data.records, &data.prices);
     let with_shape = |shape: Shape| QuerySpec {
         shape,
         ..spec.clone()
     };
-    match &spec.shape {
+    let evaluate = |spec: &QuerySpec| evaluate_cancellable(records, prices, spec, cancel);
+    Ok(match &spec.shape {
         Shape::Figure => {
-            let by = GroupBy::Dimension(support_dimension(spec)?);
-            let out = evaluate(records, prices, &with_shape(Shape::Breakdown { by }));
+            let Some(dimension) = support_dimension(spec) else {
+                return Ok(None);
+            };
+            let by = GroupBy::Dimension(dimension);
+            let out = evaluate(&with_shape(Shape::Breakdown { by }))?;
             Some(Support { by, rows: out.rows })
         }
         Shape::Compare {
             against: Comparison::Period(other),
             by: None,
         } => {
-            let by = GroupBy::Dimension(support_dimension(spec)?);
-            let out = evaluate(
-                records,
-                prices,
-                &with_shape(Shape::Compare {
-                    against: Comparison::Period(*other),
-                    by: Some(by),
-                }),
-            );
+            let Some(dimension) = support_dimension(spec) else {
+                return Ok(None);
+            };
+            let by = GroupBy::Dimension(dimension);
+            let out = evaluate(&with_shape(Shape::Compare {
+                against: Comparison::Period(*other),
+                by: Some(by),
+            }))?;
             Some(Support { by, rows: out.rows })
         }
         Shape::Ranking { by, order, .. } => {
-            let out = evaluate(
-                records,
-                prices,
-                &with_shape(Shape::Ranking {
-                    by: *by,
-                    order: *order,
-                    limit: u32::MAX,
-                }),
-            );
+            let out = evaluate(&with_shape(Shape::Ranking {
+                by: *by,
+                order: *order,
+                limit: u32::MAX,
+            }))?;
             Some(Support {
                 by: *by,
                 rows: out.rows,
             })
         }
         _ => None,
-    }
+    })
 }
 
 /// For an empty selection: the same question without each filter, broken down by the dropped
 /// filter's dimension (the search team's spend on every model, when it has none on Claude).
-fn relaxed(data: &TenantData, spec: &QuerySpec) -> Vec<Relaxed> {
+fn relaxed(
+    data: &TenantData,
+    spec: &QuerySpec,
+    cancel: &Cancel,
+) -> Result<Vec<Relaxed>, Cancelled> {
     spec.conditions
         .iter()
         .enumerate()
@@ -117,11 +130,11 @@ fn relaxed(data: &TenantData, spec: &QuerySpec) -> Vec<Relaxed> {
                 },
                 share_of: Vec::new(),
             };
-            Relaxed {
+            Ok(Relaxed {
                 dropped: dropped.clone(),
                 kept: conditions,
-                result: evaluate(&data.records, &data.prices, &relaxed),
-            }
+                result: evaluate_cancellable(&data.records, &data.prices, &relaxed, cancel)?,
+            })
         })
         .collect()
 }
@@ -178,7 +191,7 @@ mod tests {
             shape: Shape::Figure,
             share_of: Vec::new(),
         };
-        let out = compute(&data, &spec).unwrap().value;
+        let out = compute(&data, &spec, &Cancel::new()).unwrap().value;
         assert_eq!(out.result.records, 0);
         assert_eq!(out.without.len(), 2);
         // Without the team filter, claude-sonnet-4 has usage; its teams are listed.
@@ -202,7 +215,7 @@ mod tests {
             shape: Shape::Figure,
             share_of: Vec::new(),
         };
-        let out = compute(&data, &spec).unwrap().value;
+        let out = compute(&data, &spec, &Cancel::new()).unwrap().value;
         let support = out.support.unwrap();
         assert_eq!(support.by, GroupBy::Dimension(Dimension::Model));
         let sum: f64 = support.rows.iter().filter_map(|r| r.value).sum();

@@ -7,11 +7,15 @@ use crate::scope::Scope;
 use crate::stop::RunResult;
 use crate::tenant::TenantData;
 use agentwire_analytics::format;
-use agentwire_analytics::{Summary, summarize};
+use agentwire_analytics::{Cancel, Summary, summarize_cancellable};
 
-pub fn compute(data: &TenantData, scope: &Scope) -> RunResult<ToolOutput<Summary>> {
+pub fn compute(
+    data: &TenantData,
+    scope: &Scope,
+    cancel: &Cancel,
+) -> RunResult<ToolOutput<Summary>> {
     let filter = scope.filter(&data.records);
-    let summary = summarize(&data.records, &data.prices, &filter);
+    let summary = summarize_cancellable(&data.records, &data.prices, &filter, cancel)?;
     if summary.records == 0 {
         return Err(no_data(&data.tenant_id, scope));
     }

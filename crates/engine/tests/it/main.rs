@@ -7,6 +7,7 @@
 mod admission;
 mod analysis;
 mod answer;
+mod cancel;
 mod corpus;
 mod golden;
 mod questions;

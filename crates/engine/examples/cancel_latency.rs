@@ -1,0 +1,133 @@
+//! How long a cancelled run's CPU work goes on after the cancel: a measure, not a test.
+//!
+//! ```sh
+//! cargo run -p agentwire-engine --release --example cancel_latency -- [--records 1000000] [--rounds 5]
+//! ```
+//!
+//! Ingests `--records` usage records (90 days, four models, teams and features) into a tenant on
+//! a fresh SQLite file, then `--rounds` times: starts a run whose `run_query` reads every record,
+//! waits until the CPU pool runs its computation, cancels the run and prints the time from the
+//! cancel until the pool runs nothing (the computation stopped) and until the terminal event.
+//! For comparison it first lets one such run complete and prints the `run_query`'s own
+//! duration: how long the computation would have gone on had the cancel not stopped it. Numbers
+//! depend on the machine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use agentwire_analytics::UsageRecord;
+use agentwire_engine::{Engine, EngineConfig, Principal};
+use agentwire_protocol::{AgentKind, EventKind, RunParams, StartRun};
+use chrono::{Duration as Days, TimeZone, Utc};
+use std::time::{Duration, Instant};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("a number"))
+        .unwrap_or(default)
+}
+
+fn records(n: i64) -> Vec<UsageRecord> {
+    let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap();
+    let models = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "claude-3-5-sonnet-20241022",
+    ];
+    let teams = ["search", "growth", "support", "infra"];
+    let features = ["chat", "intent-classifier", "summarize", "rag", "agent"];
+    (0..n)
+        .map(|i| {
+            let k = i as usize;
+            let mut r = UsageRecord::new(
+                start + Days::seconds(i * 90 * 86_400 / n),
+                if k % 4 == 3 { "anthropic" } else { "openai" },
+                models[k % 4],
+                100 + (i as u64 * 7919) % 4_000,
+                10 + (i as u64 * 104_729) % 700,
+            );
+            r.team = Some(teams[(k / 3) % 4].to_owned());
+            r.feature = Some(features[(k / 7) % 5].to_owned());
+            r
+        })
+        .collect()
+}
+
+fn ask(text: &str) -> StartRun {
+    StartRun {
+        id: None,
+        agent: AgentKind::Data,
+        user_request: text.into(),
+        thread_id: None,
+        params: RunParams::default(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let n = arg("--records", 1_000_000) as i64;
+    let rounds = arg("--rounds", 5);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cancel.db").display());
+    let store = agentwire_store::connect(&url).await.unwrap();
+    let engine = Engine::start(
+        store,
+        EngineConfig {
+            cpu_threads: 1,
+            ..EngineConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    engine.ingest("big", records(n)).await.unwrap();
+    let who = Principal {
+        user_id: "alice".into(),
+        tenant_id: "big".into(),
+    };
+
+    let mut whole = engine
+        .start_run(&who, ask("What did we spend in the last 60 days?"))
+        .await
+        .unwrap();
+    while let Some(event) = whole.events.next().await {
+        if let EventKind::ToolCompleted {
+            tool, duration_ms, ..
+        } = &event.kind
+            && tool == "run_query"
+        {
+            println!("{n} records: run_query computes for {duration_ms} ms when not cancelled");
+        }
+    }
+
+    for round in 0..rounds {
+        let text = format!("What did we spend in the last {} days?", 20 + round);
+        let mut run = engine.start_run(&who, ask(&text)).await.unwrap();
+        while let Some(event) = run.events.next().await {
+            if matches!(&event.kind, EventKind::ToolExecuting { tool, .. } if tool == "run_query") {
+                break;
+            }
+        }
+        while engine.metrics().pool_jobs_running == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Let the computation get going before the cancel.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let cancelled = Instant::now();
+        engine.cancel(&who, &run.run_id).await.unwrap();
+        while engine.metrics().pool_jobs_running != 0 {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let stopped = cancelled.elapsed();
+        while run.events.next().await.is_some() {}
+        let ended = cancelled.elapsed();
+        println!(
+            "round {round}: cancel to CPU work stopped {:.1} ms, to the terminal event {:.1} ms",
+            stopped.as_secs_f64() * 1e3,
+            ended.as_secs_f64() * 1e3
+        );
+    }
+    engine.shutdown(Duration::from_secs(1)).await;
+}
