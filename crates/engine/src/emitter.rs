@@ -453,7 +453,7 @@ mod tests {
             .await;
         assert!(recorded, "the other node recorded the end");
         assert_eq!(run.published_seq(), 1, "nothing after the refused write");
-        assert_eq!(store.events_after("r", 0).await.unwrap().len(), 1);
+        assert_eq!(store.events_after("r", 0, u32::MAX).await.unwrap().len(), 1);
     }
 
     /// A refused write (not a lost database, not another node's end): the run fails with a

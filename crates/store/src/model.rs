@@ -119,6 +119,29 @@ pub struct NewEvent {
     pub payload: String,
 }
 
+/// Where a page of a thread's runs ended: give it back to [`crate::Store::list_thread_runs`]
+/// for the next page. Opaque: it holds the last run's place in the thread's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCursor {
+    pub(crate) created_at: i64,
+    /// The backend's insertion order (SQLite `rowid`, PostgreSQL `run_no`), which breaks ties
+    /// between runs created in the same millisecond.
+    pub(crate) order: i64,
+}
+
+/// One page of a thread's runs, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPage {
+    pub runs: Vec<RunRecord>,
+    /// `Some` when the page is full: more runs may follow it.
+    pub next: Option<RunCursor>,
+}
+
+/// A thread's title: the first 80 characters of the question that created it.
+pub fn thread_title(user_request: &str) -> String {
+    user_request.chars().take(80).collect()
+}
+
 /// The answer of [`crate::Store::admit_run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwire_store::{Backend, RunRecord, RunStatus, SqliteStore, Store, StoreError, UsageRecord};
-use common::{Kind, TestDb, at, full, minimal, run, seqs};
+use common::{Kind, TestDb, at, full, minimal, run, seqs, thread_runs};
 use tempfile::TempDir;
 
 on_both_backends!(
@@ -24,6 +24,8 @@ on_both_backends!(
     runs_in_flight_lists_accepted_and_running_only,
     append_event_refuses_duplicates_unknown_and_finished_runs,
     events_after_is_ordered_filtered_and_tracks_last_seq,
+    events_after_reads_a_log_in_pages,
+    thread_runs_are_read_in_pages_in_order_within_the_tenant,
     concurrent_appends_from_many_tasks_all_land,
     racing_appends_of_one_seq_store_exactly_one,
     a_reopened_database_has_the_same_data,
@@ -358,20 +360,11 @@ async fn run_lifecycle_and_user_scoping(kind: Kind) {
         .unwrap();
     let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.list_thread_runs("alice", "t1").await.unwrap()),
+        ids(thread_runs(store.as_ref(), "alice", "t1").await),
         ["r1", "r2", "r2b", "r3"]
     );
-    assert_eq!(
-        ids(store.list_thread_runs("bob", "t1").await.unwrap()),
-        ["r5"]
-    );
-    assert!(
-        store
-            .list_thread_runs("bob", "t2")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(ids(thread_runs(store.as_ref(), "bob", "t1").await), ["r5"]);
+    assert!(thread_runs(store.as_ref(), "bob", "t2").await.is_empty());
 }
 
 async fn runs_in_flight_lists_accepted_and_running_only(kind: Kind) {
@@ -444,7 +437,7 @@ async fn append_event_refuses_duplicates_unknown_and_finished_runs(kind: Kind) {
     );
     assert_eq!(err.to_string(), "duplicate event r1#1");
     // The first write wins; the duplicate changed nothing.
-    let events = store.events_after("r1", 0).await.unwrap();
+    let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].payload, r#"{"type":"agent_started","seq":1}"#);
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1);
@@ -476,7 +469,10 @@ async fn append_event_refuses_duplicates_unknown_and_finished_runs(kind: Kind) {
         matches!(&err, StoreError::RunFinished { run_id, status: RunStatus::Completed } if run_id == "r1"),
         "{err:?}"
     );
-    assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
+        [1, 2]
+    );
 }
 
 async fn events_after_is_ordered_filtered_and_tracks_last_seq(kind: Kind) {
@@ -507,21 +503,139 @@ async fn events_after_is_ordered_filtered_and_tracks_last_seq(kind: Kind) {
         .unwrap();
 
     assert_eq!(
-        seqs(&store.events_after("r1", 0).await.unwrap()),
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
         [1, 2, 3, 4, 5]
     );
-    assert_eq!(seqs(&store.events_after("r1", 3).await.unwrap()), [4, 5]);
-    assert!(store.events_after("r1", 5).await.unwrap().is_empty());
-    assert!(store.events_after("r1", u64::MAX).await.unwrap().is_empty());
-    assert!(store.events_after("nope", 0).await.unwrap().is_empty());
+    assert_eq!(
+        seqs(&store.events_after("r1", 3, u32::MAX).await.unwrap()),
+        [4, 5]
+    );
+    assert!(
+        store
+            .events_after("r1", 5, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after("r1", u64::MAX, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after("nope", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    let events = store.events_after("r1", 1).await.unwrap();
+    let events = store.events_after("r1", 1, u32::MAX).await.unwrap();
     assert!(events.iter().all(|e| e.run_id == "r1"));
     assert_eq!(events[0].payload, r#"{"type":"progress","seq":2}"#);
 
     // last_seq is the highest seq, even though 5 was not written last.
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 5);
     assert_eq!(store.get_run("r2").await.unwrap().unwrap().last_seq, 1);
+}
+
+async fn events_after_reads_a_log_in_pages(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    store
+        .create_run(&run("r1", "alice", "t1", at(0)))
+        .await
+        .unwrap();
+    for seq in 1..=5 {
+        store
+            .append_event("r1", seq, "progress", &format!(r#"{{"seq":{seq}}}"#))
+            .await
+            .unwrap();
+    }
+    // A page holds at most `limit` events; the next page starts after the last seq read.
+    assert_eq!(seqs(&store.events_after("r1", 0, 2).await.unwrap()), [1, 2]);
+    assert_eq!(seqs(&store.events_after("r1", 2, 2).await.unwrap()), [3, 4]);
+    assert_eq!(seqs(&store.events_after("r1", 4, 2).await.unwrap()), [5]);
+    assert!(store.events_after("r1", 5, 2).await.unwrap().is_empty());
+    assert!(store.events_after("r1", 0, 0).await.unwrap().is_empty());
+    let mut read = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.events_after("r1", after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        read.extend(page);
+    }
+    assert_eq!(read, store.events_after("r1", 0, u32::MAX).await.unwrap());
+}
+
+async fn thread_runs_are_read_in_pages_in_order_within_the_tenant(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    // Inserted out of order, with runs sharing a millisecond (they keep insertion order).
+    for (id, ms) in [
+        ("d", 30),
+        ("a", 10),
+        ("c", 20),
+        ("b", 10),
+        ("e", 20),
+        ("f", 40),
+    ] {
+        store
+            .create_run(&run(id, "alice", "t", at(ms)))
+            .await
+            .unwrap();
+    }
+    // The same user and thread id under another tenant is another principal's thread.
+    let elsewhere = RunRecord {
+        tenant_id: "globex".into(),
+        ..run("g", "alice", "t", at(15))
+    };
+    store.create_run(&elsewhere).await.unwrap();
+
+    let ids = |runs: &[RunRecord]| runs.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>();
+    let whole = store
+        .list_thread_runs("alice", "acme", "t", None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&whole.runs), ["a", "b", "c", "e", "d", "f"]);
+    assert_eq!(whole.next, None, "a page that is not full is the last");
+    for limit in [1, 2, 4, 6] {
+        let mut read = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_thread_runs("alice", "acme", "t", after.as_ref(), limit)
+                .await
+                .unwrap();
+            assert!(page.runs.len() <= limit as usize);
+            read.extend(page.runs);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(read, whole.runs, "pages of {limit}");
+    }
+    let globex = store
+        .list_thread_runs("alice", "globex", "t", None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&globex.runs), ["g"]);
+    assert!(
+        store
+            .list_thread_runs("alice", "acme", "t", None, 0)
+            .await
+            .unwrap()
+            .runs
+            .is_empty()
+    );
 }
 
 async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
@@ -549,7 +663,7 @@ async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
                     .unwrap();
                 // Interleave reads with the writes, as resuming clients do.
                 if seq % 10 == 0 {
-                    let seen = store.events_after(&run_id, 0).await.unwrap();
+                    let seen = store.events_after(&run_id, 0, u32::MAX).await.unwrap();
                     assert_eq!(seen.len() as u64, seq);
                 }
             }
@@ -560,7 +674,7 @@ async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
     }
     for r in 0..runs {
         let run_id = format!("r{r}");
-        let events = store.events_after(&run_id, 0).await.unwrap();
+        let events = store.events_after(&run_id, 0, u32::MAX).await.unwrap();
         assert_eq!(seqs(&events), (1..=per_run).collect::<Vec<_>>());
         assert!(
             events
@@ -637,13 +751,25 @@ async fn racing_appends_of_one_seq_store_exactly_one(kind: Kind) {
         (ok, duplicates, missing, finished_refused),
         (101, 49, 50, 50)
     );
-    let events = store.events_after("r1", 0).await.unwrap();
+    let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(events.len(), 101);
     assert_eq!(events[0].seq, 1);
     assert!(events[0].payload.starts_with("racer "));
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1_249);
-    assert!(store.events_after("ghost", 0).await.unwrap().is_empty());
-    assert!(store.events_after("done", 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_after("ghost", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after("done", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn write_everything(store: &dyn Store) {
@@ -685,7 +811,10 @@ async fn assert_everything(store: &dyn Store) {
     let r1 = store.get_user_run("alice", "r1").await.unwrap().unwrap();
     assert_eq!(r1.status, RunStatus::Completed);
     assert_eq!(r1.last_seq, 2);
-    assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
+        [1, 2]
+    );
 }
 
 async fn a_reopened_database_has_the_same_data(kind: Kind) {
@@ -941,7 +1070,11 @@ async fn retention_deletes_old_finished_runs_and_their_events_only(kind: Kind) {
     ] {
         assert!(store.get_run(gone).await.unwrap().is_none(), "{gone}");
         assert!(
-            store.events_after(gone, 0).await.unwrap().is_empty(),
+            store
+                .events_after(gone, 0, u32::MAX)
+                .await
+                .unwrap()
+                .is_empty(),
             "{gone}"
         );
         // A deleted run is an unknown run: nothing can be appended to it.
@@ -961,7 +1094,7 @@ async fn retention_deletes_old_finished_runs_and_their_events_only(kind: Kind) {
     ] {
         assert!(store.get_run(kept).await.unwrap().is_some(), "{kept}");
         assert_eq!(
-            seqs(&store.events_after(kept, 0).await.unwrap()),
+            seqs(&store.events_after(kept, 0, u32::MAX).await.unwrap()),
             events,
             "{kept}"
         );
@@ -1037,7 +1170,13 @@ async fn retention_batches_are_bounded_oldest_first_and_repeat_as_no_ops(kind: K
         0
     );
     assert!(remaining(store.clone()).await.is_empty());
-    assert!(store.events_after("r0", 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_after("r0", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
@@ -1126,10 +1265,7 @@ async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
     );
     assert_eq!(threads("alice", store.clone()).await, ["busy", "runless"]);
     assert_eq!(threads("bob", store.clone()).await, ["emptied"]);
-    assert_eq!(
-        store.list_thread_runs("alice", "busy").await.unwrap().len(),
-        1
-    );
+    assert_eq!(thread_runs(store.as_ref(), "alice", "busy").await.len(), 1);
 }
 
 async fn racing_retention_calls_delete_each_run_once(kind: Kind) {
@@ -1167,11 +1303,5 @@ async fn racing_retention_calls_delete_each_run_once(kind: Kind) {
         tokio::spawn(drain(second.clone()))
     );
     assert_eq!(a.unwrap() + b.unwrap(), 40);
-    assert!(
-        first
-            .list_thread_runs("alice", "t")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(thread_runs(first.as_ref(), "alice", "t").await.is_empty());
 }

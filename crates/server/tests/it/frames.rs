@@ -70,7 +70,7 @@ async fn the_bytes_a_socket_receives_are_the_stored_event_payloads() {
         .await
         .unwrap();
     let stored: Vec<String> = store
-        .events_after(&run_id, 0)
+        .events_after(&run_id, 0, u32::MAX)
         .await
         .unwrap()
         .into_iter()
