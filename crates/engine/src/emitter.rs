@@ -456,6 +456,56 @@ mod tests {
         assert_eq!(store.events_after("r", 0, u32::MAX).await.unwrap().len(), 1);
     }
 
+    /// Issue 15: a terminal event the store refuses is not published as if it were logged.
+    /// Followers get a retryable `INTERNAL` error naming no detail instead of the answer, the
+    /// end is reported unrecorded (so the node's orphan check ends the run in the log later),
+    /// and the log holds nothing.
+    #[tokio::test]
+    async fn a_terminal_event_the_store_refuses_is_not_published_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        // No such run in the store: its end_run is refused (RunNotFound).
+        let run = RunShared::new("ghost".into(), "t".into(), "u".into(), "acme".into());
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentCompleted {
+                    response: "the answer".into(),
+                    report: serde_json::Value::Null,
+                    duration_ms: 1,
+                },
+                RunStatus::Completed,
+            )
+            .await;
+        assert!(!recorded, "the end is not recorded");
+        let log = crate::follow::LogReader {
+            store: store.clone(),
+            wakeups: crate::follow::Wakeups::new(),
+            page: crate::follow::DEFAULT_LOG_PAGE,
+        };
+        let mut followed = crate::run::EventStream::live(run, 0, log);
+        let event = followed.next().await.unwrap();
+        match event.kind {
+            EventKind::AgentError {
+                error_code,
+                retryable,
+                ..
+            } => {
+                assert_eq!(error_code, ErrorCode::Internal);
+                assert!(retryable);
+            }
+            other => panic!("published as if written: {other:?}"),
+        }
+        assert!(
+            store
+                .events_after("ghost", 0, u32::MAX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     /// A refused write (not a lost database, not another node's end): the run fails with a
     /// correlation id, and its end is written only while the log is where the run left it.
     #[tokio::test]

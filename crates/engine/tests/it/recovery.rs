@@ -197,3 +197,37 @@ async fn a_crashed_run_with_a_log_longer_than_a_page_is_closed_after_its_last_ev
     ));
     assert_eq!(logged.last().unwrap().kind.type_name(), "agent_error");
 }
+
+/// Issue 15: a run whose terminal event is in the log but whose status still says it is going
+/// (the status update failed after the event was written) has only its status mended at the
+/// next recovery: nothing is appended after its terminal event.
+#[tokio::test]
+async fn a_logged_end_with_an_unrecorded_status_is_mended_without_new_events() {
+    let (store, _dir) = store().await;
+    crashed_run(
+        &store,
+        "run_ended",
+        &[
+            EventKind::AgentStarted {
+                user_request: "spend?".into(),
+                plan: vec!["data".into()],
+            },
+            EventKind::AgentCompleted {
+                response: "the answer".into(),
+                report: Value::Null,
+                duration_ms: 5,
+            },
+        ],
+    )
+    .await;
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let run = store.get_run("run_ended").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    let events = stored_events(&engine, &principal("alice", "acme"), "run_ended", 0)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].kind.type_name(), "agent_completed");
+}
