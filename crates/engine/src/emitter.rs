@@ -94,6 +94,8 @@ pub(crate) enum Lane {
 
 struct Pending {
     frame: EventFrame,
+    /// What the log stores when it is not the frame sent (`logged.rs`: the question left out).
+    stored: Option<String>,
     type_name: &'static str,
     lane: Lane,
 }
@@ -153,6 +155,9 @@ pub(crate) struct Emitter {
     queue: Option<mpsc::UnboundedSender<Pending>>,
     persister: Option<JoinHandle<()>>,
     failure: FailureCell,
+    /// The run's question, once `agent_started` has stated it: the log stores it only in the
+    /// run's row.
+    question: Option<String>,
 }
 
 impl Emitter {
@@ -173,6 +178,7 @@ impl Emitter {
             queue: Some(queue),
             persister: Some(persister),
             failure,
+            question: None,
         }
     }
 
@@ -186,6 +192,11 @@ impl Emitter {
             timestamp: agentwire_protocol::time::now(),
             kind,
         }
+    }
+
+    /// What the log stores of `event` when it is not the frame sent.
+    fn stored_form(&self, event: &RunEvent) -> Option<String> {
+        crate::logged::stored_form(event, self.question.as_deref()?)
     }
 
     /// Why the run's events stopped being written, if they did.
@@ -202,8 +213,12 @@ impl Emitter {
             return Err(failure.stop());
         }
         let event = self.next_event(agent, kind);
+        if let EventKind::AgentStarted { user_request, .. } = &event.kind {
+            self.question = Some(user_request.clone());
+        }
         let pending = Pending {
             frame: EventFrame::encode(&event),
+            stored: self.stored_form(&event),
             type_name: event.kind.type_name(),
             lane,
         };
@@ -261,7 +276,9 @@ impl Emitter {
         let terminal = NewEvent {
             seq: self.next_seq,
             event_type: event.kind.type_name().to_owned(),
-            payload: frame.as_str().to_owned(),
+            payload: self
+                .stored_form(&event)
+                .unwrap_or_else(|| frame.as_str().to_owned()),
         };
         let ended = self
             .store
@@ -333,6 +350,7 @@ async fn persist(
 ) {
     while let Some(Pending {
         frame,
+        stored,
         type_name,
         lane,
     }) = pending.recv().await
@@ -347,8 +365,9 @@ async fn persist(
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
+        let payload = stored.as_deref().unwrap_or(frame.as_str());
         let appended = store
-            .append_event(&run.run_id, frame.seq(), type_name, frame.as_str())
+            .append_event(&run.run_id, frame.seq(), type_name, payload)
             .await;
         if let Err(err) = appended {
             let _ = failure.set(failed(&run, frame.seq(), err));

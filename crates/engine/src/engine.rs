@@ -141,6 +141,8 @@ pub struct StartedRun {
 pub struct EventPages {
     store: Arc<dyn Store>,
     run_id: String,
+    /// The run's question, which the log keeps only in the run's row (`logged.rs`).
+    question: String,
     after_seq: u64,
     page: u32,
     done: bool,
@@ -175,7 +177,11 @@ impl EventPages {
             return Ok(None);
         };
         self.after_seq = last.seq;
-        decode_events(stored).map(Some)
+        let mut events = decode_events(stored)?;
+        for event in &mut events {
+            crate::logged::restore(event, &self.question);
+        }
+        Ok(Some(events))
     }
 }
 
@@ -230,6 +236,7 @@ impl ThreadHistory {
         EventPages {
             store: self.store.clone(),
             run_id: run.run_id.clone(),
+            question: run.user_request.clone(),
             after_seq: 0,
             page: self.log_page,
             done: false,
@@ -552,12 +559,13 @@ impl Engine {
         run_id: &str,
         after_seq: u64,
     ) -> Result<EventPages, EngineError> {
-        if self.owned_run(principal, run_id).await?.is_none() {
+        let Some(run) = self.owned_run(principal, run_id).await? else {
             return Err(EngineError::RunNotFound);
-        }
+        };
         Ok(EventPages {
             store: self.inner.store.clone(),
-            run_id: run_id.to_owned(),
+            run_id: run.run_id,
+            question: run.user_request,
             after_seq,
             page: self.inner.log.page,
             done: false,

@@ -165,6 +165,7 @@ impl LogReader {
             wake: self.wakeups.register(run_id),
             run_id: run_id.to_owned(),
             page: self.page.max(1),
+            question: None,
             next_seq: after_seq.saturating_add(1),
             buffered: VecDeque::new(),
             done: false,
@@ -179,6 +180,8 @@ pub(crate) struct LogFollower {
     wake: Wake,
     run_id: String,
     page: u32,
+    /// The run's question, once read: the log keeps it only in the run's row.
+    question: Option<String>,
     next_seq: u64,
     /// Frames read and not yet yielded, contiguous from `next_seq`.
     buffered: VecDeque<EventFrame>,
@@ -282,13 +285,31 @@ impl LogFollower {
                 // brings the rest.
                 break;
             }
-            // Read back once to be sure the log holds a run event; sent as it was logged.
-            decode_stored(&stored)?;
-            self.buffered
-                .push_back(EventFrame::stored(stored.seq, stored.payload));
+            // Read back once to be sure the log holds a run event; sent as it was logged,
+            // unless the log left the run's question out of it (`logged.rs`).
+            let mut event = decode_stored(&stored)?;
+            let frame = if crate::logged::needs_question(&event) {
+                crate::logged::restore(&mut event, &self.question().await?);
+                EventFrame::encode(&event)
+            } else {
+                EventFrame::stored(stored.seq, stored.payload)
+            };
+            self.buffered.push_back(frame);
             expected = expected.saturating_add(1);
         }
         Ok(!self.buffered.is_empty())
+    }
+}
+
+impl LogFollower {
+    /// The run's question, from its row (read once).
+    async fn question(&mut self) -> Result<String, EngineError> {
+        if self.question.is_none() {
+            // A run deleted meanwhile (retention) has no question left to give.
+            let run = self.store.get_run(&self.run_id).await?;
+            self.question = Some(run.map(|run| run.user_request).unwrap_or_default());
+        }
+        Ok(self.question.clone().unwrap_or_default())
     }
 }
 

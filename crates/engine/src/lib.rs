@@ -38,6 +38,7 @@ mod engine;
 mod error;
 mod findings;
 mod follow;
+mod logged;
 mod memo;
 mod offline;
 mod plan;

@@ -105,7 +105,9 @@ pub struct ThreadRecord {
 pub struct StoredEvent {
     pub run_id: String,
     pub seq: u64,
-    /// The JSON frame text exactly as sent to the client.
+    /// The JSON frame text as the engine stored it: the frame sent to the client, less the
+    /// run's question in `agent_started` and `agent_completed`, which the engine keeps in the
+    /// run's row only and puts back when it reads the log.
     pub payload: String,
 }
 
