@@ -605,11 +605,8 @@ impl Engine {
         Ok(self
             .inner
             .store
-            .list_threads(&principal.user_id, limit)
-            .await?
-            .into_iter()
-            .filter(|thread| thread.tenant_id == principal.tenant_id)
-            .collect())
+            .list_threads(&principal.user_id, &principal.tenant_id, limit)
+            .await?)
     }
 
     /// One of the user's threads in this tenant: its runs, oldest first, each with its

@@ -89,7 +89,7 @@ pub struct RunRecord {
     pub last_seq: u64,
 }
 
-/// One conversation thread. The key is `(user_id, thread_id)`.
+/// One conversation thread. The key is `(tenant_id, user_id, thread_id)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThreadRecord {
     pub thread_id: String,

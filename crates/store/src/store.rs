@@ -54,11 +54,12 @@ pub trait Store: Send + Sync + 'static {
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64>;
 
     // ---- threads ----
-    // A thread id is namespaced by user: (user_id, thread_id) is the key, so two users may use
-    // the same thread id without seeing each other.
+    // A thread id is namespaced by principal: (tenant_id, user_id, thread_id) is the key, so
+    // two users, or one `sub` in two tenants, may use the same thread id without seeing each
+    // other.
 
-    /// Creates the thread, or touches its `updated_at` (title and tenant of an existing thread
-    /// are kept). Returns the thread as stored.
+    /// Creates the thread, or touches its `updated_at` (the title of an existing thread is
+    /// kept). Returns the thread as stored.
     async fn upsert_thread(
         &self,
         user_id: &str,
@@ -67,8 +68,13 @@ pub trait Store: Send + Sync + 'static {
         title: &str,
     ) -> StoreResult<ThreadRecord>;
 
-    /// The user's threads, most recently updated first, at most `limit`.
-    async fn list_threads(&self, user_id: &str, limit: u32) -> StoreResult<Vec<ThreadRecord>>;
+    /// The user's threads in one tenant, most recently updated first, at most `limit`.
+    async fn list_threads(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ThreadRecord>>;
 
     // ---- runs ----
 

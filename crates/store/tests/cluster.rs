@@ -51,7 +51,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
         Admission::Admitted
     );
     // Admitted: the thread is there, titled by the question.
-    let threads = store.list_threads("alice", 10).await.unwrap();
+    let threads = store.list_threads("alice", "acme", 10).await.unwrap();
     assert_eq!(threads.len(), 1);
     assert_eq!(threads[0].thread_id, "t1");
     assert_eq!(threads[0].tenant_id, "acme");
@@ -75,7 +75,10 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
             .unwrap(),
         Admission::TooMany { .. }
     ));
-    assert_eq!(store.list_threads("alice", 10).await.unwrap(), threads);
+    assert_eq!(
+        store.list_threads("alice", "acme", 10).await.unwrap(),
+        threads
+    );
 
     // Once admitted again, the existing thread is touched, its title kept.
     store
@@ -89,7 +92,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
             .unwrap(),
         Admission::Admitted
     );
-    let touched = store.list_threads("alice", 10).await.unwrap();
+    let touched = store.list_threads("alice", "acme", 10).await.unwrap();
     assert_eq!(touched.len(), 1);
     assert_eq!(touched[0].title, threads[0].title);
     assert!(touched[0].updated_at > threads[0].updated_at);

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use agentwire_store::{Backend, RunRecord, RunStatus, SqliteStore, Store, StoreError, UsageRecord};
 use common::{Kind, TestDb, at, full, minimal, run, seqs, thread_runs};
+use sqlx::Connection;
 use tempfile::TempDir;
 
 on_both_backends!(
@@ -20,6 +21,7 @@ on_both_backends!(
     tenants_never_see_each_others_usage,
     insert_usage_is_all_or_nothing,
     threads_are_namespaced_by_user,
+    threads_are_namespaced_by_tenant_too,
     run_lifecycle_and_user_scoping,
     runs_in_flight_lists_accepted_and_running_only,
     append_event_refuses_duplicates_unknown_and_finished_runs,
@@ -226,16 +228,23 @@ async fn threads_are_namespaced_by_user(kind: Kind) {
     assert_eq!(bob.title, "Bob's spend");
     assert_eq!(bob.tenant_id, "globex");
 
-    let listed = store.list_threads("alice", 10).await.unwrap();
+    let listed = store.list_threads("alice", "acme", 10).await.unwrap();
     assert_eq!(listed, vec![alice.clone()]);
-    let listed = store.list_threads("bob", 10).await.unwrap();
+    let listed = store.list_threads("bob", "globex", 10).await.unwrap();
     assert_eq!(listed, vec![bob]);
-    assert!(store.list_threads("mallory", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_threads("mallory", "acme", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    // Touching keeps title, tenant and created_at; updated_at never moves backwards.
+    // Touching keeps title, tenant and created_at; updated_at never moves backwards. (The same
+    // thread id under another tenant is another thread: see the next test.)
     tokio::time::sleep(Duration::from_millis(5)).await;
     let touched = store
-        .upsert_thread("alice", "other-tenant", "t1", "a new title")
+        .upsert_thread("alice", "acme", "t1", "a new title")
         .await
         .unwrap();
     assert_eq!(touched.title, "Alice's spend");
@@ -260,15 +269,106 @@ async fn threads_are_namespaced_by_user(kind: Kind) {
         .await
         .unwrap();
     let ids: Vec<String> = store
-        .list_threads("alice", 10)
+        .list_threads("alice", "acme", 10)
         .await
         .unwrap()
         .into_iter()
         .map(|t| t.thread_id)
         .collect();
     assert_eq!(ids, ["t1", "t3", "t2"]);
-    assert_eq!(store.list_threads("alice", 2).await.unwrap().len(), 2);
-    assert!(store.list_threads("alice", 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_threads("alice", "acme", 2).await.unwrap().len(),
+        2
+    );
+    assert!(
+        store
+            .list_threads("alice", "acme", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn threads_are_namespaced_by_tenant_too(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    // The same `sub` in two tenants is two principals: the same thread id is two threads.
+    let acme = store
+        .upsert_thread("alice", "acme", "t1", "acme's question")
+        .await
+        .unwrap();
+    let globex = store
+        .upsert_thread("alice", "globex", "t1", "globex's question")
+        .await
+        .unwrap();
+    assert_eq!(acme.tenant_id, "acme");
+    assert_eq!(globex.tenant_id, "globex");
+    assert_eq!(globex.title, "globex's question");
+    assert_eq!(
+        store.list_threads("alice", "acme", 10).await.unwrap(),
+        [acme]
+    );
+    assert_eq!(
+        store.list_threads("alice", "globex", 10).await.unwrap(),
+        [globex]
+    );
+
+    // The limit applies within the tenant: newer threads elsewhere do not crowd it out.
+    for t in ["t2", "t3", "t4"] {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        store
+            .upsert_thread("alice", "globex", t, "more")
+            .await
+            .unwrap();
+    }
+    let first = store.list_threads("alice", "acme", 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].thread_id, "t1");
+    assert_eq!(
+        store
+            .list_threads("alice", "globex", 10)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // Retention empties acme's t1 only: globex's t1 still has a run and stays.
+    let old = RunRecord {
+        status: RunStatus::Completed,
+        finished_at: Some(at(1)),
+        ..run("old", "alice", "t1", at(0))
+    };
+    store.create_run(&old).await.unwrap();
+    let kept = RunRecord {
+        tenant_id: "globex".into(),
+        status: RunStatus::Completed,
+        finished_at: Some(chrono::Utc::now() + chrono::Duration::seconds(60)),
+        ..run("kept", "alice", "t1", at(0))
+    };
+    store.create_run(&kept).await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(
+        store.delete_finished_runs_before(later, 10).await.unwrap(),
+        1
+    );
+    assert!(
+        store
+            .list_threads("alice", "acme", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_threads("alice", "globex", 10)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 async fn run_lifecycle_and_user_scoping(kind: Kind) {
@@ -805,7 +905,7 @@ async fn assert_everything(store: &dyn Store) {
         vec![full(at(0), 1), minimal(at(1), "m")]
     );
     assert_eq!(
-        store.list_threads("alice", 10).await.unwrap()[0].title,
+        store.list_threads("alice", "acme", 10).await.unwrap()[0].title,
         "title"
     );
     let r1 = store.get_user_run("alice", "r1").await.unwrap().unwrap();
@@ -1243,7 +1343,7 @@ async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
     );
     let threads = |user: &'static str, store: Arc<dyn Store>| async move {
         let mut ids: Vec<String> = store
-            .list_threads(user, 10)
+            .list_threads(user, "acme", 10)
             .await
             .unwrap()
             .into_iter()
@@ -1304,4 +1404,70 @@ async fn racing_retention_calls_delete_each_run_once(kind: Kind) {
     );
     assert_eq!(a.unwrap() + b.unwrap(), 40);
     assert!(thread_runs(first.as_ref(), "alice", "t").await.is_empty());
+}
+
+/// PostgreSQL's version 3 keys threads by tenant: a thread row one `sub` shared across two
+/// tenants under version 2 stays with its tenant, and the other tenant gets a row of its own,
+/// titled by its first question. (SQLite's version 4 is tested in src/migrate.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_upgrade_gives_each_tenant_its_own_thread() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+         applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for sql in [
+        include_str!("../migrations/postgres/0001_initial.sql"),
+        include_str!("../migrations/postgres/0002_retention.sql"),
+    ] {
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+    let long = "é".repeat(100);
+    sqlx::raw_sql(
+        "INSERT INTO schema_migrations VALUES (1, 0), (2, 0);
+         INSERT INTO threads VALUES ('u', 't', 'acme', 'acme title', 1, 5);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (run_id, tenant, question, created) in [
+        ("r1", "acme", "q1", 1_i64),
+        ("r3", "globex", "later", 9),
+        ("r2", "globex", long.as_str(), 7),
+    ] {
+        sqlx::query(
+            "INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request, \
+             status, created_at, last_seq) \
+             VALUES ($1, 't', 'u', $2, 'supervisor', $3, 'completed', $4, 0)",
+        )
+        .bind(run_id)
+        .bind(tenant)
+        .bind(question)
+        .bind(created)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = db.open().await;
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Backend::Postgres.latest_schema_version()
+    );
+    let acme = store.list_threads("u", "acme", 10).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    assert_eq!(acme[0].title, "acme title");
+    let globex = store.list_threads("u", "globex", 10).await.unwrap();
+    assert_eq!(globex.len(), 1);
+    assert_eq!(globex[0].title, agentwire_store::thread_title(&long));
+    assert_eq!(globex[0].created_at.timestamp_millis(), 7);
+    assert_eq!(globex[0].updated_at.timestamp_millis(), 9);
+    store.close().await;
 }

@@ -249,7 +249,7 @@ async fn upsert_thread(
     let row = sqlx::query(concat!(
         "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-         ON CONFLICT (user_id, thread_id) \
+         ON CONFLICT (tenant_id, user_id, thread_id) \
          DO UPDATE SET updated_at = GREATEST(threads.updated_at, excluded.updated_at) \
          RETURNING ",
         thread_columns!()
@@ -392,14 +392,20 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn list_threads(&self, user_id: &str, limit: u32) -> StoreResult<Vec<ThreadRecord>> {
+    async fn list_threads(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ThreadRecord>> {
         self.bounded(async {
             let rows = sqlx::query(concat!(
                 "SELECT ",
                 thread_columns!(),
-                " FROM threads WHERE user_id = $1 \
-                  ORDER BY updated_at DESC, thread_id DESC LIMIT $2"
+                " FROM threads WHERE tenant_id = $1 AND user_id = $2 \
+                  ORDER BY updated_at DESC, thread_id DESC LIMIT $3"
             ))
+            .bind(tenant_id)
             .bind(user_id)
             .bind(i64::from(limit))
             .fetch_all(self.pool())

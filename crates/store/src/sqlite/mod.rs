@@ -166,6 +166,14 @@ const THREAD_RUNS_SQL: &str = concat!(
      ORDER BY created_at, rowid LIMIT ?6"
 );
 
+/// A user's threads in one tenant, newest first (through `threads_user_updated`).
+const LIST_THREADS_SQL: &str = concat!(
+    "SELECT ",
+    thread_columns!(),
+    " FROM threads WHERE tenant_id = ? AND user_id = ? \
+      ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
+);
+
 /// A page of a run's log.
 const EVENTS_AFTER_SQL: &str =
     "SELECT seq, payload FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?";
@@ -231,7 +239,7 @@ async fn upsert_thread(
     let row = sqlx::query(concat!(
         "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (user_id, thread_id) \
+         ON CONFLICT (tenant_id, user_id, thread_id) \
          DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at) \
          RETURNING ",
         thread_columns!()
@@ -360,17 +368,18 @@ impl Store for SqliteStore {
         upsert_thread(&mut conn, user_id, tenant_id, thread_id, title).await
     }
 
-    async fn list_threads(&self, user_id: &str, limit: u32) -> StoreResult<Vec<ThreadRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            thread_columns!(),
-            " FROM threads WHERE user_id = ? \
-              ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
-        ))
-        .bind(user_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+    async fn list_threads(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ThreadRecord>> {
+        let rows = sqlx::query(LIST_THREADS_SQL)
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(thread_from_row).collect()
     }
 
@@ -711,11 +720,7 @@ mod tests {
             usage::SELECT_USAGE_SQL,
             THREAD_RUNS_SQL,
             EVENTS_AFTER_SQL,
-            concat!(
-                "SELECT ",
-                thread_columns!(),
-                " FROM threads WHERE user_id = ? ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
-            ),
+            LIST_THREADS_SQL,
             // Admission's count must not scan the user's finished runs.
             "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND user_id = ? \
              AND status IN ('accepted', 'running')",
