@@ -97,6 +97,8 @@ pub(crate) enum Lane {
 
 struct Pending {
     frame: EventFrame,
+    /// What the log stores when it is not the frame sent (`logged.rs`: the question left out).
+    stored: Option<String>,
     type_name: &'static str,
     lane: Lane,
 }
@@ -156,6 +158,9 @@ pub(crate) struct Emitter {
     queue: Option<mpsc::UnboundedSender<Pending>>,
     persister: Option<JoinHandle<()>>,
     failure: FailureCell,
+    /// The run's question, once `agent_started` has stated it: the log stores it only in the
+    /// run's row.
+    question: Option<String>,
 }
 
 impl Emitter {
@@ -176,6 +181,7 @@ impl Emitter {
             queue: Some(queue),
             persister: Some(persister),
             failure,
+            question: None,
         }
     }
 
@@ -189,6 +195,11 @@ impl Emitter {
             timestamp: agentwire_protocol::time::now(),
             kind,
         }
+    }
+
+    /// What the log stores of `event` when it is not the frame sent.
+    fn stored_form(&self, event: &RunEvent) -> Option<String> {
+        crate::logged::stored_form(event, self.question.as_deref()?)
     }
 
     /// Why the run's events stopped being written, if they did.
@@ -205,8 +216,12 @@ impl Emitter {
             return Err(failure.stop());
         }
         let event = self.next_event(agent, kind);
+        if let EventKind::AgentStarted { user_request, .. } = &event.kind {
+            self.question = Some(user_request.clone());
+        }
         let pending = Pending {
             frame: EventFrame::encode(&event),
+            stored: self.stored_form(&event),
             type_name: event.kind.type_name(),
             lane,
         };
@@ -264,7 +279,9 @@ impl Emitter {
         let terminal = NewEvent {
             seq: self.next_seq,
             event_type: event.kind.type_name().to_owned(),
-            payload: frame.as_str().to_owned(),
+            payload: self
+                .stored_form(&event)
+                .unwrap_or_else(|| frame.as_str().to_owned()),
         };
         let ended = self
             .store
@@ -336,6 +353,7 @@ async fn persist(
 ) {
     while let Some(Pending {
         frame,
+        stored,
         type_name,
         lane,
     }) = pending.recv().await
@@ -350,8 +368,9 @@ async fn persist(
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
+        let payload = stored.as_deref().unwrap_or(frame.as_str());
         let appended = store
-            .append_event(&run.run_id, frame.seq(), type_name, frame.as_str())
+            .append_event(&run.run_id, frame.seq(), type_name, payload)
             .await;
         if let Err(err) = appended {
             let _ = failure.set(failed(&run, frame.seq(), err));
@@ -456,7 +475,57 @@ mod tests {
             .await;
         assert!(recorded, "the other node recorded the end");
         assert_eq!(run.published_seq(), 1, "nothing after the refused write");
-        assert_eq!(store.events_after("r", 0).await.unwrap().len(), 1);
+        assert_eq!(store.events_after("r", 0, u32::MAX).await.unwrap().len(), 1);
+    }
+
+    /// Issue 15: a terminal event the store refuses is not published as if it were logged.
+    /// Followers get a retryable `INTERNAL` error naming no detail instead of the answer, the
+    /// end is reported unrecorded (so the node's orphan check ends the run in the log later),
+    /// and the log holds nothing.
+    #[tokio::test]
+    async fn a_terminal_event_the_store_refuses_is_not_published_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        // No such run in the store: its end_run is refused (RunNotFound).
+        let run = RunShared::new("ghost".into(), "t".into(), "u".into(), "acme".into());
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentCompleted {
+                    response: "the answer".into(),
+                    report: serde_json::Value::Null,
+                    duration_ms: 1,
+                },
+                RunStatus::Completed,
+            )
+            .await;
+        assert!(!recorded, "the end is not recorded");
+        let log = crate::follow::LogReader {
+            store: store.clone(),
+            wakeups: crate::follow::Wakeups::new(),
+            page: crate::follow::DEFAULT_LOG_PAGE,
+        };
+        let mut followed = crate::run::EventStream::live(run, 0, log);
+        let event = followed.next().await.unwrap();
+        match event.kind {
+            EventKind::AgentError {
+                error_code,
+                retryable,
+                ..
+            } => {
+                assert_eq!(error_code, ErrorCode::Internal);
+                assert!(retryable);
+            }
+            other => panic!("published as if written: {other:?}"),
+        }
+        assert!(
+            store
+                .events_after("ghost", 0, u32::MAX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// A refused write (not a lost database, not another node's end): the run fails with a

@@ -5,9 +5,9 @@
 //! notices); on SQLite it first ends the runs a previous process left. A run's life:
 //! `start_run` refuses it at once when this node is overloaded (the line for analysis or the
 //! runs being created are full: `UNAVAILABLE` with `retry_after_ms`), puts it in the registry,
-//! has the store admit it (thread free, user within the limit, across every node) and record its
-//! node, records the thread and spawns its driver (`driver.rs`), which emits every event from
-//! `agent_started` to the terminal one. The runs of this node share its CPU pool, its line for
+//! has the store admit it (thread free, user within the limit, across every node) and record it
+//! with its node and its thread in one transaction, and spawns its driver (`driver.rs`), which
+//! emits every event from `agent_started` to the terminal one. The runs of this node share its CPU pool, its line for
 //! analysis, its memoized tool results and its write lanes (`pool.rs`, `memo.rs`, `emitter.rs`). Callers follow
 //! a run through an [`EventStream`]: live from the run while it executes here, from the log
 //! otherwise (`follow.rs`: after it ended, or while it executes on another node). A cancel for a
@@ -19,7 +19,7 @@ use crate::context::Workshop;
 use crate::driver::Driver;
 use crate::emitter::WriteLanes;
 use crate::error::EngineError;
-use crate::follow::{LogReader, Wakeups, decode_event};
+use crate::follow::{DEFAULT_LOG_PAGE, LogReader, Wakeups, decode_event};
 use crate::memo::Memo;
 use crate::pool::{Admission as AnalysisLine, CpuPool};
 use crate::registry::{EngineMetrics, Registry};
@@ -28,7 +28,9 @@ use crate::run::{EventStream, RunShared, StopReason};
 use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
 use agentwire_protocol::{AgentKind, RunEvent, StartRun};
-use agentwire_store::{Admission, Backend, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord};
+use agentwire_store::{
+    Admission, Backend, RunCursor, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -87,10 +89,18 @@ pub struct EngineConfig {
     /// (and threads left without runs), by a background task on every node. `None` keeps
     /// them forever.
     pub retention: Option<RetentionConfig>,
+    /// Events read from a run's log at a time, for `resume`, following a run through the log
+    /// and the history reads: the most of one log held in memory at once (at least 1).
+    pub log_page: u32,
+    /// Runs of a thread read at a time for its history (at least 1).
+    pub runs_page: u32,
 }
 
 /// The default [`EngineConfig::node_lease`].
 pub const DEFAULT_NODE_LEASE: Duration = Duration::from_secs(10);
+
+/// The default [`EngineConfig::runs_page`].
+pub const DEFAULT_RUNS_PAGE: u32 = 32;
 
 /// The default retention age (`agentwire serve --retain-runs-days 30`).
 pub const DEFAULT_RETAIN_RUNS: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -111,6 +121,8 @@ impl Default for EngineConfig {
             memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
             max_starting_runs: 512,
             retention: Some(RetentionConfig::new(DEFAULT_RETAIN_RUNS)),
+            log_page: DEFAULT_LOG_PAGE,
+            runs_page: DEFAULT_RUNS_PAGE,
         }
     }
 }
@@ -124,11 +136,112 @@ pub struct StartedRun {
     pub events: EventStream,
 }
 
-/// One run of a thread as it was recorded: the run and its persisted events, in `seq` order.
-#[derive(Debug, Clone)]
-pub struct RunHistory {
-    pub run: RunRecord,
-    pub events: Vec<RunEvent>,
+/// A run's persisted events, read from its log a page at a time so that a long run is never
+/// held whole ([`Engine::run_events`], [`ThreadHistory::events`]).
+pub struct EventPages {
+    store: Arc<dyn Store>,
+    run_id: String,
+    /// The run's question, which the log keeps only in the run's row (`logged.rs`).
+    question: String,
+    after_seq: u64,
+    page: u32,
+    done: bool,
+}
+
+impl std::fmt::Debug for EventPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPages")
+            .field("run_id", &self.run_id)
+            .field("after_seq", &self.after_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventPages {
+    /// The next events in `seq` order, at most a page; `None` once the log holds no more. A
+    /// run still going gives the events persisted by the time each page is read.
+    ///
+    /// # Errors
+    /// `Store` when the log cannot be read; `Internal` for a corrupt log.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<RunEvent>>, EngineError> {
+        if self.done {
+            return Ok(None);
+        }
+        let stored = self
+            .store
+            .events_after(&self.run_id, self.after_seq, self.page)
+            .await?;
+        // A page that is not full was the end of the log when it was read.
+        self.done = stored.len() < self.page as usize;
+        let Some(last) = stored.last() else {
+            return Ok(None);
+        };
+        self.after_seq = last.seq;
+        let mut events = decode_events(stored)?;
+        for event in &mut events {
+            crate::logged::restore(event, &self.question);
+        }
+        Ok(Some(events))
+    }
+}
+
+/// One of a user's threads as it was recorded: its runs, oldest first, read a page at a time
+/// ([`Engine::thread_history`]), and each run's events through [`ThreadHistory::events`].
+pub struct ThreadHistory {
+    store: Arc<dyn Store>,
+    principal: Principal,
+    thread_id: String,
+    after: Option<RunCursor>,
+    runs_page: u32,
+    log_page: u32,
+    done: bool,
+}
+
+impl std::fmt::Debug for ThreadHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadHistory")
+            .field("thread_id", &self.thread_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThreadHistory {
+    /// The next runs of the thread, oldest first, at most a page; `None` once there are no
+    /// more (at once for a thread with no run of this user in this tenant).
+    ///
+    /// # Errors
+    /// `Store` when the runs cannot be read.
+    pub async fn next_runs(&mut self) -> Result<Option<Vec<RunRecord>>, EngineError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .list_thread_runs(
+                &self.principal.user_id,
+                &self.principal.tenant_id,
+                &self.thread_id,
+                self.after.as_ref(),
+                self.runs_page,
+            )
+            .await?;
+        self.done = page.next.is_none();
+        self.after = page.next;
+        Ok(Some(page.runs).filter(|runs| !runs.is_empty()))
+    }
+
+    /// The persisted events of one of the runs [`ThreadHistory::next_runs`] gave.
+    pub fn events(&self, run: &RunRecord) -> EventPages {
+        // The runs were listed for this user, so reading their logs needs no further check.
+        EventPages {
+            store: self.store.clone(),
+            run_id: run.run_id.clone(),
+            question: run.user_request.clone(),
+            after_seq: 0,
+            page: self.log_page,
+            done: false,
+        }
+    }
 }
 
 /// The engine. Cheap to clone; clones share everything.
@@ -228,6 +341,7 @@ impl Engine {
                 log: LogReader {
                     store: store.clone(),
                     wakeups,
+                    page: config.log_page.max(1),
                 },
                 store,
                 tenants,
@@ -353,27 +467,7 @@ impl Engine {
             inner.registry.remove(&run);
             return Err(err);
         }
-        let title: String = request.user_request.chars().take(80).collect();
-        let threaded = inner
-            .store
-            .upsert_thread(&principal.user_id, &principal.tenant_id, &thread_id, &title)
-            .await;
         drop(starting);
-        if let Err(err) = threaded {
-            // Admitted but not startable: end it at once so it frees its thread and its place
-            // in the user's limit (or, failing that, the orphan check ends it later).
-            let finished = Some(agentwire_protocol::time::now());
-            if inner
-                .store
-                .set_run_status(&run_id, RunStatus::Failed, finished)
-                .await
-                .is_err()
-            {
-                inner.registry.note_unrecorded();
-            }
-            inner.registry.remove(&run);
-            return Err(err.into());
-        }
 
         inner.registry.started();
         let events = EventStream::live(run.clone(), 0, inner.log.clone());
@@ -455,7 +549,7 @@ impl Engine {
         }
     }
 
-    /// The run's persisted events after `after_seq`.
+    /// The run's persisted events after `after_seq`, to be read a page at a time.
     ///
     /// # Errors
     /// `RunNotFound` when no run with this id belongs to the user.
@@ -464,20 +558,18 @@ impl Engine {
         principal: &Principal,
         run_id: &str,
         after_seq: u64,
-    ) -> Result<Vec<RunEvent>, EngineError> {
-        self.stored_events(principal, run_id, after_seq).await
-    }
-
-    async fn stored_events(
-        &self,
-        principal: &Principal,
-        run_id: &str,
-        after_seq: u64,
-    ) -> Result<Vec<RunEvent>, EngineError> {
-        if self.owned_run(principal, run_id).await?.is_none() {
+    ) -> Result<EventPages, EngineError> {
+        let Some(run) = self.owned_run(principal, run_id).await? else {
             return Err(EngineError::RunNotFound);
-        }
-        decode_events(self.inner.store.events_after(run_id, after_seq).await?)
+        };
+        Ok(EventPages {
+            store: self.inner.store.clone(),
+            run_id: run.run_id,
+            question: run.user_request,
+            after_seq,
+            page: self.inner.log.page,
+            done: false,
+        })
     }
 
     /// The stored run, when it belongs to this user in this tenant. A user who belongs to several
@@ -513,44 +605,27 @@ impl Engine {
         Ok(self
             .inner
             .store
-            .list_threads(&principal.user_id, limit)
-            .await?
-            .into_iter()
-            .filter(|thread| thread.tenant_id == principal.tenant_id)
-            .collect())
+            .list_threads(&principal.user_id, &principal.tenant_id, limit)
+            .await?)
     }
 
-    /// One of the user's threads: its runs, oldest first, each with its persisted events. A run
-    /// still going has the events persisted so far; follow it with [`Engine::follow`] from its
-    /// last `seq`.
+    /// One of the user's threads in this tenant: its runs, oldest first, each with its
+    /// persisted events, read a page at a time. A run still going has the events persisted so
+    /// far; follow it with [`Engine::follow`] from its last `seq`.
     ///
-    /// Empty when the user has no run on a thread with this id; another user's thread looks the
-    /// same (no existence oracle).
-    ///
-    /// # Errors
-    /// `Store` when the runs or their logs cannot be read; `Internal` for a corrupt log.
-    pub async fn thread_history(
-        &self,
-        principal: &Principal,
-        thread_id: &str,
-    ) -> Result<Vec<RunHistory>, EngineError> {
-        let store = &self.inner.store;
-        if thread_id.contains('\0') {
-            return Ok(Vec::new());
+    /// No runs when the user has no run on a thread with this id; another user's thread looks
+    /// the same (no existence oracle).
+    pub fn thread_history(&self, principal: &Principal, thread_id: &str) -> ThreadHistory {
+        ThreadHistory {
+            store: self.inner.store.clone(),
+            principal: principal.clone(),
+            thread_id: thread_id.to_owned(),
+            after: None,
+            runs_page: self.inner.config.runs_page.max(1),
+            log_page: self.inner.log.page,
+            // No stored id holds a NUL, and PostgreSQL cannot even compare with one.
+            done: thread_id.contains('\0'),
         }
-        let runs = store
-            .list_thread_runs(&principal.user_id, thread_id)
-            .await?;
-        let mut history = Vec::with_capacity(runs.len());
-        for run in runs
-            .into_iter()
-            .filter(|run| run.tenant_id == principal.tenant_id)
-        {
-            // The runs were listed for this user, so reading their logs needs no further check.
-            let events = decode_events(store.events_after(&run.run_id, 0).await?)?;
-            history.push(RunHistory { run, events });
-        }
-        Ok(history)
     }
 
     /// Stores usage records for a tenant, all or nothing, and makes the next run see them.

@@ -21,6 +21,9 @@ use tokio::sync::watch;
 
 /// While the notice listener is down, how often a follower reads the log anyway.
 const POLL_WHILE_DISCONNECTED: Duration = Duration::from_secs(1);
+/// Events read from the log at a time, unless configured (`EngineConfig::log_page`): a
+/// follower, a history read or a recovery holds at most this many events of a log at once.
+pub const DEFAULT_LOG_PAGE: u32 = 256;
 /// After a failed read (the database is unreachable), how long before the next attempt.
 const RETRY_AFTER_READ_ERROR: Duration = Duration::from_secs(1);
 
@@ -144,6 +147,8 @@ impl Drop for Wake {
 pub(crate) struct LogReader {
     pub store: Arc<dyn Store>,
     pub wakeups: Arc<Wakeups>,
+    /// Events read from the log at a time (at least 1).
+    pub page: u32,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -159,6 +164,8 @@ impl LogReader {
             store: self.store.clone(),
             wake: self.wakeups.register(run_id),
             run_id: run_id.to_owned(),
+            page: self.page.max(1),
+            question: None,
             next_seq: after_seq.saturating_add(1),
             buffered: VecDeque::new(),
             done: false,
@@ -172,6 +179,9 @@ pub(crate) struct LogFollower {
     store: Arc<dyn Store>,
     wake: Wake,
     run_id: String,
+    page: u32,
+    /// The run's question, once read: the log keeps it only in the run's row.
+    question: Option<String>,
     next_seq: u64,
     /// Frames read and not yet yielded, contiguous from `next_seq`.
     buffered: VecDeque<EventFrame>,
@@ -259,10 +269,14 @@ impl LogFollower {
         }
     }
 
-    /// Buffers the contiguous events after `next_seq - 1`; true when there were any.
+    /// Buffers the contiguous events after `next_seq - 1`, a page at most (the next read,
+    /// once they are yielded, brings the next page); true when there were any.
     async fn read_events(&mut self) -> Result<bool, EngineError> {
         let after = self.next_seq.saturating_sub(1);
-        let stored = self.store.events_after(&self.run_id, after).await?;
+        let stored = self
+            .store
+            .events_after(&self.run_id, after, self.page)
+            .await?;
         // Counted by hand, not with `(next_seq..)`: a resume past the end may ask for u64::MAX.
         let mut expected = self.next_seq;
         for stored in stored {
@@ -271,13 +285,31 @@ impl LogFollower {
                 // brings the rest.
                 break;
             }
-            // Read back once to be sure the log holds a run event; sent as it was logged.
-            decode_stored(&stored)?;
-            self.buffered
-                .push_back(EventFrame::stored(stored.seq, stored.payload));
+            // Read back once to be sure the log holds a run event; sent as it was logged,
+            // unless the log left the run's question out of it (`logged.rs`).
+            let mut event = decode_stored(&stored)?;
+            let frame = if crate::logged::needs_question(&event) {
+                crate::logged::restore(&mut event, &self.question().await?);
+                EventFrame::encode(&event)
+            } else {
+                EventFrame::stored(stored.seq, stored.payload)
+            };
+            self.buffered.push_back(frame);
             expected = expected.saturating_add(1);
         }
         Ok(!self.buffered.is_empty())
+    }
+}
+
+impl LogFollower {
+    /// The run's question, from its row (read once).
+    async fn question(&mut self) -> Result<String, EngineError> {
+        if self.question.is_none() {
+            // A run deleted meanwhile (retention) has no question left to give.
+            let run = self.store.get_run(&self.run_id).await?;
+            self.question = Some(run.map(|run| run.user_request).unwrap_or_default());
+        }
+        Ok(self.question.clone().unwrap_or_default())
     }
 }
 
@@ -373,6 +405,7 @@ mod tests {
         let reader = LogReader {
             store: store.clone(),
             wakeups: wakeups.clone(),
+            page: DEFAULT_LOG_PAGE,
         };
         append(&store, 1, thinking("one")).await;
         append(&store, 2, thinking("two")).await;
@@ -427,6 +460,7 @@ mod tests {
         let reader = LogReader {
             store,
             wakeups: Wakeups::new(),
+            page: DEFAULT_LOG_PAGE,
         };
         let mut from_start = reader.follow("r", 0);
         assert_eq!(next(&mut from_start).await, Some(1));
@@ -438,6 +472,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_follower_reads_a_long_log_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        for seq in 1..=6 {
+            append(&store, seq, thinking("step")).await;
+        }
+        let error = EventKind::AgentError {
+            error_code: agentwire_protocol::ErrorCode::Interrupted,
+            message: "gone".into(),
+            retryable: true,
+        };
+        append(&store, 7, error).await;
+        for page in [1, 2, 3] {
+            let reader = LogReader {
+                store: store.clone(),
+                wakeups: Wakeups::new(),
+                page,
+            };
+            let mut follower = reader.follow("r", 1);
+            let mut seqs = Vec::new();
+            while let Some(seq) = next(&mut follower).await {
+                assert!(
+                    follower.buffered.len() < page as usize,
+                    "more than a page held"
+                );
+                seqs.push(seq);
+            }
+            assert_eq!(seqs, [2, 3, 4, 5, 6, 7], "pages of {page}");
+        }
+    }
+
+    #[tokio::test]
     async fn while_notices_are_down_followers_poll() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_run(&dir).await;
@@ -445,6 +511,7 @@ mod tests {
         let reader = LogReader {
             store: store.clone(),
             wakeups: wakeups.clone(),
+            page: DEFAULT_LOG_PAGE,
         };
         let mut follower = reader.follow("r", 0);
         let reading = tokio::spawn(async move { next(&mut follower).await });

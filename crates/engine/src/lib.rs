@@ -39,6 +39,7 @@ mod error;
 mod findings;
 mod follow;
 mod frame;
+mod logged;
 mod memo;
 mod offline;
 mod plan;
@@ -56,11 +57,12 @@ mod tools;
 
 pub use agents::{agent_description, agent_tools};
 pub use engine::{
-    DEFAULT_NODE_LEASE, DEFAULT_RETAIN_RUNS, Engine, EngineConfig, Principal, RunHistory,
-    StartedRun,
+    DEFAULT_NODE_LEASE, DEFAULT_RETAIN_RUNS, DEFAULT_RUNS_PAGE, Engine, EngineConfig, EventPages,
+    Principal, StartedRun, ThreadHistory,
 };
 pub use error::EngineError;
 pub use findings::{SeriesFindings, SeriesForecast};
+pub use follow::DEFAULT_LOG_PAGE;
 pub use frame::EventFrame;
 pub use offline::{analyze_focus, analyze_series, analyze_usage};
 pub use registry::EngineMetrics;

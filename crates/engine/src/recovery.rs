@@ -75,11 +75,12 @@ pub(crate) async fn end_interrupted(
 ) -> Result<bool, EngineError> {
     let mut last_seq = run.last_seq;
     for _ in 0..MAX_ATTEMPTS {
-        let logged = store.events_after(&run.run_id, 0).await?;
+        let logged = LogTail::read(store, &run.run_id).await?;
         // A crash between persisting the terminal event and recording the status (possible
-        // with builds that wrote them apart) leaves a finished run marked in flight: only its
-        // status needs mending.
-        if let Some(last) = logged.last()
+        // with builds that wrote them apart, or a status update that failed after the
+        // terminal event was written) leaves a finished run marked in flight: only its status
+        // needs mending.
+        if let Some(last) = &logged.last
             && let Some(status) = terminal_status(&last.payload)
         {
             store
@@ -87,8 +88,11 @@ pub(crate) async fn end_interrupted(
                 .await?;
             return Ok(true);
         }
-        let after_seq = logged.last().map_or(last_seq, |e| e.seq.max(last_seq));
-        let events = closing_events(run, &logged, after_seq, gone);
+        let after_seq = logged
+            .last
+            .as_ref()
+            .map_or(last_seq, |e| e.seq.max(last_seq));
+        let events = closing_events(run, logged.open, after_seq, gone);
         match store
             .end_run(
                 &run.run_id,
@@ -112,11 +116,11 @@ pub(crate) async fn end_interrupted(
 /// `tool_executing` has its `tool_completed` before the terminal event), then `agent_error`.
 fn closing_events(
     run: &RunRecord,
-    logged: &[StoredEvent],
+    open: Vec<OpenCall>,
     after_seq: u64,
     gone: Gone,
 ) -> Vec<NewEvent> {
-    let mut closing: Vec<(String, EventKind)> = open_tool_calls(logged)
+    let mut closing: Vec<(String, EventKind)> = open
         .into_iter()
         .map(|(agent, tool, tool_call_id)| {
             let kind = EventKind::ToolCompleted {
@@ -161,25 +165,52 @@ fn closing_events(
         .collect()
 }
 
-/// The tool calls a logged run opened and never closed: (agent, tool, tool_call_id), in order.
-fn open_tool_calls(logged: &[StoredEvent]) -> Vec<(String, String, String)> {
-    let mut open: Vec<(String, String, String)> = Vec::new();
-    for stored in logged {
+/// A tool call opened and not yet closed: (agent, tool, tool_call_id).
+type OpenCall = (String, String, String);
+
+/// What ending a run needs from its log: the last event and the tool calls left open. Read a
+/// page at a time, so a long log is never held whole.
+struct LogTail {
+    last: Option<StoredEvent>,
+    open: Vec<OpenCall>,
+}
+
+impl LogTail {
+    async fn read(store: &dyn Store, run_id: &str) -> Result<LogTail, EngineError> {
+        let page = crate::follow::DEFAULT_LOG_PAGE;
+        let mut tail = LogTail {
+            last: None,
+            open: Vec::new(),
+        };
+        loop {
+            let after = tail.last.as_ref().map_or(0, |e| e.seq);
+            let events = store.events_after(run_id, after, page).await?;
+            let full = events.len() >= page as usize;
+            for stored in events {
+                tail.track(&stored);
+                tail.last = Some(stored);
+            }
+            if !full {
+                return Ok(tail);
+            }
+        }
+    }
+
+    fn track(&mut self, stored: &StoredEvent) {
         let Ok(ServerFrame::Event(event)) = serde_json::from_str::<ServerFrame>(&stored.payload)
         else {
-            continue;
+            return;
         };
         match event.kind {
             EventKind::ToolExecuting {
                 tool, tool_call_id, ..
-            } => open.push((event.agent, tool, tool_call_id)),
+            } => self.open.push((event.agent, tool, tool_call_id)),
             EventKind::ToolCompleted { tool_call_id, .. } => {
-                open.retain(|(_, _, id)| *id != tool_call_id);
+                self.open.retain(|(_, _, id)| *id != tool_call_id);
             }
             _ => {}
         }
     }
-    open
 }
 
 /// The run status a persisted terminal event stands for, if the event is terminal.

@@ -249,6 +249,7 @@ mod tests {
         LogReader {
             store: agentwire_store::connect(&url).await.unwrap(),
             wakeups: Wakeups::new(),
+            page: crate::follow::DEFAULT_LOG_PAGE,
         }
     }
 

@@ -197,7 +197,7 @@ async fn main() {
     }
     for (label, store) in &stores {
         let t = Instant::now();
-        let replay = store.events_after("c1-0-0", 0).await.unwrap();
+        let replay = store.events_after("c1-0-0", 0, u32::MAX).await.unwrap();
         println!(
             "{label:<8} events_after {} events: {:?}",
             replay.len(),

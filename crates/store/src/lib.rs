@@ -31,8 +31,8 @@ use std::time::Duration;
 pub use agentwire_analytics::UsageRecord;
 pub use error::{StoreError, StoreResult};
 pub use model::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoredEvent,
-    ThreadRecord,
+    Admission, Backend, EndRun, NewEvent, NodeRecord, RunCursor, RunPage, RunRecord, RunStatus,
+    StoredEvent, ThreadRecord, thread_title,
 };
 pub use notice::{Notice, Notices, ResyncReason};
 pub use postgres::{DEFAULT_POOL_SIZE, PostgresStore};

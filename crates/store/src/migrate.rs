@@ -33,6 +33,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/sqlite/0003_retention.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/sqlite/0004_threads_by_tenant.sql"),
+    },
 ];
 
 /// Every PostgreSQL migration, oldest first; versions strictly increasing.
@@ -44,6 +48,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../migrations/postgres/0002_retention.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/postgres/0003_threads_by_tenant.sql"),
     },
 ];
 
@@ -185,8 +193,8 @@ mod tests {
             assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
-        assert_eq!(Backend::Sqlite.latest_schema_version(), 3);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 2);
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 4);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 3);
     }
 
     async fn memory_pool() -> SqlitePool {
@@ -244,6 +252,52 @@ mod tests {
         assert_eq!(row.get::<String, _>(0), "running");
         assert_eq!(row.get::<i64, _>(1), 3);
         assert_eq!(row.get::<Option<String>, _>(2), None);
+    }
+
+    /// Version 4 keys threads by tenant: a thread row one `sub` shared across two tenants stays
+    /// with its tenant, and the other tenant gets a row of its own, titled by its first question.
+    #[tokio::test]
+    async fn a_version_3_thread_shared_by_two_tenants_becomes_two_threads() {
+        let pool = memory_pool().await;
+        sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL)
+            .execute(&pool)
+            .await
+            .unwrap();
+        for migration in &SQLITE_MIGRATIONS[..3] {
+            sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
+        }
+        let long = "é".repeat(100);
+        sqlx::query(
+            "INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0);
+             INSERT INTO threads VALUES ('u', 't', 'acme', 'acme title', 1, 5);
+             INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
+                               status, created_at, last_seq)
+             VALUES ('r1', 't', 'u', 'acme', 'supervisor', 'q1', 'completed', 1, 0),
+                    ('r3', 't', 'u', 'globex', 'supervisor', 'later', 'completed', 9, 0),
+                    ('r2', 't', 'u', 'globex', 'supervisor', ?, 'completed', 7, 0);",
+        )
+        .bind(&long)
+        .execute(&pool)
+        .await
+        .unwrap();
+        run_sqlite(&pool).await.unwrap();
+        let rows = sqlx::query(
+            "SELECT tenant_id, title, created_at, updated_at FROM threads ORDER BY tenant_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let threads: Vec<(String, String, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        assert_eq!(
+            threads,
+            [
+                ("acme".into(), "acme title".into(), 1, 5),
+                ("globex".into(), crate::thread_title(&long), 7, 9),
+            ]
+        );
     }
 
     #[tokio::test]

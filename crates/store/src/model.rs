@@ -89,7 +89,7 @@ pub struct RunRecord {
     pub last_seq: u64,
 }
 
-/// One conversation thread. The key is `(user_id, thread_id)`.
+/// One conversation thread. The key is `(tenant_id, user_id, thread_id)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThreadRecord {
     pub thread_id: String,
@@ -105,7 +105,9 @@ pub struct ThreadRecord {
 pub struct StoredEvent {
     pub run_id: String,
     pub seq: u64,
-    /// The JSON frame text exactly as sent to the client.
+    /// The JSON frame text as the engine stored it: the frame sent to the client, less the
+    /// run's question in `agent_started` and `agent_completed`, which the engine keeps in the
+    /// run's row only and puts back when it reads the log.
     pub payload: String,
 }
 
@@ -117,6 +119,29 @@ pub struct NewEvent {
     pub event_type: String,
     /// The JSON frame text exactly as it will be sent.
     pub payload: String,
+}
+
+/// Where a page of a thread's runs ended: give it back to [`crate::Store::list_thread_runs`]
+/// for the next page. Opaque: it holds the last run's place in the thread's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCursor {
+    pub(crate) created_at: i64,
+    /// The backend's insertion order (SQLite `rowid`, PostgreSQL `run_no`), which breaks ties
+    /// between runs created in the same millisecond.
+    pub(crate) order: i64,
+}
+
+/// One page of a thread's runs, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPage {
+    pub runs: Vec<RunRecord>,
+    /// `Some` when the page is full: more runs may follow it.
+    pub next: Option<RunCursor>,
+}
+
+/// A thread's title: the first 80 characters of the question that created it.
+pub fn thread_title(user_request: &str) -> String {
+    user_request.chars().take(80).collect()
 }
 
 /// The answer of [`crate::Store::admit_run`].

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunRecord, RunStatus, StoreResult,
-    StoredEvent, ThreadRecord, UsageRecord,
+    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
+    RunStatus, StoreResult, StoredEvent, ThreadRecord, UsageRecord,
 };
 
 /// Persistence for tenants, usage records, threads, runs and the event log.
@@ -54,11 +54,12 @@ pub trait Store: Send + Sync + 'static {
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64>;
 
     // ---- threads ----
-    // A thread id is namespaced by user: (user_id, thread_id) is the key, so two users may use
-    // the same thread id without seeing each other.
+    // A thread id is namespaced by principal: (tenant_id, user_id, thread_id) is the key, so
+    // two users, or one `sub` in two tenants, may use the same thread id without seeing each
+    // other.
 
-    /// Creates the thread, or touches its `updated_at` (title and tenant of an existing thread
-    /// are kept). Returns the thread as stored.
+    /// Creates the thread, or touches its `updated_at` (the title of an existing thread is
+    /// kept). Returns the thread as stored.
     async fn upsert_thread(
         &self,
         user_id: &str,
@@ -67,8 +68,13 @@ pub trait Store: Send + Sync + 'static {
         title: &str,
     ) -> StoreResult<ThreadRecord>;
 
-    /// The user's threads, most recently updated first, at most `limit`.
-    async fn list_threads(&self, user_id: &str, limit: u32) -> StoreResult<Vec<ThreadRecord>>;
+    /// The user's threads in one tenant, most recently updated first, at most `limit`.
+    async fn list_threads(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ThreadRecord>>;
 
     // ---- runs ----
 
@@ -82,6 +88,10 @@ pub trait Store: Send + Sync + 'static {
     /// flight or more; otherwise the run is stored and [`Admission::Admitted`]. "In flight" is
     /// status accepted or running; a run stops counting when its terminal status is set. The
     /// run's status must be accepted or running ([`crate::StoreError::InvalidArgument`]).
+    ///
+    /// An admitted run's thread is created (titled [`crate::thread_title`] of the question) or
+    /// touched as by [`Store::upsert_thread`], in the same transaction: a refused run leaves
+    /// its thread as it was, and no crash can leave a new thread without its run.
     async fn admit_run(
         &self,
         run: &RunRecord,
@@ -106,9 +116,17 @@ pub trait Store: Send + Sync + 'static {
     /// user (the two are indistinguishable on purpose: no existence oracle).
     async fn get_user_run(&self, user_id: &str, run_id: &str) -> StoreResult<Option<RunRecord>>;
 
-    /// The user's runs on one of their threads, oldest first.
-    async fn list_thread_runs(&self, user_id: &str, thread_id: &str)
-    -> StoreResult<Vec<RunRecord>>;
+    /// A page of the user's runs on one of their threads in one tenant, oldest first: at most
+    /// `limit` runs after `after` (from the start when `None`), and the cursor of the next
+    /// page when this one is full. Runs created after a page was read appear on a later page.
+    async fn list_thread_runs(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        thread_id: &str,
+        after: Option<&RunCursor>,
+        limit: u32,
+    ) -> StoreResult<RunPage>;
 
     /// Retention: deletes at most `limit` finished runs (completed, failed or cancelled; never
     /// accepted or running) whose finish time, or creation time when it has none, is before
@@ -209,9 +227,16 @@ pub trait Store: Send + Sync + 'static {
         payload: &str,
     ) -> StoreResult<()>;
 
-    /// The run's events with `seq > after_seq`, ordered by seq. Unscoped: check ownership with
-    /// [`Store::get_user_run`] first.
-    async fn events_after(&self, run_id: &str, after_seq: u64) -> StoreResult<Vec<StoredEvent>>;
+    /// At most `limit` of the run's events with `seq > after_seq`, ordered by seq: a page of
+    /// the log. Read a whole log page by page (the next `after_seq` is the last seq read);
+    /// fewer than `limit` events means the log holds no more for now. Unscoped: check
+    /// ownership with [`Store::get_user_run`] first.
+    async fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
 
     // ---- notices ----
 

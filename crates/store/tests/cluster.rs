@@ -14,13 +14,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentwire_store::{Admission, EndRun, NewEvent, Notice, RunStatus, Store, StoreError};
+use agentwire_store::{
+    Admission, EndRun, NewEvent, Notice, RunRecord, RunStatus, Store, StoreError, thread_title,
+};
 use common::{Kind, TestDb, at, expect_notice, minimal, run, seqs};
 
 const HOUR: Duration = Duration::from_secs(3_600);
 
 on_both_backends!(
     admission_limits_runs_per_user_and_per_thread,
+    admission_records_the_thread_only_with_the_run,
     concurrent_admission_from_many_nodes_never_exceeds_the_limit,
     one_thread_admits_one_run_however_many_nodes_race,
     leases_renew_expire_and_are_lost_to_a_sweep,
@@ -31,6 +34,69 @@ on_both_backends!(
     notices_reach_subscribers_once_committed,
     cancel_requests_are_recorded_for_the_executing_node,
 );
+
+async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    store.register_node("n1", HOUR).await.unwrap();
+    let question = "q".repeat(100);
+    let first = RunRecord {
+        user_request: question.clone(),
+        ..run("r1", "alice", "t1", at(0))
+    };
+    assert_eq!(
+        store.admit_run(&first, "n1", 1).await.unwrap(),
+        Admission::Admitted
+    );
+    // Admitted: the thread is there, titled by the question.
+    let threads = store.list_threads("alice", "acme", 10).await.unwrap();
+    assert_eq!(threads.len(), 1);
+    assert_eq!(threads[0].thread_id, "t1");
+    assert_eq!(threads[0].tenant_id, "acme");
+    assert_eq!(threads[0].title, thread_title(&question));
+    assert_eq!(threads[0].title.chars().count(), 80);
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // A conflict on the thread does not touch it.
+    assert!(matches!(
+        store
+            .admit_run(&run("r2", "alice", "t1", at(1)), "n1", 5)
+            .await
+            .unwrap(),
+        Admission::Conflict { .. }
+    ));
+    // Too many runs: a new thread is not created.
+    assert!(matches!(
+        store
+            .admit_run(&run("r3", "alice", "t2", at(2)), "n1", 1)
+            .await
+            .unwrap(),
+        Admission::TooMany { .. }
+    ));
+    assert_eq!(
+        store.list_threads("alice", "acme", 10).await.unwrap(),
+        threads
+    );
+
+    // Once admitted again, the existing thread is touched, its title kept.
+    store
+        .set_run_status("r1", RunStatus::Completed, Some(at(3)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .admit_run(&run("r4", "alice", "t1", at(4)), "n1", 1)
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    let touched = store.list_threads("alice", "acme", 10).await.unwrap();
+    assert_eq!(touched.len(), 1);
+    assert_eq!(touched[0].title, threads[0].title);
+    assert!(touched[0].updated_at > threads[0].updated_at);
+}
 
 /// `n` stores on the same database ("nodes").
 async fn nodes(db: &TestDb, n: usize) -> Vec<Arc<dyn Store>> {
@@ -449,7 +515,10 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
             .unwrap(),
         EndRun::Moved { last_seq: 2 }
     );
-    assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
+        [1, 2]
+    );
     // Arguments that contradict each other are refused before anything is written.
     assert!(matches!(
         store
@@ -482,7 +551,7 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
     assert_eq!(ended.finished_at, Some(at(5)));
     assert_eq!(ended.last_seq, 4);
     assert_eq!(
-        seqs(&store.events_after("r1", 0).await.unwrap()),
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
         [1, 2, 3, 4]
     );
     assert!(matches!(
@@ -577,7 +646,7 @@ async fn an_executor_presumed_dead_never_writes_past_the_sweep(kind: Kind) {
             "{error:?}"
         );
         assert!(refused_seq <= terminal_seq + 1);
-        let events = stores[0].events_after(&run_id, 0).await.unwrap();
+        let events = stores[0].events_after(&run_id, 0, u32::MAX).await.unwrap();
         assert_eq!(seqs(&events), (1..=terminal_seq).collect::<Vec<_>>());
         assert_eq!(events.last().unwrap().payload, "sweeper");
         assert!(events[..events.len() - 1].iter().all(|e| e.payload == "{}"));
@@ -630,7 +699,7 @@ async fn notices_reach_subscribers_once_committed(kind: Kind) {
         let Notice::RunEvents { seq, .. } = notice else {
             unreachable!()
         };
-        let events = listener.events_after("r1", 0).await.unwrap();
+        let events = listener.events_after("r1", 0, u32::MAX).await.unwrap();
         assert_eq!(
             seqs(&events[..usize::try_from(seq).unwrap()]),
             (1..=seq).collect::<Vec<_>>(),

@@ -166,7 +166,7 @@ async fn an_unreachable_database_fails_calls_and_recovery_needs_no_restart() {
             .renew_node_lease("n1", Duration::from_secs(3_600))
             .await
             .map(|_| ()),
-        store.events_after("r1", 0).await.map(|_| ()),
+        store.events_after("r1", 0, u32::MAX).await.map(|_| ()),
     ] {
         let err = result.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -184,7 +184,7 @@ async fn an_unreachable_database_fails_calls_and_recovery_needs_no_restart() {
         Notice::Resync(ResyncReason::Reconnected)
     );
     // The failed append wrote nothing; the run goes on from where the log is.
-    let events = eventually(|| store.events_after("r1", 0)).await;
+    let events = eventually(|| store.events_after("r1", 0, u32::MAX)).await;
     assert_eq!(events.len(), 1);
     store.append_event("r1", 2, "progress", "{}").await.unwrap();
     expect_notice(&mut notices, |n| {

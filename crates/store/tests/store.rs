@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwire_store::{Backend, RunRecord, RunStatus, SqliteStore, Store, StoreError, UsageRecord};
-use common::{Kind, TestDb, at, full, minimal, run, seqs};
+use common::{Kind, TestDb, at, full, minimal, run, seqs, thread_runs};
+use sqlx::Connection;
 use tempfile::TempDir;
 
 on_both_backends!(
@@ -20,10 +21,13 @@ on_both_backends!(
     tenants_never_see_each_others_usage,
     insert_usage_is_all_or_nothing,
     threads_are_namespaced_by_user,
+    threads_are_namespaced_by_tenant_too,
     run_lifecycle_and_user_scoping,
     runs_in_flight_lists_accepted_and_running_only,
     append_event_refuses_duplicates_unknown_and_finished_runs,
     events_after_is_ordered_filtered_and_tracks_last_seq,
+    events_after_reads_a_log_in_pages,
+    thread_runs_are_read_in_pages_in_order_within_the_tenant,
     concurrent_appends_from_many_tasks_all_land,
     racing_appends_of_one_seq_store_exactly_one,
     a_reopened_database_has_the_same_data,
@@ -224,16 +228,23 @@ async fn threads_are_namespaced_by_user(kind: Kind) {
     assert_eq!(bob.title, "Bob's spend");
     assert_eq!(bob.tenant_id, "globex");
 
-    let listed = store.list_threads("alice", 10).await.unwrap();
+    let listed = store.list_threads("alice", "acme", 10).await.unwrap();
     assert_eq!(listed, vec![alice.clone()]);
-    let listed = store.list_threads("bob", 10).await.unwrap();
+    let listed = store.list_threads("bob", "globex", 10).await.unwrap();
     assert_eq!(listed, vec![bob]);
-    assert!(store.list_threads("mallory", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_threads("mallory", "acme", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    // Touching keeps title, tenant and created_at; updated_at never moves backwards.
+    // Touching keeps title, tenant and created_at; updated_at never moves backwards. (The same
+    // thread id under another tenant is another thread: see the next test.)
     tokio::time::sleep(Duration::from_millis(5)).await;
     let touched = store
-        .upsert_thread("alice", "other-tenant", "t1", "a new title")
+        .upsert_thread("alice", "acme", "t1", "a new title")
         .await
         .unwrap();
     assert_eq!(touched.title, "Alice's spend");
@@ -258,15 +269,106 @@ async fn threads_are_namespaced_by_user(kind: Kind) {
         .await
         .unwrap();
     let ids: Vec<String> = store
-        .list_threads("alice", 10)
+        .list_threads("alice", "acme", 10)
         .await
         .unwrap()
         .into_iter()
         .map(|t| t.thread_id)
         .collect();
     assert_eq!(ids, ["t1", "t3", "t2"]);
-    assert_eq!(store.list_threads("alice", 2).await.unwrap().len(), 2);
-    assert!(store.list_threads("alice", 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_threads("alice", "acme", 2).await.unwrap().len(),
+        2
+    );
+    assert!(
+        store
+            .list_threads("alice", "acme", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn threads_are_namespaced_by_tenant_too(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    // The same `sub` in two tenants is two principals: the same thread id is two threads.
+    let acme = store
+        .upsert_thread("alice", "acme", "t1", "acme's question")
+        .await
+        .unwrap();
+    let globex = store
+        .upsert_thread("alice", "globex", "t1", "globex's question")
+        .await
+        .unwrap();
+    assert_eq!(acme.tenant_id, "acme");
+    assert_eq!(globex.tenant_id, "globex");
+    assert_eq!(globex.title, "globex's question");
+    assert_eq!(
+        store.list_threads("alice", "acme", 10).await.unwrap(),
+        [acme]
+    );
+    assert_eq!(
+        store.list_threads("alice", "globex", 10).await.unwrap(),
+        [globex]
+    );
+
+    // The limit applies within the tenant: newer threads elsewhere do not crowd it out.
+    for t in ["t2", "t3", "t4"] {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        store
+            .upsert_thread("alice", "globex", t, "more")
+            .await
+            .unwrap();
+    }
+    let first = store.list_threads("alice", "acme", 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].thread_id, "t1");
+    assert_eq!(
+        store
+            .list_threads("alice", "globex", 10)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // Retention empties acme's t1 only: globex's t1 still has a run and stays.
+    let old = RunRecord {
+        status: RunStatus::Completed,
+        finished_at: Some(at(1)),
+        ..run("old", "alice", "t1", at(0))
+    };
+    store.create_run(&old).await.unwrap();
+    let kept = RunRecord {
+        tenant_id: "globex".into(),
+        status: RunStatus::Completed,
+        finished_at: Some(chrono::Utc::now() + chrono::Duration::seconds(60)),
+        ..run("kept", "alice", "t1", at(0))
+    };
+    store.create_run(&kept).await.unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(
+        store.delete_finished_runs_before(later, 10).await.unwrap(),
+        1
+    );
+    assert!(
+        store
+            .list_threads("alice", "acme", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_threads("alice", "globex", 10)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 async fn run_lifecycle_and_user_scoping(kind: Kind) {
@@ -358,20 +460,11 @@ async fn run_lifecycle_and_user_scoping(kind: Kind) {
         .unwrap();
     let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.list_thread_runs("alice", "t1").await.unwrap()),
+        ids(thread_runs(store.as_ref(), "alice", "t1").await),
         ["r1", "r2", "r2b", "r3"]
     );
-    assert_eq!(
-        ids(store.list_thread_runs("bob", "t1").await.unwrap()),
-        ["r5"]
-    );
-    assert!(
-        store
-            .list_thread_runs("bob", "t2")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(ids(thread_runs(store.as_ref(), "bob", "t1").await), ["r5"]);
+    assert!(thread_runs(store.as_ref(), "bob", "t2").await.is_empty());
 }
 
 async fn runs_in_flight_lists_accepted_and_running_only(kind: Kind) {
@@ -444,7 +537,7 @@ async fn append_event_refuses_duplicates_unknown_and_finished_runs(kind: Kind) {
     );
     assert_eq!(err.to_string(), "duplicate event r1#1");
     // The first write wins; the duplicate changed nothing.
-    let events = store.events_after("r1", 0).await.unwrap();
+    let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].payload, r#"{"type":"agent_started","seq":1}"#);
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1);
@@ -476,7 +569,10 @@ async fn append_event_refuses_duplicates_unknown_and_finished_runs(kind: Kind) {
         matches!(&err, StoreError::RunFinished { run_id, status: RunStatus::Completed } if run_id == "r1"),
         "{err:?}"
     );
-    assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
+        [1, 2]
+    );
 }
 
 async fn events_after_is_ordered_filtered_and_tracks_last_seq(kind: Kind) {
@@ -507,21 +603,139 @@ async fn events_after_is_ordered_filtered_and_tracks_last_seq(kind: Kind) {
         .unwrap();
 
     assert_eq!(
-        seqs(&store.events_after("r1", 0).await.unwrap()),
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
         [1, 2, 3, 4, 5]
     );
-    assert_eq!(seqs(&store.events_after("r1", 3).await.unwrap()), [4, 5]);
-    assert!(store.events_after("r1", 5).await.unwrap().is_empty());
-    assert!(store.events_after("r1", u64::MAX).await.unwrap().is_empty());
-    assert!(store.events_after("nope", 0).await.unwrap().is_empty());
+    assert_eq!(
+        seqs(&store.events_after("r1", 3, u32::MAX).await.unwrap()),
+        [4, 5]
+    );
+    assert!(
+        store
+            .events_after("r1", 5, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after("r1", u64::MAX, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after("nope", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    let events = store.events_after("r1", 1).await.unwrap();
+    let events = store.events_after("r1", 1, u32::MAX).await.unwrap();
     assert!(events.iter().all(|e| e.run_id == "r1"));
     assert_eq!(events[0].payload, r#"{"type":"progress","seq":2}"#);
 
     // last_seq is the highest seq, even though 5 was not written last.
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 5);
     assert_eq!(store.get_run("r2").await.unwrap().unwrap().last_seq, 1);
+}
+
+async fn events_after_reads_a_log_in_pages(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    store
+        .create_run(&run("r1", "alice", "t1", at(0)))
+        .await
+        .unwrap();
+    for seq in 1..=5 {
+        store
+            .append_event("r1", seq, "progress", &format!(r#"{{"seq":{seq}}}"#))
+            .await
+            .unwrap();
+    }
+    // A page holds at most `limit` events; the next page starts after the last seq read.
+    assert_eq!(seqs(&store.events_after("r1", 0, 2).await.unwrap()), [1, 2]);
+    assert_eq!(seqs(&store.events_after("r1", 2, 2).await.unwrap()), [3, 4]);
+    assert_eq!(seqs(&store.events_after("r1", 4, 2).await.unwrap()), [5]);
+    assert!(store.events_after("r1", 5, 2).await.unwrap().is_empty());
+    assert!(store.events_after("r1", 0, 0).await.unwrap().is_empty());
+    let mut read = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.events_after("r1", after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        read.extend(page);
+    }
+    assert_eq!(read, store.events_after("r1", 0, u32::MAX).await.unwrap());
+}
+
+async fn thread_runs_are_read_in_pages_in_order_within_the_tenant(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    // Inserted out of order, with runs sharing a millisecond (they keep insertion order).
+    for (id, ms) in [
+        ("d", 30),
+        ("a", 10),
+        ("c", 20),
+        ("b", 10),
+        ("e", 20),
+        ("f", 40),
+    ] {
+        store
+            .create_run(&run(id, "alice", "t", at(ms)))
+            .await
+            .unwrap();
+    }
+    // The same user and thread id under another tenant is another principal's thread.
+    let elsewhere = RunRecord {
+        tenant_id: "globex".into(),
+        ..run("g", "alice", "t", at(15))
+    };
+    store.create_run(&elsewhere).await.unwrap();
+
+    let ids = |runs: &[RunRecord]| runs.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>();
+    let whole = store
+        .list_thread_runs("alice", "acme", "t", None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&whole.runs), ["a", "b", "c", "e", "d", "f"]);
+    assert_eq!(whole.next, None, "a page that is not full is the last");
+    for limit in [1, 2, 4, 6] {
+        let mut read = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_thread_runs("alice", "acme", "t", after.as_ref(), limit)
+                .await
+                .unwrap();
+            assert!(page.runs.len() <= limit as usize);
+            read.extend(page.runs);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(read, whole.runs, "pages of {limit}");
+    }
+    let globex = store
+        .list_thread_runs("alice", "globex", "t", None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&globex.runs), ["g"]);
+    assert!(
+        store
+            .list_thread_runs("alice", "acme", "t", None, 0)
+            .await
+            .unwrap()
+            .runs
+            .is_empty()
+    );
 }
 
 async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
@@ -549,7 +763,7 @@ async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
                     .unwrap();
                 // Interleave reads with the writes, as resuming clients do.
                 if seq % 10 == 0 {
-                    let seen = store.events_after(&run_id, 0).await.unwrap();
+                    let seen = store.events_after(&run_id, 0, u32::MAX).await.unwrap();
                     assert_eq!(seen.len() as u64, seq);
                 }
             }
@@ -560,7 +774,7 @@ async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
     }
     for r in 0..runs {
         let run_id = format!("r{r}");
-        let events = store.events_after(&run_id, 0).await.unwrap();
+        let events = store.events_after(&run_id, 0, u32::MAX).await.unwrap();
         assert_eq!(seqs(&events), (1..=per_run).collect::<Vec<_>>());
         assert!(
             events
@@ -637,13 +851,25 @@ async fn racing_appends_of_one_seq_store_exactly_one(kind: Kind) {
         (ok, duplicates, missing, finished_refused),
         (101, 49, 50, 50)
     );
-    let events = store.events_after("r1", 0).await.unwrap();
+    let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(events.len(), 101);
     assert_eq!(events[0].seq, 1);
     assert!(events[0].payload.starts_with("racer "));
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1_249);
-    assert!(store.events_after("ghost", 0).await.unwrap().is_empty());
-    assert!(store.events_after("done", 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_after("ghost", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after("done", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn write_everything(store: &dyn Store) {
@@ -679,13 +905,16 @@ async fn assert_everything(store: &dyn Store) {
         vec![full(at(0), 1), minimal(at(1), "m")]
     );
     assert_eq!(
-        store.list_threads("alice", 10).await.unwrap()[0].title,
+        store.list_threads("alice", "acme", 10).await.unwrap()[0].title,
         "title"
     );
     let r1 = store.get_user_run("alice", "r1").await.unwrap().unwrap();
     assert_eq!(r1.status, RunStatus::Completed);
     assert_eq!(r1.last_seq, 2);
-    assert_eq!(seqs(&store.events_after("r1", 0).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(&store.events_after("r1", 0, u32::MAX).await.unwrap()),
+        [1, 2]
+    );
 }
 
 async fn a_reopened_database_has_the_same_data(kind: Kind) {
@@ -941,7 +1170,11 @@ async fn retention_deletes_old_finished_runs_and_their_events_only(kind: Kind) {
     ] {
         assert!(store.get_run(gone).await.unwrap().is_none(), "{gone}");
         assert!(
-            store.events_after(gone, 0).await.unwrap().is_empty(),
+            store
+                .events_after(gone, 0, u32::MAX)
+                .await
+                .unwrap()
+                .is_empty(),
             "{gone}"
         );
         // A deleted run is an unknown run: nothing can be appended to it.
@@ -961,7 +1194,7 @@ async fn retention_deletes_old_finished_runs_and_their_events_only(kind: Kind) {
     ] {
         assert!(store.get_run(kept).await.unwrap().is_some(), "{kept}");
         assert_eq!(
-            seqs(&store.events_after(kept, 0).await.unwrap()),
+            seqs(&store.events_after(kept, 0, u32::MAX).await.unwrap()),
             events,
             "{kept}"
         );
@@ -1037,7 +1270,13 @@ async fn retention_batches_are_bounded_oldest_first_and_repeat_as_no_ops(kind: K
         0
     );
     assert!(remaining(store.clone()).await.is_empty());
-    assert!(store.events_after("r0", 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_after("r0", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
@@ -1104,7 +1343,7 @@ async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
     );
     let threads = |user: &'static str, store: Arc<dyn Store>| async move {
         let mut ids: Vec<String> = store
-            .list_threads(user, 10)
+            .list_threads(user, "acme", 10)
             .await
             .unwrap()
             .into_iter()
@@ -1126,10 +1365,7 @@ async fn retention_deletes_emptied_threads_but_keeps_busy_ones(kind: Kind) {
     );
     assert_eq!(threads("alice", store.clone()).await, ["busy", "runless"]);
     assert_eq!(threads("bob", store.clone()).await, ["emptied"]);
-    assert_eq!(
-        store.list_thread_runs("alice", "busy").await.unwrap().len(),
-        1
-    );
+    assert_eq!(thread_runs(store.as_ref(), "alice", "busy").await.len(), 1);
 }
 
 async fn racing_retention_calls_delete_each_run_once(kind: Kind) {
@@ -1167,11 +1403,71 @@ async fn racing_retention_calls_delete_each_run_once(kind: Kind) {
         tokio::spawn(drain(second.clone()))
     );
     assert_eq!(a.unwrap() + b.unwrap(), 40);
-    assert!(
-        first
-            .list_thread_runs("alice", "t")
-            .await
-            .unwrap()
-            .is_empty()
+    assert!(thread_runs(first.as_ref(), "alice", "t").await.is_empty());
+}
+
+/// PostgreSQL's version 3 keys threads by tenant: a thread row one `sub` shared across two
+/// tenants under version 2 stays with its tenant, and the other tenant gets a row of its own,
+/// titled by its first question. (SQLite's version 4 is tested in src/migrate.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_upgrade_gives_each_tenant_its_own_thread() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+         applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for sql in [
+        include_str!("../migrations/postgres/0001_initial.sql"),
+        include_str!("../migrations/postgres/0002_retention.sql"),
+    ] {
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+    let long = "é".repeat(100);
+    sqlx::raw_sql(
+        "INSERT INTO schema_migrations VALUES (1, 0), (2, 0);
+         INSERT INTO threads VALUES ('u', 't', 'acme', 'acme title', 1, 5);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (run_id, tenant, question, created) in [
+        ("r1", "acme", "q1", 1_i64),
+        ("r3", "globex", "later", 9),
+        ("r2", "globex", long.as_str(), 7),
+    ] {
+        sqlx::query(
+            "INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request, \
+             status, created_at, last_seq) \
+             VALUES ($1, 't', 'u', $2, 'supervisor', $3, 'completed', $4, 0)",
+        )
+        .bind(run_id)
+        .bind(tenant)
+        .bind(question)
+        .bind(created)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = db.open().await;
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Backend::Postgres.latest_schema_version()
     );
+    let acme = store.list_threads("u", "acme", 10).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    assert_eq!(acme[0].title, "acme title");
+    let globex = store.list_threads("u", "globex", 10).await.unwrap();
+    assert_eq!(globex.len(), 1);
+    assert_eq!(globex[0].title, agentwire_store::thread_title(&long));
+    assert_eq!(globex[0].created_at.timestamp_millis(), 7);
+    assert_eq!(globex[0].updated_at.timestamp_millis(), 9);
+    store.close().await;
 }

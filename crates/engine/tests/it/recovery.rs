@@ -3,7 +3,7 @@
 //! replay keeps the run grammar. The crash itself, with the real binary and SIGKILL, is in
 //! crates/cli/tests/crash.rs; this is the deterministic regression test for what it found.
 
-use crate::support::{as_json, principal, store};
+use crate::support::{as_json, principal, store, stored_events};
 use agentwire_engine::{Engine, EngineConfig};
 use agentwire_protocol::{EventKind, RunEvent, ServerFrame};
 use agentwire_store::{RunRecord, RunStatus, Store};
@@ -91,7 +91,9 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
         .unwrap();
 
     let alice = principal("alice", "acme");
-    let events = engine.run_events(&alice, "run_open_tool", 0).await.unwrap();
+    let events = stored_events(&engine, &alice, "run_open_tool", 0)
+        .await
+        .unwrap();
     let violations = agentwire_check::grammar::check_run(&as_json(&events));
     assert!(violations.is_empty(), "{violations:#?}");
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
@@ -126,8 +128,7 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
         .await
         .unwrap();
     assert_eq!(
-        engine
-            .run_events(&alice, "run_open_tool", 0)
+        stored_events(&engine, &alice, "run_open_tool", 0)
             .await
             .unwrap()
             .len(),
@@ -156,7 +157,77 @@ async fn a_run_killed_between_steps_gets_only_the_terminal_event() {
         .await
         .unwrap();
     let alice = principal("alice", "acme");
-    let events = engine.run_events(&alice, "run_between", 0).await.unwrap();
+    let events = stored_events(&engine, &alice, "run_between", 0)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].kind.type_name(), "agent_error");
+}
+
+/// Recovery reads a run's log a page at a time: a tool call opened on the first page and a log
+/// that runs on past several pages still get the call closed and the terminal event after the
+/// very last persisted event.
+#[tokio::test]
+async fn a_crashed_run_with_a_log_longer_than_a_page_is_closed_after_its_last_event() {
+    let (store, _dir) = store().await;
+    let page = usize::try_from(agentwire_engine::DEFAULT_LOG_PAGE).unwrap();
+    let mut events = vec![
+        EventKind::AgentStarted {
+            user_request: "spend?".into(),
+            plan: vec!["data".into()],
+        },
+        executing("call_1"),
+    ];
+    events.extend((0..2 * page + 5).map(|i| EventKind::AgentThinking {
+        message: format!("step {i}"),
+    }));
+    crashed_run(&store, "run_long", &events).await;
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let logged = stored_events(&engine, &principal("alice", "acme"), "run_long", 0)
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), events.len() + 2);
+    let violations = agentwire_check::grammar::check_run(&as_json(&logged));
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(matches!(
+        &logged[events.len()].kind,
+        EventKind::ToolCompleted { tool_call_id, .. } if tool_call_id == "call_1"
+    ));
+    assert_eq!(logged.last().unwrap().kind.type_name(), "agent_error");
+}
+
+/// Issue 15: a run whose terminal event is in the log but whose status still says it is going
+/// (the status update failed after the event was written) has only its status mended at the
+/// next recovery: nothing is appended after its terminal event.
+#[tokio::test]
+async fn a_logged_end_with_an_unrecorded_status_is_mended_without_new_events() {
+    let (store, _dir) = store().await;
+    crashed_run(
+        &store,
+        "run_ended",
+        &[
+            EventKind::AgentStarted {
+                user_request: "spend?".into(),
+                plan: vec!["data".into()],
+            },
+            EventKind::AgentCompleted {
+                response: "the answer".into(),
+                report: Value::Null,
+                duration_ms: 5,
+            },
+        ],
+    )
+    .await;
+    let engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    let run = store.get_run("run_ended").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    let events = stored_events(&engine, &principal("alice", "acme"), "run_ended", 0)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].kind.type_name(), "agent_completed");
 }

@@ -3,6 +3,7 @@
 
 use crate::support::{
     as_json, completed, drain, engine, engine_with_demo, failed, principal, request, run_to_end,
+    stored_events,
 };
 use agentwire_engine::{EngineConfig, EngineError};
 use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent};
@@ -83,7 +84,9 @@ async fn cancel_stops_the_run_with_nothing_after_the_terminal_event() {
     assert!(agentwire_check::grammar::check_run(&as_json(&seen)).is_empty());
     // The log holds exactly what was streamed, and nothing is appended later.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let stored = engine.run_events(&who, &started.run_id, 0).await.unwrap();
+    let stored = stored_events(&engine, &who, &started.run_id, 0)
+        .await
+        .unwrap();
     assert_eq!(stored, seen);
     // Another user cannot see or cancel it.
     let mallory = principal("mallory", "acme");
@@ -144,6 +147,59 @@ async fn follow_replays_then_continues_live_without_gaps() {
             .await
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn history_and_replay_read_the_log_in_pages_and_return_it_whole() {
+    let config = EngineConfig {
+        log_page: 3,
+        runs_page: 1,
+        ..EngineConfig::default()
+    };
+    let (engine, _dir) = engine_with_demo(config).await;
+    let who = principal("alice", "acme");
+    let mut runs = Vec::new();
+    for question in ["where did the money go", "spend by model last month"] {
+        let mut ask = request(AgentKind::Supervisor, question);
+        ask.thread_id = Some("thr_paged".into());
+        let started = engine.start_run(&who, ask).await.unwrap();
+        let run_id = started.run_id.clone();
+        let streamed = drain(started.events).await;
+        assert!(streamed.len() > 3, "a run spans several pages");
+        runs.push((run_id, streamed));
+    }
+    for (run_id, streamed) in &runs {
+        // A run's events: every page at most `log_page`, all of them in order.
+        let mut pages = engine.run_events(&who, run_id, 0).await.unwrap();
+        let mut read = Vec::new();
+        while let Some(page) = pages.next_page().await.unwrap() {
+            assert!(!page.is_empty() && page.len() <= 3, "{}", page.len());
+            read.extend(page);
+        }
+        assert_eq!(&read, streamed);
+        assert_eq!(
+            &stored_events(&engine, &who, run_id, 2).await.unwrap(),
+            &streamed[2..]
+        );
+        // Resuming a finished run replays its log, page by page, whole.
+        let replay = drain(engine.follow(&who, run_id, 0).await.unwrap()).await;
+        assert_eq!(&replay, streamed);
+    }
+    // The thread: a run at a time, oldest first, each with its whole log.
+    let mut history = engine.thread_history(&who, "thr_paged");
+    let mut read = Vec::new();
+    while let Some(page) = history.next_runs().await.unwrap() {
+        assert_eq!(page.len(), 1);
+        for run in page {
+            let mut events = Vec::new();
+            let mut pages = history.events(&run);
+            while let Some(page) = pages.next_page().await.unwrap() {
+                events.extend(page);
+            }
+            read.push((run.run_id, events));
+        }
+    }
+    assert_eq!(read, runs);
 }
 
 #[tokio::test]
@@ -244,7 +300,7 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
     let events = drain(started.events).await;
     completed(&events);
     assert!(matches!(
-        engine.run_events(&in_other, &run_id, 0).await,
+        stored_events(&engine, &in_other, &run_id, 0).await,
         Err(EngineError::RunNotFound)
     ));
     assert!(matches!(
@@ -252,7 +308,7 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
         Err(EngineError::RunNotFound)
     ));
     assert_eq!(
-        engine.run_events(&in_acme, &run_id, 0).await.unwrap(),
+        stored_events(&engine, &in_acme, &run_id, 0).await.unwrap(),
         events
     );
     assert!(engine.threads(&in_other, 10).await.unwrap().is_empty());
@@ -260,8 +316,9 @@ async fn a_users_runs_stay_in_the_tenant_they_ran_in() {
     assert!(
         engine
             .thread_history(&in_other, &started.thread_id)
+            .next_runs()
             .await
             .unwrap()
-            .is_empty()
+            .is_none()
     );
 }

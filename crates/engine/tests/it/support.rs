@@ -2,7 +2,7 @@
 //! temporary directory, the engine over it, the demo data set ingested as a tenant's own records.
 
 use agentwire_analytics::{DemoConfig, DemoDataset, generate_demo};
-use agentwire_engine::{Engine, EngineConfig, EventStream, Principal};
+use agentwire_engine::{Engine, EngineConfig, EngineError, EventStream, Principal};
 use agentwire_protocol::{
     AgentKind, ErrorCode, EventKind, RunEvent, RunParams, ServerFrame, StartRun,
 };
@@ -19,6 +19,22 @@ pub async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("engine.db").display());
     (agentwire_store::connect(&url).await.unwrap(), dir)
+}
+
+/// Every persisted event of a run after `after_seq`, read page by page as a client's history
+/// read does.
+pub async fn stored_events(
+    engine: &Engine,
+    who: &Principal,
+    run_id: &str,
+    after_seq: u64,
+) -> Result<Vec<RunEvent>, EngineError> {
+    let mut pages = engine.run_events(who, run_id, after_seq).await?;
+    let mut events = Vec::new();
+    while let Some(page) = pages.next_page().await? {
+        events.extend(page);
+    }
+    Ok(events)
 }
 
 /// An engine over a fresh store.

@@ -79,12 +79,17 @@ async fn stored_events(server: &TestServer, run_id: &str) -> Vec<agentwire_proto
         user_id: DEMO_USER.into(),
         tenant_id: DEMO_TENANT.into(),
     };
-    server
+    let mut pages = server
         .state
         .engine
         .run_events(&principal, run_id, 0)
         .await
-        .unwrap()
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(page) = pages.next_page().await.unwrap() {
+        events.extend(page);
+    }
+    events
 }
 
 /// Every event of the run is on the page exactly once, in order, and the page's last entry is the

@@ -331,7 +331,7 @@ async fn unknown_agent_creates_no_run_and_malformed_json_leaves_the_socket_servi
     assert!(
         server
             .store
-            .list_threads("uma", 10)
+            .list_threads("uma", &agentwire_server::auth::personal_tenant("uma"), 10)
             .await
             .unwrap()
             .is_empty(),

@@ -321,3 +321,101 @@ async fn history_then_resume_loses_and_repeats_nothing() {
     session.close().await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// The history answers are read and written a page at a time (here two events and one run per
+/// page): a thread of several runs, each longer than a page, comes back complete and in order,
+/// streamed (chunked) rather than built whole; so does one run's log and a `resume` of it.
+#[tokio::test]
+async fn history_longer_than_a_page_is_streamed_complete_and_in_order() {
+    let server = TestServer::builder()
+        .demo_data()
+        .configure(|_, engine| {
+            engine.log_page = 2;
+            engine.runs_page = 1;
+        })
+        .start()
+        .await;
+    let dana = token("dana", None);
+    let auth = bearer(&dana);
+    let mut session = server
+        .connect(Credentials::Bearer(dana.clone()))
+        .await
+        .unwrap();
+    let mut live = Vec::new();
+    for (i, question) in [
+        "What did we spend last month?",
+        "Why did our spend spike?",
+        "hi",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut extra = Map::new();
+        extra.insert("thread_id".into(), json!("thr_long"));
+        let id = format!("q{i}");
+        session
+            .start_agent(&id, "supervisor", question, extra)
+            .await
+            .unwrap();
+        let accepted = session.wait_run_accepted(&id, WAIT).await.unwrap();
+        let run = session.collect_run(&accepted.run_id, WAIT).await.unwrap();
+        assert!(run.events.len() > 2, "each run spans several pages");
+        live.push((accepted.run_id, question.to_string(), run.events));
+    }
+
+    let history = server
+        .get("/api/threads/thr_long", &[("authorization", &auth)])
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text());
+    assert_eq!(history.header("content-type"), Some("application/json"));
+    assert_eq!(history.header("transfer-encoding"), Some("chunked"));
+    let history = history.json();
+    assert_eq!(history["thread_id"], "thr_long");
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), live.len());
+    for (run, (run_id, question, events)) in runs.iter().zip(&live) {
+        assert_eq!(&run["run_id"], run_id);
+        assert_eq!(&run["user_request"], question);
+        assert_eq!(run["agent"], "supervisor");
+        assert_eq!(run["status"], "completed");
+        assert_eq!(run["events"].as_array().unwrap(), events);
+        assert_eq!(run["last_seq"], events.last().unwrap()["seq"]);
+    }
+
+    let (run_id, _, events) = &live[0];
+    let logged = server
+        .get(
+            &format!("/api/runs/{run_id}/events"),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(logged.status, 200);
+    assert_eq!(logged.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(logged.json().as_array().unwrap(), events);
+    let after = server
+        .get(
+            &format!("/api/runs/{run_id}/events?after_seq=3"),
+            &[("authorization", &auth)],
+        )
+        .await
+        .json();
+    assert_eq!(after.as_array().unwrap(), &events[3..]);
+    let past = server
+        .get(
+            &format!("/api/runs/{run_id}/events?after_seq=100000"),
+            &[("authorization", &auth)],
+        )
+        .await
+        .json();
+    assert_eq!(past, json!([]));
+
+    // A resume of the finished run replays its log page by page, whole.
+    session
+        .send_json(&json!({"type": "resume", "id": "r", "run_id": run_id, "after_seq": 1}))
+        .await
+        .unwrap();
+    let replay = session.collect_run(run_id, WAIT).await.unwrap();
+    assert_eq!(replay.events, events[1..]);
+    session.close().await.unwrap();
+    server.stop().await.unwrap();
+}

@@ -18,12 +18,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
 use super::events::notify_run_events;
-use super::{check_run_text, insert_run, now_ms};
+use super::{check_run_text, insert_run, now_ms, upsert_thread};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
 use crate::group_commit::check_end_run;
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
     Admission, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoreError, StoreResult,
+    thread_title,
 };
 
 /// The class half of the two-key advisory locks taken for admission (the one-key space, used
@@ -73,6 +74,14 @@ pub(super) async fn admit_run(
         });
     }
     insert_run(&mut tx, run, Some(node_id)).await?;
+    upsert_thread(
+        &mut tx,
+        &run.user_id,
+        &run.tenant_id,
+        &run.thread_id,
+        &thread_title(&run.user_request),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Admission::Admitted)
 }

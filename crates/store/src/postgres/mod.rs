@@ -37,9 +37,9 @@ use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
 use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
 use crate::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunRecord, RunStatus, Store,
-    StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord, UsageRecord, migrate,
-    redact_url,
+    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
+    RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
+    UsageRecord, migrate, redact_url,
 };
 
 /// Pool connections per node unless [`StoreOptions::pool_size`] says otherwise. Event appends
@@ -231,6 +231,51 @@ fn check_run_text(run: &RunRecord) -> StoreResult<()> {
     check_text("user_request", &run.user_request)
 }
 
+/// Creates the thread or touches its `updated_at` (`Store::upsert_thread`; `admit_run` calls it
+/// inside its transaction).
+async fn upsert_thread(
+    conn: &mut PgConnection,
+    user_id: &str,
+    tenant_id: &str,
+    thread_id: &str,
+    title: &str,
+) -> StoreResult<ThreadRecord> {
+    check_text("user_id", user_id)?;
+    check_text("tenant_id", tenant_id)?;
+    check_text("thread_id", thread_id)?;
+    check_text("title", title)?;
+    let now = time_to_db(Utc::now());
+    // GREATEST keeps updated_at from moving backwards if a clock steps back.
+    let row = sqlx::query(concat!(
+        "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+         ON CONFLICT (tenant_id, user_id, thread_id) \
+         DO UPDATE SET updated_at = GREATEST(threads.updated_at, excluded.updated_at) \
+         RETURNING ",
+        thread_columns!()
+    ))
+    .bind(user_id)
+    .bind(thread_id)
+    .bind(tenant_id)
+    .bind(title)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    thread_from_row(&row)
+}
+
+/// A page of a thread's runs after a cursor (`created_at`, `run_no`), in the thread's order.
+const THREAD_RUNS_SQL: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    ", run_no FROM runs WHERE user_id = $1 AND thread_id = $2 AND tenant_id = $3 \
+     AND (created_at, run_no) > ($4, $5) ORDER BY created_at, run_no LIMIT $6"
+);
+
+/// A page of a run's log.
+const EVENTS_AFTER_SQL: &str =
+    "SELECT seq, payload FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
 /// Inserts a run row (`create_run` without a node, `admit_run` with one).
 async fn insert_run(
     conn: &mut PgConnection,
@@ -340,41 +385,27 @@ impl Store for PostgresStore {
         thread_id: &str,
         title: &str,
     ) -> StoreResult<ThreadRecord> {
-        check_text("user_id", user_id)?;
-        check_text("tenant_id", tenant_id)?;
-        check_text("thread_id", thread_id)?;
-        check_text("title", title)?;
-        let now = time_to_db(Utc::now());
         self.bounded(async {
-            // GREATEST keeps updated_at from moving backwards if a clock steps back.
-            let row = sqlx::query(concat!(
-                "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                 ON CONFLICT (user_id, thread_id) \
-                 DO UPDATE SET updated_at = GREATEST(threads.updated_at, excluded.updated_at) \
-                 RETURNING ",
-                thread_columns!()
-            ))
-            .bind(user_id)
-            .bind(thread_id)
-            .bind(tenant_id)
-            .bind(title)
-            .bind(now)
-            .fetch_one(self.pool())
-            .await?;
-            thread_from_row(&row)
+            let mut conn = self.pool().acquire().await?;
+            upsert_thread(&mut conn, user_id, tenant_id, thread_id, title).await
         })
         .await
     }
 
-    async fn list_threads(&self, user_id: &str, limit: u32) -> StoreResult<Vec<ThreadRecord>> {
+    async fn list_threads(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ThreadRecord>> {
         self.bounded(async {
             let rows = sqlx::query(concat!(
                 "SELECT ",
                 thread_columns!(),
-                " FROM threads WHERE user_id = $1 \
-                  ORDER BY updated_at DESC, thread_id DESC LIMIT $2"
+                " FROM threads WHERE tenant_id = $1 AND user_id = $2 \
+                  ORDER BY updated_at DESC, thread_id DESC LIMIT $3"
             ))
+            .bind(tenant_id)
             .bind(user_id)
             .bind(i64::from(limit))
             .fetch_all(self.pool())
@@ -481,20 +512,36 @@ impl Store for PostgresStore {
     async fn list_thread_runs(
         &self,
         user_id: &str,
+        tenant_id: &str,
         thread_id: &str,
-    ) -> StoreResult<Vec<RunRecord>> {
+        after: Option<&RunCursor>,
+        limit: u32,
+    ) -> StoreResult<RunPage> {
+        // run_no breaks ties between runs created in the same millisecond. The first page
+        // starts before any possible cursor.
+        let (created_at, order) = after.map_or((i64::MIN, i64::MIN), |c| (c.created_at, c.order));
         self.bounded(async {
-            // run_no breaks ties between runs created in the same millisecond.
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                run_columns!(),
-                " FROM runs WHERE user_id = $1 AND thread_id = $2 ORDER BY created_at, run_no"
-            ))
-            .bind(user_id)
-            .bind(thread_id)
-            .fetch_all(self.pool())
-            .await?;
-            rows.iter().map(run_from_row).collect()
+            let rows = sqlx::query(THREAD_RUNS_SQL)
+                .bind(user_id)
+                .bind(thread_id)
+                .bind(tenant_id)
+                .bind(created_at)
+                .bind(order)
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+            let runs = rows
+                .iter()
+                .map(run_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+            let next = match rows.last() {
+                Some(last) if runs.len() >= limit as usize => Some(RunCursor {
+                    created_at: last.try_get(7)?,
+                    order: last.try_get(10)?,
+                }),
+                _ => None,
+            };
+            Ok(RunPage { runs, next })
         })
         .await
     }
@@ -605,20 +652,24 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn events_after(&self, run_id: &str, after_seq: u64) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
         // No stored seq exceeds i64::MAX (append refuses them), so a larger cursor has nothing
         // after it.
         let Ok(after) = i64::try_from(after_seq) else {
             return Ok(Vec::new());
         };
         self.bounded(async {
-            let rows = sqlx::query(
-                "SELECT seq, payload FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq",
-            )
-            .bind(run_id)
-            .bind(after)
-            .fetch_all(self.pool())
-            .await?;
+            let rows = sqlx::query(EVENTS_AFTER_SQL)
+                .bind(run_id)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
             rows.iter()
                 .map(|row| {
                     Ok(StoredEvent {

@@ -23,19 +23,22 @@ pub(super) const DELETE_RUNS_SQL: &str = "WITH doomed AS (\
          ORDER BY COALESCE(finished_at, created_at) LIMIT $2 \
          FOR UPDATE SKIP LOCKED) \
      DELETE FROM runs USING doomed WHERE runs.run_id = doomed.run_id \
-     RETURNING runs.user_id, runs.thread_id";
+     RETURNING runs.tenant_id, runs.user_id, runs.thread_id";
 
-/// The threads among `($1[i], $2[i])` that have no run left and were last touched before `$3`.
-/// A thread being touched now is row-locked by that upsert; this delete waits for it and then
-/// sees its new `updated_at`, so it keeps it.
+/// The threads among `($1[i], $2[i], $3[i])` that have no run left and were last touched
+/// before `$4`. A thread being touched now is row-locked by that upsert; this delete waits for
+/// it and then sees its new `updated_at`, so it keeps it.
 const DELETE_EMPTIED_THREADS_SQL: &str = "DELETE FROM threads USING \
-         (SELECT DISTINCT user_id, thread_id \
-          FROM unnest($1::text[], $2::text[]) AS emptied (user_id, thread_id)) AS emptied \
-     WHERE threads.user_id = emptied.user_id AND threads.thread_id = emptied.thread_id \
-       AND threads.updated_at < $3 \
+         (SELECT DISTINCT tenant_id, user_id, thread_id \
+          FROM unnest($1::text[], $2::text[], $3::text[]) \
+               AS emptied (tenant_id, user_id, thread_id)) AS emptied \
+     WHERE threads.tenant_id = emptied.tenant_id AND threads.user_id = emptied.user_id \
+       AND threads.thread_id = emptied.thread_id \
+       AND threads.updated_at < $4 \
        AND NOT EXISTS (SELECT 1 FROM runs \
                        WHERE runs.user_id = threads.user_id \
-                         AND runs.thread_id = threads.thread_id)";
+                         AND runs.thread_id = threads.thread_id \
+                         AND runs.tenant_id = threads.tenant_id)";
 
 pub(super) async fn delete_finished_runs_before(
     pool: &PgPool,
@@ -52,14 +55,17 @@ pub(super) async fn delete_finished_runs_before(
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
+    let mut tenants = Vec::with_capacity(rows.len());
     let mut users = Vec::with_capacity(rows.len());
     let mut threads = Vec::with_capacity(rows.len());
     for row in &rows {
-        users.push(row.try_get::<String, _>(0)?);
-        threads.push(row.try_get::<String, _>(1)?);
+        tenants.push(row.try_get::<String, _>(0)?);
+        users.push(row.try_get::<String, _>(1)?);
+        threads.push(row.try_get::<String, _>(2)?);
     }
     if !rows.is_empty() {
         sqlx::query(DELETE_EMPTIED_THREADS_SQL)
+            .bind(&tenants)
             .bind(&users)
             .bind(&threads)
             .bind(cutoff)

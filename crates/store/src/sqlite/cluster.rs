@@ -17,6 +17,7 @@ use crate::notice::NoticeHub;
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
     Admission, EndRun, NewEvent, NodeRecord, Notice, RunRecord, RunStatus, StoreError, StoreResult,
+    thread_title,
 };
 
 /// Now, in the stored unit.
@@ -59,6 +60,14 @@ pub(super) async fn admit_run(
         });
     }
     super::insert_run(&mut tx, run, Some(node_id)).await?;
+    super::upsert_thread(
+        &mut tx,
+        &run.user_id,
+        &run.tenant_id,
+        &run.thread_id,
+        &thread_title(&run.user_request),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Admission::Admitted)
 }

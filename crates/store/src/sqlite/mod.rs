@@ -33,8 +33,9 @@ use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
 use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
 use crate::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunRecord, RunStatus, Store,
-    StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord, UsageRecord, migrate,
+    Admission, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunCursor, RunPage,
+    RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
+    UsageRecord, migrate,
 };
 
 /// How hard a commit is pushed to disk. With `FULL` in WAL mode every commit fsyncs the WAL, so
@@ -156,6 +157,27 @@ impl SqliteStore {
     }
 }
 
+/// A page of a thread's runs after a cursor (`created_at`, `rowid`), in the thread's order.
+const THREAD_RUNS_SQL: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    ", rowid FROM runs WHERE user_id = ?1 AND thread_id = ?2 AND tenant_id = ?3 \
+     AND (created_at > ?4 OR (created_at = ?4 AND rowid > ?5)) \
+     ORDER BY created_at, rowid LIMIT ?6"
+);
+
+/// A user's threads in one tenant, newest first (through `threads_user_updated`).
+const LIST_THREADS_SQL: &str = concat!(
+    "SELECT ",
+    thread_columns!(),
+    " FROM threads WHERE tenant_id = ? AND user_id = ? \
+      ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
+);
+
+/// A page of a run's log.
+const EVENTS_AFTER_SQL: &str =
+    "SELECT seq, payload FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?";
+
 /// Refuses a run whose text the database cannot store.
 fn check_run_text(run: &RunRecord) -> StoreResult<()> {
     check_text("run_id", &run.run_id)?;
@@ -197,6 +219,40 @@ async fn insert_run(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Creates the thread or touches its `updated_at` (`Store::upsert_thread`; `admit_run` calls it
+/// inside its transaction).
+async fn upsert_thread(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    tenant_id: &str,
+    thread_id: &str,
+    title: &str,
+) -> StoreResult<ThreadRecord> {
+    check_text("user_id", user_id)?;
+    check_text("tenant_id", tenant_id)?;
+    check_text("thread_id", thread_id)?;
+    check_text("title", title)?;
+    let now = time_to_db(Utc::now());
+    // MAX keeps updated_at from moving backwards if the wall clock steps back.
+    let row = sqlx::query(concat!(
+        "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (tenant_id, user_id, thread_id) \
+         DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at) \
+         RETURNING ",
+        thread_columns!()
+    ))
+    .bind(user_id)
+    .bind(thread_id)
+    .bind(tenant_id)
+    .bind(title)
+    .bind(now)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    thread_from_row(&row)
 }
 
 /// Splits a URL into memory or file options. Non-SQLite schemes are refused here; choosing
@@ -308,42 +364,22 @@ impl Store for SqliteStore {
         thread_id: &str,
         title: &str,
     ) -> StoreResult<ThreadRecord> {
-        check_text("user_id", user_id)?;
-        check_text("tenant_id", tenant_id)?;
-        check_text("thread_id", thread_id)?;
-        check_text("title", title)?;
-        let now = time_to_db(Utc::now());
-        // MAX keeps updated_at from moving backwards if the wall clock steps back.
-        let row = sqlx::query(concat!(
-            "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (user_id, thread_id) \
-             DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at) \
-             RETURNING ",
-            thread_columns!()
-        ))
-        .bind(user_id)
-        .bind(thread_id)
-        .bind(tenant_id)
-        .bind(title)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.writer)
-        .await?;
-        thread_from_row(&row)
+        let mut conn = self.writer.acquire().await?;
+        upsert_thread(&mut conn, user_id, tenant_id, thread_id, title).await
     }
 
-    async fn list_threads(&self, user_id: &str, limit: u32) -> StoreResult<Vec<ThreadRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            thread_columns!(),
-            " FROM threads WHERE user_id = ? \
-              ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
-        ))
-        .bind(user_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+    async fn list_threads(
+        &self,
+        user_id: &str,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ThreadRecord>> {
+        let rows = sqlx::query(LIST_THREADS_SQL)
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(thread_from_row).collect()
     }
 
@@ -431,19 +467,35 @@ impl Store for SqliteStore {
     async fn list_thread_runs(
         &self,
         user_id: &str,
+        tenant_id: &str,
         thread_id: &str,
-    ) -> StoreResult<Vec<RunRecord>> {
-        // rowid breaks ties between runs created in the same millisecond: insertion order.
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            run_columns!(),
-            " FROM runs WHERE user_id = ? AND thread_id = ? ORDER BY created_at, rowid"
-        ))
-        .bind(user_id)
-        .bind(thread_id)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(run_from_row).collect()
+        after: Option<&RunCursor>,
+        limit: u32,
+    ) -> StoreResult<RunPage> {
+        // rowid breaks ties between runs created in the same millisecond: insertion order. The
+        // first page starts before any possible cursor.
+        let (created_at, order) = after.map_or((i64::MIN, i64::MIN), |c| (c.created_at, c.order));
+        let rows = sqlx::query(THREAD_RUNS_SQL)
+            .bind(user_id)
+            .bind(thread_id)
+            .bind(tenant_id)
+            .bind(created_at)
+            .bind(order)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let runs = rows
+            .iter()
+            .map(run_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = match rows.last() {
+            Some(last) if runs.len() >= limit as usize => Some(RunCursor {
+                created_at: last.try_get(7)?,
+                order: last.try_get(10)?,
+            }),
+            _ => None,
+        };
+        Ok(RunPage { runs, next })
     }
 
     async fn delete_finished_runs_before(
@@ -532,19 +584,23 @@ impl Store for SqliteStore {
         self.events.append(run_id, seq, event_type, payload).await
     }
 
-    async fn events_after(&self, run_id: &str, after_seq: u64) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
         // No stored seq exceeds i64::MAX (append refuses them), so a larger cursor has nothing
         // after it.
         let Ok(after) = i64::try_from(after_seq) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(
-            "SELECT seq, payload FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq",
-        )
-        .bind(run_id)
-        .bind(after)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(EVENTS_AFTER_SQL)
+            .bind(run_id)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(StoredEvent {
@@ -662,17 +718,9 @@ mod tests {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
         let queries: [&'static str; 5] = [
             usage::SELECT_USAGE_SQL,
-            concat!(
-                "SELECT ",
-                run_columns!(),
-                " FROM runs WHERE user_id = ? AND thread_id = ? ORDER BY created_at, rowid"
-            ),
-            "SELECT seq, payload FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq",
-            concat!(
-                "SELECT ",
-                thread_columns!(),
-                " FROM threads WHERE user_id = ? ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
-            ),
+            THREAD_RUNS_SQL,
+            EVENTS_AFTER_SQL,
+            LIST_THREADS_SQL,
             // Admission's count must not scan the user's finished runs.
             "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND user_id = ? \
              AND status IN ('accepted', 'running')",

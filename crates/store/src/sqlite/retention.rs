@@ -21,12 +21,13 @@ pub(super) const DELETE_RUNS_SQL: &str = "DELETE FROM runs WHERE run_id IN (\
      WHERE status IN ('completed', 'failed', 'cancelled') \
        AND COALESCE(finished_at, created_at) < ?1 \
      ORDER BY COALESCE(finished_at, created_at) LIMIT ?2) \
-     RETURNING user_id, thread_id";
+     RETURNING tenant_id, user_id, thread_id";
 
 /// A thread that has no run left and was last touched before the cutoff.
 const DELETE_EMPTIED_THREAD_SQL: &str = "DELETE FROM threads \
-     WHERE user_id = ?1 AND thread_id = ?2 AND updated_at < ?3 \
-       AND NOT EXISTS (SELECT 1 FROM runs WHERE user_id = ?1 AND thread_id = ?2)";
+     WHERE tenant_id = ?1 AND user_id = ?2 AND thread_id = ?3 AND updated_at < ?4 \
+       AND NOT EXISTS (SELECT 1 FROM runs \
+                       WHERE user_id = ?2 AND thread_id = ?3 AND tenant_id = ?1)";
 
 pub(super) async fn delete_finished_runs_before(
     writer: &SqlitePool,
@@ -45,10 +46,15 @@ pub(super) async fn delete_finished_runs_before(
         .await?;
     let mut threads = BTreeSet::new();
     for row in &rows {
-        threads.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+        threads.insert((
+            row.try_get::<String, _>(0)?,
+            row.try_get::<String, _>(1)?,
+            row.try_get::<String, _>(2)?,
+        ));
     }
-    for (user_id, thread_id) in &threads {
+    for (tenant_id, user_id, thread_id) in &threads {
         sqlx::query(DELETE_EMPTIED_THREAD_SQL)
+            .bind(tenant_id)
             .bind(user_id)
             .bind(thread_id)
             .bind(cutoff)

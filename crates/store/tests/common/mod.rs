@@ -381,6 +381,25 @@ pub fn run(run_id: &str, user_id: &str, thread_id: &str, created_at: DateTime<Ut
     }
 }
 
+/// All of the user's runs on a thread in tenant "acme", read two at a time so that every
+/// listing also exercises the paging.
+pub async fn thread_runs(store: &dyn Store, user_id: &str, thread_id: &str) -> Vec<RunRecord> {
+    let mut runs = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_thread_runs(user_id, "acme", thread_id, after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.runs.len() <= 2, "a page holds at most its limit");
+        runs.extend(page.runs);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return runs,
+        }
+    }
+}
+
 pub fn seqs(events: &[StoredEvent]) -> Vec<u64> {
     events.iter().map(|e| e.seq).collect()
 }
