@@ -32,12 +32,17 @@ pub use agentwire_analytics::UsageRecord;
 pub use error::{StoreError, StoreResult};
 pub use model::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoredEvent,
-    ThreadRecord,
+    ThreadRecord, UsageUpload,
 };
 pub use notice::{Notice, Notices, ResyncReason};
 pub use postgres::{DEFAULT_POOL_SIZE, PostgresStore};
 pub use sqlite::{BUSY_TIMEOUT, DEFAULT_READ_POOL_SIZE, EVENT_LOG_SYNCHRONOUS, SqliteStore};
 pub use store::Store;
+
+/// Rows per chunk of a usage upload ([`Store::insert_usage`]): each chunk is one transaction,
+/// and on SQLite other writers (event appends) wait for at most one chunk. Large enough that
+/// the per-transaction cost (a commit, an fsync) is small against the rows' own.
+pub const USAGE_UPLOAD_CHUNK_ROWS: usize = 10_000;
 
 /// How to open a store. The defaults suit a server; tests shorten the timeouts.
 #[derive(Debug, Clone, PartialEq, Eq)]

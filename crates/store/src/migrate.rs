@@ -33,6 +33,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/sqlite/0003_retention.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/sqlite/0004_usage_uploads.sql"),
+    },
 ];
 
 /// Every PostgreSQL migration, oldest first; versions strictly increasing.
@@ -44,6 +48,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../migrations/postgres/0002_retention.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/postgres/0003_usage_uploads.sql"),
     },
 ];
 
@@ -185,8 +193,8 @@ mod tests {
             assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
-        assert_eq!(Backend::Sqlite.latest_schema_version(), 3);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 2);
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 4);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 3);
     }
 
     async fn memory_pool() -> SqlitePool {

@@ -34,7 +34,8 @@ use crate::notice::NoticeHub;
 use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
 use crate::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunRecord, RunStatus, Store,
-    StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord, UsageRecord, migrate,
+    StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord, UsageRecord, UsageUpload,
+    migrate,
 };
 
 /// How hard a commit is pushed to disk. With `FULL` in WAL mode every commit fsyncs the WAL, so
@@ -277,16 +278,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_usage(&self, tenant_id: &str, records: &[UsageRecord]) -> StoreResult<u64> {
-        if records.is_empty() {
-            return Ok(0);
-        }
-        let inserted = usage::insert(&self.writer, tenant_id, records).await?;
-        tracing::debug!(tenant_id, inserted, "inserted usage records");
+    async fn begin_usage_upload(&self, tenant_id: &str) -> StoreResult<UsageUpload> {
+        usage::begin(&self.writer, tenant_id).await
+    }
+
+    async fn stage_usage(&self, upload: &UsageUpload, records: &[UsageRecord]) -> StoreResult<()> {
+        usage::stage(&self.writer, upload, records).await
+    }
+
+    async fn commit_usage_upload(&self, upload: &UsageUpload) -> StoreResult<u64> {
+        let inserted = usage::commit(&self.writer, upload).await?;
+        tracing::debug!(tenant_id = %upload.tenant_id, inserted, "committed usage upload");
         self.notices.publish(Notice::UsageChanged {
-            tenant_id: tenant_id.to_owned(),
+            tenant_id: upload.tenant_id.clone(),
         });
         Ok(inserted)
+    }
+
+    async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()> {
+        usage::abort(&self.writer, upload.upload_id).await
+    }
+
+    async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64> {
+        usage::sweep(&self.writer, idle_for).await
     }
 
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
@@ -294,7 +308,7 @@ impl Store for SqliteStore {
     }
 
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM usage_records WHERE tenant_id = ?")
+        let row = sqlx::query(usage::COUNT_USAGE_SQL)
             .bind(tenant_id)
             .fetch_one(&self.reader)
             .await?;
