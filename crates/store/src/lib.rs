@@ -44,6 +44,11 @@ pub use store::Store;
 /// the per-transaction cost (a commit, an fsync) is small against the rows' own.
 pub const USAGE_UPLOAD_CHUNK_ROWS: usize = 10_000;
 
+/// An upload not written to for this long is taken as abandoned by a process that died
+/// ([`Store::sweep_usage_uploads`] on a shared database): a live upload writes a chunk every few
+/// seconds at most, each bounded by the operation timeout.
+pub const USAGE_UPLOAD_ABANDONED_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// How to open a store. The defaults suit a server; tests shorten the timeouts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
