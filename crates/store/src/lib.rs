@@ -43,7 +43,7 @@ pub use store::Store;
 /// and on SQLite other writers (event appends) wait for at most one chunk. Large enough that
 /// the per-transaction cost (a commit, an fsync) is small against the rows' own. Measured with
 /// `examples/upload_stall.rs` (1M rows, SQLite, shared 2-core machine): 5,000 rows kept event
-/// appends during the upload at p50 ~50 ms, p99 90-180 ms, with the upload no slower than one
+/// appends during the upload at p50 ~50 ms, p99 75-180 ms, with the upload no slower than one
 /// transaction; 10,000 doubled those.
 pub const USAGE_UPLOAD_CHUNK_ROWS: usize = 5_000;
 

@@ -21,4 +21,6 @@ CREATE TABLE usage_uploads (
 
 ALTER TABLE usage_records ADD COLUMN upload_id BIGINT NOT NULL DEFAULT 0;
 
-CREATE INDEX usage_records_upload ON usage_records (upload_id);
+-- Finds an upload's records to delete them, and lets a tenant's count skip pending uploads
+-- without reading the table.
+CREATE INDEX usage_records_tenant_upload ON usage_records (tenant_id, upload_id);

@@ -324,12 +324,7 @@ impl Store for PostgresStore {
     }
 
     async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()> {
-        usage::abort(
-            self.pool(),
-            self.inner.options.operation_timeout,
-            upload.upload_id,
-        )
-        .await
+        usage::abort(self.pool(), self.inner.options.operation_timeout, upload).await
     }
 
     async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64> {

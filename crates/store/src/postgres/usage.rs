@@ -273,7 +273,12 @@ pub(super) async fn commit(
 }
 
 /// Deletes an upload's records and then the upload (see `Store::abort_usage_upload`).
-pub(super) async fn abort(pool: &PgPool, timeout: Duration, upload_id: i64) -> StoreResult<()> {
+pub(super) async fn abort(
+    pool: &PgPool,
+    timeout: Duration,
+    upload: &UsageUpload,
+) -> StoreResult<()> {
+    let upload_id = upload.upload_id;
     // From here no chunk can be staged and no commit succeed (they wait for this row's lock
     // and then find it aborting). No row: committed (its records must stay) or aborted already.
     let marked = bounded(timeout, async {
@@ -294,8 +299,9 @@ pub(super) async fn abort(pool: &PgPool, timeout: Duration, upload_id: i64) -> S
         let deleted = bounded(timeout, async {
             Ok(sqlx::query(
                 "DELETE FROM usage_records WHERE id IN \
-                 (SELECT id FROM usage_records WHERE upload_id = $1 LIMIT $2)",
+                 (SELECT id FROM usage_records WHERE tenant_id = $1 AND upload_id = $2 LIMIT $3)",
             )
+            .bind(upload.tenant_id.as_str())
             .bind(upload_id)
             .bind(batch)
             .execute(pool)
@@ -325,9 +331,9 @@ pub(super) async fn sweep(
     idle_for: Duration,
 ) -> StoreResult<u64> {
     let idle_ms = i64::try_from(idle_for.as_millis()).unwrap_or(i64::MAX);
-    let stale: Vec<i64> = bounded(timeout, async {
-        Ok(sqlx::query_scalar(concat!(
-            "SELECT upload_id FROM usage_uploads WHERE touched_at <= ",
+    let stale: Vec<(i64, String)> = bounded(timeout, async {
+        Ok(sqlx::query_as(concat!(
+            "SELECT upload_id, tenant_id FROM usage_uploads WHERE touched_at <= ",
             now_ms!(),
             " - $1"
         ))
@@ -336,8 +342,12 @@ pub(super) async fn sweep(
         .await?)
     })
     .await?;
-    for upload_id in &stale {
-        abort(pool, timeout, *upload_id).await?;
+    for (upload_id, tenant_id) in &stale {
+        let upload = UsageUpload {
+            upload_id: *upload_id,
+            tenant_id: tenant_id.clone(),
+        };
+        abort(pool, timeout, &upload).await?;
     }
     // usize → u64 is lossless on every platform Rust supports.
     Ok(stale.len() as u64)

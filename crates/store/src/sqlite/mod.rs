@@ -296,7 +296,7 @@ impl Store for SqliteStore {
     }
 
     async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()> {
-        usage::abort(&self.writer, upload.upload_id).await
+        usage::abort(&self.writer, upload).await
     }
 
     async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64> {
@@ -705,6 +705,38 @@ mod tests {
             let plan = plan.join(" | ");
             assert!(plan.contains("USING"), "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+
+    /// Counting a tenant's usage and deleting an aborted upload's records read
+    /// `usage_records_tenant_upload` alone: no scan of the records, no read of their rows.
+    #[tokio::test]
+    async fn upload_bookkeeping_reads_the_tenant_upload_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        for (sql, wanted) in [
+            (
+                usage::COUNT_USAGE_SQL,
+                "COVERING INDEX usage_records_tenant_upload",
+            ),
+            (
+                usage::DELETE_UPLOAD_BATCH_SQL,
+                "usage_records_tenant_upload",
+            ),
+        ] {
+            let explain = AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"));
+            let plan: Vec<String> = sqlx::query(explain)
+                .bind("acme")
+                .bind(1_i64)
+                .bind(10_i64)
+                .fetch_all(&store.writer)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            let plan = plan.join(" | ");
+            assert!(plan.contains(wanted), "{sql}: {plan}");
+            assert!(!plan.contains("SCAN usage_records"), "{sql}: {plan}");
         }
     }
 

@@ -283,8 +283,13 @@ pub(super) async fn commit(writer: &SqlitePool, upload: &UsageUpload) -> StoreRe
     db_to_u64("usage_uploads.rows", rows)
 }
 
+/// One batch of an aborted upload's records (tenant, upload, batch size).
+pub(super) const DELETE_UPLOAD_BATCH_SQL: &str = "DELETE FROM usage_records WHERE id IN \
+     (SELECT id FROM usage_records WHERE tenant_id = ? AND upload_id = ? LIMIT ?)";
+
 /// Deletes an upload's records and then the upload (see `Store::abort_usage_upload`).
-pub(super) async fn abort(writer: &SqlitePool, upload_id: i64) -> StoreResult<()> {
+pub(super) async fn abort(writer: &SqlitePool, upload: &UsageUpload) -> StoreResult<()> {
+    let upload_id = upload.upload_id;
     // From here no chunk can be staged and no commit succeed. No row: committed (its records
     // are visible and must stay) or aborted already.
     let marked = sqlx::query("UPDATE usage_uploads SET state = 'aborting' WHERE upload_id = ?")
@@ -298,15 +303,13 @@ pub(super) async fn abort(writer: &SqlitePool, upload_id: i64) -> StoreResult<()
     // A batch per transaction, so other writers get the writer in between.
     let batch = i64::try_from(USAGE_UPLOAD_CHUNK_ROWS).unwrap_or(i64::MAX);
     loop {
-        let deleted = sqlx::query(
-            "DELETE FROM usage_records WHERE id IN \
-             (SELECT id FROM usage_records WHERE upload_id = ? LIMIT ?)",
-        )
-        .bind(upload_id)
-        .bind(batch)
-        .execute(writer)
-        .await?
-        .rows_affected();
+        let deleted = sqlx::query(DELETE_UPLOAD_BATCH_SQL)
+            .bind(upload.tenant_id.as_str())
+            .bind(upload_id)
+            .bind(batch)
+            .execute(writer)
+            .await?
+            .rows_affected();
         if deleted < USAGE_UPLOAD_CHUNK_ROWS as u64 {
             break;
         }
@@ -322,13 +325,17 @@ pub(super) async fn abort(writer: &SqlitePool, upload_id: i64) -> StoreResult<()
 pub(super) async fn sweep(writer: &SqlitePool, idle_for: std::time::Duration) -> StoreResult<u64> {
     let idle_ms = i64::try_from(idle_for.as_millis()).unwrap_or(i64::MAX);
     let cutoff = time_to_db(Utc::now()).saturating_sub(idle_ms);
-    let stale: Vec<i64> =
-        sqlx::query_scalar("SELECT upload_id FROM usage_uploads WHERE touched_at <= ?")
+    let stale: Vec<(i64, String)> =
+        sqlx::query_as("SELECT upload_id, tenant_id FROM usage_uploads WHERE touched_at <= ?")
             .bind(cutoff)
             .fetch_all(writer)
             .await?;
-    for upload_id in &stale {
-        abort(writer, *upload_id).await?;
+    for (upload_id, tenant_id) in &stale {
+        let upload = UsageUpload {
+            upload_id: *upload_id,
+            tenant_id: tenant_id.clone(),
+        };
+        abort(writer, &upload).await?;
     }
     // usize → u64 is lossless on every platform Rust supports.
     Ok(stale.len() as u64)
