@@ -63,6 +63,9 @@ pub struct ServerArgs {
     /// Most rows one usage upload may carry.
     #[arg(long, env = "AGENTWIRE_MAX_INGEST_ROWS", default_value_t = 1_000_000)]
     pub max_ingest_rows: usize,
+    /// Usage uploads served at once; more get 503 with Retry-After.
+    #[arg(long, env = "AGENTWIRE_MAX_CONCURRENT_UPLOADS", default_value_t = 2)]
+    pub max_concurrent_uploads: usize,
     /// Longest question (`user_request`) a run may start with, in bytes.
     #[arg(long, env = "AGENTWIRE_MAX_USER_REQUEST_BYTES", default_value_t = 64 << 10)]
     pub max_user_request_bytes: usize,

@@ -293,6 +293,7 @@ impl Engine {
         if store.backend() == Backend::Sqlite {
             crate::recovery::recover_interrupted(store.as_ref()).await?;
         }
+        crate::recovery::sweep_usage_uploads(store.as_ref(), true).await?;
         let notices = store.subscribe().await?;
         let node =
             Arc::new(Node::register(store.as_ref(), &config.node_name, config.node_lease).await?);

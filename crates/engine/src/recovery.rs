@@ -7,11 +7,15 @@
 //! left by a previous process: [`recover_interrupted`]), the sweeper (runs of a node whose lease
 //! lapsed) and a node's own orphan check (runs whose end it could not record while the database
 //! was away), the last two in `cluster.rs`. This module must not decide which runs are gone:
-//! its callers do.
+//! its callers do. Also undoes usage uploads a dead process left half written
+//! ([`sweep_usage_uploads`]).
 
 use crate::error::EngineError;
 use agentwire_protocol::{ErrorCode, EventKind, RunEvent, ServerFrame};
-use agentwire_store::{EndRun, NewEvent, RunRecord, RunStatus, Store, StoredEvent};
+use agentwire_store::{
+    Backend, EndRun, NewEvent, RunRecord, RunStatus, Store, StoredEvent,
+    USAGE_UPLOAD_ABANDONED_AFTER,
+};
 
 /// Why a run is ended, in words for the person who started it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,31 @@ pub(crate) async fn recover_interrupted(store: &dyn Store) -> Result<usize, Engi
         );
     }
     Ok(runs.len())
+}
+
+/// Undoes the usage uploads a dead process left half written (their rows were never visible):
+/// those idle for [`USAGE_UPLOAD_ABANDONED_AFTER`]; and `at_startup` on SQLite, which this
+/// process owns alone and where it has started none yet, every open one.
+///
+/// # Errors
+/// `Store` when the uploads cannot be read or deleted.
+pub(crate) async fn sweep_usage_uploads(
+    store: &dyn Store,
+    at_startup: bool,
+) -> Result<u64, EngineError> {
+    let idle_for = if at_startup && store.backend() == Backend::Sqlite {
+        std::time::Duration::ZERO
+    } else {
+        USAGE_UPLOAD_ABANDONED_AFTER
+    };
+    let swept = store.sweep_usage_uploads(idle_for).await?;
+    if swept > 0 {
+        tracing::warn!(
+            uploads = swept,
+            "usage uploads left unfinished by a previous process were undone"
+        );
+    }
+    Ok(swept)
 }
 
 /// Ends one run whose executor is gone. True when this call ended it; false when it had

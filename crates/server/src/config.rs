@@ -40,6 +40,10 @@ pub struct ServerConfig {
     /// Most rows one usage upload may carry; more: 413 `PAYLOAD_TOO_LARGE` before parsing, so one
     /// upload cannot hold the memory of millions of parsed records.
     pub max_ingest_rows: usize,
+    /// Usage uploads this server takes at once (reading, parsing and storing them). Past it:
+    /// HTTP 503 `UNAVAILABLE` with `Retry-After`, before the body is read, so a burst of uploads
+    /// holds neither memory nor the database for long. At least 1.
+    pub max_concurrent_uploads: usize,
     /// Messages one connection may send (token bucket). Past it: `RATE_LIMITED` with
     /// `retry_after_ms`; the message is dropped and the connection stays open.
     pub connection_rate: RateLimit,
@@ -97,6 +101,7 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(10),
             max_body_bytes: 64 << 20,
             max_ingest_rows: 1_000_000,
+            max_concurrent_uploads: 2,
             // A person types far slower; a script that sends more is buggy or hostile. Bursts
             // cover a client that sends a handful of requests at once (several runs, a resume per
             // followed run after a reconnect).

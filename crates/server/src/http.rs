@@ -10,8 +10,9 @@
 use crate::AppState;
 use crate::auth::{self, Identity, SCOPE_USAGE_WRITE};
 use crate::error::AppError;
+use crate::limits;
 use agentwire_analytics::{UsageFormat, UsageRecord};
-use agentwire_protocol::{AgentKind, SUBPROTOCOL};
+use agentwire_protocol::{AgentKind, ErrorCode, SUBPROTOCOL};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawQuery, State};
@@ -104,7 +105,8 @@ async fn check_database(state: &AppState) -> Result<(), &'static str> {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(&state.engine.metrics());
+    let mut text = state.metrics.render(&state.engine.metrics());
+    state.metrics.render_uploads(&mut text, &state.uploads);
     (
         [(
             header::CONTENT_TYPE,
@@ -210,7 +212,8 @@ pub async fn agents() -> Json<Value> {
 /// header or first object then names the dialect), else detected from the first line. Traces
 /// without a model (azure, mooncake) need `?model=`. A metric series or FOCUS file is refused with
 /// 422 (it holds no usage records; `agentwire analyze` reads it). Any bad row: 422 listing the
-/// rows and nothing stored.
+/// rows and nothing stored. Past `max_concurrent_uploads` uploads in progress: 503 with
+/// `Retry-After`, before the body is read.
 pub async fn ingest_usage(
     State(state): State<AppState>,
     Authenticated(identity): Authenticated,
@@ -226,6 +229,19 @@ pub async fn ingest_usage(
     let format = usage_format(query.as_deref(), &headers)?;
     // Traces without a model column (azure, mooncake) are priced as the model named here.
     let model = query_param(query.as_deref(), "model").map(str::to_owned);
+    // Taken before the body is read: the cap bounds the memory of bodies being read too.
+    let Some(slot) = state.uploads.try_take() else {
+        state.metrics.upload_refused();
+        return Err(AppError::Limited {
+            code: ErrorCode::Unavailable,
+            message: format!(
+                "this server is storing {} usage uploads, the most it takes at once; send this one again after the Retry-After delay",
+                state.uploads.capacity()
+            ),
+            retry_after_ms: u64::try_from(limits::UPLOAD_RETRY_AFTER.as_millis())
+                .unwrap_or(u64::MAX),
+        });
+    };
     let limit = state.config.max_body_bytes;
     let bytes = read_body(body, &headers, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -234,49 +250,70 @@ pub async fn ingest_usage(
         ));
     }
     let max_rows = state.config.max_ingest_rows;
-    // Parsing a large upload is CPU work; keep it off the async workers. Lines are counted first:
-    // parsed records take several times the memory of their text.
-    let report = tokio::task::spawn_blocking(move || {
-        let lines = bytes.iter().filter(|b| **b == b'\n').count();
-        if lines > max_rows.saturating_add(1) {
-            return Err(AppError::TooManyRows {
-                lines,
-                limit: max_rows,
+    let engine = state.engine.clone();
+    let tenant_id = identity.principal.tenant_id.clone();
+    // Parsed and stored in a task of its own that keeps the slot to the end: a client that goes
+    // away mid-upload neither frees the slot early nor leaves the store's upload half written.
+    let stored = tokio::spawn(async move {
+        let _slot = slot;
+        // Parsing a large upload is CPU work; keep it off the async workers. Lines are counted
+        // first: parsed records take several times the memory of their text.
+        let report =
+            tokio::task::spawn_blocking(move || parse_upload(bytes, max_rows, format, model))
+                .await
+                .map_err(|err| AppError::internal(format!("usage import task failed: {err}")))??;
+        if !report.errors.is_empty() {
+            return Err(AppError::InvalidRows {
+                total: report.errors.len(),
+                errors: report.errors,
+                rows_read: report.rows_read,
             });
         }
-        let report = agentwire_analytics::import_usage_with(
-            std::io::Cursor::new(bytes),
-            &agentwire_analytics::ImportOptions { format, model },
-        )
-        .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))?;
-        if let Some((index, field)) = nul_in_records(&report.records) {
-            return Err(AppError::Unprocessable(format!(
-                "record {} of the upload: field `{field}` contains a NUL character (U+0000), which cannot be stored; remove it and upload again",
-                index + 1
-            )));
-        }
-        Ok(report)
-    })
-    .await
-    .map_err(|err| AppError::internal(format!("usage import task failed: {err}")))??;
-    if !report.errors.is_empty() {
-        return Err(AppError::InvalidRows {
-            total: report.errors.len(),
-            errors: report.errors,
-            rows_read: report.rows_read,
-        });
-    }
-    let tenant_id = identity.principal.tenant_id.clone();
-    let imported = state.engine.ingest(&tenant_id, report.records).await?;
+        let imported = engine.ingest(&tenant_id, report.records).await?;
+        Ok((tenant_id, imported, report.rows_read))
+    });
+    let (tenant_id, imported, rows_read) = stored
+        .await
+        .map_err(|err| AppError::internal(format!("usage upload task failed: {err}")))??;
     tracing::info!(
-        user_id = %identity.principal.user_id, %tenant_id, imported, rows_read = report.rows_read,
+        user_id = %identity.principal.user_id, %tenant_id, imported, rows_read,
         "usage imported"
     );
     Ok(Json(json!({
         "tenant_id": tenant_id,
         "imported": imported,
-        "rows_read": report.rows_read,
+        "rows_read": rows_read,
     })))
+}
+
+/// Reads an upload's records (blocking: CPU work). Fails before parsing when it has more lines
+/// than `max_rows` (and a header), and on any NUL character in a text field; rows that cannot
+/// be read are listed in the report.
+fn parse_upload(
+    bytes: Vec<u8>,
+    max_rows: usize,
+    format: Option<UsageFormat>,
+    model: Option<String>,
+) -> Result<agentwire_analytics::ImportReport, AppError> {
+    let lines = bytes.iter().filter(|b| **b == b'\n').count();
+    if lines > max_rows.saturating_add(1) {
+        return Err(AppError::TooManyRows {
+            lines,
+            limit: max_rows,
+        });
+    }
+    let report = agentwire_analytics::import_usage_with(
+        std::io::Cursor::new(bytes),
+        &agentwire_analytics::ImportOptions { format, model },
+    )
+    .map_err(|err| AppError::Unprocessable(format!("the upload could not be read: {err}")))?;
+    if let Some((index, field)) = nul_in_records(&report.records) {
+        return Err(AppError::Unprocessable(format!(
+            "record {} of the upload: field `{field}` contains a NUL character (U+0000), which cannot be stored; remove it and upload again",
+            index + 1
+        )));
+    }
+    Ok(report)
 }
 
 /// The first record (its index) and text field holding a NUL character, which no database can

@@ -99,6 +99,8 @@ pub struct AppState {
     pub(crate) lifecycle: Arc<Lifecycle>,
     /// Connection caps and per-user message buckets (see [`limits`]).
     pub limiter: Arc<limits::Limiter>,
+    /// Usage uploads in progress, at most `max_concurrent_uploads` (see [`limits::UploadSlots`]).
+    pub uploads: limits::UploadSlots,
 }
 
 /// Shutdown coordination between [`serve`] and the sockets.
@@ -181,7 +183,9 @@ impl AppState {
             connection_rate: config.connection_rate,
             user_rate: config.user_rate,
         });
+        let uploads = limits::UploadSlots::new(config.max_concurrent_uploads);
         Ok(AppState {
+            uploads,
             engine,
             verifier: Arc::new(verifier),
             config: Arc::new(config),

@@ -11,6 +11,11 @@
 //! `max_unauthenticated_per_ip` from one address: HTTP 429) until it authenticates or closes.
 //! Permits give their place back when dropped, whatever ends the socket.
 //!
+//! Usage uploads are capped separately: [`UploadSlots`] hands out at most `max_concurrent_uploads`
+//! [`UploadPermit`]s, each held from before the body is read until the upload is stored or
+//! refused (HTTP 503 past the cap, never a wait), so a burst of large uploads cannot hold all the
+//! memory, the CPU pool's parsing and the database's writer at once.
+//!
 //! A "user" here is a principal: the same `sub` in two tenants is two users, with their own caps
 //! and buckets, so one tenant's traffic never spends another tenant's allowance.
 //!
@@ -29,6 +34,50 @@ use std::time::{Duration, Instant};
 /// How long a client is told to wait when a connection cap is reached. Connections come and go
 /// quickly, so a second is a fair first back-off.
 pub const CONNECTION_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a client is told to wait when every upload slot is taken: an upload of a million rows
+/// takes seconds, not milliseconds.
+pub const UPLOAD_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The server-wide cap on usage uploads in progress (see the module docs). Clones share the cap.
+#[derive(Debug, Clone)]
+pub struct UploadSlots {
+    slots: Arc<tokio::sync::Semaphore>,
+    capacity: usize,
+}
+
+/// One upload's place under the cap; given back when dropped.
+#[derive(Debug)]
+pub struct UploadPermit {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl UploadSlots {
+    /// `capacity` uploads at once (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(capacity)),
+            capacity,
+        }
+    }
+
+    /// A place for one upload, or `None` at once when all are taken.
+    pub fn try_take(&self) -> Option<UploadPermit> {
+        let slot = self.slots.clone().try_acquire_owned().ok()?;
+        Some(UploadPermit { _slot: slot })
+    }
+
+    /// The cap.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Uploads in progress now.
+    pub fn in_use(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
+    }
+}
 
 /// Idle users' buckets are swept once every this many joins, so the map stays as small as the
 /// set of users active within one refill period.
@@ -443,6 +492,22 @@ pub fn check_message(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn upload_slots_refuse_past_the_cap_and_come_back_when_dropped() {
+        let slots = super::UploadSlots::new(2);
+        let first = slots.try_take().expect("first slot");
+        let second = slots.try_take().expect("second slot");
+        assert_eq!(slots.in_use(), 2);
+        assert!(slots.try_take().is_none());
+        drop(first);
+        assert_eq!(slots.in_use(), 1);
+        let third = slots.try_take().expect("a slot given back");
+        drop((second, third));
+        assert_eq!(slots.in_use(), 0);
+        // A cap of zero would refuse every upload for ever: it is taken as one.
+        assert_eq!(super::UploadSlots::new(0).capacity(), 1);
+    }
+
     use super::*;
 
     fn rate(per_second: u32, burst: u32) -> RateLimit {

@@ -24,6 +24,7 @@ pub struct Metrics {
     connections_active: AtomicU64,
     connections_total: AtomicU64,
     events_sent: AtomicU64,
+    uploads_refused: AtomicU64,
     /// One counter per [`ErrorCode`], in the order of [`ErrorCode::ALL`].
     ws_errors: [AtomicU64; ErrorCode::ALL.len()],
     first_event: Histogram,
@@ -35,6 +36,7 @@ impl Default for Metrics {
             connections_active: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
+            uploads_refused: AtomicU64::new(0),
             ws_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             first_event: Histogram::default(),
         }
@@ -53,6 +55,31 @@ impl Metrics {
         let _ = self
             .connections_active
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// A usage upload was refused because every upload slot was taken.
+    pub fn upload_refused(&self) {
+        self.uploads_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appends the usage upload metrics: slots in use now and the cap (from `uploads`), and
+    /// refusals since start.
+    pub fn render_uploads(&self, out: &mut String, uploads: &crate::limits::UploadSlots) {
+        let _ = write!(
+            out,
+            "# HELP agentwire_usage_uploads_active Usage uploads in progress now.\n\
+             # TYPE agentwire_usage_uploads_active gauge\n\
+             agentwire_usage_uploads_active {}\n\
+             # HELP agentwire_usage_uploads_max Usage uploads this server takes at once.\n\
+             # TYPE agentwire_usage_uploads_max gauge\n\
+             agentwire_usage_uploads_max {}\n\
+             # HELP agentwire_usage_uploads_refused_total Usage uploads refused (503) because the cap was reached.\n\
+             # TYPE agentwire_usage_uploads_refused_total counter\n\
+             agentwire_usage_uploads_refused_total {}\n",
+            uploads.in_use(),
+            uploads.capacity(),
+            self.uploads_refused.load(Ordering::Relaxed),
+        );
     }
 
     /// A run event frame was written to a socket.

@@ -67,6 +67,12 @@ pub enum StoreError {
     #[error("invalid store call: {0}")]
     InvalidArgument(String),
 
+    /// A usage upload that is no longer open: it was committed already, or aborted (by its
+    /// caller, or by [`crate::Store::sweep_usage_uploads`] after it sat idle). Nothing of it
+    /// became visible unless it was committed.
+    #[error("usage upload {0} is no longer open (committed, aborted or swept as abandoned)")]
+    UploadNotOpen(i64),
+
     /// `register_node` with a node id that is already registered.
     #[error("node id {0} is already registered; each process needs its own node id")]
     NodeIdInUse(String),

@@ -37,6 +37,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../migrations/sqlite/0004_threads_by_tenant.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/sqlite/0005_usage_uploads.sql"),
+    },
 ];
 
 /// Every PostgreSQL migration, oldest first; versions strictly increasing.
@@ -52,6 +56,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../migrations/postgres/0003_threads_by_tenant.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/postgres/0004_usage_uploads.sql"),
     },
 ];
 
@@ -193,8 +201,8 @@ mod tests {
             assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
-        assert_eq!(Backend::Sqlite.latest_schema_version(), 4);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 3);
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 5);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 4);
     }
 
     async fn memory_pool() -> SqlitePool {

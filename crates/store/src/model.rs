@@ -144,6 +144,15 @@ pub fn thread_title(user_request: &str) -> String {
     user_request.chars().take(80).collect()
 }
 
+/// A usage upload in progress ([`crate::Store::begin_usage_upload`]): its staged rows are
+/// stored but invisible to readers until [`crate::Store::commit_usage_upload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageUpload {
+    /// Unique for the life of the database: never handed out twice.
+    pub upload_id: i64,
+    pub tenant_id: String,
+}
+
 /// The answer of [`crate::Store::admit_run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {

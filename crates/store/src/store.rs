@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
-    RunStatus, StoreResult, StoredEvent, ThreadRecord, UsageRecord,
+    RunStatus, StoreResult, StoredEvent, ThreadRecord, UsageRecord, UsageUpload,
 };
 
 /// Persistence for tenants, usage records, threads, runs and the event log.
@@ -40,12 +40,65 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the tenant if it does not exist; a no-op otherwise.
     async fn ensure_tenant(&self, tenant_id: &str) -> StoreResult<()>;
 
-    /// Inserts all records in one transaction: all or nothing. Returns how many were inserted.
-    /// Creates the tenant if needed, and sends [`crate::Notice::UsageChanged`] once committed.
-    /// A `u64` above `i64::MAX` fails the whole batch with [`crate::StoreError::OutOfRange`],
-    /// text with a NUL character with [`crate::StoreError::NulInText`]; timestamps keep
-    /// millisecond precision; a NaN float reads back as `None` (stored as NULL).
-    async fn insert_usage(&self, tenant_id: &str, records: &[UsageRecord]) -> StoreResult<u64>;
+    /// Inserts all records, all or nothing for readers. Returns how many were inserted.
+    /// Creates the tenant if needed, and sends [`crate::Notice::UsageChanged`] once, when the
+    /// records become visible. A `u64` above `i64::MAX` fails the whole batch with
+    /// [`crate::StoreError::OutOfRange`], text with a NUL character with
+    /// [`crate::StoreError::NulInText`]; timestamps keep millisecond precision; a NaN float
+    /// reads back as `None` (stored as NULL).
+    ///
+    /// Written as one upload ([`Store::begin_usage_upload`]) of chunks of
+    /// [`crate::USAGE_UPLOAD_CHUNK_ROWS`], each its own short transaction, so other writers
+    /// (event appends, run creation) go on between chunks; on failure the staged chunks are
+    /// deleted before the error is returned (or, if even that fails, by a later sweep). Not
+    /// cancel-safe: a call dropped midway leaves its upload for [`Store::sweep_usage_uploads`].
+    async fn insert_usage(&self, tenant_id: &str, records: &[UsageRecord]) -> StoreResult<u64> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let upload = self.begin_usage_upload(tenant_id).await?;
+        for chunk in records.chunks(crate::USAGE_UPLOAD_CHUNK_ROWS) {
+            if let Err(err) = self.stage_usage(&upload, chunk).await {
+                if let Err(abort) = self.abort_usage_upload(&upload).await {
+                    // The rows stay invisible; a sweep deletes them once the upload is idle.
+                    tracing::warn!(
+                        upload_id = upload.upload_id,
+                        error = %abort,
+                        "could not undo a failed usage upload; it will be swept"
+                    );
+                }
+                return Err(err);
+            }
+        }
+        self.commit_usage_upload(&upload).await
+    }
+
+    /// Starts a usage upload for the tenant (created if needed). Its rows, written with
+    /// [`Store::stage_usage`], are invisible to every reader ([`Store::load_usage`],
+    /// [`Store::usage_count`]) until [`Store::commit_usage_upload`] makes all of them visible
+    /// at once.
+    async fn begin_usage_upload(&self, tenant_id: &str) -> StoreResult<UsageUpload>;
+
+    /// Writes one chunk of an open upload in one short transaction (keep chunks to
+    /// [`crate::USAGE_UPLOAD_CHUNK_ROWS`] or so: on SQLite the chunk holds the only writer).
+    /// A bad record fails the chunk with nothing of it written; the upload stays open, and the
+    /// caller aborts it. [`crate::StoreError::UploadNotOpen`] if it was committed or aborted.
+    async fn stage_usage(&self, upload: &UsageUpload, records: &[UsageRecord]) -> StoreResult<()>;
+
+    /// Makes every staged row of the upload visible in one short transaction, sends
+    /// [`crate::Notice::UsageChanged`] once committed, and returns how many rows there were.
+    /// [`crate::StoreError::UploadNotOpen`] if it was committed or aborted already.
+    async fn commit_usage_upload(&self, upload: &UsageUpload) -> StoreResult<u64>;
+
+    /// Abandons the upload: its staged rows are deleted, a chunk per transaction, and it can no
+    /// longer be staged to or committed. Idempotent; a committed upload is left alone.
+    async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()>;
+
+    /// Aborts every upload not written to for `idle_for` (uploads of a crashed process, or of
+    /// a caller dropped midway). Returns how many it aborted. On SQLite, where one process owns
+    /// the file, startup may sweep with zero; on a shared database use an age no live upload
+    /// reaches between two chunks. Times are the database's on PostgreSQL.
+    async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64>;
 
     /// The tenant's usage records, ordered by timestamp (then insertion order).
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>>;

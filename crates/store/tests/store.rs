@@ -9,8 +9,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentwire_store::{Backend, RunRecord, RunStatus, SqliteStore, Store, StoreError, UsageRecord};
-use common::{Kind, TestDb, at, full, minimal, run, seqs, thread_runs};
+use agentwire_store::{
+    Backend, Notice, RunRecord, RunStatus, SqliteStore, Store, StoreError, USAGE_UPLOAD_CHUNK_ROWS,
+    UsageRecord,
+};
+use common::{Kind, TestDb, at, expect_notice, full, minimal, run, seqs, thread_runs};
 use sqlx::Connection;
 use tempfile::TempDir;
 
@@ -20,6 +23,9 @@ on_both_backends!(
     text_with_nul_is_refused_alike_on_both_backends,
     tenants_never_see_each_others_usage,
     insert_usage_is_all_or_nothing,
+    a_failed_upload_leaves_no_rows_visible_or_behind,
+    an_open_upload_is_invisible_and_other_tenants_write_meanwhile,
+    abandoned_uploads_are_swept_and_committed_ones_kept,
     threads_are_namespaced_by_user,
     threads_are_namespaced_by_tenant_too,
     run_lifecycle_and_user_scoping,
@@ -208,6 +214,227 @@ async fn insert_usage_is_all_or_nothing(kind: Kind) {
     let loaded = store.load_usage("acme").await.unwrap();
     assert_eq!(loaded.len(), 25_001);
     assert!(loaded.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+}
+
+/// Every usage row and upload in the database, visible or not, read past the store: what a
+/// failed or abandoned upload may have left behind.
+async fn stored_rows(db: &TestDb) -> (i64, i64) {
+    const SQL: [&str; 2] = [
+        "SELECT COUNT(*) FROM usage_records",
+        "SELECT COUNT(*) FROM usage_uploads",
+    ];
+    let mut counts = [0_i64; 2];
+    match db.kind {
+        Kind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            for (count, sql) in counts.iter_mut().zip(SQL) {
+                *count = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        Kind::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            for (count, sql) in counts.iter_mut().zip(SQL) {
+                *count = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+    (counts[0], counts[1])
+}
+
+/// The next `UsageChanged` notice's tenant.
+async fn next_usage_change(notices: &mut agentwire_store::Notices) -> String {
+    match expect_notice(notices, |n| matches!(n, Notice::UsageChanged { .. })).await {
+        Notice::UsageChanged { tenant_id } => tenant_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn a_failed_upload_leaves_no_rows_visible_or_behind(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    let mut notices = store.subscribe().await.unwrap();
+    store
+        .insert_usage("acme", &[minimal(at(0), "before")])
+        .await
+        .unwrap();
+    assert_eq!(next_usage_change(&mut notices).await, "acme");
+
+    // More than two chunks, each committed on its own, before the bad record in the last one
+    // fails: the chunks already written must go again.
+    let good = 2 * USAGE_UPLOAD_CHUNK_ROWS + 5_000;
+    let mut batch: Vec<UsageRecord> = (0..good).map(|i| full(at(i as i64), 1)).collect();
+    batch.push(UsageRecord {
+        team: Some("nul \0 here".into()),
+        ..full(at(99_999), 1)
+    });
+    let err = store.insert_usage("acme", &batch).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NulInText { field: "team" }),
+        "{err:?}"
+    );
+    batch.pop();
+    batch.push(UsageRecord {
+        input_tokens: u64::MAX,
+        ..full(at(99_999), 1)
+    });
+    let err = store.insert_usage("acme", &batch).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::OutOfRange {
+                field: "input_tokens",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    assert_eq!(store.usage_count("acme").await.unwrap(), 1);
+    assert_eq!(store.load_usage("acme").await.unwrap().len(), 1);
+    assert_eq!(stored_rows(&db).await, (1, 0), "rows left behind");
+
+    // Nothing was announced for the failed uploads: the next notice is the next success.
+    store
+        .insert_usage("beta", &[minimal(at(0), "b")])
+        .await
+        .unwrap();
+    assert_eq!(next_usage_change(&mut notices).await, "beta");
+}
+
+async fn an_open_upload_is_invisible_and_other_tenants_write_meanwhile(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    let mut notices = store.subscribe().await.unwrap();
+    let chunk: Vec<UsageRecord> = (0..USAGE_UPLOAD_CHUNK_ROWS)
+        .map(|i| full(at(i as i64), 2))
+        .collect();
+    let upload = store.begin_usage_upload("acme").await.unwrap();
+    store.stage_usage(&upload, &chunk).await.unwrap();
+
+    // The upload is paused between two chunks. Another tenant's runs, events and usage are
+    // written meanwhile, before the upload's final commit. (The timeout only turns a writer
+    // held by the upload into a failure instead of a hang; nothing is measured.)
+    let other = RunRecord {
+        tenant_id: "other".into(),
+        ..run("r-other", "u-other", "t-other", at(0))
+    };
+    tokio::time::timeout(Duration::from_secs(60), async {
+        store.create_run(&other).await.unwrap();
+        for seq in 1..=3 {
+            store
+                .append_event("r-other", seq, "step", "{}")
+                .await
+                .unwrap();
+        }
+        store
+            .insert_usage("other", &[minimal(at(0), "o")])
+            .await
+            .unwrap();
+    })
+    .await
+    .expect("other tenants' writes waited for an open upload");
+    assert_eq!(
+        seqs(&store.events_after("r-other", 0, u32::MAX).await.unwrap()),
+        [1, 2, 3]
+    );
+    assert_eq!(store.usage_count("other").await.unwrap(), 1);
+
+    // Staged rows are invisible to every reader until the commit.
+    assert_eq!(store.usage_count("acme").await.unwrap(), 0);
+    assert!(store.load_usage("acme").await.unwrap().is_empty());
+    store.stage_usage(&upload, &chunk[..7]).await.unwrap();
+    assert_eq!(store.usage_count("acme").await.unwrap(), 0);
+
+    let committed = store.commit_usage_upload(&upload).await.unwrap();
+    assert_eq!(committed, (USAGE_UPLOAD_CHUNK_ROWS + 7) as u64);
+    assert_eq!(store.usage_count("acme").await.unwrap(), committed);
+    assert_eq!(
+        store.load_usage("acme").await.unwrap().len() as u64,
+        committed
+    );
+    assert_eq!(stored_rows(&db).await, (committed as i64 + 1, 0));
+
+    // UsageChanged for acme came once, after its commit: not at begin or at either chunk.
+    assert_eq!(next_usage_change(&mut notices).await, "other");
+    assert_eq!(next_usage_change(&mut notices).await, "acme");
+    store
+        .insert_usage("beta", &[minimal(at(0), "b")])
+        .await
+        .unwrap();
+    assert_eq!(next_usage_change(&mut notices).await, "beta");
+
+    // A committed upload is closed.
+    assert!(matches!(
+        store.stage_usage(&upload, &chunk[..1]).await,
+        Err(StoreError::UploadNotOpen(id)) if id == upload.upload_id
+    ));
+    assert!(matches!(
+        store.commit_usage_upload(&upload).await,
+        Err(StoreError::UploadNotOpen(_))
+    ));
+}
+
+async fn abandoned_uploads_are_swept_and_committed_ones_kept(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let rows: Vec<UsageRecord> = (0..USAGE_UPLOAD_CHUNK_ROWS + 10)
+        .map(|i| full(at(i as i64), 3))
+        .collect();
+    let (kept, abandoned) = {
+        let store = db.open().await;
+        let kept = store.begin_usage_upload("acme").await.unwrap();
+        store.stage_usage(&kept, &rows[..5]).await.unwrap();
+        store.commit_usage_upload(&kept).await.unwrap();
+        let abandoned = store.begin_usage_upload("acme").await.unwrap();
+        store.stage_usage(&abandoned, &rows).await.unwrap();
+        // The process dies here: the store goes away without a close.
+        (kept, abandoned)
+    };
+    assert_ne!(kept.upload_id, abandoned.upload_id);
+
+    let store = db.open().await;
+    assert_eq!(store.usage_count("acme").await.unwrap(), 5);
+    // A recent upload may still be alive (on another node): not swept by an age it is below.
+    assert_eq!(
+        store
+            .sweep_usage_uploads(Duration::from_secs(3_600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(stored_rows(&db).await, (5 + rows.len() as i64, 1));
+    assert_eq!(store.sweep_usage_uploads(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(stored_rows(&db).await, (5, 0));
+    assert_eq!(store.usage_count("acme").await.unwrap(), 5);
+
+    // The swept upload can be neither written nor committed; aborting is idempotent, and
+    // never touches a committed upload's rows.
+    assert!(matches!(
+        store.stage_usage(&abandoned, &rows[..1]).await,
+        Err(StoreError::UploadNotOpen(_))
+    ));
+    assert!(matches!(
+        store.commit_usage_upload(&abandoned).await,
+        Err(StoreError::UploadNotOpen(_))
+    ));
+    store.abort_usage_upload(&abandoned).await.unwrap();
+    store.abort_usage_upload(&kept).await.unwrap();
+    assert_eq!(store.usage_count("acme").await.unwrap(), 5);
+
+    // An explicit abort of an open upload undoes it, and a later upload gets a fresh id.
+    let aborted = store.begin_usage_upload("acme").await.unwrap();
+    store.stage_usage(&aborted, &rows).await.unwrap();
+    store.abort_usage_upload(&aborted).await.unwrap();
+    assert_eq!(stored_rows(&db).await, (5, 0));
+    let next = store.begin_usage_upload("acme").await.unwrap();
+    assert!(next.upload_id > aborted.upload_id);
 }
 
 async fn threads_are_namespaced_by_user(kind: Kind) {

@@ -231,3 +231,29 @@ async fn a_logged_end_with_an_unrecorded_status_is_mended_without_new_events() {
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].kind.type_name(), "agent_completed");
 }
+
+#[tokio::test]
+async fn a_usage_upload_left_open_by_a_crash_is_undone_at_startup() {
+    let (store, _dir) = store().await;
+    // A process died between two chunks of an upload: its rows are staged, never visible.
+    let upload = store.begin_usage_upload("acme").await.unwrap();
+    let record = agentwire_store::UsageRecord::new(
+        agentwire_protocol::time::now(),
+        "openai",
+        "gpt-4o",
+        100,
+        20,
+    );
+    store.stage_usage(&upload, &vec![record; 3]).await.unwrap();
+    assert_eq!(store.usage_count("acme").await.unwrap(), 0);
+
+    let _engine = Engine::start(store.clone(), EngineConfig::default())
+        .await
+        .unwrap();
+    // Undone, not left to be committed by anyone: the upload is gone and its rows with it.
+    assert!(matches!(
+        store.commit_usage_upload(&upload).await,
+        Err(agentwire_store::StoreError::UploadNotOpen(_))
+    ));
+    assert_eq!(store.usage_count("acme").await.unwrap(), 0);
+}

@@ -305,6 +305,84 @@ async fn usage_ingest_is_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn usage_uploads_past_the_cap_are_refused_with_retry_after() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::builder()
+        .configure(|server, _| server.max_concurrent_uploads = 2)
+        .start()
+        .await;
+    let auth = format!("Bearer {}", token("alice", Some("usage:write")));
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/csv"),
+    ];
+
+    // Two uploads whose bodies are still on their way hold both slots.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "POST /api/usage HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Authorization: {auth}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+            server.addr,
+            GOOD_CSV.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&GOOD_CSV.as_bytes()[..10]).await.unwrap();
+        slow.push(stream);
+    }
+    // The deadline only keeps a broken server from hanging the test; nothing is measured.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while server.state.uploads.in_use() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the two slow uploads never took their slots");
+
+    let refused = server
+        .post("/api/usage", &headers, GOOD_CSV.as_bytes())
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    let body = refused.json();
+    assert_eq!(body["error_code"], "UNAVAILABLE");
+    assert_eq!(body["retry_after_ms"], 5000);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 usage uploads")
+    );
+    let metrics = server.get("/metrics", &[]).await.text();
+    for line in [
+        "agentwire_usage_uploads_active 2",
+        "agentwire_usage_uploads_max 2",
+        "agentwire_usage_uploads_refused_total 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 0);
+
+    // A finished upload gives its slot back: the next one is taken.
+    let mut first = slow.remove(0);
+    first.write_all(&GOOD_CSV.as_bytes()[10..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), first.read_to_end(&mut answer))
+        .await
+        .expect("the first upload got no answer")
+        .unwrap();
+    let answer = agentwire_testkit::http::parse_response(&answer).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let accepted = server
+        .post("/api/usage", &headers, GOOD_CSV.as_bytes())
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 6);
+    drop(slow);
+}
+
+#[tokio::test]
 async fn usage_ingest_reads_json_lines_into_the_org_tenant() {
     let server = TestServer::start().await;
     let token = usage_writer_token("bob", "acme");

@@ -39,7 +39,7 @@ use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
 use crate::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
     RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
-    UsageRecord, migrate, redact_url,
+    UsageRecord, UsageUpload, migrate, redact_url,
 };
 
 /// Pool connections per node unless [`StoreOptions::pool_size`] says otherwise. Event appends
@@ -346,20 +346,34 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn insert_usage(&self, tenant_id: &str, records: &[UsageRecord]) -> StoreResult<u64> {
-        if records.is_empty() {
-            return Ok(0);
-        }
-        // Bounded per statement inside: a large upload may take longer than one call may.
-        let inserted = usage::insert(
+    async fn begin_usage_upload(&self, tenant_id: &str) -> StoreResult<UsageUpload> {
+        usage::begin(self.pool(), self.inner.options.operation_timeout, tenant_id).await
+    }
+
+    async fn stage_usage(&self, upload: &UsageUpload, records: &[UsageRecord]) -> StoreResult<()> {
+        // Bounded per statement inside.
+        usage::stage(
             self.pool(),
             self.inner.options.operation_timeout,
-            tenant_id,
+            upload,
             records,
         )
-        .await?;
-        tracing::debug!(tenant_id, inserted, "inserted usage records");
+        .await
+    }
+
+    async fn commit_usage_upload(&self, upload: &UsageUpload) -> StoreResult<u64> {
+        let inserted =
+            usage::commit(self.pool(), self.inner.options.operation_timeout, upload).await?;
+        tracing::debug!(tenant_id = %upload.tenant_id, inserted, "committed usage upload");
         Ok(inserted)
+    }
+
+    async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()> {
+        usage::abort(self.pool(), self.inner.options.operation_timeout, upload).await
+    }
+
+    async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64> {
+        usage::sweep(self.pool(), self.inner.options.operation_timeout, idle_for).await
     }
 
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
@@ -369,7 +383,7 @@ impl Store for PostgresStore {
 
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
         self.bounded(async {
-            let row = sqlx::query("SELECT COUNT(*) FROM usage_records WHERE tenant_id = $1")
+            let row = sqlx::query(usage::COUNT_USAGE_SQL)
                 .bind(tenant_id)
                 .fetch_one(self.pool())
                 .await?;

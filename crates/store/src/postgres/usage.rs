@@ -1,4 +1,10 @@
-//! Usage records on PostgreSQL: column arrays in, plain rows out.
+//! Usage records on PostgreSQL: uploads written in chunks, column arrays in, plain rows out.
+//!
+//! An upload is never one long transaction (it would hold back vacuum and, with a stalled
+//! client, locks, for its whole length): as on SQLite (see `sqlite/usage.rs` for the design),
+//! its records carry its `upload_id`, each chunk is its own short transaction, readers skip
+//! records whose upload still has a row in `usage_uploads`, and the commit deletes that row.
+//! Stage, commit and abort all touch the upload's row first, so its row lock orders them.
 //!
 //! An insert sends each column as one array parameter and lets `unnest` turn them back into
 //! rows, so a chunk of thousands of records is one statement with 25 parameters, whatever its
@@ -12,22 +18,22 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use super::{ENSURE_TENANT_SQL, bounded};
+use super::{ENSURE_TENANT_SQL, bounded, now_ms};
 use crate::convert::{
     check_text, check_usage_text, db_to_opt_u64, db_to_time, db_to_u64, float_to_db, opt_u64_to_db,
     time_to_db, u64_to_db,
 };
-use crate::{StoreResult, UsageRecord};
+use crate::{StoreError, StoreResult, USAGE_UPLOAD_CHUNK_ROWS, UsageRecord, UsageUpload};
 
 /// Records per INSERT: bounds the size of one statement's arrays (a few MB).
 const USAGE_ROWS_PER_INSERT: usize = 10_000;
 
-const INSERT_USAGE_SQL: &str = "INSERT INTO usage_records (tenant_id, ts, provider, model, \
+const INSERT_USAGE_SQL: &str = "INSERT INTO usage_records (tenant_id, upload_id, ts, provider, model, \
      input_tokens, output_tokens, request_count, cache_read_input_tokens, \
      cache_write_input_tokens, reasoning_tokens, max_tokens, latency_ms, ttft_ms, cost_usd, \
      status, service_tier, user_id, team, project, feature, session_id, prompt_hash, \
      prefix_hash, tags) \
-     SELECT $1, u.ts, u.provider, u.model, u.input_tokens, u.output_tokens, u.request_count, \
+     SELECT $1, $25, u.ts, u.provider, u.model, u.input_tokens, u.output_tokens, u.request_count, \
      u.cache_read_input_tokens, u.cache_write_input_tokens, u.reasoning_tokens, u.max_tokens, \
      u.latency_ms, u.ttft_ms, u.cost_usd, u.status, u.service_tier, u.user_id, u.team, \
      u.project, u.feature, u.session_id, u.prompt_hash, u.prefix_hash, u.tags \
@@ -44,7 +50,12 @@ const SELECT_USAGE_SQL: &str = "SELECT ts, provider, model, input_tokens, output
      request_count, cache_read_input_tokens, cache_write_input_tokens, reasoning_tokens, \
      max_tokens, latency_ms, ttft_ms, cost_usd, status, service_tier, user_id, team, project, \
      feature, session_id, prompt_hash, prefix_hash, tags \
-     FROM usage_records WHERE tenant_id = $1 ORDER BY ts, id";
+     FROM usage_records WHERE tenant_id = $1 \
+     AND upload_id NOT IN (SELECT upload_id FROM usage_uploads) ORDER BY ts, id";
+
+/// How many of a tenant's records are visible (see `SELECT_USAGE_SQL`).
+pub(super) const COUNT_USAGE_SQL: &str = "SELECT COUNT(*) FROM usage_records WHERE tenant_id = $1 \
+     AND upload_id NOT IN (SELECT upload_id FROM usage_uploads)";
 
 /// One chunk's columns, in `INSERT_USAGE_SQL` parameter order.
 #[derive(Default)]
@@ -115,36 +126,76 @@ impl Columns {
     }
 }
 
-/// Inserts all records in one transaction and wakes every node's cache invalidation at commit
-/// (see `Store::insert_usage`).
-pub(super) async fn insert(
+/// Starts an upload (see `Store::begin_usage_upload`).
+pub(super) async fn begin(
     pool: &PgPool,
     timeout: Duration,
     tenant_id: &str,
-    records: &[UsageRecord],
-) -> StoreResult<u64> {
+) -> StoreResult<UsageUpload> {
     check_text("tenant_id", tenant_id)?;
-    for record in records {
-        check_usage_text(record)?;
-    }
-    // All chunks converted first: a bad counter anywhere fails the batch before any write.
-    let chunks = records
-        .chunks(USAGE_ROWS_PER_INSERT)
-        .map(Columns::of)
-        .collect::<StoreResult<Vec<_>>>()?;
-    // On any error below the transaction is dropped uncommitted, which rolls it back.
-    // Each round trip is bounded on its own: the whole upload may take as long as it needs,
-    // but a database that stops answering fails it.
-    let mut tx = bounded(timeout, async { Ok(pool.begin().await?) }).await?;
     bounded(timeout, async {
+        let mut tx = pool.begin().await?;
         sqlx::query(ENSURE_TENANT_SQL)
             .bind(tenant_id)
             .bind(time_to_db(Utc::now()))
             .execute(&mut *tx)
             .await?;
-        Ok(())
+        let upload_id: i64 = sqlx::query_scalar(concat!(
+            "INSERT INTO usage_uploads (tenant_id, state, started_at, touched_at) \
+             VALUES ($1, 'open', ",
+            now_ms!(),
+            ", ",
+            now_ms!(),
+            ") RETURNING upload_id"
+        ))
+        .bind(tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(UsageUpload {
+            upload_id,
+            tenant_id: tenant_id.to_owned(),
+        })
+    })
+    .await
+}
+
+/// Writes one chunk of an open upload in one transaction (see `Store::stage_usage`).
+pub(super) async fn stage(
+    pool: &PgPool,
+    timeout: Duration,
+    upload: &UsageUpload,
+    records: &[UsageRecord],
+) -> StoreResult<()> {
+    for record in records {
+        check_usage_text(record)?;
+    }
+    // Converted first: a bad counter fails the chunk before any write.
+    let chunks = records
+        .chunks(USAGE_ROWS_PER_INSERT)
+        .map(Columns::of)
+        .collect::<StoreResult<Vec<_>>>()?;
+    // usize → i64: a chunk is far below i64::MAX rows.
+    let count = records.len() as i64;
+    // On any error below the transaction is dropped uncommitted, which rolls the chunk back.
+    // Each round trip is bounded on its own.
+    let mut tx = bounded(timeout, async { Ok(pool.begin().await?) }).await?;
+    let open = bounded(timeout, async {
+        Ok(sqlx::query(concat!(
+            "UPDATE usage_uploads SET touched_at = ",
+            now_ms!(),
+            ", rows = rows + $2 WHERE upload_id = $1 AND state = 'open'"
+        ))
+        .bind(upload.upload_id)
+        .bind(count)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected())
     })
     .await?;
+    if open == 0 {
+        return Err(StoreError::UploadNotOpen(upload.upload_id));
+    }
     for c in chunks {
         let [
             status,
@@ -159,7 +210,7 @@ pub(super) async fn insert(
             tags,
         ] = c.texts;
         let insert = sqlx::query(INSERT_USAGE_SQL)
-            .bind(tenant_id)
+            .bind(upload.tenant_id.as_str())
             .bind(c.ts)
             .bind(c.provider)
             .bind(c.model)
@@ -182,25 +233,124 @@ pub(super) async fn insert(
             .bind(session_id)
             .bind(prompt_hash)
             .bind(prefix_hash)
-            .bind(tags);
+            .bind(tags)
+            .bind(upload.upload_id);
         bounded(timeout, async {
             insert.execute(&mut *tx).await?;
             Ok(())
         })
         .await?;
     }
-    // `Notice::UsageChanged` for every listening node (this one too), delivered only when the
-    // transaction commits.
+    bounded(timeout, async { Ok(tx.commit().await?) }).await
+}
+
+/// Makes the upload's records visible: deletes its one row, and wakes every node's cache
+/// invalidation at commit (see `Store::commit_usage_upload`). Returns how many records it had.
+pub(super) async fn commit(
+    pool: &PgPool,
+    timeout: Duration,
+    upload: &UsageUpload,
+) -> StoreResult<u64> {
     bounded(timeout, async {
+        let mut tx = pool.begin().await?;
+        let rows: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM usage_uploads WHERE upload_id = $1 AND state = 'open' RETURNING rows",
+        )
+        .bind(upload.upload_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let rows = rows.ok_or(StoreError::UploadNotOpen(upload.upload_id))?;
+        // `Notice::UsageChanged` for every listening node (this one too), delivered only when
+        // the transaction commits.
         sqlx::query("SELECT pg_notify('agentwire_usage', $1)")
-            .bind(tenant_id)
+            .bind(upload.tenant_id.as_str())
             .execute(&mut *tx)
             .await?;
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        db_to_u64("usage_uploads.rows", rows)
+    })
+    .await
+}
+
+/// Deletes an upload's records and then the upload (see `Store::abort_usage_upload`).
+pub(super) async fn abort(
+    pool: &PgPool,
+    timeout: Duration,
+    upload: &UsageUpload,
+) -> StoreResult<()> {
+    let upload_id = upload.upload_id;
+    // From here no chunk can be staged and no commit succeed (they wait for this row's lock
+    // and then find it aborting). No row: committed (its records must stay) or aborted already.
+    let marked = bounded(timeout, async {
+        Ok(
+            sqlx::query("UPDATE usage_uploads SET state = 'aborting' WHERE upload_id = $1")
+                .bind(upload_id)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        )
     })
     .await?;
+    if marked == 0 {
+        return Ok(());
+    }
+    let batch = i64::try_from(USAGE_UPLOAD_CHUNK_ROWS).unwrap_or(i64::MAX);
+    loop {
+        let deleted = bounded(timeout, async {
+            Ok(sqlx::query(
+                "DELETE FROM usage_records WHERE id IN \
+                 (SELECT id FROM usage_records WHERE tenant_id = $1 AND upload_id = $2 LIMIT $3)",
+            )
+            .bind(upload.tenant_id.as_str())
+            .bind(upload_id)
+            .bind(batch)
+            .execute(pool)
+            .await?
+            .rows_affected())
+        })
+        .await?;
+        if deleted < USAGE_UPLOAD_CHUNK_ROWS as u64 {
+            break;
+        }
+    }
+    bounded(timeout, async {
+        sqlx::query("DELETE FROM usage_uploads WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Aborts the uploads idle for `idle_for` or longer by the database's clock (see
+/// `Store::sweep_usage_uploads`). Safe on several nodes at once: aborting is idempotent.
+pub(super) async fn sweep(
+    pool: &PgPool,
+    timeout: Duration,
+    idle_for: Duration,
+) -> StoreResult<u64> {
+    let idle_ms = i64::try_from(idle_for.as_millis()).unwrap_or(i64::MAX);
+    let stale: Vec<(i64, String)> = bounded(timeout, async {
+        Ok(sqlx::query_as(concat!(
+            "SELECT upload_id, tenant_id FROM usage_uploads WHERE touched_at <= ",
+            now_ms!(),
+            " - $1"
+        ))
+        .bind(idle_ms)
+        .fetch_all(pool)
+        .await?)
+    })
+    .await?;
+    for (upload_id, tenant_id) in &stale {
+        let upload = UsageUpload {
+            upload_id: *upload_id,
+            tenant_id: tenant_id.clone(),
+        };
+        abort(pool, timeout, &upload).await?;
+    }
     // usize → u64 is lossless on every platform Rust supports.
-    Ok(records.len() as u64)
+    Ok(stale.len() as u64)
 }
 
 /// The tenant's records in time order, then insertion order. Streamed: the call may take as long

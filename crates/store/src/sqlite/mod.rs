@@ -35,7 +35,7 @@ use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
 use crate::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunCursor, RunPage,
     RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
-    UsageRecord, migrate,
+    UsageRecord, UsageUpload, migrate,
 };
 
 /// How hard a commit is pushed to disk. With `FULL` in WAL mode every commit fsyncs the WAL, so
@@ -333,16 +333,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_usage(&self, tenant_id: &str, records: &[UsageRecord]) -> StoreResult<u64> {
-        if records.is_empty() {
-            return Ok(0);
-        }
-        let inserted = usage::insert(&self.writer, tenant_id, records).await?;
-        tracing::debug!(tenant_id, inserted, "inserted usage records");
+    async fn begin_usage_upload(&self, tenant_id: &str) -> StoreResult<UsageUpload> {
+        usage::begin(&self.writer, tenant_id).await
+    }
+
+    async fn stage_usage(&self, upload: &UsageUpload, records: &[UsageRecord]) -> StoreResult<()> {
+        usage::stage(&self.writer, upload, records).await
+    }
+
+    async fn commit_usage_upload(&self, upload: &UsageUpload) -> StoreResult<u64> {
+        let inserted = usage::commit(&self.writer, upload).await?;
+        tracing::debug!(tenant_id = %upload.tenant_id, inserted, "committed usage upload");
         self.notices.publish(Notice::UsageChanged {
-            tenant_id: tenant_id.to_owned(),
+            tenant_id: upload.tenant_id.clone(),
         });
         Ok(inserted)
+    }
+
+    async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()> {
+        usage::abort(&self.writer, upload).await
+    }
+
+    async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64> {
+        usage::sweep(&self.writer, idle_for).await
     }
 
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
@@ -350,7 +363,7 @@ impl Store for SqliteStore {
     }
 
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM usage_records WHERE tenant_id = ?")
+        let row = sqlx::query(usage::COUNT_USAGE_SQL)
             .bind(tenant_id)
             .fetch_one(&self.reader)
             .await?;
@@ -739,6 +752,38 @@ mod tests {
             let plan = plan.join(" | ");
             assert!(plan.contains("USING"), "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+
+    /// Counting a tenant's usage and deleting an aborted upload's records read
+    /// `usage_records_tenant_upload` alone: no scan of the records, no read of their rows.
+    #[tokio::test]
+    async fn upload_bookkeeping_reads_the_tenant_upload_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        for (sql, wanted) in [
+            (
+                usage::COUNT_USAGE_SQL,
+                "COVERING INDEX usage_records_tenant_upload",
+            ),
+            (
+                usage::DELETE_UPLOAD_BATCH_SQL,
+                "usage_records_tenant_upload",
+            ),
+        ] {
+            let explain = AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"));
+            let plan: Vec<String> = sqlx::query(explain)
+                .bind("acme")
+                .bind(1_i64)
+                .bind(10_i64)
+                .fetch_all(&store.writer)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            let plan = plan.join(" | ");
+            assert!(plan.contains(wanted), "{sql}: {plan}");
+            assert!(!plan.contains("SCAN usage_records"), "{sql}: {plan}");
         }
     }
 

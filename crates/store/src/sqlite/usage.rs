@@ -1,9 +1,18 @@
-//! Usage records on SQLite: the multi-row INSERT and the packed SELECT.
+//! Usage records on SQLite: uploads written in chunks, the multi-row INSERT and the packed
+//! SELECT.
 //!
-//! Kept apart from the rest of the backend because both are shaped by measurements (statement
-//! size, driver copying cost), not by the schema alone. All SQL takes values through bound
-//! parameters; the only text built at run time is the multi-row INSERT, made of column names
-//! and `?` placeholders alone. This module must not log record contents.
+//! An upload must not hold the only writer for its whole length (a 1M-row transaction kept
+//! every event append of every tenant waiting), yet readers must see it whole or not at all.
+//! So an upload is a row in `usage_uploads` and its records carry its `upload_id`: each chunk
+//! is its own short transaction, readers skip records whose upload still has a row there, and
+//! the commit deletes that one row, making every record visible at once. An abort first marks
+//! the upload `aborting` (so no chunk can land after it), deletes the records a batch per
+//! transaction, and only then deletes the upload's row: the records never become visible.
+//!
+//! The INSERT and SELECT are shaped by measurements (statement size, driver copying cost), not
+//! by the schema alone. All SQL takes values through bound parameters; the only text built at
+//! run time is the multi-row INSERT, made of column names and `?` placeholders alone. This
+//! module must not log record contents.
 
 use std::sync::OnceLock;
 
@@ -12,18 +21,17 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr, Sqlite, SqlitePool};
 
 use super::ENSURE_TENANT_SQL;
-use crate::UsageRecord;
 use crate::convert::{
     check_text, check_usage_text, db_to_opt_u64, db_to_time, db_to_u64, float_to_db, opt_u64_to_db,
     time_to_db, u64_to_db,
 };
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult, USAGE_UPLOAD_CHUNK_ROWS, UsageRecord, UsageUpload};
 
 /// Bound parameters per statement SQLite accepts (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
 const SQLITE_MAX_BIND_PARAMS: usize = 32_766;
 
-/// Columns written per usage row (tenant_id and the 23 record fields).
-const USAGE_INSERT_COLUMNS: usize = 24;
+/// Columns written per usage row (tenant_id, upload_id and the 23 record fields).
+const USAGE_INSERT_COLUMNS: usize = 25;
 
 /// Rows per multi-row usage INSERT. Big enough that 100k records need only ~100 statements,
 /// below the bind-parameter limit with room to spare.
@@ -31,7 +39,7 @@ const USAGE_ROWS_PER_INSERT: usize = 1_000;
 
 const _: () = assert!(USAGE_ROWS_PER_INSERT * USAGE_INSERT_COLUMNS <= SQLITE_MAX_BIND_PARAMS);
 
-const USAGE_INSERT_PREFIX: &str = "INSERT INTO usage_records (tenant_id, ts, provider, model, \
+const USAGE_INSERT_PREFIX: &str = "INSERT INTO usage_records (tenant_id, upload_id, ts, provider, model, \
      input_tokens, output_tokens, request_count, cache_read_input_tokens, \
      cache_write_input_tokens, reasoning_tokens, max_tokens, latency_ms, ttft_ms, cost_usd, \
      status, service_tier, user_id, team, project, feature, session_id, prompt_hash, \
@@ -63,10 +71,12 @@ fn full_chunk_insert_sql() -> &'static str {
 fn bind_usage_row<'q>(
     query: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
     tenant_id: &'q str,
+    upload_id: i64,
     r: &'q UsageRecord,
 ) -> StoreResult<sqlx::query::Query<'q, Sqlite, SqliteArguments>> {
     Ok(query
         .bind(tenant_id)
+        .bind(upload_id)
         .bind(time_to_db(r.timestamp))
         .bind(r.provider.as_str())
         .bind(r.model.as_str())
@@ -135,7 +145,12 @@ type UsageTexts = (
 /// 100k rows take ~0.7 s; packed, it is ~0.2 s. Lossless: JSON renders SQLite integers and
 /// text exactly (serde_json reads them back exactly); floats are *not* packed because SQLite's
 /// JSON prints only 15 significant digits.
-pub(super) const SELECT_USAGE_SQL: &str = "SELECT      json_array(         json_array(ts, input_tokens, output_tokens, request_count, cache_read_input_tokens,                     cache_write_input_tokens, reasoning_tokens, max_tokens),          json_array(provider, model, status, service_tier, user_id, team, project, feature,                     session_id, prompt_hash, prefix_hash, tags)),      latency_ms, ttft_ms, cost_usd      FROM usage_records WHERE tenant_id = ? ORDER BY ts, id";
+pub(super) const SELECT_USAGE_SQL: &str = "SELECT      json_array(         json_array(ts, input_tokens, output_tokens, request_count, cache_read_input_tokens,                     cache_write_input_tokens, reasoning_tokens, max_tokens),          json_array(provider, model, status, service_tier, user_id, team, project, feature,                     session_id, prompt_hash, prefix_hash, tags)),      latency_ms, ttft_ms, cost_usd      FROM usage_records WHERE tenant_id = ? \
+     AND upload_id NOT IN (SELECT upload_id FROM usage_uploads) ORDER BY ts, id";
+
+/// How many of a tenant's records are visible (see `SELECT_USAGE_SQL`).
+pub(super) const COUNT_USAGE_SQL: &str = "SELECT COUNT(*) FROM usage_records WHERE tenant_id = ? \
+     AND upload_id NOT IN (SELECT upload_id FROM usage_uploads)";
 
 /// Reads a row of `SELECT_USAGE_SQL` (by column index: name lookups cost at 100k rows).
 fn usage_from_row(row: &SqliteRow) -> StoreResult<UsageRecord> {
@@ -184,25 +199,59 @@ fn usage_from_row(row: &SqliteRow) -> StoreResult<UsageRecord> {
     })
 }
 
-/// Inserts all records in one transaction (see `Store::insert_usage`).
-pub(super) async fn insert(
-    writer: &SqlitePool,
-    tenant_id: &str,
-    records: &[UsageRecord],
-) -> StoreResult<u64> {
-    // Checked before anything is written, so a bad record late in the batch costs no work.
+/// Starts an upload (see `Store::begin_usage_upload`).
+pub(super) async fn begin(writer: &SqlitePool, tenant_id: &str) -> StoreResult<UsageUpload> {
     check_text("tenant_id", tenant_id)?;
-    for record in records {
-        check_usage_text(record)?;
-    }
-    // One transaction: on any error below the transaction is dropped uncommitted, which
-    // rolls it back, so a failing record in the last chunk also undoes the first chunks.
+    let now = time_to_db(Utc::now());
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::query(ENSURE_TENANT_SQL)
         .bind(tenant_id)
-        .bind(time_to_db(Utc::now()))
+        .bind(now)
         .execute(&mut *tx)
         .await?;
+    let upload_id: i64 = sqlx::query_scalar(
+        "INSERT INTO usage_uploads (tenant_id, state, started_at, touched_at) \
+         VALUES (?, 'open', ?, ?) RETURNING upload_id",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(UsageUpload {
+        upload_id,
+        tenant_id: tenant_id.to_owned(),
+    })
+}
+
+/// Writes one chunk of an open upload in one transaction (see `Store::stage_usage`).
+pub(super) async fn stage(
+    writer: &SqlitePool,
+    upload: &UsageUpload,
+    records: &[UsageRecord],
+) -> StoreResult<()> {
+    // Checked before the writer is taken, so a bad record costs no one else any waiting.
+    for record in records {
+        check_usage_text(record)?;
+    }
+    let tenant_id = upload.tenant_id.as_str();
+    // On any error below the transaction is dropped uncommitted, which rolls the chunk back.
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    // usize → i64: a chunk is far below i64::MAX rows.
+    let open = sqlx::query(
+        "UPDATE usage_uploads SET touched_at = ?, rows = rows + ? \
+         WHERE upload_id = ? AND state = 'open'",
+    )
+    .bind(time_to_db(Utc::now()))
+    .bind(records.len() as i64)
+    .bind(upload.upload_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if open == 0 {
+        return Err(StoreError::UploadNotOpen(upload.upload_id));
+    }
     for chunk in records.chunks(USAGE_ROWS_PER_INSERT) {
         let sql: SqlStr = if chunk.len() == USAGE_ROWS_PER_INSERT {
             full_chunk_insert_sql().into_sql_str()
@@ -213,13 +262,83 @@ pub(super) async fn insert(
         };
         let mut query = sqlx::query(sql);
         for record in chunk {
-            query = bind_usage_row(query, tenant_id, record)?;
+            query = bind_usage_row(query, tenant_id, upload.upload_id, record)?;
         }
         query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Makes the upload's records visible: deletes its one row (see `Store::commit_usage_upload`).
+/// Returns how many records it had.
+pub(super) async fn commit(writer: &SqlitePool, upload: &UsageUpload) -> StoreResult<u64> {
+    let rows: Option<i64> = sqlx::query_scalar(
+        "DELETE FROM usage_uploads WHERE upload_id = ? AND state = 'open' RETURNING rows",
+    )
+    .bind(upload.upload_id)
+    .fetch_optional(writer)
+    .await?;
+    let rows = rows.ok_or(StoreError::UploadNotOpen(upload.upload_id))?;
+    db_to_u64("usage_uploads.rows", rows)
+}
+
+/// One batch of an aborted upload's records (tenant, upload, batch size).
+pub(super) const DELETE_UPLOAD_BATCH_SQL: &str = "DELETE FROM usage_records WHERE id IN \
+     (SELECT id FROM usage_records WHERE tenant_id = ? AND upload_id = ? LIMIT ?)";
+
+/// Deletes an upload's records and then the upload (see `Store::abort_usage_upload`).
+pub(super) async fn abort(writer: &SqlitePool, upload: &UsageUpload) -> StoreResult<()> {
+    let upload_id = upload.upload_id;
+    // From here no chunk can be staged and no commit succeed. No row: committed (its records
+    // are visible and must stay) or aborted already.
+    let marked = sqlx::query("UPDATE usage_uploads SET state = 'aborting' WHERE upload_id = ?")
+        .bind(upload_id)
+        .execute(writer)
+        .await?
+        .rows_affected();
+    if marked == 0 {
+        return Ok(());
+    }
+    // A batch per transaction, so other writers get the writer in between.
+    let batch = i64::try_from(USAGE_UPLOAD_CHUNK_ROWS).unwrap_or(i64::MAX);
+    loop {
+        let deleted = sqlx::query(DELETE_UPLOAD_BATCH_SQL)
+            .bind(upload.tenant_id.as_str())
+            .bind(upload_id)
+            .bind(batch)
+            .execute(writer)
+            .await?
+            .rows_affected();
+        if deleted < USAGE_UPLOAD_CHUNK_ROWS as u64 {
+            break;
+        }
+    }
+    sqlx::query("DELETE FROM usage_uploads WHERE upload_id = ?")
+        .bind(upload_id)
+        .execute(writer)
+        .await?;
+    Ok(())
+}
+
+/// Aborts the uploads idle for `idle_for` or longer (see `Store::sweep_usage_uploads`).
+pub(super) async fn sweep(writer: &SqlitePool, idle_for: std::time::Duration) -> StoreResult<u64> {
+    let idle_ms = i64::try_from(idle_for.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = time_to_db(Utc::now()).saturating_sub(idle_ms);
+    let stale: Vec<(i64, String)> =
+        sqlx::query_as("SELECT upload_id, tenant_id FROM usage_uploads WHERE touched_at <= ?")
+            .bind(cutoff)
+            .fetch_all(writer)
+            .await?;
+    for (upload_id, tenant_id) in &stale {
+        let upload = UsageUpload {
+            upload_id: *upload_id,
+            tenant_id: tenant_id.clone(),
+        };
+        abort(writer, &upload).await?;
+    }
     // usize → u64 is lossless on every platform Rust supports.
-    Ok(records.len() as u64)
+    Ok(stale.len() as u64)
 }
 
 /// The tenant's records in time order, then insertion order.
