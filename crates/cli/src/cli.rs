@@ -96,6 +96,9 @@ pub struct ServerArgs {
     /// Seconds a keep-alive HTTP connection may sit idle before it is closed.
     #[arg(long, env = "AGENTWIRE_HTTP_IDLE_TIMEOUT_S", default_value_t = 5)]
     pub http_idle_timeout_s: u64,
+    /// Seconds a client gets to send a usage upload's body; past it 408 `TIMEOUT`.
+    #[arg(long, env = "AGENTWIRE_HTTP_BODY_TIMEOUT_S", default_value_t = 120)]
+    pub http_body_timeout_s: u64,
     /// Messages per second one connection may send (token bucket; 0 = no limit).
     #[arg(
         long,

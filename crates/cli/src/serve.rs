@@ -142,6 +142,7 @@ pub fn server_config_with(
         max_followed_runs: args.max_followed_runs.max(1),
         max_tcp_connections: args.max_tcp_connections.max(1),
         http_header_timeout: Duration::from_secs(args.http_header_timeout_s.max(1)),
+        http_body_timeout: Duration::from_secs(args.http_body_timeout_s.max(1)),
         http_idle_timeout: Duration::from_secs(args.http_idle_timeout_s.max(1)),
         connection_rate: RateLimit {
             per_second: args.connection_messages_per_s,

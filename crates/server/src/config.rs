@@ -72,6 +72,10 @@ pub struct ServerConfig {
     /// How long a keep-alive HTTP connection may sit idle (nothing read or written) before it is
     /// closed; the header timeout applies too, whichever is shorter.
     pub http_idle_timeout: Duration,
+    /// How long a client may take to send a usage upload's body once its headers are in. A body
+    /// trickled in never looks idle, and an upload holds one of the few upload slots while it
+    /// is read; past this it is answered 408 `TIMEOUT` and the slot is freed.
+    pub http_body_timeout: Duration,
     /// Terminate TLS in the process (`serve --tls-cert --tls-key`); `None`: plain TCP.
     pub tls: Option<crate::tls::TlsSettings>,
     /// Longest question (`user_request`) a run may be started with, in bytes. Longer:
@@ -123,6 +127,7 @@ impl Default for ServerConfig {
             max_tcp_connections: 16_384 + 1_024,
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(5),
+            http_body_timeout: Duration::from_secs(120),
             tls: None,
             max_user_request_bytes: 64 << 10,
             cors_allowed_origins: Vec::new(),

@@ -62,6 +62,11 @@ pub enum AppError {
         errors: Vec<RowError>,
         rows_read: u64,
     },
+    /// 408 `TIMEOUT`: a request body did not arrive within the server's body timeout.
+    #[error(
+        "the request body did not arrive within {limit_s} s (the server's --http-body-timeout-s); send it again over a faster connection, or split the file into smaller uploads"
+    )]
+    BodyTimeout { limit_s: u64 },
     /// 422 `INVALID_MESSAGE`: an upload could not be read at all (unknown format, bad header row).
     #[error("{0}")]
     Unprocessable(String),
@@ -129,6 +134,7 @@ impl AppError {
                 let code = err.code();
                 (code.as_str(), status_for(code))
             }
+            Self::BodyTimeout { .. } => (ErrorCode::Timeout.as_str(), StatusCode::REQUEST_TIMEOUT),
             Self::Unavailable(_) => (
                 ErrorCode::Unavailable.as_str(),
                 StatusCode::SERVICE_UNAVAILABLE,

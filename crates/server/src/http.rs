@@ -243,7 +243,7 @@ pub async fn ingest_usage(
         });
     };
     let limit = state.config.max_body_bytes;
-    let bytes = read_body(body, &headers, limit).await?;
+    let bytes = read_body(body, &headers, limit, state.config.http_body_timeout).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::BadRequest(
             "the body is empty; send CSV with a header row (timestamp,model,input_tokens,output_tokens,...) or JSON lines".into(),
@@ -379,8 +379,26 @@ fn usage_format(query: Option<&str>, headers: &HeaderMap) -> Result<Option<Usage
     })
 }
 
-/// Reads the body up to `limit` bytes; over it, 413 without reading the rest.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, AppError> {
+/// Reads the body up to `limit` bytes; over it, 413 without reading the rest. A body still
+/// arriving after `deadline` gets 408: a client trickling bytes in never looks idle.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Vec<u8>, AppError> {
+    tokio::time::timeout(deadline, read_body_within(body, headers, limit))
+        .await
+        .map_err(|_| AppError::BodyTimeout {
+            limit_s: deadline.as_secs(),
+        })?
+}
+
+async fn read_body_within(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Vec<u8>, AppError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())

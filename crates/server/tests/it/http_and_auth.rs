@@ -382,6 +382,70 @@ async fn usage_uploads_past_the_cap_are_refused_with_retry_after() {
     drop(slow);
 }
 
+/// Issue 15: a body trickled in (each byte inside the idle timeout) must not hold an upload slot
+/// for ever: past `http_body_timeout` the upload gets 408 `TIMEOUT` and its slot is free again.
+#[tokio::test]
+async fn an_upload_body_that_does_not_arrive_in_time_is_refused_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::builder()
+        .configure(|server, _| {
+            server.max_concurrent_uploads = 1;
+            server.http_body_timeout = Duration::from_secs(1);
+        })
+        .start()
+        .await;
+    let auth = format!("Bearer {}", token("alice", Some("usage:write")));
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/usage HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+         Authorization: {auth}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        GOOD_CSV.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte every 300 ms: never idle long enough for the idle timeout, never done.
+    let trickle = tokio::spawn(async move {
+        for byte in GOOD_CSV.as_bytes()[..GOOD_CSV.len() - 1].iter() {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        writer
+    });
+    let mut answer = Vec::new();
+    // The deadline only keeps a broken server from hanging the test; nothing is measured.
+    tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut answer))
+        .await
+        .expect("the trickled upload got no answer")
+        .ok();
+    trickle.abort();
+    let answer = agentwire_testkit::http::parse_response(&answer).unwrap();
+    assert_eq!(answer.status, 408, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["error_code"], "TIMEOUT");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("--http-body-timeout-s"),
+        "{body}"
+    );
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 0);
+
+    // The slot is free: the next upload is taken.
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/csv"),
+    ];
+    let accepted = server
+        .post("/api/usage", &headers, GOOD_CSV.as_bytes())
+        .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 3);
+}
+
 #[tokio::test]
 async fn usage_ingest_reads_json_lines_into_the_org_tenant() {
     let server = TestServer::start().await;
