@@ -13,60 +13,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use agentwire_store::{RunRecord, RunStatus, Store, StoreOptions, UsageRecord};
-use chrono::{TimeZone, Utc};
-use sqlx::Connection;
-
-fn record(i: u64) -> UsageRecord {
-    let ts = Utc
-        .timestamp_millis_opt(1_764_000_000_000 + (i as i64) * 1_000)
-        .unwrap();
-    UsageRecord {
-        timestamp: ts,
-        provider: "openai".into(),
-        model: ["gpt-4o", "gpt-4o-mini", "o3"][(i % 3) as usize].into(),
-        input_tokens: 1_000 + i % 500,
-        output_tokens: 200 + i % 50,
-        request_count: 1,
-        cache_read_input_tokens: Some(300),
-        cache_write_input_tokens: None,
-        reasoning_tokens: Some(20),
-        latency_ms: Some(640.0),
-        ttft_ms: Some(110.0),
-        status: Some("success".into()),
-        service_tier: Some("default".into()),
-        max_tokens: Some(2048),
-        cost_usd: Some(0.0042),
-        user_id: Some(format!("user-{}", i % 97)),
-        team: Some(["search", "ads", "support"][(i % 3) as usize].into()),
-        project: Some("assist".into()),
-        feature: Some("chat".into()),
-        session_id: Some(format!("s-{}", i / 10)),
-        prompt_hash: Some(format!("{:016x}", i % 1_000)),
-        prefix_hash: Some(format!("{:016x}", i % 100)),
-        tags: Some("env=prod".into()),
-    }
-}
-
-fn run(id: &str) -> RunRecord {
-    RunRecord {
-        run_id: id.into(),
-        thread_id: "t".into(),
-        user_id: "u".into(),
-        tenant_id: "acme".into(),
-        agent: "supervisor".into(),
-        user_request: "bench".into(),
-        status: RunStatus::Running,
-        created_at: Utc::now(),
-        finished_at: None,
-        last_seq: 0,
-    }
-}
-
-const PAYLOAD: &str = r#"{"type":"agent_thinking","run_id":"run_0123456789abcdef","thread_id":"thr_0123456789abcdef","seq":1,"agent":"data","timestamp":"2026-11-26T21:48:22.123Z","message":"spend on gpt-4o rose 41% in the week of 11-10"}"#;
+use agentwire_store::{Store, StoreOptions, UsageRecord};
+use support::{PAYLOAD, ScratchDatabase, record, run};
 
 async fn usage(label: &str, store: &dyn Store, records: u64) {
     let batch: Vec<UsageRecord> = (0..records).map(record).collect();
@@ -93,7 +46,7 @@ async fn usage(label: &str, store: &dyn Store, records: u64) {
 async fn appends(store: &Arc<dyn Store>, prefix: &str, tasks: u64) -> f64 {
     for r in 0..tasks {
         store
-            .create_run(&run(&format!("{prefix}-{r}")))
+            .create_run(&run(&format!("{prefix}-{r}"), "t", "acme"))
             .await
             .unwrap();
     }
@@ -152,26 +105,14 @@ async fn main() {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut stores: Vec<(&str, Arc<dyn Store>)> =
         vec![("sqlite", agentwire_store::connect(&url).await.unwrap())];
-    let mut dropper = None;
+    let mut scratch = None;
     if let Some(admin) = postgres {
-        let name = format!("agentwire_bench_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        let url = if query.is_empty() {
-            format!("{server}/{name}")
-        } else {
-            format!("{server}/{name}?{query}")
-        };
-        let store = agentwire_store::connect_with(&url, &StoreOptions::default())
+        let database = ScratchDatabase::create(&admin).await;
+        let store = agentwire_store::connect_with(&database.url, &StoreOptions::default())
             .await
             .unwrap();
         stores.push(("postgres", store));
-        dropper = Some((conn, name));
+        scratch = Some(database);
     }
 
     for (label, store) in &stores {
@@ -205,12 +146,7 @@ async fn main() {
         );
         store.close().await;
     }
-    if let Some((mut conn, name)) = dropper {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    if let Some(database) = scratch {
+        database.remove().await;
     }
 }

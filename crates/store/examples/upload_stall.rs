@@ -15,65 +15,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use agentwire_store::{RunRecord, RunStatus, Store, StoreOptions, UsageRecord};
-use chrono::{TimeZone, Utc};
+use agentwire_store::{Store, StoreOptions, UsageRecord};
 use hdrhistogram::Histogram;
-use sqlx::Connection;
+use support::{PAYLOAD, ScratchDatabase, record, run};
 
 const APPENDERS: usize = 4;
 const BASELINE: Duration = Duration::from_secs(3);
-
-const PAYLOAD: &str = r#"{"type":"agent_thinking","run_id":"run_0123456789abcdef","thread_id":"thr_0123456789abcdef","seq":1,"agent":"data","timestamp":"2026-11-26T21:48:22.123Z","message":"spend on gpt-4o rose 41% in the week of 11-10"}"#;
-
-fn record(i: u64) -> UsageRecord {
-    let ts = Utc
-        .timestamp_millis_opt(1_764_000_000_000 + (i as i64) * 1_000)
-        .unwrap();
-    UsageRecord {
-        timestamp: ts,
-        provider: "openai".into(),
-        model: ["gpt-4o", "gpt-4o-mini", "o3"][(i % 3) as usize].into(),
-        input_tokens: 1_000 + i % 500,
-        output_tokens: 200 + i % 50,
-        request_count: 1,
-        cache_read_input_tokens: Some(300),
-        cache_write_input_tokens: None,
-        reasoning_tokens: Some(20),
-        latency_ms: Some(640.0),
-        ttft_ms: Some(110.0),
-        status: Some("success".into()),
-        service_tier: Some("default".into()),
-        max_tokens: Some(2048),
-        cost_usd: Some(0.0042),
-        user_id: Some(format!("user-{}", i % 97)),
-        team: Some(["search", "ads", "support"][(i % 3) as usize].into()),
-        project: Some("assist".into()),
-        feature: Some("chat".into()),
-        session_id: Some(format!("s-{}", i / 10)),
-        prompt_hash: Some(format!("{:016x}", i % 1_000)),
-        prefix_hash: Some(format!("{:016x}", i % 100)),
-        tags: Some("env=prod".into()),
-    }
-}
-
-fn run(id: &str) -> RunRecord {
-    RunRecord {
-        run_id: id.into(),
-        thread_id: id.into(),
-        user_id: "u".into(),
-        tenant_id: "other".into(),
-        agent: "supervisor".into(),
-        user_request: "bench".into(),
-        status: RunStatus::Running,
-        created_at: Utc::now(),
-        finished_at: None,
-        last_seq: 0,
-    }
-}
 
 fn histogram() -> Histogram<u64> {
     // Microseconds, up to a minute, 3 significant digits.
@@ -95,7 +48,10 @@ async fn other_tenant(
         let store = Arc::clone(&store);
         let stop = Arc::clone(&stop);
         let run_id = format!("{phase}-append-{a}");
-        store.create_run(&run(&run_id)).await.unwrap();
+        store
+            .create_run(&run(&run_id, &run_id, "other"))
+            .await
+            .unwrap();
         tasks.push(tokio::spawn(async move {
             let mut h = histogram();
             let mut seq = 0;
@@ -118,11 +74,9 @@ async fn other_tenant(
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
+                let id = format!("{phase}-created-{n}");
                 let t = Instant::now();
-                store
-                    .create_run(&run(&format!("{phase}-created-{n}")))
-                    .await
-                    .unwrap();
+                store.create_run(&run(&id, &id, "other")).await.unwrap();
                 h.saturating_record(micros(t));
                 // A run is created now and then, not in a tight loop like appends.
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -203,33 +157,18 @@ async fn main() {
             measure("sqlite", store, rows).await;
         }
         Some(admin) => {
-            let name = format!("aw_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-            let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-            let url = if query.is_empty() {
-                format!("{server}/{name}")
-            } else {
-                format!("{server}/{name}?{query}")
-            };
+            let database = ScratchDatabase::create(&admin).await;
             let options = StoreOptions {
                 operation_timeout: Duration::from_secs(60),
                 ..StoreOptions::default()
             };
-            let store = agentwire_store::connect_with(&url, &options).await.unwrap();
+            let store = agentwire_store::connect_with(&database.url, &options)
+                .await
+                .unwrap();
             measure("postgres", Arc::clone(&store), rows).await;
             store.close().await;
             drop(store);
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE \"{name}\" WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            database.remove().await;
         }
     }
 }
