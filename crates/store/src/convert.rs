@@ -65,6 +65,24 @@ pub(crate) fn check_opt_text(field: &'static str, text: Option<&str>) -> StoreRe
     text.map_or(Ok(()), |text| check_text(field, text))
 }
 
+/// Refuses a usage record the database cannot hold as it is: NUL in a text field, or a counter
+/// above `i64::MAX`. The same errors writing it would give, found before anything is written.
+pub(crate) fn check_usage_record(r: &agentwire_analytics::UsageRecord) -> StoreResult<()> {
+    check_usage_text(r)?;
+    u64_to_db("input_tokens", r.input_tokens)?;
+    u64_to_db("output_tokens", r.output_tokens)?;
+    u64_to_db("request_count", r.request_count)?;
+    for (field, value) in [
+        ("cache_read_input_tokens", r.cache_read_input_tokens),
+        ("cache_write_input_tokens", r.cache_write_input_tokens),
+        ("reasoning_tokens", r.reasoning_tokens),
+        ("max_tokens", r.max_tokens),
+    ] {
+        opt_u64_to_db(field, value)?;
+    }
+    Ok(())
+}
+
 /// Refuses a usage record with NUL in any of its text fields.
 pub(crate) fn check_usage_text(r: &agentwire_analytics::UsageRecord) -> StoreResult<()> {
     check_text("provider", &r.provider)?;

@@ -56,6 +56,11 @@ pub trait Store: Send + Sync + 'static {
         if records.is_empty() {
             return Ok(0);
         }
+        // A bad record late in a large upload must not cost hundreds of chunks written and
+        // deleted again on the one writer: every record is checked before the first chunk.
+        for record in records {
+            crate::convert::check_usage_record(record)?;
+        }
         let upload = self.begin_usage_upload(tenant_id).await?;
         for chunk in records.chunks(crate::USAGE_UPLOAD_CHUNK_ROWS) {
             if let Err(err) = self.stage_usage(&upload, chunk).await {

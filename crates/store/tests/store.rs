@@ -263,8 +263,9 @@ async fn a_failed_upload_leaves_no_rows_visible_or_behind(kind: Kind) {
         .unwrap();
     assert_eq!(next_usage_change(&mut notices).await, "acme");
 
-    // More than two chunks, each committed on its own, before the bad record in the last one
-    // fails: the chunks already written must go again.
+    // More than two chunks' worth of records with a bad one in the last chunk: refused whole,
+    // with nothing visible or left behind (records are checked before the first chunk is
+    // written; staged chunks undone by an abort are covered below).
     let good = 2 * USAGE_UPLOAD_CHUNK_ROWS + 5_000;
     let mut batch: Vec<UsageRecord> = (0..good).map(|i| full(at(i as i64), 1)).collect();
     batch.push(UsageRecord {

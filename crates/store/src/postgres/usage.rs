@@ -20,8 +20,8 @@ use sqlx::{PgPool, Row};
 
 use super::{ENSURE_TENANT_SQL, bounded, now_ms};
 use crate::convert::{
-    check_text, check_usage_text, db_to_opt_u64, db_to_time, db_to_u64, float_to_db, opt_u64_to_db,
-    time_to_db, u64_to_db,
+    check_text, check_usage_record, db_to_opt_u64, db_to_time, db_to_u64, float_to_db,
+    opt_u64_to_db, time_to_db, u64_to_db,
 };
 use crate::{StoreError, StoreResult, USAGE_UPLOAD_CHUNK_ROWS, UsageRecord, UsageUpload};
 
@@ -168,7 +168,7 @@ pub(super) async fn stage(
     records: &[UsageRecord],
 ) -> StoreResult<()> {
     for record in records {
-        check_usage_text(record)?;
+        check_usage_record(record)?;
     }
     // Converted first: a bad counter fails the chunk before any write.
     let chunks = records

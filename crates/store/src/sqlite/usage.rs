@@ -22,8 +22,8 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr, Sqlite, SqlitePool};
 
 use super::ENSURE_TENANT_SQL;
 use crate::convert::{
-    check_text, check_usage_text, db_to_opt_u64, db_to_time, db_to_u64, float_to_db, opt_u64_to_db,
-    time_to_db, u64_to_db,
+    check_text, check_usage_record, db_to_opt_u64, db_to_time, db_to_u64, float_to_db,
+    opt_u64_to_db, time_to_db, u64_to_db,
 };
 use crate::{StoreError, StoreResult, USAGE_UPLOAD_CHUNK_ROWS, UsageRecord, UsageUpload};
 
@@ -233,7 +233,7 @@ pub(super) async fn stage(
 ) -> StoreResult<()> {
     // Checked before the writer is taken, so a bad record costs no one else any waiting.
     for record in records {
-        check_usage_text(record)?;
+        check_usage_record(record)?;
     }
     let tenant_id = upload.tenant_id.as_str();
     // On any error below the transaction is dropped uncommitted, which rolls the chunk back.
