@@ -1,4 +1,4 @@
--- agentwire store (PostgreSQL), schema version 3: usage uploads committed in chunks.
+-- agentwire store (PostgreSQL), schema version 4: usage uploads committed in chunks.
 --
 -- A large usage upload is written a chunk at a time, each chunk in its own short transaction
 -- (src/postgres/usage.rs), so no transaction spans the whole upload. Its rows carry the

@@ -1,4 +1,4 @@
--- agentwire store (SQLite), schema version 4: usage uploads committed in chunks.
+-- agentwire store (SQLite), schema version 5: usage uploads committed in chunks.
 --
 -- A large usage upload is written a chunk at a time, each chunk in its own short transaction,
 -- so the single writer is free for event appends in between (src/sqlite/usage.rs). Its rows
