@@ -13,6 +13,41 @@ use serde::Serialize;
 use crate::prices::PriceTable;
 use crate::record::UsageRecord;
 
+/// `n` plain usage records spread evenly over the 90 days from 2026-08-01: four models (one of
+/// them Anthropic), four teams, five features, token counts that vary without pattern. No
+/// findings are planted: this is bulk for measuring and for tests that need an analysis to take
+/// a while (cancellation, shutdown), not the demo company.
+pub fn bulk_usage(n: u32) -> Vec<UsageRecord> {
+    const MODELS: [&str; 4] = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "claude-3-5-sonnet-20241022",
+    ];
+    const TEAMS: [&str; 4] = ["search", "growth", "support", "infra"];
+    const FEATURES: [&str; 5] = ["chat", "intent-classifier", "summarize", "rag", "agent"];
+    let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).single();
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    let n = i64::from(n);
+    (0..n)
+        .map(|i| {
+            let k = i as usize;
+            let mut r = UsageRecord::new(
+                start + Duration::seconds(i * 90 * 86_400 / n),
+                if k % 4 == 3 { "anthropic" } else { "openai" },
+                MODELS[k % 4],
+                100 + (i as u64 * 7919) % 4_000,
+                10 + (i as u64 * 104_729) % 700,
+            );
+            r.team = Some(TEAMS[(k / 3) % 4].to_owned());
+            r.feature = Some(FEATURES[(k / 7) % 5].to_owned());
+            r
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoConfig {
     pub seed: u64,

@@ -31,7 +31,7 @@ pub mod whatif;
 
 pub use anomaly::{Anomaly, Contributor, detect_anomalies, detect_anomalies_cancellable};
 pub use cancel::{Cancel, Cancelled, Checkpoint, Ticks, Uninterrupted};
-pub use demo::{DemoConfig, DemoDataset, DemoFacts, generate_demo};
+pub use demo::{DemoConfig, DemoDataset, DemoFacts, bulk_usage, generate_demo};
 pub use import::{
     FocusImport, FocusRow, ImportError, ImportOptions, ImportReport, ImportStats, Imported,
     MetricSeries, RowError, SeriesImport, UsageFormat, import_any, import_each, import_focus,

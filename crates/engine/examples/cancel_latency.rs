@@ -14,10 +14,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentwire_analytics::UsageRecord;
 use agentwire_engine::{Engine, EngineConfig, Principal};
 use agentwire_protocol::{AgentKind, EventKind, RunParams, StartRun};
-use chrono::{Duration as Days, TimeZone, Utc};
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -27,33 +25,6 @@ fn arg(name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.parse().expect("a number"))
         .unwrap_or(default)
-}
-
-fn records(n: i64) -> Vec<UsageRecord> {
-    let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap();
-    let models = [
-        "gpt-4o",
-        "gpt-4o-mini",
-        "gpt-4.1",
-        "claude-3-5-sonnet-20241022",
-    ];
-    let teams = ["search", "growth", "support", "infra"];
-    let features = ["chat", "intent-classifier", "summarize", "rag", "agent"];
-    (0..n)
-        .map(|i| {
-            let k = i as usize;
-            let mut r = UsageRecord::new(
-                start + Days::seconds(i * 90 * 86_400 / n),
-                if k % 4 == 3 { "anthropic" } else { "openai" },
-                models[k % 4],
-                100 + (i as u64 * 7919) % 4_000,
-                10 + (i as u64 * 104_729) % 700,
-            );
-            r.team = Some(teams[(k / 3) % 4].to_owned());
-            r.feature = Some(features[(k / 7) % 5].to_owned());
-            r
-        })
-        .collect()
 }
 
 fn ask(text: &str) -> StartRun {
@@ -68,7 +39,7 @@ fn ask(text: &str) -> StartRun {
 
 #[tokio::main]
 async fn main() {
-    let n = arg("--records", 1_000_000) as i64;
+    let n = u32::try_from(arg("--records", 1_000_000)).expect("--records fits in 32 bits");
     let rounds = arg("--rounds", 5);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cancel.db").display());
@@ -82,7 +53,10 @@ async fn main() {
     )
     .await
     .unwrap();
-    engine.ingest("big", records(n)).await.unwrap();
+    engine
+        .ingest("big", agentwire_analytics::bulk_usage(n))
+        .await
+        .unwrap();
     let who = Principal {
         user_id: "alice".into(),
         tenant_id: "big".into(),

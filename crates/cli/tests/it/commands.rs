@@ -273,25 +273,16 @@ fn write_big_usage_file(path: &std::path::Path) {
         "timestamp,model,input_tokens,output_tokens,team,feature"
     )
     .unwrap();
-    let start = chrono::NaiveDate::from_ymd_opt(2026, 8, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap();
-    let models = ["gpt-4o", "gpt-4o-mini", "gpt-4.1"];
-    let teams = ["search", "growth", "support", "infra"];
-    let n: i64 = 1_000_000;
-    for i in 0..n {
-        let at = start + chrono::Duration::seconds(i * 90 * 86_400 / n);
-        let k = i as usize;
+    for r in agentwire_analytics::bulk_usage(1_000_000) {
         writeln!(
             out,
-            "{},{},{},{},{},f{}",
-            at.format("%Y-%m-%dT%H:%M:%SZ"),
-            models[k % 3],
-            100 + (i * 7919) % 4_000,
-            10 + (i * 104_729) % 700,
-            teams[(k / 3) % 4],
-            (k / 7) % 5
+            "{},{},{},{},{},{}",
+            r.timestamp.format("%Y-%m-%dT%H:%M:%SZ"),
+            r.model,
+            r.input_tokens,
+            r.output_tokens,
+            r.team.unwrap_or_default(),
+            r.feature.unwrap_or_default()
         )
         .unwrap();
     }

@@ -7,7 +7,6 @@ use crate::support::{drain, engine, principal, request};
 use agentwire_analytics::UsageRecord;
 use agentwire_engine::{Engine, EngineConfig, EventStream};
 use agentwire_protocol::{AgentKind, EventKind, RunEvent};
-use chrono::{Duration as Days, TimeZone, Utc};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -18,34 +17,7 @@ const LIVENESS: Duration = Duration::from_secs(120);
 /// milliseconds in a release one), spread over 90 days, teams, features and models.
 fn big_tenant() -> &'static [UsageRecord] {
     static RECORDS: OnceLock<Vec<UsageRecord>> = OnceLock::new();
-    RECORDS.get_or_init(|| {
-        let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap();
-        let models = [
-            "gpt-4o",
-            "gpt-4o-mini",
-            "gpt-4.1",
-            "claude-3-5-sonnet-20241022",
-        ];
-        let teams = ["search", "growth", "support", "infra"];
-        let features = ["chat", "intent-classifier", "summarize", "rag", "agent"];
-        let n: i64 = 400_000;
-        (0..n)
-            .map(|i| {
-                let at = start + Days::seconds(i * 90 * 86_400 / n);
-                let k = i as usize;
-                let mut r = UsageRecord::new(
-                    at,
-                    if k % 4 == 3 { "anthropic" } else { "openai" },
-                    models[k % 4],
-                    100 + (i as u64 * 7919) % 4_000,
-                    10 + (i as u64 * 104_729) % 700,
-                );
-                r.team = Some(teams[(k / 3) % 4].to_owned());
-                r.feature = Some(features[(k / 7) % 5].to_owned());
-                r
-            })
-            .collect()
-    })
+    RECORDS.get_or_init(|| agentwire_analytics::bulk_usage(400_000))
 }
 
 async fn engine_with_big_tenant(config: EngineConfig) -> (Engine, tempfile::TempDir) {
