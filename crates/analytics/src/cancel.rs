@@ -4,9 +4,10 @@
 //! A server stops a run's analysis when the run is cancelled or timed out; the CPU must be free
 //! again soon after, not when the analysis would have finished (seconds for a large tenant). The
 //! flag is a plain atomic, so this crate stays free of any async runtime, and a look costs one
-//! relaxed load every [`CHECK_EVERY`] iterations. Callers that cannot be cancelled (the offline
-//! report, tests) use the functions without a checkpoint, which pass [`Uninterrupted`]: its error
-//! type has no value, so they get their result without an error to handle.
+//! relaxed load every [`CHECK_EVERY`] iterations. Callers that cannot be cancelled (tests,
+//! benches) use the functions without a checkpoint, which pass [`Uninterrupted`]: its error type
+//! has no value, so they get their result without an error to handle. Some passes look only
+//! between their stages: the optimization levers between one lever and the next.
 //! This module must not know who cancels, or why.
 
 use std::convert::Infallible;

@@ -368,7 +368,6 @@ pub fn capacity_cancellable<C: Checkpoint>(
         })
         .collect();
 
-    checkpoint.check()?;
     Ok(Capacity {
         resolution,
         start: Some(first),
