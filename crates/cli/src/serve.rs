@@ -134,7 +134,7 @@ pub fn server_config_with(
         drain_timeout: Duration::from_secs(args.drain_timeout_s),
         max_body_bytes: args.max_body_bytes,
         max_ingest_rows: args.max_ingest_rows.max(1),
-        max_concurrent_uploads: args.max_concurrent_uploads.max(1),
+        max_concurrent_uploads: args.max_concurrent_uploads,
         max_user_request_bytes: args.max_user_request_bytes.max(1),
         max_connections: args.max_connections.max(1),
         max_connections_per_user: args.max_connections_per_user.max(1),
