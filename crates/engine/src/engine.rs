@@ -158,6 +158,18 @@ impl std::fmt::Debug for EventPages {
 }
 
 impl EventPages {
+    /// The log of `run` after `after_seq`, read `page` events at a time.
+    fn of(store: Arc<dyn Store>, run: &RunRecord, after_seq: u64, page: u32) -> EventPages {
+        EventPages {
+            store,
+            run_id: run.run_id.clone(),
+            question: run.user_request.clone(),
+            after_seq,
+            page,
+            done: false,
+        }
+    }
+
     /// The next events in `seq` order, at most a page; `None` once the log holds no more. A
     /// run still going gives the events persisted by the time each page is read.
     ///
@@ -233,14 +245,7 @@ impl ThreadHistory {
     /// The persisted events of one of the runs [`ThreadHistory::next_runs`] gave.
     pub fn events(&self, run: &RunRecord) -> EventPages {
         // The runs were listed for this user, so reading their logs needs no further check.
-        EventPages {
-            store: self.store.clone(),
-            run_id: run.run_id.clone(),
-            question: run.user_request.clone(),
-            after_seq: 0,
-            page: self.log_page,
-            done: false,
-        }
+        EventPages::of(self.store.clone(), run, 0, self.log_page)
     }
 }
 
@@ -563,14 +568,12 @@ impl Engine {
         let Some(run) = self.owned_run(principal, run_id).await? else {
             return Err(EngineError::RunNotFound);
         };
-        Ok(EventPages {
-            store: self.inner.store.clone(),
-            run_id: run.run_id,
-            question: run.user_request,
+        Ok(EventPages::of(
+            self.inner.store.clone(),
+            &run,
             after_seq,
-            page: self.inner.log.page,
-            done: false,
-        })
+            self.inner.log.page,
+        ))
     }
 
     /// The stored run, when it belongs to this user in this tenant. A user who belongs to several
