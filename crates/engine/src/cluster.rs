@@ -8,17 +8,18 @@
 //! stops them and hands their followers to the log, then registers again under a new id. While
 //! it holds its lease it also ends, on the same tick, the runs of every node whose lease lapsed
 //! (after claiming that node's sweep, so exactly one survivor does it) and its own runs that are
-//! in flight in the database but no longer executing here. The notice task turns notices into
+//! in flight in the database but no longer executing here, and, every few minutes, undoes usage
+//! uploads abandoned by a dead process (`recovery::sweep_usage_uploads`). The notice task turns notices into
 //! wake-ups, cancels and cache invalidations; after a `Resync` it re-reads what notices carry.
 //! Both backends run the same duties; on SQLite there is only ever this node. This module must
 //! not execute runs or answer clients.
 
 use crate::follow::Wakeups;
-use crate::recovery::{Gone, end_interrupted};
+use crate::recovery::{Gone, end_interrupted, sweep_usage_uploads};
 use crate::registry::Registry;
 use crate::run::StopReason;
 use crate::tenant::Tenants;
-use agentwire_store::{Notice, Notices, Store, StoreError};
+use agentwire_store::{Notice, Notices, Store, StoreError, USAGE_UPLOAD_ABANDONED_AFTER};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -195,6 +196,9 @@ impl Duties {
         let mut ticker = tokio::time::interval(self.node.renew_interval());
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick is immediate; the node was just registered
+        // Startup undid what was abandoned then; later ones are looked for a few times per
+        // abandonment period, whether or not retention runs.
+        let mut uploads_swept = Instant::now();
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -208,6 +212,14 @@ impl Duties {
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = self.end_lost_runs() => {}
+                }
+                if uploads_swept.elapsed() >= USAGE_UPLOAD_ABANDONED_AFTER / 3 {
+                    uploads_swept = Instant::now();
+                    // Uploads of nodes that died mid-upload: on a shared database nobody else
+                    // undoes them.
+                    if let Err(err) = sweep_usage_uploads(self.store.as_ref(), false).await {
+                        tracing::warn!(error = %err, "sweeping abandoned usage uploads failed");
+                    }
                 }
             }
         }

@@ -90,10 +90,6 @@ impl Retention {
             // An age beyond the calendar: nothing is that old.
             return 0;
         };
-        // Uploads of nodes that died mid-upload: on a shared database nobody else undoes them.
-        if let Err(err) = crate::recovery::sweep_usage_uploads(self.store.as_ref(), false).await {
-            tracing::warn!(error = %err, "sweeping abandoned usage uploads failed");
-        }
         let batch = self.config.batch.max(1);
         let mut deleted = 0;
         loop {
