@@ -7,7 +7,7 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::convert::{db_to_opt_time, db_to_time, db_to_u64};
-use crate::{NodeRecord, RunRecord, StoreResult, ThreadRecord};
+use crate::{NodeRecord, RunCursor, RunPage, RunRecord, StoreResult, ThreadRecord};
 
 /// The run columns in the order [`run_from_row`] reads them (a macro so `concat!` can build
 /// `&'static str` queries from it).
@@ -55,6 +55,36 @@ where
         finished_at: db_to_opt_time("runs.finished_at", row.try_get(8)?)?,
         last_seq: db_to_u64("runs.last_seq", row.try_get(9)?)?,
     })
+}
+
+/// Where the backend's insertion order (SQLite `rowid`, PostgreSQL `run_no`) stands in a thread
+/// page query: the column right after [`run_columns`].
+const RUN_ORDER_COLUMN: usize = 10;
+/// `created_at` among [`run_columns`].
+const RUN_CREATED_AT_COLUMN: usize = 7;
+
+/// A page of a thread's runs from rows of [`run_columns`] followed by the insertion order,
+/// with the cursor to the next page when the page is full (`limit` rows).
+pub(crate) fn run_page_from_rows<'r, R>(rows: &'r [R], limit: u32) -> StoreResult<RunPage>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let runs = rows
+        .iter()
+        .map(run_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let next = match rows.last() {
+        Some(last) if runs.len() >= limit as usize => Some(RunCursor {
+            created_at: last.try_get(RUN_CREATED_AT_COLUMN)?,
+            order: last.try_get(RUN_ORDER_COLUMN)?,
+        }),
+        _ => None,
+    };
+    Ok(RunPage { runs, next })
 }
 
 pub(crate) fn thread_from_row<'r, R>(row: &'r R) -> StoreResult<ThreadRecord>

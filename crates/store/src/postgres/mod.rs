@@ -35,7 +35,7 @@ use tokio::sync::{Mutex, watch};
 use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
 use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
-use crate::rows::{run_columns, run_from_row, thread_columns, thread_from_row};
+use crate::rows::{run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row};
 use crate::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
     RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
@@ -544,18 +544,7 @@ impl Store for PostgresStore {
                 .bind(i64::from(limit))
                 .fetch_all(self.pool())
                 .await?;
-            let runs = rows
-                .iter()
-                .map(run_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
-            let next = match rows.last() {
-                Some(last) if runs.len() >= limit as usize => Some(RunCursor {
-                    created_at: last.try_get(7)?,
-                    order: last.try_get(10)?,
-                }),
-                _ => None,
-            };
-            Ok(RunPage { runs, next })
+            run_page_from_rows(&rows, limit)
         })
         .await
     }
