@@ -190,9 +190,7 @@ impl JsonPages for EventsBody {
         };
         match page {
             Some(events) => {
-                for event in events {
-                    push_item(out, &mut self.written, &ServerFrame::Event(event).to_json());
-                }
+                push_events(out, &mut self.written, events);
                 Ok(true)
             }
             None => {
@@ -223,9 +221,8 @@ impl JsonPages for ThreadBody {
         if let Some((events, written, last_seq)) = &mut self.run {
             match events.next_page().await? {
                 Some(page) => {
-                    for event in page {
-                        *last_seq = event.seq;
-                        push_item(out, written, &ServerFrame::Event(event).to_json());
+                    if let Some(seq) = push_events(out, written, page) {
+                        *last_seq = seq;
                     }
                 }
                 None => {
@@ -264,6 +261,16 @@ fn run_head(run: &RunRecord) -> Value {
         "created_at": format_time(&run.created_at),
         "finished_at": run.finished_at.as_ref().map(format_time),
     })
+}
+
+/// Appends a page of events to a JSON array as their frames; the last one's seq, if any.
+fn push_events(out: &mut Vec<u8>, written: &mut usize, events: Vec<RunEvent>) -> Option<u64> {
+    let mut last = None;
+    for event in events {
+        last = Some(event.seq);
+        push_item(out, written, &ServerFrame::Event(event).to_json());
+    }
+    last
 }
 
 /// Appends one item of a JSON array, with the comma before every item but the first.
