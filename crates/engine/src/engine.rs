@@ -545,11 +545,14 @@ impl Engine {
             }
             Some(_) => Err(EngineError::RunNotFound),
             None => {
-                if self.owned_run(principal, run_id).await?.is_none() {
+                let Some(run) = self.owned_run(principal, run_id).await? else {
                     return Err(EngineError::RunNotFound);
-                }
+                };
                 Ok(EventStream::from_log(
-                    self.inner.log.follow(run_id, after_seq),
+                    self.inner
+                        .log
+                        .follow(run_id, after_seq)
+                        .knowing_question(run.user_request),
                 ))
             }
         }

@@ -302,7 +302,14 @@ impl LogFollower {
 }
 
 impl LogFollower {
-    /// The run's question, from its row (read once).
+    /// The run's question, for a caller that has just read the run's row: the log keeps it only
+    /// there (`logged.rs`), so the follower need not read the row again.
+    pub fn knowing_question(mut self, question: String) -> LogFollower {
+        self.question = Some(question);
+        self
+    }
+
+    /// The run's question, from its row (read once, unless given).
     async fn question(&mut self) -> Result<String, EngineError> {
         if self.question.is_none() {
             // A run deleted meanwhile (retention) has no question left to give.
