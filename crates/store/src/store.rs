@@ -117,7 +117,9 @@ pub trait Store: Send + Sync + 'static {
     // other.
 
     /// Creates the thread, or touches its `updated_at` (the title of an existing thread is
-    /// kept). Returns the thread as stored.
+    /// kept). Returns the thread as stored. The engine does not call it: [`Store::admit_run`]
+    /// records a run's thread in the run's own transaction. It stays for tests, tools and
+    /// examples that need a thread without a run.
     async fn upsert_thread(
         &self,
         user_id: &str,
