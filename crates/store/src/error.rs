@@ -101,6 +101,18 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Why [`crate::Store::append_events`] did not store all of its events: the first `stored` of
+/// them are committed; the next one was refused with `error`, and none after it is stored
+/// unless `error` is [`StoreError::DuplicateEvent`] (two writers appending the same run, which
+/// the engine never does: an existing event is skipped, not overwritten, and the ones after it
+/// may be stored).
+#[derive(Debug, thiserror::Error)]
+#[error("{error} ({stored} earlier event(s) of the append were stored)")]
+pub struct AppendFailed {
+    pub stored: usize,
+    pub error: StoreError,
+}
+
 impl StoreError {
     /// True when the same call may succeed later without any change: the database was
     /// unreachable, or it aborted the call to resolve a conflict with another transaction

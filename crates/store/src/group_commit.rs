@@ -1,12 +1,12 @@
-//! Group commit for the event log: many concurrent `append_event` calls, one commit.
+//! Group commit for the event log: many concurrent `append_events` calls, one commit.
 //!
 //! Every append must be durable before it returns (the event is sent only after), and each
 //! commit costs a flush to disk (SQLite's fsync with `synchronous=FULL`, PostgreSQL's WAL flush
 //! with `synchronous_commit=on`). Committing each event alone caps the whole server at one flush
 //! per event. Instead appends are queued to one task per store that drains whatever is waiting
-//! (up to [`MAX_EVENT_BATCH`]) and hands it to the backend's [`EventSink`], which writes it in a
-//! single commit: one flush for the lot. Each caller still gets its own result, only after the
-//! commit that holds its event.
+//! (up to [`MAX_APPENDS_PER_COMMIT`] calls, each a run's consecutive events) and hands the lot to
+//! the backend's [`EventSink`], which writes it in a single commit: one flush for all of them.
+//! Each caller still gets its own result, only after the commit that holds its events.
 //!
 //! Two appends of the same `(run_id, seq)` in one batch are resolved here, before the sink sees
 //! them: the first goes to the database and the later ones get its fate (a duplicate if it was
@@ -20,15 +20,15 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::convert::{check_text, time_to_db, u64_to_db};
-use crate::{NewEvent, RunStatus, StoreError, StoreResult};
+use crate::{AppendFailed, NewEvent, RunStatus, StoreError, StoreResult};
 
-/// Most events per commit: large enough to amortize the flush, small enough that one batch
-/// does not hold a connection for long.
-pub(crate) const MAX_EVENT_BATCH: usize = 256;
+/// Most appends (each one or more events of a run) per commit: large enough to amortize the
+/// flush, small enough that one batch does not hold a connection for long.
+pub(crate) const MAX_APPENDS_PER_COMMIT: usize = 256;
 
 /// Appends waiting for the writer task. Bounded so a stalled disk pushes back on the runs
 /// instead of growing memory without limit.
-const QUEUE_CAPACITY: usize = 4 * MAX_EVENT_BATCH;
+const QUEUE_CAPACITY: usize = 4 * MAX_APPENDS_PER_COMMIT;
 
 /// One event on its way to the database, range-checked.
 #[derive(Debug)]
@@ -41,6 +41,10 @@ pub(crate) struct PendingEvent {
     pub payload: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// The previous event of the batch is this run's previous event, appended by the same call:
+    /// when that one is refused, this one must not be stored either (a caller's events are
+    /// stored as a prefix, never with a hole).
+    pub follows: bool,
 }
 
 impl PendingEvent {
@@ -60,7 +64,27 @@ impl PendingEvent {
             event_type: event_type.to_owned(),
             payload: payload.to_owned(),
             created_at: time_to_db(chrono::Utc::now()),
+            follows: false,
         })
+    }
+
+    /// Checks and converts a run's consecutive events for one append call.
+    pub(crate) fn group(run_id: &str, events: &[NewEvent]) -> StoreResult<Vec<PendingEvent>> {
+        let mut group = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 && events[i - 1].seq.checked_add(1) != Some(event.seq) {
+                return Err(StoreError::InvalidArgument(format!(
+                    "append_events needs consecutive seqs; {} follows {}",
+                    event.seq,
+                    events[i - 1].seq
+                )));
+            }
+            let mut pending =
+                PendingEvent::new(run_id, event.seq, &event.event_type, &event.payload)?;
+            pending.follows = i > 0;
+            group.push(pending);
+        }
+        Ok(group)
     }
 }
 
@@ -102,8 +126,10 @@ pub(crate) fn check_end_run(
 pub(crate) trait EventSink: Send + Sync + 'static {
     /// Writes the batch durably: one result per event, in order. Events with distinct
     /// `(run_id, seq)` only. Per-event refusals (duplicate, unknown or finished run) must not
-    /// keep the other events from committing.
-    async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>>;
+    /// keep the other events from committing, except that an event that `follows` a refused
+    /// one is not stored (an unknown or finished run refuses all of its events anyway; see
+    /// [`crate::AppendFailed`] for duplicates).
+    async fn write(&self, batch: Arc<[PendingEvent]>) -> Vec<StoreResult<()>>;
 
     /// Wakes the subscribers: run R has committed events up to seq S, for each `(R, S)`.
     /// Called once the batch's callers have their answers: a wake-up must not run ahead of the
@@ -129,9 +155,10 @@ pub(crate) fn highest_seqs(
         .collect()
 }
 
+/// One caller's events (consecutive, of one run) and where its answer goes.
 struct AppendRequest {
-    event: PendingEvent,
-    done: oneshot::Sender<StoreResult<()>>,
+    events: Vec<PendingEvent>,
+    done: oneshot::Sender<Result<(), AppendFailed>>,
 }
 
 /// The queue in front of the event writer task. Cloning shares the queue; the task stops when
@@ -152,25 +179,27 @@ impl EventWriter {
         EventWriter { queue }
     }
 
-    /// Queues one event and waits until it is committed (or refused).
+    /// Queues a run's consecutive events and waits until they are committed (or refused):
+    /// see [`crate::Store::append_events`].
     pub(crate) async fn append(
         &self,
         run_id: &str,
-        seq: u64,
-        event_type: &str,
-        payload: &str,
-    ) -> StoreResult<()> {
-        let event = PendingEvent::new(run_id, seq, event_type, payload)?;
+        events: &[NewEvent],
+    ) -> Result<(), AppendFailed> {
+        let refused = |error| AppendFailed { stored: 0, error };
+        let events = PendingEvent::group(run_id, events).map_err(refused)?;
+        if events.is_empty() {
+            return Ok(());
+        }
         let (done, result) = oneshot::channel();
         // Either side failing means the writer task is gone: its runtime shut down, or the
         // store is being dropped. Same meaning to the caller as a closed pool.
+        let gone = || refused(StoreError::Database(sqlx::Error::PoolClosed));
         self.queue
-            .send(AppendRequest { event, done })
+            .send(AppendRequest { events, done })
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-        result
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+            .map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
     }
 }
 
@@ -186,8 +215,8 @@ async fn run_writer<S: EventSink>(
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
-        let mut requests = Vec::with_capacity(MAX_EVENT_BATCH);
-        if rx.recv_many(&mut requests, MAX_EVENT_BATCH).await == 0 {
+        let mut requests = Vec::with_capacity(MAX_APPENDS_PER_COMMIT);
+        if rx.recv_many(&mut requests, MAX_APPENDS_PER_COMMIT).await == 0 {
             return; // every handle is gone; batches still being committed finish on their own
         }
         if in_flight == 1 {
@@ -205,8 +234,14 @@ async fn run_writer<S: EventSink>(
 
 /// Writes one batch and answers each of its callers.
 async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
-    let (events, dones): (Vec<PendingEvent>, Vec<_>) =
-        requests.into_iter().map(|r| (r.event, r.done)).unzip();
+    let mut sizes = Vec::with_capacity(requests.len());
+    let mut dones = Vec::with_capacity(requests.len());
+    let mut events = Vec::with_capacity(requests.len());
+    for request in requests {
+        sizes.push(request.events.len());
+        dones.push(request.done);
+        events.extend(request.events);
+    }
     // Later appends of a (run_id, seq) already in this batch wait for the first one's
     // fate: (position in the batch, slot of the first one among the unique events).
     let mut slot_of: HashMap<(&str, u64), usize> = HashMap::new();
@@ -237,7 +272,8 @@ async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
         }
         (batch, repeated)
     };
-    let mut results = sink.write(&batch).await;
+    let batch: Arc<[PendingEvent]> = batch.into();
+    let mut results = sink.write(Arc::clone(&batch)).await;
     if results.len() != batch.len() {
         // A sink bug; never leave a caller without an answer.
         results = batch
@@ -249,7 +285,7 @@ async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
             })
             .collect();
     }
-    let mut answers: Vec<Option<StoreResult<()>>> = dones.iter().map(|_| None).collect();
+    let mut answers: Vec<Option<StoreResult<()>>> = slots.iter().map(|_| None).collect();
     for (i, run_id, seq) in repeated {
         answers[i] = Some(echo(results.get(slots[i]), run_id, seq));
     }
@@ -260,10 +296,22 @@ async fn commit<S: EventSink>(sink: &S, requests: Vec<AppendRequest>) {
             *answer = results.next();
         }
     }
-    for (done, answer) in dones.into_iter().zip(answers) {
-        if let Some(answer) = answer {
-            let _ = done.send(answer); // the caller may have given up; fine
+    // Back to the callers: each gets the first refusal among its events, and how many came
+    // before it.
+    let mut answers = answers.into_iter();
+    for (done, size) in dones.into_iter().zip(sizes) {
+        let mut outcome = Ok(());
+        for (stored, answer) in answers.by_ref().take(size).enumerate() {
+            let answer = answer.unwrap_or_else(|| {
+                Err(StoreError::Database(sqlx::Error::Protocol(
+                    "an event of the batch has no result".into(),
+                )))
+            });
+            if let (Ok(()), Err(error)) = (&outcome, answer) {
+                outcome = Err(AppendFailed { stored, error });
+            }
         }
+        let _ = done.send(outcome); // the caller may have given up; fine
     }
     if !committed.is_empty() {
         sink.announce(committed).await;

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use agentwire_analytics::UsageRecord;
-pub use error::{StoreError, StoreResult};
+pub use error::{AppendFailed, StoreError, StoreResult};
 pub use model::{
     Admission, Backend, EndRun, NewEvent, NodeRecord, RunCursor, RunPage, RunRecord, RunStatus,
     StoredEvent, ThreadRecord, UsageUpload, thread_title,

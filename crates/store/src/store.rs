@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
-    RunStatus, StoreResult, StoredEvent, ThreadRecord, UsageRecord, UsageUpload,
+    Admission, AppendFailed, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage,
+    RunRecord, RunStatus, StoreResult, StoredEvent, ThreadRecord, UsageRecord, UsageUpload,
 };
 
 /// Persistence for tenants, usage records, threads, runs and the event log.
@@ -274,18 +274,33 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- the event log: unique (run_id, seq); written before the event is sent ----
 
-    /// Appends one event durably and raises `runs.last_seq` to `seq` if higher, atomically;
-    /// concurrent appends share a commit. Once committed, subscribers get
-    /// [`crate::Notice::RunEvents`]. [`crate::StoreError::DuplicateEvent`] on a repeated
-    /// `(run_id, seq)` (nothing changes); [`crate::StoreError::RunNotFound`] if the run does not
-    /// exist; [`crate::StoreError::RunFinished`] once its terminal status is set.
+    /// Appends a run's consecutive events (`seq`s ascending without gaps) durably and raises
+    /// `runs.last_seq` to the last one stored, atomically; concurrent appends share a commit.
+    /// Once committed, subscribers get [`crate::Notice::RunEvents`]. On a refusal the events
+    /// before the refused one are stored and those after it are not (see
+    /// [`crate::AppendFailed`]): [`crate::StoreError::DuplicateEvent`] on a repeated
+    /// `(run_id, seq)` (the stored event is kept); [`crate::StoreError::RunNotFound`] if the run
+    /// does not exist; [`crate::StoreError::RunFinished`] once its terminal status is set.
+    /// Nothing to append is a success.
+    async fn append_events(&self, run_id: &str, events: &[NewEvent]) -> Result<(), AppendFailed>;
+
+    /// [`Store::append_events`] with one event.
     async fn append_event(
         &self,
         run_id: &str,
         seq: u64,
         event_type: &str,
         payload: &str,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let event = NewEvent {
+            seq,
+            event_type: event_type.to_owned(),
+            payload: payload.to_owned(),
+        };
+        self.append_events(run_id, std::slice::from_ref(&event))
+            .await
+            .map_err(|failed| failed.error)
+    }
 
     /// At most `limit` of the run's events with `seq > after_seq`, ordered by seq: a page of
     /// the log. Read a whole log page by page (the next `after_seq` is the last seq read);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwire_store::{
-    Backend, Notice, RunRecord, RunStatus, SqliteStore, Store, StoreError, USAGE_UPLOAD_CHUNK_ROWS,
-    UsageRecord,
+    Backend, NewEvent, Notice, RunRecord, RunStatus, SqliteStore, Store, StoreError,
+    USAGE_UPLOAD_CHUNK_ROWS, UsageRecord,
 };
 use common::{Kind, TestDb, at, expect_notice, full, minimal, run, seqs, thread_runs};
 use sqlx::Connection;
@@ -36,6 +36,7 @@ on_both_backends!(
     thread_runs_are_read_in_pages_in_order_within_the_tenant,
     concurrent_appends_from_many_tasks_all_land,
     racing_appends_of_one_seq_store_exactly_one,
+    a_run_appends_several_events_at_once_as_a_prefix,
     a_reopened_database_has_the_same_data,
     data_survives_a_reopen_without_close,
     migrations_are_idempotent_on_reopen,
@@ -1014,6 +1015,107 @@ async fn concurrent_appends_from_many_tasks_all_land(kind: Kind) {
             per_run
         );
     }
+}
+
+fn events(from: u64, to: u64) -> Vec<NewEvent> {
+    (from..=to)
+        .map(|seq| NewEvent {
+            seq,
+            event_type: "progress".into(),
+            payload: format!("#{seq}"),
+        })
+        .collect()
+}
+
+async fn a_run_appends_several_events_at_once_as_a_prefix(kind: Kind) {
+    // How the engine writes: a run's queued events in one call, many runs' calls in one commit.
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    for r in 0..8 {
+        store
+            .create_run(&run(&format!("r{r}"), &format!("u{r}"), "t", at(0)))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for r in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let run_id = format!("r{r}");
+            for chunk in 0..10u64 {
+                let from = chunk * 30 + 1;
+                store
+                    .append_events(&run_id, &events(from, from + 29))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for r in 0..8 {
+        let run_id = format!("r{r}");
+        let stored = store.events_after(&run_id, 0, u32::MAX).await.unwrap();
+        assert_eq!(seqs(&stored), (1..=300).collect::<Vec<_>>());
+        assert!(stored.iter().all(|e| e.payload == format!("#{}", e.seq)));
+        assert_eq!(store.get_run(&run_id).await.unwrap().unwrap().last_seq, 300);
+    }
+
+    // Nothing to append is a success; seqs with a gap are refused before anything is written.
+    store.append_events("r0", &[]).await.unwrap();
+    let mut gap = events(301, 303);
+    gap[2].seq = 305;
+    let failed = store.append_events("r0", &gap).await.unwrap_err();
+    assert_eq!(failed.stored, 0);
+    assert!(
+        matches!(failed.error, StoreError::InvalidArgument(_)),
+        "{failed:?}"
+    );
+    assert_eq!(store.get_run("r0").await.unwrap().unwrap().last_seq, 300);
+
+    // A repeated first event: nothing of the call is stored before it.
+    let failed = store
+        .append_events("r0", &events(300, 302))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.stored, 0);
+    assert!(
+        matches!(&failed.error, StoreError::DuplicateEvent { seq: 300, .. }),
+        "{failed:?}"
+    );
+
+    // A finished run refuses every event of the call; an unknown run too.
+    store
+        .set_run_status("r1", RunStatus::Completed, Some(at(9)))
+        .await
+        .unwrap();
+    let failed = store
+        .append_events("r1", &events(301, 303))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.stored, 0);
+    assert!(
+        matches!(
+            &failed.error,
+            StoreError::RunFinished {
+                status: RunStatus::Completed,
+                ..
+            }
+        ),
+        "{failed:?}"
+    );
+    assert_eq!(
+        store.events_after("r1", 300, u32::MAX).await.unwrap().len(),
+        0
+    );
+    let failed = store
+        .append_events("ghost", &events(1, 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(&failed.error, StoreError::RunNotFound(id) if id == "ghost"));
 }
 
 async fn racing_appends_of_one_seq_store_exactly_one(kind: Kind) {

@@ -19,6 +19,7 @@
 //! committed.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{PgPool, Row};
@@ -95,7 +96,8 @@ impl EventSink for PgEventSink {
         notify_run_events(&self.pool, self.timeout, &runs).await;
     }
 
-    async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>> {
+    async fn write(&self, batch: Arc<[PendingEvent]>) -> Vec<StoreResult<()>> {
+        let batch = &*batch;
         let mut outcome = bounded(self.timeout, write_batch(&self.pool, batch)).await;
         if matches!(&outcome, Err(e) if e.is_retryable() && !matches!(e, StoreError::Unavailable(_)))
         {

@@ -37,8 +37,8 @@ use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
 use crate::rows::{run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row};
 use crate::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage, RunRecord,
-    RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
+    Admission, AppendFailed, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage,
+    RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
     UsageRecord, UsageUpload, migrate, redact_url,
 };
 
@@ -640,19 +640,10 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn append_event(
-        &self,
-        run_id: &str,
-        seq: u64,
-        event_type: &str,
-        payload: &str,
-    ) -> StoreResult<()> {
+    async fn append_events(&self, run_id: &str, events: &[NewEvent]) -> Result<(), AppendFailed> {
         // Durable when this returns; concurrent appends share a commit (see group_commit), and
         // the listening nodes are woken right after it.
-        self.inner
-            .events
-            .append(run_id, seq, event_type, payload)
-            .await
+        self.inner.events.append(run_id, events).await
     }
 
     async fn events_after(

@@ -9,14 +9,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::events::insert_event;
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
+use crate::group_commit::PendingEvent;
 use crate::notice::NoticeHub;
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
-    Admission, EndRun, NewEvent, NodeRecord, Notice, RunRecord, RunStatus, StoreError, StoreResult,
+    Admission, EndRun, NodeRecord, Notice, RunRecord, RunStatus, StoreError, StoreResult,
     thread_title,
 };
 
@@ -25,12 +26,8 @@ fn now_ms() -> i64 {
     time_to_db(Utc::now())
 }
 
-pub(super) async fn admit_run(
-    writer: &SqlitePool,
-    run: &RunRecord,
-    node_id: &str,
-    max_in_flight: u32,
-) -> StoreResult<Admission> {
+/// `admit_run`'s checks of its arguments, before anything is queued for the writer.
+pub(super) fn check_admission(run: &RunRecord, node_id: &str) -> StoreResult<()> {
     if run.status.is_terminal() {
         return Err(StoreError::InvalidArgument(format!(
             "a run is admitted accepted or running, not {}",
@@ -38,8 +35,16 @@ pub(super) async fn admit_run(
         )));
     }
     check_text("node_id", node_id)?;
-    super::check_run_text(run)?;
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    super::check_run_text(run)
+}
+
+/// `admit_run` on the writer connection, inside the caller's transaction (see `writes`).
+pub(super) async fn admit_on(
+    tx: &mut SqliteConnection,
+    run: &RunRecord,
+    node_id: &str,
+    max_in_flight: u32,
+) -> StoreResult<Admission> {
     let row = sqlx::query(
         "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
          WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('accepted', 'running')",
@@ -59,30 +64,28 @@ pub(super) async fn admit_run(
             limit: max_in_flight,
         });
     }
-    super::insert_run(&mut tx, run, Some(node_id)).await?;
+    super::insert_run(&mut *tx, run, Some(node_id)).await?;
     super::upsert_thread(
-        &mut tx,
+        &mut *tx,
         &run.user_id,
         &run.tenant_id,
         &run.thread_id,
         &thread_title(&run.user_request),
     )
     .await?;
-    tx.commit().await?;
     Ok(Admission::Admitted)
 }
 
-pub(super) async fn end_run(
-    writer: &SqlitePool,
-    notices: &NoticeHub,
+/// `end_run` on the writer connection, inside the caller's transaction (see `writes`), with
+/// its events checked (`check_end_run`). The caller announces the events once committed.
+pub(super) async fn end_on(
+    tx: &mut SqliteConnection,
     run_id: &str,
     after_seq: u64,
-    events: &[NewEvent],
+    pending: &[PendingEvent],
     status: RunStatus,
     finished_at: DateTime<Utc>,
 ) -> StoreResult<EndRun> {
-    let pending = crate::group_commit::check_end_run(run_id, after_seq, events, status)?;
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let row = sqlx::query("SELECT status, last_seq FROM runs WHERE run_id = ?")
         .bind(run_id)
         .fetch_optional(&mut *tx)
@@ -98,8 +101,8 @@ pub(super) async fn end_run(
     if last_seq != after_seq {
         return Ok(EndRun::Moved { last_seq });
     }
-    for event in &pending {
-        insert_event(&mut tx, event).await?;
+    for event in pending {
+        insert_event(&mut *tx, event).await?;
     }
     sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
         .bind(status.as_str())
@@ -107,13 +110,6 @@ pub(super) async fn end_run(
         .bind(run_id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    if let Some(last) = pending.last() {
-        notices.publish(Notice::RunEvents {
-            run_id: run_id.to_owned(),
-            seq: last.seq,
-        });
-    }
     Ok(EndRun::Ended)
 }
 

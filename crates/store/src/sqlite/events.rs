@@ -1,14 +1,19 @@
 //! The event log's writes on SQLite: the group-commit sink and the fenced single INSERT.
 //!
-//! A lone event (the common case at low load) is one autocommit statement; a batch is one
-//! `BEGIN IMMEDIATE` transaction in which a refused event (duplicate, unknown or finished run)
-//! aborts only its own statement, as SQLite does. Committed events are announced in-process
-//! ([`Notice::RunEvents`]) once their callers have their answers. This module must not report success for an event
-//! that was not committed.
+//! A batch is one job for the writer's group commit (`writes`), committed with the runs' other
+//! writes: one multi-row INSERT, or past [`EVENTS_PER_STATEMENT`] several under a savepoint. Only events
+//! of runs in flight are inserted and a `(run_id, seq)` already stored is skipped, so a refused
+//! event never takes the batch's other events with it; the statement returns what it inserted
+//! and the rest are explained with one read per run. Committed events are announced in-process
+//! ([`Notice::RunEvents`]) once their callers have their answers. This module must not report
+//! success for an event that was not committed.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+
+use super::writes::Writes;
 
 use crate::group_commit::{EventSink, PendingEvent};
 use crate::notice::NoticeHub;
@@ -20,32 +25,24 @@ const INSERT_EVENT_SQL: &str = "INSERT INTO run_events (run_id, seq, event_type,
      created_at) SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 \
      AND status IN ('accepted', 'running'))";
 
+/// Events per INSERT statement: 5 parameters each, well under SQLite's 32,766.
+const EVENTS_PER_STATEMENT: usize = 512;
+
 pub(super) struct SqliteEventSink {
-    pub(super) pool: SqlitePool,
+    pub(super) writes: Writes,
     pub(super) notices: Arc<NoticeHub>,
 }
 
 #[async_trait::async_trait]
 impl EventSink for SqliteEventSink {
-    async fn write(&self, batch: &[PendingEvent]) -> Vec<StoreResult<()>> {
-        if batch.len() == 1 {
-            vec![insert_alone(&self.pool, &batch[0]).await]
-        } else {
-            match write_batch(&self.pool, batch).await {
-                Ok(results) => results,
-                Err(e) => {
-                    // Something beyond a per-event refusal (I/O, busy, ...): the transaction
-                    // was rolled back, nothing of the batch is stored. Retry each event alone
-                    // so every caller gets its own, precise result.
-                    tracing::warn!(error = %e, events = batch.len(), "event batch failed; writing one by one");
-                    let mut results = Vec::with_capacity(batch.len());
-                    for event in batch {
-                        results.push(insert_alone(&self.pool, event).await);
-                    }
-                    results
-                }
-            }
-        }
+    async fn write(&self, batch: Arc<[PendingEvent]>) -> Vec<StoreResult<()>> {
+        let events = batch.len();
+        // One job among the runs' other writes: the whole lot shares one commit.
+        let written = self
+            .writes
+            .run(move |conn| Box::pin(async move { Ok(write_on(conn, &batch).await) }))
+            .await;
+        written.unwrap_or_else(|failed| (0..events).map(|_| Err(repeat(&failed))).collect())
     }
 
     async fn announce(&self, runs: Vec<(String, u64)>) {
@@ -55,35 +52,144 @@ impl EventSink for SqliteEventSink {
     }
 }
 
-/// One event in its own autocommit statement.
-async fn insert_alone(pool: &SqlitePool, event: &PendingEvent) -> StoreResult<()> {
-    let mut conn = pool.acquire().await?;
-    insert_event(&mut conn, event).await
+/// Writes the batch inside the writer's transaction and answers each event.
+async fn write_on(conn: &mut SqliteConnection, batch: &[PendingEvent]) -> Vec<StoreResult<()>> {
+    match write_batch(conn, batch).await {
+        Ok(results) => results,
+        Err(e) if batch.len() > 1 => {
+            // Something beyond a per-event refusal (I/O, busy, ...): nothing of the batch is
+            // stored. Retry each event alone so every caller gets its own, precise result; an
+            // event that follows a refused one of its run stays unwritten.
+            tracing::warn!(error = %e, events = batch.len(), "event batch failed; writing one by one");
+            let mut results: Vec<StoreResult<()>> = Vec::with_capacity(batch.len());
+            for event in batch {
+                let result = match results.last() {
+                    Some(Err(refused)) if event.follows => Err(repeat(refused)),
+                    _ => insert_event(conn, event).await,
+                };
+                results.push(result);
+            }
+            results
+        }
+        Err(e) => vec![Err(e)],
+    }
 }
 
-/// Writes the batch in one transaction. Per-event refusals abort only their own statement, so
-/// they are answered individually and the rest commit. Any other error rolls the whole
-/// transaction back and is returned.
+/// The refusal of an event repeated for the one that follows it.
+fn repeat(refused: &StoreError) -> StoreError {
+    match refused {
+        StoreError::RunNotFound(run_id) => StoreError::RunNotFound(run_id.clone()),
+        StoreError::RunFinished { run_id, status } => StoreError::RunFinished {
+            run_id: run_id.clone(),
+            status: *status,
+        },
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        other => StoreError::Database(sqlx::Error::Protocol(format!(
+            "not written: the run's previous event was refused ({other})"
+        ))),
+    }
+}
+
+/// The multi-row INSERT for `rows` events.
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
+         SELECT e.column1, e.column2, e.column3, e.column4, e.column5 FROM (VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?,?,?,?,?)"
+        } else {
+            ",(?,?,?,?,?)"
+        });
+    }
+    sql.push_str(
+        ") AS e WHERE EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.column1 \
+         AND r.status IN ('accepted', 'running')) ON CONFLICT DO NOTHING RETURNING run_id, seq",
+    );
+    sql
+}
+
+/// Writes the batch in one commit and answers each event. An error means nothing of the batch
+/// is stored.
 async fn write_batch(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     batch: &[PendingEvent],
 ) -> Result<Vec<StoreResult<()>>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for event in batch {
-        match insert_event(&mut tx, event).await {
-            Ok(()) => results.push(Ok(())),
-            Err(
-                refused @ (StoreError::DuplicateEvent { .. }
-                | StoreError::RunNotFound(_)
-                | StoreError::RunFinished { .. }),
-            ) => results.push(Err(refused)),
-            // Dropping `tx` on the way out rolls back whatever this batch wrote.
-            Err(other) => return Err(other),
+    let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(batch.len());
+    if batch.len() <= EVENTS_PER_STATEMENT {
+        insert_rows(conn, batch, &mut inserted).await?;
+    } else {
+        // A savepoint: an error in a later statement undoes the earlier ones too.
+        let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in batch.chunks(EVENTS_PER_STATEMENT) {
+            // Dropping `savepoint` on an error rolls back what the earlier chunks wrote.
+            insert_rows(&mut savepoint, chunk, &mut inserted).await?;
         }
+        savepoint.commit().await?;
     }
-    tx.commit().await?;
+    let mut results: Vec<StoreResult<()>> = Vec::with_capacity(batch.len());
+    let mut status_of: HashMap<&str, Option<RunStatus>> = HashMap::new();
+    for event in batch {
+        if inserted.contains(&(event.run_id.clone(), event.seq_db)) {
+            results.push(Ok(()));
+            continue;
+        }
+        let status = match status_of.get(event.run_id.as_str()) {
+            Some(status) => *status,
+            None => {
+                let status = run_status(conn, &event.run_id).await?;
+                status_of.insert(&event.run_id, status);
+                status
+            }
+        };
+        results.push(Err(match status {
+            None => StoreError::RunNotFound(event.run_id.clone()),
+            Some(status) if status.is_terminal() => StoreError::RunFinished {
+                run_id: event.run_id.clone(),
+                status,
+            },
+            // In flight and not inserted: the pair is stored already.
+            Some(_) => StoreError::DuplicateEvent {
+                run_id: event.run_id.clone(),
+                seq: event.seq,
+            },
+        }));
+    }
     Ok(results)
+}
+
+/// One multi-row INSERT of `rows`, adding what it inserted to `inserted`.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[PendingEvent],
+    inserted: &mut HashSet<(String, i64)>,
+) -> StoreResult<()> {
+    // Safe to assert: the text holds column names and `?` placeholders only; the values travel
+    // as bound parameters.
+    let mut query = sqlx::query(AssertSqlSafe(insert_events_sql(rows.len())));
+    for event in rows {
+        query = query
+            .bind(event.run_id.as_str())
+            .bind(event.seq_db)
+            .bind(event.event_type.as_str())
+            .bind(event.payload.as_str())
+            .bind(event.created_at);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        inserted.insert((row.try_get(0)?, row.try_get(1)?));
+    }
+    Ok(())
+}
+
+/// A run's status; `None` when there is no such run.
+async fn run_status(conn: &mut SqliteConnection, run_id: &str) -> StoreResult<Option<RunStatus>> {
+    let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| row.try_get::<String, _>(0)?.parse())
+        .transpose()
 }
 
 /// One fenced INSERT; when it inserts nothing, says why.

@@ -16,6 +16,7 @@ mod cluster;
 mod events;
 mod retention;
 mod usage;
+mod writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -33,9 +34,9 @@ use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
 use crate::rows::{run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row};
 use crate::{
-    Admission, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunCursor, RunPage,
-    RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
-    UsageRecord, UsageUpload, migrate,
+    Admission, AppendFailed, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunCursor,
+    RunPage, RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent,
+    ThreadRecord, UsageRecord, UsageUpload, migrate,
 };
 
 /// How hard a commit is pushed to disk. With `FULL` in WAL mode every commit fsyncs the WAL, so
@@ -65,8 +66,10 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Reads. For `:memory:` this is the writer pool itself.
     reader: SqlitePool,
-    /// The event log's group-commit queue, in front of `writer`.
+    /// The event log's group-commit queue, in front of `writes`.
     events: EventWriter,
+    /// The runs' short write transactions, committed together (see `writes`).
+    writes: writes::Writes,
     /// In-process notices (there is no other node to hear from).
     notices: Arc<NoticeHub>,
 }
@@ -144,17 +147,61 @@ impl SqliteStore {
     /// The store over open pools, with its event writer task started.
     fn assemble(writer: SqlitePool, reader: SqlitePool) -> SqliteStore {
         let notices = Arc::new(NoticeHub::new());
+        let writes = writes::Writes::spawn(writer.clone());
         let sink = events::SqliteEventSink {
-            pool: writer.clone(),
+            writes: writes.clone(),
             notices: Arc::clone(&notices),
         };
         SqliteStore {
             events: EventWriter::spawn(sink, 1),
+            writes,
             writer,
             reader,
             notices,
         }
     }
+}
+
+/// `Store::set_run_status` on the writer connection.
+async fn set_status_on(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    status: RunStatus,
+    finished_at: Option<DateTime<Utc>>,
+) -> StoreResult<()> {
+    // Happy path in one statement: only an unfinished run may change.
+    let updated = sqlx::query(
+        "UPDATE runs SET status = ?, finished_at = ? \
+         WHERE run_id = ? AND status IN ('accepted', 'running')",
+    )
+    .bind(status.as_str())
+    .bind(finished_at.map(time_to_db))
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated > 0 {
+        return Ok(());
+    }
+    // Nothing changed: the run is missing or already finished. Terminal is forever (and
+    // retention deletes only finished runs), so this follow-up read cannot be contradicted
+    // by a racer, except by retention making an old finished run unknown.
+    let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::RunNotFound(run_id.to_owned()));
+    };
+    let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
+    if current == status {
+        return Ok(());
+    }
+    Err(StoreError::InvalidTransition {
+        run_id: run_id.to_owned(),
+        from: current,
+        to: status,
+    })
 }
 
 /// A page of a thread's runs after a cursor (`created_at`, `rowid`), in the thread's order.
@@ -408,7 +455,15 @@ impl Store for SqliteStore {
         node_id: &str,
         max_in_flight: u32,
     ) -> StoreResult<Admission> {
-        cluster::admit_run(&self.writer, run, node_id, max_in_flight).await
+        cluster::check_admission(run, node_id)?;
+        let (run, node_id) = (run.clone(), node_id.to_owned());
+        self.writes
+            .run(move |conn| {
+                Box::pin(
+                    async move { cluster::admit_on(conn, &run, &node_id, max_in_flight).await },
+                )
+            })
+            .await
     }
 
     async fn set_run_status(
@@ -417,39 +472,12 @@ impl Store for SqliteStore {
         status: RunStatus,
         finished_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        // Happy path in one statement: only an unfinished run may change.
-        let updated = sqlx::query(
-            "UPDATE runs SET status = ?, finished_at = ? \
-             WHERE run_id = ? AND status IN ('accepted', 'running')",
-        )
-        .bind(status.as_str())
-        .bind(finished_at.map(time_to_db))
-        .bind(run_id)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        if updated > 0 {
-            return Ok(());
-        }
-        // Nothing changed: the run is missing or already finished. Terminal is forever (and
-        // retention deletes only finished runs), so this follow-up read cannot be contradicted
-        // by a racer, except by retention making an old finished run unknown.
-        let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
-            .bind(run_id)
-            .fetch_optional(&self.writer)
-            .await?;
-        let Some(row) = row else {
-            return Err(StoreError::RunNotFound(run_id.to_owned()));
-        };
-        let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
-        if current == status {
-            return Ok(());
-        }
-        Err(StoreError::InvalidTransition {
-            run_id: run_id.to_owned(),
-            from: current,
-            to: status,
-        })
+        let run_id = run_id.to_owned();
+        self.writes
+            .run(move |conn| {
+                Box::pin(async move { set_status_on(conn, &run_id, status, finished_at).await })
+            })
+            .await
     }
 
     async fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
@@ -527,16 +555,24 @@ impl Store for SqliteStore {
         status: RunStatus,
         finished_at: DateTime<Utc>,
     ) -> StoreResult<EndRun> {
-        cluster::end_run(
-            &self.writer,
-            &self.notices,
-            run_id,
-            after_seq,
-            events,
-            status,
-            finished_at,
-        )
-        .await
+        let pending = crate::group_commit::check_end_run(run_id, after_seq, events, status)?;
+        let last = pending.last().map(|event| event.seq);
+        let id = run_id.to_owned();
+        let ended = self
+            .writes
+            .run(move |conn| {
+                Box::pin(async move {
+                    cluster::end_on(conn, &id, after_seq, &pending, status, finished_at).await
+                })
+            })
+            .await?;
+        if let (EndRun::Ended, Some(seq)) = (&ended, last) {
+            self.notices.publish(Notice::RunEvents {
+                run_id: run_id.to_owned(),
+                seq,
+            });
+        }
+        Ok(ended)
     }
 
     async fn request_cancel(&self, run_id: &str) -> StoreResult<bool> {
@@ -575,15 +611,9 @@ impl Store for SqliteStore {
         cluster::finish_node_sweep(&self.writer, node_id, sweeper).await
     }
 
-    async fn append_event(
-        &self,
-        run_id: &str,
-        seq: u64,
-        event_type: &str,
-        payload: &str,
-    ) -> StoreResult<()> {
+    async fn append_events(&self, run_id: &str, events: &[NewEvent]) -> Result<(), AppendFailed> {
         // Durable when this returns; concurrent appends share a commit (see group_commit).
-        self.events.append(run_id, seq, event_type, payload).await
+        self.events.append(run_id, events).await
     }
 
     async fn events_after(

@@ -1,0 +1,259 @@
+//! Group commit for SQLite's one writer connection: the short write transactions of many runs
+//! (admissions, status changes, ends, batches of events), one commit.
+//!
+//! With `synchronous=FULL` every commit is an fsync, and SQLite has one writer: committing each
+//! run's admission and end alone caps the server at one run per two fsyncs, whatever the CPU.
+//! So these writes are jobs for one task that takes whatever jobs are waiting (up to
+//! [`MOST_JOBS_PER_COMMIT`]) and runs them in one `BEGIN IMMEDIATE` transaction, each under its
+//! own savepoint, then commits once and only then answers each caller. Writes that are long or
+//! rare (usage uploads, retention, node registration) keep using the writer connection directly
+//! and simply take turns with the batches.
+//!
+//! This module must not answer a job before the commit that holds its writes, nor let one job's
+//! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
+
+use futures_util::future::BoxFuture;
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, StoreResult};
+
+/// Most jobs per commit: many enough to share one fsync among all runs writing at once, few
+/// enough that one commit does not hold the writer long.
+const MOST_JOBS_PER_COMMIT: usize = 512;
+
+/// Jobs waiting for the task; past it callers wait to queue (a slow disk pushes back).
+const QUEUE_CAPACITY: usize = 4 * MOST_JOBS_PER_COMMIT;
+
+/// One caller's write, run inside the batch's transaction; answered after the commit.
+trait Job: Send {
+    /// Runs the write on the connection (inside a savepoint or the transaction itself) and
+    /// keeps its outcome; false when it failed and its writes must be rolled back.
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+
+    /// Answers the caller: the write's outcome if it failed or `commit` is `None` (the batch
+    /// committed), else the commit's error.
+    fn answer(self: Box<Self>, commit: Option<&StoreError>);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    outcome: Option<StoreResult<T>>,
+    done: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send,
+{
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let Some(work) = self.work.take() else {
+                return false;
+            };
+            let outcome = work(conn).await;
+            let ok = outcome.is_ok();
+            self.outcome = Some(outcome);
+            ok
+        })
+    }
+
+    fn answer(self: Box<Self>, commit: Option<&StoreError>) {
+        let answer = match (self.outcome, commit) {
+            (Some(Err(failed)), _) => Err(failed),
+            (Some(Ok(value)), None) => Ok(value),
+            (_, Some(error)) => Err(copy(error)),
+            (None, None) => Err(StoreError::Database(sqlx::Error::Protocol(
+                "a write was answered without being run".into(),
+            ))),
+        };
+        let _ = self.done.send(answer); // the caller may have given up; fine
+    }
+}
+
+/// The same failure for every write of a batch that failed as a whole.
+fn copy(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+/// The queue in front of the writer connection's batches. Cloning shares the queue; the task
+/// stops when the last handle is dropped.
+#[derive(Clone)]
+pub(super) struct Writes {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl std::fmt::Debug for Writes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writes").finish_non_exhaustive()
+    }
+}
+
+impl Writes {
+    /// Starts the task on the current Tokio runtime, writing through `writer`.
+    pub(super) fn spawn(writer: SqlitePool) -> Writes {
+        let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run_batches(writer, jobs));
+        Writes { queue }
+    }
+
+    /// Runs `work` in the next batch and returns its outcome once that batch has committed.
+    /// `work` must not begin or end a transaction of its own (nested `begin` is a savepoint,
+    /// which is fine): an error it returns rolls back what it wrote, and only that.
+    pub(super) async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let (done, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            done,
+        });
+        // Either side failing means the task is gone: its runtime shut down, or the store is
+        // being dropped. Same meaning to the caller as a closed pool.
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+    }
+}
+
+async fn run_batches(writer: SqlitePool, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+    let mut jobs = Vec::with_capacity(MOST_JOBS_PER_COMMIT);
+    while queue.recv_many(&mut jobs, MOST_JOBS_PER_COMMIT).await > 0 {
+        let batch: Vec<Box<dyn Job>> = jobs.drain(..).collect();
+        match commit(&writer, batch).await {
+            (batch, None) => batch.into_iter().for_each(|job| job.answer(None)),
+            (batch, Some(error)) => {
+                tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
+                batch.into_iter().for_each(|job| job.answer(Some(&error)));
+            }
+        }
+    }
+}
+
+/// Runs the batch in one transaction: the jobs back, and the error that undid all of them, if
+/// one did.
+async fn commit(
+    writer: &SqlitePool,
+    mut batch: Vec<Box<dyn Job>>,
+) -> (Vec<Box<dyn Job>>, Option<StoreError>) {
+    let outcome = async {
+        let mut conn = writer.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        if let [job] = batch.as_mut_slice() {
+            // Alone, the job's failure may roll back the whole transaction: no savepoint.
+            if job.run(&mut tx).await {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            return Ok(());
+        }
+        for job in &mut batch {
+            let mut savepoint = tx.begin().await?;
+            if job.run(&mut savepoint).await {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+        }
+        tx.commit().await?;
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    (batch, outcome.err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    async fn writer() -> (tempfile::TempDir, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        (dir, pool)
+    }
+
+    fn insert(
+        key: &'static str,
+    ) -> impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
+    {
+        move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (k) VALUES (?)")
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        }
+    }
+
+    async fn keys(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    /// Writes "c", then fails: what it wrote must be undone.
+    fn failing(conn: &mut SqliteConnection) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t (k) VALUES ('c')")
+                .execute(&mut *conn)
+                .await?;
+            Err(StoreError::InvalidArgument("changed my mind".into()))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_undone_alone_and_the_others_commit_together() {
+        let (_dir, pool) = writer().await;
+        let writes = Writes::spawn(pool.clone());
+        // Queued at once, so they share a batch: the second "b" fails on the primary key, and
+        // `failing` is undone, while the others commit.
+        let (a, b1, b2, c, d) = tokio::join!(
+            writes.run(insert("a")),
+            writes.run(insert("b")),
+            writes.run(insert("b")),
+            writes.run(failing),
+            writes.run(insert("d")),
+        );
+        assert!(a.is_ok() && b1.is_ok() && d.is_ok());
+        assert!(b2.is_err(), "a duplicate key is refused");
+        assert!(matches!(c, Err(StoreError::InvalidArgument(_))));
+        assert_eq!(keys(&pool).await, ["a", "b", "d"]);
+    }
+
+    #[tokio::test]
+    async fn a_lone_failed_write_leaves_nothing() {
+        let (_dir, pool) = writer().await;
+        let writes = Writes::spawn(pool.clone());
+        writes.run(insert("a")).await.unwrap();
+        assert!(writes.run(insert("a")).await.is_err());
+        writes.run(insert("b")).await.unwrap();
+        assert_eq!(keys(&pool).await, ["a", "b"]);
+    }
+}
