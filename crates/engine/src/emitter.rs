@@ -342,8 +342,13 @@ impl Emitter {
     }
 }
 
-/// The run's persister: appends each queued frame, in order, then publishes it. Stops at the
-/// first failure (what follows is neither persisted nor published).
+/// Most of a run's queued events written by one append: enough that a run's events take a
+/// few commits instead of one each, few enough that one run cannot fill a commit alone.
+const MOST_EVENTS_PER_APPEND: usize = 64;
+
+/// The run's persister: appends the queued frames, in order, whatever has queued up since the
+/// last append in one call (the store commits many runs' calls together), then publishes the
+/// ones stored. Stops at the first failure (what follows is neither persisted nor published).
 async fn persist(
     run: Arc<RunShared>,
     store: Arc<dyn Store>,
@@ -351,32 +356,64 @@ async fn persist(
     mut pending: mpsc::UnboundedReceiver<Pending>,
     failure: FailureCell,
 ) {
-    while let Some(Pending {
-        frame,
-        stored,
-        type_name,
-        lane,
-    }) = pending.recv().await
-    {
+    let mut carried: Option<Pending> = None;
+    let mut batch: Vec<Pending> = Vec::with_capacity(MOST_EVENTS_PER_APPEND);
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match pending.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let lane = first.lane;
+        batch.push(first);
+        while batch.len() < MOST_EVENTS_PER_APPEND {
+            match pending.try_recv() {
+                Ok(next) if next.lane == lane => batch.push(next),
+                Ok(next) => {
+                    carried = Some(next);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let bytes: usize = batch.iter().map(|p| p.frame.as_str().len()).sum();
         let _room = match lane {
             Lane::First => None,
             Lane::Ordinary => {
                 lanes.after_starts().await;
-                let kib = u32::try_from(frame.as_str().len() / 1024 + 1)
+                let kib = u32::try_from(bytes / 1024 + 1)
                     .unwrap_or(u32::MAX)
                     .min(ORDINARY_LANE_KIB);
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
-        let payload = stored.as_deref().unwrap_or(frame.as_str());
-        let appended = store
-            .append_event(&run.run_id, frame.seq(), type_name, payload)
-            .await;
-        if let Err(err) = appended {
-            let _ = failure.set(failed(&run, frame.seq(), err));
+        let events: Vec<NewEvent> = batch
+            .iter()
+            .map(|p| NewEvent {
+                seq: p.frame.seq(),
+                event_type: p.type_name.to_owned(),
+                payload: p
+                    .stored
+                    .clone()
+                    .unwrap_or_else(|| p.frame.as_str().to_owned()),
+            })
+            .collect();
+        let appended = store.append_events(&run.run_id, &events).await;
+        let stored = match &appended {
+            Ok(()) => batch.len(),
+            Err(refused) => refused.stored,
+        };
+        // Draining drops the events after a refusal: they are never published.
+        for p in batch.drain(..).take(stored) {
+            run.publish(p.frame);
+        }
+        if let Err(refused) = appended {
+            let seq = events.get(refused.stored).map_or(0, |e| e.seq);
+            let _ = failure.set(failed(&run, seq, refused.error));
             return;
         }
-        run.publish(frame);
     }
 }
 
