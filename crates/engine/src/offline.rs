@@ -40,6 +40,7 @@ pub fn analyze_usage(
         // The offline analysis reads no question.
         vocab: Arc::new(agentwire_question::Vocabulary::default()),
         generation: 1,
+        totals: Default::default(),
     };
     let scope = Scope::all();
     // Nobody cancels the offline analysis: the command runs to its report.

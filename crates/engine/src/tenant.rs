@@ -16,12 +16,13 @@
 //! is the engine's.
 
 use crate::error::EngineError;
+use crate::scope::Scope;
 use agentwire_analytics::{DemoConfig, PriceTable, UsageRecord, generate_demo};
 use agentwire_question::Vocabulary;
 use agentwire_store::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::OnceCell;
 
 /// One tenant's records at one moment.
@@ -38,13 +39,56 @@ pub(crate) struct TenantData {
     pub vocab: Arc<Vocabulary>,
     /// Unique per snapshot in this process: a new load of changed data gets a new one.
     pub generation: u64,
+    /// What each scope asked about holds, computed once per scope (`TenantData::scope_totals`).
+    pub totals: Mutex<HashMap<String, ScopeTotals>>,
 }
+
+/// What one scope of a snapshot holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct ScopeTotals {
+    pub records: u64,
+    pub requests: u64,
+    pub cost_usd: f64,
+}
+
+/// Most scopes whose totals one snapshot keeps; past it the snapshot starts over.
+const MOST_SCOPE_TOTALS: usize = 1024;
 
 /// The generation every snapshot of the demo data set shares: it never changes, so results over
 /// it are the same for every tenant shown it.
 const DEMO_GENERATION: u64 = 0;
 
 impl TenantData {
+    /// The records, requests and cost in `scope`, computed once per scope of this snapshot:
+    /// every run's triage states them, and scanning every record for them was the largest CPU
+    /// cost of a run whose tools were all memoized.
+    pub fn scope_totals(&self, scope: &Scope) -> ScopeTotals {
+        // Debug shows every field of the scope: equal texts are equal scopes.
+        let key = format!("{scope:?}");
+        let known = self
+            .totals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .copied();
+        if let Some(totals) = known {
+            return totals;
+        }
+        let filter = scope.filter(&self.records);
+        let mut totals = ScopeTotals::default();
+        for record in self.records.iter().filter(|r| filter.matches(r)) {
+            totals.records += 1;
+            totals.requests += record.request_count;
+            totals.cost_usd += self.prices.cost_usd(record);
+        }
+        let mut cache = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MOST_SCOPE_TOTALS {
+            cache.clear();
+        }
+        cache.insert(key, totals);
+        totals
+    }
+
     /// Whose data and which version of it: what memoized results are keyed by. Every tenant shown
     /// the demo data set shares one identity, so they share results too.
     pub fn identity(&self) -> (&str, u64) {
@@ -199,6 +243,7 @@ impl Tenants {
             demo: false,
             vocab: self.no_records.clone(),
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            totals: Mutex::default(),
         })
     }
 
@@ -322,6 +367,7 @@ impl Tenants {
             demo,
             vocab,
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            totals: Mutex::default(),
         });
         self.cache.put(data.clone(), generation);
         Ok(data)
@@ -351,7 +397,30 @@ mod tests {
             demo,
             vocab: Arc::new(Vocabulary::default()),
             generation: 1,
+            totals: Mutex::default(),
         })
+    }
+
+    #[test]
+    fn scope_totals_are_what_the_scope_holds_and_are_kept_per_scope() {
+        let data = crate::tools::test_support::demo_tenant();
+        let mut scope = Scope::all();
+        let all = data.scope_totals(&scope);
+        assert_eq!(all.records, data.records.len() as u64);
+        let cost: f64 = data.records.iter().map(|r| data.prices.cost_usd(r)).sum();
+        assert!((all.cost_usd - cost).abs() < 1e-6 * cost.max(1.0));
+        scope.team = Some("search".into());
+        let search = data.scope_totals(&scope);
+        let expected = data
+            .records
+            .iter()
+            .filter(|r| r.team.as_deref() == Some("search"))
+            .count() as u64;
+        assert!(expected > 0);
+        assert_eq!(search.records, expected);
+        // Asked again, the same answer from the kept totals.
+        assert_eq!(data.scope_totals(&scope), search);
+        assert!(data.totals.lock().unwrap().len() >= 2);
     }
 
     #[test]

@@ -26,15 +26,9 @@ pub fn compute(
     plan: String,
     scope: &Scope,
 ) -> RunResult<ToolOutput<Classification>> {
-    let filter = scope.filter(&data.records);
-    let (mut scope_records, mut scope_requests, mut scope_cost_usd) = (0u64, 0u64, 0.0);
-    for record in data.records.iter() {
-        if filter.matches(record) {
-            scope_records += 1;
-            scope_requests += record.request_count;
-            scope_cost_usd += data.prices.cost_usd(record);
-        }
-    }
+    let totals = data.scope_totals(scope);
+    let (scope_records, scope_requests, scope_cost_usd) =
+        (totals.records, totals.requests, totals.cost_usd);
     let query = &question.query;
     let values = |d: Dimension| -> Vec<String> {
         query
