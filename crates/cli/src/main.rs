@@ -15,6 +15,12 @@ use clap::Parser;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// mimalloc instead of the system allocator: a loaded server allocates and frees many small
+/// buffers on several threads, where glibc's malloc spent about a fifth of the CPU
+/// (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long the process waits, once its command is done, for blocking work still running (a
 /// tenant's load no run waits for any more): the server has drained and recorded every run's
 /// end by then, so nothing is lost, and a SIGTERM ends the process within the drain timeout.
