@@ -118,20 +118,6 @@ impl Driver<'_> {
                 plan: announced,
             },
         )?;
-        {
-            // Bookkeeping only (the events say how the run goes): not in the run's way, and
-            // behind the creation of other runs, like an ordinary event. The store never moves a
-            // finished run back, so landing after the run's end changes nothing.
-            let store = self.store.clone();
-            let lanes = self.workshop.lanes.clone();
-            let run_id = ctx.run.run_id.clone();
-            tokio::spawn(async move {
-                lanes.after_starts().await;
-                let _ = store
-                    .set_run_status(&run_id, RunStatus::Running, None)
-                    .await;
-            });
-        }
         let _slot = self.admit(ctx, entry_name).await?;
         let _limit = TimeLimit::start(&ctx.run, self.run_timeout);
         // A large tenant takes seconds to read: a cancel (or shutdown) stops the wait, and the

@@ -431,7 +431,10 @@ impl Engine {
             tenant_id: principal.tenant_id.clone(),
             agent: request.agent.as_str().to_owned(),
             user_request: request.user_request.clone(),
-            status: RunStatus::Accepted,
+            // Running from its admission: the driver starts it at once (waiting in the analysis
+            // line is part of running, and says so with `progress`), and a status change of its
+            // own would cost every run another write.
+            status: RunStatus::Running,
             created_at: agentwire_protocol::time::now(),
             finished_at: None,
             last_seq: 0,
