@@ -274,7 +274,9 @@ fn error_kind(err: &ClientError) -> String {
         ClientError::ServerError { error_code, .. } => format!("error {error_code}"),
         ClientError::Protocol(_) => "protocol violation".to_owned(),
         ClientError::Transport(_) => "transport error".to_owned(),
-        ClientError::Handshake(_) => "handshake failed".to_owned(),
+        // tungstenite's reasons are fixed phrases ("Handshake not finished", ...): grouping by
+        // them keeps the failure table short and says what went wrong.
+        ClientError::Handshake(reason) => format!("handshake failed: {reason}"),
         ClientError::InvalidUrl { .. } | ClientError::InvalidCredentials(_) => {
             "configuration".to_owned()
         }
