@@ -40,7 +40,8 @@ impl EventSink for SqliteEventSink {
         // One job among the runs' other writes: the whole lot shares one commit.
         let written = self
             .writes
-            .run(move |conn| Box::pin(async move { Ok(write_on(conn, &batch).await) }))
+            // A batch of more than one statement has its own savepoint (`write_batch`).
+            .run_atomic(move |conn| Box::pin(async move { Ok(write_on(conn, &batch).await) }))
             .await;
         written.unwrap_or_else(|failed| (0..events).map(|_| Err(repeat(&failed))).collect())
     }

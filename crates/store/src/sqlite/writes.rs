@@ -31,6 +31,10 @@ trait Job: Send {
     /// keeps its outcome; false when it failed and its writes must be rolled back.
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
 
+    /// Whether a failure could leave some of its writes behind: then it runs under a
+    /// savepoint of its own.
+    fn needs_savepoint(&self) -> bool;
+
     /// Answers the caller: the write's outcome if it failed or `commit` is `None` (the batch
     /// committed), else the commit's error.
     fn answer(self: Box<Self>, commit: Option<&StoreError>);
@@ -38,6 +42,7 @@ trait Job: Send {
 
 struct Pending<T, F> {
     work: Option<F>,
+    savepoint: bool,
     outcome: Option<StoreResult<T>>,
     done: oneshot::Sender<StoreResult<T>>,
 }
@@ -57,6 +62,10 @@ where
             self.outcome = Some(outcome);
             ok
         })
+    }
+
+    fn needs_savepoint(&self) -> bool {
+        self.savepoint
     }
 
     fn answer(self: Box<Self>, commit: Option<&StoreError>) {
@@ -111,9 +120,32 @@ impl Writes {
             + Send
             + 'static,
     {
+        self.queue(work, true).await
+    }
+
+    /// [`Writes::run`] for work that writes in one statement, or that undoes its own partial
+    /// writes: it needs no savepoint (two fewer statements on the one writer).
+    pub(super) async fn run_atomic<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        self.queue(work, false).await
+    }
+
+    async fn queue<T, F>(&self, work: F, savepoint: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
         let (done, answer) = oneshot::channel();
         let job = Box::new(Pending {
             work: Some(work),
+            savepoint,
             outcome: None,
             done,
         });
@@ -162,6 +194,11 @@ async fn commit(
             return Ok(());
         }
         for job in &mut batch {
+            if !job.needs_savepoint() {
+                // Its failure wrote nothing (or undid itself): nothing to roll back.
+                job.run(&mut tx).await;
+                continue;
+            }
             let mut savepoint = tx.begin().await?;
             if job.run(&mut savepoint).await {
                 savepoint.commit().await?;
@@ -234,15 +271,17 @@ mod tests {
         let writes = Writes::spawn(pool.clone());
         // Queued at once, so they share a batch: the second "b" fails on the primary key, and
         // `failing` is undone, while the others commit.
-        let (a, b1, b2, c, d) = tokio::join!(
+        let (a, b1, b2, b3, c, d) = tokio::join!(
             writes.run(insert("a")),
             writes.run(insert("b")),
             writes.run(insert("b")),
+            // One statement: SQLite undoes a failed statement by itself.
+            writes.run_atomic(insert("b")),
             writes.run(failing),
-            writes.run(insert("d")),
+            writes.run_atomic(insert("d")),
         );
         assert!(a.is_ok() && b1.is_ok() && d.is_ok());
-        assert!(b2.is_err(), "a duplicate key is refused");
+        assert!(b2.is_err() && b3.is_err(), "a duplicate key is refused");
         assert!(matches!(c, Err(StoreError::InvalidArgument(_))));
         assert_eq!(keys(&pool).await, ["a", "b", "d"]);
     }
