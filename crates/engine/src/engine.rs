@@ -84,6 +84,8 @@ pub struct EngineConfig {
     /// Runs whose records may be waiting for the store at once. Past it `start_agent` is
     /// refused at once with `UNAVAILABLE` and `retry_after_ms`: the store is behind, and the run
     /// would otherwise wait for it past its client's patience and the store's own timeouts.
+    /// Admissions are committed many at a time (SQLite's group commit, PostgreSQL's pool), so
+    /// the default is a burst of a few seconds' arrivals, not a queue of minutes.
     pub max_starting_runs: usize,
     /// Event-log retention: finished runs older than its age are deleted with their events
     /// (and threads left without runs), by a background task on every node. `None` keeps
@@ -119,7 +121,7 @@ impl Default for EngineConfig {
             analysis_slots: 0,
             max_waiting_runs: 16_384,
             memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
-            max_starting_runs: 512,
+            max_starting_runs: 4_096,
             retention: Some(RetentionConfig::new(DEFAULT_RETAIN_RUNS)),
             log_page: DEFAULT_LOG_PAGE,
             runs_page: DEFAULT_RUNS_PAGE,
