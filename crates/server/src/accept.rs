@@ -295,6 +295,10 @@ async fn serve_http<I, A>(
     loop {
         let idle_check = tokio::time::sleep(activity.until_idle(idle));
         tokio::select! {
+            // The connection first: when a busy runtime polls this task late, a request that
+            // waited in the socket is read (and counts as activity) before the idle check looks,
+            // instead of the connection being closed as idle with the request unread.
+            biased;
             result = connection.as_mut() => {
                 if let Err(err) = result {
                     tracing::debug!(%peer, error = %err, "HTTP connection ended with an error");
