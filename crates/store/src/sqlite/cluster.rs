@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::events::insert_event;
+use super::events::insert_all;
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
 use crate::group_commit::PendingEvent;
 use crate::notice::NoticeHub;
@@ -101,9 +101,7 @@ pub(super) async fn end_on(
     if last_seq != after_seq {
         return Ok(EndRun::Moved { last_seq });
     }
-    for event in pending {
-        insert_event(&mut *tx, event).await?;
-    }
+    insert_all(&mut *tx, pending).await?;
     sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
         .bind(status.as_str())
         .bind(time_to_db(finished_at))

@@ -160,6 +160,27 @@ async fn write_batch(
     Ok(results)
 }
 
+/// Inserts a run's events for `end_run`, which has checked that the run is in flight and that
+/// its log ends right before them: every one must be stored. Multi-row statements, like a
+/// batch: one per event was most of the writer's time for a run's last events.
+pub(super) async fn insert_all(
+    conn: &mut SqliteConnection,
+    pending: &[PendingEvent],
+) -> StoreResult<()> {
+    let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(pending.len());
+    for chunk in pending.chunks(EVENTS_PER_STATEMENT) {
+        insert_rows(conn, chunk, &mut inserted).await?;
+    }
+    if inserted.len() != pending.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} of {} events were not stored although their run is in flight",
+            pending.len() - inserted.len(),
+            pending.len()
+        )));
+    }
+    Ok(())
+}
+
 /// One multi-row INSERT of `rows`, adding what it inserted to `inserted`.
 async fn insert_rows(
     conn: &mut SqliteConnection,
