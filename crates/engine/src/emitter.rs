@@ -12,9 +12,10 @@
 //!   more; its followers get `UNAVAILABLE`, and the node's orphan check records the end later;
 //! - any other refusal: the next `emit` fails the run with `INTERNAL` and a correlation id.
 //!
-//! [`Emitter::finish`] waits for every queued frame, then ends the run with its terminal event
-//! and final status in one store transaction (`Store::end_run`), unless one of the above says
-//! not to write.
+//! [`Emitter::finish`] queues the terminal event behind the others: the persister writes it
+//! together with whatever events were still waiting and the run's final status, in one store
+//! transaction (`Store::end_run`), unless one of the above says not to write. Batching is the
+//! point: a run's ~30 events take a few commits, not one each.
 //!
 //! Two lanes into the store: a run's first events (`agent_started`, and the `progress` that says
 //! it waits in line) go straight to the store; every other event first waits until no run is
@@ -101,7 +102,13 @@ struct Pending {
     stored: Option<String>,
     type_name: &'static str,
     lane: Lane,
+    /// The terminal event: the run ends with this status when it is written.
+    end: Option<RunStatus>,
 }
+
+/// What the persister did with the terminal event: `None` when it stopped before it (a failure,
+/// see [`Emitter::failure`]), else what `Store::end_run` answered.
+type Ending = Option<Result<EndRun, StoreError>>;
 
 /// Why the persister stopped writing.
 #[derive(Debug, Clone)]
@@ -156,7 +163,7 @@ pub(crate) struct Emitter {
     store: Arc<dyn Store>,
     next_seq: u64,
     queue: Option<mpsc::UnboundedSender<Pending>>,
-    persister: Option<JoinHandle<()>>,
+    persister: Option<JoinHandle<Ending>>,
     failure: FailureCell,
     /// The run's question, once `agent_started` has stated it: the log stores it only in the
     /// run's row.
@@ -224,6 +231,7 @@ impl Emitter {
             stored: self.stored_form(&event),
             type_name: event.kind.type_name(),
             lane,
+            end: None,
         };
         self.next_seq += 1;
         match &self.queue {
@@ -248,15 +256,40 @@ impl Emitter {
     /// retryable error (`UNAVAILABLE` when the database is unreachable, else `INTERNAL`) that is
     /// not in the log.
     pub async fn finish(&mut self, agent: &str, kind: EventKind, status: RunStatus) -> bool {
-        self.queue = None;
-        if let Some(persister) = self.persister.take()
-            && let Err(err) = persister.await
+        // Unless the run is known to write no more, the terminal event goes to the persister
+        // behind the run's other events: it is written with the last of them, in the same
+        // transaction as the run's final status, one commit for both.
+        let mut queued = false;
+        if self.failure.get().is_none()
+            && !matches!(
+                self.run.stop_reason(),
+                Some(StopReason::TakenOver | StopReason::Unreachable)
+            )
+            && let Some(queue) = &self.queue
         {
-            let correlation = uuid::Uuid::new_v4().simple().to_string();
-            tracing::error!(run_id = %self.run.run_id, %correlation, error = %err, "the run's event writer failed");
-            let _ = self.failure.set(Failure::Refused(format!(
-                "the event log could not be written; the server log has the details under correlation id {correlation}"
-            )));
+            let event = self.next_event(agent, kind.clone());
+            let pending = Pending {
+                frame: EventFrame::encode(&event),
+                stored: self.stored_form(&event),
+                type_name: event.kind.type_name(),
+                lane: Lane::Ordinary,
+                end: Some(status),
+            };
+            queued = queue.send(pending).is_ok();
+        }
+        self.queue = None;
+        let mut ending: Ending = None;
+        if let Some(persister) = self.persister.take() {
+            match persister.await {
+                Ok(ended) => ending = ended,
+                Err(err) => {
+                    let correlation = uuid::Uuid::new_v4().simple().to_string();
+                    tracing::error!(run_id = %self.run.run_id, %correlation, error = %err, "the run's event writer failed");
+                    let _ = self.failure.set(Failure::Refused(format!(
+                        "the event log could not be written; the server log has the details under correlation id {correlation}"
+                    )));
+                }
+            }
         }
         // Events queued after a failure were never published: continue the seq from the last
         // published one, so what followers see stays contiguous (and the log's last seq is
@@ -269,12 +302,60 @@ impl Emitter {
             self.run.hand_over();
             return true;
         }
-        let event = self.next_event(agent, kind);
-        if self.run.stop_reason() == Some(StopReason::Unreachable)
-            || matches!(failure, Some(Failure::LogLost))
-        {
-            return self.publish_unrecorded(agent, event, ErrorCode::Unavailable);
+        let ended = match ending {
+            Some(ended) => ended,
+            None if queued && failure.is_none() => {
+                // The persister ended without reaching the terminal event and without a
+                // failure: it cannot, but never leave the run without an end.
+                Err(StoreError::InvalidArgument(
+                    "the run's writer stopped before its terminal event".into(),
+                ))
+            }
+            None => {
+                if self.run.stop_reason() == Some(StopReason::Unreachable)
+                    || matches!(failure, Some(Failure::LogLost))
+                {
+                    let event = self.next_event(agent, kind);
+                    return self.publish_unrecorded(agent, event, ErrorCode::Unavailable);
+                }
+                self.end_alone(&kind, agent, status).await
+            }
+        };
+        match ended {
+            Ok(EndRun::Ended) => {
+                // The persister published the terminal event after the commit.
+                self.next_seq = self.run.published_seq() + 1;
+                true
+            }
+            Ok(EndRun::AlreadyFinished { .. } | EndRun::Moved { .. }) => {
+                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node hands it over");
+                self.run.stop(StopReason::TakenOver);
+                self.run.hand_over();
+                true
+            }
+            Err(err) => {
+                tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
+                let code = if matches!(err, StoreError::Unavailable(_)) {
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::Internal
+                };
+                let event = self.next_event(agent, kind);
+                self.publish_unrecorded(agent, event, code)
+            }
         }
+    }
+
+    /// Ends the run with its terminal event alone, after the persister stopped on a refusal
+    /// (the end is still worth recording: it says why the run stopped). Publishes the event
+    /// when the end is stored.
+    async fn end_alone(
+        &mut self,
+        kind: &EventKind,
+        agent: &str,
+        status: RunStatus,
+    ) -> Result<EndRun, StoreError> {
+        let event = self.next_event(agent, kind.clone());
         let frame = EventFrame::encode(&event);
         let terminal = NewEvent {
             seq: self.next_seq,
@@ -293,28 +374,10 @@ impl Emitter {
                 agentwire_protocol::time::now(),
             )
             .await;
-        match ended {
-            Ok(EndRun::Ended) => {
-                self.next_seq += 1;
-                self.run.publish(frame);
-                true
-            }
-            Ok(EndRun::AlreadyFinished { .. } | EndRun::Moved { .. }) => {
-                tracing::warn!(run_id = %self.run.run_id, "the run was ended by another node; this node hands it over");
-                self.run.stop(StopReason::TakenOver);
-                self.run.hand_over();
-                true
-            }
-            Err(err) => {
-                tracing::error!(run_id = %self.run.run_id, error = %err, "persisting the terminal event failed");
-                let code = if matches!(err, StoreError::Unavailable(_)) {
-                    ErrorCode::Unavailable
-                } else {
-                    ErrorCode::Internal
-                };
-                self.publish_unrecorded(agent, event, code)
-            }
+        if matches!(ended, Ok(EndRun::Ended)) {
+            self.run.publish(frame);
         }
+        ended
     }
 
     /// Publishes a terminal event that is not in the log: `event` itself when it already says
@@ -355,7 +418,7 @@ async fn persist(
     lanes: Arc<WriteLanes>,
     mut pending: mpsc::UnboundedReceiver<Pending>,
     failure: FailureCell,
-) {
+) -> Ending {
     let mut carried: Option<Pending> = None;
     let mut batch: Vec<Pending> = Vec::with_capacity(MOST_EVENTS_PER_APPEND);
     loop {
@@ -363,7 +426,7 @@ async fn persist(
             Some(first) => first,
             None => match pending.recv().await {
                 Some(first) => first,
-                None => return,
+                None => return None,
             },
         };
         let lane = first.lane;
@@ -382,7 +445,11 @@ async fn persist(
         let _room = match lane {
             Lane::First => None,
             Lane::Ordinary => {
-                lanes.after_starts().await;
+                // A run's end does not wait for other runs' starts: it frees the run's slots,
+                // and runs waiting to end are what a run being created waits for.
+                if batch.last().is_none_or(|p| p.end.is_none()) {
+                    lanes.after_starts().await;
+                }
                 let kib = u32::try_from(bytes / 1024 + 1)
                     .unwrap_or(u32::MAX)
                     .min(ORDINARY_LANE_KIB);
@@ -400,6 +467,27 @@ async fn persist(
                     .unwrap_or_else(|| p.frame.as_str().to_owned()),
             })
             .collect();
+        if let Some(status) = batch.last().and_then(|p| p.end) {
+            // The terminal event, with whatever came just before it: one transaction with the
+            // run's final status. Everything earlier is published, so the log ends at the seq
+            // before this batch.
+            let after_seq = run.published_seq();
+            let ended = store
+                .end_run(
+                    &run.run_id,
+                    after_seq,
+                    &events,
+                    status,
+                    agentwire_protocol::time::now(),
+                )
+                .await;
+            if matches!(ended, Ok(EndRun::Ended)) {
+                for p in batch.drain(..) {
+                    run.publish(p.frame);
+                }
+            }
+            return Some(ended);
+        }
         let appended = store.append_events(&run.run_id, &events).await;
         let stored = match &appended {
             Ok(()) => batch.len(),
@@ -412,7 +500,7 @@ async fn persist(
         if let Err(refused) = appended {
             let seq = events.get(refused.stored).map_or(0, |e| e.seq);
             let _ = failure.set(failed(&run, seq, refused.error));
-            return;
+            return None;
         }
     }
 }
@@ -513,6 +601,42 @@ mod tests {
         assert!(recorded, "the other node recorded the end");
         assert_eq!(run.published_seq(), 1, "nothing after the refused write");
         assert_eq!(store.events_after("r", 0, u32::MAX).await.unwrap().len(), 1);
+    }
+
+    /// The terminal event goes behind the run's other events (written with the last of them,
+    /// in one transaction with the final status): the log holds every event in order, the run
+    /// is finished, and followers saw exactly what the log holds.
+    #[tokio::test]
+    async fn a_run_ends_with_all_its_events_in_order_and_its_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_run(&dir).await;
+        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
+        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        for _ in 0..200 {
+            emitter.emit("data", thinking(), Lane::Ordinary).unwrap();
+        }
+        let recorded = emitter
+            .finish(
+                "data",
+                EventKind::AgentCompleted {
+                    response: "the answer".into(),
+                    report: serde_json::Value::Null,
+                    duration_ms: 1,
+                },
+                RunStatus::Completed,
+            )
+            .await;
+        assert!(recorded);
+        let logged = store.events_after("r", 0, u32::MAX).await.unwrap();
+        assert_eq!(
+            logged.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=201).collect::<Vec<_>>()
+        );
+        assert!(logged[200].payload.contains("\"type\":\"agent_completed\""));
+        let stored = store.get_run("r").await.unwrap().unwrap();
+        assert_eq!(stored.status, RunStatus::Completed);
+        assert_eq!(stored.last_seq, 201);
+        assert_eq!(run.published_seq(), 201);
     }
 
     /// Issue 15: a terminal event the store refuses is not published as if it were logged.
