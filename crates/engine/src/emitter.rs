@@ -553,6 +553,14 @@ mod tests {
         store
     }
 
+    fn completed() -> EventKind {
+        EventKind::AgentCompleted {
+            response: "the answer".into(),
+            report: serde_json::Value::Null,
+            duration_ms: 1,
+        }
+    }
+
     fn thinking() -> EventKind {
         EventKind::AgentThinking {
             message: "m".into(),
@@ -616,15 +624,7 @@ mod tests {
             emitter.emit("data", thinking(), Lane::Ordinary).unwrap();
         }
         let recorded = emitter
-            .finish(
-                "data",
-                EventKind::AgentCompleted {
-                    response: "the answer".into(),
-                    report: serde_json::Value::Null,
-                    duration_ms: 1,
-                },
-                RunStatus::Completed,
-            )
+            .finish("data", completed(), RunStatus::Completed)
             .await;
         assert!(recorded);
         let logged = store.events_after("r", 0, u32::MAX).await.unwrap();
@@ -651,15 +651,7 @@ mod tests {
         let run = RunShared::new("ghost".into(), "t".into(), "u".into(), "acme".into());
         let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
         let recorded = emitter
-            .finish(
-                "data",
-                EventKind::AgentCompleted {
-                    response: "the answer".into(),
-                    report: serde_json::Value::Null,
-                    duration_ms: 1,
-                },
-                RunStatus::Completed,
-            )
+            .finish("data", completed(), RunStatus::Completed)
             .await;
         assert!(!recorded, "the end is not recorded");
         let log = crate::follow::LogReader {

@@ -164,7 +164,7 @@ impl Writes {
 async fn run_batches(writer: SqlitePool, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     let mut jobs = Vec::with_capacity(MOST_JOBS_PER_COMMIT);
     while queue.recv_many(&mut jobs, MOST_JOBS_PER_COMMIT).await > 0 {
-        let batch: Vec<Box<dyn Job>> = jobs.drain(..).collect();
+        let batch = std::mem::take(&mut jobs);
         match commit(&writer, batch).await {
             (batch, None) => batch.into_iter().for_each(|job| job.answer(None)),
             (batch, Some(error)) => {
