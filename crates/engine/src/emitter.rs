@@ -456,14 +456,15 @@ async fn persist(
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
+        // The stored forms move into the append; a frame sent as it is stored is copied once.
         let events: Vec<NewEvent> = batch
-            .iter()
+            .iter_mut()
             .map(|p| NewEvent {
                 seq: p.frame.seq(),
                 event_type: p.type_name.to_owned(),
                 payload: p
                     .stored
-                    .clone()
+                    .take()
                     .unwrap_or_else(|| p.frame.as_str().to_owned()),
             })
             .collect();
@@ -488,18 +489,20 @@ async fn persist(
             }
             return Some(ended);
         }
-        let appended = store.append_events(&run.run_id, &events).await;
-        let stored = match &appended {
-            Ok(()) => batch.len(),
-            Err(refused) => refused.stored,
+        let appended = store.append_events(&run.run_id, events).await;
+        let (stored, refused_seq) = match &appended {
+            Ok(()) => (batch.len(), 0),
+            Err(refused) => (
+                refused.stored,
+                batch.get(refused.stored).map_or(0, |p| p.frame.seq()),
+            ),
         };
         // Draining drops the events after a refusal: they are never published.
         for p in batch.drain(..).take(stored) {
             run.publish(p.frame);
         }
         if let Err(refused) = appended {
-            let seq = events.get(refused.stored).map_or(0, |e| e.seq);
-            let _ = failure.set(failed(&run, seq, refused.error));
+            let _ = failure.set(failed(&run, refused_seq, refused.error));
             return None;
         }
     }

@@ -55,33 +55,46 @@ impl PendingEvent {
         event_type: &str,
         payload: &str,
     ) -> StoreResult<PendingEvent> {
-        check_text("event type", event_type)?;
-        check_text("event payload", payload)?;
+        PendingEvent::owned(
+            run_id,
+            NewEvent {
+                seq,
+                event_type: event_type.to_owned(),
+                payload: payload.to_owned(),
+            },
+        )
+    }
+
+    /// Checks and converts one event, taking its text without copying it.
+    fn owned(run_id: &str, event: NewEvent) -> StoreResult<PendingEvent> {
+        check_text("event type", &event.event_type)?;
+        check_text("event payload", &event.payload)?;
         Ok(PendingEvent {
             run_id: run_id.to_owned(),
-            seq,
-            seq_db: u64_to_db("seq", seq)?,
-            event_type: event_type.to_owned(),
-            payload: payload.to_owned(),
+            seq: event.seq,
+            seq_db: u64_to_db("seq", event.seq)?,
+            event_type: event.event_type,
+            payload: event.payload,
             created_at: time_to_db(chrono::Utc::now()),
             follows: false,
         })
     }
 
     /// Checks and converts a run's consecutive events for one append call.
-    pub(crate) fn group(run_id: &str, events: &[NewEvent]) -> StoreResult<Vec<PendingEvent>> {
-        let mut group = Vec::with_capacity(events.len());
-        for (i, event) in events.iter().enumerate() {
-            if i > 0 && events[i - 1].seq.checked_add(1) != Some(event.seq) {
+    pub(crate) fn group(run_id: &str, events: Vec<NewEvent>) -> StoreResult<Vec<PendingEvent>> {
+        let mut group: Vec<PendingEvent> = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(previous) = group.last()
+                && previous.seq.checked_add(1) != Some(event.seq)
+            {
                 return Err(StoreError::InvalidArgument(format!(
                     "append_events needs consecutive seqs; {} follows {}",
-                    event.seq,
-                    events[i - 1].seq
+                    event.seq, previous.seq
                 )));
             }
-            let mut pending =
-                PendingEvent::new(run_id, event.seq, &event.event_type, &event.payload)?;
-            pending.follows = i > 0;
+            let follows = !group.is_empty();
+            let mut pending = PendingEvent::owned(run_id, event)?;
+            pending.follows = follows;
             group.push(pending);
         }
         Ok(group)
@@ -184,7 +197,7 @@ impl EventWriter {
     pub(crate) async fn append(
         &self,
         run_id: &str,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
     ) -> Result<(), AppendFailed> {
         let refused = |error| AppendFailed { stored: 0, error };
         let events = PendingEvent::group(run_id, events).map_err(refused)?;

@@ -282,7 +282,7 @@ pub trait Store: Send + Sync + 'static {
     /// `(run_id, seq)` (the stored event is kept); [`crate::StoreError::RunNotFound`] if the run
     /// does not exist; [`crate::StoreError::RunFinished`] once its terminal status is set.
     /// Nothing to append is a success.
-    async fn append_events(&self, run_id: &str, events: &[NewEvent]) -> Result<(), AppendFailed>;
+    async fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<(), AppendFailed>;
 
     /// [`Store::append_events`] with one event.
     async fn append_event(
@@ -297,7 +297,7 @@ pub trait Store: Send + Sync + 'static {
             event_type: event_type.to_owned(),
             payload: payload.to_owned(),
         };
-        self.append_events(run_id, std::slice::from_ref(&event))
+        self.append_events(run_id, vec![event])
             .await
             .map_err(|failed| failed.error)
     }

@@ -1047,7 +1047,7 @@ async fn a_run_appends_several_events_at_once_as_a_prefix(kind: Kind) {
             for chunk in 0..10u64 {
                 let from = chunk * 30 + 1;
                 store
-                    .append_events(&run_id, &events(from, from + 29))
+                    .append_events(&run_id, events(from, from + 29))
                     .await
                     .unwrap();
             }
@@ -1065,10 +1065,10 @@ async fn a_run_appends_several_events_at_once_as_a_prefix(kind: Kind) {
     }
 
     // Nothing to append is a success; seqs with a gap are refused before anything is written.
-    store.append_events("r0", &[]).await.unwrap();
+    store.append_events("r0", Vec::new()).await.unwrap();
     let mut gap = events(301, 303);
     gap[2].seq = 305;
-    let failed = store.append_events("r0", &gap).await.unwrap_err();
+    let failed = store.append_events("r0", gap).await.unwrap_err();
     assert_eq!(failed.stored, 0);
     assert!(
         matches!(failed.error, StoreError::InvalidArgument(_)),
@@ -1078,7 +1078,7 @@ async fn a_run_appends_several_events_at_once_as_a_prefix(kind: Kind) {
 
     // A repeated first event: nothing of the call is stored before it.
     let failed = store
-        .append_events("r0", &events(300, 302))
+        .append_events("r0", events(300, 302))
         .await
         .unwrap_err();
     assert_eq!(failed.stored, 0);
@@ -1093,7 +1093,7 @@ async fn a_run_appends_several_events_at_once_as_a_prefix(kind: Kind) {
         .await
         .unwrap();
     let failed = store
-        .append_events("r1", &events(301, 303))
+        .append_events("r1", events(301, 303))
         .await
         .unwrap_err();
     assert_eq!(failed.stored, 0);
@@ -1112,7 +1112,7 @@ async fn a_run_appends_several_events_at_once_as_a_prefix(kind: Kind) {
         0
     );
     let failed = store
-        .append_events("ghost", &events(1, 2))
+        .append_events("ghost", events(1, 2))
         .await
         .unwrap_err();
     assert!(matches!(&failed.error, StoreError::RunNotFound(id) if id == "ghost"));

@@ -640,7 +640,7 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn append_events(&self, run_id: &str, events: &[NewEvent]) -> Result<(), AppendFailed> {
+    async fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<(), AppendFailed> {
         // Durable when this returns; concurrent appends share a commit (see group_commit), and
         // the listening nodes are woken right after it.
         self.inner.events.append(run_id, events).await

@@ -611,7 +611,7 @@ impl Store for SqliteStore {
         cluster::finish_node_sweep(&self.writer, node_id, sweeper).await
     }
 
-    async fn append_events(&self, run_id: &str, events: &[NewEvent]) -> Result<(), AppendFailed> {
+    async fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<(), AppendFailed> {
         // Durable when this returns; concurrent appends share a commit (see group_commit).
         self.events.append(run_id, events).await
     }
