@@ -38,8 +38,7 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the engine on the demo database")?;
     // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
     let shutdown = agentwire_server::shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = agentwire_server::listen(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let now = chrono::Utc::now().timestamp().max(0) as u64;

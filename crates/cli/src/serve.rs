@@ -48,8 +48,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Installed before the address is announced: a SIGTERM from then on is a graceful stop.
     let shutdown = agentwire_server::shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = agentwire_server::listen(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let ws = if config.tls.is_some() { "wss" } else { "ws" };

@@ -111,6 +111,25 @@ pub(crate) async fn accept_loop(
     let _ = open.wait_for(|n| *n == 0).await;
 }
 
+/// Connections the kernel may hold for the accept loop (the kernel caps it at
+/// `net.core.somaxconn`, 4,096 on current Linux). Tokio's `bind` asks for 1,024: a burst of a
+/// thousand connects a second while the runtime is busy overflowed it, and clients waited for
+/// their SYN to be resent (connects of 3-7 s, then timeouts).
+const LISTEN_BACKLOG: u32 = 4_096;
+
+/// Listens on `addr` with room for a burst of connections ([`LISTEN_BACKLOG`]).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 struct Shared {
     router: Router,
     header_timeout: Duration,
@@ -414,6 +433,46 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Open files this process may hold, from /proc (Linux); `None` when it cannot tell.
+    fn open_file_limit() -> Option<u64> {
+        let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_connects_waits_in_the_backlog_while_nobody_accepts() {
+        // 1,500 connects while the accept loop is busy (here: never accepts). Tokio's default
+        // backlog (1,024) drops the rest's SYNs and they hang for seconds.
+        const CONNECTS: usize = 1_500;
+        if open_file_limit().is_some_and(|limit| limit < 2 * CONNECTS as u64) {
+            eprintln!(
+                "skipped: this process may open fewer than {} files",
+                2 * CONNECTS
+            );
+            return;
+        }
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..CONNECTS {
+            connects.spawn(tokio::time::timeout(
+                Duration::from_secs(5),
+                TcpStream::connect(addr),
+            ));
+        }
+        let mut open = Vec::with_capacity(CONNECTS);
+        while let Some(done) = connects.join_next().await {
+            let stream = done
+                .unwrap()
+                .expect("a connect waited 5 s: the backlog overflowed")
+                .unwrap();
+            open.push(stream);
+        }
+        assert_eq!(open.len(), CONNECTS);
+        drop(listener);
+    }
 
     #[test]
     fn activity_counts_idle_time_from_the_last_byte() {

@@ -65,6 +65,7 @@ pub(crate) mod test_support {
     }
 }
 
+pub use accept::listen;
 pub use auth::{AuthConfigError, AuthError, Identity, JwtVerifier};
 pub use config::{DEV_JWT_SECRET, JwtConfig, JwtKey, RateLimit, ServerConfig};
 pub use error::AppError;
