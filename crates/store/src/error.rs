@@ -114,6 +114,16 @@ pub struct AppendFailed {
 }
 
 impl StoreError {
+    /// The same failure again, for each caller of a batch that failed as a whole: unreachable
+    /// stays unreachable (so callers still retry), anything else keeps its words. (A
+    /// `StoreError` cannot be cloned: it may hold the driver's error.)
+    pub(crate) fn for_each_caller(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+            other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
+        }
+    }
+
     /// True when the same call may succeed later without any change: the database was
     /// unreachable, or it aborted the call to resolve a conflict with another transaction
     /// (serialization failure, deadlock, SQLite busy).

@@ -110,7 +110,7 @@ impl EventSink for PgEventSink {
             Ok(results) => results,
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "event batch failed");
-                batch.iter().map(|_| Err(copy_error(&e))).collect()
+                batch.iter().map(|_| Err(e.for_each_caller())).collect()
             }
         }
     }
@@ -189,12 +189,4 @@ async fn write_batch(pool: &PgPool, batch: &[PendingEvent]) -> StoreResult<Vec<S
         });
     }
     Ok(results)
-}
-
-/// The same failure for every event of a batch that failed as a whole.
-fn copy_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
-    }
 }

@@ -72,20 +72,12 @@ where
         let answer = match (self.outcome, commit) {
             (Some(Err(failed)), _) => Err(failed),
             (Some(Ok(value)), None) => Ok(value),
-            (_, Some(error)) => Err(copy(error)),
+            (_, Some(error)) => Err(error.for_each_caller()),
             (None, None) => Err(StoreError::Database(sqlx::Error::Protocol(
                 "a write was answered without being run".into(),
             ))),
         };
         let _ = self.done.send(answer); // the caller may have given up; fine
-    }
-}
-
-/// The same failure for every write of a batch that failed as a whole.
-fn copy(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
     }
 }
 
