@@ -256,10 +256,10 @@ impl Emitter {
     /// retryable error (`UNAVAILABLE` when the database is unreachable, else `INTERNAL`) that is
     /// not in the log.
     pub async fn finish(&mut self, agent: &str, kind: EventKind, status: RunStatus) -> bool {
+        let mut terminal = self.next_event(agent, kind);
         // Unless the run is known to write no more, the terminal event goes to the persister
         // behind the run's other events: it is written with the last of them, in the same
         // transaction as the run's final status, one commit for both.
-        let mut queued = false;
         if self.failure.get().is_none()
             && !matches!(
                 self.run.stop_reason(),
@@ -267,15 +267,14 @@ impl Emitter {
             )
             && let Some(queue) = &self.queue
         {
-            let event = self.next_event(agent, kind.clone());
-            let pending = Pending {
-                frame: EventFrame::encode(&event),
-                stored: self.stored_form(&event),
-                type_name: event.kind.type_name(),
+            // A send fails only when the persister stopped at a failure it recorded.
+            let _ = queue.send(Pending {
+                frame: EventFrame::encode(&terminal),
+                stored: self.stored_form(&terminal),
+                type_name: terminal.kind.type_name(),
                 lane: Lane::Ordinary,
                 end: Some(status),
-            };
-            queued = queue.send(pending).is_ok();
+            });
         }
         self.queue = None;
         let mut ending: Ending = None;
@@ -304,26 +303,20 @@ impl Emitter {
         }
         let ended = match ending {
             Some(ended) => ended,
-            None if queued && failure.is_none() => {
-                // The persister ended without reaching the terminal event and without a
-                // failure: it cannot, but never leave the run without an end.
-                Err(StoreError::InvalidArgument(
-                    "the run's writer stopped before its terminal event".into(),
-                ))
-            }
+            // The persister stopped before the terminal event: it was not written.
             None => {
+                terminal.seq = self.next_seq;
                 if self.run.stop_reason() == Some(StopReason::Unreachable)
                     || matches!(failure, Some(Failure::LogLost))
                 {
-                    let event = self.next_event(agent, kind);
-                    return self.publish_unrecorded(agent, event, ErrorCode::Unavailable);
+                    return self.publish_unrecorded(agent, terminal, ErrorCode::Unavailable);
                 }
-                self.end_alone(&kind, agent, status).await
+                self.end_alone(&terminal, status).await
             }
         };
         match ended {
             Ok(EndRun::Ended) => {
-                // The persister published the terminal event after the commit.
+                // Published once the commit held it (by the persister, or `end_alone`).
                 self.next_seq = self.run.published_seq() + 1;
                 true
             }
@@ -340,35 +333,29 @@ impl Emitter {
                 } else {
                     ErrorCode::Internal
                 };
-                let event = self.next_event(agent, kind);
-                self.publish_unrecorded(agent, event, code)
+                terminal.seq = self.next_seq;
+                self.publish_unrecorded(agent, terminal, code)
             }
         }
     }
 
-    /// Ends the run with its terminal event alone, after the persister stopped on a refusal
+    /// Ends the run with its terminal `event` alone, after the persister stopped on a refusal
     /// (the end is still worth recording: it says why the run stopped). Publishes the event
     /// when the end is stored.
-    async fn end_alone(
-        &mut self,
-        kind: &EventKind,
-        agent: &str,
-        status: RunStatus,
-    ) -> Result<EndRun, StoreError> {
-        let event = self.next_event(agent, kind.clone());
-        let frame = EventFrame::encode(&event);
+    async fn end_alone(&self, event: &RunEvent, status: RunStatus) -> Result<EndRun, StoreError> {
+        let frame = EventFrame::encode(event);
         let terminal = NewEvent {
-            seq: self.next_seq,
+            seq: event.seq,
             event_type: event.kind.type_name().to_owned(),
             payload: self
-                .stored_form(&event)
+                .stored_form(event)
                 .unwrap_or_else(|| frame.as_str().to_owned()),
         };
         let ended = self
             .store
             .end_run(
                 &self.run.run_id,
-                self.next_seq - 1,
+                event.seq - 1,
                 std::slice::from_ref(&terminal),
                 status,
                 agentwire_protocol::time::now(),
