@@ -1,4 +1,4 @@
-//! The event log's writes on SQLite: the group-commit sink and the fenced single INSERT.
+//! The event log's writes on SQLite: the group-commit sink, and `end_run`'s inserts.
 //!
 //! A batch is one job for the writer's group commit (`writes`), committed with the runs' other
 //! writes: one multi-row INSERT, or past [`EVENTS_PER_STATEMENT`] several under a savepoint. Only events
@@ -18,12 +18,6 @@ use super::writes::Writes;
 use crate::group_commit::{EventSink, PendingEvent};
 use crate::notice::NoticeHub;
 use crate::{Notice, RunStatus, StoreError, StoreResult};
-
-/// Inserts the event only while its run is in flight: nothing may follow a terminal event.
-/// The schema's trigger raises `runs.last_seq` within the same statement.
-const INSERT_EVENT_SQL: &str = "INSERT INTO run_events (run_id, seq, event_type, payload, \
-     created_at) SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 \
-     AND status IN ('accepted', 'running'))";
 
 /// Events per INSERT statement: 5 parameters each, well under SQLite's 32,766.
 const EVENTS_PER_STATEMENT: usize = 512;
@@ -66,7 +60,7 @@ async fn write_on(conn: &mut SqliteConnection, batch: &[PendingEvent]) -> Vec<St
             for event in batch {
                 let result = match results.last() {
                     Some(Err(refused)) if event.follows => Err(repeat(refused)),
-                    _ => insert_event(conn, event).await,
+                    _ => insert_alone(conn, event).await,
                 };
                 results.push(result);
             }
@@ -214,54 +208,14 @@ async fn run_status(conn: &mut SqliteConnection, run_id: &str) -> StoreResult<Op
         .transpose()
 }
 
-/// One fenced INSERT; when it inserts nothing, says why.
-pub(super) async fn insert_event(
-    conn: &mut SqliteConnection,
-    event: &PendingEvent,
-) -> StoreResult<()> {
-    let result = sqlx::query(INSERT_EVENT_SQL)
-        .bind(event.run_id.as_str())
-        .bind(event.seq_db)
-        .bind(event.event_type.as_str())
-        .bind(event.payload.as_str())
-        .bind(event.created_at)
-        .execute(&mut *conn)
-        .await;
-    match result {
-        Ok(done) if done.rows_affected() == 1 => Ok(()),
-        Ok(_) => Err(why_not_in_flight(conn, &event.run_id).await),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(StoreError::DuplicateEvent {
-                run_id: event.run_id.clone(),
-                seq: event.seq,
-            })
-        }
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            Err(StoreError::RunNotFound(event.run_id.clone()))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The refusal for an event whose run was not in flight: unknown or finished.
-async fn why_not_in_flight(conn: &mut SqliteConnection, run_id: &str) -> StoreError {
-    let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(conn)
-        .await;
-    let status = match row {
-        Ok(None) => return StoreError::RunNotFound(run_id.to_owned()),
-        Ok(Some(row)) => row.try_get::<String, _>(0).map_err(StoreError::from),
-        Err(e) => return e.into(),
-    };
-    match status.and_then(|s| s.parse::<RunStatus>()) {
-        Ok(status) if status.is_terminal() => StoreError::RunFinished {
-            run_id: run_id.to_owned(),
-            status,
-        },
-        Ok(status) => StoreError::Corrupt(format!(
-            "run {run_id} is {status} but its event was not inserted"
-        )),
-        Err(e) => e,
-    }
+/// One event alone: a batch of one, answered by its single result.
+async fn insert_alone(conn: &mut SqliteConnection, event: &PendingEvent) -> StoreResult<()> {
+    write_batch(conn, std::slice::from_ref(event))
+        .await?
+        .pop()
+        .unwrap_or_else(|| {
+            Err(StoreError::Database(sqlx::Error::Protocol(
+                "a batch of one event had no result".into(),
+            )))
+        })
 }
