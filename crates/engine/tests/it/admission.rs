@@ -3,26 +3,10 @@
 //! new runs up front; and every follower of every run gets the run's terminal event. No test here
 //! judges a timing: only which events come, and in what order.
 
-use crate::support::{as_json, drain, engine, engine_with_demo, principal, request};
-use agentwire_engine::{EngineConfig, EngineError, EventStream};
+use crate::support::{as_json, drain, engine, engine_with_demo, principal, request, until};
+use agentwire_engine::{EngineConfig, EngineError};
 use agentwire_protocol::{AgentKind, ErrorCode, EventKind, RunEvent};
 use std::time::Duration;
-
-/// Reads events until one matches.
-async fn until(events: &mut EventStream, mut want: impl FnMut(&RunEvent) -> bool) -> Vec<RunEvent> {
-    let mut seen = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.next())
-        .await
-        .expect("run stalled")
-    {
-        let done = want(&event);
-        seen.push(event);
-        if done {
-            return seen;
-        }
-    }
-    panic!("the run ended before the awaited event: {seen:#?}");
-}
 
 fn is_wait(event: &RunEvent) -> bool {
     matches!(&event.kind, EventKind::Progress { message, .. } if message.starts_with("Waiting for an analysis slot"))

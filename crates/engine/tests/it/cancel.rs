@@ -3,9 +3,9 @@
 //! has; a run waiting for the same memoized result still gets one. No test here judges a timing:
 //! only what the pool is running when the terminal event comes, and which events come.
 
-use crate::support::{drain, engine, principal, request};
+use crate::support::{drain, engine, principal, request, until};
 use agentwire_analytics::UsageRecord;
-use agentwire_engine::{Engine, EngineConfig, EventStream};
+use agentwire_engine::{Engine, EngineConfig};
 use agentwire_protocol::{AgentKind, EventKind, RunEvent};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -24,22 +24,6 @@ async fn engine_with_big_tenant(config: EngineConfig) -> (Engine, tempfile::Temp
     let (engine, dir) = engine(config).await;
     engine.ingest("big", big_tenant().to_vec()).await.unwrap();
     (engine, dir)
-}
-
-/// Reads events until one matches.
-async fn until(events: &mut EventStream, mut want: impl FnMut(&RunEvent) -> bool) -> Vec<RunEvent> {
-    let mut seen = Vec::new();
-    while let Some(event) = tokio::time::timeout(LIVENESS, events.next())
-        .await
-        .expect("run stalled")
-    {
-        let done = want(&event);
-        seen.push(event);
-        if done {
-            return seen;
-        }
-    }
-    panic!("the run ended before the awaited event: {seen:#?}");
 }
 
 fn executing(tool: &'static str) -> impl FnMut(&RunEvent) -> bool {

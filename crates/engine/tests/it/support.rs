@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How long one event may take before a test calls the run stalled; never a pass/fail timing.
-const STALLED: Duration = Duration::from_secs(60);
+/// Generous: a debug build loads a tenant of a million records in about 14 s.
+const STALLED: Duration = Duration::from_secs(120);
 
 /// A store in a temporary directory; the directory lives as long as the returned guard.
 pub async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -83,6 +84,25 @@ pub async fn drain(mut events: EventStream) -> Vec<RunEvent> {
         out.push(event);
     }
     out
+}
+
+/// Reads events until one matches; every event read, the matching one last.
+pub async fn until(
+    events: &mut EventStream,
+    mut want: impl FnMut(&RunEvent) -> bool,
+) -> Vec<RunEvent> {
+    let mut seen = Vec::new();
+    while let Some(event) = tokio::time::timeout(STALLED, events.next())
+        .await
+        .expect("run stalled")
+    {
+        let done = want(&event);
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the run ended before the awaited event: {seen:#?}");
 }
 
 /// The events as they go on the wire, for the run grammar checker.
