@@ -14,18 +14,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::arg;
+
 use agentwire_engine::{Engine, EngineConfig, Principal};
 use agentwire_protocol::{AgentKind, EventKind, RunParams, StartRun};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
 
 fn ask(text: &str) -> StartRun {
     StartRun {

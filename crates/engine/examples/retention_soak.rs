@@ -16,6 +16,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::arg;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,15 +27,6 @@ use std::time::{Duration, Instant};
 use agentwire_engine::{Engine, EngineConfig, RetentionConfig};
 use agentwire_store::{RunRecord, RunStatus, SqliteStore, Store};
 use sqlx::Connection;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
 
 fn file_size(path: &std::path::Path) -> u64 {
     let wal = path.with_extension("db-wal");
