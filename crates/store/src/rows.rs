@@ -7,7 +7,9 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::convert::{db_to_opt_time, db_to_time, db_to_u64};
-use crate::{NodeRecord, RunCursor, RunPage, RunRecord, StoreResult, ThreadRecord};
+use crate::{
+    NodeRecord, RunCursor, RunPage, RunRecord, RunStatus, StoreError, StoreResult, ThreadRecord,
+};
 
 /// The run columns in the order [`run_from_row`] reads them (a macro so `concat!` can build
 /// `&'static str` queries from it).
@@ -117,5 +119,28 @@ where
         started_at: db_to_time("nodes.started_at", row.try_get(1)?)?,
         lease_expires_at: db_to_time("nodes.lease_expires_at", row.try_get(2)?)?,
         swept_by: row.try_get(3)?,
+    })
+}
+
+/// Why `set_run_status`'s guarded UPDATE changed nothing, from the run's `current` status as
+/// read after it (`None`: there is no such run). Terminal is forever and retention deletes only
+/// finished runs, so that read cannot be contradicted, except by retention making an old
+/// finished run unknown. Setting the same terminal status again is not an error.
+pub(crate) fn unchanged_status(
+    run_id: &str,
+    current: Option<String>,
+    wanted: RunStatus,
+) -> StoreResult<()> {
+    let Some(current) = current else {
+        return Err(StoreError::RunNotFound(run_id.to_owned()));
+    };
+    let current: RunStatus = current.parse()?;
+    if current == wanted {
+        return Ok(());
+    }
+    Err(StoreError::InvalidTransition {
+        run_id: run_id.to_owned(),
+        from: current,
+        to: wanted,
     })
 }

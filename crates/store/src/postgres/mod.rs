@@ -35,7 +35,10 @@ use tokio::sync::{Mutex, watch};
 use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
 use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
-use crate::rows::{run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row};
+use crate::rows::{
+    run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
+    unchanged_status,
+};
 use crate::{
     Admission, AppendFailed, Backend, EndRun, NewEvent, NodeRecord, Notices, RunCursor, RunPage,
     RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent, ThreadRecord,
@@ -469,25 +472,12 @@ impl Store for PostgresStore {
             if updated > 0 {
                 return Ok(());
             }
-            // Nothing changed: the run is missing or already finished. Terminal is forever
-            // (retention deletes only finished runs), so this follow-up read cannot be
-            // contradicted, except by retention making an old finished run unknown.
-            let row = sqlx::query("SELECT status FROM runs WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_optional(self.pool())
-                .await?;
-            let Some(row) = row else {
-                return Err(StoreError::RunNotFound(run_id.to_owned()));
-            };
-            let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
-            if current == status {
-                return Ok(());
-            }
-            Err(StoreError::InvalidTransition {
-                run_id: run_id.to_owned(),
-                from: current,
-                to: status,
-            })
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT status FROM runs WHERE run_id = $1")
+                    .bind(run_id)
+                    .fetch_optional(self.pool())
+                    .await?;
+            unchanged_status(run_id, current, status)
         })
         .await
     }

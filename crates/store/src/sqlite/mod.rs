@@ -32,7 +32,10 @@ use sqlx::{Row, SqlitePool};
 use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
 use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
-use crate::rows::{run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row};
+use crate::rows::{
+    run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
+    unchanged_status,
+};
 use crate::{
     Admission, AppendFailed, Backend, EndRun, NewEvent, NodeRecord, Notice, Notices, RunCursor,
     RunPage, RunRecord, RunStatus, Store, StoreError, StoreOptions, StoreResult, StoredEvent,
@@ -183,25 +186,11 @@ async fn set_status_on(
     if updated > 0 {
         return Ok(());
     }
-    // Nothing changed: the run is missing or already finished. Terminal is forever (and
-    // retention deletes only finished runs), so this follow-up read cannot be contradicted
-    // by a racer, except by retention making an old finished run unknown.
-    let row = sqlx::query("SELECT status FROM runs WHERE run_id = ?")
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE run_id = ?")
         .bind(run_id)
         .fetch_optional(&mut *conn)
         .await?;
-    let Some(row) = row else {
-        return Err(StoreError::RunNotFound(run_id.to_owned()));
-    };
-    let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
-    if current == status {
-        return Ok(());
-    }
-    Err(StoreError::InvalidTransition {
-        run_id: run_id.to_owned(),
-        from: current,
-        to: status,
-    })
+    unchanged_status(run_id, current, status)
 }
 
 /// A page of a thread's runs after a cursor (`created_at`, `rowid`), in the thread's order.
@@ -474,7 +463,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let run_id = run_id.to_owned();
         self.writes
-            .run(move |conn| {
+            // One UPDATE; what follows it only reads.
+            .run_atomic(move |conn| {
                 Box::pin(async move { set_status_on(conn, &run_id, status, finished_at).await })
             })
             .await
