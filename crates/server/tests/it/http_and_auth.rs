@@ -304,6 +304,15 @@ async fn usage_ingest_is_all_or_nothing() {
     assert_eq!(server.store.usage_count("user:alice").await.unwrap(), 3);
 }
 
+/// The head of a `POST /api/usage` of `GOOD_CSV`, sent by hand so the body can be held back.
+fn upload_head(addr: std::net::SocketAddr, auth: &str) -> String {
+    format!(
+        "POST /api/usage HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: {auth}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        GOOD_CSV.len()
+    )
+}
+
 #[tokio::test]
 async fn usage_uploads_past_the_cap_are_refused_with_retry_after() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -321,13 +330,10 @@ async fn usage_uploads_past_the_cap_are_refused_with_retry_after() {
     let mut slow = Vec::new();
     for _ in 0..2 {
         let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        let head = format!(
-            "POST /api/usage HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Authorization: {auth}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
-            server.addr,
-            GOOD_CSV.len()
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+            .write_all(upload_head(server.addr, &auth).as_bytes())
+            .await
+            .unwrap();
         stream.write_all(&GOOD_CSV.as_bytes()[..10]).await.unwrap();
         slow.push(stream);
     }
@@ -396,13 +402,10 @@ async fn an_upload_body_that_does_not_arrive_in_time_is_refused_and_frees_its_sl
         .await;
     let auth = format!("Bearer {}", token("alice", Some("usage:write")));
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let head = format!(
-        "POST /api/usage HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-         Authorization: {auth}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
-        server.addr,
-        GOOD_CSV.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(upload_head(server.addr, &auth).as_bytes())
+        .await
+        .unwrap();
     let (mut reader, mut writer) = stream.into_split();
     // One byte every 300 ms: never idle long enough for the idle timeout, never done.
     let trickle = tokio::spawn(async move {
