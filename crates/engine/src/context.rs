@@ -26,11 +26,10 @@ use crate::stop::{RunResult, Stop};
 use crate::tenant::TenantData;
 use crate::tools::ToolOutput;
 use agentwire_analytics::{Cancel, Checkpoint};
-use agentwire_protocol::{ErrorCode, EventKind, RunParams, ToolStatus};
+use agentwire_protocol::{ErrorCode, EventKind, RunParams, ToolData, ToolStatus};
 use agentwire_store::{RunStatus, Store};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,7 +154,7 @@ impl RunContext {
                 tool_call_id: open.tool_call_id,
                 status: ToolStatus::Error,
                 result: reason.to_owned(),
-                data: Value::Null,
+                data: ToolData::null(),
                 duration_ms: elapsed_ms(open.started),
                 cached: false,
             };
@@ -260,7 +259,7 @@ impl RunContext {
         self.open_tools
             .retain(|open| open.tool_call_id != tool_call_id);
         let completed =
-            |status, result: String, data: Value, cached: bool| EventKind::ToolCompleted {
+            |status, result: String, data: ToolData, cached: bool| EventKind::ToolCompleted {
                 tool: tool.to_owned(),
                 tool_call_id: tool_call_id.clone(),
                 status,
@@ -293,7 +292,7 @@ impl RunContext {
             Err(ToolFailure::Stopped(stop)) => {
                 self.emit(
                     agent,
-                    completed(ToolStatus::Error, stop.message(), Value::Null, false),
+                    completed(ToolStatus::Error, stop.message(), ToolData::null(), false),
                 )
                 .await?;
                 Err(stop)
@@ -305,7 +304,7 @@ impl RunContext {
                     format!("the tool {tool} failed unexpectedly (correlation id {correlation})");
                 self.emit(
                     agent,
-                    completed(ToolStatus::Error, message.clone(), Value::Null, false),
+                    completed(ToolStatus::Error, message.clone(), ToolData::null(), false),
                 )
                 .await?;
                 Err(Stop::failed(ErrorCode::Internal, message))
@@ -345,8 +344,8 @@ impl RunContext {
             cancel.check()?;
             let output = compute(&data, &cancel)?;
             // Serializing the value for the event is part of the work: on the pool, once.
-            let shown = event_data(&output.value);
-            let bytes = shown.to_string().len() + output.summary.len();
+            let shown = crate::shown::event_data(&output.value);
+            let bytes = shown.get().len() + output.summary.len();
             let cached = Arc::new(Cached {
                 value: Box::new(output.value),
                 summary: output.summary,
@@ -421,30 +420,6 @@ impl RunContext {
 enum ToolFailure {
     Stopped(Stop),
     Panicked,
-}
-
-/// What a tool event shows as `data`: the tool's value, except for the composed answer, which
-/// `agent_completed` carries in full right after; its tool event shows what was composed.
-fn event_data<T: Serialize + 'static>(value: &T) -> Value {
-    if let Some(answer) = (value as &dyn Any).downcast_ref::<ComposedReport>() {
-        let sections: Vec<&str> = answer
-            .response
-            .lines()
-            .filter_map(|l| l.strip_prefix("### ").or_else(|| l.strip_prefix("## ")))
-            .collect();
-        let keys: Vec<&String> = answer
-            .report
-            .as_object()
-            .map(|o| o.keys().collect())
-            .unwrap_or_default();
-        return json!({
-            "sections": sections,
-            "response_chars": answer.response.chars().count(),
-            "report_keys": keys,
-            "delivered_in": "agent_completed",
-        });
-    }
-    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 fn elapsed_ms(started: Instant) -> u64 {

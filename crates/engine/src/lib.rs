@@ -51,6 +51,7 @@ mod report;
 mod retention;
 mod run;
 mod scope;
+mod shown;
 mod stop;
 mod tenant;
 mod tools;

@@ -14,6 +14,7 @@
 //! memoized ([`memoizable`]). This module must not run tools or emit events: `RunContext::tool`
 //! does, and asks here first.
 
+use agentwire_protocol::ToolData;
 use serde_json::Value;
 use std::any::Any;
 use std::collections::HashMap;
@@ -108,7 +109,7 @@ fn canonical(value: &Value, out: &mut String) {
 pub(crate) struct Cached {
     pub value: Box<dyn Any + Send + Sync>,
     pub summary: String,
-    pub data: Value,
+    pub data: ToolData,
     /// What the result counts against the bound.
     pub bytes: usize,
 }
@@ -324,7 +325,7 @@ mod tests {
         Arc::new(Cached {
             value: Box::new(value),
             summary: format!("{value}"),
-            data: json!(value),
+            data: json!(value).into(),
             bytes,
         })
     }

@@ -157,7 +157,7 @@ fn closing_events(
                 tool_call_id,
                 status: agentwire_protocol::ToolStatus::Error,
                 result: gone.tool_result().into(),
-                data: serde_json::Value::Null,
+                data: agentwire_protocol::ToolData::null(),
                 duration_ms: 0,
                 cached: false,
             };

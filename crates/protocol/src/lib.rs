@@ -20,6 +20,7 @@ pub mod client;
 pub mod error;
 pub mod server;
 pub mod time;
+pub mod tool_data;
 
 pub use agents::AgentKind;
 pub use client::{ClientMessage, ParseError, RunParams, StartRun};
@@ -27,6 +28,7 @@ pub use error::ErrorCode;
 pub use server::{
     ConnectionEstablished, ErrorFrame, EventKind, Limits, RunEvent, ServerFrame, ToolStatus,
 };
+pub use tool_data::ToolData;
 
 /// The subprotocol name a client offers to speak this version of the contract.
 pub const SUBPROTOCOL: &str = "agentwire.v1";

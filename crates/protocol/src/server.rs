@@ -5,6 +5,7 @@
 //! them, never nested, so that Netra-style clients that read `event["type"]` work unchanged.
 
 use crate::error::ErrorCode;
+use crate::tool_data::ToolData;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,8 +62,8 @@ pub enum EventKind {
         status: ToolStatus,
         /// A one-line human summary of the result.
         result: String,
-        /// The structured result.
-        data: Value,
+        /// The structured result (shared JSON text: see [`ToolData`]).
+        data: ToolData,
         duration_ms: u64,
         /// True when the run reused a result computed earlier over the same data and
         /// arguments (a memoized tool result). Omitted when false, so older clients see the
@@ -323,7 +324,7 @@ mod tests {
             tool_call_id: "call_1".into(),
             status: ToolStatus::Ok,
             result: "12 models".into(),
-            data: json!({"models": 12}),
+            data: json!({"models": 12}).into(),
             duration_ms: 4,
             cached: false,
         }));
@@ -346,7 +347,7 @@ mod tests {
             tool_call_id: "call_1".into(),
             status: ToolStatus::Ok,
             result: "r".into(),
-            data: Value::Null,
+            data: ToolData::null(),
             duration_ms: 0,
             cached: true,
         }));
@@ -382,7 +383,7 @@ mod tests {
                 tool_call_id: "c".into(),
                 status: ToolStatus::Error,
                 result: "r".into(),
-                data: Value::Null,
+                data: ToolData::null(),
                 duration_ms: 1,
                 cached: true,
             },

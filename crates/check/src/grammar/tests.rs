@@ -447,7 +447,7 @@ fn our_own_serialized_events_pass() {
                 tool_call_id: "c".into(),
                 status: agentwire_protocol::ToolStatus::Ok,
                 result: "r".into(),
-                data: Value::Null,
+                data: agentwire_protocol::ToolData::null(),
                 duration_ms: 1,
                 cached: false,
             },

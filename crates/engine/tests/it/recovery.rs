@@ -78,7 +78,7 @@ async fn a_tool_call_left_open_by_a_crash_is_closed_before_interrupted() {
                 tool_call_id: "call_1".into(),
                 status: agentwire_protocol::ToolStatus::Ok,
                 result: "done".into(),
-                data: Value::Null,
+                data: agentwire_protocol::ToolData::null(),
                 duration_ms: 3,
                 cached: false,
             },
