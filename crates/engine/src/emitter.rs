@@ -205,7 +205,7 @@ impl Emitter {
     }
 
     /// What the log stores of `event` when it is not the frame sent.
-    fn stored_form(&self, event: &RunEvent) -> Option<String> {
+    fn stored_form(&self, event: &mut RunEvent) -> Option<String> {
         crate::logged::stored_form(event, self.question.as_deref()?)
     }
 
@@ -222,13 +222,13 @@ impl Emitter {
         if let Some(failure) = self.failure.get() {
             return Err(failure.stop());
         }
-        let event = self.next_event(agent, kind);
+        let mut event = self.next_event(agent, kind);
         if let EventKind::AgentStarted { user_request, .. } = &event.kind {
             self.question = Some(user_request.clone());
         }
         let pending = Pending {
             frame: EventFrame::encode(&event),
-            stored: self.stored_form(&event),
+            stored: self.stored_form(&mut event),
             type_name: event.kind.type_name(),
             lane,
             end: None,
@@ -270,7 +270,7 @@ impl Emitter {
             // A send fails only when the persister stopped at a failure it recorded.
             let _ = queue.send(Pending {
                 frame: EventFrame::encode(&terminal),
-                stored: self.stored_form(&terminal),
+                stored: self.stored_form(&mut terminal),
                 type_name: terminal.kind.type_name(),
                 lane: Lane::Ordinary,
                 end: Some(status),
@@ -311,7 +311,7 @@ impl Emitter {
                 {
                     return self.publish_unrecorded(agent, terminal, ErrorCode::Unavailable);
                 }
-                self.end_alone(&terminal, status).await
+                self.end_alone(&mut terminal, status).await
             }
         };
         match ended {
@@ -342,7 +342,11 @@ impl Emitter {
     /// Ends the run with its terminal `event` alone, after the persister stopped on a refusal
     /// (the end is still worth recording: it says why the run stopped). Publishes the event
     /// when the end is stored.
-    async fn end_alone(&self, event: &RunEvent, status: RunStatus) -> Result<EndRun, StoreError> {
+    async fn end_alone(
+        &self,
+        event: &mut RunEvent,
+        status: RunStatus,
+    ) -> Result<EndRun, StoreError> {
         let frame = EventFrame::encode(event);
         let terminal = NewEvent {
             seq: event.seq,

@@ -26,15 +26,10 @@ struct TypeOnly<'a> {
 impl EventFrame {
     /// Serializes an event; the one place a run event becomes text.
     pub fn encode(event: &RunEvent) -> EventFrame {
-        let json = match serde_json::to_vec(&FrameRef(event)) {
-            Ok(json) => json,
-            // Unreachable for our types; keep the frame well-formed rather than panic.
-            Err(_) => ServerFrame::Event(event.clone()).to_json().into_bytes(),
-        };
         EventFrame {
             seq: event.seq,
             terminal: event.kind.is_terminal(),
-            json: Bytes::from(json),
+            json: Bytes::from(text(event)),
         }
     }
 
@@ -80,6 +75,13 @@ impl EventFrame {
             _ => None,
         }
     }
+}
+
+/// An event's frame as JSON text, as `ServerFrame::Event` writes it (without cloning the event).
+pub(crate) fn text(event: &RunEvent) -> String {
+    serde_json::to_string(&FrameRef(event))
+        // Unreachable for our types; keep the frame well-formed rather than panic.
+        .unwrap_or_else(|_| ServerFrame::Event(event.clone()).to_json())
 }
 
 /// Serializes a borrowed event exactly as `ServerFrame::Event` does, without cloning it.

@@ -6,44 +6,48 @@
 //! This module must not change anything else in an event: a frame put back must be the frame
 //! that was sent, byte for byte, once encoded again.
 
-use agentwire_protocol::{EventKind, RunEvent, ServerFrame};
+use agentwire_protocol::{EventKind, RunEvent};
 
 /// The frame the log stores for `event` when it is not the frame sent: the run's `question`
 /// left out. `None` when the event is stored as sent.
-pub(crate) fn stored_form(event: &RunEvent, question: &str) -> Option<String> {
-    let kind = match &event.kind {
+///
+/// The question is taken out of the event while the stored frame is written and put back
+/// after, so the event (and its report, the largest value of a run) is never copied for it.
+pub(crate) fn stored_form(event: &mut RunEvent, question: &str) -> Option<String> {
+    let taken = match &mut event.kind {
         // Never blank (a blank question is refused), so an empty one in the log means "the
         // run's question".
-        EventKind::AgentStarted { user_request, plan } if user_request == question => {
-            EventKind::AgentStarted {
-                user_request: String::new(),
-                plan: plan.clone(),
-            }
+        EventKind::AgentStarted { user_request, .. } if user_request == question => {
+            Taken::Request(std::mem::take(user_request))
         }
         // The report always carries `question` (null when not computed), so a report without
         // the key means "the run's question".
-        EventKind::AgentCompleted {
-            response,
-            report,
-            duration_ms,
-        } if report.get("question").and_then(|q| q.as_str()) == Some(question) => {
-            let mut report = report.clone();
-            if let Some(fields) = report.as_object_mut() {
-                fields.remove("question");
-            }
-            EventKind::AgentCompleted {
-                response: response.clone(),
-                report,
-                duration_ms: *duration_ms,
-            }
+        EventKind::AgentCompleted { report, .. }
+            if report.get("question").and_then(|q| q.as_str()) == Some(question) =>
+        {
+            Taken::Report(report.as_object_mut()?.remove("question")?)
         }
         _ => return None,
     };
-    let stored = RunEvent {
-        kind,
-        ..event.clone()
-    };
-    Some(ServerFrame::Event(stored).to_json())
+    let stored = crate::frame::text(event);
+    match (&mut event.kind, taken) {
+        (EventKind::AgentStarted { user_request, .. }, Taken::Request(asked)) => {
+            *user_request = asked;
+        }
+        (EventKind::AgentCompleted { report, .. }, Taken::Report(asked)) => {
+            if let Some(fields) = report.as_object_mut() {
+                fields.insert("question".into(), asked);
+            }
+        }
+        _ => {}
+    }
+    Some(stored)
+}
+
+/// What [`stored_form`] took out of an event, to put back.
+enum Taken {
+    Request(String),
+    Report(serde_json::Value),
 }
 
 /// Whether an event read from the log lacks the run's question (see [`restore`]).
@@ -104,9 +108,13 @@ mod tests {
             duration_ms: 9,
         });
         for sent in [started, completed] {
-            let stored = stored_form(&sent, question).unwrap();
+            let mut held = sent.clone();
+            let stored = stored_form(&mut held, question).unwrap();
+            assert_eq!(held, sent, "the event is given back whole");
             assert!(!stored.contains("spend spike"), "{stored}");
-            let ServerFrame::Event(mut read) = serde_json::from_str(&stored).unwrap() else {
+            let agentwire_protocol::ServerFrame::Event(mut read) =
+                serde_json::from_str(&stored).unwrap()
+            else {
                 panic!("{stored}")
             };
             assert!(needs_question(&read));
@@ -122,22 +130,22 @@ mod tests {
 
     #[test]
     fn anything_else_is_stored_as_sent() {
-        let other_question = event(EventKind::AgentStarted {
+        let mut other_question = event(EventKind::AgentStarted {
             user_request: "another".into(),
             plan: vec![],
         });
-        assert_eq!(stored_form(&other_question, "q"), None);
-        let null_question = event(EventKind::AgentCompleted {
+        assert_eq!(stored_form(&mut other_question, "q"), None);
+        let mut null_question = event(EventKind::AgentCompleted {
             response: String::new(),
             report: json!({"question": null}),
             duration_ms: 0,
         });
-        assert_eq!(stored_form(&null_question, "q"), None);
+        assert_eq!(stored_form(&mut null_question, "q"), None);
         assert!(!needs_question(&null_question));
-        let thinking = event(EventKind::AgentThinking {
+        let mut thinking = event(EventKind::AgentThinking {
             message: "q".into(),
         });
-        assert_eq!(stored_form(&thinking, "q"), None);
+        assert_eq!(stored_form(&mut thinking, "q"), None);
         assert!(!needs_question(&thinking));
     }
 }
