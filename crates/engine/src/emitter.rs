@@ -98,8 +98,8 @@ pub(crate) enum Lane {
 
 struct Pending {
     frame: EventFrame,
-    /// What the log stores when it is not the frame sent (`logged.rs`: the question left out).
-    stored: Option<String>,
+    /// What the log stores: the frame's text, or its question-less form (`logged.rs`).
+    stored: String,
     type_name: &'static str,
     lane: Lane,
     /// The terminal event: the run ends with this status when it is written.
@@ -204,9 +204,17 @@ impl Emitter {
         }
     }
 
-    /// What the log stores of `event` when it is not the frame sent.
-    fn stored_form(&self, event: &mut RunEvent) -> Option<String> {
-        crate::logged::stored_form(event, self.question.as_deref()?)
+    /// The frame sent for `event`, and the text the log stores: the frame's own text, or the
+    /// question-less form (`logged.rs`). Each is written once; the store gets its own copy
+    /// because it takes its payloads as `String`s.
+    fn encode(&self, event: &mut RunEvent) -> (EventFrame, String) {
+        let text = crate::frame::text(event);
+        let stored = self
+            .question
+            .as_deref()
+            .and_then(|question| crate::logged::stored_form(event, question))
+            .unwrap_or_else(|| text.clone());
+        (EventFrame::of_text(event, text), stored)
     }
 
     /// Why the run's events stopped being written, if they did.
@@ -226,9 +234,10 @@ impl Emitter {
         if let EventKind::AgentStarted { user_request, .. } = &event.kind {
             self.question = Some(user_request.clone());
         }
+        let (frame, stored) = self.encode(&mut event);
         let pending = Pending {
-            frame: EventFrame::encode(&event),
-            stored: self.stored_form(&mut event),
+            frame,
+            stored,
             type_name: event.kind.type_name(),
             lane,
             end: None,
@@ -268,9 +277,10 @@ impl Emitter {
             && let Some(queue) = &self.queue
         {
             // A send fails only when the persister stopped at a failure it recorded.
+            let (frame, stored) = self.encode(&mut terminal);
             let _ = queue.send(Pending {
-                frame: EventFrame::encode(&terminal),
-                stored: self.stored_form(&mut terminal),
+                frame,
+                stored,
                 type_name: terminal.kind.type_name(),
                 lane: Lane::Ordinary,
                 end: Some(status),
@@ -347,13 +357,11 @@ impl Emitter {
         event: &mut RunEvent,
         status: RunStatus,
     ) -> Result<EndRun, StoreError> {
-        let frame = EventFrame::encode(event);
+        let (frame, payload) = self.encode(event);
         let terminal = NewEvent {
             seq: event.seq,
             event_type: event.kind.type_name().to_owned(),
-            payload: self
-                .stored_form(event)
-                .unwrap_or_else(|| frame.as_str().to_owned()),
+            payload,
         };
         let ended = self
             .store
@@ -432,7 +440,7 @@ async fn persist(
                 Err(_) => break,
             }
         }
-        let bytes: usize = batch.iter().map(|p| p.frame.as_str().len()).sum();
+        let bytes: usize = batch.iter().map(|p| p.frame.len()).sum();
         let _room = match lane {
             Lane::First => None,
             Lane::Ordinary => {
@@ -447,16 +455,13 @@ async fn persist(
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
-        // The stored forms move into the append; a frame sent as it is stored is copied once.
+        // The stored texts move into the append.
         let events: Vec<NewEvent> = batch
             .iter_mut()
             .map(|p| NewEvent {
                 seq: p.frame.seq(),
                 event_type: p.type_name.to_owned(),
-                payload: p
-                    .stored
-                    .take()
-                    .unwrap_or_else(|| p.frame.as_str().to_owned()),
+                payload: std::mem::take(&mut p.stored),
             })
             .collect();
         if let Some(status) = batch.last().and_then(|p| p.end) {

@@ -26,10 +26,15 @@ struct TypeOnly<'a> {
 impl EventFrame {
     /// Serializes an event; the one place a run event becomes text.
     pub fn encode(event: &RunEvent) -> EventFrame {
+        EventFrame::of_text(event, text(event))
+    }
+
+    /// The frame of `event` from its [`text`], already written.
+    pub(crate) fn of_text(event: &RunEvent, text: String) -> EventFrame {
         EventFrame {
             seq: event.seq,
             terminal: event.kind.is_terminal(),
-            json: Bytes::from(text(event)),
+            json: Bytes::from(text),
         }
     }
 
@@ -55,6 +60,16 @@ impl EventFrame {
     /// Whether this event ends its run.
     pub fn is_terminal(&self) -> bool {
         self.terminal
+    }
+
+    /// The length of the frame's JSON text in bytes.
+    pub fn len(&self) -> usize {
+        self.json.len()
+    }
+
+    /// Whether the frame is empty (never, for a frame of an event).
+    pub fn is_empty(&self) -> bool {
+        self.json.is_empty()
     }
 
     /// The frame's JSON text.
