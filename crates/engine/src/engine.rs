@@ -464,7 +464,12 @@ impl Engine {
         let limit = inner.config.max_concurrent_runs_per_user;
         let admitted = inner
             .store
-            .admit_run(&record, &node_id, u32::try_from(limit).unwrap_or(u32::MAX))
+            .admit_run(
+                &record,
+                &node_id,
+                u32::try_from(limit).unwrap_or(u32::MAX),
+                None,
+            )
             .await;
         let refused = match admitted {
             Ok(Admission::Admitted) => None,

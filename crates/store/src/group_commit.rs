@@ -101,6 +101,24 @@ impl PendingEvent {
     }
 }
 
+/// Checks `admit_run`'s first event (seq 1) and converts it.
+pub(crate) fn check_first_event(
+    run_id: &str,
+    first: Option<NewEvent>,
+) -> StoreResult<Option<PendingEvent>> {
+    first
+        .map(|event| {
+            if event.seq != 1 {
+                return Err(StoreError::InvalidArgument(format!(
+                    "a run's first event has seq 1, not {}",
+                    event.seq
+                )));
+            }
+            PendingEvent::owned(run_id, event)
+        })
+        .transpose()
+}
+
 /// Checks `end_run`'s arguments and converts its events: the status must be terminal and the
 /// seqs must continue from `after_seq` without a gap.
 pub(crate) fn check_end_run(

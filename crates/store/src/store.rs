@@ -152,11 +152,16 @@ pub trait Store: Send + Sync + 'static {
     /// An admitted run's thread is created (titled [`crate::thread_title`] of the question) or
     /// touched as by [`Store::upsert_thread`], in the same transaction: a refused run leaves
     /// its thread as it was, and no crash can leave a new thread without its run.
+    ///
+    /// `first`, the run's first event (seq 1), is stored with an admitted run in the same
+    /// transaction: the client told that the run was accepted can be sent it at once, without
+    /// a second commit in between. [`crate::StoreError::InvalidArgument`] for another seq.
     async fn admit_run(
         &self,
         run: &RunRecord,
         node_id: &str,
         max_in_flight: u32,
+        first: Option<NewEvent>,
     ) -> StoreResult<Admission>;
 
     /// Moves a run to `status`. A terminal run cannot change status

@@ -24,6 +24,7 @@ const HOUR: Duration = Duration::from_secs(3_600);
 on_both_backends!(
     admission_limits_runs_per_user_and_per_thread,
     admission_records_the_thread_only_with_the_run,
+    admission_stores_the_first_event_only_with_the_run,
     concurrent_admission_from_many_nodes_never_exceeds_the_limit,
     one_thread_admits_one_run_however_many_nodes_race,
     leases_renew_expire_and_are_lost_to_a_sweep,
@@ -47,7 +48,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
         ..run("r1", "alice", "t1", at(0))
     };
     assert_eq!(
-        store.admit_run(&first, "n1", 1).await.unwrap(),
+        store.admit_run(&first, "n1", 1, None).await.unwrap(),
         Admission::Admitted
     );
     // Admitted: the thread is there, titled by the question.
@@ -62,7 +63,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
     // A conflict on the thread does not touch it.
     assert!(matches!(
         store
-            .admit_run(&run("r2", "alice", "t1", at(1)), "n1", 5)
+            .admit_run(&run("r2", "alice", "t1", at(1)), "n1", 5, None)
             .await
             .unwrap(),
         Admission::Conflict { .. }
@@ -70,7 +71,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
     // Too many runs: a new thread is not created.
     assert!(matches!(
         store
-            .admit_run(&run("r3", "alice", "t2", at(2)), "n1", 1)
+            .admit_run(&run("r3", "alice", "t2", at(2)), "n1", 1, None)
             .await
             .unwrap(),
         Admission::TooMany { .. }
@@ -87,7 +88,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
         .unwrap();
     assert_eq!(
         store
-            .admit_run(&run("r4", "alice", "t1", at(4)), "n1", 1)
+            .admit_run(&run("r4", "alice", "t1", at(4)), "n1", 1, None)
             .await
             .unwrap(),
         Admission::Admitted
@@ -99,6 +100,79 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
 }
 
 /// `n` stores on the same database ("nodes").
+fn first_event(seq: u64) -> NewEvent {
+    NewEvent {
+        seq,
+        event_type: "agent_started".into(),
+        payload: format!(r#"{{"type":"agent_started","seq":{seq}}}"#),
+    }
+}
+
+async fn admission_stores_the_first_event_only_with_the_run(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    store.register_node("n1", HOUR).await.unwrap();
+    assert_eq!(
+        store
+            .admit_run(
+                &run("r1", "alice", "t1", at(0)),
+                "n1",
+                2,
+                Some(first_event(1))
+            )
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    // Stored in the admission's commit: readable at once, and the run's log goes on from it.
+    let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
+    assert_eq!(seqs(&events), [1]);
+    assert_eq!(events[0].payload, first_event(1).payload);
+    assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1);
+    store
+        .append_event("r1", 2, "agent_thinking", "{}")
+        .await
+        .unwrap();
+
+    // Refused runs store nothing, not even their first event.
+    assert!(matches!(
+        store
+            .admit_run(
+                &run("r2", "alice", "t1", at(1)),
+                "n1",
+                2,
+                Some(first_event(1))
+            )
+            .await
+            .unwrap(),
+        Admission::Conflict { .. }
+    ));
+    assert!(store.get_run("r2").await.unwrap().is_none());
+    assert!(
+        store
+            .events_after("r2", 0, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A first event is seq 1; anything else is refused before the run is stored.
+    assert!(matches!(
+        store
+            .admit_run(
+                &run("r3", "alice", "t3", at(2)),
+                "n1",
+                2,
+                Some(first_event(2))
+            )
+            .await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(store.get_run("r3").await.unwrap().is_none());
+}
+
 async fn nodes(db: &TestDb, n: usize) -> Vec<Arc<dyn Store>> {
     let mut stores = Vec::with_capacity(n);
     for _ in 0..n {
@@ -116,13 +190,13 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
 
     let r1 = run("r1", "alice", "t1", at(0));
     assert_eq!(
-        store.admit_run(&r1, "n1", 2).await.unwrap(),
+        store.admit_run(&r1, "n1", 2, None).await.unwrap(),
         Admission::Admitted
     );
     // The thread is busy: RUN_CONFLICT names the run in the way.
     assert_eq!(
         store
-            .admit_run(&run("r2", "alice", "t1", at(1)), "n1", 2)
+            .admit_run(&run("r2", "alice", "t1", at(1)), "n1", 2, None)
             .await
             .unwrap(),
         Admission::Conflict {
@@ -131,14 +205,14 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
     );
     assert_eq!(
         store
-            .admit_run(&run("r2", "alice", "t2", at(1)), "n1", 2)
+            .admit_run(&run("r2", "alice", "t2", at(1)), "n1", 2, None)
             .await
             .unwrap(),
         Admission::Admitted
     );
     assert_eq!(
         store
-            .admit_run(&run("r3", "alice", "t3", at(2)), "n1", 2)
+            .admit_run(&run("r3", "alice", "t3", at(2)), "n1", 2, None)
             .await
             .unwrap(),
         Admission::TooMany {
@@ -151,7 +225,7 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
     // Another user, and the same user in another tenant, have their own limits and threads.
     assert_eq!(
         store
-            .admit_run(&run("b1", "bob", "t1", at(3)), "n1", 2)
+            .admit_run(&run("b1", "bob", "t1", at(3)), "n1", 2, None)
             .await
             .unwrap(),
         Admission::Admitted
@@ -159,7 +233,7 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
     let mut elsewhere = run("g1", "alice", "t1", at(3));
     elsewhere.tenant_id = "globex".into();
     assert_eq!(
-        store.admit_run(&elsewhere, "n1", 2).await.unwrap(),
+        store.admit_run(&elsewhere, "n1", 2, None).await.unwrap(),
         Admission::Admitted
     );
 
@@ -174,7 +248,7 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
         .unwrap();
     assert_eq!(
         store
-            .admit_run(&run("r4", "alice", "t1", at(6)), "n1", 2)
+            .admit_run(&run("r4", "alice", "t1", at(6)), "n1", 2, None)
             .await
             .unwrap(),
         Admission::Admitted
@@ -191,18 +265,18 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
 
     // Duplicates and finished runs are refused.
     assert!(matches!(
-        store.admit_run(&run("r4", "carol", "x", at(7)), "n1", 2).await,
+        store.admit_run(&run("r4", "carol", "x", at(7)), "n1", 2, None).await,
         Err(StoreError::DuplicateRun(id)) if id == "r4"
     ));
     let mut done = run("r5", "carol", "x", at(7));
     done.status = RunStatus::Completed;
     assert!(matches!(
-        store.admit_run(&done, "n1", 2).await,
+        store.admit_run(&done, "n1", 2, None).await,
         Err(StoreError::InvalidArgument(_))
     ));
     assert_eq!(
         store
-            .admit_run(&run("r6", "dave", "x", at(7)), "n1", 0)
+            .admit_run(&run("r6", "dave", "x", at(7)), "n1", 0, None)
             .await
             .unwrap(),
         Admission::TooMany {
@@ -224,7 +298,7 @@ async fn concurrent_admission_from_many_nodes_never_exceeds_the_limit(kind: Kind
         tasks.push(tokio::spawn(async move {
             let node = format!("n{}", i % 3);
             let r = run(&format!("r{i}"), "alice", &format!("t{i}"), at(0));
-            store.admit_run(&r, &node, limit).await
+            store.admit_run(&r, &node, limit, None).await
         }));
     }
     let mut admitted = 0;
@@ -256,7 +330,7 @@ async fn one_thread_admits_one_run_however_many_nodes_race(kind: Kind) {
             let r = run(&format!("r{i}"), "alice", "the-thread", at(0));
             (
                 format!("r{i}"),
-                store.admit_run(&r, "n", 100).await.unwrap(),
+                store.admit_run(&r, "n", 100, None).await.unwrap(),
             )
         }));
     }
@@ -324,7 +398,7 @@ async fn leases_renew_expire_and_are_lost_to_a_sweep(kind: Kind) {
     // Deregistering waits for the node's runs to end.
     assert_eq!(
         store
-            .admit_run(&run("r1", "alice", "t1", at(0)), "a", 10)
+            .admit_run(&run("r1", "alice", "t1", at(0)), "a", 10, None)
             .await
             .unwrap(),
         Admission::Admitted
@@ -358,7 +432,7 @@ async fn two_sweepers_claim_a_dead_node_once(kind: Kind) {
         .unwrap();
     for i in 0..3 {
         let r = run(&format!("r{i}"), &format!("u{i}"), "t", at(i));
-        stores[0].admit_run(&r, "dead", 10).await.unwrap();
+        stores[0].admit_run(&r, "dead", 10, None).await.unwrap();
     }
 
     // Every survivor tries, several times each, all at once: exactly one claim succeeds.
@@ -753,7 +827,7 @@ async fn cancel_requests_are_recorded_for_the_executing_node(kind: Kind) {
     store.register_node("n1", HOUR).await.unwrap();
     for (id, thread) in [("r1", "t1"), ("r2", "t2"), ("r3", "t3")] {
         store
-            .admit_run(&run(id, "alice", thread, at(0)), "n1", 10)
+            .admit_run(&run(id, "alice", thread, at(0)), "n1", 10, None)
             .await
             .unwrap();
     }

@@ -148,7 +148,7 @@ async fn an_unreachable_database_fails_calls_and_recovery_needs_no_restart() {
         .await
         .unwrap();
     store
-        .admit_run(&run("r1", "alice", "t1", at(0)), "n1", 10)
+        .admit_run(&run("r1", "alice", "t1", at(0)), "n1", 10, None)
         .await
         .unwrap();
     store

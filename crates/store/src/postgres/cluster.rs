@@ -15,12 +15,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::events::notify_run_events;
 use super::{check_run_text, insert_run, now_ms, upsert_thread};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
-use crate::group_commit::check_end_run;
+use crate::group_commit::{PendingEvent, check_end_run, check_first_event};
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
     Admission, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoreError, StoreResult,
@@ -36,6 +36,7 @@ pub(super) async fn admit_run(
     run: &RunRecord,
     node_id: &str,
     max_in_flight: u32,
+    first: Option<NewEvent>,
 ) -> StoreResult<Admission> {
     if run.status.is_terminal() {
         return Err(StoreError::InvalidArgument(format!(
@@ -45,6 +46,7 @@ pub(super) async fn admit_run(
     }
     check_text("node_id", node_id)?;
     check_run_text(run)?;
+    let first = check_first_event(&run.run_id, first)?;
     // Length-prefixed, so ("ab", "c") and ("a", "bc") are different keys. A hash collision
     // only makes two users take turns.
     let key = format!("{}:{}{}", run.tenant_id.len(), run.tenant_id, run.user_id);
@@ -82,6 +84,9 @@ pub(super) async fn admit_run(
         &thread_title(&run.user_request),
     )
     .await?;
+    if let Some(first) = first {
+        insert_run_events(&mut tx, &run.run_id, std::slice::from_ref(&first)).await?;
+    }
     tx.commit().await?;
     Ok(Admission::Admitted)
 }
@@ -112,26 +117,8 @@ pub(super) async fn end_run(
     if last_seq != after_seq {
         return Ok(EndRun::Moved { last_seq });
     }
-    if !pending.is_empty() {
-        let seqs: Vec<i64> = pending.iter().map(|e| e.seq_db).collect();
-        let types: Vec<&str> = pending.iter().map(|e| e.event_type.as_str()).collect();
-        let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
-        let created: Vec<i64> = pending.iter().map(|e| e.created_at).collect();
-        // The row lock above keeps every other writer out; the trigger raises last_seq.
-        sqlx::query(
-            "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
-             SELECT $1, e.seq, e.event_type, e.payload, e.created_at \
-             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) \
-                  AS e(seq, event_type, payload, created_at)",
-        )
-        .bind(run_id)
-        .bind(&seqs)
-        .bind(&types)
-        .bind(&payloads)
-        .bind(&created)
-        .execute(&mut *tx)
-        .await?;
-    }
+    // The row lock above keeps every other writer out.
+    insert_run_events(&mut tx, run_id, &pending).await?;
     sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
         .bind(status.as_str())
         .bind(time_to_db(finished_at))
@@ -143,6 +130,36 @@ pub(super) async fn end_run(
         notify_run_events(pool, timeout, &[(run_id.to_owned(), last.seq)]).await;
     }
     Ok(EndRun::Ended)
+}
+
+/// Inserts events of one run that no other writer can be writing (its row is locked, or it is
+/// being created); the trigger raises `last_seq`.
+async fn insert_run_events(
+    tx: &mut PgConnection,
+    run_id: &str,
+    pending: &[PendingEvent],
+) -> StoreResult<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = pending.iter().map(|e| e.seq_db).collect();
+    let types: Vec<&str> = pending.iter().map(|e| e.event_type.as_str()).collect();
+    let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
+    let created: Vec<i64> = pending.iter().map(|e| e.created_at).collect();
+    sqlx::query(
+        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
+         SELECT $1, e.seq, e.event_type, e.payload, e.created_at \
+         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) \
+              AS e(seq, event_type, payload, created_at)",
+    )
+    .bind(run_id)
+    .bind(&seqs)
+    .bind(&types)
+    .bind(&payloads)
+    .bind(&created)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn request_cancel(pool: &PgPool, run_id: &str) -> StoreResult<bool> {

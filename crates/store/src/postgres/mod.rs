@@ -446,9 +446,16 @@ impl Store for PostgresStore {
         run: &RunRecord,
         node_id: &str,
         max_in_flight: u32,
+        first: Option<NewEvent>,
     ) -> StoreResult<Admission> {
-        self.bounded(cluster::admit_run(self.pool(), run, node_id, max_in_flight))
-            .await
+        self.bounded(cluster::admit_run(
+            self.pool(),
+            run,
+            node_id,
+            max_in_flight,
+            first,
+        ))
+        .await
     }
 
     async fn set_run_status(

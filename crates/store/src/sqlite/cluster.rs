@@ -38,12 +38,14 @@ pub(super) fn check_admission(run: &RunRecord, node_id: &str) -> StoreResult<()>
     super::check_run_text(run)
 }
 
-/// `admit_run` on the writer connection, inside the caller's transaction (see `writes`).
+/// `admit_run` on the writer connection, inside the caller's transaction (see `writes`), with
+/// its first event checked (`check_first_event`).
 pub(super) async fn admit_on(
     tx: &mut SqliteConnection,
     run: &RunRecord,
     node_id: &str,
     max_in_flight: u32,
+    first: Option<&PendingEvent>,
 ) -> StoreResult<Admission> {
     let row = sqlx::query(
         "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
@@ -73,6 +75,9 @@ pub(super) async fn admit_on(
         &thread_title(&run.user_request),
     )
     .await?;
+    if let Some(first) = first {
+        insert_all(&mut *tx, std::slice::from_ref(first)).await?;
+    }
     Ok(Admission::Admitted)
 }
 

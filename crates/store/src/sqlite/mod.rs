@@ -30,7 +30,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
-use crate::group_commit::EventWriter;
+use crate::group_commit::{EventWriter, check_first_event};
 use crate::notice::NoticeHub;
 use crate::rows::{
     run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
@@ -443,14 +443,16 @@ impl Store for SqliteStore {
         run: &RunRecord,
         node_id: &str,
         max_in_flight: u32,
+        first: Option<NewEvent>,
     ) -> StoreResult<Admission> {
         cluster::check_admission(run, node_id)?;
+        let first = check_first_event(&run.run_id, first)?;
         let (run, node_id) = (run.clone(), node_id.to_owned());
         self.writes
             .run(move |conn| {
-                Box::pin(
-                    async move { cluster::admit_on(conn, &run, &node_id, max_in_flight).await },
-                )
+                Box::pin(async move {
+                    cluster::admit_on(conn, &run, &node_id, max_in_flight, first.as_ref()).await
+                })
             })
             .await
     }
