@@ -113,6 +113,12 @@ impl RunContext {
         self.emitter.emit(agent, kind, Lane::Ordinary)
     }
 
+    /// The run's first event, `agent_started`, was stored with its admission and published
+    /// (`Engine::start_run`): the run's events go on from it.
+    pub fn after_first(&mut self) {
+        self.emitter.after_first(self.input.user_request.clone());
+    }
+
     /// Queues one of the run's first events (`agent_started`, the wait for an analysis slot):
     /// it goes to the store ahead of other runs' events.
     pub fn emit_first(&mut self, agent: &str, kind: EventKind) -> RunResult {

@@ -1,7 +1,8 @@
 //! One run from `agent_started` to its terminal event.
 //!
-//! The driver plans the run (once: the plan is what `agent_started` announces and what the
-//! agents follow) and emits `agent_started` before anything heavy. Then the run waits for an
+//! [`plan`] plans the run (once: the plan is what `agent_started` announces and what the agents
+//! follow) and writes `agent_started`, which the engine stores with the run's admission and
+//! sends before anything heavy. Then the driver has the run wait for an
 //! analysis slot (in arrival order; while it waits, `progress` events say how many runs are
 //! ahead), loads the tenant's data, reads the request against the tenant's names when it could
 //! not before (the plan follows that reading), runs the entry agent and emits exactly one terminal
@@ -23,7 +24,7 @@ use crate::run::{RunShared, StopReason};
 use crate::scope::Scope;
 use crate::stop::{RunResult, Stop};
 use crate::tenant::Tenants;
-use agentwire_protocol::{ErrorCode, EventKind, StartRun};
+use agentwire_protocol::{ErrorCode, EventKind, RunEvent, StartRun};
 use agentwire_store::{RunStatus, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,22 +64,38 @@ impl Drop for TimeLimit {
     }
 }
 
+/// Plans a run and writes its first event, `agent_started` (seq 1), announcing the plan.
+pub(crate) fn plan(tenants: &Tenants, run: &RunShared, request: &StartRun) -> (RunPlan, RunEvent) {
+    // Read with the tenant's names when its data is in memory (the usual case); else from the
+    // words alone, and again once the data has loaded (`answer`).
+    let (vocab, grounded) = tenants.vocabulary(&run.tenant_id);
+    let asked = Request {
+        agent: request.agent,
+        text: request.user_request.clone(),
+        task: request.task().cloned(),
+    };
+    let question = Question::read(&asked, &vocab, asked_on(&request.params), grounded);
+    let plan = RunPlan::new(request.agent, question);
+    let started = RunEvent {
+        run_id: run.run_id.clone(),
+        thread_id: run.thread_id.clone(),
+        seq: 1,
+        agent: plan.entry_agent().as_str().to_owned(),
+        timestamp: agentwire_protocol::time::now(),
+        kind: EventKind::AgentStarted {
+            user_request: request.user_request.clone(),
+            plan: plan.announced(),
+        },
+    };
+    (plan, started)
+}
+
 impl Driver<'_> {
-    /// Runs one request from `agent_started` to its terminal event.
-    pub async fn drive(&self, run: Arc<RunShared>, request: StartRun) {
+    /// Runs one request from its [`plan`] (`agent_started` already stored and published) to
+    /// its terminal event.
+    pub async fn drive(&self, run: Arc<RunShared>, request: StartRun, plan: RunPlan) {
         let started = Instant::now();
-        // Read with the tenant's names when its data is in memory (the usual case); else from the
-        // words alone, and again once the data has loaded (`answer`).
-        let (vocab, grounded) = self.tenants.vocabulary(&run.tenant_id);
-        let asked = Request {
-            agent: request.agent,
-            text: request.user_request.clone(),
-            task: request.task().cloned(),
-        };
-        let question = Question::read(&asked, &vocab, asked_on(&request.params), grounded);
-        let plan = RunPlan::new(request.agent, question);
         let entry_name = plan.entry_agent().as_str();
-        let announced = plan.announced();
         let input = RunInput {
             user_request: request.user_request,
             params: request.params,
@@ -92,7 +109,8 @@ impl Driver<'_> {
             plan,
             self.step_delay,
         );
-        let outcome = self.answer(&mut ctx, announced).await;
+        ctx.after_first();
+        let outcome = self.answer(&mut ctx).await;
 
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (terminal, status) = self.terminal(&run, outcome, duration_ms);
@@ -103,21 +121,10 @@ impl Driver<'_> {
         self.registry.remove(&run);
     }
 
-    /// Announces the plan, waits for an analysis slot, loads the tenant's data and runs the entry
-    /// agent to its answer.
-    async fn answer(
-        &self,
-        ctx: &mut RunContext,
-        announced: Vec<String>,
-    ) -> RunResult<ComposedReport> {
+    /// Waits for an analysis slot, loads the tenant's data and runs the entry agent to its
+    /// answer.
+    async fn answer(&self, ctx: &mut RunContext) -> RunResult<ComposedReport> {
         let entry_name = ctx.plan.entry_agent().as_str();
-        ctx.emit_first(
-            entry_name,
-            EventKind::AgentStarted {
-                user_request: ctx.input.user_request.clone(),
-                plan: announced,
-            },
-        )?;
         let _slot = self.admit(ctx, entry_name).await?;
         let _limit = TimeLimit::start(&ctx.run, self.run_timeout);
         // A large tenant takes seconds to read: a cancel (or shutdown) stops the wait, and the

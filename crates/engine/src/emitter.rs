@@ -204,17 +204,17 @@ impl Emitter {
         }
     }
 
-    /// The frame sent for `event`, and the text the log stores: the frame's own text, or the
-    /// question-less form (`logged.rs`). Each is written once; the store gets its own copy
-    /// because it takes its payloads as `String`s.
+    /// The frame sent for `event`, and the text the log stores ([`encode`]).
     fn encode(&self, event: &mut RunEvent) -> (EventFrame, String) {
-        let text = crate::frame::text(event);
-        let stored = self
-            .question
-            .as_deref()
-            .and_then(|question| crate::logged::stored_form(event, question))
-            .unwrap_or_else(|| text.clone());
-        (EventFrame::of_text(event, text), stored)
+        encode(event, self.question.as_deref())
+    }
+
+    /// Goes on from the run's first event, `agent_started` stating `question`, which was
+    /// stored with the run's admission and published then: the next event is seq 2. Called
+    /// before the first `emit`.
+    pub fn after_first(&mut self, question: String) {
+        self.next_seq = 2;
+        self.question = Some(question);
     }
 
     /// Why the run's events stopped being written, if they did.
@@ -402,6 +402,17 @@ impl Emitter {
         self.run.publish(EventFrame::encode(&event));
         false
     }
+}
+
+/// The frame sent for `event`, and the text the log stores: the frame's own text, or without
+/// the run's `question` (`logged.rs`). Each is written once; the store gets its own copy because
+/// it takes its payloads as `String`s.
+pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFrame, String) {
+    let text = crate::frame::text(event);
+    let stored = question
+        .and_then(|question| crate::logged::stored_form(event, question))
+        .unwrap_or_else(|| text.clone());
+    (EventFrame::of_text(event, text), stored)
 }
 
 /// Most of a run's queued events written by one append: enough that a run's events take a

@@ -29,7 +29,7 @@ use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
 use agentwire_protocol::{AgentKind, RunEvent, StartRun};
 use agentwire_store::{
-    Admission, Backend, RunCursor, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord,
+    Admission, Backend, NewEvent, RunCursor, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -431,6 +431,16 @@ impl Engine {
             request.user_request =
                 crate::question::describe_task(request.agent, fields, &vocab, today);
         }
+        // Planned before it is admitted: its first event is stored with it, so the client is
+        // sent `agent_started` right after `run_accepted`, with no second commit in between.
+        let (plan, mut started) = crate::driver::plan(&inner.tenants, &run, &request);
+        let (first_frame, stored) =
+            crate::emitter::encode(&mut started, Some(&request.user_request));
+        let first = NewEvent {
+            seq: started.seq,
+            event_type: started.kind.type_name().to_owned(),
+            payload: stored,
+        };
         let record = RunRecord {
             run_id: run_id.clone(),
             thread_id: thread_id.clone(),
@@ -468,7 +478,7 @@ impl Engine {
                 &record,
                 &node_id,
                 u32::try_from(limit).unwrap_or(u32::MAX),
-                None,
+                Some(first),
             )
             .await;
         let refused = match admitted {
@@ -489,6 +499,7 @@ impl Engine {
             return Err(err);
         }
         drop(starting);
+        run.publish(first_frame);
 
         inner.registry.started();
         let events = EventStream::live(run.clone(), 0, inner.log.clone());
@@ -504,7 +515,7 @@ impl Engine {
                 step_delay: engine.config.step_delay,
                 run_timeout: engine.config.run_timeout,
             };
-            driver.drive(run, request).await;
+            driver.drive(run, request, plan).await;
         });
         Ok(StartedRun {
             run_id,

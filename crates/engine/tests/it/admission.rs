@@ -94,6 +94,43 @@ async fn a_run_behind_a_busy_analysis_still_starts_at_once_and_says_where_it_wai
 }
 
 #[tokio::test]
+async fn an_admitted_run_has_its_agent_started_stored_and_ready_to_send() {
+    let (engine, _dir) = engine_with_demo(EngineConfig::default()).await;
+    let question = "Why did our spend change last week?";
+    let mut started = engine
+        .start_run(
+            &principal("alice", "acme"),
+            request(AgentKind::Supervisor, question),
+        )
+        .await
+        .unwrap();
+    // The moment the run is accepted, its log holds `agent_started` (stored without the
+    // question, which the run's row keeps) ...
+    let logged = engine
+        .store()
+        .events_after(&started.run_id, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(logged.first().map(|e| e.seq), Some(1), "{logged:?}");
+    assert!(logged[0].payload.contains(r#""type":"agent_started""#));
+    assert!(!logged[0].payload.contains(question));
+    // ... and it is the first event the stream gives, the question in it, the plan announced.
+    let first = until(&mut started.events, |_| true).await;
+    let EventKind::AgentStarted { user_request, plan } = &first[0].kind else {
+        panic!("{:?}", first[0])
+    };
+    assert_eq!((first[0].seq, user_request.as_str()), (1, question));
+    assert_eq!(plan.first().map(String::as_str), Some("supervisor"));
+    // The run goes on from it: seq 2 next, and it completes.
+    let rest = drain(started.events).await;
+    assert_eq!(rest.first().map(|e| e.seq), Some(2));
+    assert!(matches!(
+        rest.last().map(|e| &e.kind),
+        Some(EventKind::AgentCompleted { .. })
+    ));
+}
+
+#[tokio::test]
 async fn a_full_line_refuses_new_runs_up_front_with_unavailable() {
     let config = EngineConfig {
         analysis_slots: 1,
