@@ -98,8 +98,10 @@ pub(crate) enum Lane {
 
 struct Pending {
     frame: EventFrame,
-    /// What the log stores: the frame's text, or its question-less form (`logged.rs`).
-    stored: String,
+    /// What the log stores when it is not the frame's text (`logged.rs`: the question left
+    /// out). A frame stored as sent is copied for the store only when its batch is written: a
+    /// copy made earlier would double the memory of every event waiting for the writer.
+    stored: Option<String>,
     type_name: &'static str,
     lane: Lane,
     /// The terminal event: the run ends with this status when it is written.
@@ -204,8 +206,9 @@ impl Emitter {
         }
     }
 
-    /// The frame sent for `event`, and the text the log stores ([`encode`]).
-    fn encode(&self, event: &mut RunEvent) -> (EventFrame, String) {
+    /// The frame sent for `event`, and the text the log stores when it is not the frame's own
+    /// ([`encode`]).
+    fn encode(&self, event: &mut RunEvent) -> (EventFrame, Option<String>) {
         encode(event, self.question.as_deref())
     }
 
@@ -357,11 +360,11 @@ impl Emitter {
         event: &mut RunEvent,
         status: RunStatus,
     ) -> Result<EndRun, StoreError> {
-        let (frame, payload) = self.encode(event);
+        let (frame, stored) = self.encode(event);
         let terminal = NewEvent {
             seq: event.seq,
             event_type: event.kind.type_name().to_owned(),
-            payload,
+            payload: stored.unwrap_or_else(|| frame.as_str().to_owned()),
         };
         let ended = self
             .store
@@ -404,14 +407,11 @@ impl Emitter {
     }
 }
 
-/// The frame sent for `event`, and the text the log stores: the frame's own text, or without
-/// the run's `question` (`logged.rs`). Each is written once; the store gets its own copy because
-/// it takes its payloads as `String`s.
-pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFrame, String) {
+/// The frame sent for `event`, and the text the log stores when it is not the frame's own: the
+/// event without the run's `question` (`logged.rs`). Each is written once.
+pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFrame, Option<String>) {
     let text = crate::frame::text(event);
-    let stored = question
-        .and_then(|question| crate::logged::stored_form(event, question))
-        .unwrap_or_else(|| text.clone());
+    let stored = question.and_then(|question| crate::logged::stored_form(event, question));
     (EventFrame::of_text(event, text), stored)
 }
 
@@ -466,13 +466,16 @@ async fn persist(
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
-        // The stored texts move into the append.
+        // The stored forms move into the append; a frame stored as sent is copied now.
         let events: Vec<NewEvent> = batch
             .iter_mut()
             .map(|p| NewEvent {
                 seq: p.frame.seq(),
                 event_type: p.type_name.to_owned(),
-                payload: std::mem::take(&mut p.stored),
+                payload: p
+                    .stored
+                    .take()
+                    .unwrap_or_else(|| p.frame.as_str().to_owned()),
             })
             .collect();
         if let Some(status) = batch.last().and_then(|p| p.end) {

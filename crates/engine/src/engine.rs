@@ -439,7 +439,7 @@ impl Engine {
         let first = NewEvent {
             seq: started.seq,
             event_type: started.kind.type_name().to_owned(),
-            payload: stored,
+            payload: stored.unwrap_or_else(|| first_frame.as_str().to_owned()),
         };
         let record = RunRecord {
             run_id: run_id.clone(),
