@@ -5,7 +5,9 @@
 //! - a client must send a request's complete headers within `http_header_timeout` (default 10 s;
 //!   with TLS the handshake must finish within it too), or the connection is closed;
 //! - a keep-alive connection with nothing read or written for `http_idle_timeout` (default 5 s)
-//!   is closed (hyper's header timer also runs while it waits for the next request);
+//!   is closed (hyper's header timer also runs while it waits for the next request); a new
+//!   connection that has not sent a byte yet waits for its first request as long as the header
+//!   timeout allows, not just the idle timeout;
 //! - at most `max_tcp_connections` connections are open at once, counting upgraded WebSockets;
 //!   past it a new connection gets 503 `UNAVAILABLE` with `Retry-After` and is closed (a few
 //!   more refusals at once and further connections are closed without an answer);
@@ -309,10 +311,18 @@ async fn serve_http<I, A>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
-    let idle = shared.idle_timeout;
     let mut shutting_down = false;
     loop {
-        let idle_check = tokio::time::sleep(activity.until_idle(idle));
+        // Before its first byte a connection is waiting for its first request, which has the
+        // header timeout: an overloaded client may connect seconds before it sends. It looks
+        // again at least every idle timeout, so a connection that has become active since is
+        // held to the idle timeout from then on.
+        let idle = if activity.touched() {
+            shared.idle_timeout
+        } else {
+            header_timeout.max(shared.idle_timeout)
+        };
+        let idle_check = tokio::time::sleep(activity.until_idle(idle).min(shared.idle_timeout));
         tokio::select! {
             // The connection first: when a busy runtime polls this task late, a request that
             // waited in the socket is read (and counts as activity) before the idle check looks,
@@ -339,7 +349,7 @@ async fn serve_http<I, A>(
     }
 }
 
-/// When the connection last read or wrote a byte, in milliseconds since it opened.
+/// When the connection last read or wrote a byte, in milliseconds since it opened (0: never).
 struct Activity {
     opened: Instant,
     last_ms: AtomicU64,
@@ -355,7 +365,12 @@ impl Activity {
 
     fn touch(&self) {
         let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(now, Ordering::Relaxed);
+        self.last_ms.store(now.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether the connection has read or written anything yet.
+    fn touched(&self) -> bool {
+        self.last_ms.load(Ordering::Relaxed) > 0
     }
 
     fn idle_for(&self) -> Duration {

@@ -75,6 +75,36 @@ async fn an_idle_keep_alive_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn a_new_connection_has_the_header_timeout_for_its_first_request_not_the_idle_one() {
+    // A client that connects and sends its first request later than the idle timeout, but
+    // within the header timeout, is served: an overloaded client (10,000 sessions from one
+    // load generator) may take seconds between its connect and its upgrade request, and 53 such
+    // clients got "Handshake not finished" when the idle timeout closed their connections.
+    let server = TestServer::builder()
+        .configure(|server, _| {
+            server.http_idle_timeout = Duration::from_millis(200);
+            server.http_header_timeout = Duration::from_secs(10);
+        })
+        .start()
+        .await;
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Written into a connection the server may already have closed: then the read below sees
+    // the close, not an answer.
+    let _ = client
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let answer = read_until_closed(&mut client, WAIT)
+        .await
+        .expect("the connection neither answered nor closed");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "the first request, within the header timeout, was refused: {text:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_request_waiting_for_a_busy_server_is_served_not_taken_for_idle() {
     // Under load a connection's task may not run for longer than the idle timeout while its
     // request waits in the socket. When it runs, it must read the request, not close the
