@@ -31,6 +31,17 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
     }
 }
 
+/// A server with these HTTP idle and header timeouts.
+async fn with_timeouts(idle: Duration, header: Duration) -> TestServer {
+    TestServer::builder()
+        .configure(move |server, _| {
+            server.http_idle_timeout = idle;
+            server.http_header_timeout = header;
+        })
+        .start()
+        .await
+}
+
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_closed() {
     let server = TestServer::builder()
@@ -55,13 +66,7 @@ async fn a_client_that_never_finishes_its_headers_is_closed() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
-    let server = TestServer::builder()
-        .configure(|server, _| {
-            server.http_idle_timeout = Duration::from_secs(1);
-            server.http_header_timeout = Duration::from_secs(60);
-        })
-        .start()
-        .await;
+    let server = with_timeouts(Duration::from_secs(1), Duration::from_secs(60)).await;
     let mut client = TcpStream::connect(server.addr).await.unwrap();
     client
         .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -80,13 +85,7 @@ async fn a_new_connection_has_the_header_timeout_for_its_first_request_not_the_i
     // within the header timeout, is served: an overloaded client (10,000 sessions from one
     // load generator) may take seconds between its connect and its upgrade request, and 53 such
     // clients got "Handshake not finished" when the idle timeout closed their connections.
-    let server = TestServer::builder()
-        .configure(|server, _| {
-            server.http_idle_timeout = Duration::from_millis(200);
-            server.http_header_timeout = Duration::from_secs(10);
-        })
-        .start()
-        .await;
+    let server = with_timeouts(Duration::from_millis(200), Duration::from_secs(10)).await;
     let mut client = TcpStream::connect(server.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     // Written into a connection the server may already have closed: then the read below sees
