@@ -31,6 +31,14 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
     }
 }
 
+/// What the server sent before it closed the connection, as text.
+async fn answer(client: &mut TcpStream) -> String {
+    let answer = read_until_closed(client, WAIT)
+        .await
+        .expect("the connection neither answered nor closed");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A server with these HTTP idle and header timeouts.
 async fn with_timeouts(idle: Duration, header: Duration) -> TestServer {
     TestServer::builder()
@@ -93,10 +101,7 @@ async fn a_new_connection_has_the_header_timeout_for_its_first_request_not_the_i
     let _ = client
         .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         .await;
-    let answer = read_until_closed(&mut client, WAIT)
-        .await
-        .expect("the connection neither answered nor closed");
-    let text = String::from_utf8_lossy(&answer);
+    let text = answer(&mut client).await;
     assert!(
         text.starts_with("HTTP/1.1 200"),
         "the first request, within the header timeout, was refused: {text:?}"
@@ -125,10 +130,7 @@ async fn a_request_waiting_for_a_busy_server_is_served_not_taken_for_idle() {
         // the server's runtime: blocking it starves every task of the server, as a saturated
         // runtime does).
         std::thread::sleep(Duration::from_millis(300));
-        let answer = read_until_closed(&mut client, WAIT)
-            .await
-            .expect("the connection neither answered nor closed");
-        let text = String::from_utf8_lossy(&answer);
+        let text = answer(&mut client).await;
         assert!(
             text.starts_with("HTTP/1.1 200"),
             "attempt {attempt}: the request was dropped: {text:?}"
