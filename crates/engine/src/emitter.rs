@@ -371,7 +371,7 @@ impl Emitter {
             .end_run(
                 &self.run.run_id,
                 event.seq - 1,
-                std::slice::from_ref(&terminal),
+                vec![terminal],
                 status,
                 agentwire_protocol::time::now(),
             )
@@ -487,7 +487,7 @@ async fn persist(
                 .end_run(
                     &run.run_id,
                     after_seq,
-                    &events,
+                    events,
                     status,
                     agentwire_protocol::time::now(),
                 )
@@ -598,7 +598,7 @@ mod tests {
             .end_run(
                 "r",
                 1,
-                &[],
+                vec![],
                 RunStatus::Failed,
                 agentwire_protocol::time::now(),
             )

@@ -126,7 +126,7 @@ pub(crate) async fn end_interrupted(
             .end_run(
                 &run.run_id,
                 after_seq,
-                &events,
+                events,
                 RunStatus::Failed,
                 agentwire_protocol::time::now(),
             )

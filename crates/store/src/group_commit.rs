@@ -48,25 +48,8 @@ pub(crate) struct PendingEvent {
 }
 
 impl PendingEvent {
-    /// Checks and converts one event.
-    pub(crate) fn new(
-        run_id: &str,
-        seq: u64,
-        event_type: &str,
-        payload: &str,
-    ) -> StoreResult<PendingEvent> {
-        PendingEvent::owned(
-            run_id,
-            NewEvent {
-                seq,
-                event_type: event_type.to_owned(),
-                payload: payload.to_owned(),
-            },
-        )
-    }
-
     /// Checks and converts one event, taking its text without copying it.
-    fn owned(run_id: &str, event: NewEvent) -> StoreResult<PendingEvent> {
+    pub(crate) fn new(run_id: &str, event: NewEvent) -> StoreResult<PendingEvent> {
         check_text("event type", &event.event_type)?;
         check_text("event payload", &event.payload)?;
         Ok(PendingEvent {
@@ -93,7 +76,7 @@ impl PendingEvent {
                 )));
             }
             let follows = !group.is_empty();
-            let mut pending = PendingEvent::owned(run_id, event)?;
+            let mut pending = PendingEvent::new(run_id, event)?;
             pending.follows = follows;
             group.push(pending);
         }
@@ -114,7 +97,7 @@ pub(crate) fn check_first_event(
                     event.seq
                 )));
             }
-            PendingEvent::owned(run_id, event)
+            PendingEvent::new(run_id, event)
         })
         .transpose()
 }
@@ -124,7 +107,7 @@ pub(crate) fn check_first_event(
 pub(crate) fn check_end_run(
     run_id: &str,
     after_seq: u64,
-    events: &[NewEvent],
+    events: Vec<NewEvent>,
     status: RunStatus,
 ) -> StoreResult<Vec<PendingEvent>> {
     if !status.is_terminal() {
@@ -134,7 +117,7 @@ pub(crate) fn check_end_run(
     }
     let mut expected = after_seq;
     events
-        .iter()
+        .into_iter()
         .map(|event| {
             expected = expected.checked_add(1).ok_or(StoreError::OutOfRange {
                 field: "seq",
@@ -147,7 +130,7 @@ pub(crate) fn check_end_run(
                     event.seq
                 )));
             }
-            PendingEvent::new(run_id, event.seq, &event.event_type, &event.payload)
+            PendingEvent::new(run_id, event)
         })
         .collect()
 }

@@ -227,7 +227,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         run_id: &str,
         after_seq: u64,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
         status: RunStatus,
         finished_at: DateTime<Utc>,
     ) -> StoreResult<EndRun>;

@@ -500,7 +500,7 @@ async fn two_sweepers_claim_a_dead_node_once(kind: Kind) {
                 .end_run(
                     &r.run_id,
                     r.last_seq,
-                    &[interrupted],
+                    vec![interrupted],
                     RunStatus::Failed,
                     at(9)
                 )
@@ -584,7 +584,7 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
     // The caller read an old log: nothing is written, and it learns where the log is.
     assert_eq!(
         store
-            .end_run("r1", 1, &closing(1), RunStatus::Failed, at(5))
+            .end_run("r1", 1, closing(1), RunStatus::Failed, at(5))
             .await
             .unwrap(),
         EndRun::Moved { last_seq: 2 }
@@ -596,26 +596,26 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
     // Arguments that contradict each other are refused before anything is written.
     assert!(matches!(
         store
-            .end_run("r1", 2, &closing(2), RunStatus::Running, at(5))
+            .end_run("r1", 2, closing(2), RunStatus::Running, at(5))
             .await,
         Err(StoreError::InvalidArgument(_))
     ));
     let mut gap = closing(2);
     gap[1].seq = 9;
     assert!(matches!(
-        store.end_run("r1", 2, &gap, RunStatus::Failed, at(5)).await,
+        store.end_run("r1", 2, gap, RunStatus::Failed, at(5)).await,
         Err(StoreError::InvalidArgument(_))
     ));
     assert!(matches!(
         store
-            .end_run("ghost", 0, &[], RunStatus::Failed, at(5))
+            .end_run("ghost", 0, vec![], RunStatus::Failed, at(5))
             .await,
         Err(StoreError::RunNotFound(_))
     ));
 
     assert_eq!(
         store
-            .end_run("r1", 2, &closing(2), RunStatus::Failed, at(5))
+            .end_run("r1", 2, closing(2), RunStatus::Failed, at(5))
             .await
             .unwrap(),
         EndRun::Ended
@@ -637,7 +637,7 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
     ));
     assert_eq!(
         store
-            .end_run("r1", 4, &closing(4), RunStatus::Failed, at(6))
+            .end_run("r1", 4, closing(4), RunStatus::Failed, at(6))
             .await
             .unwrap(),
         EndRun::AlreadyFinished {
@@ -655,7 +655,7 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
         .unwrap();
     assert_eq!(
         store
-            .end_run("r2", 1, &[], RunStatus::Completed, at(7))
+            .end_run("r2", 1, vec![], RunStatus::Completed, at(7))
             .await
             .unwrap(),
         EndRun::Ended
@@ -702,7 +702,7 @@ async fn an_executor_presumed_dead_never_writes_past_the_sweep(kind: Kind) {
                 payload: "sweeper".into(),
             };
             match sweeper
-                .end_run(&run_id, last, &[event], RunStatus::Failed, at(1))
+                .end_run(&run_id, last, vec![event], RunStatus::Failed, at(1))
                 .await
                 .unwrap()
             {

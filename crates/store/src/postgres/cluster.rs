@@ -96,7 +96,7 @@ pub(super) async fn end_run(
     timeout: Duration,
     run_id: &str,
     after_seq: u64,
-    events: &[NewEvent],
+    events: Vec<NewEvent>,
     status: RunStatus,
     finished_at: DateTime<Utc>,
 ) -> StoreResult<EndRun> {

@@ -577,7 +577,7 @@ impl Store for PostgresStore {
         &self,
         run_id: &str,
         after_seq: u64,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
         status: RunStatus,
         finished_at: DateTime<Utc>,
     ) -> StoreResult<EndRun> {

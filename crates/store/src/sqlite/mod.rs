@@ -543,7 +543,7 @@ impl Store for SqliteStore {
         &self,
         run_id: &str,
         after_seq: u64,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
         status: RunStatus,
         finished_at: DateTime<Utc>,
     ) -> StoreResult<EndRun> {
