@@ -87,8 +87,12 @@ impl RunContext {
         step_delay: Duration,
     ) -> Self {
         let scope = Scope::of_request(&input.params, &plan.question);
+        // The run's `agent_started` was stored with its admission and published
+        // (`Engine::start_run`): its events go on from it.
+        let mut emitter = Emitter::new(run.clone(), store, workshop.lanes.clone());
+        emitter.after_first(input.user_request.clone());
         Self {
-            emitter: Emitter::new(run.clone(), store, workshop.lanes.clone()),
+            emitter,
             run,
             workshop,
             next_tool_call: 1,
@@ -113,14 +117,8 @@ impl RunContext {
         self.emitter.emit(agent, kind, Lane::Ordinary)
     }
 
-    /// The run's first event, `agent_started`, was stored with its admission and published
-    /// (`Engine::start_run`): the run's events go on from it.
-    pub fn after_first(&mut self) {
-        self.emitter.after_first(self.input.user_request.clone());
-    }
-
-    /// Queues one of the run's first events (`agent_started`, the wait for an analysis slot):
-    /// it goes to the store ahead of other runs' events.
+    /// Queues one of the run's early events (the wait for an analysis slot): it goes to the
+    /// store ahead of other runs' events.
     pub fn emit_first(&mut self, agent: &str, kind: EventKind) -> RunResult {
         self.emitter.emit(agent, kind, Lane::First)
     }

@@ -109,7 +109,6 @@ impl Driver<'_> {
             plan,
             self.step_delay,
         );
-        ctx.after_first();
         let outcome = self.answer(&mut ctx).await;
 
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
