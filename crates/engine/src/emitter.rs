@@ -17,9 +17,11 @@
 //! transaction (`Store::end_run`), unless one of the above says not to write. Batching is the
 //! point: a run's ~30 events take a few commits, not one each.
 //!
-//! Two lanes into the store: a run's first events (`agent_started`, and the `progress` that says
-//! it waits in line) go straight to the store; every other event first waits until no run is
-//! being created (a new run's rows and first event go ahead of other runs' events) and takes room
+//! A run's first event, `agent_started`, is not written here: the store keeps it with the run's
+//! admission (`Engine::start_run`), and the emitter goes on from it ([`Emitter::after_first`]).
+//! Two lanes into the store: the `progress` that says a run waits in line goes straight to the
+//! store; every other event first waits until no run is being created (a new run's rows and
+//! first event go ahead of other runs' events) and takes room
 //! in [`WriteLanes`], which bounds how many bytes of ordinary events wait in the store's queue at
 //! once, so a new run's first event never waits behind a long queue of other runs' writes.
 //!
@@ -91,7 +93,8 @@ impl Drop for Starting {
 /// Which lane an event takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lane {
-    /// The run's first events: they must reach the client at once.
+    /// A run's early events (the wait for an analysis slot): they must reach the client at
+    /// once.
     First,
     Ordinary,
 }
@@ -167,8 +170,8 @@ pub(crate) struct Emitter {
     queue: Option<mpsc::UnboundedSender<Pending>>,
     persister: Option<JoinHandle<Ending>>,
     failure: FailureCell,
-    /// The run's question, once `agent_started` has stated it: the log stores it only in the
-    /// run's row.
+    /// The run's question, which `agent_started` stated ([`Emitter::after_first`]): the log
+    /// stores it only in the run's row.
     question: Option<String>,
 }
 
@@ -234,9 +237,6 @@ impl Emitter {
             return Err(failure.stop());
         }
         let mut event = self.next_event(agent, kind);
-        if let EventKind::AgentStarted { user_request, .. } = &event.kind {
-            self.question = Some(user_request.clone());
-        }
         let (frame, stored) = self.encode(&mut event);
         let pending = Pending {
             frame,
@@ -361,11 +361,7 @@ impl Emitter {
         status: RunStatus,
     ) -> Result<EndRun, StoreError> {
         let (frame, stored) = self.encode(event);
-        let terminal = NewEvent {
-            seq: event.seq,
-            event_type: event.kind.type_name().to_owned(),
-            payload: stored.unwrap_or_else(|| frame.as_str().to_owned()),
-        };
+        let terminal = log_entry(&frame, event.kind.type_name(), stored);
         let ended = self
             .store
             .end_run(
@@ -413,6 +409,16 @@ pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFram
     let text = crate::frame::text(event);
     let stored = question.and_then(|question| crate::logged::stored_form(event, question));
     (EventFrame::of_text(event, text), stored)
+}
+
+/// What the log gets for a frame: its stored form (moved in), or else a copy of the frame's
+/// text, made only now, as it is written.
+pub(crate) fn log_entry(frame: &EventFrame, event_type: &str, stored: Option<String>) -> NewEvent {
+    NewEvent {
+        seq: frame.seq(),
+        event_type: event_type.to_owned(),
+        payload: stored.unwrap_or_else(|| frame.as_str().to_owned()),
+    }
 }
 
 /// Most of a run's queued events written by one append: enough that a run's events take a
@@ -466,17 +472,9 @@ async fn persist(
                 lanes.ordinary.acquire_many(kib).await.ok()
             }
         };
-        // The stored forms move into the append; a frame stored as sent is copied now.
         let events: Vec<NewEvent> = batch
             .iter_mut()
-            .map(|p| NewEvent {
-                seq: p.frame.seq(),
-                event_type: p.type_name.to_owned(),
-                payload: p
-                    .stored
-                    .take()
-                    .unwrap_or_else(|| p.frame.as_str().to_owned()),
-            })
+            .map(|p| log_entry(&p.frame, p.type_name, p.stored.take()))
             .collect();
         if let Some(status) = batch.last().and_then(|p| p.end) {
             // The terminal event, with whatever came just before it: one transaction with the

@@ -29,7 +29,7 @@ use crate::tenant::Tenants;
 use agentwire_analytics::{PriceTable, UsageRecord};
 use agentwire_protocol::{AgentKind, RunEvent, StartRun};
 use agentwire_store::{
-    Admission, Backend, NewEvent, RunCursor, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord,
+    Admission, Backend, RunCursor, RunRecord, RunStatus, Store, StoredEvent, ThreadRecord,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -436,11 +436,7 @@ impl Engine {
         let (plan, mut started) = crate::driver::plan(&inner.tenants, &run, &request);
         let (first_frame, stored) =
             crate::emitter::encode(&mut started, Some(&request.user_request));
-        let first = NewEvent {
-            seq: started.seq,
-            event_type: started.kind.type_name().to_owned(),
-            payload: stored.unwrap_or_else(|| first_frame.as_str().to_owned()),
-        };
+        let first = crate::emitter::log_entry(&first_frame, started.kind.type_name(), stored);
         let record = RunRecord {
             run_id: run_id.clone(),
             thread_id: thread_id.clone(),
