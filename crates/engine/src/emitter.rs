@@ -564,6 +564,13 @@ mod tests {
         store
     }
 
+    /// A run (of user `u` in tenant `acme`) and its emitter over `store`.
+    fn emitter_for(run_id: &str, store: &Arc<dyn Store>) -> (Arc<RunShared>, Emitter) {
+        let run = RunShared::new(run_id.into(), "t".into(), "u".into(), "acme".into());
+        let emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        (run, emitter)
+    }
+
     fn completed() -> EventKind {
         EventKind::AgentCompleted {
             response: "the answer".into(),
@@ -585,8 +592,7 @@ mod tests {
     async fn a_run_ended_elsewhere_stops_writing_and_hands_over() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_run(&dir).await;
-        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
-        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        let (run, mut emitter) = emitter_for("r", &store);
         emitter.emit("data", thinking(), Lane::First).unwrap();
         // Wait for seq 1 to be published, then another node ends the run.
         while run.published_seq() < 1 {
@@ -629,8 +635,7 @@ mod tests {
     async fn a_run_ends_with_all_its_events_in_order_and_its_status() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_run(&dir).await;
-        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
-        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        let (run, mut emitter) = emitter_for("r", &store);
         for _ in 0..200 {
             emitter.emit("data", thinking(), Lane::Ordinary).unwrap();
         }
@@ -659,8 +664,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_run(&dir).await;
         // No such run in the store: its end_run is refused (RunNotFound).
-        let run = RunShared::new("ghost".into(), "t".into(), "u".into(), "acme".into());
-        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        let (run, mut emitter) = emitter_for("ghost", &store);
         let recorded = emitter
             .finish("data", completed(), RunStatus::Completed)
             .await;
@@ -698,13 +702,12 @@ mod tests {
     async fn a_refused_write_fails_the_run_with_a_correlation_id_and_never_ends_it_twice() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_run(&dir).await;
-        let run = RunShared::new("r".into(), "t".into(), "u".into(), "acme".into());
         // seq 1 is taken already: the emitter's first write is a duplicate.
         store
             .append_event("r", 1, "agent_thinking", "{}")
             .await
             .unwrap();
-        let mut emitter = Emitter::new(run.clone(), store.clone(), WriteLanes::new());
+        let (run, mut emitter) = emitter_for("r", &store);
         emitter.emit("data", thinking(), Lane::First).unwrap();
         let stop = loop {
             tokio::task::yield_now().await;
