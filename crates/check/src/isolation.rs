@@ -13,7 +13,9 @@
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
+
+use memchr::memmem;
 
 /// The prefix of every canary.
 pub const CANARY_PREFIX: &str = "cnry";
@@ -155,8 +157,15 @@ fn collect_canaries(value: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Collects the canaries in `text`. Called for every key and string of every frame, most of
+/// them short: the searcher is built once, and a text too short to hold a canary is not searched.
 fn find_in(text: &str, out: &mut Vec<String>) {
-    for (at, _) in text.match_indices(CANARY_PREFIX) {
+    static PREFIX: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(CANARY_PREFIX));
+    if text.len() < CANARY_PREFIX.len() + CANARY_HEX {
+        return;
+    }
+    for at in PREFIX.find_iter(text.as_bytes()) {
         let start = at + CANARY_PREFIX.len();
         let Some(hex) = text.get(start..start + CANARY_HEX) else {
             continue;
@@ -207,6 +216,14 @@ mod tests {
         assert_eq!(a.len(), CANARY_PREFIX.len() + CANARY_HEX);
         let mut found = Vec::new();
         find_in(&format!("x{a}y{b}"), &mut found);
-        assert_eq!(found, vec![a, b]);
+        assert_eq!(found, vec![a.clone(), b]);
+        // A canary that is the whole string, or a key, is found; one cut short is not.
+        let mut alone = Vec::new();
+        find_in(&a, &mut alone);
+        find_in(&a[..a.len() - 1], &mut alone);
+        assert_eq!(alone, vec![a.clone()]);
+        let mut keyed = Vec::new();
+        collect_canaries(&json!({ a.clone(): 1 }), &mut keyed);
+        assert_eq!(keyed, vec![a]);
     }
 }

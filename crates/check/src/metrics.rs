@@ -14,6 +14,7 @@
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Which kind of metric a name is.
@@ -136,14 +137,25 @@ pub type Tags = Vec<(String, String)>;
 const SCALE: f64 = 1000.0;
 
 /// A trend's values: exact count, sum, min and max, and a histogram for percentiles.
+///
+/// The first few values wait in a short list and go into a histogram only when there are more
+/// or the trend is merged into one that has it: `load` keeps one set of trends per session and
+/// merges them at its end, and building a histogram (zeroed counts, grown as values arrive) for
+/// the two or three values of each of thousands of sessions was a tenth of its CPU. Percentiles
+/// are the same either way: every value is counted in a histogram before one is read.
 #[derive(Debug, Clone)]
 pub struct Trend {
     count: u64,
     sum: f64,
     min: f64,
     max: f64,
-    histogram: Histogram<u64>,
+    /// Scaled values not yet in `histogram`, at most [`PENDING_MOST`].
+    pending: Vec<u64>,
+    histogram: Option<Histogram<u64>>,
 }
+
+/// Values a trend keeps before it builds its histogram.
+const PENDING_MOST: usize = 64;
 
 impl Default for Trend {
     fn default() -> Self {
@@ -152,7 +164,8 @@ impl Default for Trend {
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            histogram: new_histogram(),
+            pending: Vec::new(),
+            histogram: None,
         }
     }
 }
@@ -162,6 +175,17 @@ impl Default for Trend {
 fn new_histogram() -> Histogram<u64> {
     // `Histogram::new` fails only for more than 5 significant digits; 3 is a constant.
     Histogram::new(3).expect("3 significant digits are within hdrhistogram's 0..=5")
+}
+
+/// Counts scaled values in `histogram`.
+fn count_in(histogram: &mut Histogram<u64>, values: impl IntoIterator<Item = u64>) {
+    for value in values {
+        // `record` grows the auto-resizing histogram; only a value past what it can ever track
+        // (beyond u64 after scaling) falls back to its top bucket.
+        if histogram.record(value).is_err() {
+            histogram.saturating_record(value);
+        }
+    }
 }
 
 impl Trend {
@@ -174,11 +198,27 @@ impl Trend {
         self.sum += value;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-        let scaled = (value.max(0.0) * SCALE).round();
-        // `record` grows the auto-resizing histogram; only a value past what it can ever track
-        // (beyond u64 after scaling) falls back to its top bucket.
-        if self.histogram.record(scaled as u64).is_err() {
-            self.histogram.saturating_record(scaled as u64);
+        self.pending.push((value.max(0.0) * SCALE).round() as u64);
+        self.settle_if_long();
+    }
+
+    /// Moves the waiting values into the histogram once there are too many to keep waiting.
+    fn settle_if_long(&mut self) {
+        if self.pending.len() >= PENDING_MOST {
+            let histogram = self.histogram.get_or_insert_with(new_histogram);
+            count_in(histogram, self.pending.drain(..));
+        }
+    }
+
+    /// The histogram of every value recorded (built for the call when some still wait).
+    fn settled(&self) -> Cow<'_, Histogram<u64>> {
+        match &self.histogram {
+            Some(histogram) if self.pending.is_empty() => Cow::Borrowed(histogram),
+            _ => {
+                let mut histogram = self.histogram.clone().unwrap_or_else(new_histogram);
+                count_in(&mut histogram, self.pending.iter().copied());
+                Cow::Owned(histogram)
+            }
         }
     }
 
@@ -200,16 +240,17 @@ impl Trend {
 
     /// The `p`-th percentile (0..=100), to the histogram's precision; the max for 100.
     pub fn percentile(&self, p: f64) -> Option<f64> {
+        self.percentile_in(&self.settled(), p)
+    }
+
+    fn percentile_in(&self, histogram: &Histogram<u64>, p: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
         if p >= 100.0 {
             return self.max();
         }
-        let value = self
-            .histogram
-            .value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64
-            / SCALE;
+        let value = histogram.value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64 / SCALE;
         // The histogram's bucket edge can sit a hair outside the exact range.
         Some(value.clamp(self.min, self.max))
     }
@@ -223,21 +264,26 @@ impl Trend {
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        // Both histograms auto-resize, so adding cannot run out of range.
-        let _ = self.histogram.add(&other.histogram);
+        if let Some(theirs) = &other.histogram {
+            // Both histograms auto-resize, so adding cannot run out of range.
+            let _ = self.histogram.get_or_insert_with(new_histogram).add(theirs);
+        }
+        self.pending.extend_from_slice(&other.pending);
+        self.settle_if_long();
     }
 
     /// The usual summary: count, mean, min, p50, p90, p99, p99.9, max.
     pub fn summary(&self) -> TrendSummary {
+        let histogram = self.settled();
         TrendSummary {
             count: self.count,
             mean: self.mean(),
             min: self.min(),
-            p50: self.percentile(50.0),
-            p90: self.percentile(90.0),
-            p95: self.percentile(95.0),
-            p99: self.percentile(99.0),
-            p999: self.percentile(99.9),
+            p50: self.percentile_in(&histogram, 50.0),
+            p90: self.percentile_in(&histogram, 90.0),
+            p95: self.percentile_in(&histogram, 95.0),
+            p99: self.percentile_in(&histogram, 99.0),
+            p999: self.percentile_in(&histogram, 99.9),
             max: self.max(),
         }
     }
@@ -466,6 +512,38 @@ mod tests {
         assert!((p50 - 50.0).abs() <= 1.0, "{p50}");
         let p99 = merged.percentile(99.0).unwrap();
         assert!((p99 - 99.0).abs() <= 1.0, "{p99}");
+    }
+
+    #[test]
+    fn percentiles_do_not_depend_on_how_values_were_split_and_merged() {
+        // One trend fed every value, and the same values spread over "sessions" of 1 to 130
+        // values (some below the waiting list's length, some past it) merged in turn.
+        let values: Vec<f64> = (0..5_000u64)
+            .map(|i| (i.wrapping_mul(7_919) % 10_007) as f64 / 7.0)
+            .collect();
+        let mut whole = Trend::default();
+        values.iter().for_each(|v| whole.record(*v));
+        let mut merged = Trend::default();
+        let mut rest = values.as_slice();
+        let mut size = 1;
+        while !rest.is_empty() {
+            let (session, tail) = rest.split_at(size.min(rest.len()));
+            let mut local = Trend::default();
+            session.iter().for_each(|v| local.record(*v));
+            merged.merge(&local);
+            rest = tail;
+            size = size % 130 + 17;
+        }
+        assert_eq!(merged.count(), whole.count());
+        for p in [0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0] {
+            assert_eq!(merged.percentile(p), whole.percentile(p), "p{p}");
+        }
+        let (a, b) = (merged.summary(), whole.summary());
+        assert_eq!((a.p50, a.p99, a.p999), (b.p50, b.p99, b.p999));
+        // A trend of three values, never merged, answers from them.
+        let mut few = Trend::default();
+        [3.0, 1.0, 2.0].iter().for_each(|v| few.record(*v));
+        assert_eq!(few.percentile(50.0), Some(2.0));
     }
 
     #[test]

@@ -30,8 +30,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -41,6 +41,14 @@ mod runs;
 pub use runs::{Accepted, RunTranscript, start_agent_message};
 
 use reading::Queued;
+
+/// What each client socket asks of tungstenite. Its default read buffer (128 KiB) is zeroed
+/// before every read from the socket: `load` opens thousands of sessions on the cores it
+/// measures, and that zeroing and the pages under it were a third of its CPU. The buffer
+/// still grows to hold a whole frame of any size.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(16 * 1024)
+}
 
 /// How long [`Session::close`] waits for the server's side of the closing handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -328,7 +336,12 @@ impl Session {
         };
         let upgrade = tokio::time::timeout_at(
             deadline,
-            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)),
+            tokio_tungstenite::connect_async_tls_with_config(
+                request,
+                Some(socket_config()),
+                false,
+                Some(connector),
+            ),
         );
         let (ws, response) = match upgrade.await {
             Err(_) => {
