@@ -35,7 +35,10 @@ impl EventSink for SqliteEventSink {
         let written = self
             .writes
             // A batch of more than one statement has its own savepoint (`write_batch`).
-            .run_atomic(move |conn| Box::pin(async move { Ok(write_on(conn, &batch).await) }))
+            .run_atomic(move |conn| {
+                let batch = Arc::clone(&batch);
+                Box::pin(async move { Ok(write_on(conn, &batch).await) })
+            })
             .await;
         written.unwrap_or_else(|failed| (0..events).map(|_| Err(repeat(&failed))).collect())
     }

@@ -447,11 +447,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Admission> {
         cluster::check_admission(run, node_id)?;
         let first = check_first_event(&run.run_id, first)?;
-        let (run, node_id) = (run.clone(), node_id.to_owned());
+        let admission = Arc::new((run.clone(), node_id.to_owned(), first));
         self.writes
             .run(move |conn| {
+                let admission = Arc::clone(&admission);
                 Box::pin(async move {
-                    cluster::admit_on(conn, &run, &node_id, max_in_flight, first.as_ref()).await
+                    let (run, node_id, first) = &*admission;
+                    cluster::admit_on(conn, run, node_id, max_in_flight, first.as_ref()).await
                 })
             })
             .await
@@ -463,10 +465,11 @@ impl Store for SqliteStore {
         status: RunStatus,
         finished_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        let run_id = run_id.to_owned();
+        let run_id: Arc<str> = Arc::from(run_id);
         self.writes
             // One UPDATE; what follows it only reads.
             .run_atomic(move |conn| {
+                let run_id = Arc::clone(&run_id);
                 Box::pin(async move { set_status_on(conn, &run_id, status, finished_at).await })
             })
             .await
@@ -549,12 +552,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<EndRun> {
         let pending = crate::group_commit::check_end_run(run_id, after_seq, events, status)?;
         let last = pending.last().map(|event| event.seq);
-        let id = run_id.to_owned();
+        let ending = Arc::new((run_id.to_owned(), pending));
         let ended = self
             .writes
             .run(move |conn| {
+                let ending = Arc::clone(&ending);
                 Box::pin(async move {
-                    cluster::end_on(conn, &id, after_seq, &pending, status, finished_at).await
+                    let (id, pending) = &*ending;
+                    cluster::end_on(conn, id, after_seq, pending, status, finished_at).await
                 })
             })
             .await?;

@@ -4,10 +4,17 @@
 //! With `synchronous=FULL` every commit is an fsync, and SQLite has one writer: committing each
 //! run's admission and end alone caps the server at one run per two fsyncs, whatever the CPU.
 //! So these writes are jobs for one task that takes whatever jobs are waiting (up to
-//! [`MOST_JOBS_PER_COMMIT`]) and runs them in one `BEGIN IMMEDIATE` transaction, each under its
-//! own savepoint, then commits once and only then answers each caller. Writes that are long or
-//! rare (usage uploads, retention, node registration) keep using the writer connection directly
-//! and simply take turns with the batches.
+//! [`MOST_JOBS_PER_COMMIT`]) and runs them in one `BEGIN IMMEDIATE` transaction, then commits
+//! once and only then answers each caller. Writes that are long or rare (usage uploads,
+//! retention, node registration) keep using the writer connection directly and simply take
+//! turns with the batches.
+//!
+//! A job of several statements must not leave half its writes behind when it fails, so it
+//! would need a savepoint of its own; but every statement is a round trip to sqlx's SQLite
+//! thread, and a savepoint costs two of them for a failure that almost never happens. So a
+//! batch first runs without savepoints; only if a job that needs one fails is the whole
+//! transaction rolled back and the batch run again, each such job under its own savepoint.
+//! Jobs are therefore run more than once, and must depend on nothing but the database.
 //!
 //! This module must not answer a job before the commit that holds its writes, nor let one job's
 //! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
@@ -28,7 +35,8 @@ const QUEUE_CAPACITY: usize = 4 * MOST_JOBS_PER_COMMIT;
 /// One caller's write, run inside the batch's transaction; answered after the commit.
 trait Job: Send {
     /// Runs the write on the connection (inside a savepoint or the transaction itself) and
-    /// keeps its outcome; false when it failed and its writes must be rolled back.
+    /// keeps its outcome, replacing the one of an earlier attempt; false when it failed and
+    /// its writes must be rolled back.
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
 
     /// Whether a failure could leave some of its writes behind: then it runs under a
@@ -41,7 +49,7 @@ trait Job: Send {
 }
 
 struct Pending<T, F> {
-    work: Option<F>,
+    work: F,
     savepoint: bool,
     outcome: Option<StoreResult<T>>,
     done: oneshot::Sender<StoreResult<T>>,
@@ -50,14 +58,11 @@ struct Pending<T, F> {
 impl<T, F> Job for Pending<T, F>
 where
     T: Send,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send,
+    F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send,
 {
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
-            let Some(work) = self.work.take() else {
-                return false;
-            };
-            let outcome = work(conn).await;
+            let outcome = (self.work)(conn).await;
             let ok = outcome.is_ok();
             self.outcome = Some(outcome);
             ok
@@ -104,13 +109,13 @@ impl Writes {
 
     /// Runs `work` in the next batch and returns its outcome once that batch has committed.
     /// `work` must not begin or end a transaction of its own (nested `begin` is a savepoint,
-    /// which is fine): an error it returns rolls back what it wrote, and only that.
+    /// which is fine): an error it returns rolls back what it wrote, and only that. It may be
+    /// called again after such a rollback (see the module's doc), so it must not consume what
+    /// it writes.
     pub(super) async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         self.queue(work, true).await
     }
@@ -120,9 +125,7 @@ impl Writes {
     pub(super) async fn run_atomic<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         self.queue(work, false).await
     }
@@ -130,13 +133,11 @@ impl Writes {
     async fn queue<T, F>(&self, work: F, savepoint: bool) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         let (done, answer) = oneshot::channel();
         let job = Box::new(Pending {
-            work: Some(work),
+            work,
             savepoint,
             outcome: None,
             done,
@@ -185,6 +186,13 @@ async fn commit(
             }
             return Ok(());
         }
+        if run_all(&mut tx, &mut batch).await {
+            tx.commit().await?;
+            return Ok(());
+        }
+        // A job left writes it must not keep: start again, with its savepoints this time.
+        tx.rollback().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         for job in &mut batch {
             if !job.needs_savepoint() {
                 // Its failure wrote nothing (or undid itself): nothing to roll back.
@@ -205,10 +213,23 @@ async fn commit(
     (batch, outcome.err())
 }
 
+/// Runs every job without savepoints, stopping at the first that failed and needs one: false
+/// then, and the transaction holds that job's partial writes.
+async fn run_all(tx: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> bool {
+    for job in batch {
+        if !job.run(&mut *tx).await && job.needs_savepoint() {
+            return false;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sqlx::sqlite::SqlitePoolOptions;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     async fn writer() -> (tempfile::TempDir, SqlitePool) {
         let dir = tempfile::tempdir().unwrap();
@@ -227,7 +248,7 @@ mod tests {
 
     fn insert(
         key: &'static str,
-    ) -> impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
+    ) -> impl for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
     {
         move |conn| {
             Box::pin(async move {
@@ -276,6 +297,52 @@ mod tests {
         assert!(b2.is_err() && b3.is_err(), "a duplicate key is refused");
         assert!(matches!(c, Err(StoreError::InvalidArgument(_))));
         assert_eq!(keys(&pool).await, ["a", "b", "d"]);
+    }
+
+    /// `insert(key)` that counts how often it was run.
+    fn counted(
+        key: &'static str,
+        runs: &Arc<AtomicUsize>,
+    ) -> impl for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
+    {
+        let (runs, insert) = (Arc::clone(runs), insert(key));
+        move |conn| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            insert(conn)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_run_again_with_savepoints_only_when_a_job_that_needs_one_fails() {
+        let (_dir, pool) = writer().await;
+        let writes = Writes::spawn(pool.clone());
+        let runs = Arc::new(AtomicUsize::new(0));
+        // Nothing fails: each job runs once.
+        let (a, b) = tokio::join!(
+            writes.run(counted("a", &runs)),
+            writes.run(counted("b", &runs))
+        );
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        // A job of several statements fails: the batch is rolled back and run again, and what
+        // the first attempt wrote is not kept twice (the keys are unique).
+        let (c, failed, d) = tokio::join!(
+            writes.run(counted("c", &runs)),
+            writes.run(failing),
+            writes.run(counted("d", &runs))
+        );
+        assert!(c.is_ok() && d.is_ok());
+        assert!(failed.is_err());
+        // c ran in both attempts; d only in the second (the first stopped at the failure).
+        assert_eq!(runs.load(Ordering::SeqCst), 2 + 3);
+        assert_eq!(keys(&pool).await, ["a", "b", "c", "d"]);
+        // A failed one-statement job wrote nothing: no second attempt.
+        let (e, duplicate) = tokio::join!(
+            writes.run(counted("e", &runs)),
+            writes.run_atomic(insert("a"))
+        );
+        assert!(e.is_ok() && duplicate.is_err());
+        assert_eq!(runs.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]
