@@ -102,8 +102,7 @@ pub(crate) enum Lane {
 struct Pending {
     frame: EventFrame,
     /// What the log stores when it is not the frame's text (`logged.rs`: the question left
-    /// out). A frame stored as sent is copied for the store only when its batch is written: a
-    /// copy made earlier would double the memory of every event waiting for the writer.
+    /// out). A frame stored as sent is not copied: the store shares the frame's text.
     stored: Option<String>,
     type_name: &'static str,
     lane: Lane,
@@ -411,13 +410,13 @@ pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFram
     (EventFrame::of_text(event, text), stored)
 }
 
-/// What the log gets for a frame: its stored form (moved in), or else a copy of the frame's
-/// text, made only now, as it is written.
+/// What the log gets for a frame: its stored form (moved in), or else the frame's own text,
+/// shared.
 pub(crate) fn log_entry(frame: &EventFrame, event_type: &str, stored: Option<String>) -> NewEvent {
     NewEvent {
         seq: frame.seq(),
         event_type: event_type.to_owned(),
-        payload: stored.unwrap_or_else(|| frame.as_str().to_owned()),
+        payload: stored.map_or_else(|| frame.text(), Arc::from),
     }
 }
 

@@ -6,6 +6,7 @@
 use agentwire_protocol::{RunEvent, ServerFrame};
 use bytes::Bytes;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// One run event as it goes on the wire: the frame's JSON text, serialized once and shared (a
 /// clone is a reference count) by the store, the run's log and every socket that sends it.
@@ -13,7 +14,16 @@ use serde::Deserialize;
 pub struct EventFrame {
     seq: u64,
     terminal: bool,
-    json: Bytes,
+    json: Arc<str>,
+}
+
+/// A frame's text as the bytes a socket sends, without a copy.
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// Just the `type` of a stored frame.
@@ -34,7 +44,7 @@ impl EventFrame {
         EventFrame {
             seq: event.seq,
             terminal: event.kind.is_terminal(),
-            json: Bytes::from(text),
+            json: Arc::from(text),
         }
     }
 
@@ -49,7 +59,7 @@ impl EventFrame {
         EventFrame {
             seq,
             terminal,
-            json: Bytes::from(payload),
+            json: Arc::from(payload),
         }
     }
 
@@ -74,18 +84,22 @@ impl EventFrame {
 
     /// The frame's JSON text.
     pub fn as_str(&self) -> &str {
-        // Built from a String or serde_json output, so always UTF-8.
-        std::str::from_utf8(&self.json).unwrap_or_default()
+        &self.json
+    }
+
+    /// The frame's JSON text, shared (no copy): what the event log stores.
+    pub fn text(&self) -> Arc<str> {
+        Arc::clone(&self.json)
     }
 
     /// The frame's JSON text as shared bytes (no copy).
     pub fn bytes(&self) -> Bytes {
-        self.json.clone()
+        Bytes::from_owner(SharedText(Arc::clone(&self.json)))
     }
 
     /// Reads the event back. `None` only for a frame that is not a run event (a corrupt log).
     pub fn decode(&self) -> Option<RunEvent> {
-        match serde_json::from_slice::<ServerFrame>(&self.json) {
+        match serde_json::from_str::<ServerFrame>(&self.json) {
             Ok(ServerFrame::Event(event)) => Some(event),
             _ => None,
         }

@@ -188,7 +188,7 @@ fn closing_events(
             NewEvent {
                 seq,
                 event_type,
-                payload: frame.to_json(),
+                payload: frame.to_json().into(),
             }
         })
         .collect()

@@ -338,5 +338,10 @@ mod tests {
         assert_eq!(stored, f);
         let done = frame(&run, 4, EventKind::AgentCancelled { reason: "r".into() });
         assert!(EventFrame::stored(4, done.as_str().to_owned()).is_terminal());
+        // The socket's bytes and the event log's entry are the frame's own text, not copies.
+        assert_eq!(f.bytes().as_ptr(), f.as_str().as_ptr());
+        let entry = crate::emitter::log_entry(&f, "agent_thinking", None);
+        assert_eq!(entry.payload.as_ptr(), f.as_str().as_ptr());
+        assert_eq!(&*entry.payload, f.as_str());
     }
 }

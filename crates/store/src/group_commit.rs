@@ -38,7 +38,7 @@ pub(crate) struct PendingEvent {
     /// `seq` as stored.
     pub seq_db: i64,
     pub event_type: String,
-    pub payload: String,
+    pub payload: Arc<str>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// The previous event of the batch is this run's previous event, appended by the same call:

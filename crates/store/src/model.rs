@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -117,8 +118,9 @@ pub struct NewEvent {
     pub seq: u64,
     /// The event's `type`, e.g. `agent_error`.
     pub event_type: String,
-    /// The JSON frame text exactly as it will be sent.
-    pub payload: String,
+    /// The JSON frame text exactly as it will be sent, shared: the engine's frame and the store's
+    /// pending write hold the same text, not a copy each.
+    pub payload: Arc<str>,
 }
 
 /// Where a page of a thread's runs ended: give it back to [`crate::Store::list_thread_runs`]

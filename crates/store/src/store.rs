@@ -300,7 +300,7 @@ pub trait Store: Send + Sync + 'static {
         let event = NewEvent {
             seq,
             event_type: event_type.to_owned(),
-            payload: payload.to_owned(),
+            payload: payload.into(),
         };
         self.append_events(run_id, vec![event])
             .await

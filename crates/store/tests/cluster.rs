@@ -104,7 +104,7 @@ fn first_event(seq: u64) -> NewEvent {
     NewEvent {
         seq,
         event_type: "agent_started".into(),
-        payload: format!(r#"{{"type":"agent_started","seq":{seq}}}"#),
+        payload: format!(r#"{{"type":"agent_started","seq":{seq}}}"#).into(),
     }
 }
 
@@ -129,7 +129,7 @@ async fn admission_stores_the_first_event_only_with_the_run(kind: Kind) {
     // Stored in the admission's commit: readable at once, and the run's log goes on from it.
     let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(seqs(&events), [1]);
-    assert_eq!(events[0].payload, first_event(1).payload);
+    assert_eq!(*events[0].payload, *first_event(1).payload);
     assert_eq!(store.get_run("r1").await.unwrap().unwrap().last_seq, 1);
     store
         .append_event("r1", 2, "agent_thinking", "{}")

@@ -1022,7 +1022,7 @@ fn events(from: u64, to: u64) -> Vec<NewEvent> {
         .map(|seq| NewEvent {
             seq,
             event_type: "progress".into(),
-            payload: format!("#{seq}"),
+            payload: format!("#{seq}").into(),
         })
         .collect()
 }

@@ -144,7 +144,7 @@ async fn insert_run_events(
     }
     let seqs: Vec<i64> = pending.iter().map(|e| e.seq_db).collect();
     let types: Vec<&str> = pending.iter().map(|e| e.event_type.as_str()).collect();
-    let payloads: Vec<&str> = pending.iter().map(|e| e.payload.as_str()).collect();
+    let payloads: Vec<&str> = pending.iter().map(|e| &*e.payload).collect();
     let created: Vec<i64> = pending.iter().map(|e| e.created_at).collect();
     sqlx::query(
         "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \

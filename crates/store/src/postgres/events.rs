@@ -121,7 +121,7 @@ async fn write_batch(pool: &PgPool, batch: &[PendingEvent]) -> StoreResult<Vec<S
     let run_ids: Vec<&str> = batch.iter().map(|e| e.run_id.as_str()).collect();
     let seqs: Vec<i64> = batch.iter().map(|e| e.seq_db).collect();
     let types: Vec<&str> = batch.iter().map(|e| e.event_type.as_str()).collect();
-    let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
+    let payloads: Vec<&str> = batch.iter().map(|e| &*e.payload).collect();
     let created: Vec<i64> = batch.iter().map(|e| e.created_at).collect();
     let rows = sqlx::query(INSERT_EVENTS_SQL)
         .bind(&run_ids)

@@ -192,7 +192,7 @@ async fn insert_rows(
             .bind(event.run_id.as_str())
             .bind(event.seq_db)
             .bind(event.event_type.as_str())
-            .bind(event.payload.as_str())
+            .bind(&*event.payload)
             .bind(event.created_at);
     }
     for row in query.fetch_all(&mut *conn).await? {
