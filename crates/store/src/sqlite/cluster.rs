@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::events::insert_all;
-use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
+use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
 use crate::group_commit::PendingEvent;
 use crate::notice::NoticeHub;
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
@@ -40,6 +40,10 @@ pub(super) fn check_admission(run: &RunRecord, node_id: &str) -> StoreResult<()>
 
 /// `admit_run` on the writer connection, inside the caller's transaction (see `writes`), with
 /// its first event checked (`check_first_event`).
+///
+/// The run is inserted only if it may be (its thread has no run in flight and its user fewer
+/// than `max_in_flight`), in one statement: an admitted run, the common case, costs no read
+/// of its own; a refused one is explained by a second statement.
 pub(super) async fn admit_on(
     tx: &mut SqliteConnection,
     run: &RunRecord,
@@ -47,26 +51,37 @@ pub(super) async fn admit_on(
     max_in_flight: u32,
     first: Option<&PendingEvent>,
 ) -> StoreResult<Admission> {
-    let row = sqlx::query(
-        "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
-         WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('accepted', 'running')",
-    )
-    .bind(run.tenant_id.as_str())
-    .bind(run.user_id.as_str())
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO runs (",
+        run_columns!(),
+        ", node_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
+             AND thread_id = ?2 AND status IN ('accepted', 'running')) \
+         AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
+             AND status IN ('accepted', 'running')) < ?12"
+    ))
+    .bind(run.run_id.as_str())
     .bind(run.thread_id.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    let active = db_to_u64("runs in flight", row.try_get(0)?)?;
-    if let Some(run_id) = row.try_get::<Option<String>, _>(1)? {
-        return Ok(Admission::Conflict { run_id });
+    .bind(run.user_id.as_str())
+    .bind(run.tenant_id.as_str())
+    .bind(run.agent.as_str())
+    .bind(run.user_request.as_str())
+    .bind(run.status.as_str())
+    .bind(time_to_db(run.created_at))
+    .bind(run.finished_at.map(time_to_db))
+    .bind(u64_to_db("last_seq", run.last_seq)?)
+    .bind(node_id)
+    .bind(i64::from(max_in_flight))
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == 0 => return refusal(tx, run, max_in_flight).await,
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(StoreError::DuplicateRun(run.run_id.clone()));
+        }
+        Err(e) => return Err(e.into()),
     }
-    if active >= u64::from(max_in_flight) {
-        return Ok(Admission::TooMany {
-            active,
-            limit: max_in_flight,
-        });
-    }
-    super::insert_run(&mut *tx, run, Some(node_id)).await?;
     super::upsert_thread(
         &mut *tx,
         &run.user_id,
@@ -81,8 +96,37 @@ pub(super) async fn admit_on(
     Ok(Admission::Admitted)
 }
 
+/// Why `admit_on` did not insert the run: its thread's run in flight, or its user's limit.
+async fn refusal(
+    tx: &mut SqliteConnection,
+    run: &RunRecord,
+    max_in_flight: u32,
+) -> StoreResult<Admission> {
+    let row = sqlx::query(
+        "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
+         WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('accepted', 'running')",
+    )
+    .bind(run.tenant_id.as_str())
+    .bind(run.user_id.as_str())
+    .bind(run.thread_id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let active = db_to_u64("runs in flight", row.try_get(0)?)?;
+    if let Some(run_id) = row.try_get::<Option<String>, _>(1)? {
+        return Ok(Admission::Conflict { run_id });
+    }
+    Ok(Admission::TooMany {
+        active,
+        limit: max_in_flight,
+    })
+}
+
 /// `end_run` on the writer connection, inside the caller's transaction (see `writes`), with
 /// its events checked (`check_end_run`). The caller announces the events once committed.
+///
+/// The run is ended first, only if it is in flight with its log at `after_seq`, in one
+/// statement; its events follow. A run that could not be ended is explained by a read, with
+/// nothing written.
 pub(super) async fn end_on(
     tx: &mut SqliteConnection,
     run_id: &str,
@@ -90,6 +134,30 @@ pub(super) async fn end_on(
     pending: &[PendingEvent],
     status: RunStatus,
     finished_at: DateTime<Utc>,
+) -> StoreResult<EndRun> {
+    let ended = sqlx::query(
+        "UPDATE runs SET status = ?, finished_at = ? \
+         WHERE run_id = ? AND status IN ('accepted', 'running') AND last_seq = ?",
+    )
+    .bind(status.as_str())
+    .bind(time_to_db(finished_at))
+    .bind(run_id)
+    .bind(u64_to_db("after_seq", after_seq)?)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if ended == 0 {
+        return why_not_ended(tx, run_id, after_seq).await;
+    }
+    insert_all(&mut *tx, pending).await?;
+    Ok(EndRun::Ended)
+}
+
+/// Why `end_on` could not end the run: there is none, it has ended, or its log moved on.
+async fn why_not_ended(
+    tx: &mut SqliteConnection,
+    run_id: &str,
+    after_seq: u64,
 ) -> StoreResult<EndRun> {
     let row = sqlx::query("SELECT status, last_seq FROM runs WHERE run_id = ?")
         .bind(run_id)
@@ -103,17 +171,12 @@ pub(super) async fn end_on(
         return Ok(EndRun::AlreadyFinished { status: current });
     }
     let last_seq = db_to_u64("runs.last_seq", row.try_get(1)?)?;
-    if last_seq != after_seq {
-        return Ok(EndRun::Moved { last_seq });
+    if last_seq == after_seq {
+        return Err(StoreError::Corrupt(format!(
+            "run {run_id} is in flight at seq {after_seq} yet could not be ended"
+        )));
     }
-    insert_all(&mut *tx, pending).await?;
-    sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
-        .bind(status.as_str())
-        .bind(time_to_db(finished_at))
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(EndRun::Ended)
+    Ok(EndRun::Moved { last_seq })
 }
 
 pub(super) async fn request_cancel(

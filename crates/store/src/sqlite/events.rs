@@ -88,8 +88,18 @@ fn repeat(refused: &StoreError) -> StoreError {
     }
 }
 
+/// Which events an INSERT may store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stores {
+    /// Only events of runs in flight (an append: the run may have ended meanwhile).
+    InFlightOnly,
+    /// All of them: the caller checked the run in the same transaction (its admission, or
+    /// `end_run`, which has just ended it).
+    Checked,
+}
+
 /// The multi-row INSERT for `rows` events.
-fn insert_events_sql(rows: usize) -> String {
+fn insert_events_sql(rows: usize, stores: Stores) -> String {
     let mut sql = String::from(
         "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
          SELECT e.column1, e.column2, e.column3, e.column4, e.column5 FROM (VALUES ",
@@ -101,10 +111,14 @@ fn insert_events_sql(rows: usize) -> String {
             ",(?,?,?,?,?)"
         });
     }
-    sql.push_str(
-        ") AS e WHERE EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.column1 \
-         AND r.status IN ('accepted', 'running')) ON CONFLICT DO NOTHING RETURNING run_id, seq",
-    );
+    sql.push_str(match stores {
+        Stores::InFlightOnly => {
+            ") AS e WHERE EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.column1 \
+             AND r.status IN ('accepted', 'running')) ON CONFLICT DO NOTHING RETURNING run_id, seq"
+        }
+        // `WHERE true` keeps SQLite from reading `ON CONFLICT` as part of the join.
+        Stores::Checked => ") AS e WHERE true ON CONFLICT DO NOTHING RETURNING run_id, seq",
+    });
     sql
 }
 
@@ -116,13 +130,13 @@ async fn write_batch(
 ) -> Result<Vec<StoreResult<()>>, StoreError> {
     let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(batch.len());
     if batch.len() <= EVENTS_PER_STATEMENT {
-        insert_rows(conn, batch, &mut inserted).await?;
+        insert_rows(conn, batch, Stores::InFlightOnly, &mut inserted).await?;
     } else {
         // A savepoint: an error in a later statement undoes the earlier ones too.
         let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
         for chunk in batch.chunks(EVENTS_PER_STATEMENT) {
             // Dropping `savepoint` on an error rolls back what the earlier chunks wrote.
-            insert_rows(&mut savepoint, chunk, &mut inserted).await?;
+            insert_rows(&mut savepoint, chunk, Stores::InFlightOnly, &mut inserted).await?;
         }
         savepoint.commit().await?;
     }
@@ -157,20 +171,21 @@ async fn write_batch(
     Ok(results)
 }
 
-/// Inserts a run's events for `end_run`, which has checked that the run is in flight and that
-/// its log ends right before them: every one must be stored. Multi-row statements, like a
-/// batch: one per event was most of the writer's time for a run's last events.
+/// Inserts a run's events for its admission or `end_run`, which have checked in the same
+/// transaction that the run may take them and that its log ends right before them: every one
+/// must be stored. Multi-row statements, like a batch: one per event was most of the writer's
+/// time for a run's last events.
 pub(super) async fn insert_all(
     conn: &mut SqliteConnection,
     pending: &[PendingEvent],
 ) -> StoreResult<()> {
     let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(pending.len());
     for chunk in pending.chunks(EVENTS_PER_STATEMENT) {
-        insert_rows(conn, chunk, &mut inserted).await?;
+        insert_rows(conn, chunk, Stores::Checked, &mut inserted).await?;
     }
     if inserted.len() != pending.len() {
         return Err(StoreError::Corrupt(format!(
-            "{} of {} events were not stored although their run is in flight",
+            "{} of {} events were not stored although their run takes them",
             pending.len() - inserted.len(),
             pending.len()
         )));
@@ -182,11 +197,12 @@ pub(super) async fn insert_all(
 async fn insert_rows(
     conn: &mut SqliteConnection,
     rows: &[PendingEvent],
+    stores: Stores,
     inserted: &mut HashSet<(String, i64)>,
 ) -> StoreResult<()> {
     // Safe to assert: the text holds column names and `?` placeholders only; the values travel
     // as bound parameters.
-    let mut query = sqlx::query(AssertSqlSafe(insert_events_sql(rows.len())));
+    let mut query = sqlx::query(AssertSqlSafe(insert_events_sql(rows.len(), stores)));
     for event in rows {
         query = query
             .bind(event.run_id.as_str())
