@@ -2,7 +2,7 @@
 # agentwire and the Python peer (../shared/bench/python_peer.py), side by side, with the same
 # `agentwire load` commands in one run; writes the table to bench/latest.md (or $OUT).
 #
-#   bench/side_by_side.sh              # build release, run everything (about 6 minutes)
+#   bench/side_by_side.sh              # build release, run everything (about 7 minutes)
 #   QUICK=1 bench/side_by_side.sh      # only 20x10, 100x4 and 1,000x1
 #   PROFILE=1 bench/side_by_side.sh    # also a CPU profile (perf, cpu-clock) of agentwire during
 #                                      # the sustained mix, summarised to bench/profile.txt
@@ -39,12 +39,15 @@ BIN=$AGENTWIRE_BIN
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# wait_healthy PORT LOG: waits for /health; on failure shows the server's log (the temporary
+# directory is removed on exit).
 wait_healthy() {
     for _ in $(seq 1 200); do
         curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    echo "server on port $1 did not become healthy" >&2
+    echo "server on port $1 did not become healthy; the end of its log:" >&2
+    tail -n 20 "$2" >&2
     return 1
 }
 
@@ -58,7 +61,7 @@ start_agentwire() {
         --jwt-secret "$SECRET" >"$TMP/aw-$AW_PORT.log" 2>&1 &
     AW_PID=$!
     PIDS+=("$AW_PID")
-    wait_healthy "$AW_PORT"
+    wait_healthy "$AW_PORT" "$TMP/aw-$AW_PORT.log"
 }
 
 start_peer() {
@@ -66,7 +69,7 @@ start_peer() {
     "$TMP/venv/bin/python" "$SHARED/bench/python_peer.py" "$PY_PORT" "$SECRET" >"$TMP/peer.log" 2>&1 &
     PY_PID=$!
     PIDS+=("$PY_PID")
-    wait_healthy "$PY_PORT"
+    wait_healthy "$PY_PORT" "$TMP/peer.log"
 }
 
 has_questions=0
@@ -80,6 +83,18 @@ load() {
     "$BIN" load --target "http://127.0.0.1:$port" --secret "$SECRET" --no-progress \
         --json "$TMP/$name.json" "$@" >"$TMP/$name.txt" 2>&1 || true
     cut -d' ' -f1 /proc/loadavg >"$TMP/$name.loadavg"
+}
+
+# from_send NAME: "p50 / p99" of a load report's TTFE counted from each request's send.
+from_send() {
+    python3 - "$TMP/$1.json" <<'EOF'
+import json, sys
+try:
+    t = json.load(open(sys.argv[1]))["latency_ms"]["ttfe_from_send"]
+    print(f"{t['p50']:.2f} / {t['p99']:.2f}")
+except Exception:
+    print("-")
+EOF
 }
 
 # row LABEL NAME: a Markdown table row from a load report.
@@ -199,6 +214,15 @@ for spec in "${specs[@]}"; do
 done
 
 if [[ -z "${QUICK:-}" ]]; then
+    # 1,000 sockets open at once, each asking every 5 s: 200 runs/s, below saturation, so TTFE
+    # is what a run's first event costs with 1,000 sessions held, not a queue's length.
+    open=(--users 1000 --runs-per-user 0 --pace 5s --ramp 5s --duration 20s)
+    if [[ $has_questions == 1 ]]; then
+        open+=(--questions "$QUESTIONS" --seed 7)
+    fi
+    load aw-open "$AW_PORT" "${open[@]}"
+    load py-open "$PY_PORT" "${open[@]}"
+
     mix=(--users 200 --runs-per-user 0 --duration 60s --ramp 1s)
     if [[ $has_questions == 1 ]]; then
         mix+=(--questions "$QUESTIONS" --seed 7)
@@ -250,12 +274,15 @@ fi
         row "python peer $name" "py-$name"
     done
     if [[ -z "${QUICK:-}" ]]; then
+        row "agentwire 1,000 open sessions, 200 runs/s" aw-open
+        row "python peer 1,000 open sessions, 200 runs/s" py-open
         row "agentwire 60 s mix (200 users)" aw-mix
         row "python peer 60 s mix (200 users)" py-mix
         row "agentwire 10,000 sessions, ramp 10 s" aw-10k
         echo
         echo "- agentwire peak RSS (VmHWM) during the 10,000-session run: ${PEAK_RSS_MIB} MiB; RSS after it: ${AW_AFTER_10K_RSS_MIB} MiB; runs still active after it: ${AW_METRICS_ACTIVE:-?}."
         echo "- Idle connection memory (2,000 authenticated idle sockets, RSS delta / 2,000): $((IDLE_BYTES / 1024)).$(((IDLE_BYTES % 1024) * 10 / 1024)) KiB each."
+        echo "- 1,000 open sessions: \`--users 1000 --runs-per-user 0 --pace 5s --ramp 5s --duration 20s\`; TTFE from the request's send, p50 / p99 ms: agentwire $(from_send aw-open), python peer $(from_send py-open)."
         if [[ $has_questions == 1 ]]; then
             echo "- The mix draws from \`bench/questions.txt\` with \`--seed 7\`."
         fi
