@@ -166,6 +166,19 @@ pub enum Admission {
     TooMany { active: u64, limit: u32 },
 }
 
+impl Admission {
+    /// Why a run may not be admitted, from what its user has in flight: `conflict`, the run of
+    /// its thread in flight if there is one, and `active`, how many runs in all. `None` when it
+    /// may be. The one rule both backends apply, each reading the figures its own way.
+    pub(crate) fn refusal(active: u64, conflict: Option<String>, limit: u32) -> Option<Admission> {
+        match conflict {
+            Some(run_id) => Some(Admission::Conflict { run_id }),
+            None if active >= u64::from(limit) => Some(Admission::TooMany { active, limit }),
+            None => None,
+        }
+    }
+}
+
 /// The answer of [`crate::Store::end_run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndRun {

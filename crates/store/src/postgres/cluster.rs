@@ -66,14 +66,8 @@ pub(super) async fn admit_run(
     .fetch_one(&mut *tx)
     .await?;
     let active = db_to_u64("runs in flight", row.try_get(0)?)?;
-    if let Some(run_id) = row.try_get::<Option<String>, _>(1)? {
-        return Ok(Admission::Conflict { run_id });
-    }
-    if active >= u64::from(max_in_flight) {
-        return Ok(Admission::TooMany {
-            active,
-            limit: max_in_flight,
-        });
+    if let Some(refused) = Admission::refusal(active, row.try_get(1)?, max_in_flight) {
+        return Ok(refused);
     }
     insert_run(&mut tx, run, Some(node_id)).await?;
     upsert_thread(

@@ -51,36 +51,8 @@ pub(super) async fn admit_on(
     max_in_flight: u32,
     first: Option<&PendingEvent>,
 ) -> StoreResult<Admission> {
-    let inserted = sqlx::query(concat!(
-        "INSERT INTO runs (",
-        run_columns!(),
-        ", node_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-         WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
-             AND thread_id = ?2 AND status IN ('accepted', 'running')) \
-         AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
-             AND status IN ('accepted', 'running')) < ?12"
-    ))
-    .bind(run.run_id.as_str())
-    .bind(run.thread_id.as_str())
-    .bind(run.user_id.as_str())
-    .bind(run.tenant_id.as_str())
-    .bind(run.agent.as_str())
-    .bind(run.user_request.as_str())
-    .bind(run.status.as_str())
-    .bind(time_to_db(run.created_at))
-    .bind(run.finished_at.map(time_to_db))
-    .bind(u64_to_db("last_seq", run.last_seq)?)
-    .bind(node_id)
-    .bind(i64::from(max_in_flight))
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Ok(done) if done.rows_affected() == 0 => return refusal(tx, run, max_in_flight).await,
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(StoreError::DuplicateRun(run.run_id.clone()));
-        }
-        Err(e) => return Err(e.into()),
+    if !super::insert_run(&mut *tx, run, Some((node_id, max_in_flight))).await? {
+        return refusal(tx, run, max_in_flight).await;
     }
     super::upsert_thread(
         &mut *tx,
@@ -112,12 +84,11 @@ async fn refusal(
     .fetch_one(&mut *tx)
     .await?;
     let active = db_to_u64("runs in flight", row.try_get(0)?)?;
-    if let Some(run_id) = row.try_get::<Option<String>, _>(1)? {
-        return Ok(Admission::Conflict { run_id });
-    }
-    Ok(Admission::TooMany {
-        active,
-        limit: max_in_flight,
+    Admission::refusal(active, row.try_get(1)?, max_in_flight).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "run {} was not admitted, yet nothing in flight refuses it",
+            run.run_id
+        ))
     })
 }
 

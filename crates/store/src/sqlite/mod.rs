@@ -224,32 +224,52 @@ fn check_run_text(run: &RunRecord) -> StoreResult<()> {
     check_text("user_request", &run.user_request)
 }
 
-/// Inserts a run row (`create_run` without a node, `admit_run` with one).
+/// Inserts a run row: `create_run` without a node, always; `admit_run` with its node, only if
+/// the run may be admitted (`admission`: its thread has no run in flight and its user fewer
+/// than `max_in_flight`). Whether the row was inserted.
 async fn insert_run(
     conn: &mut SqliteConnection,
     run: &RunRecord,
-    node_id: Option<&str>,
-) -> StoreResult<()> {
-    let result = sqlx::query(concat!(
+    admission: Option<(&str, u32)>,
+) -> StoreResult<bool> {
+    const ALWAYS: &str = concat!(
         "INSERT INTO runs (",
         run_columns!(),
-        ", node_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(run.run_id.as_str())
-    .bind(run.thread_id.as_str())
-    .bind(run.user_id.as_str())
-    .bind(run.tenant_id.as_str())
-    .bind(run.agent.as_str())
-    .bind(run.user_request.as_str())
-    .bind(run.status.as_str())
-    .bind(time_to_db(run.created_at))
-    .bind(run.finished_at.map(time_to_db))
-    .bind(u64_to_db("last_seq", run.last_seq)?)
-    .bind(node_id)
-    .execute(conn)
-    .await;
+        ", node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    );
+    const IF_ADMITTED: &str = concat!(
+        "INSERT INTO runs (",
+        run_columns!(),
+        ", node_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
+             AND thread_id = ?2 AND status IN ('accepted', 'running')) \
+         AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
+             AND status IN ('accepted', 'running')) < ?12"
+    );
+    let (node_id, limit) = admission.unzip();
+    let sql = if admission.is_some() {
+        IF_ADMITTED
+    } else {
+        ALWAYS
+    };
+    let mut query = sqlx::query(sql)
+        .bind(run.run_id.as_str())
+        .bind(run.thread_id.as_str())
+        .bind(run.user_id.as_str())
+        .bind(run.tenant_id.as_str())
+        .bind(run.agent.as_str())
+        .bind(run.user_request.as_str())
+        .bind(run.status.as_str())
+        .bind(time_to_db(run.created_at))
+        .bind(run.finished_at.map(time_to_db))
+        .bind(u64_to_db("last_seq", run.last_seq)?)
+        .bind(node_id);
+    if let Some(limit) = limit {
+        query = query.bind(i64::from(limit));
+    }
+    let result = query.execute(conn).await;
     match result {
-        Ok(_) => Ok(()),
+        Ok(done) => Ok(done.rows_affected() > 0),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(StoreError::DuplicateRun(run.run_id.clone()))
         }
@@ -435,7 +455,7 @@ impl Store for SqliteStore {
     async fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
         check_run_text(run)?;
         let mut conn = self.writer.acquire().await?;
-        insert_run(&mut conn, run, None).await
+        insert_run(&mut conn, run, None).await.map(|_| ())
     }
 
     async fn admit_run(
