@@ -11,7 +11,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
 
 use super::writes::Writes;
 
@@ -88,38 +90,53 @@ fn repeat(refused: &StoreError) -> StoreError {
     }
 }
 
-/// Which events an INSERT may store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stores {
-    /// Only events of runs in flight (an append: the run may have ended meanwhile).
-    InFlightOnly,
-    /// All of them: the caller checked the run in the same transaction (its admission, or
-    /// `end_run`, which has just ended it).
-    Checked,
-}
-
-/// The multi-row INSERT for `rows` events.
-fn insert_events_sql(rows: usize, stores: Stores) -> String {
-    let mut sql = String::from(
-        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
-         SELECT e.column1, e.column2, e.column3, e.column4, e.column5 FROM (VALUES ",
-    );
+/// `(?,?,?,?,?)` once for each of `rows` events: their run, seq, type, payload and time.
+fn values(rows: usize) -> String {
+    let mut values = String::with_capacity(rows * 12);
     for i in 0..rows {
-        sql.push_str(if i == 0 {
+        values.push_str(if i == 0 {
             "(?,?,?,?,?)"
         } else {
             ",(?,?,?,?,?)"
         });
     }
-    sql.push_str(match stores {
-        Stores::InFlightOnly => {
-            ") AS e WHERE EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.column1 \
-             AND r.status IN ('accepted', 'running')) ON CONFLICT DO NOTHING RETURNING run_id, seq"
-        }
-        // `WHERE true` keeps SQLite from reading `ON CONFLICT` as part of the join.
-        Stores::Checked => ") AS e WHERE true ON CONFLICT DO NOTHING RETURNING run_id, seq",
-    });
-    sql
+    values
+}
+
+/// The multi-row INSERT that appends `rows` events: only those of runs in flight (the run may
+/// have ended meanwhile) and not stored yet, returning the ones it stored.
+fn append_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
+         SELECT e.column1, e.column2, e.column3, e.column4, e.column5 FROM (VALUES {}) AS e \
+         WHERE EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.column1 \
+         AND r.status IN ('accepted', 'running')) ON CONFLICT DO NOTHING RETURNING run_id, seq",
+        values(rows)
+    )
+}
+
+/// The multi-row INSERT of `rows` events that must all be stored: it stores all or fails.
+fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) VALUES {}",
+        values(rows)
+    )
+}
+
+/// `sql` with `rows`' values bound, in [`values`]' order.
+fn with_rows(sql: String, rows: &[PendingEvent]) -> Query<'_, Sqlite, SqliteArguments> {
+    // Safe to assert: the text holds column names and `?` placeholders only; the values travel
+    // as bound parameters.
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for event in rows {
+        query = query
+            .bind(event.run_id.as_str())
+            .bind(event.seq_db)
+            .bind(event.event_type.as_str())
+            .bind(&*event.payload)
+            .bind(event.created_at);
+    }
+    query
 }
 
 /// Writes the batch in one commit and answers each event. An error means nothing of the batch
@@ -130,13 +147,13 @@ async fn write_batch(
 ) -> Result<Vec<StoreResult<()>>, StoreError> {
     let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(batch.len());
     if batch.len() <= EVENTS_PER_STATEMENT {
-        insert_rows(conn, batch, Stores::InFlightOnly, &mut inserted).await?;
+        insert_rows(conn, batch, &mut inserted).await?;
     } else {
         // A savepoint: an error in a later statement undoes the earlier ones too.
         let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
         for chunk in batch.chunks(EVENTS_PER_STATEMENT) {
             // Dropping `savepoint` on an error rolls back what the earlier chunks wrote.
-            insert_rows(&mut savepoint, chunk, Stores::InFlightOnly, &mut inserted).await?;
+            insert_rows(&mut savepoint, chunk, &mut inserted).await?;
         }
         savepoint.commit().await?;
     }
@@ -179,39 +196,36 @@ pub(super) async fn insert_all(
     conn: &mut SqliteConnection,
     pending: &[PendingEvent],
 ) -> StoreResult<()> {
-    let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(pending.len());
     for chunk in pending.chunks(EVENTS_PER_STATEMENT) {
-        insert_rows(conn, chunk, Stores::Checked, &mut inserted).await?;
-    }
-    if inserted.len() != pending.len() {
-        return Err(StoreError::Corrupt(format!(
-            "{} of {} events were not stored although their run takes them",
-            pending.len() - inserted.len(),
-            pending.len()
-        )));
+        match with_rows(insert_sql(chunk.len()), chunk)
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Corrupt(format!(
+                    "events {}..={} of run {} were stored already although their run takes them",
+                    chunk[0].seq,
+                    chunk[chunk.len() - 1].seq,
+                    chunk[0].run_id
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
 
-/// One multi-row INSERT of `rows`, adding what it inserted to `inserted`.
+/// One multi-row append of `rows`, adding what it stored to `inserted`.
 async fn insert_rows(
     conn: &mut SqliteConnection,
     rows: &[PendingEvent],
-    stores: Stores,
     inserted: &mut HashSet<(String, i64)>,
 ) -> StoreResult<()> {
-    // Safe to assert: the text holds column names and `?` placeholders only; the values travel
-    // as bound parameters.
-    let mut query = sqlx::query(AssertSqlSafe(insert_events_sql(rows.len(), stores)));
-    for event in rows {
-        query = query
-            .bind(event.run_id.as_str())
-            .bind(event.seq_db)
-            .bind(event.event_type.as_str())
-            .bind(&*event.payload)
-            .bind(event.created_at);
-    }
-    for row in query.fetch_all(&mut *conn).await? {
+    for row in with_rows(append_sql(rows.len()), rows)
+        .fetch_all(&mut *conn)
+        .await?
+    {
         inserted.insert((row.try_get(0)?, row.try_get(1)?));
     }
     Ok(())
