@@ -208,12 +208,6 @@ impl Emitter {
         }
     }
 
-    /// The frame sent for `event`, and the text the log stores when it is not the frame's own
-    /// ([`encode`]).
-    fn encode(&self, event: &mut RunEvent) -> (EventFrame, Option<String>) {
-        encode(event, self.question.as_deref())
-    }
-
     /// Goes on from the run's first event, `agent_started` stating `question`, which was
     /// stored with the run's admission and published then: the next event is seq 2. Called
     /// before the first `emit`.
@@ -236,7 +230,7 @@ impl Emitter {
             return Err(failure.stop());
         }
         let mut event = self.next_event(agent, kind);
-        let (frame, stored) = self.encode(&mut event);
+        let (frame, stored) = encode(&mut event, self.question.as_deref());
         let pending = Pending {
             frame,
             stored,
@@ -279,7 +273,7 @@ impl Emitter {
             && let Some(queue) = &self.queue
         {
             // A send fails only when the persister stopped at a failure it recorded.
-            let (frame, stored) = self.encode(&mut terminal);
+            let (frame, stored) = encode(&mut terminal, self.question.as_deref());
             let _ = queue.send(Pending {
                 frame,
                 stored,
@@ -359,7 +353,7 @@ impl Emitter {
         event: &mut RunEvent,
         status: RunStatus,
     ) -> Result<EndRun, StoreError> {
-        let (frame, stored) = self.encode(event);
+        let (frame, stored) = encode(event, self.question.as_deref());
         let terminal = log_entry(&frame, event.kind.type_name(), stored);
         let ended = self
             .store
@@ -405,9 +399,9 @@ impl Emitter {
 /// The frame sent for `event`, and the text the log stores when it is not the frame's own: the
 /// event without the run's `question` (`logged.rs`). Each is written once.
 pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFrame, Option<String>) {
-    let text = crate::frame::text(event);
+    let frame = EventFrame::encode(event);
     let stored = question.and_then(|question| crate::logged::stored_form(event, question));
-    (EventFrame::of_text(event, text), stored)
+    (frame, stored)
 }
 
 /// What the log gets for a frame: its stored form (moved in), or else the frame's own text,

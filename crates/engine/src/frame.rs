@@ -36,15 +36,10 @@ struct TypeOnly<'a> {
 impl EventFrame {
     /// Serializes an event; the one place a run event becomes text.
     pub fn encode(event: &RunEvent) -> EventFrame {
-        EventFrame::of_text(event, text(event))
-    }
-
-    /// The frame of `event` from its [`text`], already written.
-    pub(crate) fn of_text(event: &RunEvent, text: String) -> EventFrame {
         EventFrame {
             seq: event.seq,
             terminal: event.kind.is_terminal(),
-            json: Arc::from(text),
+            json: Arc::from(text(event)),
         }
     }
 
