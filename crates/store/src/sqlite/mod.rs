@@ -9,9 +9,11 @@
 //! is decided by the caller's choice of scoped method) and must not log record contents.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
-//! `retention` (deleting old finished runs),
+//! `writes` (the one writer's group commit), `checkpoint` (the WAL copied into the database
+//! file beside the writer), `retention` (deleting old finished runs),
 //! `cluster` (admission, ending runs, cancel requests, nodes).
 
+mod checkpoint;
 mod cluster;
 mod events;
 mod retention;
@@ -123,7 +125,7 @@ impl SqliteStore {
                     .await?;
                 migrate::run_sqlite(&pool).await?;
                 tracing::info!("opened in-memory store");
-                Ok(SqliteStore::assemble(pool.clone(), pool))
+                Ok(SqliteStore::assemble(pool.clone(), pool, None))
             }
             Location::File(options) => {
                 let base = options
@@ -140,17 +142,30 @@ impl SqliteStore {
                 let reader = SqlitePoolOptions::new()
                     .max_connections(readers)
                     .test_before_acquire(false)
-                    .connect_lazy_with(base.pragma("query_only", "ON"));
+                    .connect_lazy_with(base.clone().pragma("query_only", "ON"));
+                let checkpoints = checkpoint::Checkpoints::spawn(
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                        .test_before_acquire(false)
+                        .connect_lazy_with(base),
+                );
                 tracing::info!(file = %filename, "opened sqlite store");
-                Ok(SqliteStore::assemble(writer, reader))
+                Ok(SqliteStore::assemble(writer, reader, Some(checkpoints)))
             }
         }
     }
 
-    /// The store over open pools, with its event writer task started.
-    fn assemble(writer: SqlitePool, reader: SqlitePool) -> SqliteStore {
+    /// The store over open pools, with its event writer task started (and, for a file, the
+    /// background checkpoints its commits wake).
+    fn assemble(
+        writer: SqlitePool,
+        reader: SqlitePool,
+        checkpoints: Option<checkpoint::Checkpoints>,
+    ) -> SqliteStore {
         let notices = Arc::new(NoticeHub::new());
-        let writes = writes::Writes::spawn(writer.clone());
+        let writes = writes::Writes::spawn(writer.clone(), checkpoints);
         let sink = events::SqliteEventSink {
             writes: writes.clone(),
             notices: Arc::clone(&notices),
@@ -759,6 +774,97 @@ mod tests {
             store.get_run("r").await,
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    /// A commit's pages reach the database file soon after it, long before the WAL holds the
+    /// 1,000 pages at which the writer would copy them itself (holding up the runs behind it).
+    #[tokio::test]
+    async fn committed_events_reach_the_database_file_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let run = RunRecord {
+            run_id: "r".into(),
+            thread_id: "t".into(),
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            agent: "supervisor".into(),
+            user_request: "q".into(),
+            status: RunStatus::Running,
+            created_at: Utc::now(),
+            finished_at: None,
+            last_seq: 0,
+        };
+        store.create_run(&run).await.unwrap();
+        // About 25 pages, far below the writer's threshold.
+        let marker = "checkpointed-beside-the-writer";
+        for seq in 1..=20_u64 {
+            let payload = format!(r#"{{"seq":{seq},"text":"{marker}{}"}}"#, "x".repeat(4_000));
+            store
+                .append_event("r", seq, "agent_thinking", &payload)
+                .await
+                .unwrap();
+        }
+        let in_file = || {
+            let bytes = std::fs::read(&path).unwrap();
+            bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !in_file() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(in_file(), "the events are still only in the WAL");
+        // The WAL still holds them too: nothing was copied by the writer's own checkpoint.
+        let wal = std::fs::read(dir.path().join("events.db-wal")).unwrap();
+        assert!(wal.windows(marker.len()).any(|w| w == marker.as_bytes()));
+    }
+
+    /// Under continuous commits the WAL is still started over: the writer's own checkpoint,
+    /// short now, completes and resets it, so the file stays near SQLite's 1,000 pages.
+    #[tokio::test]
+    async fn the_wal_stays_bounded_under_continuous_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let mut writers = Vec::new();
+        // Eight runs appending at once, about 12 MiB in all: three times the threshold.
+        for n in 0..8 {
+            let store = store.clone();
+            writers.push(tokio::spawn(async move {
+                let run_id = format!("r{n}");
+                let run = RunRecord {
+                    run_id: run_id.clone(),
+                    thread_id: format!("t{n}"),
+                    user_id: "u".into(),
+                    tenant_id: "t".into(),
+                    agent: "supervisor".into(),
+                    user_request: "q".into(),
+                    status: RunStatus::Running,
+                    created_at: Utc::now(),
+                    finished_at: None,
+                    last_seq: 0,
+                };
+                store.create_run(&run).await.unwrap();
+                for seq in 1..=400_u64 {
+                    let payload = format!(r#"{{"seq":{seq},"text":"{}"}}"#, "y".repeat(4_000));
+                    store
+                        .append_event(&run_id, seq, "agent_thinking", &payload)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let wal = std::fs::metadata(dir.path().join("events.db-wal"))
+            .unwrap()
+            .len();
+        assert!(wal < 8 << 20, "the WAL grew to {wal} bytes");
     }
 
     /// The hot reads must be served in order by an index, never by sorting the rows.

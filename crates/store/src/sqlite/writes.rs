@@ -23,6 +23,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpoints;
 use crate::{StoreError, StoreResult};
 
 /// Most jobs per commit: many enough to share one fsync among all runs writing at once, few
@@ -100,10 +101,11 @@ impl std::fmt::Debug for Writes {
 }
 
 impl Writes {
-    /// Starts the task on the current Tokio runtime, writing through `writer`.
-    pub(super) fn spawn(writer: SqlitePool) -> Writes {
+    /// Starts the task on the current Tokio runtime, writing through `writer`; each commit
+    /// wakes `checkpoints`, if given.
+    pub(super) fn spawn(writer: SqlitePool, checkpoints: Option<Checkpoints>) -> Writes {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_batches(writer, jobs));
+        tokio::spawn(run_batches(writer, jobs, checkpoints));
         Writes { queue }
     }
 
@@ -154,12 +156,21 @@ impl Writes {
     }
 }
 
-async fn run_batches(writer: SqlitePool, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+async fn run_batches(
+    writer: SqlitePool,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    checkpoints: Option<Checkpoints>,
+) {
     let mut jobs = Vec::with_capacity(MOST_JOBS_PER_COMMIT);
     while queue.recv_many(&mut jobs, MOST_JOBS_PER_COMMIT).await > 0 {
         let batch = std::mem::take(&mut jobs);
         match commit(&writer, batch).await {
-            (batch, None) => batch.into_iter().for_each(|job| job.answer(None)),
+            (batch, None) => {
+                if let Some(checkpoints) = &checkpoints {
+                    checkpoints.wrote();
+                }
+                batch.into_iter().for_each(|job| job.answer(None));
+            }
             (batch, Some(error)) => {
                 tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
                 batch.into_iter().for_each(|job| job.answer(Some(&error)));
@@ -281,7 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_is_undone_alone_and_the_others_commit_together() {
         let (_dir, pool) = writer().await;
-        let writes = Writes::spawn(pool.clone());
+        let writes = Writes::spawn(pool.clone(), None);
         // Queued at once, so they share a batch: the second "b" fails on the primary key, and
         // `failing` is undone, while the others commit.
         let (a, b1, b2, b3, c, d) = tokio::join!(
@@ -315,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_run_again_with_savepoints_only_when_a_job_that_needs_one_fails() {
         let (_dir, pool) = writer().await;
-        let writes = Writes::spawn(pool.clone());
+        let writes = Writes::spawn(pool.clone(), None);
         let runs = Arc::new(AtomicUsize::new(0));
         // Nothing fails: each job runs once.
         let (a, b) = tokio::join!(
@@ -348,7 +359,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_failed_write_leaves_nothing() {
         let (_dir, pool) = writer().await;
-        let writes = Writes::spawn(pool.clone());
+        let writes = Writes::spawn(pool.clone(), None);
         writes.run(insert("a")).await.unwrap();
         assert!(writes.run(insert("a")).await.is_err());
         writes.run(insert("b")).await.unwrap();

@@ -1,0 +1,62 @@
+//! Copies the WAL's pages into the database file from a connection of its own, beside the
+//! writer, so that a run's commit rarely waits for that copy.
+//!
+//! SQLite checkpoints automatically in the connection whose commit takes the WAL past 1,000
+//! pages: the writer then copies about 4 MiB and syncs the database file before it takes the
+//! next batch, and every admission and first event queued behind it waits (the TTFE tail at 200
+//! runs/s was these pauses). A `PASSIVE` checkpoint from another connection takes no write lock,
+//! so the writer goes on committing while it runs; it copies what was committed since the last
+//! one, a few dozen pages. The writer keeps SQLite's own threshold: when it is reached, nearly
+//! every page is already in the database file, so the writer's checkpoint is short and, being
+//! the writer's, completes, and the next write starts the WAL over. (A passive checkpoint alone
+//! never catches up with a writer that never pauses, so without the writer's the WAL would only
+//! grow.)
+//!
+//! This module must not write anything but checkpoints, and is not used for an in-memory
+//! database (it has no WAL).
+
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use tokio::sync::mpsc;
+
+/// Least time between two checkpoints: the commits in between share one (and its fsync).
+const LEAST_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Wakes the checkpoint task after commits; cheap enough to call after every one. Clones share
+/// the task, which stops (closing its connection) when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct Checkpoints {
+    wrote: mpsc::Sender<()>,
+}
+
+impl Checkpoints {
+    /// Starts the task on the current Tokio runtime, checkpointing through `conn`: a pool of
+    /// one connection to the database file that is not `query_only`.
+    pub(super) fn spawn(conn: SqlitePool) -> Checkpoints {
+        // One pending wake-up is all it needs: commits while a checkpoint runs share the next.
+        let (wrote, wakes) = mpsc::channel(1);
+        tokio::spawn(run(conn, wakes));
+        Checkpoints { wrote }
+    }
+
+    /// Says that the WAL grew.
+    pub(super) fn wrote(&self) {
+        // Full: a checkpoint is already due, and will copy this commit too.
+        let _ = self.wrote.try_send(());
+    }
+}
+
+async fn run(conn: SqlitePool, mut wakes: mpsc::Receiver<()>) {
+    while wakes.recv().await.is_some() {
+        // A failure costs nothing but time: the writer's own checkpoint still bounds the WAL.
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&conn)
+            .await
+        {
+            tracing::warn!(%error, "a background WAL checkpoint failed");
+        }
+        tokio::time::sleep(LEAST_INTERVAL).await;
+    }
+    conn.close().await;
+}
