@@ -211,14 +211,39 @@ impl Session {
 
 /// Parses a text frame, which must be one JSON object.
 fn parse_frame(text: &str) -> Result<Value, ClientError> {
-    let shown: String = text.chars().take(120).collect();
+    // Only an error quotes the frame: every run's every frame comes through here.
+    let shown = || text.chars().take(120).collect::<String>();
     match serde_json::from_str::<Value>(text) {
         Ok(value) if value.is_object() => Ok(value),
         Ok(_) => Err(ClientError::Protocol(format!(
-            "a text frame is JSON but not an object: {shown}"
+            "a text frame is JSON but not an object: {}",
+            shown()
         ))),
         Err(err) => Err(ClientError::Protocol(format!(
-            "a text frame is not JSON ({err}): {shown}"
+            "a text frame is not JSON ({err}): {}",
+            shown()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_that_is_not_a_json_object_is_named_in_the_error() {
+        assert!(parse_frame(r#"{"type":"pong"}"#).is_ok());
+        let long = format!("[{}]", "1,".repeat(200) + "1");
+        let Err(ClientError::Protocol(message)) = parse_frame(&long) else {
+            panic!("an array is not a frame");
+        };
+        assert!(message.starts_with("a text frame is JSON but not an object: [1,1,"));
+        // The frame is quoted, cut at 120 characters.
+        assert!(message.ends_with(&long[..120]));
+        let Err(ClientError::Protocol(message)) = parse_frame("hello") else {
+            panic!("text is not a frame");
+        };
+        assert!(message.starts_with("a text frame is not JSON ("));
+        assert!(message.ends_with("): hello"));
     }
 }
