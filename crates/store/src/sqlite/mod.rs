@@ -727,6 +727,30 @@ mod tests {
     use super::*;
     use sqlx::AssertSqlSafe;
 
+    /// A store on `events.db` in a directory of its own.
+    async fn file_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("events.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        (dir, store)
+    }
+
+    /// A run of user `u` in tenant `t`, running.
+    fn running(run_id: &str, thread_id: &str) -> RunRecord {
+        RunRecord {
+            run_id: run_id.into(),
+            thread_id: thread_id.into(),
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            agent: "supervisor".into(),
+            user_request: "q".into(),
+            status: RunStatus::Running,
+            created_at: Utc::now(),
+            finished_at: None,
+            last_seq: 0,
+        }
+    }
+
     #[tokio::test]
     async fn rows_we_could_not_have_written_are_corrupt_not_panics() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
@@ -752,19 +776,7 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
 
-        let run = RunRecord {
-            run_id: "r".into(),
-            thread_id: "t".into(),
-            user_id: "u".into(),
-            tenant_id: "t".into(),
-            agent: "supervisor".into(),
-            user_request: "q".into(),
-            status: RunStatus::Running,
-            created_at: Utc::now(),
-            finished_at: None,
-            last_seq: 0,
-        };
-        store.create_run(&run).await.unwrap();
+        store.create_run(&running("r", "t")).await.unwrap();
         sqlx::query("UPDATE runs SET created_at = ?")
             .bind(i64::MAX)
             .execute(&store.writer)
@@ -780,24 +792,9 @@ mod tests {
     /// 1,000 pages at which the writer would copy them itself (holding up the runs behind it).
     #[tokio::test]
     async fn committed_events_reach_the_database_file_beside_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, store) = file_store().await;
         let path = dir.path().join("events.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        let run = RunRecord {
-            run_id: "r".into(),
-            thread_id: "t".into(),
-            user_id: "u".into(),
-            tenant_id: "t".into(),
-            agent: "supervisor".into(),
-            user_request: "q".into(),
-            status: RunStatus::Running,
-            created_at: Utc::now(),
-            finished_at: None,
-            last_seq: 0,
-        };
-        store.create_run(&run).await.unwrap();
+        store.create_run(&running("r", "t")).await.unwrap();
         // About 25 pages, far below the writer's threshold.
         let marker = "checkpointed-beside-the-writer";
         for seq in 1..=20_u64 {
@@ -816,7 +813,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(in_file(), "the events are still only in the WAL");
-        // The WAL still holds them too: nothing was copied by the writer's own checkpoint.
+        // And the WAL still holds them: the writer has not checkpointed and started it over.
         let wal = std::fs::read(dir.path().join("events.db-wal")).unwrap();
         assert!(wal.windows(marker.len()).any(|w| w == marker.as_bytes()));
     }
@@ -825,30 +822,17 @@ mod tests {
     /// short now, completes and resets it, so the file stays near SQLite's 1,000 pages.
     #[tokio::test]
     async fn the_wal_stays_bounded_under_continuous_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (dir, store) = file_store().await;
         let mut writers = Vec::new();
         // Eight runs appending at once, about 12 MiB in all: three times the threshold.
         for n in 0..8 {
             let store = store.clone();
             writers.push(tokio::spawn(async move {
                 let run_id = format!("r{n}");
-                let run = RunRecord {
-                    run_id: run_id.clone(),
-                    thread_id: format!("t{n}"),
-                    user_id: "u".into(),
-                    tenant_id: "t".into(),
-                    agent: "supervisor".into(),
-                    user_request: "q".into(),
-                    status: RunStatus::Running,
-                    created_at: Utc::now(),
-                    finished_at: None,
-                    last_seq: 0,
-                };
-                store.create_run(&run).await.unwrap();
+                store
+                    .create_run(&running(&run_id, &format!("t{n}")))
+                    .await
+                    .unwrap();
                 for seq in 1..=400_u64 {
                     let payload = format!(r#"{{"seq":{seq},"text":"{}"}}"#, "y".repeat(4_000));
                     store
