@@ -48,13 +48,25 @@ impl Checkpoints {
 }
 
 async fn run(conn: SqlitePool, mut wakes: mpsc::Receiver<()>) {
+    // Said once when checkpoints start failing (a full disk fails every one of them, 50 a
+    // second) and once when they work again.
+    let mut failing = false;
     while wakes.recv().await.is_some() {
         // A failure costs nothing but time: the writer's own checkpoint still bounds the WAL.
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&conn)
             .await
         {
-            tracing::warn!(%error, "a background WAL checkpoint failed");
+            Err(error) if !failing => {
+                tracing::warn!(%error, "background WAL checkpoints fail; the writer still checkpoints at 1,000 pages");
+                failing = true;
+            }
+            Err(_) => {}
+            Ok(_) if failing => {
+                tracing::info!("background WAL checkpoints work again");
+                failing = false;
+            }
+            Ok(_) => {}
         }
         tokio::time::sleep(LEAST_INTERVAL).await;
     }
