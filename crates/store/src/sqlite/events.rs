@@ -133,7 +133,9 @@ fn with_rows(sql: String, rows: &[PendingEvent]) -> Query<'_, Sqlite, SqliteArgu
             .bind(event.run_id.as_str())
             .bind(event.seq_db)
             .bind(event.event_type.as_str())
-            .bind(&*event.payload)
+            // The shared text itself: sqlx copies a `&str` into a new `String` to bind it,
+            // which was every event's payload once more (80 KB a run).
+            .bind(Arc::clone(&event.payload))
             .bind(event.created_at);
     }
     query
