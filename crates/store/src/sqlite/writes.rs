@@ -101,8 +101,8 @@ impl std::fmt::Debug for Writes {
 }
 
 impl Writes {
-    /// Starts the task on the current Tokio runtime, writing through `writer`; each commit
-    /// wakes `checkpoints`, if given.
+    /// Starts the task on the current Tokio runtime, writing through `writer`; a commit that
+    /// leaves no job waiting wakes `checkpoints`, if given.
     pub(super) fn spawn(writer: SqlitePool, checkpoints: Option<Checkpoints>) -> Writes {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(run_batches(writer, jobs, checkpoints));
@@ -166,7 +166,9 @@ async fn run_batches(
         let batch = std::mem::take(&mut jobs);
         match commit(&writer, batch).await {
             (batch, None) => {
-                if let Some(checkpoints) = &checkpoints {
+                // Only when nothing is waiting: a writer that never pauses is better off
+                // checkpointing alone (see `checkpoint`'s module doc).
+                if let Some(checkpoints) = checkpoints.as_ref().filter(|_| queue.is_empty()) {
                     checkpoints.wrote();
                 }
                 batch.into_iter().for_each(|job| job.answer(None));
@@ -287,6 +289,50 @@ mod tests {
                 .await?;
             Err(StoreError::InvalidArgument("changed my mind".into()))
         })
+    }
+
+    /// A commit with writes still waiting does not wake the background checkpoint; the commit
+    /// that leaves none waiting does.
+    #[tokio::test]
+    async fn only_a_writer_with_nothing_waiting_wakes_the_checkpoints() {
+        let (_dir, pool) = writer().await;
+        let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
+        let writes = Writes::spawn(pool.clone(), Some(Checkpoints::to(wrote)));
+        // The first write says it is running, and holds its batch open until released.
+        let (release, released) = tokio::sync::watch::channel(false);
+        let (running, mut is_running) = tokio::sync::watch::channel(false);
+        let first = {
+            let writes = writes.clone();
+            tokio::spawn(async move {
+                writes
+                    .run(move |conn| {
+                        let mut released = released.clone();
+                        running.send_replace(true);
+                        Box::pin(async move {
+                            released.wait_for(|go| *go).await.ok();
+                            insert("a")(conn).await
+                        })
+                    })
+                    .await
+            })
+        };
+        is_running.wait_for(|yes| *yes).await.unwrap();
+        // Its batch is open: queue two more behind it.
+        let queued = |writes: &Writes| QUEUE_CAPACITY - writes.queue.capacity();
+        let (w1, w2) = (writes.clone(), writes.clone());
+        let second = tokio::spawn(async move { w1.run(insert("b")).await });
+        let third = tokio::spawn(async move { w2.run(insert("c")).await });
+        while queued(&writes) < 2 {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        third.await.unwrap().unwrap();
+        assert_eq!(keys(&pool).await, ["a", "b", "c"]);
+        // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up.
+        assert!(wakes.try_recv().is_ok());
+        assert!(wakes.try_recv().is_err());
     }
 
     #[tokio::test]
