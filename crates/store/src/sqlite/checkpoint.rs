@@ -18,10 +18,13 @@
 //! the extra syncs of the database file competing with the WAL's): a writer with a queue is
 //! better off checkpointing alone, as SQLite does.
 //!
+//! A checkpoint that takes long is a busy disk: the task then waits nine times as long before
+//! the next one, so that it spends at most a tenth of the time checkpointing.
+//!
 //! This module must not write anything but checkpoints, and is not used for an in-memory
 //! database (it has no WAL).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 use tokio::sync::mpsc;
@@ -64,6 +67,7 @@ async fn run(conn: SqlitePool, mut wakes: mpsc::Receiver<()>) {
     // second) and once when they work again.
     let mut failing = false;
     while wakes.recv().await.is_some() {
+        let began = Instant::now();
         // A failure costs nothing but time: the writer's own checkpoint still bounds the WAL.
         match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&conn)
@@ -80,7 +84,30 @@ async fn run(conn: SqlitePool, mut wakes: mpsc::Receiver<()>) {
             }
             Ok(_) => {}
         }
-        tokio::time::sleep(LEAST_INTERVAL).await;
+        tokio::time::sleep(pause_after(began.elapsed())).await;
     }
     conn.close().await;
+}
+
+/// How long to wait after a checkpoint that took `took`: [`LEAST_INTERVAL`], or longer after a
+/// slow one. A slow checkpoint means a busy disk: the task then checkpoints at most a tenth of
+/// the time and leaves the disk to the writer's commits.
+fn pause_after(took: Duration) -> Duration {
+    LEAST_INTERVAL.max(took * 9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_checkpoint_is_followed_by_a_longer_pause() {
+        assert_eq!(pause_after(Duration::from_micros(300)), LEAST_INTERVAL);
+        assert_eq!(pause_after(Duration::from_millis(2)), LEAST_INTERVAL);
+        // Past the least interval the task checkpoints a tenth of the time.
+        let took = Duration::from_millis(30);
+        let pause = pause_after(took);
+        assert_eq!(pause, Duration::from_millis(270));
+        assert_eq!((took + pause) / 10, took);
+    }
 }
