@@ -32,9 +32,9 @@ use tokio::sync::mpsc;
 /// Least time between two checkpoints: the commits in between share one (and its fsync).
 const LEAST_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Wakes the checkpoint task after commits; cheap enough to call after every one. Clones share
-/// the task, which stops (closing its connection) when the last handle is dropped.
-#[derive(Debug, Clone)]
+/// Wakes the checkpoint task after commits; cheap enough to call after every one. The task
+/// stops (closing its connection) when the handle is dropped.
+#[derive(Debug)]
 pub(super) struct Checkpoints {
     wrote: mpsc::Sender<()>,
 }
@@ -63,8 +63,8 @@ impl Checkpoints {
 }
 
 async fn run(conn: SqlitePool, mut wakes: mpsc::Receiver<()>) {
-    // Said once when checkpoints start failing (a full disk fails every one of them, 50 a
-    // second) and once when they work again.
+    // Said once when checkpoints start failing (a full disk fails every one of them, as often
+    // as the writer goes idle) and once when they work again.
     let mut failing = false;
     while wakes.recv().await.is_some() {
         let began = Instant::now();

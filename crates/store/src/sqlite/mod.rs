@@ -3,7 +3,8 @@
 //! One writer connection and a small pool of reader connections over a WAL-mode file. SQLite
 //! allows one writer at a time; funnelling every write through a single pooled connection makes
 //! writers queue in the pool (fair, async) instead of spinning on SQLite's busy handler, while
-//! WAL lets readers proceed during a write. One process owns the file, so it is always a single
+//! WAL lets readers proceed during a write. A third kind of connection, one of it, only
+//! checkpoints the WAL (`checkpoint`); it writes no rows. One process owns the file, so it is always a single
 //! node: the cluster primitives hold trivially and notices are published in-process. All SQL
 //! takes values through bound parameters. This module must not hold policy (who may see what
 //! is decided by the caller's choice of scoped method) and must not log record contents.
