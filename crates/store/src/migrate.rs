@@ -41,6 +41,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../migrations/sqlite/0005_usage_uploads.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../migrations/sqlite/0006_run_key.sql"),
+    },
 ];
 
 /// Every PostgreSQL migration, oldest first; versions strictly increasing.
@@ -201,7 +205,7 @@ mod tests {
             assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
-        assert_eq!(Backend::Sqlite.latest_schema_version(), 5);
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 6);
         assert_eq!(Backend::Postgres.latest_schema_version(), 4);
     }
 
@@ -305,6 +309,73 @@ mod tests {
                 ("acme".into(), "acme title".into(), 1, 5),
                 ("globex".into(), crate::thread_title(&long), 7, 9),
             ]
+        );
+    }
+
+    /// Version 6 keys the log by an integer per run: a version 5 database keeps its runs, their
+    /// order and their logs, and the rebuilt tables still cascade and count.
+    #[tokio::test]
+    async fn a_version_5_log_is_rekeyed_with_its_events_intact() {
+        let pool = memory_pool().await;
+        sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL)
+            .execute(&pool)
+            .await
+            .unwrap();
+        for migration in &SQLITE_MIGRATIONS[..5] {
+            sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
+        }
+        sqlx::raw_sql(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0);
+             INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
+                               status, created_at)
+             VALUES ('run_b', 't', 'u', 'acme', 'supervisor', 'q', 'completed', 1),
+                    ('run_a', 't', 'u', 'acme', 'supervisor', 'q', 'running', 2);
+             INSERT INTO run_events (run_id, seq, event_type, payload, created_at)
+             VALUES ('run_a', 1, 'agent_started', '{\"n\":1}', 2),
+                    ('run_b', 1, 'agent_started', '{\"n\":2}', 1),
+                    ('run_a', 2, 'agent_thinking', '{\"n\":3}', 3);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        run_sqlite(&pool).await.unwrap();
+
+        let runs: Vec<(String, i64)> =
+            sqlx::query_as("SELECT run_id, last_seq FROM runs ORDER BY rowid")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(runs, [("run_b".into(), 1), ("run_a".into(), 2)]);
+        let log: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT e.seq, e.payload FROM run_events AS e JOIN runs AS r USING (run_key) \
+             WHERE r.run_id = 'run_a' ORDER BY e.seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(log, [(1, r#"{"n":1}"#.into()), (2, r#"{"n":3}"#.into())]);
+
+        sqlx::raw_sql(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO run_events (run_key, seq, event_type, payload, created_at)
+             SELECT run_key, 3, 'agent_completed', '{}', 4 FROM runs WHERE run_id = 'run_a';
+             DELETE FROM runs WHERE run_id = 'run_b';",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let left: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT last_seq FROM runs WHERE run_id = 'run_a'), \
+             (SELECT COUNT(*) FROM run_events)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            left,
+            (3, 3),
+            "the trigger follows the new key; run_b's log went with it"
         );
     }
 

@@ -104,21 +104,26 @@ fn values(rows: usize) -> String {
 }
 
 /// The multi-row INSERT that appends `rows` events: only those of runs in flight (the run may
-/// have ended meanwhile) and not stored yet, returning the ones it stored.
+/// have ended meanwhile) and not stored yet, returning the ones it stored. The log is keyed by
+/// the run's integer key (migration 6 says why), found here from the run id.
 fn append_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
-         SELECT e.column1, e.column2, e.column3, e.column4, e.column5 FROM (VALUES {}) AS e \
-         WHERE EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.column1 \
-         AND r.status IN ('accepted', 'running')) ON CONFLICT DO NOTHING RETURNING run_id, seq",
+        "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
+         SELECT r.run_key, e.column2, e.column3, e.column4, e.column5 FROM (VALUES {}) AS e \
+         JOIN runs AS r ON r.run_id = e.column1 WHERE r.status IN ('accepted', 'running') \
+         ON CONFLICT DO NOTHING \
+         RETURNING (SELECT run_id FROM runs WHERE runs.run_key = run_events.run_key), seq",
         values(rows)
     )
 }
 
-/// The multi-row INSERT of `rows` events that must all be stored: it stores all or fails.
+/// The multi-row INSERT of `rows` events that must all be stored: it stores all or fails (an
+/// unknown run has no key, and the key may not be null).
 fn insert_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) VALUES {}",
+        "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
+         SELECT (SELECT r.run_key FROM runs AS r WHERE r.run_id = e.column1), \
+         e.column2, e.column3, e.column4, e.column5 FROM (VALUES {}) AS e",
         values(rows)
     )
 }

@@ -227,8 +227,8 @@ const LIST_THREADS_SQL: &str = concat!(
 );
 
 /// A page of a run's log.
-const EVENTS_AFTER_SQL: &str =
-    "SELECT seq, payload FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?";
+const EVENTS_AFTER_SQL: &str = "SELECT seq, payload FROM run_events \
+     WHERE run_key = (SELECT run_key FROM runs WHERE run_id = ?) AND seq > ? ORDER BY seq LIMIT ?";
 
 /// Refuses a run whose text the database cannot store.
 fn check_run_text(run: &RunRecord) -> StoreResult<()> {
