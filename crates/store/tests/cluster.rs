@@ -31,6 +31,7 @@ on_both_backends!(
     two_sweepers_claim_a_dead_node_once,
     a_sweep_abandoned_by_a_dead_sweeper_can_be_taken_over,
     end_run_is_all_or_nothing_and_nothing_follows_it,
+    end_run_stores_more_events_than_one_statement_holds,
     an_executor_presumed_dead_never_writes_past_the_sweep,
     notices_reach_subscribers_once_committed,
     cancel_requests_are_recorded_for_the_executing_node,
@@ -663,6 +664,50 @@ async fn end_run_is_all_or_nothing_and_nothing_follows_it(kind: Kind) {
     assert_eq!(
         store.get_run("r2").await.unwrap().unwrap().status,
         RunStatus::Completed
+    );
+}
+
+/// A run that ends with a long backlog (SQLite writes at most 512 events a statement): every
+/// event is stored, in order, with the end.
+async fn end_run_stores_more_events_than_one_statement_holds(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = db.open().await;
+    store.register_node("n1", HOUR).await.unwrap();
+    assert_eq!(
+        store
+            .admit_run(
+                &run("r1", "alice", "t1", at(0)),
+                "n1",
+                2,
+                Some(first_event(1))
+            )
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    let backlog: Vec<NewEvent> = (2..=1_200)
+        .map(|seq| NewEvent {
+            seq,
+            event_type: "agent_thinking".into(),
+            payload: format!(r#"{{"seq":{seq}}}"#).into(),
+        })
+        .collect();
+    assert_eq!(
+        store
+            .end_run("r1", 1, backlog, RunStatus::Completed, at(5))
+            .await
+            .unwrap(),
+        EndRun::Ended
+    );
+    let logged = store.events_after("r1", 0, u32::MAX).await.unwrap();
+    assert_eq!(seqs(&logged), (1..=1_200).collect::<Vec<u64>>());
+    assert_eq!(*logged[1_199].payload, *r#"{"seq":1200}"#);
+    let ended = store.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (ended.status, ended.last_seq),
+        (RunStatus::Completed, 1_200)
     );
 }
 

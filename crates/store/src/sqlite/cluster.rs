@@ -9,9 +9,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+use std::sync::Arc;
 
-use super::events::insert_all;
+use super::events::{EVENTS_PER_STATEMENT, bind_rows, insert_all, insert_error, insert_sql};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
 use crate::group_commit::PendingEvent;
 use crate::notice::NoticeHub;
@@ -38,12 +39,52 @@ pub(super) fn check_admission(run: &RunRecord, node_id: &str) -> StoreResult<()>
     super::check_run_text(run)
 }
 
+/// The run's row (see `bind_run`), only if it may be admitted: its thread has no run in
+/// flight and its user fewer than a limit. Then: tenant, user, thread, tenant, user, limit.
+macro_rules! admit_run {
+    () => {
+        concat!(
+            "INSERT INTO runs (",
+            run_columns!(),
+            ", node_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+             WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ? AND user_id = ? \
+                 AND thread_id = ? AND status IN ('accepted', 'running')) \
+             AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND user_id = ? \
+                 AND status IN ('accepted', 'running')) < ?"
+        )
+    };
+}
+
+/// The run's first event (seq, type, payload, time; then the run id), only if the run was just
+/// inserted.
+macro_rules! first_event {
+    () => {
+        "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
+         SELECT run_key, ?, ?, ?, ? FROM runs WHERE run_id = ? AND changes() = 1"
+    };
+}
+
+/// The run's thread (user, thread, tenant, title, now, now), created or touched, only if the
+/// statement before it wrote its row.
+macro_rules! touch_thread {
+    () => {
+        concat!(
+            "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
+             SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1",
+            on_thread_conflict!()
+        )
+    };
+}
+
 /// `admit_run` on the writer connection, inside the caller's transaction (see `writes`), with
 /// its first event checked (`check_first_event`).
 ///
-/// The run is inserted only if it may be (its thread has no run in flight and its user fewer
-/// than `max_in_flight`), in one statement: an admitted run, the common case, costs no read
-/// of its own; a refused one is explained by a second statement.
+/// One command: its statements run on SQLite's thread one after the other, each writing only
+/// if the one before it wrote its row (`changes()` is the previous statement's count), so an
+/// admission costs one round trip to that thread, not three. Nothing is written when the run
+/// may not be admitted, and a refused run is explained by a second command. The parameters
+/// are unnamed: sqlx hands them to the statements in order (a numbered one a statement skips
+/// would shift the rest).
 pub(super) async fn admit_on(
     tx: &mut SqliteConnection,
     run: &RunRecord,
@@ -51,21 +92,43 @@ pub(super) async fn admit_on(
     max_in_flight: u32,
     first: Option<&PendingEvent>,
 ) -> StoreResult<Admission> {
-    if !super::insert_run(&mut *tx, run, Some((node_id, max_in_flight))).await? {
-        return refusal(tx, run, max_in_flight).await;
+    const ADMIT: &str = concat!(admit_run!(), "; ", touch_thread!());
+    const ADMIT_WITH_FIRST_EVENT: &str =
+        concat!(admit_run!(), "; ", first_event!(), "; ", touch_thread!());
+    let sql = if first.is_some() {
+        ADMIT_WITH_FIRST_EVENT
+    } else {
+        ADMIT
+    };
+    let query = super::bind_run(sqlx::query(sql), run, Some(node_id))?
+        .bind(run.tenant_id.as_str())
+        .bind(run.user_id.as_str())
+        .bind(run.thread_id.as_str())
+        .bind(run.tenant_id.as_str())
+        .bind(run.user_id.as_str())
+        .bind(i64::from(max_in_flight));
+    let query = match first {
+        Some(first) => query
+            .bind(first.seq_db)
+            .bind(first.event_type.as_str())
+            .bind(Arc::clone(&first.payload))
+            .bind(first.created_at)
+            .bind(run.run_id.as_str()),
+        None => query,
+    };
+    let now = now_ms();
+    let query = query
+        .bind(run.user_id.as_str())
+        .bind(run.thread_id.as_str())
+        .bind(run.tenant_id.as_str())
+        .bind(thread_title(&run.user_request))
+        .bind(now)
+        .bind(now);
+    match query.execute(&mut *tx).await {
+        Ok(done) if done.rows_affected() > 0 => Ok(Admission::Admitted),
+        Ok(_) => refusal(tx, run, max_in_flight).await,
+        Err(e) => Err(super::run_insert_error(e, run)),
     }
-    super::upsert_thread(
-        &mut *tx,
-        &run.user_id,
-        &run.tenant_id,
-        &run.thread_id,
-        &thread_title(&run.user_request),
-    )
-    .await?;
-    if let Some(first) = first {
-        insert_all(&mut *tx, std::slice::from_ref(first)).await?;
-    }
-    Ok(Admission::Admitted)
 }
 
 /// Why `admit_on` did not insert the run: its thread's run in flight, or its user's limit.
@@ -95,9 +158,10 @@ async fn refusal(
 /// `end_run` on the writer connection, inside the caller's transaction (see `writes`), with
 /// its events checked (`check_end_run`). The caller announces the events once committed.
 ///
-/// The run is ended first, only if it is in flight with its log at `after_seq`, in one
-/// statement; its events follow. A run that could not be ended is explained by a read, with
-/// nothing written.
+/// The run is ended only if it is in flight with its log at `after_seq`, and its events follow
+/// in the same command only if it was (`changes()`): one round trip to SQLite's thread, past
+/// [`EVENTS_PER_STATEMENT`] events one more for each further statement. A run that could not
+/// be ended is explained by a read, with nothing written.
 pub(super) async fn end_on(
     tx: &mut SqliteConnection,
     run_id: &str,
@@ -106,21 +170,29 @@ pub(super) async fn end_on(
     status: RunStatus,
     finished_at: DateTime<Utc>,
 ) -> StoreResult<EndRun> {
-    let ended = sqlx::query(
-        "UPDATE runs SET status = ?, finished_at = ? \
-         WHERE run_id = ? AND status IN ('accepted', 'running') AND last_seq = ?",
-    )
-    .bind(status.as_str())
-    .bind(time_to_db(finished_at))
-    .bind(run_id)
-    .bind(u64_to_db("after_seq", after_seq)?)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    const END: &str = "UPDATE runs SET status = ?, finished_at = ? \
+         WHERE run_id = ? AND status IN ('accepted', 'running') AND last_seq = ?";
+    let (first, rest) = pending.split_at(pending.len().min(EVENTS_PER_STATEMENT));
+    let sql = if first.is_empty() {
+        END.to_owned()
+    } else {
+        format!("{END}; {} WHERE changes() = 1", insert_sql(first.len()))
+    };
+    // Safe to assert: the text holds column names and `?` placeholders only.
+    let query = sqlx::query(AssertSqlSafe(sql))
+        .bind(status.as_str())
+        .bind(time_to_db(finished_at))
+        .bind(run_id)
+        .bind(u64_to_db("after_seq", after_seq)?);
+    let ended = bind_rows(query, first)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| insert_error(e, first))?
+        .rows_affected();
     if ended == 0 {
         return why_not_ended(tx, run_id, after_seq).await;
     }
-    insert_all(&mut *tx, pending).await?;
+    insert_all(&mut *tx, rest).await?;
     Ok(EndRun::Ended)
 }
 

@@ -22,7 +22,7 @@ use crate::notice::NoticeHub;
 use crate::{Notice, RunStatus, StoreError, StoreResult};
 
 /// Events per INSERT statement: 5 parameters each, well under SQLite's 32,766.
-const EVENTS_PER_STATEMENT: usize = 512;
+pub(super) const EVENTS_PER_STATEMENT: usize = 512;
 
 pub(super) struct SqliteEventSink {
     pub(super) writes: Writes,
@@ -118,8 +118,9 @@ fn append_sql(rows: usize) -> String {
 }
 
 /// The multi-row INSERT of `rows` events that must all be stored: it stores all or fails (an
-/// unknown run has no key, and the key may not be null).
-fn insert_sql(rows: usize) -> String {
+/// unknown run has no key, and the key may not be null). It ends with its rows' source, so a
+/// caller may add a `WHERE`.
+pub(super) fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
          SELECT (SELECT r.run_key FROM runs AS r WHERE r.run_id = e.column1), \
@@ -132,7 +133,14 @@ fn insert_sql(rows: usize) -> String {
 fn with_rows(sql: String, rows: &[PendingEvent]) -> Query<'_, Sqlite, SqliteArguments> {
     // Safe to assert: the text holds column names and `?` placeholders only; the values travel
     // as bound parameters.
-    let mut query = sqlx::query(AssertSqlSafe(sql));
+    bind_rows(sqlx::query(AssertSqlSafe(sql)), rows)
+}
+
+/// `query` with `rows`' values bound after the ones it has, in [`values`]' order.
+pub(super) fn bind_rows<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments>,
+    rows: &'q [PendingEvent],
+) -> Query<'q, Sqlite, SqliteArguments> {
     for event in rows {
         query = query
             .bind(event.run_id.as_str())
@@ -209,18 +217,24 @@ pub(super) async fn insert_all(
             .await
         {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Corrupt(format!(
-                    "events {}..={} of run {} were stored already although their run takes them",
-                    chunk[0].seq,
-                    chunk[chunk.len() - 1].seq,
-                    chunk[0].run_id
-                )));
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(insert_error(e, chunk)),
         }
     }
     Ok(())
+}
+
+/// A failed insert of events that must all be stored: one stored already means the log and
+/// the run disagree.
+pub(super) fn insert_error(e: sqlx::Error, rows: &[PendingEvent]) -> StoreError {
+    match (e, rows.first(), rows.last()) {
+        (sqlx::Error::Database(e), Some(first), Some(last)) if e.is_unique_violation() => {
+            StoreError::Corrupt(format!(
+                "events {}..={} of run {} were stored already although their run takes them",
+                first.seq, last.seq, first.run_id
+            ))
+        }
+        (e, _, _) => e.into(),
+    }
 }
 
 /// One multi-row append of `rows`, adding what it stored to `inserted`.

@@ -14,6 +14,15 @@
 //! file beside the writer), `retention` (deleting old finished runs),
 //! `cluster` (admission, ending runs, cancel requests, nodes).
 
+/// What a thread row that exists already takes from a new run of it: a later `updated_at`
+/// (MAX keeps it from moving backwards if the wall clock steps back).
+macro_rules! on_thread_conflict {
+    () => {
+        " ON CONFLICT (tenant_id, user_id, thread_id) \
+         DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at)"
+    };
+}
+
 mod checkpoint;
 mod cluster;
 mod events;
@@ -27,10 +36,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
 use crate::group_commit::{EventWriter, check_first_event};
@@ -240,35 +251,27 @@ fn check_run_text(run: &RunRecord) -> StoreResult<()> {
     check_text("user_request", &run.user_request)
 }
 
-/// Inserts a run row: `create_run` without a node, always; `admit_run` with its node, only if
-/// the run may be admitted (`admission`: its thread has no run in flight and its user fewer
-/// than `max_in_flight`). Whether the row was inserted.
-async fn insert_run(
-    conn: &mut SqliteConnection,
-    run: &RunRecord,
-    admission: Option<(&str, u32)>,
-) -> StoreResult<bool> {
-    const ALWAYS: &str = concat!(
+/// Inserts a run row without a node (`create_run`).
+async fn insert_run(conn: &mut SqliteConnection, run: &RunRecord) -> StoreResult<()> {
+    const INSERT: &str = concat!(
         "INSERT INTO runs (",
         run_columns!(),
-        ", node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ", node_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
-    const IF_ADMITTED: &str = concat!(
-        "INSERT INTO runs (",
-        run_columns!(),
-        ", node_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-         WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
-             AND thread_id = ?2 AND status IN ('accepted', 'running')) \
-         AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
-             AND status IN ('accepted', 'running')) < ?12"
-    );
-    let (node_id, limit) = admission.unzip();
-    let sql = if admission.is_some() {
-        IF_ADMITTED
-    } else {
-        ALWAYS
-    };
-    let mut query = sqlx::query(sql)
+    let query = bind_run(sqlx::query(INSERT), run, None)?;
+    match query.execute(conn).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(run_insert_error(e, run)),
+    }
+}
+
+/// Binds a run's row, eleven parameters: [`run_columns!`] then its node.
+fn bind_run<'q>(
+    query: Query<'q, Sqlite, SqliteArguments>,
+    run: &'q RunRecord,
+    node_id: Option<&'q str>,
+) -> StoreResult<Query<'q, Sqlite, SqliteArguments>> {
+    Ok(query
         .bind(run.run_id.as_str())
         .bind(run.thread_id.as_str())
         .bind(run.user_id.as_str())
@@ -279,17 +282,16 @@ async fn insert_run(
         .bind(time_to_db(run.created_at))
         .bind(run.finished_at.map(time_to_db))
         .bind(u64_to_db("last_seq", run.last_seq)?)
-        .bind(node_id);
-    if let Some(limit) = limit {
-        query = query.bind(i64::from(limit));
-    }
-    let result = query.execute(conn).await;
-    match result {
-        Ok(done) => Ok(done.rows_affected() > 0),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(StoreError::DuplicateRun(run.run_id.clone()))
+        .bind(node_id))
+}
+
+/// A failed run insert: a run id stored already is the caller's `DuplicateRun`.
+fn run_insert_error(e: sqlx::Error, run: &RunRecord) -> StoreError {
+    match e {
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            StoreError::DuplicateRun(run.run_id.clone())
         }
-        Err(e) => Err(e.into()),
+        e => e.into(),
     }
 }
 
@@ -307,13 +309,11 @@ async fn upsert_thread(
     check_text("thread_id", thread_id)?;
     check_text("title", title)?;
     let now = time_to_db(Utc::now());
-    // MAX keeps updated_at from moving backwards if the wall clock steps back.
     let row = sqlx::query(concat!(
         "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (tenant_id, user_id, thread_id) \
-         DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at) \
-         RETURNING ",
+         VALUES (?, ?, ?, ?, ?, ?)",
+        on_thread_conflict!(),
+        " RETURNING ",
         thread_columns!()
     ))
     .bind(user_id)
@@ -471,7 +471,7 @@ impl Store for SqliteStore {
     async fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
         check_run_text(run)?;
         let mut conn = self.writer.acquire().await?;
-        insert_run(&mut conn, run, None).await.map(|_| ())
+        insert_run(&mut conn, run).await
     }
 
     async fn admit_run(
