@@ -188,9 +188,20 @@ impl EventWriter {
     /// flushes concurrent commits together, so a batch does not wait for the previous one's
     /// flush).
     pub(crate) fn spawn<S: EventSink>(sink: S, in_flight: usize) -> EventWriter {
+        let (writer, task) = EventWriter::start(sink, in_flight);
+        tokio::spawn(task);
+        writer
+    }
+
+    /// [`EventWriter::spawn`] with the task handed back, for the caller to run where it
+    /// chooses; the task ends once every handle is gone.
+    pub(crate) fn start<S: EventSink>(
+        sink: S,
+        in_flight: usize,
+    ) -> (EventWriter, impl Future<Output = ()> + Send + 'static) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_writer(Arc::new(sink), rx, in_flight.max(1)));
-        EventWriter { queue }
+        let task = run_writer(Arc::new(sink), rx, in_flight.max(1));
+        (EventWriter { queue }, task)
     }
 
     /// Queues a run's consecutive events and waits until they are committed (or refused):

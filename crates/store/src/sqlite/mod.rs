@@ -26,6 +26,7 @@ macro_rules! on_thread_conflict {
 mod checkpoint;
 mod cluster;
 mod events;
+mod own_thread;
 mod retention;
 mod usage;
 mod writes;
@@ -110,8 +111,9 @@ impl SqliteStore {
     /// tables against each other. So all operations on it are serialized; it is for tests and
     /// demos, not for load. Every `connect` to `sqlite::memory:` gets its own, empty database.
     ///
-    /// Must be called within a Tokio runtime: the event log's group-commit task is spawned on
-    /// it and lives as long as the store.
+    /// Must be called within a Tokio runtime: the pools and the background checkpoints live on
+    /// it. The write path's tasks run on a thread of the store's own (`own_thread`) and end
+    /// with the store.
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
         SqliteStore::connect_with(url, &StoreOptions::default()).await
     }
@@ -137,7 +139,7 @@ impl SqliteStore {
                     .await?;
                 migrate::run_sqlite(&pool).await?;
                 tracing::info!("opened in-memory store");
-                Ok(SqliteStore::assemble(pool.clone(), pool, None))
+                SqliteStore::assemble(pool.clone(), pool, None)
             }
             Location::File(options) => {
                 let base = options
@@ -164,31 +166,35 @@ impl SqliteStore {
                         .connect_lazy_with(base),
                 );
                 tracing::info!(file = %filename, "opened sqlite store");
-                Ok(SqliteStore::assemble(writer, reader, Some(checkpoints)))
+                SqliteStore::assemble(writer, reader, Some(checkpoints))
             }
         }
     }
 
-    /// The store over open pools, with its event writer task started (and, for a file, the
-    /// background checkpoints its commits wake).
+    /// The store over open pools, with its write path started on a thread of its own (and, for
+    /// a file, the background checkpoints its commits wake).
     fn assemble(
         writer: SqlitePool,
         reader: SqlitePool,
         checkpoints: Option<checkpoint::Checkpoints>,
-    ) -> SqliteStore {
+    ) -> StoreResult<SqliteStore> {
         let notices = Arc::new(NoticeHub::new());
-        let writes = writes::Writes::spawn(writer.clone(), checkpoints);
+        let (writes, committing) = writes::Writes::start(writer.clone(), checkpoints);
         let sink = events::SqliteEventSink {
             writes: writes.clone(),
             notices: Arc::clone(&notices),
         };
-        SqliteStore {
-            events: EventWriter::spawn(sink, 1),
+        let (events, grouping) = EventWriter::start(sink, 1);
+        own_thread::run(async move {
+            tokio::join!(committing, grouping);
+        })?;
+        Ok(SqliteStore {
+            events,
             writes,
             writer,
             reader,
             notices,
-        }
+        })
     }
 }
 

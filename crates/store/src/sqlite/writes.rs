@@ -101,12 +101,15 @@ impl std::fmt::Debug for Writes {
 }
 
 impl Writes {
-    /// Starts the task on the current Tokio runtime, writing through `writer`; a commit that
-    /// leaves no job waiting wakes `checkpoints`, if given.
-    pub(super) fn spawn(writer: SqlitePool, checkpoints: Option<Checkpoints>) -> Writes {
+    /// The writes and the task that commits them through `writer`, for the caller to run (see
+    /// `own_thread`); a commit that leaves no job waiting wakes `checkpoints`, if given. The
+    /// task ends once every handle is gone.
+    pub(super) fn start(
+        writer: SqlitePool,
+        checkpoints: Option<Checkpoints>,
+    ) -> (Writes, impl Future<Output = ()> + Send + 'static) {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run_batches(writer, jobs, checkpoints));
-        Writes { queue }
+        (Writes { queue }, run_batches(writer, jobs, checkpoints))
     }
 
     /// Runs `work` in the next batch and returns its outcome once that batch has committed.
@@ -244,6 +247,12 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// The writes, their task spawned on the test's runtime.
+    fn spawned((writes, task): (Writes, impl Future<Output = ()> + Send + 'static)) -> Writes {
+        tokio::spawn(task);
+        writes
+    }
+
     async fn writer() -> (tempfile::TempDir, SqlitePool) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
@@ -297,7 +306,7 @@ mod tests {
     async fn only_a_writer_with_nothing_waiting_wakes_the_checkpoints() {
         let (_dir, pool) = writer().await;
         let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
-        let writes = Writes::spawn(pool.clone(), Some(Checkpoints::to(wrote)));
+        let writes = spawned(Writes::start(pool.clone(), Some(Checkpoints::to(wrote))));
         // The first write says it is running, and holds its batch open until released.
         let (release, released) = tokio::sync::watch::channel(false);
         let (running, mut is_running) = tokio::sync::watch::channel(false);
@@ -338,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_is_undone_alone_and_the_others_commit_together() {
         let (_dir, pool) = writer().await;
-        let writes = Writes::spawn(pool.clone(), None);
+        let writes = spawned(Writes::start(pool.clone(), None));
         // Queued at once, so they share a batch: the second "b" fails on the primary key, and
         // `failing` is undone, while the others commit.
         let (a, b1, b2, b3, c, d) = tokio::join!(
@@ -372,7 +381,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_run_again_with_savepoints_only_when_a_job_that_needs_one_fails() {
         let (_dir, pool) = writer().await;
-        let writes = Writes::spawn(pool.clone(), None);
+        let writes = spawned(Writes::start(pool.clone(), None));
         let runs = Arc::new(AtomicUsize::new(0));
         // Nothing fails: each job runs once.
         let (a, b) = tokio::join!(
@@ -405,7 +414,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_failed_write_leaves_nothing() {
         let (_dir, pool) = writer().await;
-        let writes = Writes::spawn(pool.clone(), None);
+        let writes = spawned(Writes::start(pool.clone(), None));
         writes.run(insert("a")).await.unwrap();
         assert!(writes.run(insert("a")).await.is_err());
         writes.run(insert("b")).await.unwrap();
