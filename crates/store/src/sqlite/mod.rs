@@ -69,6 +69,13 @@ pub const EVENT_LOG_SYNCHRONOUS: SqliteSynchronous = SqliteSynchronous::Full;
 /// locked". Within this process writes already queue on the single writer connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The size a file database's WAL is cut back to when it starts over (`journal_size_limit`).
+/// SQLite otherwise keeps the file at the largest size it ever reached, so one large transaction
+/// (the schema version 6 upgrade copies the whole event log) would hold that much disk for good.
+/// Well above what steady commits need (the writer checkpoints at 1,000 pages, ~4 MiB), so the
+/// file is not cut and grown again under load.
+pub const WAL_SIZE_LIMIT: u64 = 64 << 20;
+
 /// Reader connections for a file database unless [`StoreOptions::pool_size`] says otherwise.
 /// Reads are short and SQLite work is CPU-bound, so a handful is enough to overlap them with
 /// the writer on a small machine.
@@ -146,7 +153,8 @@ impl SqliteStore {
                     .create_if_missing(true)
                     .foreign_keys(true)
                     .busy_timeout(BUSY_TIMEOUT)
-                    .synchronous(EVENT_LOG_SYNCHRONOUS);
+                    .synchronous(EVENT_LOG_SYNCHRONOUS)
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
                 let filename = base.get_filename().display().to_string();
                 // The writer opens first: it creates the file and switches it to WAL (a
                 // property of the file, so the readers inherit it).
@@ -856,6 +864,43 @@ mod tests {
             .unwrap()
             .len();
         assert!(wal < 8 << 20, "the WAL grew to {wal} bytes");
+    }
+
+    /// A transaction far larger than the WAL usually holds (an upgrade that copies the event
+    /// log, say) must not leave a WAL file of its size on disk for good: once the WAL starts
+    /// over, the file is cut back to [`WAL_SIZE_LIMIT`].
+    #[tokio::test]
+    async fn a_large_transaction_leaves_no_large_wal_behind() {
+        let (dir, store) = file_store().await;
+        let large = "z".repeat(usize::try_from(WAL_SIZE_LIMIT).unwrap() + (16 << 20));
+        let mut tx = store.writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO tenants (tenant_id, created_at) VALUES (?, 0)")
+            .bind(&large)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM tenants WHERE tenant_id = ?")
+            .bind(&large)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let wal = || {
+            std::fs::metadata(dir.path().join("events.db-wal"))
+                .unwrap()
+                .len()
+        };
+        assert!(
+            wal() > WAL_SIZE_LIMIT,
+            "the transaction went through the WAL"
+        );
+        // The next writes start the WAL over.
+        store.create_run(&running("r", "t")).await.unwrap();
+        store
+            .append_event("r", 1, "agent_started", r#"{"seq":1}"#)
+            .await
+            .unwrap();
+        assert!(wal() <= WAL_SIZE_LIMIT, "the WAL stayed at {} bytes", wal());
     }
 
     /// The hot reads must be served in order by an index, never by sorting the rows.
