@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One 1,000x1 burst against a fresh `agentwire serve --demo-data`, and where the server's CPU went.
+#
+#   bench/burst.sh [SERVER_BINARY]     # default target/release/agentwire; build it first
+#
+# Starts the server on a file database in a temporary directory, warms it with 50 runs, then runs
+# `agentwire load --users 1000 --runs-per-user 1 --ramp 1s` (the load generator is always this
+# checkout's release build, so two servers are compared with the same client) and prints runs/s
+# (completed / elapsed), TTFE and TTC, and the server's CPU time and context switches per thread
+# name over the burst, from /proc/<pid>/task/*/{schedstat,status}. Alternate two binaries to
+# compare them: one burst is noisy, several alternated are not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERVER=${1:-target/release/agentwire}
+LOAD=target/release/agentwire
+dir=$(mktemp -d /tmp/agentwire-burst.XXXXXX)
+secret=$(openssl rand -hex 32)
+AGENTWIRE_JWT_SECRET=$secret NO_COLOR=1 "$SERVER" serve --demo-data \
+    --database "sqlite://$dir/a.db" --listen 127.0.0.1:0 >"$dir/serve.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+until grep -q 'agentwire is serving' "$dir/serve.log"; do
+    kill -0 $pid 2>/dev/null || { cat "$dir/serve.log"; exit 1; }
+    sleep 0.1
+done
+url=$(grep -o 'ws://[0-9.:]*/ws' "$dir/serve.log" | head -n 1 | sed 's|/ws$||; s|^ws://|http://|')
+threads() {
+    for task in /proc/$pid/task/*; do
+        echo "$(tr ' ' _ <"$task/comm") $(cut -d' ' -f1 "$task/schedstat") \
+            $(awk '/ctxt_switches/ {s += $2} END {print s}' "$task/status")"
+    done
+}
+"$LOAD" load --target "$url" --secret "$secret" --users 50 --runs-per-user 1 --ramp 1s >/dev/null
+threads >"$dir/before"
+"$LOAD" load --target "$url" --secret "$secret" --users 1000 --runs-per-user 1 --ramp 1s \
+    --json "$dir/report.json" >/dev/null || true
+threads >"$dir/after"
+python3 - "$dir" <<'PY'
+import collections, json, sys
+d = sys.argv[1]
+report = json.load(open(f"{d}/report.json"))
+latency = report["latency_ms"]
+completed = report["counts"]["completed"]
+print(f"{completed / report['elapsed_s']:.0f} runs/s ({completed} completed in {report['elapsed_s']:.2f} s); "
+      f"TTFE p50 / p99 {latency['ttfe']['p50']:.1f} / {latency['ttfe']['p99']:.1f} ms; "
+      f"TTC p50 / p99 {latency['ttc']['p50']:.0f} / {latency['ttc']['p99']:.0f} ms")
+def read(name):
+    cpu, switches = collections.Counter(), collections.Counter()
+    for line in open(f"{d}/{name}"):
+        thread, ns, cs = line.split()
+        cpu[thread] += int(ns)
+        switches[thread] += int(cs)
+    return cpu, switches
+(cpu0, cs0), (cpu1, cs1) = read("before"), read("after")
+cpu = {t: (cpu1[t] - cpu0[t]) / 1e6 for t in cpu1}
+print(f"server CPU over the burst: {sum(cpu.values()):.0f} ms")
+for thread, ms in sorted(cpu.items(), key=lambda kv: -kv[1]):
+    if ms >= 1:
+        print(f"  {thread:<16} {ms:6.0f} ms  {cs1[thread] - cs0[thread]:6} context switches")
+PY
