@@ -6,8 +6,8 @@
 -- dirtied page is 4 KiB more to write to the WAL and sync. Keyed by `runs.run_key` (an
 -- INTEGER PRIMARY KEY, so the rowid itself, stable across VACUUM, and growing with each new
 -- run) the entries are ~12 bytes and the runs in flight sit together at the end of the index.
--- A replay of one 1,000-run burst's 48,000 appends took 1.0 s before and 0.46 s after (the
--- figures and the command are in docs/benchmarks.md, the sixth pass).
+-- A replay of one 1,000-run burst's 48,000 appends (bench/replay_appends.py) takes a little
+-- over half the time it took before (docs/benchmarks.md, the sixth pass, has the figures).
 --
 -- SQLite cannot add a primary key to a table, so `runs` and `run_events` are rebuilt; a run's
 -- key is its old rowid, so everything ordered by rowid keeps its order. `runs_new` is renamed
