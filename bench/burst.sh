@@ -2,6 +2,7 @@
 # One 1,000x1 burst against a fresh `agentwire serve --demo-data`, and where the server's CPU went.
 #
 #   bench/burst.sh [SERVER_BINARY]     # default target/release/agentwire; build it first
+#   PERF=perf.data bench/burst.sh      # also record the server's CPU profile during the burst
 #
 # Starts the server on a file database in a temporary directory, warms it with 50 runs, then runs
 # `agentwire load --users 1000 --runs-per-user 1 --ramp 1s` (the load generator is always this
@@ -32,9 +33,18 @@ threads() {
 }
 "$LOAD" load --target "$url" --secret "$secret" --users 50 --runs-per-user 1 --ramp 1s >/dev/null
 threads >"$dir/before"
+if [[ -n "${PERF:-}" ]]; then
+    perf record -e cpu-clock -F 999 -g -o "$PERF" -p $pid >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+fi
 "$LOAD" load --target "$url" --secret "$secret" --users 1000 --runs-per-user 1 --ramp 1s \
     --json "$dir/report.json" >/dev/null || true
 threads >"$dir/after"
+if [[ -n "${PERF:-}" ]]; then
+    kill -INT $perf_pid
+    wait $perf_pid || true
+fi
 python3 - "$dir" <<'PY'
 import collections, json, sys
 d = sys.argv[1]
