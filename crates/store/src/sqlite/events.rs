@@ -3,8 +3,9 @@
 //! A batch is one job for the writer's group commit (`writes`), committed with the runs' other
 //! writes: one multi-row INSERT, or past [`EVENTS_PER_STATEMENT`] several under a savepoint. Only events
 //! of runs in flight are inserted and a `(run_id, seq)` already stored is skipped, so a refused
-//! event never takes the batch's other events with it; the statement returns what it inserted
-//! and the rest are explained with one read per run. Committed events are announced in-process
+//! event never takes the batch's other events with it; which were left out is learnt only when
+//! the statement stored fewer than it was given (`insert_rows`), and those are explained with
+//! one read per run. Committed events are announced in-process
 //! ([`Notice::RunEvents`]) once their callers have their answers. This module must not report
 //! success for an event that was not committed.
 
@@ -104,18 +105,35 @@ fn values(rows: usize) -> String {
 }
 
 /// The multi-row INSERT that appends `rows` events: only those of runs in flight (the run may
-/// have ended meanwhile) and not stored yet, returning the ones it stored. The log is keyed by
-/// the run's integer key (migration 6 says why), found here from the run id.
+/// have ended meanwhile). An event stored already fails the whole statement, and SQLite then
+/// undoes the statement alone (its default conflict resolution, ABORT), leaving the
+/// transaction as it was. The log is keyed by the run's integer key (migration 6 says why),
+/// found here from the run id.
 fn append_sql(rows: usize) -> String {
+    format!("{}{}", append_head(rows), APPEND_WHERE)
+}
+
+/// [`append_sql`] that skips an event stored already instead of failing, and returns the ones
+/// it stored: one message from sqlx's SQLite thread per row, so only for a batch that meets a
+/// stored event, which the engine never sends.
+fn append_skipping_sql(rows: usize) -> String {
+    format!(
+        "{}{APPEND_WHERE} ON CONFLICT DO NOTHING \
+         RETURNING (SELECT run_id FROM runs WHERE runs.run_key = run_events.run_key), seq",
+        append_head(rows)
+    )
+}
+
+fn append_head(rows: usize) -> String {
     format!(
         "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
          SELECT r.run_key, e.column2, e.column3, e.column4, e.column5 FROM (VALUES {}) AS e \
-         JOIN runs AS r ON r.run_id = e.column1 WHERE r.status IN ('accepted', 'running') \
-         ON CONFLICT DO NOTHING \
-         RETURNING (SELECT run_id FROM runs WHERE runs.run_key = run_events.run_key), seq",
+         JOIN runs AS r ON r.run_id = e.column1",
         values(rows)
     )
 }
+
+const APPEND_WHERE: &str = " WHERE r.status IN ('accepted', 'running')";
 
 /// The multi-row INSERT of `rows` events that must all be stored: it stores all or fails (an
 /// unknown run has no key, and the key may not be null). It ends with its rows' source, so a
@@ -160,22 +178,22 @@ async fn write_batch(
     conn: &mut SqliteConnection,
     batch: &[PendingEvent],
 ) -> Result<Vec<StoreResult<()>>, StoreError> {
-    let mut inserted: HashSet<(String, i64)> = HashSet::with_capacity(batch.len());
+    let mut skipped: HashSet<(&str, i64)> = HashSet::new();
     if batch.len() <= EVENTS_PER_STATEMENT {
-        insert_rows(conn, batch, &mut inserted).await?;
+        insert_rows(conn, batch, &mut skipped).await?;
     } else {
         // A savepoint: an error in a later statement undoes the earlier ones too.
         let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
         for chunk in batch.chunks(EVENTS_PER_STATEMENT) {
             // Dropping `savepoint` on an error rolls back what the earlier chunks wrote.
-            insert_rows(&mut savepoint, chunk, &mut inserted).await?;
+            insert_rows(&mut savepoint, chunk, &mut skipped).await?;
         }
         savepoint.commit().await?;
     }
     let mut results: Vec<StoreResult<()>> = Vec::with_capacity(batch.len());
     let mut status_of: HashMap<&str, Option<RunStatus>> = HashMap::new();
     for event in batch {
-        if inserted.contains(&(event.run_id.clone(), event.seq_db)) {
+        if !skipped.contains(&(event.run_id.as_str(), event.seq_db)) {
             results.push(Ok(()));
             continue;
         }
@@ -237,19 +255,75 @@ pub(super) fn insert_error(e: sqlx::Error, rows: &[PendingEvent]) -> StoreError 
     }
 }
 
-/// One multi-row append of `rows`, adding what it stored to `inserted`.
-async fn insert_rows(
+/// One multi-row append of `rows`, adding what it did not store to `skipped`.
+///
+/// The statement says only how many rows it stored. All of them, as nearly always: done. Fewer:
+/// it failed no row for being stored already, so what it left out are exactly the events of
+/// runs not in flight, read in the same transaction. Failed on an event stored already: it was
+/// undone as a whole, and the statement that skips stored events and returns the others runs
+/// instead.
+async fn insert_rows<'b>(
     conn: &mut SqliteConnection,
-    rows: &[PendingEvent],
-    inserted: &mut HashSet<(String, i64)>,
+    rows: &'b [PendingEvent],
+    skipped: &mut HashSet<(&'b str, i64)>,
 ) -> StoreResult<()> {
-    for row in with_rows(append_sql(rows.len()), rows)
-        .fetch_all(&mut *conn)
-        .await?
+    match with_rows(append_sql(rows.len()), rows)
+        .execute(&mut *conn)
+        .await
     {
-        inserted.insert((row.try_get(0)?, row.try_get(1)?));
+        Ok(done) if usize::try_from(done.rows_affected()).is_ok_and(|n| n == rows.len()) => Ok(()),
+        Ok(_) => {
+            let in_flight = runs_in_flight(conn, rows).await?;
+            skipped.extend(
+                rows.iter()
+                    .filter(|row| !in_flight.contains(row.run_id.as_str()))
+                    .map(|row| (row.run_id.as_str(), row.seq_db)),
+            );
+            Ok(())
+        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            let mut stored: HashSet<(String, i64)> = HashSet::with_capacity(rows.len());
+            for row in with_rows(append_skipping_sql(rows.len()), rows)
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                stored.insert((row.try_get(0)?, row.try_get(1)?));
+            }
+            skipped.extend(
+                rows.iter()
+                    .filter(|row| !stored.contains(&(row.run_id.clone(), row.seq_db)))
+                    .map(|row| (row.run_id.as_str(), row.seq_db)),
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(())
+}
+
+/// Which of the runs of `rows` are in flight, one read for all of them.
+async fn runs_in_flight<'b>(
+    conn: &mut SqliteConnection,
+    rows: &'b [PendingEvent],
+) -> StoreResult<HashSet<&'b str>> {
+    let runs: HashSet<&str> = rows.iter().map(|row| row.run_id.as_str()).collect();
+    let placeholders = vec!["?"; runs.len()].join(",");
+    // Safe to assert: the text holds `?` placeholders only; the ids travel as bound parameters.
+    let sql = AssertSqlSafe(format!(
+        "SELECT run_id FROM runs WHERE run_id IN ({placeholders}) \
+         AND status IN ('accepted', 'running')"
+    ));
+    let mut query = sqlx::query(sql);
+    for run_id in &runs {
+        query = query.bind(*run_id);
+    }
+    let mut in_flight = HashSet::with_capacity(runs.len());
+    for row in query.fetch_all(&mut *conn).await? {
+        let run_id: String = row.try_get(0)?;
+        if let Some(known) = runs.get(run_id.as_str()) {
+            in_flight.insert(*known);
+        }
+    }
+    Ok(in_flight)
 }
 
 /// A run's status; `None` when there is no such run.
@@ -272,4 +346,123 @@ async fn insert_alone(conn: &mut SqliteConnection, event: &PendingEvent) -> Stor
                 "a batch of one event had no result".into(),
             )))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use crate::{RunRecord, Store};
+    use chrono::Utc;
+
+    fn run(run_id: &str, status: RunStatus) -> RunRecord {
+        RunRecord {
+            run_id: run_id.into(),
+            thread_id: run_id.into(),
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            agent: "supervisor".into(),
+            user_request: "q".into(),
+            status,
+            created_at: Utc::now(),
+            finished_at: None,
+            last_seq: 0,
+        }
+    }
+
+    fn event(run_id: &str, seq: u64) -> PendingEvent {
+        PendingEvent {
+            run_id: run_id.into(),
+            seq,
+            seq_db: i64::try_from(seq).unwrap(),
+            event_type: "progress".into(),
+            payload: format!(r#"{{"seq":{seq}}}"#).into(),
+            created_at: 0,
+            follows: false,
+        }
+    }
+
+    /// Each event of a batch is answered for itself, whichever way the batch was stored: all
+    /// at once, with some runs' events refused, or beside an event stored already.
+    #[tokio::test]
+    async fn every_event_of_a_batch_gets_its_own_answer() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store
+            .create_run(&run("r1", RunStatus::Running))
+            .await
+            .unwrap();
+        store
+            .create_run(&run("r2", RunStatus::Running))
+            .await
+            .unwrap();
+        store
+            .create_run(&run("done", RunStatus::Completed))
+            .await
+            .unwrap();
+        let mut conn = store.writer.acquire().await.unwrap();
+        let outcome = |results: Vec<StoreResult<()>>| -> Vec<String> {
+            results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(()) => "ok".to_owned(),
+                    Err(StoreError::DuplicateEvent { .. }) => "duplicate".to_owned(),
+                    Err(StoreError::RunFinished { .. }) => "finished".to_owned(),
+                    Err(StoreError::RunNotFound(_)) => "not found".to_owned(),
+                    Err(other) => format!("{other:?}"),
+                })
+                .collect()
+        };
+
+        // All stored.
+        let batch = [event("r1", 1), event("r2", 1), event("r1", 2)];
+        let results = write_batch(&mut conn, &batch).await.unwrap();
+        assert_eq!(outcome(results), ["ok", "ok", "ok"]);
+
+        // Runs that take no events beside ones that do.
+        let batch = [
+            event("done", 1),
+            event("r1", 3),
+            event("ghost", 1),
+            event("r2", 2),
+        ];
+        let results = write_batch(&mut conn, &batch).await.unwrap();
+        assert_eq!(outcome(results), ["finished", "ok", "not found", "ok"]);
+
+        // An event stored already, beside new ones and refused ones.
+        let batch = [
+            event("r2", 3),
+            event("r1", 2),
+            event("done", 2),
+            event("r1", 4),
+        ];
+        let results = write_batch(&mut conn, &batch).await.unwrap();
+        assert_eq!(outcome(results), ["ok", "duplicate", "finished", "ok"]);
+
+        drop(conn);
+        let seqs = |run_id: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .events_after(run_id, 0, u32::MAX)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(seqs("r1").await, [1, 2, 3, 4]);
+        assert_eq!(seqs("r2").await, [1, 2, 3]);
+        assert!(seqs("done").await.is_empty());
+        // The counter follows the log, whichever way the events were stored.
+        let last: Vec<(String, i64)> =
+            sqlx::query_as("SELECT run_id, last_seq FROM runs ORDER BY run_id")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        assert_eq!(
+            last,
+            [("done".into(), 0), ("r1".into(), 4), ("r2".into(), 3)]
+        );
+    }
 }
