@@ -109,24 +109,26 @@ fn first_event(seq: u64) -> NewEvent {
     }
 }
 
+/// Admits alice's run `r1` (thread t1) on node n1 with its first event.
+async fn admit_r1(store: &dyn Store) -> Admission {
+    store
+        .admit_run(
+            &run("r1", "alice", "t1", at(0)),
+            "n1",
+            2,
+            Some(first_event(1)),
+        )
+        .await
+        .unwrap()
+}
+
 async fn admission_stores_the_first_event_only_with_the_run(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
     let store = db.open().await;
     store.register_node("n1", HOUR).await.unwrap();
-    assert_eq!(
-        store
-            .admit_run(
-                &run("r1", "alice", "t1", at(0)),
-                "n1",
-                2,
-                Some(first_event(1))
-            )
-            .await
-            .unwrap(),
-        Admission::Admitted
-    );
+    assert_eq!(admit_r1(&*store).await, Admission::Admitted);
     // Stored in the admission's commit: readable at once, and the run's log goes on from it.
     let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(seqs(&events), [1]);
@@ -675,18 +677,7 @@ async fn end_run_stores_more_events_than_one_statement_holds(kind: Kind) {
     };
     let store = db.open().await;
     store.register_node("n1", HOUR).await.unwrap();
-    assert_eq!(
-        store
-            .admit_run(
-                &run("r1", "alice", "t1", at(0)),
-                "n1",
-                2,
-                Some(first_event(1))
-            )
-            .await
-            .unwrap(),
-        Admission::Admitted
-    );
+    assert_eq!(admit_r1(&*store).await, Admission::Admitted);
     let backlog: Vec<NewEvent> = (2..=1_200)
         .map(|seq| NewEvent {
             seq,
