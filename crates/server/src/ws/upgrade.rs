@@ -19,6 +19,10 @@ use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// Bytes of frames gathered before they are written to the socket. A run's events come a few
+/// at a time, so batches are small anyway; this bounds what each socket keeps afterwards.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Slack above `max_frame_bytes` for the library's own limit: a frame up to this much too big is
 /// read whole and answered precisely; anything bigger is refused by the library on its header.
 fn library_limit(max_frame_bytes: usize) -> usize {
@@ -100,6 +104,10 @@ pub async fn upgrade(
         // Small read buffer: idle connections are most connections, and a large frame grows the
         // buffer only while it is read.
         .read_buffer_size(4 * 1024)
+        // The write buffer keeps, for the socket's life, the largest size it ever reached:
+        // tungstenite's default lets it reach 128 KiB plus a frame before writing, which a
+        // session that had one run then held however long it stayed open.
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket: WebSocket| async move {
             let _counted = state.lifecycle.sockets.enter();
             Connection::new(
