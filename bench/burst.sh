@@ -14,17 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${1:-target/release/agentwire}
 LOAD=target/release/agentwire
-dir=$(mktemp -d /tmp/agentwire-burst.XXXXXX)
-secret=$(openssl rand -hex 32)
-AGENTWIRE_JWT_SECRET=$secret NO_COLOR=1 "$SERVER" serve --demo-data \
-    --database "sqlite://$dir/a.db" --listen 127.0.0.1:0 >"$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-until grep -q 'agentwire is serving' "$dir/serve.log"; do
-    kill -0 $pid 2>/dev/null || { cat "$dir/serve.log"; exit 1; }
-    sleep 0.1
-done
-url=$(grep -o 'ws://[0-9.:]*/ws' "$dir/serve.log" | head -n 1 | sed 's|/ws$||; s|^ws://|http://|')
+. bench/fresh_server.sh
 threads() {
     for task in /proc/$pid/task/*; do
         echo "$(tr ' ' _ <"$task/comm") $(cut -d' ' -f1 "$task/schedstat") \

@@ -14,17 +14,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 SERVER=${1:-target/release/agentwire}
 LOAD=target/release/agentwire
 SESSIONS=2000
-dir=$(mktemp -d /tmp/agentwire-held.XXXXXX)
-secret=$(openssl rand -hex 32)
-AGENTWIRE_JWT_SECRET=$secret NO_COLOR=1 "$SERVER" serve --demo-data \
-    --database "sqlite://$dir/a.db" --listen 127.0.0.1:0 >"$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-until grep -q 'agentwire is serving' "$dir/serve.log"; do
-    kill -0 $pid 2>/dev/null || { cat "$dir/serve.log"; exit 1; }
-    sleep 0.1
-done
-url=$(grep -o 'ws://[0-9.:]*/ws' "$dir/serve.log" | head -n 1 | sed 's|/ws$||; s|^ws://|http://|')
+. bench/fresh_server.sh
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 "$LOAD" load --target "$url" --secret "$secret" --users 50 --runs-per-user 1 --ramp 1s >/dev/null
 sleep 1
