@@ -179,19 +179,20 @@ async fn write_batch(
     batch: &[PendingEvent],
 ) -> Result<Vec<StoreResult<()>>, StoreError> {
     let mut skipped: HashSet<(&str, i64)> = HashSet::new();
+    // Runs' statuses read while storing (`insert_rows`), so that explaining reads none twice.
+    let mut status_of: HashMap<&str, Option<RunStatus>> = HashMap::new();
     if batch.len() <= EVENTS_PER_STATEMENT {
-        insert_rows(conn, batch, &mut skipped).await?;
+        insert_rows(conn, batch, &mut skipped, &mut status_of).await?;
     } else {
         // A savepoint: an error in a later statement undoes the earlier ones too.
         let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
         for chunk in batch.chunks(EVENTS_PER_STATEMENT) {
             // Dropping `savepoint` on an error rolls back what the earlier chunks wrote.
-            insert_rows(&mut savepoint, chunk, &mut skipped).await?;
+            insert_rows(&mut savepoint, chunk, &mut skipped, &mut status_of).await?;
         }
         savepoint.commit().await?;
     }
     let mut results: Vec<StoreResult<()>> = Vec::with_capacity(batch.len());
-    let mut status_of: HashMap<&str, Option<RunStatus>> = HashMap::new();
     for event in batch {
         if !skipped.contains(&(event.run_id.as_str(), event.seq_db)) {
             results.push(Ok(()));
@@ -255,17 +256,19 @@ pub(super) fn insert_error(e: sqlx::Error, rows: &[PendingEvent]) -> StoreError 
     }
 }
 
-/// One multi-row append of `rows`, adding what it did not store to `skipped`.
+/// One multi-row append of `rows`, adding what it did not store to `skipped`, and the statuses
+/// it read to `status_of`.
 ///
 /// The statement says only how many rows it stored. All of them, as nearly always: done. Fewer:
 /// it failed no row for being stored already, so what it left out are exactly the events of
-/// runs not in flight, read in the same transaction. Failed on an event stored already: it was
-/// undone as a whole, and the statement that skips stored events and returns the others runs
-/// instead.
+/// runs not in flight, found by reading the statuses of its runs in the same transaction. Failed
+/// on an event stored already: it was undone as a whole, and the statement that skips stored
+/// events and returns the others runs instead.
 async fn insert_rows<'b>(
     conn: &mut SqliteConnection,
     rows: &'b [PendingEvent],
     skipped: &mut HashSet<(&'b str, i64)>,
+    status_of: &mut HashMap<&'b str, Option<RunStatus>>,
 ) -> StoreResult<()> {
     match with_rows(append_sql(rows.len()), rows)
         .execute(&mut *conn)
@@ -273,10 +276,12 @@ async fn insert_rows<'b>(
     {
         Ok(done) if usize::try_from(done.rows_affected()).is_ok_and(|n| n == rows.len()) => Ok(()),
         Ok(_) => {
-            let in_flight = runs_in_flight(conn, rows).await?;
+            read_statuses(conn, rows, status_of).await?;
+            let in_flight =
+                |run_id: &str| matches!(status_of.get(run_id), Some(Some(s)) if !s.is_terminal());
             skipped.extend(
                 rows.iter()
-                    .filter(|row| !in_flight.contains(row.run_id.as_str()))
+                    .filter(|row| !in_flight(&row.run_id))
                     .map(|row| (row.run_id.as_str(), row.seq_db)),
             );
             Ok(())
@@ -300,30 +305,33 @@ async fn insert_rows<'b>(
     }
 }
 
-/// Which of the runs of `rows` are in flight, one read for all of them.
-async fn runs_in_flight<'b>(
+/// Reads the status of every run of `rows` into `status_of` (`None`: no such run), one read
+/// for all of them.
+async fn read_statuses<'b>(
     conn: &mut SqliteConnection,
     rows: &'b [PendingEvent],
-) -> StoreResult<HashSet<&'b str>> {
+    status_of: &mut HashMap<&'b str, Option<RunStatus>>,
+) -> StoreResult<()> {
     let runs: HashSet<&str> = rows.iter().map(|row| row.run_id.as_str()).collect();
     let placeholders = vec!["?"; runs.len()].join(",");
     // Safe to assert: the text holds `?` placeholders only; the ids travel as bound parameters.
     let sql = AssertSqlSafe(format!(
-        "SELECT run_id FROM runs WHERE run_id IN ({placeholders}) \
-         AND status IN ('accepted', 'running')"
+        "SELECT run_id, status FROM runs WHERE run_id IN ({placeholders})"
     ));
     let mut query = sqlx::query(sql);
     for run_id in &runs {
         query = query.bind(*run_id);
     }
-    let mut in_flight = HashSet::with_capacity(runs.len());
+    for run_id in &runs {
+        status_of.insert(run_id, None);
+    }
     for row in query.fetch_all(&mut *conn).await? {
         let run_id: String = row.try_get(0)?;
         if let Some(known) = runs.get(run_id.as_str()) {
-            in_flight.insert(*known);
+            status_of.insert(known, Some(row.try_get::<String, _>(1)?.parse()?));
         }
     }
-    Ok(in_flight)
+    Ok(())
 }
 
 /// A run's status; `None` when there is no such run.
