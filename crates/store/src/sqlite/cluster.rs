@@ -68,11 +68,7 @@ macro_rules! first_event {
 /// statement before it wrote its row.
 macro_rules! touch_thread {
     () => {
-        concat!(
-            "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1",
-            on_thread_conflict!()
-        )
+        upsert_thread_from!("SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1")
     };
 }
 

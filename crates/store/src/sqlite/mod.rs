@@ -4,22 +4,28 @@
 //! allows one writer at a time; funnelling every write through a single pooled connection makes
 //! writers queue in the pool (fair, async) instead of spinning on SQLite's busy handler, while
 //! WAL lets readers proceed during a write. A third kind of connection, one of it, only
-//! checkpoints the WAL (`checkpoint`); it writes no rows. One process owns the file, so it is always a single
-//! node: the cluster primitives hold trivially and notices are published in-process. All SQL
+//! checkpoints the WAL (`checkpoint`); it writes no rows. One process owns the file, so it is
+//! always a single node: the cluster primitives hold trivially and notices are published
+//! in-process. All SQL
 //! takes values through bound parameters. This module must not hold policy (who may see what
 //! is decided by the caller's choice of scoped method) and must not log record contents.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
-//! `writes` (the one writer's group commit), `checkpoint` (the WAL copied into the database
-//! file beside the writer), `retention` (deleting old finished runs),
-//! `cluster` (admission, ending runs, cancel requests, nodes).
+//! `writes` (the one writer's group commit), `own_thread` (the thread those commits run on),
+//! `checkpoint` (the WAL copied into the database file beside the writer), `retention`
+//! (deleting old finished runs), `cluster` (admission, ending runs, cancel requests, nodes).
 
-/// What a thread row that exists already takes from a new run of it: a later `updated_at`
-/// (MAX keeps it from moving backwards if the wall clock steps back).
-macro_rules! on_thread_conflict {
-    () => {
-        " ON CONFLICT (tenant_id, user_id, thread_id) \
-         DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at)"
+/// Inserts a thread row from `source` (user, thread, tenant, title, created, updated), or, for
+/// a thread that exists already, takes a later `updated_at` from it (MAX keeps it from moving
+/// backwards if the wall clock steps back).
+macro_rules! upsert_thread_from {
+    ($source:literal) => {
+        concat!(
+            "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) ",
+            $source,
+            " ON CONFLICT (tenant_id, user_id, thread_id) \
+             DO UPDATE SET updated_at = MAX(threads.updated_at, excluded.updated_at)"
+        )
     };
 }
 
@@ -324,9 +330,7 @@ async fn upsert_thread(
     check_text("title", title)?;
     let now = time_to_db(Utc::now());
     let row = sqlx::query(concat!(
-        "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-        on_thread_conflict!(),
+        upsert_thread_from!("VALUES (?, ?, ?, ?, ?, ?)"),
         " RETURNING ",
         thread_columns!()
     ))
