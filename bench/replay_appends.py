@@ -5,8 +5,10 @@ It measures what the schema costs the one writer, apart from the server: a fresh
 brought to schema version 5 (the log keyed by run id) or 6 (keyed by an integer per run) from
 crates/store/migrations/sqlite, 1,000 runs in flight, then their events interleaved as a burst
 writes them (the k-th event of every run, then the (k+1)-th, ...), in commits of BATCH events, each
-one multi-row statement of the same shape as the version's own append (crates/store/src/sqlite/
-events.rs), in WAL mode with synchronous=FULL as the server runs. Sizes follow a supervisor run on
+one multi-row statement of the shape the append had when the schema changed (with `RETURNING`;
+since e96a139 the server's common append returns nothing, see crates/store/src/sqlite/events.rs,
+so that both versions are replayed with the same statement), in WAL mode with synchronous=FULL
+as the server runs. Sizes follow a supervisor run on
 the default question (about 80 KB in 48 events: 4 tool results of ~8 KB, an answer of 24 KB, the
 rest a few hundred bytes). Prints the seconds the appends took, best of REPEAT.
 
