@@ -236,20 +236,30 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_version_1_database_is_upgraded_with_its_runs_intact() {
+    /// An in-memory database brought to SQLite schema `version` as a build of that version
+    /// left it, for upgrade tests.
+    async fn pool_at_version(version: usize) -> SqlitePool {
         let pool = memory_pool().await;
         sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL)
             .execute(&pool)
             .await
             .unwrap();
-        sqlx::raw_sql(SQLITE_MIGRATIONS[0].sql)
-            .execute(&pool)
-            .await
-            .unwrap();
+        for migration in &SQLITE_MIGRATIONS[..version] {
+            sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
+            sqlx::query("INSERT INTO schema_migrations VALUES (?, 0)")
+                .bind(migration.version)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_with_its_runs_intact() {
+        let pool = pool_at_version(1).await;
         sqlx::raw_sql(
-            "INSERT INTO schema_migrations VALUES (1, 0);
-             INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
+            "INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
                                status, created_at, last_seq)
              VALUES ('r', 't', 'u', 'acme', 'supervisor', 'q', 'running', 0, 3);",
         )
@@ -270,18 +280,10 @@ mod tests {
     /// with its tenant, and the other tenant gets a row of its own, titled by its first question.
     #[tokio::test]
     async fn a_version_3_thread_shared_by_two_tenants_becomes_two_threads() {
-        let pool = memory_pool().await;
-        sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL)
-            .execute(&pool)
-            .await
-            .unwrap();
-        for migration in &SQLITE_MIGRATIONS[..3] {
-            sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
-        }
+        let pool = pool_at_version(3).await;
         let long = "é".repeat(100);
         sqlx::query(
-            "INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0);
-             INSERT INTO threads VALUES ('u', 't', 'acme', 'acme title', 1, 5);
+            "INSERT INTO threads VALUES ('u', 't', 'acme', 'acme title', 1, 5);
              INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
                                status, created_at, last_seq)
              VALUES ('r1', 't', 'u', 'acme', 'supervisor', 'q1', 'completed', 1, 0),
@@ -316,17 +318,9 @@ mod tests {
     /// order and their logs, and the rebuilt tables still cascade and count.
     #[tokio::test]
     async fn a_version_5_log_is_rekeyed_with_its_events_intact() {
-        let pool = memory_pool().await;
-        sqlx::raw_sql(SQLITE_CREATE_TABLE_SQL)
-            .execute(&pool)
-            .await
-            .unwrap();
-        for migration in &SQLITE_MIGRATIONS[..5] {
-            sqlx::raw_sql(migration.sql).execute(&pool).await.unwrap();
-        }
+        let pool = pool_at_version(5).await;
         sqlx::raw_sql(
             "PRAGMA foreign_keys = ON;
-             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0);
              INSERT INTO runs (run_id, thread_id, user_id, tenant_id, agent, user_request,
                                status, created_at)
              VALUES ('run_b', 't', 'u', 'acme', 'supervisor', 'q', 'completed', 1),
