@@ -102,27 +102,35 @@ impl Registry {
     pub fn scan(&self, frame: &Value, me: &str) -> Vec<Leak> {
         let mut canaries = Vec::new();
         collect_canaries(frame, &mut canaries);
+        self.leaks_in(frame, &canaries, me)
+    }
+
+    /// Every leak in one frame received by a socket of `me`, given the canaries found in all of
+    /// its strings (by the client as it parsed the frame: `frame` may be only its envelope).
+    pub fn leaks_in(&self, frame: &Value, canaries: &[String], me: &str) -> Vec<Leak> {
         let run_id = frame.get("run_id").and_then(Value::as_str);
         if canaries.is_empty() && run_id.is_none() {
             return Vec::new();
         }
-        let frame_type = frame
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("<no type>")
-            .to_owned();
+        let frame_type = || {
+            frame
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("<no type>")
+                .to_owned()
+        };
         let owners = self.lock();
         let mut out = Vec::new();
         for canary in canaries {
-            if let Some(owner) = owners.canaries.get(&canary)
+            if let Some(owner) = owners.canaries.get(canary)
                 && owner != me
             {
                 out.push(Leak {
                     kind: LeakKind::Canary,
-                    value: canary,
+                    value: canary.clone(),
                     owner: owner.clone(),
                     seen_by: me.to_owned(),
-                    frame_type: frame_type.clone(),
+                    frame_type: frame_type(),
                 });
             }
         }
@@ -135,7 +143,7 @@ impl Registry {
                 value: run_id.to_owned(),
                 owner: owner.clone(),
                 seen_by: me.to_owned(),
-                frame_type,
+                frame_type: frame_type(),
             });
         }
         out
@@ -143,13 +151,13 @@ impl Registry {
 }
 
 /// Finds canary-shaped substrings in every string of a JSON value (keys included).
-fn collect_canaries(value: &Value, out: &mut Vec<String>) {
+pub(crate) fn collect_canaries(value: &Value, out: &mut Vec<String>) {
     match value {
-        Value::String(text) => find_in(text, out),
+        Value::String(text) => find_canaries(text, out),
         Value::Array(items) => items.iter().for_each(|item| collect_canaries(item, out)),
         Value::Object(map) => {
             for (key, item) in map {
-                find_in(key, out);
+                find_canaries(key, out);
                 collect_canaries(item, out);
             }
         }
@@ -159,7 +167,7 @@ fn collect_canaries(value: &Value, out: &mut Vec<String>) {
 
 /// Collects the canaries in `text`. Called for every key and string of every frame, most of
 /// them short: the searcher is built once, and a text too short to hold a canary is not searched.
-fn find_in(text: &str, out: &mut Vec<String>) {
+pub(crate) fn find_canaries(text: &str, out: &mut Vec<String>) {
     static PREFIX: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(CANARY_PREFIX));
     if text.len() < CANARY_PREFIX.len() + CANARY_HEX {
@@ -215,12 +223,12 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), CANARY_PREFIX.len() + CANARY_HEX);
         let mut found = Vec::new();
-        find_in(&format!("x{a}y{b}"), &mut found);
+        find_canaries(&format!("x{a}y{b}"), &mut found);
         assert_eq!(found, vec![a.clone(), b]);
         // A canary that is the whole string, or a key, is found; one cut short is not.
         let mut alone = Vec::new();
-        find_in(&a, &mut alone);
-        find_in(&a[..a.len() - 1], &mut alone);
+        find_canaries(&a, &mut alone);
+        find_canaries(&a[..a.len() - 1], &mut alone);
         assert_eq!(alone, vec![a.clone()]);
         let mut keyed = Vec::new();
         collect_canaries(&json!({ a.clone(): 1 }), &mut keyed);

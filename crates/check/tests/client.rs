@@ -841,6 +841,7 @@ fn transcript_helpers_read_the_events() {
         run_id: "r".into(),
         events,
         received_at: Vec::new(),
+        canaries: Vec::new(),
         first_event_at: None,
         completed_at: None,
     };

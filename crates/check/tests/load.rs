@@ -164,6 +164,26 @@ async fn load_counts_cross_user_leaks() {
     );
 }
 
+/// `load` keeps only each frame's envelope, but a canary anywhere in a frame still counts: here
+/// the only trace of another user is their question deep inside a tool's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_finds_another_users_canary_deep_inside_tool_data() {
+    let fake = Fake::start(Flaw::ForeignQuestionDeepInData).await;
+    let mut config = LoadConfig::closed(fake.url(), secret_auth(), 10);
+    config.thresholds = counted_thresholds();
+    let (report, summary) = run(config).await;
+    assert!(report.counts.leaks > 0, "{summary}");
+    assert!(
+        report
+            .leak_examples
+            .iter()
+            .all(|leak| leak.contains("tool_completed frame carrying canary cnry")),
+        "{summary}"
+    );
+    assert_eq!(report.counts.violations, 0, "{summary}");
+    assert_eq!(report.exit_code, 1, "{summary}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_counts_events_after_the_terminal_event() {
     let fake = Fake::start(Flaw::EventsAfterTerminal).await;

@@ -16,6 +16,7 @@
 //! sends may make it panic.
 //!
 //! Layout: this file connects, sends and closes; `reading` reads frames through the backlog;
+//! `parse` turns their text into JSON (whole, or only the envelope) and finds their canaries;
 //! `runs` holds what is about runs (`start_agent`, `run_accepted`, a run's events to its end).
 
 use crate::tls::TlsClient;
@@ -35,9 +36,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod parse;
 mod reading;
 mod runs;
 
+pub use parse::FrameDetail;
 pub use runs::{Accepted, RunTranscript, start_agent_message};
 
 use reading::Queued;
@@ -163,8 +166,12 @@ impl ClientError {
 /// One server frame, parsed, with the moment it was read off the socket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
+    /// The frame, whole or its envelope: see [`Session::set_frame_detail`].
     pub value: Value,
     pub received_at: Instant,
+    /// Every isolation canary in the frame's strings, found while parsing it, in the parts an
+    /// envelope leaves out too ([`crate::isolation::Registry::leaks_in`]).
+    pub canaries: Vec<String>,
 }
 
 impl Frame {
@@ -199,6 +206,7 @@ pub struct Session {
     connection_info: Option<Value>,
     subprotocol: Option<String>,
     closed: Option<CloseInfo>,
+    detail: FrameDetail,
 }
 
 impl std::fmt::Debug for Session {
@@ -366,6 +374,7 @@ impl Session {
             connection_info: None,
             subprotocol,
             closed: None,
+            detail: FrameDetail::Whole,
         };
 
         let token = match &opts.credentials {
@@ -402,6 +411,12 @@ impl Session {
     /// one read later (after a manual `authenticate`).
     pub fn connection_info(&self) -> Option<&Value> {
         self.connection_info.as_ref()
+    }
+
+    /// How much of each frame read from now on is kept (whole until this is called; the
+    /// `connection_established` that [`Session::connect`] waits for is always whole).
+    pub fn set_frame_detail(&mut self, detail: FrameDetail) {
+        self.detail = detail;
     }
 
     /// The subprotocol the server selected, if any.

@@ -4,6 +4,7 @@
 //! What it must not do: drop a frame. A frame read off the socket is returned or queued; a text
 //! frame that is not a JSON object is an error naming it, never skipped in silence.
 
+use super::parse::{FrameDetail, Parsed, parse};
 use super::{ClientError, CloseInfo, Frame, Session, is_closing_error};
 use futures_util::StreamExt as _;
 use serde_json::Value;
@@ -170,7 +171,7 @@ impl Session {
             let received_at = Instant::now();
             match message {
                 Message::Text(text) => {
-                    let value = parse_frame(text.as_str())?;
+                    let Parsed { value, canaries } = parse_frame(text.as_str(), self.detail)?;
                     if self.connection_info.is_none()
                         && value.get("type").and_then(Value::as_str)
                             == Some("connection_established")
@@ -181,7 +182,11 @@ impl Session {
                     self.next_arrival += 1;
                     return Ok(Queued {
                         arrival,
-                        frame: Frame { value, received_at },
+                        frame: Frame {
+                            value,
+                            received_at,
+                            canaries,
+                        },
                     });
                 }
                 Message::Binary(bytes) => {
@@ -210,11 +215,11 @@ impl Session {
 }
 
 /// Parses a text frame, which must be one JSON object.
-fn parse_frame(text: &str) -> Result<Value, ClientError> {
+fn parse_frame(text: &str, detail: FrameDetail) -> Result<Parsed, ClientError> {
     // Only an error quotes the frame: every run's every frame comes through here.
     let shown = || text.chars().take(120).collect::<String>();
-    match serde_json::from_str::<Value>(text) {
-        Ok(value) if value.is_object() => Ok(value),
+    match parse(text, detail) {
+        Ok(parsed) if parsed.value.is_object() => Ok(parsed),
         Ok(_) => Err(ClientError::Protocol(format!(
             "a text frame is JSON but not an object: {}",
             shown()
@@ -232,15 +237,15 @@ mod tests {
 
     #[test]
     fn a_frame_that_is_not_a_json_object_is_named_in_the_error() {
-        assert!(parse_frame(r#"{"type":"pong"}"#).is_ok());
+        assert!(parse_frame(r#"{"type":"pong"}"#, FrameDetail::Whole).is_ok());
         let long = format!("[{}]", "1,".repeat(200) + "1");
-        let Err(ClientError::Protocol(message)) = parse_frame(&long) else {
+        let Err(ClientError::Protocol(message)) = parse_frame(&long, FrameDetail::Whole) else {
             panic!("an array is not a frame");
         };
         assert!(message.starts_with("a text frame is JSON but not an object: [1,1,"));
         // The frame is quoted, cut at 120 characters.
         assert!(message.ends_with(&long[..120]));
-        let Err(ClientError::Protocol(message)) = parse_frame("hello") else {
+        let Err(ClientError::Protocol(message)) = parse_frame("hello", FrameDetail::Whole) else {
             panic!("text is not a frame");
         };
         assert!(message.starts_with("a text frame is not JSON ("));

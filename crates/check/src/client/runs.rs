@@ -28,6 +28,9 @@ pub struct RunTranscript {
     pub events: Vec<Value>,
     /// When each event was read off the socket, index for index with `events`.
     pub received_at: Vec<Instant>,
+    /// The canaries found in each event ([`super::Frame::canaries`]), index for index with
+    /// `events`.
+    pub canaries: Vec<Vec<String>>,
     /// When the run's first event was read.
     pub first_event_at: Option<Instant>,
     /// When the terminal event was read.
@@ -216,10 +219,15 @@ impl Session {
         let first_event_at = taken.first().map(|q| q.frame.received_at);
         let completed_at = taken.last().map(|q| q.frame.received_at);
         let received_at = taken.iter().map(|q| q.frame.received_at).collect();
+        let (events, canaries) = taken
+            .into_iter()
+            .map(|q| (q.frame.value, q.frame.canaries))
+            .unzip();
         Ok(RunTranscript {
             run_id: run_id.to_owned(),
-            events: taken.into_iter().map(|q| q.frame.value).collect(),
+            events,
             received_at,
+            canaries,
             first_event_at,
             completed_at,
         })

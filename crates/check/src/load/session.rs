@@ -7,7 +7,9 @@
 //! `agent_completed` and a clean grammar, or lose a failure (every kind is counted).
 
 use super::{Counters, EXAMPLES, LATE_AFTER, LoadConfig};
-use crate::client::{ClientError, ConnectOptions, Credentials, RunTranscript, Session};
+use crate::client::{
+    ClientError, ConnectOptions, Credentials, FrameDetail, RunTranscript, Session,
+};
 use crate::grammar;
 use crate::isolation::Registry;
 use crate::metrics::{MetricSet, Tags, Trend};
@@ -221,7 +223,9 @@ pub(super) async fn connect(
 ) -> Result<Open, String> {
     let (me, credentials) = shared.credentials(user, session);
     match Session::connect(&shared.options(credentials, session)).await {
-        Ok(session) => {
+        Ok(mut session) => {
+            // What `load` judges is in the envelope; the canaries are found in all of it.
+            session.set_frame_detail(FrameDetail::Envelope);
             local
                 .metrics
                 .record("connect", ms(scheduled.elapsed()), &Tags::new());
@@ -283,11 +287,16 @@ fn error_kind(err: &ClientError) -> String {
     }
 }
 
-/// Scans frames for leaks and counts them.
-fn scan(shared: &Shared, frames: &[Value], me: &str, local: &mut Local) {
+/// Scans frames, each with the canaries found in it, for leaks and counts them.
+fn scan<'f>(
+    shared: &Shared,
+    frames: impl IntoIterator<Item = (&'f Value, &'f Vec<String>)>,
+    me: &str,
+    local: &mut Local,
+) {
     local.metrics.observe("isolation_leaks", &Tags::new());
-    for frame in frames {
-        for leak in shared.registry.scan(frame, me) {
+    for (frame, canaries) in frames {
+        for leak in shared.registry.leaks_in(frame, canaries, me) {
             shared.counters.leaks.fetch_add(1, Ordering::Relaxed);
             local.metrics.add("isolation_leaks", 1.0, &Tags::new());
             Shared::example(&shared.leak_examples, || leak.to_string());
@@ -354,7 +363,7 @@ async fn one_run(
     let followed = follow(shared, session, &accepted.run_id, scheduled, sent, local).await;
     Counters::down(&shared.counters.in_flight);
     let run = followed.map_err(|e| error_kind(&e))?;
-    scan(shared, &run.events, me, local);
+    scan(shared, run.events.iter().zip(&run.canaries), me, local);
     finished_runs.push(accepted.run_id.clone());
     judge(shared, &run, scheduled, sent, local)
 }
@@ -462,16 +471,17 @@ pub(super) async fn finish(shared: &Shared, open: Open, local: &mut Local) {
         me,
         finished_runs,
     } = open;
-    let mut frames: Vec<Value> = session
-        .take_backlog()
-        .into_iter()
-        .map(|f| f.value)
-        .collect();
+    let mut frames = session.take_backlog();
     while let Ok(frame) = session.next_frame(Duration::from_millis(20)).await {
-        frames.push(frame.value);
+        frames.push(frame);
     }
-    scan(shared, &frames, &me, local);
-    for frame in &frames {
+    scan(
+        shared,
+        frames.iter().map(|f| (&f.value, &f.canaries)),
+        &me,
+        local,
+    );
+    for frame in frames.iter().map(|f| &f.value) {
         let run_id = frame.get("run_id").and_then(Value::as_str).unwrap_or("");
         let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
         if finished_runs.iter().any(|r| r == run_id) && grammar::is_run_event_type(kind) {

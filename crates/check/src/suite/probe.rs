@@ -688,6 +688,7 @@ mod tests {
                 json!({"type": "agent_error", "error_code": "NO_DATA", "message": "load data"}),
             ],
             received_at: Vec::new(),
+            canaries: Vec::new(),
             first_event_at: None,
             completed_at: None,
         };

@@ -144,6 +144,9 @@ pub enum Flaw {
     EventsAfterTerminal,
     /// Every run event goes to every connected socket, whoever's it is.
     CrossDeliver,
+    /// Each run's tool data carries, deep inside its rows, the question of the run started
+    /// before it (another user's, canary and all); nothing else of it leaks.
+    ForeignQuestionDeepInData,
     /// Long, keyword-rich answers with tools behind them, but naming the wrong day and a saving
     /// three times the real one.
     WrongAnswers,
@@ -175,6 +178,7 @@ impl Fake {
                 &agentwire_check::truth::generate(Utc::now(), 42).csv,
             )),
             next_id: AtomicU64::new(1),
+            last_question: Mutex::new(None),
         });
         let app = Router::new()
             .route("/ws", get(ws_upgrade))
@@ -224,6 +228,8 @@ struct FakeState {
     threads: Mutex<HashMap<(String, String), String>>,
     default_data: Arc<Dataset>,
     next_id: AtomicU64,
+    /// The question of the last run started (for `ForeignQuestionDeepInData`).
+    last_question: Mutex<Option<String>>,
 }
 
 impl FakeState {
@@ -644,6 +650,15 @@ async fn run(
             }
         }
     }
+    let foreign = (state.flaw == Flaw::ForeignQuestionDeepInData)
+        .then(|| {
+            state
+                .last_question
+                .lock()
+                .unwrap()
+                .replace(question.clone())
+        })
+        .flatten();
     let mut seq = 0u64;
     let mut open_tool: Option<(String, String, String)> = None;
     let deliver = |event: &Value| {
@@ -697,7 +712,12 @@ async fn run(
                     by.clone(),
                 ));
             }
-            "tool_completed" => open_tool = None,
+            "tool_completed" => {
+                open_tool = None;
+                if let Some(question) = &foreign {
+                    event["data"] = json!({"rows": [{"note": question}]});
+                }
+            }
             _ => {}
         }
         deliver(&event);
