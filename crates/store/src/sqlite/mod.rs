@@ -503,7 +503,8 @@ impl Store for SqliteStore {
         let first = check_first_event(&run.run_id, first)?;
         let admission = Arc::new((run.clone(), node_id.to_owned(), first));
         self.writes
-            .run(move |conn| {
+            // A person waits for the first event: ahead of other runs' writes.
+            .run_ahead(move |conn| {
                 let admission = Arc::clone(&admission);
                 Box::pin(async move {
                     let (run, node_id, first) = &*admission;

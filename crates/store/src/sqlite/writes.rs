@@ -16,6 +16,11 @@
 //! transaction rolled back and the batch run again, each such job under its own savepoint.
 //! Jobs are therefore run more than once, and must depend on nothing but the database.
 //!
+//! A job may be marked to go ahead ([`Writes::run_ahead`]: a run's admission, whose first event
+//! a person is waiting to see). When jobs of both kinds are waiting, those ahead are committed
+//! first, in a small transaction of their own, and the others after: the admission waits for
+//! the commit in progress and its own, not for a large batch of other runs' events.
+//!
 //! This module must not answer a job before the commit that holds its writes, nor let one job's
 //! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
 
@@ -44,6 +49,9 @@ trait Job: Send {
     /// savepoint of its own.
     fn needs_savepoint(&self) -> bool;
 
+    /// Whether it is committed ahead of the jobs that are not ([`Writes::run_ahead`]).
+    fn ahead(&self) -> bool;
+
     /// Answers the caller: the write's outcome if it failed or `commit` is `None` (the batch
     /// committed), else the commit's error.
     fn answer(self: Box<Self>, commit: Option<&StoreError>);
@@ -52,6 +60,7 @@ trait Job: Send {
 struct Pending<T, F> {
     work: F,
     savepoint: bool,
+    ahead: bool,
     outcome: Option<StoreResult<T>>,
     done: oneshot::Sender<StoreResult<T>>,
 }
@@ -72,6 +81,10 @@ where
 
     fn needs_savepoint(&self) -> bool {
         self.savepoint
+    }
+
+    fn ahead(&self) -> bool {
+        self.ahead
     }
 
     fn answer(self: Box<Self>, commit: Option<&StoreError>) {
@@ -122,7 +135,17 @@ impl Writes {
         T: Send + 'static,
         F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
-        self.queue(work, true).await
+        self.queue(work, true, false).await
+    }
+
+    /// [`Writes::run`] for work that is committed ahead of other waiting work, in a commit of
+    /// its own (see the module's doc): a run's admission.
+    pub(super) async fn run_ahead<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.queue(work, true, true).await
     }
 
     /// [`Writes::run`] for work that writes in one statement, or that undoes its own partial
@@ -132,10 +155,10 @@ impl Writes {
         T: Send + 'static,
         F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
-        self.queue(work, false).await
+        self.queue(work, false, false).await
     }
 
-    async fn queue<T, F>(&self, work: F, savepoint: bool) -> StoreResult<T>
+    async fn queue<T, F>(&self, work: F, savepoint: bool, ahead: bool) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
@@ -144,6 +167,7 @@ impl Writes {
         let job = Box::new(Pending {
             work,
             savepoint,
+            ahead,
             outcome: None,
             done,
         });
@@ -166,20 +190,33 @@ async fn run_batches(
 ) {
     let mut jobs = Vec::with_capacity(MOST_JOBS_PER_COMMIT);
     while queue.recv_many(&mut jobs, MOST_JOBS_PER_COMMIT).await > 0 {
-        let batch = std::mem::take(&mut jobs);
-        match commit(&writer, batch).await {
-            (batch, None) => {
-                // Only when nothing is waiting: a writer that never pauses is better off
-                // checkpointing alone (see `checkpoint`'s module doc).
-                if let Some(checkpoints) = checkpoints.as_ref().filter(|_| queue.is_empty()) {
-                    checkpoints.wrote();
-                }
-                batch.into_iter().for_each(|job| job.answer(None));
-            }
-            (batch, Some(error)) => {
-                tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
-                batch.into_iter().for_each(|job| job.answer(Some(&error)));
-            }
+        let mut batch = std::mem::take(&mut jobs);
+        if batch.iter().any(|job| job.ahead()) && batch.iter().any(|job| !job.ahead()) {
+            let (ahead, rest) = batch.into_iter().partition(|job| job.ahead());
+            settle(&writer, ahead).await;
+            batch = rest;
+        }
+        if settle(&writer, batch).await
+            && let Some(checkpoints) = checkpoints.as_ref().filter(|_| queue.is_empty())
+        {
+            // Only when nothing is waiting: a writer that never pauses is better off
+            // checkpointing alone (see `checkpoint`'s module doc).
+            checkpoints.wrote();
+        }
+    }
+}
+
+/// Commits the batch and answers its jobs; whether it committed.
+async fn settle(writer: &SqlitePool, batch: Vec<Box<dyn Job>>) -> bool {
+    match commit(writer, batch).await {
+        (batch, None) => {
+            batch.into_iter().for_each(|job| job.answer(None));
+            true
+        }
+        (batch, Some(error)) => {
+            tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
+            batch.into_iter().for_each(|job| job.answer(Some(&error)));
+            false
         }
     }
 }
@@ -246,6 +283,7 @@ mod tests {
     use sqlx::sqlite::SqlitePoolOptions;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// The writes, their task spawned on the test's runtime.
     fn spawned((writes, task): (Writes, impl Future<Output = ()> + Send + 'static)) -> Writes {
@@ -342,6 +380,72 @@ mod tests {
         // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up.
         assert!(wakes.try_recv().is_ok());
         assert!(wakes.try_recv().is_err());
+    }
+
+    /// `insert(key)` that says when it starts, then waits until `go` says true.
+    fn held(
+        key: &'static str,
+        started: tokio::sync::watch::Sender<bool>,
+        go: tokio::sync::watch::Receiver<bool>,
+    ) -> impl for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
+    {
+        move |conn| {
+            started.send_replace(true);
+            let mut go = go.clone();
+            Box::pin(async move {
+                go.wait_for(|go| *go).await.ok();
+                insert(key)(conn).await
+            })
+        }
+    }
+
+    /// A job run ahead is committed before the jobs queued with it, in a commit of its own: it
+    /// is answered while the job queued before it is still being written.
+    #[tokio::test]
+    async fn a_job_ahead_is_committed_before_the_jobs_waiting_with_it() {
+        let (dir, pool) = writer().await;
+        let writes = spawned(Writes::start(pool.clone(), None));
+        // What is committed, seen beside the writer (which holds its one connection).
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let reader = SqlitePoolOptions::new().connect(&url).await.unwrap();
+        let queued = |writes: &Writes| QUEUE_CAPACITY - writes.queue.capacity();
+        let (hold_started, mut hold_running) = tokio::sync::watch::channel(false);
+        let (release_hold, hold_go) = tokio::sync::watch::channel(false);
+        let (slow_started, mut slow_running) = tokio::sync::watch::channel(false);
+        let (release_slow, slow_go) = tokio::sync::watch::channel(false);
+        // The writer is busy with "hold" while "slow" and then "ahead" queue behind it.
+        let hold = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run(held("hold", hold_started, hold_go)).await }
+        });
+        hold_running.wait_for(|yes| *yes).await.unwrap();
+        let slow = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run(held("slow", slow_started, slow_go)).await }
+        });
+        while queued(&writes) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let ahead = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run_ahead(insert("ahead")).await }
+        });
+        while queued(&writes) < 2 {
+            tokio::task::yield_now().await;
+        }
+        release_hold.send(true).unwrap();
+        hold.await.unwrap().unwrap();
+        // Committed while "slow", queued first, has not even started.
+        tokio::time::timeout(Duration::from_secs(10), ahead)
+            .await
+            .expect("the job ahead waits for the one queued before it")
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys(&reader).await, ["ahead", "hold"]);
+        slow_running.wait_for(|yes| *yes).await.unwrap();
+        release_slow.send(true).unwrap();
+        slow.await.unwrap().unwrap();
+        assert_eq!(keys(&pool).await, ["ahead", "hold", "slow"]);
     }
 
     #[tokio::test]
