@@ -42,10 +42,10 @@ pub(crate) const DATABASE_LOST: &str = "the server lost its database connection,
 /// KiB of ordinary (not first) events that may wait in the store's queue at once, across runs:
 /// what bounds their memory, and the size a commit of them can grow to. Larger commits share
 /// each commit's fixed cost (SQLite's fsync among it) among more events. On two cores, 1,000
-/// runs arriving in a second: 512 KiB gave 653-681 runs/s, 1 MiB 703-740, 2 MiB 735-792, 4 MiB
+/// runs arriving in a second: 512 KiB gave 652-681 runs/s, 1 MiB 703-740, 2 MiB 716-792, 4 MiB
 /// no more; 200 users back to back: 959-975, 1,127-1,146 and 1,185-1,227 runs/s. The price is
 /// the first event of runs started meanwhile, which compete with more runs at work: TTFE p50
-/// 17-21, 22-30 and 36-50 ms in the burst, 9, 15-16 and 27 ms back to back (held open below
+/// 17-21, 22-30 and 36-53 ms in the burst, 9, 15-16 and 27 ms back to back (held open below
 /// saturation: unchanged). Their admission does not wait behind this queue (SQLite commits it
 /// ahead).
 const ORDINARY_LANE_KIB: u32 = 2048;
