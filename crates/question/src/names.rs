@@ -236,8 +236,8 @@ fn models_at(
     let run = free_run(tokens, i, 4);
     let mut limit = 0;
     while limit < run
-        && model_ish(&words[i + limit], &vocab.priced_sigs)
-            | model_ish(&words[i + limit], &vocab.model_sigs)
+        && (model_ish(&words[i + limit], &vocab.priced_sigs)
+            || model_ish(&words[i + limit], &vocab.model_sigs))
     {
         limit += 1;
     }

@@ -140,12 +140,12 @@ pub(crate) fn singular(word: &str) -> String {
 
 /// Whether two words are the same up to a typo: equal, or (for words of 5+ letters) one edit
 /// apart, two for 8+ letters. Words with digits must match exactly.
+///
+/// Every token of a question is compared with every word of every model the price table knows,
+/// so the cheap refusals come first and the edit distance last.
 pub(crate) fn close(a: &str, b: &str) -> bool {
     if a == b {
         return true;
-    }
-    if a.bytes().any(|c| c.is_ascii_digit()) || b.bytes().any(|c| c.is_ascii_digit()) {
-        return false;
     }
     let shortest = a.len().min(b.len());
     // Four-letter words are too close to each other ("save"/"dave") to forgive a typo.
@@ -153,7 +153,32 @@ pub(crate) fn close(a: &str, b: &str) -> bool {
         return false;
     }
     let allowed = if shortest >= 8 { 2 } else { 1 };
-    a.len().abs_diff(b.len()) <= allowed && strsim::osa_distance(a, b) <= allowed
+    if a.len().abs_diff(b.len()) > allowed
+        || a.bytes().any(|c| c.is_ascii_digit())
+        || b.bytes().any(|c| c.is_ascii_digit())
+        || (a.is_ascii() && b.is_ascii() && letters_apart(a, b) > 2 * allowed)
+    {
+        return false;
+    }
+    strsim::osa_distance(a, b) <= allowed
+}
+
+/// How many letters one word has that the other lacks, counted both ways. An edit changes it by
+/// at most two (a substitution), so words further apart than two per edit allowed are not close:
+/// a test without the edit distance's table. For ASCII (a byte is a character).
+fn letters_apart(a: &str, b: &str) -> usize {
+    let mut counts = [0i32; 128];
+    for c in a.bytes() {
+        counts[usize::from(c & 0x7f)] += 1;
+    }
+    for c in b.bytes() {
+        counts[usize::from(c & 0x7f)] -= 1;
+    }
+    // Each letter's difference once: taken, then cleared.
+    a.bytes()
+        .chain(b.bytes())
+        .map(|c| std::mem::take(&mut counts[usize::from(c & 0x7f)]).unsigned_abs() as usize)
+        .sum()
 }
 
 /// A number written as digits or as a word ("three", "a couple").
@@ -228,6 +253,46 @@ mod tests {
         assert_eq!(words("e.g. $1,200"), ["e", "g", "1", "200"]);
         let t = tokenize("doc-summaries");
         assert!(!t[0].joined && t[1].joined);
+    }
+
+    /// `close` as first written: the filters in front of the edit distance change no answer.
+    fn close_by_edit_distance(a: &str, b: &str) -> bool {
+        if a == b {
+            return true;
+        }
+        if a.bytes().any(|c| c.is_ascii_digit()) || b.bytes().any(|c| c.is_ascii_digit()) {
+            return false;
+        }
+        let shortest = a.len().min(b.len());
+        if shortest < 5 {
+            return false;
+        }
+        let allowed = if shortest >= 8 { 2 } else { 1 };
+        a.len().abs_diff(b.len()) <= allowed && strsim::osa_distance(a, b) <= allowed
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn close_answers_as_the_edit_distance_does(
+            word in "[a-f]{3,10}",
+            odd in proptest::sample::select(vec!["", "", "", "é", "1"]),
+            edits in proptest::collection::vec((0usize..12, "[a-gé2]"), 0..4),
+        ) {
+            // A word and a few random edits of it, so that close pairs are common; some with a
+            // letter beyond ASCII or a digit.
+            let a = format!("{word}{odd}");
+            let mut b: Vec<char> = a.chars().collect();
+            for (at, c) in &edits {
+                let at = at % (b.len() + 1);
+                match at % 3 {
+                    0 if at < b.len() => b[at] = c.chars().next().unwrap_or('a'),
+                    1 if at < b.len() => { b.remove(at); }
+                    _ => b.insert(at, c.chars().next().unwrap_or('a')),
+                }
+            }
+            let b: String = b.into_iter().collect();
+            proptest::prop_assert_eq!(close(&a, &b), close_by_edit_distance(&a, &b), "{} {}", a, b);
+        }
     }
 
     #[test]
