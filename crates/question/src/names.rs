@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::models::{looks_like_model, match_models, model_ish};
 use crate::text::{Token, close, singular};
-use crate::vocabulary::{FUZZY_LIMIT, Vocabulary};
+use crate::vocabulary::Vocabulary;
 
 /// How a name was matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -492,10 +492,9 @@ fn entities_at(
             if matches!(e.dimension, Dimension::Status | Dimension::Provider) {
                 continue;
             }
-            let fuzzy = vocab.values(e.dimension).len() <= FUZZY_LIMIT;
             let exact = e.words == window || e.compact == compact;
             let typo = !exact
-                && fuzzy
+                && e.fuzzy
                 && ((e.words.len() == window.len()
                     && e.words.iter().zip(&window).all(|(a, b)| close(a, b)))
                     || (compact.len() >= 6 && close(&e.compact, &compact)));

@@ -24,6 +24,8 @@ pub(crate) struct NameEntry {
     pub words: Vec<String>,
     /// The words run together (`docsummary`), for "docsummaries" or "knowledgebase".
     pub compact: String,
+    /// Whether its dimension is small enough to match up to a typo ([`FUZZY_LIMIT`]).
+    pub fuzzy: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -150,7 +152,9 @@ impl Vocabulary {
             if d == Dimension::Model {
                 continue;
             }
-            for v in values.get(&d).map(Vec::as_slice).unwrap_or_default() {
+            let of_d = values.get(&d).map(Vec::as_slice).unwrap_or_default();
+            let fuzzy = of_d.len() <= FUZZY_LIMIT;
+            for v in of_d {
                 let words: Vec<String> = v
                     .to_lowercase()
                     .split(|c: char| !c.is_alphanumeric())
@@ -166,6 +170,7 @@ impl Vocabulary {
                     value: v.clone(),
                     words,
                     compact,
+                    fuzzy,
                 });
             }
         }
