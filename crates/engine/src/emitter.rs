@@ -111,7 +111,7 @@ struct Pending {
     frame: EventFrame,
     /// What the log stores when it is not the frame's text (`logged.rs`: the question left
     /// out). A frame stored as sent is not copied: the store shares the frame's text.
-    stored: Option<String>,
+    stored: Option<Arc<str>>,
     type_name: &'static str,
     lane: Lane,
     /// The terminal event: the run ends with this status when it is written.
@@ -406,7 +406,10 @@ impl Emitter {
 
 /// The frame sent for `event`, and the text the log stores when it is not the frame's own: the
 /// event without the run's `question` (`logged.rs`). Each is written once.
-pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFrame, Option<String>) {
+pub(crate) fn encode(
+    event: &mut RunEvent,
+    question: Option<&str>,
+) -> (EventFrame, Option<Arc<str>>) {
     let frame = EventFrame::encode(event);
     let stored = question.and_then(|question| crate::logged::stored_form(event, question));
     (frame, stored)
@@ -414,11 +417,15 @@ pub(crate) fn encode(event: &mut RunEvent, question: Option<&str>) -> (EventFram
 
 /// What the log gets for a frame: its stored form (moved in), or else the frame's own text,
 /// shared.
-pub(crate) fn log_entry(frame: &EventFrame, event_type: &str, stored: Option<String>) -> NewEvent {
+pub(crate) fn log_entry(
+    frame: &EventFrame,
+    event_type: &str,
+    stored: Option<Arc<str>>,
+) -> NewEvent {
     NewEvent {
         seq: frame.seq(),
         event_type: event_type.to_owned(),
-        payload: stored.map_or_else(|| frame.text(), Arc::from),
+        payload: stored.unwrap_or_else(|| frame.text()),
     }
 }
 

@@ -39,7 +39,7 @@ impl EventFrame {
         EventFrame {
             seq: event.seq,
             terminal: event.kind.is_terminal(),
-            json: Arc::from(text(event)),
+            json: text(event),
         }
     }
 
@@ -101,11 +101,32 @@ impl EventFrame {
     }
 }
 
-/// An event's frame as JSON text, as `ServerFrame::Event` writes it (without cloning the event).
-pub(crate) fn text(event: &RunEvent) -> String {
-    serde_json::to_string(&FrameRef(event))
-        // Unreachable for our types; keep the frame well-formed rather than panic.
-        .unwrap_or_else(|_| ServerFrame::Event(event.clone()).to_json())
+/// Bytes a thread's serialization buffer may keep between frames; a larger frame's buffer is
+/// let go after it.
+const KEPT_BUFFER_BYTES: usize = 256 << 10;
+
+thread_local! {
+    /// Where this thread serializes frames: it keeps its size between frames, so a frame is
+    /// written without the buffer growing (and being copied) step by step as it goes.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An event's frame as JSON text, as `ServerFrame::Event` writes it (without cloning the event),
+/// in an allocation of its exact size.
+pub(crate) fn text(event: &RunEvent) -> Arc<str> {
+    let written = SCRATCH.with_borrow_mut(|buffer| {
+        buffer.clear();
+        let text = serde_json::to_writer(&mut *buffer, &FrameRef(event))
+            .ok()
+            .and_then(|()| std::str::from_utf8(buffer).ok())
+            .map(Arc::from);
+        if buffer.capacity() > KEPT_BUFFER_BYTES {
+            *buffer = Vec::new();
+        }
+        text
+    });
+    // Unreachable for our types; keep the frame well-formed rather than panic.
+    written.unwrap_or_else(|| Arc::from(ServerFrame::Event(event.clone()).to_json()))
 }
 
 /// Serializes a borrowed event exactly as `ServerFrame::Event` does, without cloning it.
@@ -114,5 +135,39 @@ struct FrameRef<'a>(&'a RunEvent);
 impl serde::Serialize for FrameRef<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentwire_protocol::EventKind;
+
+    fn thinking(seq: u64, message: String) -> RunEvent {
+        RunEvent {
+            run_id: "r".into(),
+            thread_id: "t".into(),
+            seq,
+            agent: "data".into(),
+            timestamp: agentwire_protocol::time::now(),
+            kind: EventKind::AgentThinking { message },
+        }
+    }
+
+    /// The text is the protocol's own serialization of the frame, whatever the thread's buffer
+    /// held before: a small frame, one larger than the buffer keeps, and a small one after it.
+    #[test]
+    fn a_frame_is_the_protocols_serialization_whatever_came_before() {
+        for event in [
+            thinking(1, "Spend was $1,234.".into()),
+            thinking(2, "\"quoted\" \u{e9} ".repeat(KEPT_BUFFER_BYTES / 8)),
+            thinking(3, "short".into()),
+        ] {
+            let expected = ServerFrame::Event(event.clone()).to_json();
+            assert_eq!(EventFrame::encode(&event).as_str(), expected);
+            assert_eq!(&*text(&event), expected);
+        }
+        let kept = SCRATCH.with_borrow(Vec::capacity);
+        assert!(kept <= KEPT_BUFFER_BYTES, "{kept} bytes kept");
     }
 }

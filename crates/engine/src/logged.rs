@@ -7,13 +7,14 @@
 //! that was sent, byte for byte, once encoded again.
 
 use agentwire_protocol::{EventKind, RunEvent};
+use std::sync::Arc;
 
 /// The frame the log stores for `event` when it is not the frame sent: the run's `question`
 /// left out. `None` when the event is stored as sent.
 ///
 /// The question is taken out of the event while the stored frame is written and put back
 /// after, so the event (and its report, the largest value of a run) is never copied for it.
-pub(crate) fn stored_form(event: &mut RunEvent, question: &str) -> Option<String> {
+pub(crate) fn stored_form(event: &mut RunEvent, question: &str) -> Option<Arc<str>> {
     let taken = match &mut event.kind {
         // Never blank (a blank question is refused), so an empty one in the log means "the
         // run's question".
