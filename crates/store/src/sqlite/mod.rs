@@ -6,9 +6,9 @@
 //! WAL lets readers proceed during a write. A third kind of connection, one of it, only
 //! checkpoints the WAL (`checkpoint`); it writes no rows. One process owns the file, so it is
 //! always a single node: the cluster primitives hold trivially and notices are published
-//! in-process. All SQL
-//! takes values through bound parameters. This module must not hold policy (who may see what
-//! is decided by the caller's choice of scoped method) and must not log record contents.
+//! in-process. All SQL takes values through bound parameters. This module must not hold policy
+//! (who may see what is decided by the caller's choice of scoped method) and must not log
+//! record contents.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
 //! `writes` (the one writer's group commit), `own_thread` (the thread those commits run on),

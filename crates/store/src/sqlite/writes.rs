@@ -338,50 +338,6 @@ mod tests {
         })
     }
 
-    /// A commit with writes still waiting does not wake the background checkpoint; the commit
-    /// that leaves none waiting does.
-    #[tokio::test]
-    async fn only_a_writer_with_nothing_waiting_wakes_the_checkpoints() {
-        let (_dir, pool) = writer().await;
-        let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
-        let writes = spawned(Writes::start(pool.clone(), Some(Checkpoints::to(wrote))));
-        // The first write says it is running, and holds its batch open until released.
-        let (release, released) = tokio::sync::watch::channel(false);
-        let (running, mut is_running) = tokio::sync::watch::channel(false);
-        let first = {
-            let writes = writes.clone();
-            tokio::spawn(async move {
-                writes
-                    .run(move |conn| {
-                        let mut released = released.clone();
-                        running.send_replace(true);
-                        Box::pin(async move {
-                            released.wait_for(|go| *go).await.ok();
-                            insert("a")(conn).await
-                        })
-                    })
-                    .await
-            })
-        };
-        is_running.wait_for(|yes| *yes).await.unwrap();
-        // Its batch is open: queue two more behind it.
-        let queued = |writes: &Writes| QUEUE_CAPACITY - writes.queue.capacity();
-        let (w1, w2) = (writes.clone(), writes.clone());
-        let second = tokio::spawn(async move { w1.run(insert("b")).await });
-        let third = tokio::spawn(async move { w2.run(insert("c")).await });
-        while queued(&writes) < 2 {
-            tokio::task::yield_now().await;
-        }
-        release.send(true).unwrap();
-        first.await.unwrap().unwrap();
-        second.await.unwrap().unwrap();
-        third.await.unwrap().unwrap();
-        assert_eq!(keys(&pool).await, ["a", "b", "c"]);
-        // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up.
-        assert!(wakes.try_recv().is_ok());
-        assert!(wakes.try_recv().is_err());
-    }
-
     /// `insert(key)` that says when it starts, then waits until `go` says true.
     fn held(
         key: &'static str,
@@ -399,6 +355,43 @@ mod tests {
         }
     }
 
+    /// Jobs waiting in the queue, not yet taken by the writer.
+    fn queued(writes: &Writes) -> usize {
+        QUEUE_CAPACITY - writes.queue.capacity()
+    }
+
+    /// A commit with writes still waiting does not wake the background checkpoint; the commit
+    /// that leaves none waiting does.
+    #[tokio::test]
+    async fn only_a_writer_with_nothing_waiting_wakes_the_checkpoints() {
+        let (_dir, pool) = writer().await;
+        let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
+        let writes = spawned(Writes::start(pool.clone(), Some(Checkpoints::to(wrote))));
+        // The first write says it is running, and holds its batch open until released.
+        let (release, released) = tokio::sync::watch::channel(false);
+        let (running, mut is_running) = tokio::sync::watch::channel(false);
+        let first = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run(held("a", running, released)).await }
+        });
+        is_running.wait_for(|yes| *yes).await.unwrap();
+        // Its batch is open: queue two more behind it.
+        let (w1, w2) = (writes.clone(), writes.clone());
+        let second = tokio::spawn(async move { w1.run(insert("b")).await });
+        let third = tokio::spawn(async move { w2.run(insert("c")).await });
+        while queued(&writes) < 2 {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        third.await.unwrap().unwrap();
+        assert_eq!(keys(&pool).await, ["a", "b", "c"]);
+        // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up.
+        assert!(wakes.try_recv().is_ok());
+        assert!(wakes.try_recv().is_err());
+    }
+
     /// A job run ahead is committed before the jobs queued with it, in a commit of its own: it
     /// is answered while the job queued before it is still being written.
     #[tokio::test]
@@ -408,7 +401,6 @@ mod tests {
         // What is committed, seen beside the writer (which holds its one connection).
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let reader = SqlitePoolOptions::new().connect(&url).await.unwrap();
-        let queued = |writes: &Writes| QUEUE_CAPACITY - writes.queue.capacity();
         let (hold_started, mut hold_running) = tokio::sync::watch::channel(false);
         let (release_hold, hold_go) = tokio::sync::watch::channel(false);
         let (slow_started, mut slow_running) = tokio::sync::watch::channel(false);
