@@ -31,7 +31,7 @@ pub enum FrameDetail {
 }
 
 /// A parsed frame: its value (whole or envelope) and the canaries of all its strings.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(super) struct Parsed {
     pub value: Value,
     pub canaries: Vec<String>,
@@ -41,9 +41,10 @@ pub(super) struct Parsed {
 pub(super) fn parse(text: &str, detail: FrameDetail) -> Result<Parsed, serde_json::Error> {
     let mut canaries = Vec::new();
     let levels = match detail {
-        FrameDetail::Whole => None,
+        // More than serde_json reads: it refuses JSON nested deeper than 128.
+        FrameDetail::Whole => usize::MAX,
         // The frame's object, and the objects and arrays of its fields.
-        FrameDetail::Envelope => Some(2),
+        FrameDetail::Envelope => 2,
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let value = Node {
@@ -55,22 +56,11 @@ pub(super) fn parse(text: &str, detail: FrameDetail) -> Result<Parsed, serde_jso
     Ok(Parsed { value, canaries })
 }
 
-/// A value to build: `levels` is how many levels of containers may still be built from here
-/// (`None`: all); at zero a container is only read through for its strings.
+/// A value to build: `levels` is how many levels of containers may still be built from here;
+/// at zero a container is only read through for its strings.
 struct Node<'a> {
-    levels: Option<usize>,
+    levels: usize,
     found: &'a mut Vec<String>,
-}
-
-impl Node<'_> {
-    /// The level below this one; `None` when containers here are not built.
-    fn below(&self) -> Option<Option<usize>> {
-        match self.levels {
-            None => Some(None),
-            Some(0) => None,
-            Some(n) => Some(Some(n - 1)),
-        }
-    }
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
@@ -124,7 +114,7 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let Some(levels) = self.below() else {
+        let Some(levels) = self.levels.checked_sub(1) else {
             while seq.next_element_seed(Skim(self.found))?.is_some() {}
             return Ok(Value::Array(Vec::new()));
         };
@@ -139,7 +129,7 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let Some(levels) = self.below() else {
+        let Some(levels) = self.levels.checked_sub(1) else {
             while map.next_key_seed(Skim(self.found))?.is_some() {
                 map.next_value_seed(Skim(self.found))?;
             }
