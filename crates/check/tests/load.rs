@@ -24,6 +24,13 @@ fn counted_thresholds() -> Thresholds {
     .unwrap()
 }
 
+/// `users` closed-model sessions against the fake, judged by [`counted_thresholds`].
+fn counted_load(fake: &Fake, users: usize) -> LoadConfig {
+    let mut config = LoadConfig::closed(fake.url(), secret_auth(), users);
+    config.thresholds = counted_thresholds();
+    config
+}
+
 /// Runs the workload; the report and its summary (for assertion messages).
 async fn run(config: LoadConfig) -> (LoadReport, String) {
     let report = load::run(config, Arc::new(Counters::default()))
@@ -147,9 +154,7 @@ async fn the_open_model_starts_runs_on_schedule_and_stops_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_counts_cross_user_leaks() {
     let fake = Fake::start(Flaw::CrossDeliver).await;
-    let mut config = LoadConfig::closed(fake.url(), secret_auth(), 20);
-    config.thresholds = counted_thresholds();
-    let (report, summary) = run(config).await;
+    let (report, summary) = run(counted_load(&fake, 20)).await;
     assert!(report.counts.leaks > 0, "{summary}");
     assert!(
         report.leak_examples[0].contains("of user load-"),
@@ -169,9 +174,7 @@ async fn load_counts_cross_user_leaks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_finds_another_users_canary_deep_inside_tool_data() {
     let fake = Fake::start(Flaw::ForeignQuestionDeepInData).await;
-    let mut config = LoadConfig::closed(fake.url(), secret_auth(), 10);
-    config.thresholds = counted_thresholds();
-    let (report, summary) = run(config).await;
+    let (report, summary) = run(counted_load(&fake, 10)).await;
     assert!(report.counts.leaks > 0, "{summary}");
     assert!(
         report
@@ -187,7 +190,7 @@ async fn load_finds_another_users_canary_deep_inside_tool_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_counts_events_after_the_terminal_event() {
     let fake = Fake::start(Flaw::EventsAfterTerminal).await;
-    let mut config = LoadConfig::closed(fake.url(), secret_auth(), 10);
+    let mut config = counted_load(&fake, 10);
     config.model = Model::Closed {
         users: 10,
         ramp: Duration::ZERO,
@@ -195,7 +198,6 @@ async fn load_counts_events_after_the_terminal_event() {
         pace: Duration::ZERO,
     };
     config.max_runs = 20;
-    config.thresholds = counted_thresholds();
     let (report, summary) = run(config).await;
     assert!(report.counts.violations > 0, "{summary}");
     assert!(
