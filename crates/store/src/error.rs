@@ -26,6 +26,12 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(sqlx::Error),
 
+    /// SQLite reported an error on the SQLite store's writer connection, which calls SQLite
+    /// directly rather than through sqlx (busy beyond the timeout, I/O on the file, constraint,
+    /// ...).
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+
     /// `(run_id, seq)` is already in the event log. The earlier event is kept.
     #[error("duplicate event {run_id}#{seq}")]
     DuplicateEvent { run_id: String, seq: u64 },
@@ -120,13 +126,17 @@ impl StoreError {
     pub(crate) fn for_each_caller(&self) -> StoreError {
         match self {
             StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+            // SQLite's codes kept: a busy writer stays retryable for each caller.
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+            }
             other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
         }
     }
 
     /// True when the same call may succeed later without any change: the database was
     /// unreachable, or it aborted the call to resolve a conflict with another transaction
-    /// (serialization failure, deadlock, SQLite busy).
+    /// (serialization failure, deadlock, SQLite busy or locked).
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
@@ -142,8 +152,18 @@ impl StoreError {
                     matches!(e.code().as_deref(), Some("40001" | "40P01"))
                 }
             }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
             _ => false,
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Sqlite(error)
     }
 }
 
@@ -192,5 +212,18 @@ mod tests {
         assert!(matches!(closed, StoreError::Database(_)));
         assert!(!closed.is_retryable());
         assert!(!StoreError::RunNotFound("r".into()).is_retryable());
+    }
+
+    #[test]
+    fn a_busy_writer_connection_is_retryable_a_constraint_is_not() {
+        let failure = |code| {
+            StoreError::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        assert!(failure(rusqlite::ffi::SQLITE_BUSY).is_retryable());
+        assert!(failure(rusqlite::ffi::SQLITE_LOCKED).is_retryable());
+        assert!(!failure(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE).is_retryable());
     }
 }

@@ -9,10 +9,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
-use std::sync::Arc;
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::{Row, SqlitePool};
 
-use super::events::{EVENTS_PER_STATEMENT, bind_rows, insert_all, insert_error, insert_sql};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
 use crate::group_commit::PendingEvent;
 use crate::notice::NoticeHub;
@@ -39,111 +38,82 @@ pub(super) fn check_admission(run: &RunRecord, node_id: &str) -> StoreResult<()>
     super::check_run_text(run)
 }
 
-/// The run's row (see `bind_run`), only if it may be admitted: its thread has no run in
-/// flight and its user fewer than a limit. Then: tenant, user, thread, tenant, user, limit.
-macro_rules! admit_run {
-    () => {
-        concat!(
-            "INSERT INTO runs (",
-            run_columns!(),
-            ", node_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-             WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ? AND user_id = ? \
-                 AND thread_id = ? AND status IN ('accepted', 'running')) \
-             AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND user_id = ? \
-                 AND status IN ('accepted', 'running')) < ?"
-        )
-    };
-}
+/// The run's row (`run_columns!` then its node), only if it may be admitted: its thread
+/// has no run in flight and its user fewer than a limit (`?12`).
+const ADMIT_RUN: &str = concat!(
+    "INSERT INTO runs (",
+    run_columns!(),
+    ", node_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+     WHERE NOT EXISTS (SELECT 1 FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
+         AND thread_id = ?2 AND status IN ('accepted', 'running')) \
+     AND (SELECT COUNT(*) FROM runs WHERE tenant_id = ?4 AND user_id = ?3 \
+         AND status IN ('accepted', 'running')) < ?12"
+);
 
-/// The run's first event (seq, type, payload, time; then the run id), only if the run was just
-/// inserted.
-macro_rules! first_event {
-    () => {
-        "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
-         SELECT run_key, ?, ?, ?, ? FROM runs WHERE run_id = ? AND changes() = 1"
-    };
-}
-
-/// The run's thread (user, thread, tenant, title, now, now), created or touched, only if the
-/// statement before it wrote its row.
-macro_rules! touch_thread {
-    () => {
-        upsert_thread_from!("SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1")
-    };
-}
+/// A run's event (run id, seq, type, payload, time) that must be stored: an unknown run has no
+/// key, and the key may not be null. For a run that was just admitted or may be ended.
+pub(super) const INSERT_EVENT: &str = "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
+     VALUES ((SELECT run_key FROM runs WHERE run_id = ?1), ?2, ?3, ?4, ?5)";
 
 /// `admit_run` on the writer connection, inside the caller's transaction (see `writes`), with
-/// its first event checked (`check_first_event`).
-///
-/// One command: its statements run on SQLite's thread one after the other, each writing only
-/// if the one before it wrote its row (`changes()` is the previous statement's count), so an
-/// admission costs one round trip to that thread, not three. Nothing is written when the run
-/// may not be admitted, and a refused run is explained by a second command. The parameters
-/// are unnamed: sqlx hands them to the statements in order (a numbered one a statement skips
-/// would shift the rest).
-pub(super) async fn admit_on(
-    tx: &mut SqliteConnection,
+/// its first event checked (`check_first_event`). Nothing is written when the run may not be
+/// admitted (then a read explains why); once its row is, its first event and its thread
+/// follow. Runs under a savepoint of its own when it shares a batch (`Writes::run_ahead`).
+pub(super) fn admit_on(
+    conn: &Connection,
     run: &RunRecord,
     node_id: &str,
     max_in_flight: u32,
     first: Option<&PendingEvent>,
 ) -> StoreResult<Admission> {
-    const ADMIT: &str = concat!(admit_run!(), "; ", touch_thread!());
-    const ADMIT_WITH_FIRST_EVENT: &str =
-        concat!(admit_run!(), "; ", first_event!(), "; ", touch_thread!());
-    let sql = if first.is_some() {
-        ADMIT_WITH_FIRST_EVENT
-    } else {
-        ADMIT
-    };
-    let query = super::bind_run(sqlx::query(sql), run, Some(node_id))?
-        .bind(run.tenant_id.as_str())
-        .bind(run.user_id.as_str())
-        .bind(run.thread_id.as_str())
-        .bind(run.tenant_id.as_str())
-        .bind(run.user_id.as_str())
-        .bind(i64::from(max_in_flight));
-    let query = match first {
-        Some(first) => query
-            .bind(first.seq_db)
-            .bind(first.event_type.as_str())
-            .bind(Arc::clone(&first.payload))
-            .bind(first.created_at)
-            .bind(run.run_id.as_str()),
-        None => query,
-    };
-    let now = now_ms();
-    let query = query
-        .bind(run.user_id.as_str())
-        .bind(run.thread_id.as_str())
-        .bind(run.tenant_id.as_str())
-        .bind(thread_title(&run.user_request))
-        .bind(now)
-        .bind(now);
-    match query.execute(&mut *tx).await {
-        Ok(done) if done.rows_affected() > 0 => Ok(Admission::Admitted),
-        Ok(_) => refusal(tx, run, max_in_flight).await,
-        Err(e) => Err(super::run_insert_error(e, run)),
+    let last_seq = u64_to_db("last_seq", run.last_seq)?;
+    let inserted = conn
+        .prepare_cached(ADMIT_RUN)?
+        .execute(params![
+            run.run_id,
+            run.thread_id,
+            run.user_id,
+            run.tenant_id,
+            run.agent,
+            run.user_request,
+            run.status.as_str(),
+            time_to_db(run.created_at),
+            run.finished_at.map(time_to_db),
+            last_seq,
+            node_id,
+            i64::from(max_in_flight),
+        ])
+        .map_err(|e| super::run_insert_error(e, run))?;
+    if inserted == 0 {
+        return refusal(conn, run, max_in_flight);
     }
+    if let Some(first) = first {
+        insert_events(conn, std::slice::from_ref(first))?;
+    }
+    let now = now_ms();
+    conn.prepare_cached(upsert_thread_from!("VALUES (?1, ?2, ?3, ?4, ?5, ?5)"))?
+        .execute(params![
+            run.user_id,
+            run.thread_id,
+            run.tenant_id,
+            thread_title(&run.user_request),
+            now,
+        ])?;
+    Ok(Admission::Admitted)
 }
 
 /// Why `admit_on` did not insert the run: its thread's run in flight, or its user's limit.
-async fn refusal(
-    tx: &mut SqliteConnection,
-    run: &RunRecord,
-    max_in_flight: u32,
-) -> StoreResult<Admission> {
-    let row = sqlx::query(
-        "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
-         WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('accepted', 'running')",
-    )
-    .bind(run.tenant_id.as_str())
-    .bind(run.user_id.as_str())
-    .bind(run.thread_id.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    let active = db_to_u64("runs in flight", row.try_get(0)?)?;
-    Admission::refusal(active, row.try_get(1)?, max_in_flight).ok_or_else(|| {
+fn refusal(conn: &Connection, run: &RunRecord, max_in_flight: u32) -> StoreResult<Admission> {
+    let (active, in_thread) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(CASE WHEN thread_id = ?3 THEN run_id END) FROM runs \
+             WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('accepted', 'running')",
+        )?
+        .query_row(params![run.tenant_id, run.user_id, run.thread_id], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?))
+        })?;
+    let active = db_to_u64("runs in flight", active)?;
+    Admission::refusal(active, in_thread, max_in_flight).ok_or_else(|| {
         StoreError::Corrupt(format!(
             "run {} was not admitted, yet nothing in flight refuses it",
             run.run_id
@@ -151,65 +121,85 @@ async fn refusal(
     })
 }
 
+/// Inserts a run's events for its admission or `end_run`, which have checked in the same
+/// transaction that the run may take them and that its log ends right before them: every one
+/// must be stored (the caller's savepoint or transaction undoes the rest when one is not).
+pub(super) fn insert_events(conn: &Connection, pending: &[PendingEvent]) -> StoreResult<()> {
+    let mut insert = conn.prepare_cached(INSERT_EVENT)?;
+    for event in pending {
+        insert
+            .execute(params![
+                event.run_id,
+                event.seq_db,
+                event.event_type,
+                &*event.payload,
+                event.created_at,
+            ])
+            .map_err(|e| insert_error(e, event))?;
+    }
+    Ok(())
+}
+
+/// A failed insert of an event that must be stored: stored already means the log and the run
+/// disagree.
+fn insert_error(e: rusqlite::Error, event: &PendingEvent) -> StoreError {
+    if super::is_unique_violation(&e) {
+        return StoreError::Corrupt(format!(
+            "event {} of run {} was stored already although its run takes it",
+            event.seq, event.run_id
+        ));
+    }
+    e.into()
+}
+
 /// `end_run` on the writer connection, inside the caller's transaction (see `writes`), with
 /// its events checked (`check_end_run`). The caller announces the events once committed.
 ///
 /// The run is ended only if it is in flight with its log at `after_seq`, and its events follow
-/// in the same command only if it was (`changes()`): one round trip to SQLite's thread, past
-/// [`EVENTS_PER_STATEMENT`] events one more for each further statement. A run that could not
-/// be ended is explained by a read, with nothing written.
-pub(super) async fn end_on(
-    tx: &mut SqliteConnection,
+/// only if it was. A run that could not be ended is explained by a read, with nothing
+/// written.
+pub(super) fn end_on(
+    conn: &Connection,
     run_id: &str,
     after_seq: u64,
     pending: &[PendingEvent],
     status: RunStatus,
     finished_at: DateTime<Utc>,
 ) -> StoreResult<EndRun> {
-    const END: &str = "UPDATE runs SET status = ?, finished_at = ? \
-         WHERE run_id = ? AND status IN ('accepted', 'running') AND last_seq = ?";
-    let (first, rest) = pending.split_at(pending.len().min(EVENTS_PER_STATEMENT));
-    let sql = if first.is_empty() {
-        END.to_owned()
-    } else {
-        format!("{END}; {} WHERE changes() = 1", insert_sql(first.len()))
-    };
-    // Safe to assert: the text holds column names and `?` placeholders only.
-    let query = sqlx::query(AssertSqlSafe(sql))
-        .bind(status.as_str())
-        .bind(time_to_db(finished_at))
-        .bind(run_id)
-        .bind(u64_to_db("after_seq", after_seq)?);
-    let ended = bind_rows(query, first)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| insert_error(e, first))?
-        .rows_affected();
+    let ended = conn
+        .prepare_cached(
+            "UPDATE runs SET status = ?1, finished_at = ?2 \
+             WHERE run_id = ?3 AND status IN ('accepted', 'running') AND last_seq = ?4",
+        )?
+        .execute(params![
+            status.as_str(),
+            time_to_db(finished_at),
+            run_id,
+            u64_to_db("after_seq", after_seq)?,
+        ])?;
     if ended == 0 {
-        return why_not_ended(tx, run_id, after_seq).await;
+        return why_not_ended(conn, run_id, after_seq);
     }
-    insert_all(&mut *tx, rest).await?;
+    insert_events(conn, pending)?;
     Ok(EndRun::Ended)
 }
 
 /// Why `end_on` could not end the run: there is none, it has ended, or its log moved on.
-async fn why_not_ended(
-    tx: &mut SqliteConnection,
-    run_id: &str,
-    after_seq: u64,
-) -> StoreResult<EndRun> {
-    let row = sqlx::query("SELECT status, last_seq FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(row) = row else {
+fn why_not_ended(conn: &Connection, run_id: &str, after_seq: u64) -> StoreResult<EndRun> {
+    let row = conn
+        .prepare_cached("SELECT status, last_seq FROM runs WHERE run_id = ?1")?
+        .query_row([run_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    let Some((current, last_seq)) = row else {
         return Err(StoreError::RunNotFound(run_id.to_owned()));
     };
-    let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
+    let current: RunStatus = current.parse()?;
     if current.is_terminal() {
         return Ok(EndRun::AlreadyFinished { status: current });
     }
-    let last_seq = db_to_u64("runs.last_seq", row.try_get(1)?)?;
+    let last_seq = db_to_u64("runs.last_seq", last_seq)?;
     if last_seq == after_seq {
         return Err(StoreError::Corrupt(format!(
             "run {run_id} is in flight at seq {after_seq} yet could not be ended"

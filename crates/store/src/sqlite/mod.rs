@@ -1,17 +1,21 @@
 //! The SQLite backend: [`SqliteStore`].
 //!
-//! One writer connection and a small pool of reader connections over a WAL-mode file. SQLite
-//! allows one writer at a time; funnelling every write through a single pooled connection makes
-//! writers queue in the pool (fair, async) instead of spinning on SQLite's busy handler, while
-//! WAL lets readers proceed during a write. A third kind of connection, one of it, only
-//! checkpoints the WAL (`checkpoint`); it writes no rows. One process owns the file, so it is
+//! Two writer connections and a small pool of reader connections over a WAL-mode file. SQLite
+//! allows one writer at a time. The runs' writes (admissions, status changes, ends, events),
+//! nearly all of them, are committed in groups by one thread that owns its connection and calls
+//! SQLite directly (`writes`); the long or rare writes (usage uploads, retention, nodes, cancel
+//! requests) go through one pooled sqlx connection, so they queue in the pool (fair, async), and
+//! the two take turns on SQLite's lock, waiting up to [`BUSY_TIMEOUT`]. WAL lets readers proceed
+//! during a write. A fourth kind of connection, one of it, only checkpoints the WAL
+//! (`checkpoint`); it writes no rows. One process owns the file, so it is
 //! always a single node: the cluster primitives hold trivially and notices are published
 //! in-process. All SQL takes values through bound parameters. This module must not hold policy
 //! (who may see what is decided by the caller's choice of scoped method) and must not log
 //! record contents.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
-//! `writes` (the one writer's group commit), `own_thread` (the thread those commits run on),
+//! `writes` (the group commit of the runs' writes, on its own thread), `own_thread` (the thread
+//! that groups appended events for it),
 //! `checkpoint` (the WAL copied into the database file beside the writer), `retention`
 //! (deleting old finished runs), `cluster` (admission, ending runs, cancel requests, nodes).
 
@@ -43,6 +47,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
@@ -93,9 +98,9 @@ const ENSURE_TENANT_SQL: &str =
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// Every write goes here: one connection (see the module docs).
+    /// The writes that are long or rare (usage uploads, retention, nodes): one connection.
     writer: SqlitePool,
-    /// Reads. For `:memory:` this is the writer pool itself.
+    /// Reads.
     reader: SqlitePool,
     /// The event log's group-commit queue, in front of `writes`.
     events: EventWriter,
@@ -103,12 +108,14 @@ pub struct SqliteStore {
     writes: writes::Writes,
     /// In-process notices (there is no other node to hear from).
     notices: Arc<NoticeHub>,
+    /// The temporary directory of an in-memory database, removed with the last clone.
+    _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 /// Where a URL points.
 enum Location {
     /// A private in-memory database.
-    Memory(SqliteConnectOptions),
+    Memory,
     /// A database file.
     File(SqliteConnectOptions),
 }
@@ -118,125 +125,148 @@ impl SqliteStore {
     /// `sqlite:path.db`, `sqlite:///absolute/path.db`, a bare path, or `sqlite::memory:` (also
     /// `:memory:`).
     ///
-    /// An in-memory database lives in exactly one connection: the pool is a single connection
-    /// that never idles out or expires, because the data goes away when the last connection to
-    /// it closes, and connections sharing one in-memory database (shared cache) lock whole
-    /// tables against each other. So all operations on it are serialized; it is for tests and
-    /// demos, not for load. Every `connect` to `sqlite::memory:` gets its own, empty database.
+    /// `sqlite::memory:` is a private database in a temporary directory that goes with the
+    /// store, its commits not synced to disk: the writer connection calls SQLite on a thread of
+    /// its own (`writes`), and SQLite's in-memory databases live in one connection (connections
+    /// sharing one lock whole tables against each other). It is for tests and demos. Every
+    /// `connect` to `sqlite::memory:` gets its own, empty database.
     ///
     /// Must be called within a Tokio runtime: the pools and the background checkpoints live on
-    /// it. The write path's tasks run on a thread of the store's own (`own_thread`) and end
+    /// it. The write path runs on threads of the store's own (`writes`, `own_thread`) and ends
     /// with the store.
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
         SqliteStore::connect_with(url, &StoreOptions::default()).await
     }
 
-    /// [`SqliteStore::connect`] with options: `pool_size` sets the reader connections of a
-    /// file database (default [`DEFAULT_READ_POOL_SIZE`]; there is always one writer).
+    /// [`SqliteStore::connect`] with options: `pool_size` sets the reader connections (default
+    /// [`DEFAULT_READ_POOL_SIZE`]; there is always one writer).
     pub async fn connect_with(url: &str, options: &StoreOptions) -> StoreResult<SqliteStore> {
         let readers = options.pool_size.unwrap_or(DEFAULT_READ_POOL_SIZE).max(1);
-        match parse_url(url)? {
-            Location::Memory(options) => {
-                let options = options
-                    .foreign_keys(true)
-                    .busy_timeout(BUSY_TIMEOUT)
-                    .synchronous(EVENT_LOG_SYNCHRONOUS);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    // No network in between: a liveness ping per acquire would only add latency.
-                    .test_before_acquire(false)
-                    .connect_with(options)
-                    .await?;
-                migrate::run_sqlite(&pool).await?;
-                tracing::info!("opened in-memory store");
-                SqliteStore::assemble(pool.clone(), pool, None)
+        let (options, synchronous, scratch) = match parse_url(url)? {
+            Location::Memory => {
+                let scratch = tokio::task::spawn_blocking(|| {
+                    tempfile::Builder::new()
+                        .prefix("agentwire-memory-")
+                        .tempdir()
+                })
+                .await
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(std::io::Error::other(e))))?
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let options =
+                    SqliteConnectOptions::new().filename(scratch.path().join("memory.db"));
+                // Nothing of it outlives the process: no fsyncs.
+                (options, SqliteSynchronous::Off, Some(Arc::new(scratch)))
             }
-            Location::File(options) => {
-                let base = options
-                    .create_if_missing(true)
-                    .foreign_keys(true)
-                    .busy_timeout(BUSY_TIMEOUT)
-                    .synchronous(EVENT_LOG_SYNCHRONOUS)
-                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
-                let filename = base.get_filename().display().to_string();
-                // The writer opens first: it creates the file and switches it to WAL (a
-                // property of the file, so the readers inherit it).
-                let writer = open_writer(&base).await?;
-                // query_only makes an accidental write through the reader pool fail instead of
-                // racing the writer for the lock.
-                let reader = SqlitePoolOptions::new()
-                    .max_connections(readers)
-                    .test_before_acquire(false)
-                    .connect_lazy_with(base.clone().pragma("query_only", "ON"));
-                let checkpoints = checkpoint::Checkpoints::spawn(
-                    SqlitePoolOptions::new()
-                        .max_connections(1)
-                        .idle_timeout(None)
-                        .max_lifetime(None)
-                        .test_before_acquire(false)
-                        .connect_lazy_with(base),
-                );
-                tracing::info!(file = %filename, "opened sqlite store");
-                SqliteStore::assemble(writer, reader, Some(checkpoints))
-            }
-        }
-    }
-
-    /// The store over open pools, with its write path started on a thread of its own (and, for
-    /// a file, the background checkpoints its commits wake).
-    fn assemble(
-        writer: SqlitePool,
-        reader: SqlitePool,
-        checkpoints: Option<checkpoint::Checkpoints>,
-    ) -> StoreResult<SqliteStore> {
+            Location::File(options) => (options, EVENT_LOG_SYNCHRONOUS, None),
+        };
+        let base = options
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(synchronous)
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+        let filename = base.get_filename().to_owned();
+        // The writer opens first: it creates the file and switches it to WAL (a property of
+        // the file, so the readers inherit it).
+        let writer = open_writer(&base).await?;
+        // query_only makes an accidental write through the reader pool fail instead of racing
+        // the writer for the lock.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .test_before_acquire(false)
+            .connect_lazy_with(base.clone().pragma("query_only", "ON"));
+        let checkpoints = checkpoint::Checkpoints::spawn(
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false)
+                .connect_lazy_with(base),
+        );
         let notices = Arc::new(NoticeHub::new());
-        let (writes, committing) = writes::Writes::start(writer.clone(), checkpoints);
+        let open = {
+            let filename = filename.clone();
+            move || open_direct_writer(&filename, synchronous)
+        };
+        let writes = writes::Writes::start(open, Some(checkpoints)).await?;
         let sink = events::SqliteEventSink {
             writes: writes.clone(),
             notices: Arc::clone(&notices),
         };
         let (events, grouping) = EventWriter::start(sink, 1);
-        own_thread::run(async move {
-            tokio::join!(committing, grouping);
-        })?;
+        own_thread::run(grouping)?;
+        match scratch {
+            Some(_) => tracing::info!("opened in-memory store (a temporary file)"),
+            None => tracing::info!(file = %filename.display(), "opened sqlite store"),
+        }
         Ok(SqliteStore {
             events,
             writes,
             writer,
             reader,
             notices,
+            _scratch: scratch,
         })
     }
 }
 
+/// Opens the writer thread's own connection to the file sqlx's writer created and migrated
+/// (see `writes`), with the same settings.
+fn open_direct_writer(
+    path: &std::path::Path,
+    synchronous: SqliteSynchronous,
+) -> StoreResult<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match synchronous {
+            SqliteSynchronous::Off => "OFF",
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Extra => "EXTRA",
+        },
+    )?;
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        i64::try_from(WAL_SIZE_LIMIT).unwrap_or(i64::MAX),
+    )?;
+    // Every statement the writer runs, with room to spare.
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
 /// `Store::set_run_status` on the writer connection.
-async fn set_status_on(
-    conn: &mut SqliteConnection,
+fn set_status_on(
+    conn: &rusqlite::Connection,
     run_id: &str,
     status: RunStatus,
     finished_at: Option<DateTime<Utc>>,
 ) -> StoreResult<()> {
     // Happy path in one statement: only an unfinished run may change.
-    let updated = sqlx::query(
-        "UPDATE runs SET status = ?, finished_at = ? \
-         WHERE run_id = ? AND status IN ('accepted', 'running')",
-    )
-    .bind(status.as_str())
-    .bind(finished_at.map(time_to_db))
-    .bind(run_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let updated = conn
+        .prepare_cached(
+            "UPDATE runs SET status = ?1, finished_at = ?2 \
+             WHERE run_id = ?3 AND status IN ('accepted', 'running')",
+        )?
+        .execute(rusqlite::params![
+            status.as_str(),
+            finished_at.map(time_to_db),
+            run_id
+        ])?;
     if updated > 0 {
         return Ok(());
     }
-    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let current: Option<String> = conn
+        .prepare_cached("SELECT status FROM runs WHERE run_id = ?1")?
+        .query_row([run_id], |row| row.get(0))
+        .optional()?;
     unchanged_status(run_id, current, status)
 }
 
@@ -305,14 +335,31 @@ fn bind_run<'q>(
         .bind(node_id))
 }
 
-/// A failed run insert: a run id stored already is the caller's `DuplicateRun`.
-fn run_insert_error(e: sqlx::Error, run: &RunRecord) -> StoreError {
-    match e {
-        sqlx::Error::Database(e) if e.is_unique_violation() => {
+/// A failed run insert (through either connection): a run id stored already is the caller's
+/// `DuplicateRun`.
+fn run_insert_error(e: impl Into<StoreError>, run: &RunRecord) -> StoreError {
+    match e.into() {
+        StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             StoreError::DuplicateRun(run.run_id.clone())
         }
-        e => e.into(),
+        StoreError::Sqlite(e) if is_unique_violation(&e) => {
+            StoreError::DuplicateRun(run.run_id.clone())
+        }
+        e => e,
     }
+}
+
+/// Whether the writer connection refused a row for a primary key or unique index it would
+/// break.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            )
+    )
 }
 
 /// Creates the thread or touches its `updated_at` (`Store::upsert_thread`; `admit_run` calls it
@@ -384,9 +431,10 @@ fn parse_url(url: &str) -> StoreResult<Location> {
     Ok(Location::File(options))
 }
 
+/// A private in-memory database, once `url` is known to be a valid one.
 fn memory_options(url: &str) -> StoreResult<Location> {
     SqliteConnectOptions::from_str(url)
-        .map(Location::Memory)
+        .map(|_| Location::Memory)
         .map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))
 }
 
@@ -501,15 +549,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<Admission> {
         cluster::check_admission(run, node_id)?;
         let first = check_first_event(&run.run_id, first)?;
-        let admission = Arc::new((run.clone(), node_id.to_owned(), first));
+        let admission = (run.clone(), node_id.to_owned(), first);
         self.writes
             // A person waits for the first event: ahead of other runs' writes.
             .run_ahead(move |conn| {
-                let admission = Arc::clone(&admission);
-                Box::pin(async move {
-                    let (run, node_id, first) = &*admission;
-                    cluster::admit_on(conn, run, node_id, max_in_flight, first.as_ref()).await
-                })
+                let (run, node_id, first) = &admission;
+                cluster::admit_on(conn, run, node_id, max_in_flight, first.as_ref())
             })
             .await
     }
@@ -520,13 +565,10 @@ impl Store for SqliteStore {
         status: RunStatus,
         finished_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        let run_id: Arc<str> = Arc::from(run_id);
+        let run_id = run_id.to_owned();
         self.writes
             // One UPDATE; what follows it only reads.
-            .run_atomic(move |conn| {
-                let run_id = Arc::clone(&run_id);
-                Box::pin(async move { set_status_on(conn, &run_id, status, finished_at).await })
-            })
+            .run_atomic(move |conn| set_status_on(conn, &run_id, status, finished_at))
             .await
     }
 
@@ -607,15 +649,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<EndRun> {
         let pending = crate::group_commit::check_end_run(run_id, after_seq, events, status)?;
         let last = pending.last().map(|event| event.seq);
-        let ending = Arc::new((run_id.to_owned(), pending));
+        let ending = (run_id.to_owned(), pending);
         let ended = self
             .writes
             .run(move |conn| {
-                let ending = Arc::clone(&ending);
-                Box::pin(async move {
-                    let (id, pending) = &*ending;
-                    cluster::end_on(conn, id, after_seq, pending, status, finished_at).await
-                })
+                let (id, pending) = &ending;
+                cluster::end_on(conn, id, after_seq, pending, status, finished_at)
             })
             .await?;
         if let (EndRun::Ended, Some(seq)) = (&ended, last) {
@@ -992,14 +1031,11 @@ mod tests {
 
     #[test]
     fn urls_are_classified() {
-        assert!(matches!(
-            parse_url("sqlite::memory:"),
-            Ok(Location::Memory(_))
-        ));
-        assert!(matches!(parse_url(":memory:"), Ok(Location::Memory(_))));
+        assert!(matches!(parse_url("sqlite::memory:"), Ok(Location::Memory)));
+        assert!(matches!(parse_url(":memory:"), Ok(Location::Memory)));
         assert!(matches!(
             parse_url("sqlite://?mode=memory"),
-            Ok(Location::Memory(_))
+            Ok(Location::Memory)
         ));
         for (url, file) in [
             ("sqlite://data/a.db", "data/a.db"),

@@ -1,11 +1,11 @@
-//! The SQLite store's write path on a thread of its own: the group commits of the runs' writes
-//! and of their events run on a single-threaded Tokio runtime there, not on the server's.
+//! The SQLite store's grouping of appended events on a thread of its own: the task that gathers
+//! the runs' appends into batches for the writer (`writes`) runs on a single-threaded Tokio
+//! runtime there, not on the server's.
 //!
-//! A commit is a chain of short waits on sqlx's SQLite thread (begin, each job's statement,
-//! commit), and the task driving it is woken after each. On the server's runtime each wake-up
-//! queued behind hundreds of runs' tasks when it was busy: at 1,000 runs arriving in a second
-//! a commit took 4.2 ms of which SQLite's thread worked 1.4, and the one writer, which every
-//! run's events wait for, idled. Here the wake-ups wait for nothing but the OS scheduler.
+//! The writer takes the next batch when it finishes a commit; on the server's runtime the task
+//! that hands it over queued behind hundreds of runs' tasks when it was busy (at 1,000 runs
+//! arriving in a second the writer, which every run's events wait for, idled). Here it waits
+//! for nothing but the OS scheduler.
 //!
 //! This module must not run anything but the store's own write path: work placed here delays
 //! every commit.
@@ -15,7 +15,7 @@ use std::future::Future;
 use crate::{StoreError, StoreResult};
 
 /// The thread's name (`comm`, at most 15 bytes on Linux), as profilers show it.
-const THREAD_NAME: &str = "sqlite-commits";
+const THREAD_NAME: &str = "sqlite-events";
 
 /// Starts a thread that runs `work` to its end on a runtime of its own, then exits.
 pub(super) fn run(work: impl Future<Output = ()> + Send + 'static) -> StoreResult<()> {

@@ -1,20 +1,24 @@
-//! Group commit for SQLite's one writer connection: the short write transactions of many runs
-//! (admissions, status changes, ends, batches of events), one commit.
+//! Group commit for SQLite's one writer of the runs' writes (admissions, status changes, ends,
+//! batches of events): a thread of its own that calls SQLite directly and commits many
+//! callers' short writes at once.
 //!
 //! With `synchronous=FULL` every commit is an fsync, and SQLite has one writer: committing each
 //! run's admission and end alone caps the server at one run per two fsyncs, whatever the CPU.
-//! So these writes are jobs for one task that takes whatever jobs are waiting (up to
+//! So these writes are jobs for one thread that takes whatever jobs are waiting (up to
 //! [`MOST_JOBS_PER_COMMIT`]) and runs them in one `BEGIN IMMEDIATE` transaction, then commits
-//! once and only then answers each caller. Writes that are long or rare (usage uploads,
-//! retention, node registration) keep using the writer connection directly and simply take
-//! turns with the batches.
+//! once and only then answers each caller. The thread owns its connection and calls SQLite
+//! synchronously (rusqlite): a whole commit runs without handing each statement to another
+//! thread and waiting to be woken with its answer, which, through sqlx's SQLite thread, was
+//! ~20 context switches a run and half the writer's time when the cores were busy. Writes that
+//! are long or rare (usage uploads, retention, node registration) use sqlx's writer connection,
+//! a second connection to the same file: SQLite's lock (and its busy timeout) makes the two
+//! take turns.
 //!
 //! A job of several statements must not leave half its writes behind when it fails, so it
-//! would need a savepoint of its own; but every statement is a round trip to sqlx's SQLite
-//! thread, and a savepoint costs two of them for a failure that almost never happens. So a
-//! batch first runs without savepoints; only if a job that needs one fails is the whole
-//! transaction rolled back and the batch run again, each such job under its own savepoint.
-//! Jobs are therefore run more than once, and must depend on nothing but the database.
+//! would need a savepoint of its own, which most batches never use. So a batch first runs
+//! without savepoints; only if a job that needs one fails is the whole transaction rolled back
+//! and the batch run again, each such job under its own savepoint. Jobs are therefore run more
+//! than once, and must depend on nothing but the database.
 //!
 //! A job may be marked to go ahead ([`Writes::run_ahead`]: a run's admission, whose first event
 //! a person is waiting to see). When jobs of both kinds are waiting, those ahead are committed
@@ -24,8 +28,7 @@
 //! This module must not answer a job before the commit that holds its writes, nor let one job's
 //! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
 
-use futures_util::future::BoxFuture;
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Checkpoints;
@@ -35,15 +38,18 @@ use crate::{StoreError, StoreResult};
 /// enough that one commit does not hold the writer long.
 const MOST_JOBS_PER_COMMIT: usize = 512;
 
-/// Jobs waiting for the task; past it callers wait to queue (a slow disk pushes back).
+/// Jobs waiting for the thread; past it callers wait to queue (a slow disk pushes back).
 const QUEUE_CAPACITY: usize = 4 * MOST_JOBS_PER_COMMIT;
+
+/// The writer thread's name (`comm`, at most 15 bytes on Linux), as profilers show it.
+const THREAD_NAME: &str = "sqlite-commits";
 
 /// One caller's write, run inside the batch's transaction; answered after the commit.
 trait Job: Send {
     /// Runs the write on the connection (inside a savepoint or the transaction itself) and
     /// keeps its outcome, replacing the one of an earlier attempt; false when it failed and
     /// its writes must be rolled back.
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    fn run(&mut self, conn: &Connection) -> bool;
 
     /// Whether a failure could leave some of its writes behind: then it runs under a
     /// savepoint of its own.
@@ -68,15 +74,13 @@ struct Pending<T, F> {
 impl<T, F> Job for Pending<T, F>
 where
     T: Send,
-    F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send,
+    F: FnMut(&Connection) -> StoreResult<T> + Send,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
-        Box::pin(async move {
-            let outcome = (self.work)(conn).await;
-            let ok = outcome.is_ok();
-            self.outcome = Some(outcome);
-            ok
-        })
+    fn run(&mut self, conn: &Connection) -> bool {
+        let outcome = (self.work)(conn);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
     }
 
     fn needs_savepoint(&self) -> bool {
@@ -100,8 +104,8 @@ where
     }
 }
 
-/// The queue in front of the writer connection's batches. Cloning shares the queue; the task
-/// stops when the last handle is dropped.
+/// The queue in front of the writer thread. Cloning shares the queue; the thread stops (and
+/// closes its connection) when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct Writes {
     queue: mpsc::Sender<Box<dyn Job>>,
@@ -114,26 +118,42 @@ impl std::fmt::Debug for Writes {
 }
 
 impl Writes {
-    /// The writes and the task that commits them through `writer`, for the caller to run (see
-    /// `own_thread`); a commit that leaves no job waiting wakes `checkpoints`, if given. The
-    /// task ends once every handle is gone.
-    pub(super) fn start(
-        writer: SqlitePool,
+    /// Starts the writer thread over the connection `open` makes there (opening a file is
+    /// blocking work, kept off the caller's runtime); a commit that leaves no job waiting wakes
+    /// `checkpoints`, if given. Returns once the connection is open.
+    pub(super) async fn start(
+        open: impl FnOnce() -> StoreResult<Connection> + Send + 'static,
         checkpoints: Option<Checkpoints>,
-    ) -> (Writes, impl Future<Output = ()> + Send + 'static) {
+    ) -> StoreResult<Writes> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        (Writes { queue }, run_batches(writer, jobs, checkpoints))
+        let (opened, is_open) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .spawn(move || match open() {
+                Ok(conn) => {
+                    let _ = opened.send(Ok(()));
+                    run_batches(&conn, jobs, checkpoints.as_ref());
+                }
+                Err(error) => {
+                    let _ = opened.send(Err(error));
+                }
+            })
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        is_open
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))??;
+        Ok(Writes { queue })
     }
 
     /// Runs `work` in the next batch and returns its outcome once that batch has committed.
-    /// `work` must not begin or end a transaction of its own (nested `begin` is a savepoint,
-    /// which is fine): an error it returns rolls back what it wrote, and only that. It may be
-    /// called again after such a rollback (see the module's doc), so it must not consume what
-    /// it writes.
+    /// `work` must not begin or end a transaction of its own (a savepoint is fine, released or
+    /// rolled back before it returns): an error it returns rolls back what it wrote, and only
+    /// that. It may be called again after such a rollback (see the module's doc), so it must
+    /// not consume what it writes.
     pub(super) async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.queue(work, true, false).await
     }
@@ -143,17 +163,17 @@ impl Writes {
     pub(super) async fn run_ahead<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.queue(work, true, true).await
     }
 
     /// [`Writes::run`] for work that writes in one statement, or that undoes its own partial
-    /// writes: it needs no savepoint (two fewer statements on the one writer).
+    /// writes: it needs no savepoint.
     pub(super) async fn run_atomic<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.queue(work, false, false).await
     }
@@ -161,7 +181,7 @@ impl Writes {
     async fn queue<T, F>(&self, work: F, savepoint: bool, ahead: bool) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (done, answer) = oneshot::channel();
         let job = Box::new(Pending {
@@ -171,8 +191,8 @@ impl Writes {
             outcome: None,
             done,
         });
-        // Either side failing means the task is gone: its runtime shut down, or the store is
-        // being dropped. Same meaning to the caller as a closed pool.
+        // Either side failing means the thread is gone: the store is being dropped. Same
+        // meaning to the caller as a closed pool.
         self.queue
             .send(job)
             .await
@@ -183,21 +203,27 @@ impl Writes {
     }
 }
 
-async fn run_batches(
-    writer: SqlitePool,
+/// The writer thread's loop: every job waiting, up to [`MOST_JOBS_PER_COMMIT`], one commit
+/// (two when some go ahead), until every handle is gone.
+fn run_batches(
+    conn: &Connection,
     mut queue: mpsc::Receiver<Box<dyn Job>>,
-    checkpoints: Option<Checkpoints>,
+    checkpoints: Option<&Checkpoints>,
 ) {
-    let mut jobs = Vec::with_capacity(MOST_JOBS_PER_COMMIT);
-    while queue.recv_many(&mut jobs, MOST_JOBS_PER_COMMIT).await > 0 {
-        let mut batch = std::mem::take(&mut jobs);
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = Vec::with_capacity(MOST_JOBS_PER_COMMIT.min(queue.len() + 1));
+        batch.push(first);
+        while batch.len() < MOST_JOBS_PER_COMMIT {
+            let Ok(job) = queue.try_recv() else { break };
+            batch.push(job);
+        }
         if batch.iter().any(|job| job.ahead()) && batch.iter().any(|job| !job.ahead()) {
             let (ahead, rest) = batch.into_iter().partition(|job| job.ahead());
-            settle(&writer, ahead).await;
+            settle(conn, ahead);
             batch = rest;
         }
-        if settle(&writer, batch).await
-            && let Some(checkpoints) = checkpoints.as_ref().filter(|_| queue.is_empty())
+        if settle(conn, batch)
+            && let Some(checkpoints) = checkpoints.filter(|_| queue.is_empty())
         {
             // Only when nothing is waiting: a writer that never pauses is better off
             // checkpointing alone (see `checkpoint`'s module doc).
@@ -207,70 +233,60 @@ async fn run_batches(
 }
 
 /// Commits the batch and answers its jobs; whether it committed.
-async fn settle(writer: &SqlitePool, batch: Vec<Box<dyn Job>>) -> bool {
-    match commit(writer, batch).await {
-        (batch, None) => {
-            batch.into_iter().for_each(|job| job.answer(None));
-            true
-        }
-        (batch, Some(error)) => {
-            tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
-            batch.into_iter().for_each(|job| job.answer(Some(&error)));
-            false
+fn settle(conn: &Connection, mut batch: Vec<Box<dyn Job>>) -> bool {
+    let failed = commit(conn, &mut batch).err();
+    if let Some(error) = &failed {
+        tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
+        // A failed COMMIT may leave the transaction open; the next batch begins afresh.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
     }
+    batch
+        .into_iter()
+        .for_each(|job| job.answer(failed.as_ref()));
+    failed.is_none()
 }
 
-/// Runs the batch in one transaction: the jobs back, and the error that undid all of them, if
-/// one did.
-async fn commit(
-    writer: &SqlitePool,
-    mut batch: Vec<Box<dyn Job>>,
-) -> (Vec<Box<dyn Job>>, Option<StoreError>) {
-    let outcome = async {
-        let mut conn = writer.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        if let [job] = batch.as_mut_slice() {
-            // Alone, the job's failure may roll back the whole transaction: no savepoint.
-            if job.run(&mut tx).await {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            return Ok(());
-        }
-        if run_all(&mut tx, &mut batch).await {
-            tx.commit().await?;
-            return Ok(());
-        }
-        // A job left writes it must not keep: start again, with its savepoints this time.
-        tx.rollback().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        for job in &mut batch {
-            if !job.needs_savepoint() {
-                // Its failure wrote nothing (or undid itself): nothing to roll back.
-                job.run(&mut tx).await;
-                continue;
-            }
-            let mut savepoint = tx.begin().await?;
-            if job.run(&mut savepoint).await {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
-            }
-        }
-        tx.commit().await?;
-        Ok::<(), StoreError>(())
+/// Runs one statement of transaction control (cached: every batch runs the same few).
+fn control(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs the batch in one transaction; an error undid all of it.
+fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
+    control(conn, "BEGIN IMMEDIATE")?;
+    if let [job] = batch {
+        // Alone, the job's failure may roll back the whole transaction: no savepoint.
+        return control(conn, if job.run(conn) { "COMMIT" } else { "ROLLBACK" });
     }
-    .await;
-    (batch, outcome.err())
+    if run_all(conn, batch) {
+        return control(conn, "COMMIT");
+    }
+    // A job left writes it must not keep: start again, with its savepoints this time.
+    control(conn, "ROLLBACK")?;
+    control(conn, "BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        if !job.needs_savepoint() {
+            // Its failure wrote nothing (or undid itself): nothing to roll back.
+            job.run(conn);
+            continue;
+        }
+        control(conn, "SAVEPOINT job")?;
+        if !job.run(conn) {
+            control(conn, "ROLLBACK TO job")?;
+        }
+        control(conn, "RELEASE job")?;
+    }
+    control(conn, "COMMIT")
 }
 
 /// Runs every job without savepoints, stopping at the first that failed and needs one: false
 /// then, and the transaction holds that job's partial writes.
-async fn run_all(tx: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> bool {
+fn run_all(conn: &Connection, batch: &mut [Box<dyn Job>]) -> bool {
     for job in batch {
-        if !job.run(&mut *tx).await && job.needs_savepoint() {
+        if !job.run(conn) && job.needs_savepoint() {
             return false;
         }
     }
@@ -280,78 +296,81 @@ async fn run_all(tx: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::sqlite::SqlitePoolOptions;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
     use std::time::Duration;
 
-    /// The writes, their task spawned on the test's runtime.
-    fn spawned((writes, task): (Writes, impl Future<Output = ()> + Send + 'static)) -> Writes {
-        tokio::spawn(task);
-        writes
-    }
-
-    async fn writer() -> (tempfile::TempDir, SqlitePool) {
+    /// A database with one table of unique keys, in a directory of its own.
+    fn database() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
+        let path = dir.path().join("w.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY)")
             .unwrap();
-        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        (dir, pool)
+        (dir, path)
     }
 
-    fn insert(
-        key: &'static str,
-    ) -> impl for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
-    {
-        move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO t (k) VALUES (?)")
-                    .bind(key)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            })
-        }
-    }
-
-    async fn keys(pool: &SqlitePool) -> Vec<String> {
-        sqlx::query_scalar("SELECT k FROM t ORDER BY k")
-            .fetch_all(pool)
+    async fn writes(path: &std::path::Path, checkpoints: Option<Checkpoints>) -> Writes {
+        let path = path.to_owned();
+        Writes::start(move || Ok(Connection::open(path)?), checkpoints)
             .await
             .unwrap()
     }
 
-    /// Writes "c", then fails: what it wrote must be undone.
-    fn failing(conn: &mut SqliteConnection) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(async move {
-            sqlx::query("INSERT INTO t (k) VALUES ('c')")
-                .execute(&mut *conn)
-                .await?;
-            Err(StoreError::InvalidArgument("changed my mind".into()))
-        })
+    /// What is committed, read beside the writer.
+    fn keys(path: &std::path::Path) -> Vec<String> {
+        let conn = Connection::open(path).unwrap();
+        let mut select = conn.prepare("SELECT k FROM t ORDER BY k").unwrap();
+        select
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
-    /// `insert(key)` that says when it starts, then waits until `go` says true.
+    fn insert(key: &'static str) -> impl FnMut(&Connection) -> StoreResult<()> + Send + 'static {
+        move |conn| {
+            conn.execute("INSERT INTO t (k) VALUES (?1)", [key])?;
+            Ok(())
+        }
+    }
+
+    /// Writes "c", then fails: what it wrote must be undone.
+    fn failing(conn: &Connection) -> StoreResult<()> {
+        conn.execute("INSERT INTO t (k) VALUES ('c')", [])?;
+        Err(StoreError::InvalidArgument("changed my mind".into()))
+    }
+
+    /// A gate a job waits at, on the writer thread, until the test opens it.
+    #[derive(Clone, Default)]
+    struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+    impl Gate {
+        fn open(&self) {
+            *self.0.0.lock().unwrap() = true;
+            self.0.1.notify_all();
+        }
+
+        fn wait(&self) {
+            let mut open = self.0.0.lock().unwrap();
+            while !*open {
+                open = self.0.1.wait(open).unwrap();
+            }
+        }
+    }
+
+    /// `insert(key)` that says when it starts, then holds the writer until `go` opens.
     fn held(
         key: &'static str,
         started: tokio::sync::watch::Sender<bool>,
-        go: tokio::sync::watch::Receiver<bool>,
-    ) -> impl for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
-    {
+        go: Gate,
+    ) -> impl FnMut(&Connection) -> StoreResult<()> + Send + 'static {
+        let mut insert = insert(key);
         move |conn| {
             started.send_replace(true);
-            let mut go = go.clone();
-            Box::pin(async move {
-                go.wait_for(|go| *go).await.ok();
-                insert(key)(conn).await
-            })
+            go.wait();
+            insert(conn)
         }
     }
 
@@ -360,35 +379,44 @@ mod tests {
         QUEUE_CAPACITY - writes.queue.capacity()
     }
 
+    async fn until_queued(writes: &Writes, jobs: usize) {
+        while queued(writes) < jobs {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// A commit with writes still waiting does not wake the background checkpoint; the commit
     /// that leaves none waiting does.
     #[tokio::test]
     async fn only_a_writer_with_nothing_waiting_wakes_the_checkpoints() {
-        let (_dir, pool) = writer().await;
+        let (_dir, path) = database();
         let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
-        let writes = spawned(Writes::start(pool.clone(), Some(Checkpoints::to(wrote))));
+        let writes = writes(&path, Some(Checkpoints::to(wrote))).await;
         // The first write says it is running, and holds its batch open until released.
-        let (release, released) = tokio::sync::watch::channel(false);
+        let release = Gate::default();
         let (running, mut is_running) = tokio::sync::watch::channel(false);
         let first = tokio::spawn({
             let writes = writes.clone();
-            async move { writes.run(held("a", running, released)).await }
+            let go = release.clone();
+            async move { writes.run(held("a", running, go)).await }
         });
         is_running.wait_for(|yes| *yes).await.unwrap();
         // Its batch is open: queue two more behind it.
         let (w1, w2) = (writes.clone(), writes.clone());
         let second = tokio::spawn(async move { w1.run(insert("b")).await });
         let third = tokio::spawn(async move { w2.run(insert("c")).await });
-        while queued(&writes) < 2 {
-            tokio::task::yield_now().await;
-        }
-        release.send(true).unwrap();
+        until_queued(&writes, 2).await;
+        release.open();
         first.await.unwrap().unwrap();
         second.await.unwrap().unwrap();
         third.await.unwrap().unwrap();
-        assert_eq!(keys(&pool).await, ["a", "b", "c"]);
-        // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up.
-        assert!(wakes.try_recv().is_ok());
+        assert_eq!(keys(&path), ["a", "b", "c"]);
+        // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up, sent
+        // once the last commit's callers have their answers.
+        tokio::time::timeout(Duration::from_secs(10), wakes.recv())
+            .await
+            .expect("the last commit wakes the checkpoints")
+            .unwrap();
         assert!(wakes.try_recv().is_err());
     }
 
@@ -396,36 +424,31 @@ mod tests {
     /// is answered while the job queued before it is still being written.
     #[tokio::test]
     async fn a_job_ahead_is_committed_before_the_jobs_waiting_with_it() {
-        let (dir, pool) = writer().await;
-        let writes = spawned(Writes::start(pool.clone(), None));
-        // What is committed, seen beside the writer (which holds its one connection).
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let reader = SqlitePoolOptions::new().connect(&url).await.unwrap();
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
         let (hold_started, mut hold_running) = tokio::sync::watch::channel(false);
-        let (release_hold, hold_go) = tokio::sync::watch::channel(false);
+        let release_hold = Gate::default();
         let (slow_started, mut slow_running) = tokio::sync::watch::channel(false);
-        let (release_slow, slow_go) = tokio::sync::watch::channel(false);
+        let release_slow = Gate::default();
         // The writer is busy with "hold" while "slow" and then "ahead" queue behind it.
         let hold = tokio::spawn({
             let writes = writes.clone();
-            async move { writes.run(held("hold", hold_started, hold_go)).await }
+            let go = release_hold.clone();
+            async move { writes.run(held("hold", hold_started, go)).await }
         });
         hold_running.wait_for(|yes| *yes).await.unwrap();
         let slow = tokio::spawn({
             let writes = writes.clone();
-            async move { writes.run(held("slow", slow_started, slow_go)).await }
+            let go = release_slow.clone();
+            async move { writes.run(held("slow", slow_started, go)).await }
         });
-        while queued(&writes) < 1 {
-            tokio::task::yield_now().await;
-        }
+        until_queued(&writes, 1).await;
         let ahead = tokio::spawn({
             let writes = writes.clone();
             async move { writes.run_ahead(insert("ahead")).await }
         });
-        while queued(&writes) < 2 {
-            tokio::task::yield_now().await;
-        }
-        release_hold.send(true).unwrap();
+        until_queued(&writes, 2).await;
+        release_hold.open();
         hold.await.unwrap().unwrap();
         // Committed while "slow", queued first, has not even started.
         tokio::time::timeout(Duration::from_secs(10), ahead)
@@ -433,17 +456,17 @@ mod tests {
             .expect("the job ahead waits for the one queued before it")
             .unwrap()
             .unwrap();
-        assert_eq!(keys(&reader).await, ["ahead", "hold"]);
+        assert_eq!(keys(&path), ["ahead", "hold"]);
         slow_running.wait_for(|yes| *yes).await.unwrap();
-        release_slow.send(true).unwrap();
+        release_slow.open();
         slow.await.unwrap().unwrap();
-        assert_eq!(keys(&pool).await, ["ahead", "hold", "slow"]);
+        assert_eq!(keys(&path), ["ahead", "hold", "slow"]);
     }
 
     #[tokio::test]
     async fn a_failed_write_is_undone_alone_and_the_others_commit_together() {
-        let (_dir, pool) = writer().await;
-        let writes = spawned(Writes::start(pool.clone(), None));
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
         // Queued at once, so they share a batch: the second "b" fails on the primary key, and
         // `failing` is undone, while the others commit.
         let (a, b1, b2, b3, c, d) = tokio::join!(
@@ -458,16 +481,15 @@ mod tests {
         assert!(a.is_ok() && b1.is_ok() && d.is_ok());
         assert!(b2.is_err() && b3.is_err(), "a duplicate key is refused");
         assert!(matches!(c, Err(StoreError::InvalidArgument(_))));
-        assert_eq!(keys(&pool).await, ["a", "b", "d"]);
+        assert_eq!(keys(&path), ["a", "b", "d"]);
     }
 
     /// `insert(key)` that counts how often it was run.
     fn counted(
         key: &'static str,
         runs: &Arc<AtomicUsize>,
-    ) -> impl for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
-    {
-        let (runs, insert) = (Arc::clone(runs), insert(key));
+    ) -> impl FnMut(&Connection) -> StoreResult<()> + Send + 'static {
+        let (runs, mut insert) = (Arc::clone(runs), insert(key));
         move |conn| {
             runs.fetch_add(1, Ordering::SeqCst);
             insert(conn)
@@ -476,8 +498,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_is_run_again_with_savepoints_only_when_a_job_that_needs_one_fails() {
-        let (_dir, pool) = writer().await;
-        let writes = spawned(Writes::start(pool.clone(), None));
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
         let runs = Arc::new(AtomicUsize::new(0));
         // Nothing fails: each job runs once.
         let (a, b) = tokio::join!(
@@ -497,7 +519,7 @@ mod tests {
         assert!(failed.is_err());
         // c ran in both attempts; d only in the second (the first stopped at the failure).
         assert_eq!(runs.load(Ordering::SeqCst), 2 + 3);
-        assert_eq!(keys(&pool).await, ["a", "b", "c", "d"]);
+        assert_eq!(keys(&path), ["a", "b", "c", "d"]);
         // A failed one-statement job wrote nothing: no second attempt.
         let (e, duplicate) = tokio::join!(
             writes.run(counted("e", &runs)),
@@ -509,11 +531,30 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_failed_write_leaves_nothing() {
-        let (_dir, pool) = writer().await;
-        let writes = spawned(Writes::start(pool.clone(), None));
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
         writes.run(insert("a")).await.unwrap();
         assert!(writes.run(insert("a")).await.is_err());
         writes.run(insert("b")).await.unwrap();
-        assert_eq!(keys(&pool).await, ["a", "b"]);
+        assert_eq!(keys(&path), ["a", "b"]);
+    }
+
+    /// A connection that cannot be opened is the caller's error, not a writer that never
+    /// answers.
+    #[tokio::test]
+    async fn a_writer_that_cannot_open_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no/such/dir/w.db");
+        let opened = Writes::start(
+            move || {
+                Ok(Connection::open_with_flags(
+                    missing,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+                )?)
+            },
+            None,
+        )
+        .await;
+        assert!(matches!(opened, Err(StoreError::Sqlite(_))), "{opened:?}");
     }
 }
