@@ -374,6 +374,20 @@ mod tests {
         }
     }
 
+    /// A job that holds the writer busy, running by the time this returns, until the gate
+    /// opens.
+    async fn hold(writes: &Writes) -> (Gate, tokio::task::JoinHandle<StoreResult<()>>) {
+        let gate = Gate::default();
+        let (started, mut running) = tokio::sync::watch::channel(false);
+        let job = tokio::spawn({
+            let writes = writes.clone();
+            let go = gate.clone();
+            async move { writes.run(held("held", started, go)).await }
+        });
+        running.wait_for(|yes| *yes).await.unwrap();
+        (gate, job)
+    }
+
     /// Jobs waiting in the queue, not yet taken by the writer.
     fn queued(writes: &Writes) -> usize {
         QUEUE_CAPACITY - writes.queue.capacity()
@@ -467,9 +481,10 @@ mod tests {
     async fn a_failed_write_is_undone_alone_and_the_others_commit_together() {
         let (_dir, path) = database();
         let writes = writes(&path, None).await;
-        // Queued at once, so they share a batch: the second "b" fails on the primary key, and
-        // `failing` is undone, while the others commit.
-        let (a, b1, b2, b3, c, d) = tokio::join!(
+        // Queued while the writer is held busy, so they share a batch: the second "b" fails on
+        // the primary key, and `failing` is undone, while the others commit.
+        let (release, hold) = hold(&writes).await;
+        let (a, b1, b2, b3, c, d, ()) = tokio::join!(
             writes.run(insert("a")),
             writes.run(insert("b")),
             writes.run(insert("b")),
@@ -477,11 +492,16 @@ mod tests {
             writes.run_atomic(insert("b")),
             writes.run(failing),
             writes.run_atomic(insert("d")),
+            async {
+                until_queued(&writes, 6).await;
+                release.open();
+            }
         );
+        hold.await.unwrap().unwrap();
         assert!(a.is_ok() && b1.is_ok() && d.is_ok());
         assert!(b2.is_err() && b3.is_err(), "a duplicate key is refused");
         assert!(matches!(c, Err(StoreError::InvalidArgument(_))));
-        assert_eq!(keys(&path), ["a", "b", "d"]);
+        assert_eq!(keys(&path), ["a", "b", "d", "held"]);
     }
 
     /// `insert(key)` that counts how often it was run.
@@ -509,17 +529,24 @@ mod tests {
         assert!(a.is_ok() && b.is_ok());
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         // A job of several statements fails: the batch is rolled back and run again, and what
-        // the first attempt wrote is not kept twice (the keys are unique).
-        let (c, failed, d) = tokio::join!(
+        // the first attempt wrote is not kept twice (the keys are unique). The writer is held
+        // busy until all three wait, so they share a batch.
+        let (release, hold) = hold(&writes).await;
+        let (c, failed, d, ()) = tokio::join!(
             writes.run(counted("c", &runs)),
             writes.run(failing),
-            writes.run(counted("d", &runs))
+            writes.run(counted("d", &runs)),
+            async {
+                until_queued(&writes, 3).await;
+                release.open();
+            }
         );
+        hold.await.unwrap().unwrap();
         assert!(c.is_ok() && d.is_ok());
         assert!(failed.is_err());
         // c ran in both attempts; d only in the second (the first stopped at the failure).
         assert_eq!(runs.load(Ordering::SeqCst), 2 + 3);
-        assert_eq!(keys(&path), ["a", "b", "c", "d"]);
+        assert_eq!(keys(&path), ["a", "b", "c", "d", "held"]);
         // A failed one-statement job wrote nothing: no second attempt.
         let (e, duplicate) = tokio::join!(
             writes.run(counted("e", &runs)),
