@@ -117,7 +117,7 @@ enum Location {
     /// A private in-memory database.
     Memory,
     /// A database file.
-    File(SqliteConnectOptions),
+    File(Box<SqliteConnectOptions>),
 }
 
 impl SqliteStore {
@@ -157,7 +157,7 @@ impl SqliteStore {
                 // Nothing of it outlives the process: no fsyncs.
                 (options, SqliteSynchronous::Off, Some(Arc::new(scratch)))
             }
-            Location::File(options) => (options, EVENT_LOG_SYNCHRONOUS, None),
+            Location::File(options) => (*options, EVENT_LOG_SYNCHRONOUS, None),
         };
         let base = options
             .create_if_missing(true)
@@ -413,7 +413,9 @@ fn parse_url(url: &str) -> StoreResult<Location> {
             )));
         }
         // A bare path: taken literally, so `?` or `#` in a file name need no escaping.
-        return Ok(Location::File(SqliteConnectOptions::new().filename(url)));
+        return Ok(Location::File(Box::new(
+            SqliteConnectOptions::new().filename(url),
+        )));
     };
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     let in_memory = database == ":memory:"
@@ -428,7 +430,7 @@ fn parse_url(url: &str) -> StoreResult<Location> {
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))?;
-    Ok(Location::File(options))
+    Ok(Location::File(Box::new(options)))
 }
 
 /// A private in-memory database, once `url` is known to be a valid one.

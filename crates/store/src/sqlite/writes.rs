@@ -374,15 +374,18 @@ mod tests {
         }
     }
 
-    /// A job that holds the writer busy, running by the time this returns, until the gate
-    /// opens.
-    async fn hold(writes: &Writes) -> (Gate, tokio::task::JoinHandle<StoreResult<()>>) {
+    /// A job writing `key` that holds the writer busy, running by the time this returns,
+    /// until the gate opens.
+    async fn hold(
+        writes: &Writes,
+        key: &'static str,
+    ) -> (Gate, tokio::task::JoinHandle<StoreResult<()>>) {
         let gate = Gate::default();
         let (started, mut running) = tokio::sync::watch::channel(false);
         let job = tokio::spawn({
             let writes = writes.clone();
             let go = gate.clone();
-            async move { writes.run(held("held", started, go)).await }
+            async move { writes.run(held(key, started, go)).await }
         });
         running.wait_for(|yes| *yes).await.unwrap();
         (gate, job)
@@ -406,15 +409,8 @@ mod tests {
         let (_dir, path) = database();
         let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
         let writes = writes(&path, Some(Checkpoints::to(wrote))).await;
-        // The first write says it is running, and holds its batch open until released.
-        let release = Gate::default();
-        let (running, mut is_running) = tokio::sync::watch::channel(false);
-        let first = tokio::spawn({
-            let writes = writes.clone();
-            let go = release.clone();
-            async move { writes.run(held("a", running, go)).await }
-        });
-        is_running.wait_for(|yes| *yes).await.unwrap();
+        // The first write is running, and holds its batch open until released.
+        let (release, first) = hold(&writes, "a").await;
         // Its batch is open: queue two more behind it.
         let (w1, w2) = (writes.clone(), writes.clone());
         let second = tokio::spawn(async move { w1.run(insert("b")).await });
@@ -440,17 +436,10 @@ mod tests {
     async fn a_job_ahead_is_committed_before_the_jobs_waiting_with_it() {
         let (_dir, path) = database();
         let writes = writes(&path, None).await;
-        let (hold_started, mut hold_running) = tokio::sync::watch::channel(false);
-        let release_hold = Gate::default();
         let (slow_started, mut slow_running) = tokio::sync::watch::channel(false);
         let release_slow = Gate::default();
         // The writer is busy with "hold" while "slow" and then "ahead" queue behind it.
-        let hold = tokio::spawn({
-            let writes = writes.clone();
-            let go = release_hold.clone();
-            async move { writes.run(held("hold", hold_started, go)).await }
-        });
-        hold_running.wait_for(|yes| *yes).await.unwrap();
+        let (release_hold, hold) = hold(&writes, "hold").await;
         let slow = tokio::spawn({
             let writes = writes.clone();
             let go = release_slow.clone();
@@ -483,7 +472,7 @@ mod tests {
         let writes = writes(&path, None).await;
         // Queued while the writer is held busy, so they share a batch: the second "b" fails on
         // the primary key, and `failing` is undone, while the others commit.
-        let (release, hold) = hold(&writes).await;
+        let (release, hold) = hold(&writes, "held").await;
         let (a, b1, b2, b3, c, d, ()) = tokio::join!(
             writes.run(insert("a")),
             writes.run(insert("b")),
@@ -531,7 +520,7 @@ mod tests {
         // A job of several statements fails: the batch is rolled back and run again, and what
         // the first attempt wrote is not kept twice (the keys are unique). The writer is held
         // busy until all three wait, so they share a batch.
-        let (release, hold) = hold(&writes).await;
+        let (release, hold) = hold(&writes, "held").await;
         let (c, failed, d, ()) = tokio::join!(
             writes.run(counted("c", &runs)),
             writes.run(failing),
