@@ -4,8 +4,8 @@
 //! allows one writer at a time. The runs' writes (admissions, status changes, ends, events),
 //! nearly all of them, are committed in groups by one thread that owns its connection and calls
 //! SQLite directly (`writes`); the long or rare writes (usage uploads, retention, nodes, cancel
-//! requests) go through one pooled sqlx connection, so they queue in the pool (fair, async), and
-//! the two take turns on SQLite's lock, waiting up to [`BUSY_TIMEOUT`]. WAL lets readers proceed
+//! requests) go through one pooled sqlx connection, each after taking a turn of the writer
+//! thread (queued with its jobs, so the two never wait on SQLite's lock). WAL lets readers proceed
 //! during a write. A fourth kind of connection, one of it, only checkpoints the WAL
 //! (`checkpoint`); it writes no rows. One process owns the file, so it is
 //! always a single node: the cluster primitives hold trivially and notices are published
@@ -98,7 +98,8 @@ const ENSURE_TENANT_SQL: &str =
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The writes that are long or rare (usage uploads, retention, nodes): one connection.
+    /// The writes that are long or rare (usage uploads, retention, nodes): one connection, used
+    /// only with a turn of the writer thread ([`SqliteStore::slow_writer`]).
     writer: SqlitePool,
     /// Reads.
     reader: SqlitePool,
@@ -207,6 +208,15 @@ impl SqliteStore {
             notices,
             _scratch: scratch,
         })
+    }
+}
+
+impl SqliteStore {
+    /// sqlx's writer connection, for a write that is long or rare, with the turn that holds the
+    /// runs' writer thread between commits meanwhile (`writes`): keep the turn until the write
+    /// is done.
+    async fn slow_writer(&self) -> StoreResult<(writes::Turn, &SqlitePool)> {
+        Ok((self.writes.turn().await?, &self.writer))
     }
 }
 
@@ -465,24 +475,32 @@ impl Store for SqliteStore {
 
     async fn ensure_tenant(&self, tenant_id: &str) -> StoreResult<()> {
         check_text("tenant_id", tenant_id)?;
+        let (_turn, writer) = self.slow_writer().await?;
         sqlx::query(ENSURE_TENANT_SQL)
             .bind(tenant_id)
             .bind(time_to_db(Utc::now()))
-            .execute(&self.writer)
+            .execute(writer)
             .await?;
         Ok(())
     }
 
     async fn begin_usage_upload(&self, tenant_id: &str) -> StoreResult<UsageUpload> {
-        usage::begin(&self.writer, tenant_id).await
+        let (_turn, writer) = self.slow_writer().await?;
+        usage::begin(writer, tenant_id).await
     }
 
     async fn stage_usage(&self, upload: &UsageUpload, records: &[UsageRecord]) -> StoreResult<()> {
-        usage::stage(&self.writer, upload, records).await
+        // Checked before the writer is taken, so a bad record costs no one else any waiting.
+        usage::check_records(records)?;
+        let (_turn, writer) = self.slow_writer().await?;
+        usage::stage(writer, upload, records).await
     }
 
     async fn commit_usage_upload(&self, upload: &UsageUpload) -> StoreResult<u64> {
-        let inserted = usage::commit(&self.writer, upload).await?;
+        let inserted = {
+            let (_turn, writer) = self.slow_writer().await?;
+            usage::commit(writer, upload).await?
+        };
         tracing::debug!(tenant_id = %upload.tenant_id, inserted, "committed usage upload");
         self.notices.publish(Notice::UsageChanged {
             tenant_id: upload.tenant_id.clone(),
@@ -491,11 +509,13 @@ impl Store for SqliteStore {
     }
 
     async fn abort_usage_upload(&self, upload: &UsageUpload) -> StoreResult<()> {
-        usage::abort(&self.writer, upload).await
+        let (_turn, writer) = self.slow_writer().await?;
+        usage::abort(writer, upload).await
     }
 
     async fn sweep_usage_uploads(&self, idle_for: Duration) -> StoreResult<u64> {
-        usage::sweep(&self.writer, idle_for).await
+        let (_turn, writer) = self.slow_writer().await?;
+        usage::sweep(writer, idle_for).await
     }
 
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>> {
@@ -517,7 +537,8 @@ impl Store for SqliteStore {
         thread_id: &str,
         title: &str,
     ) -> StoreResult<ThreadRecord> {
-        let mut conn = self.writer.acquire().await?;
+        let (_turn, writer) = self.slow_writer().await?;
+        let mut conn = writer.acquire().await?;
         upsert_thread(&mut conn, user_id, tenant_id, thread_id, title).await
     }
 
@@ -538,7 +559,8 @@ impl Store for SqliteStore {
 
     async fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
         check_run_text(run)?;
-        let mut conn = self.writer.acquire().await?;
+        let (_turn, writer) = self.slow_writer().await?;
+        let mut conn = writer.acquire().await?;
         insert_run(&mut conn, run).await
     }
 
@@ -627,7 +649,8 @@ impl Store for SqliteStore {
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<u64> {
-        retention::delete_finished_runs_before(&self.writer, cutoff, limit).await
+        let (_turn, writer) = self.slow_writer().await?;
+        retention::delete_finished_runs_before(writer, cutoff, limit).await
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
@@ -669,7 +692,8 @@ impl Store for SqliteStore {
     }
 
     async fn request_cancel(&self, run_id: &str) -> StoreResult<bool> {
-        cluster::request_cancel(&self.writer, &self.notices, run_id).await
+        let (_turn, writer) = self.slow_writer().await?;
+        cluster::request_cancel(writer, &self.notices, run_id).await
     }
 
     async fn cancel_requested_runs(&self, node_id: &str) -> StoreResult<Vec<String>> {
@@ -677,15 +701,18 @@ impl Store for SqliteStore {
     }
 
     async fn register_node(&self, node_id: &str, lease: Duration) -> StoreResult<NodeRecord> {
-        cluster::register_node(&self.writer, node_id, lease).await
+        let (_turn, writer) = self.slow_writer().await?;
+        cluster::register_node(writer, node_id, lease).await
     }
 
     async fn renew_node_lease(&self, node_id: &str, lease: Duration) -> StoreResult<DateTime<Utc>> {
-        cluster::renew_node_lease(&self.writer, node_id, lease).await
+        let (_turn, writer) = self.slow_writer().await?;
+        cluster::renew_node_lease(writer, node_id, lease).await
     }
 
     async fn deregister_node(&self, node_id: &str) -> StoreResult<bool> {
-        cluster::deregister_node(&self.writer, node_id).await
+        let (_turn, writer) = self.slow_writer().await?;
+        cluster::deregister_node(writer, node_id).await
     }
 
     async fn expired_nodes(&self) -> StoreResult<Vec<NodeRecord>> {
@@ -693,7 +720,8 @@ impl Store for SqliteStore {
     }
 
     async fn claim_node_sweep(&self, node_id: &str, sweeper: &str) -> StoreResult<bool> {
-        cluster::claim_node_sweep(&self.writer, node_id, sweeper).await
+        let (_turn, writer) = self.slow_writer().await?;
+        cluster::claim_node_sweep(writer, node_id, sweeper).await
     }
 
     async fn node_runs_in_flight(&self, node_id: &str) -> StoreResult<Vec<RunRecord>> {
@@ -701,7 +729,8 @@ impl Store for SqliteStore {
     }
 
     async fn finish_node_sweep(&self, node_id: &str, sweeper: &str) -> StoreResult<bool> {
-        cluster::finish_node_sweep(&self.writer, node_id, sweeper).await
+        let (_turn, writer) = self.slow_writer().await?;
+        cluster::finish_node_sweep(writer, node_id, sweeper).await
     }
 
     async fn append_events(&self, run_id: &str, events: Vec<NewEvent>) -> Result<(), AppendFailed> {
@@ -847,6 +876,25 @@ mod tests {
             store.get_run("r").await,
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    /// Every connect to `sqlite::memory:` gets a database of its own, in a temporary directory
+    /// that goes with the store.
+    #[tokio::test]
+    async fn each_in_memory_store_is_its_own_and_leaves_nothing_behind() {
+        let a = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let b = SqliteStore::connect(":memory:").await.unwrap();
+        a.create_run(&running("r", "t")).await.unwrap();
+        a.append_event("r", 1, "agent_started", r#"{"seq":1}"#)
+            .await
+            .unwrap();
+        assert!(a.get_run("r").await.unwrap().is_some());
+        assert!(b.get_run("r").await.unwrap().is_none());
+        let dir = a._scratch.as_ref().unwrap().path().to_owned();
+        assert!(dir.join("memory.db").exists());
+        a.close().await;
+        drop(a);
+        assert!(!dir.exists(), "{} is left behind", dir.display());
     }
 
     /// A commit's pages reach the database file soon after it, long before the WAL holds the

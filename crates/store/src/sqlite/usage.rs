@@ -225,16 +225,18 @@ pub(super) async fn begin(writer: &SqlitePool, tenant_id: &str) -> StoreResult<U
     })
 }
 
-/// Writes one chunk of an open upload in one transaction (see `Store::stage_usage`).
+/// Refuses a chunk with a record the database cannot store; `stage` expects it checked.
+pub(super) fn check_records(records: &[UsageRecord]) -> StoreResult<()> {
+    records.iter().try_for_each(check_usage_record)
+}
+
+/// Writes one chunk of an open upload, checked by [`check_records`], in one transaction (see
+/// `Store::stage_usage`).
 pub(super) async fn stage(
     writer: &SqlitePool,
     upload: &UsageUpload,
     records: &[UsageRecord],
 ) -> StoreResult<()> {
-    // Checked before the writer is taken, so a bad record costs no one else any waiting.
-    for record in records {
-        check_usage_record(record)?;
-    }
     let tenant_id = upload.tenant_id.as_str();
     // On any error below the transaction is dropped uncommitted, which rolls the chunk back.
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;

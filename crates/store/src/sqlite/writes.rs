@@ -9,10 +9,14 @@
 //! once and only then answers each caller. The thread owns its connection and calls SQLite
 //! synchronously (rusqlite): a whole commit runs without handing each statement to another
 //! thread and waiting to be woken with its answer, which, through sqlx's SQLite thread, was
-//! ~20 context switches a run and half the writer's time when the cores were busy. Writes that
-//! are long or rare (usage uploads, retention, node registration) use sqlx's writer connection,
-//! a second connection to the same file: SQLite's lock (and its busy timeout) makes the two
-//! take turns.
+//! ~20 context switches a run and half the writer's time when the cores were busy.
+//!
+//! Writes that are long or rare (usage uploads, retention, node registration) use sqlx's writer
+//! connection, a second connection to the same file. They take a [`Turn`] first: queued like a
+//! job, it is given when the thread is between commits and holds the thread there until dropped.
+//! So the two connections never wait on SQLite's lock, whose busy handler sleeps and retries
+//! (up to 100 ms at a time: a write waiting for a busy writer could starve, or oversleep), and
+//! the writes keep their order.
 //!
 //! A job of several statements must not leave half its writes behind when it fails, so it
 //! would need a savepoint of its own, which most batches never use. So a batch first runs
@@ -104,11 +108,31 @@ where
     }
 }
 
+/// What waits for the writer thread: a job, or another connection's turn to write.
+enum Queued {
+    Job(Box<dyn Job>),
+    Turn(TurnRequest),
+}
+
+/// A turn asked for ([`Writes::turn`]): told when it is given, released when its holder drops
+/// the sender of `released`.
+struct TurnRequest {
+    given: oneshot::Sender<()>,
+    released: std::sync::mpsc::Receiver<()>,
+}
+
+/// The writer thread held between commits, for a write through another connection: it is
+/// released when this is dropped.
+#[derive(Debug)]
+pub(super) struct Turn {
+    _held: std::sync::mpsc::Sender<()>,
+}
+
 /// The queue in front of the writer thread. Cloning shares the queue; the thread stops (and
 /// closes its connection) when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct Writes {
-    queue: mpsc::Sender<Box<dyn Job>>,
+    queue: mpsc::Sender<Queued>,
 }
 
 impl std::fmt::Debug for Writes {
@@ -178,6 +202,22 @@ impl Writes {
         self.queue(work, false, false).await
     }
 
+    /// Waits until every job queued before it is committed and the thread is between commits,
+    /// and holds it there until the turn is dropped: for a write through another connection
+    /// to the same file, which then finds SQLite's write lock free. Given in queue order.
+    pub(super) async fn turn(&self) -> StoreResult<Turn> {
+        let (given, is_given) = oneshot::channel();
+        let (held, released) = std::sync::mpsc::channel();
+        self.queue
+            .send(Queued::Turn(TurnRequest { given, released }))
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        is_given
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        Ok(Turn { _held: held })
+    }
+
     async fn queue<T, F>(&self, work: F, savepoint: bool, ahead: bool) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -194,7 +234,7 @@ impl Writes {
         // Either side failing means the thread is gone: the store is being dropped. Same
         // meaning to the caller as a closed pool.
         self.queue
-            .send(job)
+            .send(Queued::Job(job))
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
         answer
@@ -203,31 +243,46 @@ impl Writes {
     }
 }
 
-/// The writer thread's loop: every job waiting, up to [`MOST_JOBS_PER_COMMIT`], one commit
-/// (two when some go ahead), until every handle is gone.
+/// The writer thread's loop: every job waiting, up to [`MOST_JOBS_PER_COMMIT`] or a turn, one
+/// commit (two when some go ahead), then the turn, until every handle is gone.
 fn run_batches(
     conn: &Connection,
-    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    mut queue: mpsc::Receiver<Queued>,
     checkpoints: Option<&Checkpoints>,
 ) {
     while let Some(first) = queue.blocking_recv() {
-        let mut batch = Vec::with_capacity(MOST_JOBS_PER_COMMIT.min(queue.len() + 1));
-        batch.push(first);
-        while batch.len() < MOST_JOBS_PER_COMMIT {
-            let Ok(job) = queue.try_recv() else { break };
-            batch.push(job);
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        let mut turn = None;
+        let mut next = Some(first);
+        while let Some(queued) = next.take() {
+            match queued {
+                Queued::Job(job) => batch.push(job),
+                // Jobs queued after a turn wait for it.
+                Queued::Turn(request) => turn = Some(request),
+            }
+            if turn.is_none() && batch.len() < MOST_JOBS_PER_COMMIT {
+                next = queue.try_recv().ok();
+            }
         }
-        if batch.iter().any(|job| job.ahead()) && batch.iter().any(|job| !job.ahead()) {
-            let (ahead, rest) = batch.into_iter().partition(|job| job.ahead());
-            settle(conn, ahead);
-            batch = rest;
+        if !batch.is_empty() {
+            if batch.iter().any(|job| job.ahead()) && batch.iter().any(|job| !job.ahead()) {
+                let (ahead, rest) = batch.into_iter().partition(|job| job.ahead());
+                settle(conn, ahead);
+                batch = rest;
+            }
+            if settle(conn, batch)
+                && let Some(checkpoints) = checkpoints.filter(|_| queue.is_empty())
+            {
+                // Only when nothing is waiting: a writer that never pauses is better off
+                // checkpointing alone (see `checkpoint`'s module doc).
+                checkpoints.wrote();
+            }
         }
-        if settle(conn, batch)
-            && let Some(checkpoints) = checkpoints.filter(|_| queue.is_empty())
+        if let Some(TurnRequest { given, released }) = turn
+            && given.send(()).is_ok()
         {
-            // Only when nothing is waiting: a writer that never pauses is better off
-            // checkpointing alone (see `checkpoint`'s module doc).
-            checkpoints.wrote();
+            // Until the holder drops its turn (a holder that gave up early drops it too).
+            let _ = released.recv();
         }
     }
 }
@@ -552,6 +607,61 @@ mod tests {
         writes.run(insert("a")).await.unwrap();
         assert!(writes.run(insert("a")).await.is_err());
         writes.run(insert("b")).await.unwrap();
+        assert_eq!(keys(&path), ["a", "b"]);
+    }
+
+    /// A turn is given once the jobs queued before it are committed, and holds the writer
+    /// between commits: another connection writes at once, with no wait for SQLite's lock,
+    /// and a job queued meanwhile is committed only after the turn.
+    #[tokio::test]
+    async fn a_turn_waits_for_the_jobs_before_it_and_holds_the_writer_until_dropped() {
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
+        let (release, held) = hold(&writes, "before").await;
+        let turn = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.turn().await }
+        });
+        until_queued(&writes, 1).await;
+        release.open();
+        let turn = turn.await.unwrap().unwrap();
+        held.await.unwrap().unwrap();
+        assert_eq!(keys(&path), ["before"]);
+        let after = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run(insert("after")).await }
+        });
+        // Another connection, not willing to wait at all for the lock, writes now.
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+        other
+            .execute("INSERT INTO t (k) VALUES ('during')", [])
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!after.is_finished(), "a job ran during another's turn");
+        drop(turn);
+        after.await.unwrap().unwrap();
+        assert_eq!(keys(&path), ["after", "before", "during"]);
+    }
+
+    /// A caller that gives up waiting for its turn does not hold the writer.
+    #[tokio::test]
+    async fn a_turn_given_up_does_not_hold_the_writer() {
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
+        let (release, held) = hold(&writes, "a").await;
+        let waiting = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.turn().await }
+        });
+        until_queued(&writes, 1).await;
+        waiting.abort();
+        release.open();
+        held.await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), writes.run(insert("b")))
+            .await
+            .expect("the writer is held by a turn nobody holds")
+            .unwrap();
         assert_eq!(keys(&path), ["a", "b"]);
     }
 
