@@ -610,6 +610,25 @@ mod tests {
         assert_eq!(keys(&path), ["a", "b"]);
     }
 
+    /// A turn asked for while a job writing `key` holds the writer: the gate that releases
+    /// the job, the job, and the turn, queued behind it.
+    async fn turn_behind(
+        writes: &Writes,
+        key: &'static str,
+    ) -> (
+        Gate,
+        tokio::task::JoinHandle<StoreResult<()>>,
+        tokio::task::JoinHandle<StoreResult<Turn>>,
+    ) {
+        let (release, held) = hold(writes, key).await;
+        let turn = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.turn().await }
+        });
+        until_queued(writes, 1).await;
+        (release, held, turn)
+    }
+
     /// A turn is given once the jobs queued before it are committed, and holds the writer
     /// between commits: another connection writes at once, with no wait for SQLite's lock,
     /// and a job queued meanwhile is committed only after the turn.
@@ -617,12 +636,7 @@ mod tests {
     async fn a_turn_waits_for_the_jobs_before_it_and_holds_the_writer_until_dropped() {
         let (_dir, path) = database();
         let writes = writes(&path, None).await;
-        let (release, held) = hold(&writes, "before").await;
-        let turn = tokio::spawn({
-            let writes = writes.clone();
-            async move { writes.turn().await }
-        });
-        until_queued(&writes, 1).await;
+        let (release, held, turn) = turn_behind(&writes, "before").await;
         release.open();
         let turn = turn.await.unwrap().unwrap();
         held.await.unwrap().unwrap();
@@ -649,12 +663,7 @@ mod tests {
     async fn a_turn_given_up_does_not_hold_the_writer() {
         let (_dir, path) = database();
         let writes = writes(&path, None).await;
-        let (release, held) = hold(&writes, "a").await;
-        let waiting = tokio::spawn({
-            let writes = writes.clone();
-            async move { writes.turn().await }
-        });
-        until_queued(&writes, 1).await;
+        let (release, held, waiting) = turn_behind(&writes, "a").await;
         waiting.abort();
         release.open();
         held.await.unwrap().unwrap();
