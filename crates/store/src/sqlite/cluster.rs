@@ -52,7 +52,7 @@ const ADMIT_RUN: &str = concat!(
 
 /// A run's event (run id, seq, type, payload, time) that must be stored: an unknown run has no
 /// key, and the key may not be null. For a run that was just admitted or may be ended.
-pub(super) const INSERT_EVENT: &str = "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
+const INSERT_EVENT: &str = "INSERT INTO run_events (run_key, seq, event_type, payload, created_at) \
      VALUES ((SELECT run_key FROM runs WHERE run_id = ?1), ?2, ?3, ?4, ?5)";
 
 /// `admit_run` on the writer connection, inside the caller's transaction (see `writes`), with
@@ -124,7 +124,7 @@ fn refusal(conn: &Connection, run: &RunRecord, max_in_flight: u32) -> StoreResul
 /// Inserts a run's events for its admission or `end_run`, which have checked in the same
 /// transaction that the run may take them and that its log ends right before them: every one
 /// must be stored (the caller's savepoint or transaction undoes the rest when one is not).
-pub(super) fn insert_events(conn: &Connection, pending: &[PendingEvent]) -> StoreResult<()> {
+fn insert_events(conn: &Connection, pending: &[PendingEvent]) -> StoreResult<()> {
     let mut insert = conn.prepare_cached(INSERT_EVENT)?;
     for event in pending {
         insert

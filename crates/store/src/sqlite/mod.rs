@@ -145,18 +145,11 @@ impl SqliteStore {
         let readers = options.pool_size.unwrap_or(DEFAULT_READ_POOL_SIZE).max(1);
         let (options, synchronous, scratch) = match parse_url(url)? {
             Location::Memory => {
-                let scratch = tokio::task::spawn_blocking(|| {
-                    tempfile::Builder::new()
-                        .prefix("agentwire-memory-")
-                        .tempdir()
-                })
-                .await
-                .map_err(|e| StoreError::Database(sqlx::Error::Io(std::io::Error::other(e))))?
-                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let scratch = scratch_directory().await?;
                 let options =
                     SqliteConnectOptions::new().filename(scratch.path().join("memory.db"));
                 // Nothing of it outlives the process: no fsyncs.
-                (options, SqliteSynchronous::Off, Some(Arc::new(scratch)))
+                (options, SqliteSynchronous::Off, Some(scratch))
             }
             Location::File(options) => (*options, EVENT_LOG_SYNCHRONOUS, None),
         };
@@ -218,6 +211,20 @@ impl SqliteStore {
     async fn slow_writer(&self) -> StoreResult<(writes::Turn, &SqlitePool)> {
         Ok((self.writes.turn().await?, &self.writer))
     }
+}
+
+/// A new temporary directory for an in-memory database, made off the async runtime.
+async fn scratch_directory() -> StoreResult<Arc<tempfile::TempDir>> {
+    let unmade = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
+    tokio::task::spawn_blocking(|| {
+        tempfile::Builder::new()
+            .prefix("agentwire-memory-")
+            .tempdir()
+    })
+    .await
+    .map_err(|e| unmade(std::io::Error::other(e)))?
+    .map(Arc::new)
+    .map_err(unmade)
 }
 
 /// Opens the writer thread's own connection to the file sqlx's writer created and migrated
