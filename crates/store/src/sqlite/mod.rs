@@ -213,18 +213,51 @@ impl SqliteStore {
     }
 }
 
-/// A new temporary directory for an in-memory database, made off the async runtime.
+/// What the temporary directory of an in-memory database is named after, then the process id.
+const SCRATCH_PREFIX: &str = "agentwire-memory-";
+
+/// A new temporary directory for an in-memory database, named after this process, made off the
+/// async runtime. The directories of processes that are gone are removed first: a process
+/// killed outright (SIGKILL, as tests do to servers) cannot remove its own.
 async fn scratch_directory() -> StoreResult<Arc<tempfile::TempDir>> {
     let unmade = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
     tokio::task::spawn_blocking(|| {
+        let temp = std::env::temp_dir();
+        remove_orphaned_scratch(&temp);
         tempfile::Builder::new()
-            .prefix("agentwire-memory-")
-            .tempdir()
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
+            .tempdir_in(temp)
     })
     .await
     .map_err(|e| unmade(std::io::Error::other(e)))?
     .map(Arc::new)
     .map_err(unmade)
+}
+
+/// Removes the in-memory databases in `temp` whose process is gone. Only where `/proc` says
+/// which processes run (Linux); anything unreadable or not ours is left alone.
+fn remove_orphaned_scratch(temp: &std::path::Path) {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Opens the writer thread's own connection to the file sqlx's writer created and migrated
@@ -902,6 +935,30 @@ mod tests {
         a.close().await;
         drop(a);
         assert!(!dir.exists(), "{} is left behind", dir.display());
+    }
+
+    /// The directory of an in-memory database whose process is gone (killed outright) is
+    /// removed when the next one is made; a live process's is kept.
+    #[test]
+    fn orphaned_in_memory_databases_are_removed() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let orphan = temp.path().join(format!("{SCRATCH_PREFIX}{gone_pid}-abc"));
+        let live = temp
+            .path()
+            .join(format!("{SCRATCH_PREFIX}{}-abc", std::process::id()));
+        let other = temp.path().join("agentwire-memory-notapid-abc");
+        for dir in [&orphan, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("memory.db"), b"x").unwrap();
+        }
+        remove_orphaned_scratch(temp.path());
+        if std::path::Path::new("/proc/self").exists() {
+            assert!(!orphan.exists(), "the gone process's database is left");
+        }
+        assert!(live.exists() && other.exists());
     }
 
     /// A commit's pages reach the database file soon after it, long before the WAL holds the
