@@ -217,13 +217,15 @@ impl SqliteStore {
 const SCRATCH_PREFIX: &str = "agentwire-memory-";
 
 /// A new temporary directory for an in-memory database, named after this process, made off the
-/// async runtime. The directories of processes that are gone are removed first: a process
-/// killed outright (SIGKILL, as tests do to servers) cannot remove its own.
+/// async runtime. The first one a process makes removes those of processes that are gone: a
+/// process killed outright (SIGKILL, as tests do to servers) cannot remove its own, and one
+/// that runs leaves none behind, so once per process is enough.
 async fn scratch_directory() -> StoreResult<Arc<tempfile::TempDir>> {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
     let unmade = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
     tokio::task::spawn_blocking(|| {
         let temp = std::env::temp_dir();
-        remove_orphaned_scratch(&temp);
+        SWEPT.call_once(|| remove_orphaned_scratch(&temp));
         tempfile::Builder::new()
             .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir_in(temp)
