@@ -128,13 +128,12 @@ where
 /// finished run unknown. Setting the same terminal status again is not an error.
 pub(crate) fn unchanged_status(
     run_id: &str,
-    current: Option<String>,
+    current: Option<RunStatus>,
     wanted: RunStatus,
 ) -> StoreResult<()> {
     let Some(current) = current else {
         return Err(StoreError::RunNotFound(run_id.to_owned()));
     };
-    let current: RunStatus = current.parse()?;
     if current == wanted {
         return Ok(());
     }

@@ -484,6 +484,7 @@ impl Store for PostgresStore {
                     .bind(run_id)
                     .fetch_optional(self.pool())
                     .await?;
+            let current = current.map(|current| current.parse()).transpose()?;
             unchanged_status(run_id, current, status)
         })
         .await

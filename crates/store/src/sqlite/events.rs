@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::writes::Writes;
 
@@ -102,7 +102,7 @@ fn write_batch(
                 let status = match status_of.get(event.run_id.as_str()) {
                     Some(status) => *status,
                     None => {
-                        let status = run_status(conn, &event.run_id)?;
+                        let status = super::run_status(conn, &event.run_id)?;
                         status_of.insert(&event.run_id, status);
                         status
                     }
@@ -129,15 +129,6 @@ fn write_batch(
         });
     }
     Ok(results)
-}
-
-/// A run's status; `None` when there is no such run.
-fn run_status(conn: &Connection, run_id: &str) -> StoreResult<Option<RunStatus>> {
-    conn.prepare_cached("SELECT status FROM runs WHERE run_id = ?1")?
-        .query_row([run_id], |row| row.get::<_, String>(0))
-        .optional()?
-        .map(|status| status.parse())
-        .transpose()
 }
 
 #[cfg(test)]

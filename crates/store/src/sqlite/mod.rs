@@ -315,11 +315,16 @@ fn set_status_on(
     if updated > 0 {
         return Ok(());
     }
-    let current: Option<String> = conn
-        .prepare_cached("SELECT status FROM runs WHERE run_id = ?1")?
-        .query_row([run_id], |row| row.get(0))
-        .optional()?;
-    unchanged_status(run_id, current, status)
+    unchanged_status(run_id, run_status(conn, run_id)?, status)
+}
+
+/// A run's status, read on the writer connection; `None` when there is no such run.
+fn run_status(conn: &rusqlite::Connection, run_id: &str) -> StoreResult<Option<RunStatus>> {
+    conn.prepare_cached("SELECT status FROM runs WHERE run_id = ?1")?
+        .query_row([run_id], |row| row.get::<_, String>(0))
+        .optional()?
+        .map(|status| status.parse())
+        .transpose()
 }
 
 /// A page of a thread's runs after a cursor (`created_at`, `rowid`), in the thread's order.
