@@ -222,7 +222,6 @@ const SCRATCH_PREFIX: &str = "agentwire-memory-";
 /// that runs leaves none behind, so once per process is enough.
 async fn scratch_directory() -> StoreResult<Arc<tempfile::TempDir>> {
     static SWEPT: std::sync::Once = std::sync::Once::new();
-    let unmade = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
     tokio::task::spawn_blocking(|| {
         let temp = std::env::temp_dir();
         SWEPT.call_once(|| remove_orphaned_scratch(&temp));
@@ -231,9 +230,16 @@ async fn scratch_directory() -> StoreResult<Arc<tempfile::TempDir>> {
             .tempdir_in(temp)
     })
     .await
-    .map_err(|e| unmade(std::io::Error::other(e)))?
+    .map_err(|e| local_io(std::io::Error::other(e)))?
     .map(Arc::new)
-    .map_err(unmade)
+    .map_err(local_io)
+}
+
+/// A local I/O failure (a thread or a directory that could not be made): the database's own
+/// error, not [`StoreError::Unavailable`], which `From<sqlx::Error>` makes of any I/O error
+/// because over a network it means an unreachable server.
+fn local_io(e: std::io::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Io(e))
 }
 
 /// Removes the in-memory databases in `temp` whose process is gone. Only where `/proc` says

@@ -12,21 +12,20 @@
 
 use std::future::Future;
 
-use crate::{StoreError, StoreResult};
+use crate::StoreResult;
 
 /// The thread's name (`comm`, at most 15 bytes on Linux), as profilers show it.
 const THREAD_NAME: &str = "sqlite-events";
 
 /// Starts a thread that runs `work` to its end on a runtime of its own, then exits.
 pub(super) fn run(work: impl Future<Output = ()> + Send + 'static) -> StoreResult<()> {
-    let unstartable = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(unstartable)?;
+        .map_err(super::local_io)?;
     std::thread::Builder::new()
         .name(THREAD_NAME.to_owned())
         .spawn(move || runtime.block_on(work))
-        .map_err(unstartable)?;
+        .map_err(super::local_io)?;
     Ok(())
 }

@@ -162,10 +162,8 @@ impl Writes {
                     let _ = opened.send(Err(error));
                 }
             })
-            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        is_open
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))??;
+            .map_err(super::local_io)?;
+        is_open.await.map_err(gone)??;
         Ok(Writes { queue })
     }
 
@@ -211,10 +209,8 @@ impl Writes {
         self.queue
             .send(Queued::Turn(TurnRequest { given, released }))
             .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-        is_given
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+            .map_err(gone)?;
+        is_given.await.map_err(gone)?;
         Ok(Turn { _held: held })
     }
 
@@ -231,16 +227,16 @@ impl Writes {
             outcome: None,
             done,
         });
-        // Either side failing means the thread is gone: the store is being dropped. Same
-        // meaning to the caller as a closed pool.
-        self.queue
-            .send(Queued::Job(job))
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+        // Either side failing means the thread is gone.
+        self.queue.send(Queued::Job(job)).await.map_err(gone)?;
+        answer.await.map_err(gone)?
     }
+}
+
+/// What a caller is told when the writer thread is gone (the store is being dropped): the same
+/// as a closed pool.
+fn gone<E>(_: E) -> StoreError {
+    StoreError::Database(sqlx::Error::PoolClosed)
 }
 
 /// The writer thread's loop: every job waiting, up to [`MOST_JOBS_PER_COMMIT`] or a turn, one
@@ -294,7 +290,7 @@ fn settle(conn: &Connection, mut batch: Vec<Box<dyn Job>>) -> bool {
         tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
         // A failed COMMIT may leave the transaction open; the next batch begins afresh.
         if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
         }
     }
     batch
