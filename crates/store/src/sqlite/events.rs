@@ -33,7 +33,10 @@ impl EventSink for SqliteEventSink {
             // A failure of the database itself undoes the whole transaction (`write_batch`).
             .run_atomic(move |conn| write_batch(conn, &batch))
             .await;
-        written.unwrap_or_else(|failed| (0..events).map(|_| Err(repeat(&failed))).collect())
+        // Failed as a whole (the transaction rolled back, or the commit failed): each event
+        // gets the same error, still retryable if it was.
+        written
+            .unwrap_or_else(|failed| (0..events).map(|_| Err(failed.for_each_caller())).collect())
     }
 
     async fn announce(&self, runs: Vec<(String, u64)>) {
@@ -163,6 +166,37 @@ mod tests {
             created_at: 0,
             follows: false,
         }
+    }
+
+    /// A batch the database refuses as a whole (here: its write lock is held elsewhere and
+    /// the writer may not wait) answers each event with that error, still retryable.
+    #[tokio::test]
+    async fn a_batch_refused_as_a_whole_answers_each_event_retryably() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (k); \
+                 BEGIN IMMEDIATE; INSERT INTO t VALUES (1)",
+            )
+            .unwrap();
+        let open = move || {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(std::time::Duration::ZERO)?;
+            Ok(conn)
+        };
+        let sink = SqliteEventSink {
+            writes: Writes::start(open, None).await.unwrap(),
+            notices: Arc::new(NoticeHub::new()),
+        };
+        let results = sink.write(vec![event("r", 1), event("r", 2)].into()).await;
+        assert_eq!(results.len(), 2);
+        for result in results {
+            let error = result.unwrap_err();
+            assert!(error.is_retryable(), "{error:?}");
+        }
+        drop(holder);
     }
 
     /// Each event of a batch is answered for itself, whichever way the batch was stored: all
