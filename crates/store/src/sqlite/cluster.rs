@@ -58,7 +58,8 @@ const INSERT_EVENT: &str = "INSERT INTO run_events (run_key, seq, event_type, pa
 /// `admit_run` on the writer connection, inside the caller's transaction (see `writes`), with
 /// its first event checked (`check_first_event`). Nothing is written when the run may not be
 /// admitted (then a read explains why); once its row is, its first event and its thread
-/// follow. Runs under a savepoint of its own when it shares a batch (`Writes::run_ahead`).
+/// follow, so a failure after the first statement leaves writes behind: it is queued as
+/// needing a savepoint (`Writes::run_ahead`), which it gets only if it fails.
 pub(super) fn admit_on(
     conn: &Connection,
     run: &RunRecord,
