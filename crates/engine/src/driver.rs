@@ -92,8 +92,15 @@ pub(crate) fn plan(tenants: &Tenants, run: &RunShared, request: &StartRun) -> (R
 
 impl Driver<'_> {
     /// Runs one request from its [`plan`] (`agent_started` already stored and published) to
-    /// its terminal event.
-    pub async fn drive(&self, run: Arc<RunShared>, request: StartRun, plan: RunPlan) {
+    /// its terminal event, answering from the tenant's records at `usage_version` or newer
+    /// (what its admission read).
+    pub async fn drive(
+        &self,
+        run: Arc<RunShared>,
+        request: StartRun,
+        plan: RunPlan,
+        usage_version: u64,
+    ) {
         let started = Instant::now();
         let entry_name = plan.entry_agent().as_str();
         let input = RunInput {
@@ -109,7 +116,7 @@ impl Driver<'_> {
             plan,
             self.step_delay,
         );
-        let outcome = self.answer(&mut ctx).await;
+        let outcome = self.answer(&mut ctx, usage_version).await;
 
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (terminal, status) = self.terminal(&run, outcome, duration_ms);
@@ -122,14 +129,14 @@ impl Driver<'_> {
 
     /// Waits for an analysis slot, loads the tenant's data and runs the entry agent to its
     /// answer.
-    async fn answer(&self, ctx: &mut RunContext) -> RunResult<ComposedReport> {
+    async fn answer(&self, ctx: &mut RunContext, usage_version: u64) -> RunResult<ComposedReport> {
         let entry_name = ctx.plan.entry_agent().as_str();
         let _slot = self.admit(ctx, entry_name).await?;
         let _limit = TimeLimit::start(&ctx.run, self.run_timeout);
         // A large tenant takes seconds to read: a cancel (or shutdown) stops the wait, and the
         // load finishes for the tenant's next run (`Tenants::load`).
         let loaded = tokio::select! {
-            loaded = self.tenants.load(self.store, &ctx.run.tenant_id) => loaded,
+            loaded = self.tenants.load(self.store, &ctx.run.tenant_id, usage_version) => loaded,
             () = ctx.run.cancel.cancelled() => return Err(Stop::Cancelled),
         };
         ctx.data = loaded

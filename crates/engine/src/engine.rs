@@ -477,23 +477,26 @@ impl Engine {
                 Some(first),
             )
             .await;
-        let refused = match admitted {
-            Ok(Admission::Admitted) => None,
-            Ok(Admission::Conflict { run_id }) => Some(EngineError::RunConflict { run_id }),
-            Ok(Admission::TooMany { .. }) => Some(EngineError::TooManyRuns {
+        let admitted = match admitted {
+            Ok(Admission::Admitted { usage_version }) => Ok(usage_version),
+            Ok(Admission::Conflict { run_id }) => Err(EngineError::RunConflict { run_id }),
+            Ok(Admission::TooMany { .. }) => Err(EngineError::TooManyRuns {
                 limit,
                 retry_after_ms: 1_000,
             }),
             Err(err) => {
                 // Lost during the commit, the run may be stored after all.
                 inner.registry.note_unrecorded();
-                Some(err.into())
+                Err(err.into())
             }
         };
-        if let Some(err) = refused {
-            inner.registry.remove(&run);
-            return Err(err);
-        }
+        let usage_version = match admitted {
+            Ok(usage_version) => usage_version,
+            Err(err) => {
+                inner.registry.remove(&run);
+                return Err(err);
+            }
+        };
         drop(starting);
         run.publish(first_frame);
 
@@ -511,7 +514,7 @@ impl Engine {
                 step_delay: engine.config.step_delay,
                 run_timeout: engine.config.run_timeout,
             };
-            driver.drive(run, request, plan).await;
+            driver.drive(run, request, plan, usage_version).await;
         });
         Ok(StartedRun {
             run_id,

@@ -40,6 +40,7 @@ pub fn analyze_usage(
         // The offline analysis reads no question.
         vocab: Arc::new(agentwire_question::Vocabulary::default()),
         generation: 1,
+        usage_version: 0,
         totals: Default::default(),
     };
     let scope = Scope::all();

@@ -12,8 +12,11 @@
 //! worker. An ingest on any node reaches every node as a `UsageChanged` notice (`cluster.rs`
 //! calls [`Tenants::invalidate`]), and when notices may have been missed every snapshot goes
 //! ([`Tenants::invalidate_all`]); a reloaded snapshot has a new generation, so results memoized
-//! over the old one are never reused for it. This module must not write to the store: ingesting
-//! is the engine's.
+//! over the old one are never reused for it. Notices arrive after the upload's commit, so they
+//! alone would let a run started on another node in between read the old records: each snapshot
+//! also records the tenant's usage version it was read at, and a run whose admission read a newer
+//! one reloads ([`Tenants::load`]'s `at_least`). This module must not write to the store:
+//! ingesting is the engine's.
 
 use crate::error::EngineError;
 use crate::scope::Scope;
@@ -39,6 +42,9 @@ pub(crate) struct TenantData {
     pub vocab: Arc<Vocabulary>,
     /// Unique per snapshot in this process: a new load of changed data gets a new one.
     pub generation: u64,
+    /// The tenant's usage version in the store (`Store::usage_version`) read before the
+    /// records: they hold at least every upload committed up to it.
+    pub usage_version: u64,
     /// What each scope asked about holds, computed once per scope (`TenantData::scope_totals`).
     pub totals: Mutex<HashMap<String, ScopeTotals>>,
 }
@@ -153,6 +159,12 @@ impl CacheInner {
             .sum()
     }
 
+    /// Drops the tenant's snapshot, and makes a load started before this not cache its result.
+    fn drop_snapshot(&mut self, tenant_id: &str) {
+        self.snapshots.remove(tenant_id);
+        *self.generations.entry(tenant_id.to_owned()).or_insert(0) += 1;
+    }
+
     fn evict_beyond_bounds(&mut self, keep: &str) {
         while self.snapshots.len() > MAX_CACHED_TENANTS || self.own_records() > MAX_CACHED_RECORDS {
             let Some(victim) = self.snapshots.keys().find(|k| k.as_str() != keep).cloned() else {
@@ -164,16 +176,22 @@ impl CacheInner {
 }
 
 impl TenantCache {
-    /// The cached snapshot, or the generation to pass to [`TenantCache::put`] after loading one.
-    pub fn get(&self, tenant_id: &str) -> Result<Arc<TenantData>, Generation> {
-        let Ok(inner) = self.inner.lock() else {
+    /// The cached snapshot if it holds the tenant's records at usage version `at_least` or
+    /// newer, else the generation to pass to [`TenantCache::put`] after loading one. An older
+    /// snapshot is dropped as by [`TenantCache::invalidate`]: an upload it misses has committed.
+    pub fn get(&self, tenant_id: &str, at_least: u64) -> Result<Arc<TenantData>, Generation> {
+        let Ok(mut inner) = self.inner.lock() else {
             return Err(Generation {
                 epoch: u64::MAX,
                 tenant: u64::MAX,
             });
         };
         match inner.snapshots.get(tenant_id) {
-            Some(data) => Ok(data.clone()),
+            Some(data) if data.usage_version >= at_least => Ok(data.clone()),
+            Some(_) => {
+                inner.drop_snapshot(tenant_id);
+                Err(inner.generation(tenant_id))
+            }
             None => Err(inner.generation(tenant_id)),
         }
     }
@@ -191,8 +209,7 @@ impl TenantCache {
 
     pub fn invalidate(&self, tenant_id: &str) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.snapshots.remove(tenant_id);
-            *inner.generations.entry(tenant_id.to_owned()).or_insert(0) += 1;
+            inner.drop_snapshot(tenant_id);
         }
     }
 
@@ -243,6 +260,7 @@ impl Tenants {
             demo: false,
             vocab: self.no_records.clone(),
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            usage_version: 0,
             totals: Mutex::default(),
         })
     }
@@ -251,14 +269,15 @@ impl Tenants {
     /// when its snapshot is in memory (true), else the price table's models alone (false). No
     /// I/O, no waiting.
     pub fn vocabulary(&self, tenant_id: &str) -> (Arc<Vocabulary>, bool) {
-        match self.cache.get(tenant_id) {
+        match self.cache.get(tenant_id, 0) {
             Ok(data) => (data.vocab.clone(), true),
             Err(_) => (self.no_records.clone(), false),
         }
     }
 
-    /// The tenant's snapshot: cached, else loaded (once, however many runs ask at the same
-    /// time); the demo set when it has none and the engine shows demo data.
+    /// The tenant's snapshot at usage version `at_least` or newer (the version the run's
+    /// admission read): cached, else loaded (once, however many runs ask at the same time); the
+    /// demo set when it has none and the engine shows demo data.
     ///
     /// The load is a task of its own: a run that stops waiting for it (cancelled, timed out,
     /// shut down) leaves it to finish into the cache, so the next run finds the snapshot instead
@@ -270,12 +289,13 @@ impl Tenants {
         self: &Arc<Self>,
         store: &Arc<dyn Store>,
         tenant_id: &str,
+        at_least: u64,
     ) -> Result<Arc<TenantData>, EngineError> {
-        if let Ok(data) = self.cache.get(tenant_id) {
+        if let Ok(data) = self.cache.get(tenant_id, at_least) {
             return Ok(data);
         }
         let (tenants, store, tenant) = (self.clone(), store.clone(), tenant_id.to_owned());
-        tokio::spawn(async move { tenants.load_once(&store, &tenant).await })
+        tokio::spawn(async move { tenants.load_once(&store, &tenant, at_least).await })
             .await
             .map_err(|err| EngineError::Internal(format!("loading the tenant's data: {err}")))?
     }
@@ -284,12 +304,13 @@ impl Tenants {
         &self,
         store: &Arc<dyn Store>,
         tenant_id: &str,
+        at_least: u64,
     ) -> Result<Arc<TenantData>, EngineError> {
         let lock = self.load_lock(tenant_id);
         let loaded = {
             let _one_loader = lock.lock().await;
             // Whoever held the lock before may have loaded it meanwhile.
-            match self.cache.get(tenant_id) {
+            match self.cache.get(tenant_id, at_least) {
                 Ok(data) => Ok(data),
                 Err(generation) => self.load_now(store, tenant_id, generation).await,
             }
@@ -323,13 +344,22 @@ impl Tenants {
     ) -> Result<Arc<TenantData>, EngineError> {
         // Reading and decoding a large tenant takes seconds of CPU: on a blocking thread, never
         // on an async worker.
-        let records = {
+        let (usage_version, records) = {
             let store = store.clone();
             let tenant = tenant_id.to_owned();
             let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || runtime.block_on(store.load_usage(&tenant)))
-                .await
-                .map_err(|err| EngineError::Internal(format!("loading usage records: {err}")))??
+            tokio::task::spawn_blocking(move || {
+                runtime.block_on(async {
+                    // The version first: the records read after are at least that new.
+                    let version = store.usage_version(&tenant).await?;
+                    Ok::<_, agentwire_store::StoreError>((
+                        version,
+                        store.load_usage(&tenant).await?,
+                    ))
+                })
+            })
+            .await
+            .map_err(|err| EngineError::Internal(format!("loading usage records: {err}")))??
         };
         let (records, vocab, demo) = if records.is_empty() && self.demo_data {
             let prices = self.prices.clone();
@@ -367,6 +397,7 @@ impl Tenants {
             demo,
             vocab,
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            usage_version,
             totals: Mutex::default(),
         });
         self.cache.put(data.clone(), generation);
@@ -397,6 +428,7 @@ mod tests {
             demo,
             vocab: Arc::new(Vocabulary::default()),
             generation: 1,
+            usage_version: 0,
             totals: Mutex::default(),
         })
     }
@@ -426,33 +458,65 @@ mod tests {
     #[test]
     fn an_ingest_during_a_load_keeps_the_stale_snapshot_out() {
         let cache = TenantCache::default();
-        let generation = cache.get("t").unwrap_err();
+        let generation = cache.get("t", 0).unwrap_err();
         cache.invalidate("t");
         cache.put(snapshot("t", 1, false), generation);
-        assert!(cache.get("t").is_err());
-        let generation = cache.get("t").unwrap_err();
+        assert!(cache.get("t", 0).is_err());
+        let generation = cache.get("t", 0).unwrap_err();
         cache.put(snapshot("t", 1, false), generation);
-        assert!(cache.get("t").is_ok());
+        assert!(cache.get("t", 0).is_ok());
     }
 
     #[test]
     fn dropping_everything_keeps_loads_that_started_before_out() {
         let cache = TenantCache::default();
-        let early = cache.get("t").unwrap_err();
-        cache.put(snapshot("u", 1, false), cache.get("u").unwrap_err());
+        let early = cache.get("t", 0).unwrap_err();
+        cache.put(snapshot("u", 1, false), cache.get("u", 0).unwrap_err());
         cache.invalidate_all();
-        assert!(cache.get("u").is_err(), "every snapshot goes");
+        assert!(cache.get("u", 0).is_err(), "every snapshot goes");
         cache.put(snapshot("t", 1, false), early);
-        assert!(cache.get("t").is_err(), "a load from before is not cached");
-        cache.put(snapshot("t", 1, false), cache.get("t").unwrap_err());
-        assert!(cache.get("t").is_ok());
+        assert!(
+            cache.get("t", 0).is_err(),
+            "a load from before is not cached"
+        );
+        cache.put(snapshot("t", 1, false), cache.get("t", 0).unwrap_err());
+        assert!(cache.get("t", 0).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_runs_admission_is_dropped_and_reloaded() {
+        let cache = TenantCache::default();
+        let at_version = |usage_version| {
+            let mut data = Arc::into_inner(snapshot("t", 1, false)).unwrap();
+            data.usage_version = usage_version;
+            Arc::new(data)
+        };
+        let before = cache.get("t", 0).unwrap_err();
+        cache.put(at_version(3), before);
+        assert_eq!(
+            cache.get("t", 2).unwrap().usage_version,
+            3,
+            "newer is current"
+        );
+        assert_eq!(cache.get("t", 3).unwrap().usage_version, 3);
+        // An upload committed elsewhere; this node's notice has not arrived.
+        let generation = cache.get("t", 4).unwrap_err();
+        assert!(
+            cache.get("t", 0).is_err(),
+            "the old snapshot is gone for every run"
+        );
+        // A load that began before the drop does not bring the old records back.
+        cache.put(at_version(3), before);
+        assert!(cache.get("t", 0).is_err());
+        cache.put(at_version(4), generation);
+        assert_eq!(cache.get("t", 4).unwrap().usage_version, 4);
     }
 
     #[test]
     fn the_cache_stays_within_its_tenant_bound() {
         let cache = TenantCache::default();
         for i in 0..MAX_CACHED_TENANTS + 10 {
-            let generation = cache.get(&format!("t{i}")).unwrap_err();
+            let generation = cache.get(&format!("t{i}"), 0).unwrap_err();
             cache.put(snapshot(&format!("t{i}"), 1, true), generation);
         }
         let inner = cache.inner.lock().unwrap();

@@ -45,6 +45,10 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../migrations/sqlite/0006_run_key.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../migrations/sqlite/0007_usage_version.sql"),
+    },
 ];
 
 /// Every PostgreSQL migration, oldest first; versions strictly increasing.
@@ -64,6 +68,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         sql: include_str!("../migrations/postgres/0004_usage_uploads.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/postgres/0005_usage_version.sql"),
     },
 ];
 
@@ -205,8 +213,8 @@ mod tests {
             assert!(migrations.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
-        assert_eq!(Backend::Sqlite.latest_schema_version(), 6);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 4);
+        assert_eq!(Backend::Sqlite.latest_schema_version(), 7);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 5);
     }
 
     async fn memory_pool() -> SqlitePool {

@@ -159,7 +159,10 @@ pub struct UsageUpload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// The run was stored; it counts against the user's limit until it finishes.
-    Admitted,
+    /// `usage_version` is the tenant's [`crate::Store::usage_version`] as the admission read
+    /// it: records at least that new hold every upload committed before the run was admitted,
+    /// on any node.
+    Admitted { usage_version: u64 },
     /// The thread already has a run in flight (`RUN_CONFLICT`); nothing was stored.
     Conflict { run_id: String },
     /// The user already has `active` runs in flight, at or above the limit; nothing was stored.

@@ -90,7 +90,8 @@ pub trait Store: Send + Sync + 'static {
     /// caller aborts it. [`crate::StoreError::UploadNotOpen`] if it was committed or aborted.
     async fn stage_usage(&self, upload: &UsageUpload, records: &[UsageRecord]) -> StoreResult<()>;
 
-    /// Makes every staged row of the upload visible in one short transaction, sends
+    /// Makes every staged row of the upload visible in one short transaction that also adds
+    /// one to the tenant's [`Store::usage_version`], sends
     /// [`crate::Notice::UsageChanged`] once committed, and returns how many rows there were.
     /// [`crate::StoreError::UploadNotOpen`] if it was committed or aborted already.
     async fn commit_usage_upload(&self, upload: &UsageUpload) -> StoreResult<u64>;
@@ -107,6 +108,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The tenant's usage records, ordered by timestamp (then insertion order).
     async fn load_usage(&self, tenant_id: &str) -> StoreResult<Vec<UsageRecord>>;
+
+    /// How many usage uploads of the tenant have been committed: grows by one with each, in
+    /// the upload's own commit; 0 for a tenant without any (or unknown). Read it before
+    /// [`Store::load_usage`]: the records read after are at least that new. A node compares it
+    /// with [`Admission::Admitted`]'s to know whether records it holds are still current.
+    async fn usage_version(&self, tenant_id: &str) -> StoreResult<u64>;
 
     /// How many usage records the tenant has.
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64>;

@@ -25,6 +25,7 @@ on_both_backends!(
     admission_limits_runs_per_user_and_per_thread,
     admission_records_the_thread_only_with_the_run,
     admission_stores_the_first_event_only_with_the_run,
+    admission_reads_the_usage_version_of_every_upload_committed_before_it,
     concurrent_admission_from_many_nodes_never_exceeds_the_limit,
     one_thread_admits_one_run_however_many_nodes_race,
     leases_renew_expire_and_are_lost_to_a_sweep,
@@ -50,7 +51,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
     };
     assert_eq!(
         store.admit_run(&first, "n1", 1, None).await.unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     // Admitted: the thread is there, titled by the question.
     let threads = store.list_threads("alice", "acme", 10).await.unwrap();
@@ -92,7 +93,7 @@ async fn admission_records_the_thread_only_with_the_run(kind: Kind) {
             .admit_run(&run("r4", "alice", "t1", at(4)), "n1", 1, None)
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     let touched = store.list_threads("alice", "acme", 10).await.unwrap();
     assert_eq!(touched.len(), 1);
@@ -128,7 +129,10 @@ async fn admission_stores_the_first_event_only_with_the_run(kind: Kind) {
     };
     let store = db.open().await;
     store.register_node("n1", HOUR).await.unwrap();
-    assert_eq!(admit_r1(&*store).await, Admission::Admitted);
+    assert_eq!(
+        admit_r1(&*store).await,
+        Admission::Admitted { usage_version: 0 }
+    );
     // Stored in the admission's commit: readable at once, and the run's log goes on from it.
     let events = store.events_after("r1", 0, u32::MAX).await.unwrap();
     assert_eq!(seqs(&events), [1]);
@@ -194,7 +198,7 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
     let r1 = run("r1", "alice", "t1", at(0));
     assert_eq!(
         store.admit_run(&r1, "n1", 2, None).await.unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     // The thread is busy: RUN_CONFLICT names the run in the way.
     assert_eq!(
@@ -211,7 +215,7 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
             .admit_run(&run("r2", "alice", "t2", at(1)), "n1", 2, None)
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     assert_eq!(
         store
@@ -231,13 +235,13 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
             .admit_run(&run("b1", "bob", "t1", at(3)), "n1", 2, None)
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     let mut elsewhere = run("g1", "alice", "t1", at(3));
     elsewhere.tenant_id = "globex".into();
     assert_eq!(
         store.admit_run(&elsewhere, "n1", 2, None).await.unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
 
     // A run stops counting once its terminal status is set.
@@ -254,7 +258,7 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
             .admit_run(&run("r4", "alice", "t1", at(6)), "n1", 2, None)
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     let on_node: HashSet<String> = store
         .node_runs_in_flight("n1")
@@ -289,6 +293,53 @@ async fn admission_limits_runs_per_user_and_per_thread(kind: Kind) {
     );
 }
 
+/// A node holding a tenant's records in memory compares this version with its own to know
+/// they are stale, even before the upload's notice reaches it.
+async fn admission_reads_the_usage_version_of_every_upload_committed_before_it(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let (uploader, admitter) = (db.open().await, db.open().await);
+    admitter.register_node("n1", HOUR).await.unwrap();
+    let admit = |id: &str| {
+        let (admitter, r) = (admitter.clone(), run(id, "alice", id, at(0)));
+        async move { admitter.admit_run(&r, "n1", 100, None).await.unwrap() }
+    };
+    assert_eq!(admitter.usage_version("acme").await.unwrap(), 0);
+    assert_eq!(admit("r1").await, Admission::Admitted { usage_version: 0 });
+
+    uploader
+        .insert_usage("acme", &[minimal(at(0), "m")])
+        .await
+        .unwrap();
+    assert_eq!(admitter.usage_version("acme").await.unwrap(), 1);
+    assert_eq!(admit("r2").await, Admission::Admitted { usage_version: 1 });
+
+    // Uploads not committed do not count, aborted or still open; nor other tenants' uploads.
+    let aborted = uploader.begin_usage_upload("acme").await.unwrap();
+    uploader
+        .stage_usage(&aborted, &[minimal(at(1), "m")])
+        .await
+        .unwrap();
+    uploader.abort_usage_upload(&aborted).await.unwrap();
+    let open = uploader.begin_usage_upload("acme").await.unwrap();
+    uploader
+        .stage_usage(&open, &[minimal(at(2), "m")])
+        .await
+        .unwrap();
+    uploader
+        .insert_usage("other", &[minimal(at(0), "m")])
+        .await
+        .unwrap();
+    assert_eq!(admit("r3").await, Admission::Admitted { usage_version: 1 });
+    assert_eq!(admitter.usage_version("other").await.unwrap(), 1);
+
+    uploader.commit_usage_upload(&open).await.unwrap();
+    assert_eq!(admitter.usage_version("acme").await.unwrap(), 2);
+    assert_eq!(admit("r4").await, Admission::Admitted { usage_version: 2 });
+    assert_eq!(admitter.usage_version("nobody").await.unwrap(), 0);
+}
+
 async fn concurrent_admission_from_many_nodes_never_exceeds_the_limit(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
@@ -308,7 +359,7 @@ async fn concurrent_admission_from_many_nodes_never_exceeds_the_limit(kind: Kind
     let mut too_many = 0;
     for task in tasks {
         match task.await.unwrap().unwrap() {
-            Admission::Admitted => admitted += 1,
+            Admission::Admitted { .. } => admitted += 1,
             Admission::TooMany { active, limit: 5 } => {
                 assert_eq!(active, 5);
                 too_many += 1;
@@ -341,7 +392,7 @@ async fn one_thread_admits_one_run_however_many_nodes_race(kind: Kind) {
     let mut conflicts = Vec::new();
     for task in tasks {
         match task.await.unwrap() {
-            (id, Admission::Admitted) => winners.push(id),
+            (id, Admission::Admitted { .. }) => winners.push(id),
             (_, Admission::Conflict { run_id }) => conflicts.push(run_id),
             (_, other) => panic!("unexpected {other:?}"),
         }
@@ -404,7 +455,7 @@ async fn leases_renew_expire_and_are_lost_to_a_sweep(kind: Kind) {
             .admit_run(&run("r1", "alice", "t1", at(0)), "a", 10, None)
             .await
             .unwrap(),
-        Admission::Admitted
+        Admission::Admitted { usage_version: 0 }
     );
     assert!(!store.deregister_node("a").await.unwrap());
     store
@@ -677,7 +728,10 @@ async fn end_run_stores_more_events_than_one_statement_holds(kind: Kind) {
     };
     let store = db.open().await;
     store.register_node("n1", HOUR).await.unwrap();
-    assert_eq!(admit_r1(&*store).await, Admission::Admitted);
+    assert_eq!(
+        admit_r1(&*store).await,
+        Admission::Admitted { usage_version: 0 }
+    );
     let backlog: Vec<NewEvent> = (2..=1_200)
         .map(|seq| NewEvent {
             seq,

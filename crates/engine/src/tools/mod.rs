@@ -60,6 +60,7 @@ pub(crate) mod test_support {
                 demo: true,
                 vocab: Arc::new(vocab),
                 generation: 1,
+                usage_version: 0,
                 totals: Default::default(),
             })
         })

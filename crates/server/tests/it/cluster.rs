@@ -2,7 +2,8 @@
 //! node (its own store connections, notice listener, lease and sweeper) sharing the database
 //! with the others, as `agentwire serve` processes do. What a user checks: a run started on one
 //! node is resumed, followed and cancelled from another, each event once and in order; limits
-//! hold across nodes; an upload on one node is used by the next run on another; a node that
+//! hold across nodes; an upload on one node is used by the next run on another, even one admitted
+//! before the upload's notice reaches its node; a node that
 //! loses the database has its runs ended by a survivor, says it is not ready, and serves again
 //! once the database is back, without a restart.
 //!
@@ -341,6 +342,51 @@ async fn an_upload_on_one_node_is_used_by_the_next_run_on_another() {
     let after = start(&mut on_b, "2", "data", "What did we spend?").await;
     let run = on_b.collect_run(&after, WAIT).await.unwrap();
     // The tenant had no data on any node before: only the upload can be answered from.
+    assert!(run.completed(), "{:#?}", run.events);
+}
+
+/// The upload's notice reaches other nodes after its commit: a run admitted on another node in
+/// between must use the upload all the same. Here the notice never comes (the upload is written
+/// into the database as a committed upload is, with its tenant's usage version, but without a
+/// notice), so only the version the run's admission reads can tell the node that the records it
+/// holds in memory are stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_admitted_after_an_upload_commits_uses_it_before_the_notice_arrives() {
+    use sqlx::Connection as _;
+    let Some(database) = TestDatabase::postgres() else {
+        return;
+    };
+    let database = Arc::new(database);
+    let node = TestServer::builder().database(&database).start().await;
+    let reader = agentwire_testkit::sign(&json!({
+        "sub": "lee", "org_id": "late", "exp": chrono::Utc::now().timestamp() + 600
+    }));
+    let mut session = node.connect_bearer(&reader).await;
+    let before = start(&mut session, "1", "data", "What did we spend?").await;
+    let run = session.collect_run(&before, WAIT).await.unwrap();
+    assert_eq!(run.events.last().unwrap()["error_code"], "NO_DATA");
+
+    // 48 hourly records up to now, and the version bump of their commit, in one transaction.
+    let mut db = sqlx::PgConnection::connect(database.url()).await.unwrap();
+    sqlx::raw_sql(
+        "BEGIN;
+         INSERT INTO tenants (tenant_id, created_at) VALUES ('late', 0)
+             ON CONFLICT (tenant_id) DO NOTHING;
+         INSERT INTO usage_records
+             (tenant_id, ts, provider, model, input_tokens, output_tokens, request_count)
+             SELECT 'late', (extract(epoch FROM now()) * 1000)::bigint - h * 3600000,
+                    'openai', 'gpt-4o', 1000000, 100000, 1
+             FROM generate_series(0, 47) AS h;
+         UPDATE tenants SET usage_version = usage_version + 1 WHERE tenant_id = 'late';
+         COMMIT;",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+
+    let after = start(&mut session, "2", "data", "What did we spend?").await;
+    let run = session.collect_run(&after, WAIT).await.unwrap();
     assert!(run.completed(), "{:#?}", run.events);
 }
 

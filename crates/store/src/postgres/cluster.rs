@@ -56,8 +56,11 @@ pub(super) async fn admit_run(
         .bind(&key)
         .execute(&mut *tx)
         .await?;
+    // The tenant's usage version in the same statement: READ COMMITTED reads it as of now,
+    // after every upload committed before this admission began.
     let row = sqlx::query(
-        "SELECT count(*), min(run_id) FILTER (WHERE thread_id = $3) FROM runs \
+        "SELECT count(*), min(run_id) FILTER (WHERE thread_id = $3), \
+         (SELECT usage_version FROM tenants WHERE tenant_id = $1) FROM runs \
          WHERE tenant_id = $1 AND user_id = $2 AND status IN ('accepted', 'running')",
     )
     .bind(run.tenant_id.as_str())
@@ -69,6 +72,10 @@ pub(super) async fn admit_run(
     if let Some(refused) = Admission::refusal(active, row.try_get(1)?, max_in_flight) {
         return Ok(refused);
     }
+    let usage_version = db_to_u64(
+        "usage_version",
+        row.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+    )?;
     insert_run(&mut tx, run, Some(node_id)).await?;
     upsert_thread(
         &mut tx,
@@ -82,7 +89,7 @@ pub(super) async fn admit_run(
         insert_run_events(&mut tx, &run.run_id, std::slice::from_ref(&first)).await?;
     }
     tx.commit().await?;
-    Ok(Admission::Admitted)
+    Ok(Admission::Admitted { usage_version })
 }
 
 pub(super) async fn end_run(

@@ -384,6 +384,17 @@ impl Store for PostgresStore {
         usage::load(self.pool(), self.inner.options.operation_timeout, tenant_id).await
     }
 
+    async fn usage_version(&self, tenant_id: &str) -> StoreResult<u64> {
+        self.bounded(async {
+            let version: i64 = sqlx::query_scalar(usage::USAGE_VERSION_SQL)
+                .bind(tenant_id)
+                .fetch_one(self.pool())
+                .await?;
+            db_to_u64("usage_version", version)
+        })
+        .await
+    }
+
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
         self.bounded(async {
             let row = sqlx::query(usage::COUNT_USAGE_SQL)

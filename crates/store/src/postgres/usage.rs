@@ -57,6 +57,10 @@ const SELECT_USAGE_SQL: &str = "SELECT ts, provider, model, input_tokens, output
 pub(super) const COUNT_USAGE_SQL: &str = "SELECT COUNT(*) FROM usage_records WHERE tenant_id = $1 \
      AND upload_id NOT IN (SELECT upload_id FROM usage_uploads)";
 
+/// The tenant's usage version (see `Store::usage_version`); no row means 0.
+pub(super) const USAGE_VERSION_SQL: &str =
+    "SELECT COALESCE(MAX(usage_version), 0) FROM tenants WHERE tenant_id = $1";
+
 /// One chunk's columns, in `INSERT_USAGE_SQL` parameter order.
 #[derive(Default)]
 struct Columns {
@@ -244,8 +248,8 @@ pub(super) async fn stage(
     bounded(timeout, async { Ok(tx.commit().await?) }).await
 }
 
-/// Makes the upload's records visible: deletes its one row, and wakes every node's cache
-/// invalidation at commit (see `Store::commit_usage_upload`). Returns how many records it had.
+/// Makes the upload's records visible: deletes its one row, adds one to the tenant's usage
+/// version, and wakes every node's cache invalidation at commit (see `Store::commit_usage_upload`). Returns how many records it had.
 pub(super) async fn commit(
     pool: &PgPool,
     timeout: Duration,
@@ -260,6 +264,12 @@ pub(super) async fn commit(
         .fetch_optional(&mut *tx)
         .await?;
         let rows = rows.ok_or(StoreError::UploadNotOpen(upload.upload_id))?;
+        // The version admission reads: a run admitted after this commit, on any node, reloads
+        // records cached before it even if this commit's notice has not reached its node.
+        sqlx::query("UPDATE tenants SET usage_version = usage_version + 1 WHERE tenant_id = $1")
+            .bind(upload.tenant_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         // `Notice::UsageChanged` for every listening node (this one too), delivered only when
         // the transaction commits.
         sqlx::query("SELECT pg_notify('agentwire_usage', $1)")

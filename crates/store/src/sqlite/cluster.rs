@@ -100,7 +100,12 @@ pub(super) fn admit_on(
             thread_title(&run.user_request),
             now,
         ])?;
-    Ok(Admission::Admitted)
+    let usage_version: i64 = conn
+        .prepare_cached(super::usage::USAGE_VERSION_SQL)?
+        .query_row(params![run.tenant_id], |row| row.get(0))?;
+    Ok(Admission::Admitted {
+        usage_version: db_to_u64("usage_version", usage_version)?,
+    })
 }
 
 /// Why `admit_on` did not insert the run: its thread's run in flight, or its user's limit.

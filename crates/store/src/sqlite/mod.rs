@@ -575,6 +575,14 @@ impl Store for SqliteStore {
         usage::load(&self.reader, tenant_id).await
     }
 
+    async fn usage_version(&self, tenant_id: &str) -> StoreResult<u64> {
+        let version: i64 = sqlx::query_scalar(usage::USAGE_VERSION_SQL)
+            .bind(tenant_id)
+            .fetch_one(&self.reader)
+            .await?;
+        db_to_u64("usage_version", version)
+    }
+
     async fn usage_count(&self, tenant_id: &str) -> StoreResult<u64> {
         let row = sqlx::query(usage::COUNT_USAGE_SQL)
             .bind(tenant_id)

@@ -272,16 +272,27 @@ pub(super) async fn stage(
     Ok(())
 }
 
-/// Makes the upload's records visible: deletes its one row (see `Store::commit_usage_upload`).
-/// Returns how many records it had.
+/// The tenant's usage version (see `Store::usage_version`); no row means 0.
+pub(super) const USAGE_VERSION_SQL: &str =
+    "SELECT COALESCE(MAX(usage_version), 0) FROM tenants WHERE tenant_id = ?";
+
+/// Makes the upload's records visible: deletes its one row and adds one to the tenant's usage
+/// version, in one transaction (see `Store::commit_usage_upload`). Returns how many records it
+/// had.
 pub(super) async fn commit(writer: &SqlitePool, upload: &UsageUpload) -> StoreResult<u64> {
+    let mut tx = writer.begin().await?;
     let rows: Option<i64> = sqlx::query_scalar(
         "DELETE FROM usage_uploads WHERE upload_id = ? AND state = 'open' RETURNING rows",
     )
     .bind(upload.upload_id)
-    .fetch_optional(writer)
+    .fetch_optional(&mut *tx)
     .await?;
     let rows = rows.ok_or(StoreError::UploadNotOpen(upload.upload_id))?;
+    sqlx::query("UPDATE tenants SET usage_version = usage_version + 1 WHERE tenant_id = ?")
+        .bind(upload.tenant_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     db_to_u64("usage_uploads.rows", rows)
 }
 
