@@ -181,6 +181,8 @@ pub struct Summary {
     pub by_feature: Vec<Breakdown>,
     pub by_provider: Vec<Breakdown>,
     /// One point per UTC day from the first to the last matched day, gaps filled with zeros.
+    /// Not serialized when empty: a caller that sends the series elsewhere clears it here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub daily: Vec<DailyPoint>,
     /// Present when the filter has both a start and an end.
     pub trend: Option<Trend>,
