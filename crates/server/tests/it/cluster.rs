@@ -299,6 +299,19 @@ async fn run_limits_hold_across_nodes_and_stay_within_a_tenant() {
     assert!(on_b.collect_run(&third, WAIT).await.unwrap().completed());
 }
 
+/// A session of `user` in `tenant`, which has no data on any node: its first run (seq "1") ends
+/// `NO_DATA`, and leaves the node holding the tenant's empty snapshot in memory.
+async fn without_data(node: &TestServer, user: &str, tenant: &str) -> Session {
+    let token = agentwire_testkit::sign(&json!({
+        "sub": user, "org_id": tenant, "exp": chrono::Utc::now().timestamp() + 600
+    }));
+    let mut session = node.connect_bearer(&token).await;
+    let before = start(&mut session, "1", "data", "What did we spend?").await;
+    let run = session.collect_run(&before, WAIT).await.unwrap();
+    assert_eq!(run.events.last().unwrap()["error_code"], "NO_DATA");
+    session
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_on_one_node_is_used_by_the_next_run_on_another() {
     let Some(database) = TestDatabase::postgres() else {
@@ -308,13 +321,7 @@ async fn an_upload_on_one_node_is_used_by_the_next_run_on_another() {
     // No demo data: a tenant sees only what it uploaded.
     let a = TestServer::builder().database(&database).start().await;
     let b = TestServer::builder().database(&database).start().await;
-    let reader = agentwire_testkit::sign(&json!({
-        "sub": "uma", "org_id": "uplo", "exp": chrono::Utc::now().timestamp() + 600
-    }));
-    let mut on_b = b.connect_bearer(&reader).await;
-    let before = start(&mut on_b, "1", "data", "What did we spend?").await;
-    let run = on_b.collect_run(&before, WAIT).await.unwrap();
-    assert_eq!(run.events.last().unwrap()["error_code"], "NO_DATA");
+    let mut on_b = without_data(&b, "uma", "uplo").await;
 
     let records: Vec<UsageRecord> = (0..48)
         .map(|hour| {
@@ -358,13 +365,7 @@ async fn a_run_admitted_after_an_upload_commits_uses_it_before_the_notice_arrive
     };
     let database = Arc::new(database);
     let node = TestServer::builder().database(&database).start().await;
-    let reader = agentwire_testkit::sign(&json!({
-        "sub": "lee", "org_id": "late", "exp": chrono::Utc::now().timestamp() + 600
-    }));
-    let mut session = node.connect_bearer(&reader).await;
-    let before = start(&mut session, "1", "data", "What did we spend?").await;
-    let run = session.collect_run(&before, WAIT).await.unwrap();
-    assert_eq!(run.events.last().unwrap()["error_code"], "NO_DATA");
+    let mut session = without_data(&node, "lee", "late").await;
 
     // 48 hourly records up to now, and the version bump of their commit, in one transaction.
     let mut db = sqlx::PgConnection::connect(database.url()).await.unwrap();
