@@ -1,7 +1,11 @@
-//! What the event log keeps of a run's events, and how they are read back: the run's question
-//! is stored once, in its run row (`runs.user_request`), and not again in
-//! `agent_started.user_request` and `agent_completed.report.question`. Every reader of the log
-//! puts it back from the row ([`restore`]), so clients get exactly the frames that were sent.
+//! What the event log keeps of a run's events, and how they are read back: a long question (over
+//! [`LEFT_OUT_ABOVE`] bytes; up to 64 KiB are accepted) is stored once, in its run row
+//! (`runs.user_request`), and not again in `agent_started.user_request` and
+//! `agent_completed.report.question`. Every reader of the log puts it back from the row
+//! ([`restore`]), so clients get exactly the frames that were sent. A short question stays in
+//! the stored events: its two copies cost the log fewer bytes than encoding those two frames a
+//! second time, without it, costs CPU (the answer's frame is the run's largest, ~24 KB for a
+//! supervisor run), and the log then stores each frame's own text, shared with the sockets.
 //!
 //! This module must not change anything else in an event: a frame put back must be the frame
 //! that was sent, byte for byte, once encoded again.
@@ -9,12 +13,18 @@
 use agentwire_protocol::{EventKind, RunEvent};
 use std::sync::Arc;
 
+/// Questions up to this many bytes are stored with the events as sent.
+pub(crate) const LEFT_OUT_ABOVE: usize = 1024;
+
 /// The frame the log stores for `event` when it is not the frame sent: the run's `question`
-/// left out. `None` when the event is stored as sent.
+/// left out, when it is longer than [`LEFT_OUT_ABOVE`]. `None` when the event is stored as sent.
 ///
 /// The question is taken out of the event while the stored frame is written and put back
 /// after, so the event (and its report, the largest value of a run) is never copied for it.
 pub(crate) fn stored_form(event: &mut RunEvent, question: &str) -> Option<Arc<str>> {
+    if question.len() <= LEFT_OUT_ABOVE {
+        return None;
+    }
     let taken = match &mut event.kind {
         // Never blank (a blank question is refused), so an empty one in the log means "the
         // run's question".
@@ -97,8 +107,12 @@ mod tests {
     }
 
     #[test]
-    fn the_question_is_left_out_and_put_back_to_the_bytes_sent() {
-        let question = "Why did our spend spike in \u{1F4B8}?";
+    fn a_long_question_is_left_out_and_put_back_to_the_bytes_sent() {
+        let question = format!(
+            "Why did our spend spike in \u{1F4B8}? {}",
+            "Context. ".repeat(LEFT_OUT_ABOVE / 8)
+        );
+        let question = question.as_str();
         let started = event(EventKind::AgentStarted {
             user_request: question.into(),
             plan: vec!["triage".into()],
@@ -130,23 +144,35 @@ mod tests {
     }
 
     #[test]
+    fn a_short_question_is_stored_as_sent() {
+        let question = "q".repeat(LEFT_OUT_ABOVE);
+        let mut started = event(EventKind::AgentStarted {
+            user_request: question.clone(),
+            plan: vec![],
+        });
+        assert_eq!(stored_form(&mut started, &question), None);
+        assert!(!needs_question(&started));
+    }
+
+    #[test]
     fn anything_else_is_stored_as_sent() {
+        let question = "q".repeat(LEFT_OUT_ABOVE + 1);
         let mut other_question = event(EventKind::AgentStarted {
             user_request: "another".into(),
             plan: vec![],
         });
-        assert_eq!(stored_form(&mut other_question, "q"), None);
+        assert_eq!(stored_form(&mut other_question, &question), None);
         let mut null_question = event(EventKind::AgentCompleted {
             response: String::new(),
             report: json!({"question": null}),
             duration_ms: 0,
         });
-        assert_eq!(stored_form(&mut null_question, "q"), None);
+        assert_eq!(stored_form(&mut null_question, &question), None);
         assert!(!needs_question(&null_question));
         let mut thinking = event(EventKind::AgentThinking {
             message: "q".into(),
         });
-        assert_eq!(stored_form(&mut thinking, "q"), None);
+        assert_eq!(stored_form(&mut thinking, &question), None);
         assert!(!needs_question(&thinking));
     }
 }

@@ -53,12 +53,12 @@ async fn run_frames(socket: &mut Socket, mut run_id: Option<String>) -> (String,
     }
 }
 
-#[tokio::test]
-async fn the_bytes_a_socket_receives_are_the_stored_event_payloads() {
-    let server = TestServer::builder().demo_data().start().await;
-    let mut socket = connect(&server, "frames-user").await;
+/// Runs `question` on a fresh socket and returns the run's live frames beside the payloads its
+/// log stores; a `resume` from the start replays exactly the live frames.
+async fn live_and_stored(server: &TestServer, question: &str) -> (Vec<String>, Vec<String>) {
+    let mut socket = connect(server, "frames-user").await;
     let start = json!({"type": "start_agent", "id": "1",
-        "payload": {"user_request": "How can we reduce our AI costs?"}});
+        "payload": {"user_request": question}});
     socket
         .send(Message::Text(start.to_string().into()))
         .await
@@ -76,27 +76,12 @@ async fn the_bytes_a_socket_receives_are_the_stored_event_payloads() {
         .into_iter()
         .map(|e| e.payload)
         .collect();
-    // The question is stored once, in the run's row: the log keeps `agent_started` and
-    // `agent_completed` without it, every other frame exactly as it was sent.
-    let question = "How can we reduce our AI costs?";
     let row = store.get_run(&run_id).await.unwrap().unwrap();
     assert_eq!(row.user_request, question);
     assert_eq!(live.len(), stored.len());
-    for (live, stored) in live.iter().zip(&stored) {
-        let kind = serde_json::from_str::<serde_json::Value>(live).unwrap()["type"].clone();
-        if kind == "agent_started" || kind == "agent_completed" {
-            assert!(live.contains(question), "{live}");
-            assert!(
-                !stored.contains(question),
-                "{kind} stores the question again: {stored}"
-            );
-        } else {
-            assert_eq!(live, stored, "the live frames differ from the event log");
-        }
-    }
 
-    // A resume replays the log, the question put back: the bytes that were sent, again.
-    let mut again = connect(&server, "frames-user").await;
+    // A resume replays the log (any question put back): the bytes that were sent, again.
+    let mut again = connect(server, "frames-user").await;
     let resume = json!({"type": "resume", "id": "2", "run_id": run_id, "after_seq": 0});
     again
         .send(Message::Text(resume.to_string().into()))
@@ -104,6 +89,43 @@ async fn the_bytes_a_socket_receives_are_the_stored_event_payloads() {
         .unwrap();
     let (_, replayed) = run_frames(&mut again, Some(run_id)).await;
     assert_eq!(replayed, live);
+    (live, stored)
+}
+
+#[tokio::test]
+async fn the_bytes_a_socket_receives_are_the_stored_event_payloads() {
+    let server = TestServer::builder().demo_data().start().await;
+    let (live, stored) = live_and_stored(&server, "How can we reduce our AI costs?").await;
+    assert_eq!(live, stored, "the live frames differ from the event log");
+}
+
+/// A long question is stored once, in the run's row: the log keeps `agent_started` and
+/// `agent_completed` without it, every other frame exactly as it was sent, and every read of the
+/// log puts it back.
+#[tokio::test]
+async fn a_long_question_is_stored_once_and_replayed_whole() {
+    let server = TestServer::builder().demo_data().start().await;
+    let question = format!(
+        "How can we reduce our AI costs? {}",
+        "We run chat, search and summaries for customers in three regions. ".repeat(20)
+    );
+    assert!(
+        question.len() > 1024,
+        "longer than the log keeps with its events"
+    );
+    let (live, stored) = live_and_stored(&server, &question).await;
+    for (live, stored) in live.iter().zip(&stored) {
+        let kind = serde_json::from_str::<Value>(live).unwrap()["type"].clone();
+        if kind == "agent_started" || kind == "agent_completed" {
+            assert!(live.contains(&question), "{live}");
+            assert!(
+                !stored.contains("three regions"),
+                "{kind} stores the question again: {stored}"
+            );
+        } else {
+            assert_eq!(live, stored, "the live frames differ from the event log");
+        }
+    }
 }
 
 #[tokio::test]
