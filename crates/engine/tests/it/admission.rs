@@ -104,8 +104,8 @@ async fn an_admitted_run_has_its_agent_started_stored_and_ready_to_send() {
         )
         .await
         .unwrap();
-    // The moment the run is accepted, its log holds `agent_started` (stored without the
-    // question, which the run's row keeps) ...
+    // The moment the run is accepted, its log holds `agent_started` (as sent, the question in
+    // it: a question this short is not left out for the run's row to keep) ...
     let logged = engine
         .store()
         .events_after(&started.run_id, 0, 10)
@@ -113,7 +113,7 @@ async fn an_admitted_run_has_its_agent_started_stored_and_ready_to_send() {
         .unwrap();
     assert_eq!(logged.first().map(|e| e.seq), Some(1), "{logged:?}");
     assert!(logged[0].payload.contains(r#""type":"agent_started""#));
-    assert!(!logged[0].payload.contains(question));
+    assert!(logged[0].payload.contains(question));
     // ... and it is the first event the stream gives, the question in it, the plan announced.
     let first = until(&mut started.events, |_| true).await;
     let EventKind::AgentStarted { user_request, plan } = &first[0].kind else {
