@@ -54,7 +54,9 @@ pub(crate) fn db_to_opt_time(
 
 /// Refuses text the database cannot store (NUL), naming the field.
 pub(crate) fn check_text(field: &'static str, text: &str) -> StoreResult<()> {
-    if text.as_bytes().contains(&0) {
+    // Every event's payload is scanned (~40 KB a run): memchr's vectorised search, several
+    // times faster than the slice's own.
+    if memchr::memchr(0, text.as_bytes()).is_some() {
         return Err(StoreError::NulInText { field });
     }
     Ok(())
@@ -157,6 +159,15 @@ mod tests {
             check_text("title", "a\0b"),
             Err(StoreError::NulInText { field: "title" })
         ));
+        // Wherever it is in a text long enough for the vectorised search's every path.
+        let long = "x".repeat(100_000);
+        assert!(check_text("payload", &long).is_ok());
+        for at in [0, 1, 31, 32, 63, 64, 50_000, 99_999] {
+            let mut bytes = long.clone().into_bytes();
+            bytes[at] = 0;
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(check_text("payload", &text).is_err(), "NUL at {at}");
+        }
         assert!(check_opt_text("x", None).is_ok());
         assert_eq!(float_to_db(Some(f64::NAN)), None);
         assert_eq!(float_to_db(Some(1.5)), Some(1.5));
