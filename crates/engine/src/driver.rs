@@ -68,13 +68,13 @@ impl Drop for TimeLimit {
 pub(crate) fn plan(tenants: &Tenants, run: &RunShared, request: &StartRun) -> (RunPlan, RunEvent) {
     // Read with the tenant's names when its data is in memory (the usual case); else from the
     // words alone, and again once the data has loaded (`answer`).
-    let (vocab, grounded) = tenants.vocabulary(&run.tenant_id);
+    let (vocab, read_with) = tenants.vocabulary(&run.tenant_id);
     let asked = Request {
         agent: request.agent,
         text: request.user_request.clone(),
         task: request.task().cloned(),
     };
-    let question = Question::read(&asked, &vocab, asked_on(&request.params), grounded);
+    let question = Question::read(&asked, &vocab, asked_on(&request.params), read_with);
     let plan = RunPlan::new(request.agent, question);
     let started = RunEvent {
         run_id: run.run_id.clone(),
@@ -157,7 +157,7 @@ impl Driver<'_> {
             task: ctx.input.params.task.clone(),
         };
         ctx.plan
-            .ground(&asked, &ctx.data.vocab, asked_on(&ctx.input.params));
+            .ground(&asked, &ctx.data, asked_on(&ctx.input.params));
         ctx.scope = Scope::of_request(&ctx.input.params, &ctx.plan.question);
         agents::run_entry(ctx).await
     }

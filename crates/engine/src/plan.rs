@@ -11,8 +11,9 @@
 //! tenant's names are known. This module must not look at records or emit events.
 
 use crate::question::{Question, Request};
+use crate::tenant::TenantData;
 use agentwire_protocol::AgentKind;
-use agentwire_question::{Intent, ReviewFocus, Vocabulary};
+use agentwire_question::{Intent, ReviewFocus};
 use chrono::NaiveDate;
 
 /// An agent the supervisor can hand off to: every agent but the supervisor itself.
@@ -102,14 +103,16 @@ impl RunPlan {
         }
     }
 
-    /// Reads the request again against the tenant's vocabulary, when the first reading was made
-    /// without it, and lets the plan follow the new reading.
-    pub fn ground(&mut self, request: &Request, vocab: &Vocabulary, today: NaiveDate) {
-        if self.question.grounded {
+    /// Reads the request again against the snapshot the run answers from, when the first
+    /// reading was made without it (before the data was loaded, or against a snapshot the run's
+    /// admission found stale: another node's upload), and lets the plan follow the new reading.
+    pub fn ground(&mut self, request: &Request, data: &TenantData, today: NaiveDate) {
+        if self.question.read_with == Some(data.generation) {
             return;
         }
         let entry = self.entry_agent();
-        *self = RunPlan::new(entry, Question::read(request, vocab, today, true));
+        let question = Question::read(request, &data.vocab, today, Some(data.generation));
+        *self = RunPlan::new(entry, question);
     }
 
     /// What kind of answer the run gives.
@@ -175,6 +178,7 @@ fn agents_for(intent: Intent) -> Vec<Subagent> {
 mod tests {
     use super::*;
     use agentwire_analytics::PriceTable;
+    use agentwire_question::Vocabulary;
 
     fn plan(entry: AgentKind, text: &str) -> RunPlan {
         let vocab = Vocabulary::from_records(&[], &PriceTable::embedded());
@@ -184,7 +188,7 @@ mod tests {
             task: None,
         };
         let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
-        RunPlan::new(entry, Question::read(&request, &vocab, today, false))
+        RunPlan::new(entry, Question::read(&request, &vocab, today, None))
     }
 
     #[test]

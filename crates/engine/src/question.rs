@@ -29,14 +29,21 @@ pub(crate) struct Question {
     pub query: Query,
     /// The structured task, when the request was one.
     pub task: Option<Task>,
-    /// Whether names were resolved against the tenant's data (false: read from the words and the
-    /// price table alone, before the data was loaded).
-    pub grounded: bool,
+    /// The snapshot (its generation, `TenantData::generation`) whose names and dates the request
+    /// was read against; `None`: the words and the price table alone, before the data was
+    /// loaded. A run answering from another snapshot reads the request again.
+    pub read_with: Option<u64>,
 }
 
 impl Question {
-    /// Reads a request against a vocabulary; `grounded` says whether it is the tenant's.
-    pub fn read(request: &Request, vocab: &Vocabulary, today: NaiveDate, grounded: bool) -> Self {
+    /// Reads a request against a vocabulary; `read_with` is the generation of the snapshot it is
+    /// the vocabulary of, `None` for the price table's alone.
+    pub fn read(
+        request: &Request,
+        vocab: &Vocabulary,
+        today: NaiveDate,
+        read_with: Option<u64>,
+    ) -> Self {
         match &request.task {
             Some(fields) => {
                 let task = agentwire_question::understand_task(
@@ -48,13 +55,13 @@ impl Question {
                 Question {
                     query: task.query.clone(),
                     task: Some(task),
-                    grounded,
+                    read_with,
                 }
             }
             None => Question {
                 query: agentwire_question::understand(&request.text, vocab, today),
                 task: None,
-                grounded,
+                read_with,
             },
         }
     }
@@ -166,7 +173,7 @@ pub(crate) mod tests_support {
             task: None,
         };
         let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap_or_default();
-        Question::read(&request, &vocab, today, false)
+        Question::read(&request, &vocab, today, None)
     }
 }
 
@@ -186,7 +193,7 @@ mod tests {
             text: text.into(),
             task: None,
         };
-        Question::read(&request, &vocab, today(), false)
+        Question::read(&request, &vocab, today(), None)
     }
 
     #[test]
@@ -227,7 +234,7 @@ mod tests {
             text: String::new(),
             task: fields.as_object().cloned(),
         };
-        let q = Question::read(&request, &vocab, today(), false);
+        let q = Question::read(&request, &vocab, today(), None);
         assert_eq!(q.intent(), Intent::Anomaly);
         assert_eq!(q.named_period().map(|p| p.days()), Some(7));
         assert!(q.task.is_some());

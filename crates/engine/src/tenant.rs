@@ -266,12 +266,12 @@ impl Tenants {
     }
 
     /// The vocabulary to read a question with before the run loads its data: the tenant's own
-    /// when its snapshot is in memory (true), else the price table's models alone (false). No
-    /// I/O, no waiting.
-    pub fn vocabulary(&self, tenant_id: &str) -> (Arc<Vocabulary>, bool) {
+    /// when its snapshot is in memory (with the snapshot's generation), else the price table's
+    /// models alone (`None`). No I/O, no waiting.
+    pub fn vocabulary(&self, tenant_id: &str) -> (Arc<Vocabulary>, Option<u64>) {
         match self.cache.get(tenant_id, 0) {
-            Ok(data) => (data.vocab.clone(), true),
-            Err(_) => (self.no_records.clone(), false),
+            Ok(data) => (data.vocab.clone(), Some(data.generation)),
+            Err(_) => (self.no_records.clone(), None),
         }
     }
 

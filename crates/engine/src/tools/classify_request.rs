@@ -95,7 +95,7 @@ mod tests {
             task: None,
         };
         let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
-        let question = Question::read(&request, &data.vocab, today, true);
+        let question = Question::read(&request, &data.vocab, today, Some(data.generation));
         let scope = Scope::of_request(&Default::default(), &question);
         let out = compute(&data, &question, Vec::new(), String::new(), &scope).unwrap();
         assert_eq!(out.value.intent, Intent::CostOptimization);

@@ -353,13 +353,13 @@ async fn an_upload_on_one_node_is_used_by_the_next_run_on_another() {
 }
 
 /// The upload's notice reaches other nodes after its commit: a run admitted on another node in
-/// between must use the upload all the same. Here the notice never comes (the upload is written
-/// into the database as a committed upload is, with its tenant's usage version, but without a
-/// notice), so only the version the run's admission reads can tell the node that the records it
-/// holds in memory are stale.
+/// between must use the upload all the same, and read its question against it (the period a
+/// question without one means ends on the last day of the data). Here the notices never come
+/// (the uploads are written into the database as a committed upload is, with the tenant's usage
+/// version, but without a notice), so only the version the run's admission reads can tell the
+/// node that the records it holds in memory are stale.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_admitted_after_an_upload_commits_uses_it_before_the_notice_arrives() {
-    use sqlx::Connection as _;
     let Some(database) = TestDatabase::postgres() else {
         return;
     };
@@ -367,28 +367,59 @@ async fn a_run_admitted_after_an_upload_commits_uses_it_before_the_notice_arrive
     let node = TestServer::builder().database(&database).start().await;
     let mut session = without_data(&node, "lee", "late").await;
 
-    // 48 hourly records up to now, and the version bump of their commit, in one transaction.
-    let mut db = sqlx::PgConnection::connect(database.url()).await.unwrap();
-    sqlx::raw_sql(
-        "BEGIN;
-         INSERT INTO tenants (tenant_id, created_at) VALUES ('late', 0)
-             ON CONFLICT (tenant_id) DO NOTHING;
-         INSERT INTO usage_records
-             (tenant_id, ts, provider, model, input_tokens, output_tokens, request_count)
-             SELECT 'late', (extract(epoch FROM now()) * 1000)::bigint - h * 3600000,
-                    'openai', 'gpt-4o', 1000000, 100000, 1
-             FROM generate_series(0, 47) AS h;
-         UPDATE tenants SET usage_version = usage_version + 1 WHERE tenant_id = 'late';
-         COMMIT;",
-    )
-    .execute(&mut db)
-    .await
-    .unwrap();
-    db.close().await.unwrap();
-
+    // Two days of records, two months ago: the next run's question is read against them.
+    upload_without_notice(&database, "late", "gpt-4o", 60 * 24).await;
     let after = start(&mut session, "2", "data", "What did we spend?").await;
     let run = session.collect_run(&after, WAIT).await.unwrap();
     assert!(run.completed(), "{:#?}", run.events);
+
+    // Two days up to now, of a model only this upload has.
+    upload_without_notice(&database, "late", "uploaded-model-xyz", 0).await;
+    let latest = start(&mut session, "3", "data", "Which models did we spend on?").await;
+    let run = session.collect_run(&latest, WAIT).await.unwrap();
+    let answer = serde_json::to_string(&run.events).unwrap();
+    assert!(
+        answer.contains("uploaded-model-xyz"),
+        "the run did not use the latest upload: {:#?}",
+        run.events
+    );
+}
+
+/// 48 hourly records of `model` for `tenant`, the newest `hours_ago` hours before now, written
+/// with the usage version bump of their commit in one transaction, as a committed upload is, but
+/// with no notice to any node.
+async fn upload_without_notice(database: &TestDatabase, tenant: &str, model: &str, hours_ago: i64) {
+    use sqlx::Connection as _;
+    let mut db = sqlx::PgConnection::connect(database.url()).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (tenant_id, created_at) VALUES ($1, 0) \
+         ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(tenant)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_records \
+         (tenant_id, ts, provider, model, input_tokens, output_tokens, request_count, cost_usd) \
+         SELECT $1, (extract(epoch FROM now()) * 1000)::bigint - h * 3600000, \
+                'acme-ai', $2, 1000000, 100000, 1, 10.0 \
+         FROM generate_series($3::bigint, $3::bigint + 47) AS h",
+    )
+    .bind(tenant)
+    .bind(model)
+    .bind(hours_ago)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tenants SET usage_version = usage_version + 1 WHERE tenant_id = $1")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    db.close().await.unwrap();
 }
 
 /// A node cut off from the database: its own clients get a retryable error instead of waiting,
