@@ -3,12 +3,14 @@
 #
 #   bench/burst.sh [SERVER_BINARY]     # default target/release/agentwire; build it first
 #   PERF=perf.data bench/burst.sh      # also record the server's CPU profile during the burst
+#   MIX=20s bench/burst.sh             # instead of the burst, a sustained mix that long: 200 users
+#                                      # asking in turn, drawn from bench/questions.txt, seed 7
 #
 # Starts the server on a file database in a temporary directory, warms it with 50 runs, then runs
 # `agentwire load --users 1000 --runs-per-user 1 --ramp 1s` (the load generator is always this
 # checkout's release build, so two servers are compared with the same client) and prints runs/s
 # (completed / elapsed), TTFE and TTC, and the server's CPU time and context switches per thread
-# name over the burst, from /proc/<pid>/task/*/{schedstat,status}. Alternate two binaries to
+# name over the load, from /proc/<pid>/task/*/{schedstat,status}. Alternate two binaries to
 # compare them: one burst is noisy, several alternated are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,13 @@ if [[ -n "${PERF:-}" ]]; then
     perf_pid=$!
     sleep 0.5
 fi
-"$LOAD" load --target "$url" --secret "$secret" --users 1000 --runs-per-user 1 --ramp 1s \
+if [[ -n "${MIX:-}" ]]; then
+    shape=(--users 200 --runs-per-user 0 --duration "$MIX" --ramp 1s
+           --questions bench/questions.txt --seed 7)
+else
+    shape=(--users 1000 --runs-per-user 1 --ramp 1s)
+fi
+"$LOAD" load --target "$url" --secret "$secret" "${shape[@]}" \
     --json "$dir/report.json" >/dev/null || true
 threads >"$dir/after"
 if [[ -n "${PERF:-}" ]]; then
@@ -53,7 +61,7 @@ def read(name):
     return cpu, switches
 (cpu0, cs0), (cpu1, cs1) = read("before"), read("after")
 cpu = {t: (cpu1[t] - cpu0[t]) / 1e6 for t in cpu1}
-print(f"server CPU over the burst: {sum(cpu.values()):.0f} ms")
+print(f"server CPU over the load: {sum(cpu.values()):.0f} ms, {sum(cpu.values()) / completed:.2f} ms a run")
 for thread, ms in sorted(cpu.items(), key=lambda kv: -kv[1]):
     if ms >= 1:
         print(f"  {thread:<16} {ms:6.0f} ms  {cs1[thread] - cs0[thread]:6} context switches")
