@@ -14,7 +14,7 @@ use agentwire_protocol::{EventKind, RunEvent};
 use std::sync::Arc;
 
 /// Questions up to this many bytes are stored with the events as sent.
-pub(crate) const LEFT_OUT_ABOVE: usize = 1024;
+const LEFT_OUT_ABOVE: usize = 1024;
 
 /// The frame the log stores for `event` when it is not the frame sent: the run's `question`
 /// left out, when it is longer than [`LEFT_OUT_ABOVE`]. `None` when the event is stored as sent.
