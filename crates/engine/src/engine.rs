@@ -14,6 +14,7 @@
 //! run executing elsewhere is a request in the store that wakes its node. This module must not
 //! run agents or tools itself, nor hold run state beyond the registry's.
 
+use crate::background::RunThreads;
 use crate::cluster::{Duties, Node};
 use crate::context::Workshop;
 use crate::driver::Driver;
@@ -75,6 +76,13 @@ pub struct EngineConfig {
     pub node_lease: Duration,
     /// Threads of the CPU pool that runs the tools; 0 is one per core.
     pub cpu_threads: usize,
+    /// Async worker threads admitted runs execute on, apart from the caller's runtime; 0 is one
+    /// per core.
+    pub run_threads: usize,
+    /// How many nice steps below the caller's threads the run threads and the CPU pool run
+    /// (0: the same priority). Reading a request and writing its `agent_started` then come
+    /// before other runs' steps whenever the cores are busy.
+    pub background_nice: i32,
     /// Runs doing their analysis at once; the others wait in line, in arrival order. 0 is eight
     /// times the CPU pool's threads, or 256 with a `step_delay` (paced runs mostly sleep). The
     /// pool itself bounds the CPU work (it runs `threads` jobs at once, in order); most admitted
@@ -106,6 +114,11 @@ pub struct EngineConfig {
 /// The default [`EngineConfig::node_lease`].
 pub const DEFAULT_NODE_LEASE: Duration = Duration::from_secs(10);
 
+/// The default [`EngineConfig::background_nice`]: enough that a request's first event rarely
+/// waits for other runs' steps, not so much that their events wait long (docs/benchmarks.md,
+/// the tenth pass, has the values tried).
+pub const DEFAULT_BACKGROUND_NICE: i32 = 3;
+
 /// The default [`EngineConfig::runs_page`].
 pub const DEFAULT_RUNS_PAGE: u32 = 32;
 
@@ -123,6 +136,8 @@ impl Default for EngineConfig {
             node_name: "node".to_owned(),
             node_lease: DEFAULT_NODE_LEASE,
             cpu_threads: 0,
+            run_threads: 0,
+            background_nice: DEFAULT_BACKGROUND_NICE,
             analysis_slots: 0,
             max_waiting_runs: 16_384,
             memo_max_bytes: crate::memo::DEFAULT_MAX_BYTES,
@@ -282,6 +297,7 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Ends the cluster duties and retention (at shutdown, or when the engine is dropped).
     duties: CancellationToken,
+    runs: RunThreads,
 }
 
 impl Drop for Inner {
@@ -292,7 +308,8 @@ impl Drop for Inner {
 
 impl Engine {
     /// Joins the database as a node and starts its duties (lease, sweeper, notices, and
-    /// retention when [`EngineConfig::retention`] is set). On SQLite,
+    /// retention when [`EngineConfig::retention`] is set), the threads admitted runs execute on
+    /// and the CPU pool (both [`EngineConfig::background_nice`] below the caller's priority). On SQLite,
     /// which one process owns, it first ends the runs a previous process left in flight
     /// (`agent_error` `INTERRUPTED`, after closing any open tool call); on PostgreSQL those are
     /// ended by whichever node sweeps the dead node once its lease lapses, never at startup,
@@ -300,7 +317,7 @@ impl Engine {
     ///
     /// # Errors
     /// `Store` (or `Unavailable`) when the database cannot be read, the node registered or the
-    /// notices listened to.
+    /// notices listened to; `Internal` when the OS refuses the run threads.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine, EngineError> {
         if store.backend() == Backend::Sqlite {
             crate::recovery::recover_interrupted(store.as_ref()).await?;
@@ -317,9 +334,11 @@ impl Engine {
         let tenants = Arc::new(Tenants::new(prices, config.demo_data));
         let wakeups = Wakeups::new();
         let duties = CancellationToken::new();
+        let runs = RunThreads::start(config.run_threads, config.background_nice)
+            .map_err(|err| EngineError::Internal(format!("cannot start the run threads: {err}")))?;
         let pool = match config.cpu_threads {
-            0 => CpuPool::per_core(),
-            n => CpuPool::new(n),
+            0 => CpuPool::per_core(config.background_nice),
+            n => CpuPool::new(n, config.background_nice),
         };
         let slots = match config.analysis_slots {
             // A paced run (the demo's step delay) spends its time asleep between steps, holding
@@ -365,6 +384,7 @@ impl Engine {
                 node,
                 shutting_down: AtomicBool::new(false),
                 duties,
+                runs,
             }),
         })
     }
@@ -504,7 +524,7 @@ impl Engine {
         let events = EventStream::live(run.clone(), 0, inner.log.clone());
         let engine = self.inner.clone();
         let agent = request.agent;
-        tokio::spawn(async move {
+        self.inner.runs.handle().spawn(async move {
             let driver = Driver {
                 store: &engine.store,
                 registry: &engine.registry,

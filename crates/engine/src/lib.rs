@@ -19,6 +19,8 @@
 //! - `offline.rs`: `agentwire analyze`, the same tools and report over a file's records.
 //! - `stop.rs`: why a run stops early, the error every part of a run returns.
 //!
+//! - `background.rs`: the runtime admitted runs execute on, below the caller's priority (the
+//!   caller's runtime reads requests and writes their `agent_started`);
 //! - `pool.rs`: the CPU pool the tools run on and the line runs wait in for an analysis slot;
 //!   `memo.rs`: tool results shared by runs over the same data; `emitter.rs`: a run's events,
 //!   serialized once, persisted in order beside the run, then published.
@@ -30,6 +32,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod agents;
+mod background;
 mod cluster;
 mod context;
 mod driver;

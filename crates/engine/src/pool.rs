@@ -56,8 +56,8 @@ pub(crate) struct Submitted<R> {
 pub(crate) struct JobPanicked;
 
 impl CpuPool {
-    /// A pool of `threads` threads (at least one).
-    pub fn new(threads: usize) -> CpuPool {
+    /// A pool of `threads` threads (at least one), `nice` steps below the caller's priority.
+    pub fn new(threads: usize, nice: i32) -> CpuPool {
         let threads = threads.max(1);
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(PoolQueue::default()),
@@ -68,7 +68,10 @@ impl CpuPool {
             let shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("agentwire-cpu-{i}"))
-                .spawn(move || work(&shared));
+                .spawn(move || {
+                    crate::background::lower_this_thread(nice);
+                    work(&shared);
+                });
             if let Err(err) = spawned {
                 tracing::error!(error = %err, "could not start a CPU pool thread");
             }
@@ -77,8 +80,11 @@ impl CpuPool {
     }
 
     /// A pool with one thread per core.
-    pub fn per_core() -> CpuPool {
-        CpuPool::new(std::thread::available_parallelism().map_or(2, usize::from))
+    pub fn per_core(nice: i32) -> CpuPool {
+        CpuPool::new(
+            std::thread::available_parallelism().map_or(2, usize::from),
+            nice,
+        )
     }
 
     pub fn threads(&self) -> usize {
@@ -350,9 +356,20 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn jobs_run_below_the_callers_priority() {
+        fn nice_here() -> i32 {
+            rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+        }
+        let mine = nice_here();
+        let pool = CpuPool::new(1, 4);
+        assert_eq!(pool.run(nice_here).await.unwrap(), (mine + 4).min(19));
+    }
+
     #[tokio::test]
     async fn jobs_start_in_the_order_they_were_submitted() {
-        let pool = CpuPool::new(1);
+        let pool = CpuPool::new(1, 0);
         let order = Arc::new(Mutex::new(Vec::new()));
         // Hold the only thread so the rest queue up behind it.
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
@@ -380,7 +397,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queued_job_can_be_withdrawn_and_a_running_one_is_counted() {
-        let pool = CpuPool::new(1);
+        let pool = CpuPool::new(1, 0);
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let blocker = pool.run(move || {
@@ -407,7 +424,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_an_error_and_the_pool_goes_on() {
-        let pool = CpuPool::new(1);
+        let pool = CpuPool::new(1, 0);
         assert!(pool.run(|| panic!("boom")).await.is_err());
         assert_eq!(pool.run(|| 2 + 2).await.unwrap(), 4);
     }
