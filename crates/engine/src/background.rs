@@ -15,6 +15,7 @@
 use std::io;
 use std::time::Duration;
 use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The threads' name (`comm`, at most 15 bytes on Linux), as profilers show it.
@@ -35,28 +36,42 @@ impl RunThreads {
     /// blocking ones alike, run `nice` steps below the caller's priority (0: the same).
     ///
     /// # Errors
-    /// The runtime or its owning thread could not be created.
-    pub fn start(threads: usize, nice: i32) -> io::Result<RunThreads> {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        if threads > 0 {
-            builder.worker_threads(threads);
-        }
-        let runtime = builder
-            .enable_all()
-            .thread_name(THREAD_NAME)
-            .on_thread_start(move || lower_this_thread(nice))
-            .build()?;
-        let handle = runtime.handle().clone();
+    /// The runtime or the thread that owns it could not be created.
+    pub async fn start(threads: usize, nice: i32) -> io::Result<RunThreads> {
+        let priority = Priority::below_this_thread(nice);
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        // The runtime is dropped on a thread of its own: dropping it on an async worker (the
-        // engine's last holder may be one) would panic.
+        let (built_tx, built) = oneshot::channel();
+        // The runtime is built, and later dropped, on a thread of its own: dropping it in an
+        // async context (an engine's last holder may be an async worker, and a failed start
+        // is one) would panic.
         std::thread::Builder::new()
             .name(format!("{THREAD_NAME}s"))
             .spawn(move || {
-                runtime.block_on(stopped.cancelled());
-                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                if threads > 0 {
+                    builder.worker_threads(threads);
+                }
+                let built = builder
+                    .enable_all()
+                    .thread_name(THREAD_NAME)
+                    .on_thread_start(move || priority.apply_to_this_thread())
+                    .build();
+                match built {
+                    Ok(runtime) => {
+                        if built_tx.send(Ok(runtime.handle().clone())).is_ok() {
+                            runtime.block_on(stopped.cancelled());
+                        }
+                        runtime.shutdown_timeout(SHUTDOWN_GRACE);
+                    }
+                    Err(err) => {
+                        let _ = built_tx.send(Err(err));
+                    }
+                }
             })?;
+        let handle = built
+            .await
+            .map_err(|_| io::Error::other("the run threads' owner ended before building them"))??;
         Ok(RunThreads {
             handle,
             _stop: stop.drop_guard(),
@@ -68,47 +83,82 @@ impl RunThreads {
     }
 }
 
-/// Raises the calling thread's nice value by `nice` (lowers its priority). Lowering needs no
-/// privilege; a failure (a platform without per-thread priorities) leaves the thread as it was,
-/// which costs latency under load, never correctness.
-pub(crate) fn lower_this_thread(nice: i32) {
-    if nice <= 0 {
-        return;
+/// A thread priority: the nice value of the thread that made it, raised by some steps (a lower
+/// priority). Computed once, on the creating thread, and applied to each new thread as it
+/// starts: a thread a lowered one spawns (a runtime's blocking threads) would otherwise inherit
+/// the lowered value and go lower still.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Priority {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    nice: Option<i32>,
+}
+
+impl Priority {
+    /// `steps` below the calling thread's priority; none for 0 (new threads keep what they
+    /// inherit).
+    pub fn below_this_thread(steps: i32) -> Priority {
+        #[cfg(target_os = "linux")]
+        let nice = (steps > 0).then(|| {
+            let now = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+            now.unwrap_or(0).saturating_add(steps).min(MAX_NICE)
+        });
+        #[cfg(not(target_os = "linux"))]
+        let nice = None;
+        Priority { nice }
     }
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::process::{getpriority_process, setpriority_process};
-        let tid = rustix::thread::gettid();
-        let now = getpriority_process(Some(tid)).unwrap_or(0);
-        if let Err(err) = setpriority_process(Some(tid), now.saturating_add(nice).min(19)) {
-            tracing::debug!(error = %err, "could not lower a background thread's priority");
+
+    /// Gives the calling thread this priority. Lowering needs no privilege; a failure leaves
+    /// the thread as it was, which costs latency under load, never correctness.
+    pub fn apply_to_this_thread(self) {
+        #[cfg(target_os = "linux")]
+        if let Some(nice) = self.nice {
+            let tid = rustix::thread::gettid();
+            if let Err(err) = rustix::process::setpriority_process(Some(tid), nice) {
+                tracing::debug!(error = %err, "could not lower a background thread's priority");
+            }
         }
     }
 }
+
+/// The lowest priority Linux has.
+#[cfg(target_os = "linux")]
+const MAX_NICE: i32 = 19;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[cfg(target_os = "linux")]
-    #[test]
-    fn run_threads_are_below_the_callers_priority() {
+    #[tokio::test]
+    async fn run_threads_are_below_the_callers_priority() {
         let nice_here = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
         let mine = nice_here().unwrap();
-        let threads = RunThreads::start(1, 5).unwrap();
+        let threads = RunThreads::start(1, 5).await.unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         threads.handle().spawn(async move {
             let _ = tx.send(nice_here().unwrap());
         });
         let theirs = rx.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(theirs, (mine + 5).min(19));
+        // A blocking thread the (lowered) runtime starts is as low as its workers, not lower.
+        let blocking = threads
+            .handle()
+            .spawn(async move { tokio::task::spawn_blocking(move || nice_here().unwrap()).await });
+        let (tx, rx) = std::sync::mpsc::channel();
+        threads.handle().spawn(async move {
+            let _ = tx.send(blocking.await.unwrap().unwrap());
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            (mine + 5).min(19)
+        );
         // This thread is unchanged: only the runtime's own threads are lowered.
         assert_eq!(nice_here().unwrap(), mine);
     }
 
-    #[test]
-    fn dropping_the_threads_ends_their_runtime() {
-        let threads = RunThreads::start(1, 0).unwrap();
+    #[tokio::test]
+    async fn dropping_the_threads_ends_their_runtime() {
+        let threads = RunThreads::start(1, 0).await.unwrap();
         let handle = threads.handle().clone();
         drop(threads);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

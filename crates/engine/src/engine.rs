@@ -309,8 +309,8 @@ impl Drop for Inner {
 impl Engine {
     /// Joins the database as a node and starts its duties (lease, sweeper, notices, and
     /// retention when [`EngineConfig::retention`] is set), the threads admitted runs execute on
-    /// and the CPU pool (both [`EngineConfig::background_nice`] below the caller's priority). On SQLite,
-    /// which one process owns, it first ends the runs a previous process left in flight
+    /// and the CPU pool (both [`EngineConfig::background_nice`] below the caller's priority).
+    /// On SQLite, which one process owns, it first ends the runs a previous process left in flight
     /// (`agent_error` `INTERRUPTED`, after closing any open tool call); on PostgreSQL those are
     /// ended by whichever node sweeps the dead node once its lease lapses, never at startup,
     /// since other nodes' runs are alive.
@@ -335,6 +335,7 @@ impl Engine {
         let wakeups = Wakeups::new();
         let duties = CancellationToken::new();
         let runs = RunThreads::start(config.run_threads, config.background_nice)
+            .await
             .map_err(|err| EngineError::Internal(format!("cannot start the run threads: {err}")))?;
         let pool = match config.cpu_threads {
             0 => CpuPool::per_core(config.background_nice),

@@ -21,6 +21,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
+use crate::background::Priority;
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// A fixed set of threads taking jobs in the order they were submitted.
@@ -64,12 +66,13 @@ impl CpuPool {
             ready: Condvar::new(),
             running: AtomicUsize::new(0),
         });
+        let priority = Priority::below_this_thread(nice);
         for i in 0..threads {
             let shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("agentwire-cpu-{i}"))
                 .spawn(move || {
-                    crate::background::lower_this_thread(nice);
+                    priority.apply_to_this_thread();
                     work(&shared);
                 });
             if let Err(err) = spawned {
