@@ -35,7 +35,7 @@ const LINE_CHECK: Duration = Duration::from_secs(1);
 /// What a run's driver uses of the engine.
 pub(crate) struct Driver<'a> {
     pub store: &'a Arc<dyn Store>,
-    pub registry: &'a Registry,
+    pub registry: &'a Arc<Registry>,
     pub tenants: &'a Arc<Tenants>,
     pub workshop: &'a Workshop,
     pub admission: &'a Arc<Admission>,
@@ -120,10 +120,12 @@ impl Driver<'_> {
 
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (terminal, status) = self.terminal(&run, outcome, duration_ms);
+        let registry = Arc::clone(self.registry);
+        run.on_end(move || registry.ended(status));
         if !ctx.emit_terminal(entry_name, terminal, status).await {
             self.registry.note_unrecorded();
         }
-        self.registry.ended(status);
+        run.end_here();
         self.registry.remove(&run);
     }
 

@@ -53,6 +53,25 @@ pub(crate) struct RunShared {
     /// the token).
     pub analysis: Cancel,
     stop_reason: OnceLock<StopReason>,
+    /// Counts the run's end: called once, when its terminal frame is published (before any
+    /// follower can see it), or by [`RunShared::end_here`] when it ends without one here.
+    on_end: EndHook,
+}
+
+/// What [`RunShared::on_end`] set, until it is called.
+#[derive(Default)]
+struct EndHook(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl EndHook {
+    fn take(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl std::fmt::Debug for EndHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EndHook")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -77,16 +96,34 @@ impl RunShared {
             cancel: CancellationToken::new(),
             analysis: Cancel::new(),
             stop_reason: OnceLock::new(),
+            on_end: EndHook::default(),
         })
+    }
+
+    /// Sets what counts the run's end (`/metrics`' outcomes): run when the terminal frame is
+    /// published, so a client that has seen a run end finds it counted, whatever the run's own
+    /// task does after (it runs on lower-priority threads, and may run later).
+    pub fn on_end(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.on_end.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+    }
+
+    /// Counts the run's end if publishing its terminal frame has not (it ended without one
+    /// here: given up to another node); whether this call counted it.
+    pub fn end_here(&self) -> bool {
+        self.on_end.take().map(|hook| hook()).is_some()
     }
 
     /// Appends an already persisted frame and wakes followers.
     pub fn publish(&self, frame: EventFrame) {
         let seq = frame.seq();
+        let terminal = frame.is_terminal();
         // The lock is never held across an await: a std Mutex is right here.
         if let Ok(mut log) = self.log.lock() {
-            log.finished |= frame.is_terminal();
+            log.finished |= terminal;
             log.frames.push(frame);
+        }
+        if terminal && let Some(hook) = self.on_end.take() {
+            hook();
         }
         self.published.send_replace(seq);
     }
@@ -262,6 +299,59 @@ mod tests {
             timestamp: agentwire_protocol::time::now(),
             kind,
         })
+    }
+
+    /// A follower that has the terminal frame finds the run's end already counted: `/metrics`
+    /// read by a client that has seen a run end counts it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_end_is_counted_before_a_follower_sees_the_terminal_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_reader(&dir).await;
+        for i in 0..200u64 {
+            let run = RunShared::new(format!("run_{i}"), "thr".into(), "u".into(), "t".into());
+            let counted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = counted.clone();
+            run.on_end(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+            let mut stream = EventStream::live(run.clone(), 0, log.clone());
+            let follower = tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while let Some(frame) = stream.next_frame().await {
+                    seen.push((
+                        frame.is_terminal(),
+                        counted.load(std::sync::atomic::Ordering::SeqCst),
+                    ));
+                }
+                seen
+            });
+            let started = EventKind::AgentStarted {
+                user_request: "q".into(),
+                plan: vec![],
+            };
+            run.publish(frame(&run, 1, started));
+            tokio::task::yield_now().await;
+            let done = EventKind::AgentCancelled { reason: "r".into() };
+            run.publish(frame(&run, 2, done));
+            let seen = follower.await.unwrap();
+            // (The first frame may be read before or after the end: only the terminal one is
+            // bound to it.)
+            assert_eq!(seen.len(), 2, "run {i}");
+            assert_eq!(seen[1], (true, true), "run {i}");
+            // Ending it here again (a run whose end was published) counts nothing more.
+            assert!(!run.end_here());
+        }
+    }
+
+    #[test]
+    fn a_run_ended_without_its_terminal_frame_here_is_counted_once() {
+        let run = RunShared::new("r".into(), "thr".into(), "u".into(), "t".into());
+        let count = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = count.clone();
+        run.on_end(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        assert!(run.end_here());
+        assert!(!run.end_here());
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     /// Thousands of short runs, each with followers that start before, during and after it:
