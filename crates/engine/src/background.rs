@@ -124,6 +124,12 @@ impl Priority {
 #[cfg(target_os = "linux")]
 const MAX_NICE: i32 = 19;
 
+/// The calling thread's nice value, for tests of who runs where.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn nice_of_this_thread() -> i32 {
+    rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap_or(i32::MIN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,19 +137,18 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn run_threads_are_below_the_callers_priority() {
-        let nice_here = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
-        let mine = nice_here().unwrap();
+        let mine = nice_of_this_thread();
         let threads = RunThreads::start(1, 5).await.unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         threads.handle().spawn(async move {
-            let _ = tx.send(nice_here().unwrap());
+            let _ = tx.send(nice_of_this_thread());
         });
         let theirs = rx.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(theirs, (mine + 5).min(19));
         // A blocking thread the (lowered) runtime starts is as low as its workers, not lower.
         let blocking = threads
             .handle()
-            .spawn(async move { tokio::task::spawn_blocking(move || nice_here().unwrap()).await });
+            .spawn(async move { tokio::task::spawn_blocking(nice_of_this_thread).await });
         let (tx, rx) = std::sync::mpsc::channel();
         threads.handle().spawn(async move {
             let _ = tx.send(blocking.await.unwrap().unwrap());
@@ -153,7 +158,7 @@ mod tests {
             (mine + 5).min(19)
         );
         // This thread is unchanged: only the runtime's own threads are lowered.
-        assert_eq!(nice_here().unwrap(), mine);
+        assert_eq!(nice_of_this_thread(), mine);
     }
 
     #[tokio::test]

@@ -362,12 +362,13 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn jobs_run_below_the_callers_priority() {
-        fn nice_here() -> i32 {
-            rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
-        }
-        let mine = nice_here();
+        use crate::background::nice_of_this_thread;
+        let mine = nice_of_this_thread();
         let pool = CpuPool::new(1, 4);
-        assert_eq!(pool.run(nice_here).await.unwrap(), (mine + 4).min(19));
+        assert_eq!(
+            pool.run(nice_of_this_thread).await.unwrap(),
+            (mine + 4).min(19)
+        );
     }
 
     #[tokio::test]
