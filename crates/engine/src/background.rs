@@ -4,7 +4,7 @@
 //! A run's `agent_started` is written by the task that read the request, on the server's runtime.
 //! When every run's work shared that runtime's threads, a new request waited in their queue behind
 //! hundreds of runs' steps, and its threads shared the cores equally with the CPU pool's: at 1,000
-//! runs arriving in a second, most of a first event's latency was waiting for a core. Here the
+//! runs arriving in a second, a first event waited for a core. Here the
 //! runs' steps (and the tools on the CPU pool, see `pool.rs`) run on threads with a higher nice
 //! value, so the OS gives a core to reading a request and admitting it first, and to the runs
 //! whenever it is free: nothing is refused or dropped by this, a run just yields to a newcomer's

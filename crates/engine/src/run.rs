@@ -63,8 +63,17 @@ pub(crate) struct RunShared {
 struct EndHook(Mutex<Option<Box<dyn FnOnce() + Send>>>);
 
 impl EndHook {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Box<dyn FnOnce() + Send>>> {
+        // Only set and taken, neither of which can panic: a poisoned lock holds valid data.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, hook: Box<dyn FnOnce() + Send>) {
+        *self.slot() = Some(hook);
+    }
+
     fn take(&self) -> Option<Box<dyn FnOnce() + Send>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.slot().take()
     }
 }
 
@@ -104,7 +113,7 @@ impl RunShared {
     /// published, so a client that has seen a run end finds it counted, whatever the run's own
     /// task does after (it runs on lower-priority threads, and may run later).
     pub fn on_end(&self, hook: impl FnOnce() + Send + 'static) {
-        *self.on_end.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+        self.on_end.set(Box::new(hook));
     }
 
     /// Counts the run's end if publishing its terminal frame has not (it ended without one
