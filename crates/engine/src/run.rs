@@ -53,8 +53,8 @@ pub(crate) struct RunShared {
     /// the token).
     pub analysis: Cancel,
     stop_reason: OnceLock<StopReason>,
-    /// Counts the run's end: called once, when its terminal frame is published (before any
-    /// follower can see it), or by [`RunShared::end_here`] when it ends without one here.
+    /// Counts the run's end: called once, when its terminal frame is published (before the frame
+    /// enters the log, so before any follower can see it), or by [`RunShared::end_here`] when it ends without one here.
     on_end: EndHook,
 }
 
@@ -126,13 +126,15 @@ impl RunShared {
     pub fn publish(&self, frame: EventFrame) {
         let seq = frame.seq();
         let terminal = frame.is_terminal();
+        // Before the frame is in the log: a follower already awake reads the log without
+        // waiting for the announcement below.
+        if terminal && let Some(hook) = self.on_end.take() {
+            hook();
+        }
         // The lock is never held across an await: a std Mutex is right here.
         if let Ok(mut log) = self.log.lock() {
             log.finished |= terminal;
             log.frames.push(frame);
-        }
-        if terminal && let Some(hook) = self.on_end.take() {
-            hook();
         }
         self.published.send_replace(seq);
     }
