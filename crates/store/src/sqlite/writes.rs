@@ -26,11 +26,16 @@
 //!
 //! A job may be marked to go ahead ([`Writes::run_ahead`]: a run's admission, whose first event
 //! a person is waiting to see). When jobs of both kinds are waiting, those ahead are committed
-//! first, in a small transaction of their own, and the others after: the admission waits for
-//! the commit in progress and its own, not for a large batch of other runs' events.
+//! first, in a small transaction of their own, and the others after. While the others' batch
+//! is being run, the thread looks at what arrived after each of its jobs: a job ahead that
+//! arrived is run then and the batch is committed at once, the jobs of it not yet run waiting
+//! for the next. So an admission waits for one job and a commit, not for a large batch of
+//! other runs' events queued before it.
 //!
 //! This module must not answer a job before the commit that holds its writes, nor let one job's
 //! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
+
+use std::collections::VecDeque;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -239,86 +244,223 @@ fn gone<E>(_: E) -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-/// The writer thread's loop: every job waiting, up to [`MOST_JOBS_PER_COMMIT`] or a turn, one
-/// commit (two when some go ahead), then the turn, until every handle is gone.
-fn run_batches(
-    conn: &Connection,
-    mut queue: mpsc::Receiver<Queued>,
-    checkpoints: Option<&Checkpoints>,
-) {
-    while let Some(first) = queue.blocking_recv() {
-        let mut batch: Vec<Box<dyn Job>> = Vec::new();
-        let mut turn = None;
-        let mut next = Some(first);
-        while let Some(queued) = next.take() {
+/// What waits for the writer thread: the channel, and what the thread already took from it (up
+/// to [`MOST_JOBS_PER_COMMIT`]), so that a job that goes ahead is seen between two jobs of a
+/// batch being run.
+struct Waiting {
+    channel: mpsc::Receiver<Queued>,
+    taken: VecDeque<Queued>,
+}
+
+impl Waiting {
+    /// Blocks until something waits; false once every handle is gone and nothing is left.
+    fn wait(&mut self) -> bool {
+        if self.taken.is_empty() {
+            match self.channel.blocking_recv() {
+                Some(queued) => self.taken.push_back(queued),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Takes what arrived in the channel, up to the bound (beyond it, callers wait to queue).
+    fn take_arrivals(&mut self) {
+        while self.taken.len() < MOST_JOBS_PER_COMMIT {
+            match self.channel.try_recv() {
+                Ok(queued) => self.taken.push_back(queued),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.taken.is_empty() && self.channel.is_empty()
+    }
+
+    /// The turn at the front, if one is there: every job queued before it is committed.
+    fn take_turn(&mut self) -> Option<TurnRequest> {
+        match self.taken.pop_front() {
+            Some(Queued::Turn(request)) => Some(request),
+            Some(job) => {
+                self.taken.push_front(job);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The jobs that go ahead, of those queued before any turn (jobs queued after a turn wait
+    /// for it), in their order.
+    fn take_ahead(&mut self) -> Vec<Box<dyn Job>> {
+        let before_turn = self
+            .taken
+            .iter()
+            .position(|queued| matches!(queued, Queued::Turn(_)))
+            .unwrap_or(self.taken.len());
+        let is_ahead = |queued: &Queued| matches!(queued, Queued::Job(job) if job.ahead());
+        if !self.taken.range(..before_turn).any(is_ahead) {
+            return Vec::new();
+        }
+        let after_turn = self.taken.split_off(before_turn);
+        let mut ahead = Vec::new();
+        for queued in std::mem::take(&mut self.taken) {
             match queued {
-                Queued::Job(job) => batch.push(job),
-                // Jobs queued after a turn wait for it.
-                Queued::Turn(request) => turn = Some(request),
-            }
-            if turn.is_none() && batch.len() < MOST_JOBS_PER_COMMIT {
-                next = queue.try_recv().ok();
+                Queued::Job(job) if job.ahead() => ahead.push(job),
+                other => self.taken.push_back(other),
             }
         }
-        if !batch.is_empty() {
-            if batch.iter().any(|job| job.ahead()) && batch.iter().any(|job| !job.ahead()) {
-                let (ahead, rest) = batch.into_iter().partition(|job| job.ahead());
-                settle(conn, ahead);
-                batch = rest;
-            }
-            if settle(conn, batch)
-                && let Some(checkpoints) = checkpoints.filter(|_| queue.is_empty())
-            {
-                // Only when nothing is waiting: a writer that never pauses is better off
-                // checkpointing alone (see `checkpoint`'s module doc).
-                checkpoints.wrote();
+        self.taken.extend(after_turn);
+        ahead
+    }
+
+    /// The jobs at the front, up to a turn or [`MOST_JOBS_PER_COMMIT`].
+    fn take_batch(&mut self) -> VecDeque<Box<dyn Job>> {
+        let mut batch = VecDeque::new();
+        while batch.len() < MOST_JOBS_PER_COMMIT {
+            match self.taken.pop_front() {
+                Some(Queued::Job(job)) => batch.push_back(job),
+                Some(turn) => {
+                    self.taken.push_front(turn);
+                    break;
+                }
+                None => break,
             }
         }
-        if let Some(TurnRequest { given, released }) = turn
-            && given.send(()).is_ok()
-        {
-            // Until the holder drops its turn (a holder that gave up early drops it too).
-            let _ = released.recv();
+        batch
+    }
+
+    /// Puts jobs taken but not run back at the front, in their order.
+    fn put_back(&mut self, jobs: impl DoubleEndedIterator<Item = Box<dyn Job>>) {
+        for job in jobs.rev() {
+            self.taken.push_front(Queued::Job(job));
         }
     }
 }
 
-/// Commits the batch and answers its jobs; whether it committed.
-fn settle(conn: &Connection, mut batch: Vec<Box<dyn Job>>) -> bool {
-    let failed = commit(conn, &mut batch).err();
+/// The writer thread's loop: the jobs that go ahead in a commit of their own, then the others
+/// (up to [`MOST_JOBS_PER_COMMIT`] or a turn) in one that ends early for a job ahead that
+/// arrives meanwhile, then the turn, until every handle is gone.
+fn run_batches(
+    conn: &Connection,
+    channel: mpsc::Receiver<Queued>,
+    checkpoints: Option<&Checkpoints>,
+) {
+    let mut waiting = Waiting {
+        channel,
+        taken: VecDeque::new(),
+    };
+    while waiting.wait() {
+        waiting.take_arrivals();
+        if let Some(TurnRequest { given, released }) = waiting.take_turn() {
+            if given.send(()).is_ok() {
+                // Until the holder drops its turn (a holder that gave up early drops it too).
+                let _ = released.recv();
+            }
+            continue;
+        }
+        let mut committed = true;
+        let ahead = waiting.take_ahead();
+        if !ahead.is_empty() {
+            committed = settle(conn, ahead.into(), None);
+        }
+        let batch = waiting.take_batch();
+        if !batch.is_empty() {
+            committed = settle(conn, batch, Some(&mut waiting));
+        }
+        if committed
+            && waiting.is_empty()
+            && let Some(checkpoints) = checkpoints
+        {
+            // Only when nothing is waiting: a writer that never pauses is better off
+            // checkpointing alone (see `checkpoint`'s module doc).
+            checkpoints.wrote();
+        }
+    }
+}
+
+/// Runs the batch in one transaction, commits it and answers its jobs; whether it committed.
+/// With `waiting`, the batch ends early when a job that goes ahead arrives (see
+/// [`run_until_ahead`]).
+fn settle(conn: &Connection, batch: VecDeque<Box<dyn Job>>, waiting: Option<&mut Waiting>) -> bool {
+    let (ran, failed) = match control(conn, "BEGIN IMMEDIATE") {
+        Ok(()) => {
+            let (mut ran, clean) = run_until_ahead(conn, batch, waiting);
+            let failed = finish(conn, &mut ran, clean).err();
+            (ran, failed)
+        }
+        Err(error) => (Vec::from(batch), Some(error)),
+    };
     if let Some(error) = &failed {
-        tracing::warn!(%error, writes = batch.len(), "a batch of writes failed as a whole");
+        tracing::warn!(%error, writes = ran.len(), "a batch of writes failed as a whole");
         // A failed COMMIT may leave the transaction open; the next batch begins afresh.
         if !conn.is_autocommit() {
             let _ = control(conn, "ROLLBACK");
         }
     }
-    batch
-        .into_iter()
-        .for_each(|job| job.answer(failed.as_ref()));
+    ran.into_iter().for_each(|job| job.answer(failed.as_ref()));
     failed.is_none()
 }
 
-/// Runs one statement of transaction control (cached: every batch runs the same few).
-fn control(conn: &Connection, sql: &str) -> StoreResult<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
+/// Runs the batch's jobs in the open transaction, without savepoints, and returns those that
+/// belong to its commit, and false when one that needs a savepoint failed (the transaction
+/// then holds its partial writes, and the batch's jobs not run yet belong to it too).
+///
+/// With `waiting`, arrivals are looked at after each job: when a job that goes ahead has
+/// arrived, it is run and the batch ends there, so that it waits for one job and a commit, not
+/// for the rest of the batch; the jobs not run are put back at the front, to go next.
+fn run_until_ahead(
+    conn: &Connection,
+    mut batch: VecDeque<Box<dyn Job>>,
+    mut waiting: Option<&mut Waiting>,
+) -> (Vec<Box<dyn Job>>, bool) {
+    let mut ran = Vec::with_capacity(batch.len());
+    while let Some(job) = batch.pop_front() {
+        if !run_one(conn, job, &mut ran) {
+            ran.extend(batch);
+            return (ran, false);
+        }
+        let Some(waiting) = waiting.as_deref_mut() else {
+            continue;
+        };
+        waiting.take_arrivals();
+        let ahead = waiting.take_ahead();
+        if ahead.is_empty() {
+            continue;
+        }
+        waiting.put_back(batch.into_iter());
+        let mut ahead = ahead.into_iter();
+        while let Some(job) = ahead.next() {
+            if !run_one(conn, job, &mut ran) {
+                ran.extend(ahead);
+                return (ran, false);
+            }
+        }
+        return (ran, true);
+    }
+    (ran, true)
 }
 
-/// Runs the batch in one transaction; an error undid all of it.
-fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
-    control(conn, "BEGIN IMMEDIATE")?;
-    if let [job] = batch {
-        // Alone, the job's failure may roll back the whole transaction: no savepoint.
-        return control(conn, if job.run(conn) { "COMMIT" } else { "ROLLBACK" });
-    }
-    if run_all(conn, batch) {
+/// Runs one job into `ran`; false when it failed and left writes that need its savepoint.
+fn run_one(conn: &Connection, mut job: Box<dyn Job>, ran: &mut Vec<Box<dyn Job>>) -> bool {
+    let clean = job.run(conn) || !job.needs_savepoint();
+    ran.push(job);
+    clean
+}
+
+/// Ends the transaction the jobs ran in: commits it when `clean`; otherwise rolls it back and,
+/// unless the failed job ran alone (its failure undoes the whole transaction), runs them all
+/// again, each that needs one under its own savepoint, and commits.
+fn finish(conn: &Connection, ran: &mut [Box<dyn Job>], clean: bool) -> StoreResult<()> {
+    if clean {
         return control(conn, "COMMIT");
     }
-    // A job left writes it must not keep: start again, with its savepoints this time.
     control(conn, "ROLLBACK")?;
+    if let [_] = ran {
+        return Ok(());
+    }
     control(conn, "BEGIN IMMEDIATE")?;
-    for job in batch.iter_mut() {
+    for job in ran.iter_mut() {
         if !job.needs_savepoint() {
             // Its failure wrote nothing (or undid itself): nothing to roll back.
             job.run(conn);
@@ -333,15 +475,10 @@ fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
     control(conn, "COMMIT")
 }
 
-/// Runs every job without savepoints, stopping at the first that failed and needs one: false
-/// then, and the transaction holds that job's partial writes.
-fn run_all(conn: &Connection, batch: &mut [Box<dyn Job>]) -> bool {
-    for job in batch {
-        if !job.run(conn) && job.needs_savepoint() {
-            return false;
-        }
-    }
-    true
+/// Runs one statement of transaction control (cached: every batch runs the same few).
+fn control(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -515,6 +652,51 @@ mod tests {
         release_slow.open();
         slow.await.unwrap().unwrap();
         assert_eq!(keys(&path), ["ahead", "hold", "slow"]);
+    }
+
+    /// A job ahead that arrives while a batch is being run does not wait for the rest of that
+    /// batch: it is committed with the jobs run so far, and the others are run after it.
+    #[tokio::test]
+    async fn a_job_ahead_that_arrives_during_a_batch_is_committed_before_the_rest_of_it() {
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
+        // "first" and "second" queue while "hold" holds the writer, so they form one batch.
+        let (release_hold, hold) = hold(&writes, "hold").await;
+        let (first_started, mut first_running) = tokio::sync::watch::channel(false);
+        let (second_started, _) = tokio::sync::watch::channel(false);
+        let (release_first, release_second) = (Gate::default(), Gate::default());
+        let first = tokio::spawn({
+            let writes = writes.clone();
+            let go = release_first.clone();
+            async move { writes.run(held("first", first_started, go)).await }
+        });
+        until_queued(&writes, 1).await;
+        let second = tokio::spawn({
+            let writes = writes.clone();
+            let go = release_second.clone();
+            async move { writes.run(held("second", second_started, go)).await }
+        });
+        until_queued(&writes, 2).await;
+        release_hold.open();
+        hold.await.unwrap().unwrap();
+        // The batch is being run: "first" is running, "second" waits its turn in the batch.
+        first_running.wait_for(|yes| *yes).await.unwrap();
+        let ahead = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run_ahead(insert("ahead")).await }
+        });
+        until_queued(&writes, 1).await;
+        release_first.open();
+        tokio::time::timeout(Duration::from_secs(10), ahead)
+            .await
+            .expect("the job ahead waited for the rest of the batch")
+            .unwrap()
+            .unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(keys(&path), ["ahead", "first", "hold"]);
+        release_second.open();
+        second.await.unwrap().unwrap();
+        assert_eq!(keys(&path), ["ahead", "first", "hold", "second"]);
     }
 
     #[tokio::test]
