@@ -569,14 +569,34 @@ mod tests {
         key: &'static str,
     ) -> (Gate, tokio::task::JoinHandle<StoreResult<()>>) {
         let gate = Gate::default();
-        let (started, mut running) = tokio::sync::watch::channel(false);
-        let job = tokio::spawn({
-            let writes = writes.clone();
-            let go = gate.clone();
-            async move { writes.run(held(key, started, go)).await }
-        });
+        let (job, mut running) = queue_held(writes, key, &gate);
         running.wait_for(|yes| *yes).await.unwrap();
         (gate, job)
+    }
+
+    /// Queues `held(key)`, waiting at `go`, from a task of its own: the task, and whether the
+    /// job has started.
+    fn queue_held(
+        writes: &Writes,
+        key: &'static str,
+        go: &Gate,
+    ) -> (
+        tokio::task::JoinHandle<StoreResult<()>>,
+        tokio::sync::watch::Receiver<bool>,
+    ) {
+        let (started, running) = tokio::sync::watch::channel(false);
+        let job = tokio::spawn({
+            let writes = writes.clone();
+            let go = go.clone();
+            async move { writes.run(held(key, started, go)).await }
+        });
+        (job, running)
+    }
+
+    /// Queues `insert(key)` ahead of other jobs, from a task of its own.
+    fn queue_ahead(writes: &Writes, key: &'static str) -> tokio::task::JoinHandle<StoreResult<()>> {
+        let writes = writes.clone();
+        tokio::spawn(async move { writes.run_ahead(insert(key)).await })
     }
 
     /// Jobs waiting in the queue, not yet taken by the writer.
@@ -624,20 +644,12 @@ mod tests {
     async fn a_job_ahead_is_committed_before_the_jobs_waiting_with_it() {
         let (_dir, path) = database();
         let writes = writes(&path, None).await;
-        let (slow_started, mut slow_running) = tokio::sync::watch::channel(false);
         let release_slow = Gate::default();
         // The writer is busy with "hold" while "slow" and then "ahead" queue behind it.
         let (release_hold, hold) = hold(&writes, "hold").await;
-        let slow = tokio::spawn({
-            let writes = writes.clone();
-            let go = release_slow.clone();
-            async move { writes.run(held("slow", slow_started, go)).await }
-        });
+        let (slow, mut slow_running) = queue_held(&writes, "slow", &release_slow);
         until_queued(&writes, 1).await;
-        let ahead = tokio::spawn({
-            let writes = writes.clone();
-            async move { writes.run_ahead(insert("ahead")).await }
-        });
+        let ahead = queue_ahead(&writes, "ahead");
         until_queued(&writes, 2).await;
         release_hold.open();
         hold.await.unwrap().unwrap();
@@ -662,29 +674,16 @@ mod tests {
         let writes = writes(&path, None).await;
         // "first" and "second" queue while "hold" holds the writer, so they form one batch.
         let (release_hold, hold) = hold(&writes, "hold").await;
-        let (first_started, mut first_running) = tokio::sync::watch::channel(false);
-        let (second_started, _) = tokio::sync::watch::channel(false);
         let (release_first, release_second) = (Gate::default(), Gate::default());
-        let first = tokio::spawn({
-            let writes = writes.clone();
-            let go = release_first.clone();
-            async move { writes.run(held("first", first_started, go)).await }
-        });
+        let (first, mut first_running) = queue_held(&writes, "first", &release_first);
         until_queued(&writes, 1).await;
-        let second = tokio::spawn({
-            let writes = writes.clone();
-            let go = release_second.clone();
-            async move { writes.run(held("second", second_started, go)).await }
-        });
+        let (second, _) = queue_held(&writes, "second", &release_second);
         until_queued(&writes, 2).await;
         release_hold.open();
         hold.await.unwrap().unwrap();
         // The batch is being run: "first" is running, "second" waits its turn in the batch.
         first_running.wait_for(|yes| *yes).await.unwrap();
-        let ahead = tokio::spawn({
-            let writes = writes.clone();
-            async move { writes.run_ahead(insert("ahead")).await }
-        });
+        let ahead = queue_ahead(&writes, "ahead");
         until_queued(&writes, 1).await;
         release_first.open();
         tokio::time::timeout(Duration::from_secs(10), ahead)
