@@ -6,9 +6,10 @@
 //! next batch, and every admission and first event queued behind it waits (the TTFE tail at 200
 //! runs/s was these pauses). A `PASSIVE` checkpoint from another connection takes no write lock,
 //! so the writer goes on committing while it runs; it copies what was committed since the last
-//! one, a few dozen pages. The writer keeps SQLite's own threshold: when it is reached, nearly
-//! every page is already in the database file, so the writer's checkpoint is short and, being
-//! the writer's, completes, and the next write starts the WAL over. (A passive checkpoint alone
+//! one, a few dozen pages. The writer keeps SQLite's own threshold (checking it between commits,
+//! not inside one: `writes`): when it is reached, nearly every page is already in the database
+//! file, so the writer's checkpoint is short and, being the writer's, completes, and the next
+//! write starts the WAL over. (A passive checkpoint alone
 //! never catches up with a writer that never pauses, so without the writer's the WAL would only
 //! grow.)
 //!

@@ -30,11 +30,15 @@
 //! is being run, the thread looks at what arrived after each of its jobs: a job ahead that
 //! arrived is run then and the batch is committed at once, the jobs of it not yet run waiting
 //! for the next. So an admission waits for one job and a commit, not for a large batch of
-//! other runs' events queued before it.
+//! other runs' events queued before it. For the same reason the thread copies the WAL into the
+//! database file (SQLite's checkpoint at 1,000 pages) between commits, once the waiting
+//! admissions are committed, instead of letting SQLite do it inside the commit that crossed
+//! the threshold.
 //!
 //! This module must not answer a job before the commit that holds its writes, nor let one job's
 //! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use rusqlite::Connection;
@@ -160,6 +164,9 @@ impl Writes {
             .name(THREAD_NAME.to_owned())
             .spawn(move || match open() {
                 Ok(conn) => {
+                    // In place of SQLite's own checkpoint inside the commit (see
+                    // `checkpoint_if_due`).
+                    conn.wal_hook(Some(note_wal_size));
                     let _ = opened.send(Ok(()));
                     run_batches(&conn, jobs, checkpoints.as_ref());
                 }
@@ -364,6 +371,7 @@ fn run_batches(
         if !ahead.is_empty() {
             committed = settle(conn, ahead.into(), None);
         }
+        checkpoint_if_due(conn);
         let batch = waiting.take_batch();
         if !batch.is_empty() {
             committed = settle(conn, batch, Some(&mut waiting));
@@ -473,6 +481,40 @@ fn finish(conn: &Connection, ran: &mut [Box<dyn Job>], clean: bool) -> StoreResu
         control(conn, "RELEASE job")?;
     }
     control(conn, "COMMIT")
+}
+
+/// WAL pages at which the writer copies them into the database file itself: SQLite's own
+/// threshold (the background checkpoint, `checkpoint`, has usually copied most of them by then).
+const CHECKPOINT_PAGES: i32 = 1_000;
+
+thread_local! {
+    /// Pages in the WAL after the writer's last commit, as SQLite's WAL hook told it (a hook
+    /// is a plain function: this is its only way to say something to the writer's loop).
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook on the writer's connection, called by each commit. Setting it turns off
+/// SQLite's automatic checkpoint, which would copy ~4 MiB and sync the database file inside
+/// the commit that crosses [`CHECKPOINT_PAGES`], before that commit's callers (admissions among
+/// them) are answered.
+fn note_wal_size(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
+/// The checkpoint SQLite would have run inside a commit, run between commits instead: after
+/// the callers of the commit that crossed [`CHECKPOINT_PAGES`] and the admissions waiting since
+/// are answered. Passive, as SQLite's own: it copies what no reader still needs, and the next
+/// write starts the WAL over once all of it is copied.
+fn checkpoint_if_due(conn: &Connection) {
+    if WAL_PAGES.get() < CHECKPOINT_PAGES {
+        return;
+    }
+    WAL_PAGES.set(0);
+    // A failure costs only WAL space: the next commit past the threshold tries again.
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::debug!(%error, "the writer's WAL checkpoint failed");
+    }
 }
 
 /// Runs one statement of transaction control (cached: every batch runs the same few).
@@ -696,6 +738,34 @@ mod tests {
         release_second.open();
         second.await.unwrap().unwrap();
         assert_eq!(keys(&path), ["ahead", "first", "hold", "second"]);
+    }
+
+    /// The WAL is copied into the database file between commits: not inside the commit that
+    /// takes it past the threshold (its callers are answered first), and before the next.
+    #[tokio::test]
+    async fn the_writer_checkpoints_between_commits_not_inside_one() {
+        let (_dir, path) = database();
+        let writes = writes(&path, None).await;
+        let database_bytes = || std::fs::metadata(&path).unwrap().len();
+        // ~6 MiB in one commit: past the 1,000 pages at which the writer checkpoints.
+        let large = "x".repeat(6 << 20);
+        writes
+            .run(move |conn| {
+                conn.execute("INSERT INTO t (k) VALUES (?1)", [&large])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            database_bytes() < 1 << 20,
+            "the commit was checkpointed before its caller was answered"
+        );
+        writes.run(insert("next")).await.unwrap();
+        assert!(
+            database_bytes() > 6 << 20,
+            "the WAL was not checkpointed before the next commit ({} bytes)",
+            database_bytes()
+        );
     }
 
     #[tokio::test]
