@@ -10,8 +10,10 @@
 # `agentwire load --users 1000 --runs-per-user 1 --ramp 1s` (the load generator is always this
 # checkout's release build, so two servers are compared with the same client) and prints runs/s
 # (completed / elapsed), TTFE and TTC, and the server's CPU time and context switches per thread
-# name over the load, from /proc/<pid>/task/*/{schedstat,status}. Alternate two binaries to
-# compare them: one burst is noisy, several alternated are not.
+# name over the load, from /proc/<pid>/task/*/{schedstat,status}, and how many of the load's
+# first events the server wrote within 1 / 2.5 / 5 / 10 / 25 ms of reading their request (its
+# agentwire_time_to_first_event_seconds histogram, read from /metrics before and after).
+# Alternate two binaries to compare them: one burst is noisy, several alternated are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${1:-target/release/agentwire}
@@ -25,6 +27,7 @@ threads() {
 }
 "$LOAD" load --target "$url" --secret "$secret" --users 50 --runs-per-user 1 --ramp 1s >/dev/null
 threads >"$dir/before"
+curl -s "$url/metrics" >"$dir/metrics.before"
 if [[ -n "${PERF:-}" ]]; then
     perf record -e cpu-clock -F 999 -g -o "$PERF" -p $pid >/dev/null 2>&1 &
     perf_pid=$!
@@ -39,6 +42,7 @@ fi
 "$LOAD" load --target "$url" --secret "$secret" "${shape[@]}" \
     --json "$dir/report.json" >/dev/null || true
 threads >"$dir/after"
+curl -s "$url/metrics" >"$dir/metrics.after"
 if [[ -n "${PERF:-}" ]]; then
     kill -INT $perf_pid
     wait $perf_pid || true
@@ -51,7 +55,21 @@ latency = report["latency_ms"]
 completed = report["counts"]["completed"]
 print(f"{completed / report['elapsed_s']:.0f} runs/s ({completed} completed in {report['elapsed_s']:.2f} s); "
       f"TTFE p50 / p99 {latency['ttfe']['p50']:.1f} / {latency['ttfe']['p99']:.1f} ms; "
-      f"TTC p50 / p99 {latency['ttc']['p50']:.0f} / {latency['ttc']['p99']:.0f} ms")
+      f"TTC p50 / p99 {latency['ttc']['p50']:.0f} / {latency['ttc']['p99']:.0f} ms; "
+      f"TTFE from the send p50 / p99 {latency['ttfe_from_send']['p50']:.1f} / "
+      f"{latency['ttfe_from_send']['p99']:.1f} ms")
+def first_events(name):
+    buckets = {}
+    for line in open(f"{d}/{name}"):
+        if line.startswith("agentwire_time_to_first_event_seconds_bucket{le=\""):
+            bound, count = line.split('"')[1], line.split()[-1]
+            buckets[bound] = int(count)
+    return buckets
+before, after = first_events("metrics.before"), first_events("metrics.after")
+within = [(bound, after[bound] - before.get(bound, 0)) for bound in ("0.001", "0.0025", "0.005", "0.01", "0.025")]
+print("server wrote the first event within " +
+      ", ".join(f"{float(bound) * 1000:g} ms: {count}" for bound, count in within) +
+      f" (of {after.get('+Inf', 0) - before.get('+Inf', 0)})")
 def read(name):
     cpu, switches = collections.Counter(), collections.Counter()
     for line in open(f"{d}/{name}"):

@@ -7,7 +7,7 @@ AGENTWIRE_JWT_SECRET=$secret NO_COLOR=1 "$SERVER" serve --demo-data \
     --database "sqlite://$dir/a.db" --listen 127.0.0.1:0 >"$dir/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-until grep -q 'agentwire is serving' "$dir/serve.log"; do
+until grep -qs 'agentwire is serving' "$dir/serve.log"; do
     kill -0 $pid 2>/dev/null || { cat "$dir/serve.log"; exit 1; }
     sleep 0.1
 done
