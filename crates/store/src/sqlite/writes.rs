@@ -271,14 +271,21 @@ impl Waiting {
         true
     }
 
-    /// Takes what arrived in the channel, up to the bound (beyond it, callers wait to queue).
-    fn take_arrivals(&mut self) {
+    /// Takes what arrived in the channel, up to the bound (beyond it, callers wait to queue);
+    /// whether a job that goes ahead arrived. Only an arrival can be one that
+    /// [`Waiting::take_ahead`] has not taken yet, so a batch being run looks no further.
+    fn take_arrivals(&mut self) -> bool {
+        let mut ahead = false;
         while self.taken.len() < MOST_JOBS_PER_COMMIT {
             match self.channel.try_recv() {
-                Ok(queued) => self.taken.push_back(queued),
+                Ok(queued) => {
+                    ahead |= matches!(&queued, Queued::Job(job) if job.ahead());
+                    self.taken.push_back(queued);
+                }
                 Err(_) => break,
             }
         }
+        ahead
     }
 
     fn is_empty(&self) -> bool {
@@ -431,7 +438,10 @@ fn run_until_ahead(
         let Some(waiting) = waiting.as_deref_mut() else {
             continue;
         };
-        waiting.take_arrivals();
+        if !waiting.take_arrivals() {
+            continue;
+        }
+        // (Empty when the job ahead arrived after a turn: it waits for the turn.)
         let ahead = waiting.take_ahead();
         if ahead.is_empty() {
             continue;
