@@ -4,11 +4,10 @@
 //! A run's `agent_started` is written by the task that read the request, on the server's runtime.
 //! When every run's work shared that runtime's threads, a new request waited in their queue behind
 //! hundreds of runs' steps, and its threads shared the cores equally with the CPU pool's: at 1,000
-//! runs arriving in a second, a first event waited for a core. Here the
-//! runs' steps (and the tools on the CPU pool, see `pool.rs`) run on threads with a higher nice
-//! value, so the OS gives a core to reading a request and admitting it first, and to the runs
-//! whenever it is free: nothing is refused or dropped by this, a run just yields to a newcomer's
-//! first event.
+//! runs arriving in a second, a first event waited for a core. Here the runs' steps (and the
+//! tools on the CPU pool, see `pool.rs`) run on threads with a higher nice value, so the OS gives
+//! a core to reading a request and admitting it first, and to the runs whenever it is free:
+//! nothing is refused or dropped by this, a run just yields to a newcomer's first event.
 //!
 //! This module must not know what a run does; it only owns the threads.
 
@@ -139,24 +138,13 @@ mod tests {
     async fn run_threads_are_below_the_callers_priority() {
         let mine = nice_of_this_thread();
         let threads = RunThreads::start(1, 5).await.unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        threads.handle().spawn(async move {
-            let _ = tx.send(nice_of_this_thread());
-        });
-        let theirs = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(theirs, (mine + 5).min(19));
+        let theirs = threads.handle().spawn(async { nice_of_this_thread() });
+        assert_eq!(theirs.await.unwrap(), (mine + 5).min(19));
         // A blocking thread the (lowered) runtime starts is as low as its workers, not lower.
         let blocking = threads
             .handle()
-            .spawn(async move { tokio::task::spawn_blocking(nice_of_this_thread).await });
-        let (tx, rx) = std::sync::mpsc::channel();
-        threads.handle().spawn(async move {
-            let _ = tx.send(blocking.await.unwrap().unwrap());
-        });
-        assert_eq!(
-            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
-            (mine + 5).min(19)
-        );
+            .spawn(async { tokio::task::spawn_blocking(nice_of_this_thread).await });
+        assert_eq!(blocking.await.unwrap().unwrap(), (mine + 5).min(19));
         // This thread is unchanged: only the runtime's own threads are lowered.
         assert_eq!(nice_of_this_thread(), mine);
     }

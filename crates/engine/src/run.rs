@@ -54,7 +54,8 @@ pub(crate) struct RunShared {
     pub analysis: Cancel,
     stop_reason: OnceLock<StopReason>,
     /// Counts the run's end: called once, when its terminal frame is published (before the frame
-    /// enters the log, so before any follower can see it), or by [`RunShared::end_here`] when it ends without one here.
+    /// enters the log, so before any follower can see it), or by [`RunShared::end_here`] when
+    /// it ends without one here.
     on_end: EndHook,
 }
 

@@ -9,9 +9,8 @@
 //! one, a few dozen pages. The writer keeps SQLite's own threshold (checking it between commits,
 //! not inside one: `writes`): when it is reached, nearly every page is already in the database
 //! file, so the writer's checkpoint is short and, being the writer's, completes, and the next
-//! write starts the WAL over. (A passive checkpoint alone
-//! never catches up with a writer that never pauses, so without the writer's the WAL would only
-//! grow.)
+//! write starts the WAL over. (A passive checkpoint alone never catches up with a writer that
+//! never pauses, so without the writer's the WAL would only grow.)
 //!
 //! The writer wakes this task only after a commit that leaves no write waiting. Under saturation
 //! (10,000 sessions arriving in 10 s, after a busy minute) checkpoints beside a writer that
