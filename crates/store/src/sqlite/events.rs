@@ -187,7 +187,7 @@ mod tests {
             Ok(conn)
         };
         let sink = SqliteEventSink {
-            writes: Writes::start(open, None).await.unwrap(),
+            writes: Writes::start(open).await.unwrap(),
             notices: Arc::new(NoticeHub::new()),
         };
         let results = sink.write(vec![event("r", 1), event("r", 2)].into()).await;

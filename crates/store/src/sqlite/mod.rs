@@ -6,18 +6,15 @@
 //! SQLite directly (`writes`); the long or rare writes (usage uploads, retention, nodes, cancel
 //! requests) go through one pooled sqlx connection, each after taking a turn of the writer
 //! thread (queued with its jobs, so the two never wait on SQLite's lock). WAL lets readers proceed
-//! during a write. A fourth kind of connection, one of it, only checkpoints the WAL
-//! (`checkpoint`); it writes no rows. One process owns the file, so it is
-//! always a single node: the cluster primitives hold trivially and notices are published
+//! during a write; the writer thread copies the WAL into the database file between its commits.
+//! One process owns the file, so it is always a single node: the cluster primitives hold trivially and notices are published
 //! in-process. All SQL takes values through bound parameters. This module must not hold policy
 //! (who may see what is decided by the caller's choice of scoped method) and must not log
 //! record contents.
 //!
 //! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
 //! `writes` (the group commit of the runs' writes, on its own thread), `own_thread` (the thread
-//! that groups appended events for it),
-//! `checkpoint` (the WAL copied into the database file beside the writer), `retention`
-//! (deleting old finished runs), `cluster` (admission, ending runs, cancel requests, nodes).
+//! that groups appended events for it), `retention` (deleting old finished runs), `cluster` (admission, ending runs, cancel requests, nodes).
 
 /// Inserts a thread row from `source` (user, thread, tenant, title, created, updated), or, for
 /// a thread that exists already, takes a later `updated_at` from it (MAX keeps it from moving
@@ -33,7 +30,6 @@ macro_rules! upsert_thread_from {
     };
 }
 
-mod checkpoint;
 mod cluster;
 mod events;
 mod own_thread;
@@ -132,8 +128,7 @@ impl SqliteStore {
     /// sharing one lock whole tables against each other). It is for tests and demos. Every
     /// `connect` to `sqlite::memory:` gets its own, empty database.
     ///
-    /// Must be called within a Tokio runtime: the pools and the background checkpoints live on
-    /// it. The write path runs on threads of the store's own (`writes`, `own_thread`) and ends
+    /// Must be called within a Tokio runtime: the pools live on it. The write path runs on threads of the store's own (`writes`, `own_thread`) and ends
     /// with the store.
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
         SqliteStore::connect_with(url, &StoreOptions::default()).await
@@ -168,21 +163,13 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
             .test_before_acquire(false)
-            .connect_lazy_with(base.clone().pragma("query_only", "ON"));
-        let checkpoints = checkpoint::Checkpoints::spawn(
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_before_acquire(false)
-                .connect_lazy_with(base),
-        );
+            .connect_lazy_with(base.pragma("query_only", "ON"));
         let notices = Arc::new(NoticeHub::new());
         let open = {
             let filename = filename.clone();
             move || open_direct_writer(&filename, synchronous)
         };
-        let writes = writes::Writes::start(open, Some(checkpoints)).await?;
+        let writes = writes::Writes::start(open).await?;
         let sink = events::SqliteEventSink {
             writes: writes.clone(),
             notices: Arc::clone(&notices),
@@ -980,36 +967,6 @@ mod tests {
             assert!(!orphan.exists(), "the gone process's database is left");
         }
         assert!(live.exists() && other.exists());
-    }
-
-    /// A commit's pages reach the database file soon after it, long before the WAL holds the
-    /// 1,000 pages at which the writer would copy them itself (holding up the runs behind it).
-    #[tokio::test]
-    async fn committed_events_reach_the_database_file_beside_the_writer() {
-        let (dir, store) = file_store().await;
-        let path = dir.path().join("events.db");
-        store.create_run(&running("r", "t")).await.unwrap();
-        // About 25 pages, far below the writer's threshold.
-        let marker = "checkpointed-beside-the-writer";
-        for seq in 1..=20_u64 {
-            let payload = format!(r#"{{"seq":{seq},"text":"{marker}{}"}}"#, "x".repeat(4_000));
-            store
-                .append_event("r", seq, "agent_thinking", &payload)
-                .await
-                .unwrap();
-        }
-        let in_file = || {
-            let bytes = std::fs::read(&path).unwrap();
-            bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !in_file() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(in_file(), "the events are still only in the WAL");
-        // And the WAL still holds them: the writer has not checkpointed and started it over.
-        let wal = std::fs::read(dir.path().join("events.db-wal")).unwrap();
-        assert!(wal.windows(marker.len()).any(|w| w == marker.as_bytes()));
     }
 
     /// Under continuous commits the WAL is still started over: the writer's own checkpoint,

@@ -31,9 +31,13 @@
 //! arrived is run then and the batch is committed at once, the jobs of it not yet run waiting
 //! for the next. So an admission waits for one job and a commit, not for a large batch of
 //! other runs' events queued before it. For the same reason the thread copies the WAL into the
-//! database file (SQLite's checkpoint at 1,000 pages) between commits, once the waiting
-//! admissions are committed, instead of letting SQLite do it inside the commit that crossed
-//! the threshold.
+//! database file itself, between commits, instead of letting SQLite do it inside the commit
+//! that crossed its threshold: in small steps (from [`IDLE_CHECKPOINT_PAGES`]) after a commit
+//! that leaves nothing waiting, and at SQLite's 1,000 pages, once the waiting admissions are
+//! committed, while writes keep coming. A write that arrives during a checkpoint waits for it,
+//! so a short one is what it should find; a busy writer pays each checkpoint's fixed cost (two
+//! fsyncs) less often. Checkpoints from another connection, beside the writer, made its commits
+//! slower (their syncs compete).
 //!
 //! This module must not answer a job before the commit that holds its writes, nor let one job's
 //! failure undo another's writes (a failed job's savepoint is rolled back, the others commit).
@@ -44,7 +48,6 @@ use std::collections::VecDeque;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::Checkpoints;
 use crate::{StoreError, StoreResult};
 
 /// Most jobs per commit: many enough to share one fsync among all runs writing at once, few
@@ -152,11 +155,9 @@ impl std::fmt::Debug for Writes {
 
 impl Writes {
     /// Starts the writer thread over the connection `open` makes there (opening a file is
-    /// blocking work, kept off the caller's runtime); a commit that leaves no job waiting wakes
-    /// `checkpoints`, if given. Returns once the connection is open.
+    /// blocking work, kept off the caller's runtime). Returns once the connection is open.
     pub(super) async fn start(
         open: impl FnOnce() -> StoreResult<Connection> + Send + 'static,
-        checkpoints: Option<Checkpoints>,
     ) -> StoreResult<Writes> {
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let (opened, is_open) = oneshot::channel();
@@ -168,7 +169,7 @@ impl Writes {
                     // `checkpoint_if_due`).
                     conn.wal_hook(Some(note_wal_size));
                     let _ = opened.send(Ok(()));
-                    run_batches(&conn, jobs, checkpoints.as_ref());
+                    run_batches(&conn, jobs);
                 }
                 Err(error) => {
                     let _ = opened.send(Err(error));
@@ -355,11 +356,7 @@ impl Waiting {
 /// The writer thread's loop: the jobs that go ahead in a commit of their own, then the others
 /// (up to [`MOST_JOBS_PER_COMMIT`] or a turn) in one that ends early for a job ahead that
 /// arrives meanwhile, then the turn, until every handle is gone.
-fn run_batches(
-    conn: &Connection,
-    channel: mpsc::Receiver<Queued>,
-    checkpoints: Option<&Checkpoints>,
-) {
+fn run_batches(conn: &Connection, channel: mpsc::Receiver<Queued>) {
     let mut waiting = Waiting {
         channel,
         taken: VecDeque::new(),
@@ -378,18 +375,13 @@ fn run_batches(
         if !ahead.is_empty() {
             committed = settle(conn, ahead.into(), None);
         }
-        checkpoint_if_due(conn);
+        checkpoint_past(conn, CHECKPOINT_PAGES);
         let batch = waiting.take_batch();
         if !batch.is_empty() {
             committed = settle(conn, batch, Some(&mut waiting));
         }
-        if committed
-            && waiting.is_empty()
-            && let Some(checkpoints) = checkpoints
-        {
-            // Only when nothing is waiting: a writer that never pauses is better off
-            // checkpointing alone (see `checkpoint`'s module doc).
-            checkpoints.wrote();
+        if committed && waiting.is_empty() {
+            checkpoint_past(conn, IDLE_CHECKPOINT_PAGES);
         }
     }
 }
@@ -493,9 +485,14 @@ fn finish(conn: &Connection, ran: &mut [Box<dyn Job>], clean: bool) -> StoreResu
     control(conn, "COMMIT")
 }
 
-/// WAL pages at which the writer copies them into the database file itself: SQLite's own
-/// threshold (the background checkpoint, `checkpoint`, has usually copied most of them by then).
+/// WAL pages at which a writer with writes waiting copies them into the database file:
+/// SQLite's own threshold.
 const CHECKPOINT_PAGES: i32 = 1_000;
+
+/// WAL pages at which a writer with nothing waiting copies them: a checkpoint of about 1 ms,
+/// which is what a write arriving during it waits for. (50 and 250 did as well, with 1,000
+/// runs held open asking up to 900 times a second: docs/benchmarks.md, the twelfth pass.)
+const IDLE_CHECKPOINT_PAGES: i32 = 100;
 
 thread_local! {
     /// Pages in the WAL after the writer's last commit, as SQLite's WAL hook told it (a hook
@@ -505,19 +502,19 @@ thread_local! {
 
 /// SQLite's WAL hook on the writer's connection, called by each commit. Setting it turns off
 /// SQLite's automatic checkpoint, which would copy ~4 MiB and sync the database file inside
-/// the commit that crosses [`CHECKPOINT_PAGES`], before that commit's callers (admissions among
-/// them) are answered.
+/// the commit that crosses 1,000 pages, before that commit's callers (admissions among them)
+/// are answered.
 fn note_wal_size(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     WAL_PAGES.set(pages);
     Ok(())
 }
 
-/// The checkpoint SQLite would have run inside a commit, run between commits instead: after
-/// the callers of the commit that crossed [`CHECKPOINT_PAGES`] and the admissions waiting since
-/// are answered. Passive, as SQLite's own: it copies what no reader still needs, and the next
-/// write starts the WAL over once all of it is copied.
-fn checkpoint_if_due(conn: &Connection) {
-    if WAL_PAGES.get() < CHECKPOINT_PAGES {
+/// The checkpoint SQLite would have run inside a commit, run between commits instead, once the
+/// WAL holds `pages`: after the callers of the commit that crossed it (and, while writes keep
+/// coming, the admissions waiting since) are answered. Passive, as SQLite's own: it copies what
+/// no reader still needs, and the next write starts the WAL over once all of it is copied.
+fn checkpoint_past(conn: &Connection, pages: i32) {
+    if WAL_PAGES.get() < pages {
         return;
     }
     WAL_PAGES.set(0);
@@ -551,9 +548,9 @@ mod tests {
         (dir, path)
     }
 
-    async fn writes(path: &std::path::Path, checkpoints: Option<Checkpoints>) -> Writes {
+    async fn writes(path: &std::path::Path) -> Writes {
         let path = path.to_owned();
-        Writes::start(move || Ok(Connection::open(path)?), checkpoints)
+        Writes::start(move || Ok(Connection::open(path)?))
             .await
             .unwrap()
     }
@@ -662,40 +659,12 @@ mod tests {
         }
     }
 
-    /// A commit with writes still waiting does not wake the background checkpoint; the commit
-    /// that leaves none waiting does.
-    #[tokio::test]
-    async fn only_a_writer_with_nothing_waiting_wakes_the_checkpoints() {
-        let (_dir, path) = database();
-        let (wrote, mut wakes) = tokio::sync::mpsc::channel(16);
-        let writes = writes(&path, Some(Checkpoints::to(wrote))).await;
-        // The first write is running, and holds its batch open until released.
-        let (release, first) = hold(&writes, "a").await;
-        // Its batch is open: queue two more behind it.
-        let (w1, w2) = (writes.clone(), writes.clone());
-        let second = tokio::spawn(async move { w1.run(insert("b")).await });
-        let third = tokio::spawn(async move { w2.run(insert("c")).await });
-        until_queued(&writes, 2).await;
-        release.open();
-        first.await.unwrap().unwrap();
-        second.await.unwrap().unwrap();
-        third.await.unwrap().unwrap();
-        assert_eq!(keys(&path), ["a", "b", "c"]);
-        // Two commits ("a" with "b" and "c" waiting, then "b" and "c"), one wake-up, sent
-        // once the last commit's callers have their answers.
-        tokio::time::timeout(Duration::from_secs(10), wakes.recv())
-            .await
-            .expect("the last commit wakes the checkpoints")
-            .unwrap();
-        assert!(wakes.try_recv().is_err());
-    }
-
     /// A job run ahead is committed before the jobs queued with it, in a commit of its own: it
     /// is answered while the job queued before it is still being written.
     #[tokio::test]
     async fn a_job_ahead_is_committed_before_the_jobs_waiting_with_it() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         let release_slow = Gate::default();
         // The writer is busy with "hold" while "slow" and then "ahead" queue behind it.
         let (release_hold, hold) = hold(&writes, "hold").await;
@@ -723,7 +692,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_ahead_that_arrives_during_a_batch_is_committed_before_the_rest_of_it() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         // "first" and "second" queue while "hold" holds the writer, so they form one batch.
         let (release_hold, hold) = hold(&writes, "hold").await;
         let (release_first, release_second) = (Gate::default(), Gate::default());
@@ -750,26 +719,53 @@ mod tests {
         assert_eq!(keys(&path), ["ahead", "first", "hold", "second"]);
     }
 
+    /// `bytes` in one job, as one row (keyed by its size).
+    fn large(bytes: usize) -> impl FnMut(&Connection) -> StoreResult<()> + Send + 'static {
+        let value = format!("{bytes}{}", "x".repeat(bytes));
+        move |conn| {
+            conn.execute("INSERT INTO t (k) VALUES (?1)", [&value])?;
+            Ok(())
+        }
+    }
+
+    /// A write and a turn queued behind a held one, so that the write is committed while
+    /// something still waits (the turn); the turn, once given.
+    async fn commit_busy(
+        writes: &Writes,
+        write: impl FnMut(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> Turn {
+        let (release, first) = hold(writes, "first").await;
+        let job = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.run(write).await }
+        });
+        until_queued(writes, 1).await;
+        let turn = tokio::spawn({
+            let writes = writes.clone();
+            async move { writes.turn().await }
+        });
+        until_queued(writes, 2).await;
+        release.open();
+        first.await.unwrap().unwrap();
+        job.await.unwrap().unwrap();
+        turn.await.unwrap().unwrap()
+    }
+
     /// The WAL is copied into the database file between commits: not inside the commit that
     /// takes it past the threshold (its callers are answered first), and before the next.
     #[tokio::test]
     async fn the_writer_checkpoints_between_commits_not_inside_one() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         let database_bytes = || std::fs::metadata(&path).unwrap().len();
-        // ~6 MiB in one commit: past the 1,000 pages at which the writer checkpoints.
-        let large = "x".repeat(6 << 20);
-        writes
-            .run(move |conn| {
-                conn.execute("INSERT INTO t (k) VALUES (?1)", [&large])?;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        // ~6 MiB in one commit: past the 1,000 pages at which the writer checkpoints. The turn
+        // holds the writer right after its commit.
+        let turn = commit_busy(&writes, large(6 << 20)).await;
         assert!(
             database_bytes() < 1 << 20,
             "the commit was checkpointed before its caller was answered"
         );
+        drop(turn);
         writes.run(insert("next")).await.unwrap();
         assert!(
             database_bytes() > 6 << 20,
@@ -778,10 +774,53 @@ mod tests {
         );
     }
 
+    /// A writer with writes waiting leaves a WAL below 1,000 pages as it is; the commit that
+    /// leaves nothing waiting is followed by the checkpoint.
+    #[tokio::test]
+    async fn a_busy_writer_leaves_small_checkpoints_for_later() {
+        let (_dir, path) = database();
+        let writes = writes(&path).await;
+        let database_bytes = || std::fs::metadata(&path).unwrap().len();
+        // ~150 pages.
+        let turn = commit_busy(&writes, large(600 << 10)).await;
+        assert!(database_bytes() < 400 << 10, "checkpointed while busy");
+        drop(turn);
+        writes.run(insert("next")).await.unwrap();
+        until_database_holds(&path, 400 << 10).await;
+    }
+
+    /// Waits up to 10 s for the database file to reach `bytes`: a checkpoint after the last
+    /// commit follows its answer.
+    async fn until_database_holds(path: &std::path::Path, bytes: u64) {
+        let database_bytes = || std::fs::metadata(path).unwrap().len();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while database_bytes() < bytes && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            database_bytes() >= bytes,
+            "the WAL was not copied ({} bytes in the database file)",
+            database_bytes()
+        );
+    }
+
+    /// A writer with nothing left to do copies the WAL into the database file once it holds a
+    /// hundred pages or so, long before the 1,000 at which a busy one does.
+    #[tokio::test]
+    async fn an_idle_writer_checkpoints_in_small_steps() {
+        let (_dir, path) = database();
+        let writes = writes(&path).await;
+        // ~150 pages, one commit at a time, each leaving nothing waiting.
+        for n in 0..6 {
+            writes.run(large((100 << 10) + n)).await.unwrap();
+        }
+        until_database_holds(&path, 400 << 10).await;
+    }
+
     #[tokio::test]
     async fn a_failed_write_is_undone_alone_and_the_others_commit_together() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         // Queued while the writer is held busy, so they share a batch: the second "b" fails on
         // the primary key, and `failing` is undone, while the others commit.
         let (release, hold) = hold(&writes, "held").await;
@@ -820,7 +859,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_run_again_with_savepoints_only_when_a_job_that_needs_one_fails() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         let runs = Arc::new(AtomicUsize::new(0));
         // Nothing fails: each job runs once.
         let (a, b) = tokio::join!(
@@ -860,7 +899,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_failed_write_leaves_nothing() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         writes.run(insert("a")).await.unwrap();
         assert!(writes.run(insert("a")).await.is_err());
         writes.run(insert("b")).await.unwrap();
@@ -892,7 +931,7 @@ mod tests {
     #[tokio::test]
     async fn a_turn_waits_for_the_jobs_before_it_and_holds_the_writer_until_dropped() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         let (release, held, turn) = turn_behind(&writes, "before").await;
         release.open();
         let turn = turn.await.unwrap().unwrap();
@@ -919,7 +958,7 @@ mod tests {
     #[tokio::test]
     async fn a_turn_given_up_does_not_hold_the_writer() {
         let (_dir, path) = database();
-        let writes = writes(&path, None).await;
+        let writes = writes(&path).await;
         let (release, held, waiting) = turn_behind(&writes, "a").await;
         waiting.abort();
         release.open();
@@ -937,15 +976,12 @@ mod tests {
     async fn a_writer_that_cannot_open_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("no/such/dir/w.db");
-        let opened = Writes::start(
-            move || {
-                Ok(Connection::open_with_flags(
-                    missing,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
-                )?)
-            },
-            None,
-        )
+        let opened = Writes::start(move || {
+            Ok(Connection::open_with_flags(
+                missing,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+            )?)
+        })
         .await;
         assert!(matches!(opened, Err(StoreError::Sqlite(_))), "{opened:?}");
     }
