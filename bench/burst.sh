@@ -5,6 +5,8 @@
 #   PERF=perf.data bench/burst.sh      # also record the server's CPU profile during the burst
 #   MIX=20s bench/burst.sh             # instead of the burst, a sustained mix that long: 200 users
 #                                      # asking in turn, drawn from bench/questions.txt, seed 7
+#   HELD=2s bench/burst.sh             # instead of the burst, 1,000 sessions held open for 20 s
+#                                      # (ramp 5 s), each asking once every 2 s: 500 runs/s
 #
 # Starts the server on a file database in a temporary directory, warms it with 50 runs, then runs
 # `agentwire load --users 1000 --runs-per-user 1 --ramp 1s` (the load generator is always this
@@ -16,6 +18,7 @@
 # Alternate two binaries to compare them: one burst is noisy, several alternated are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 SERVER=${1:-target/release/agentwire}
 LOAD=target/release/agentwire
 . bench/fresh_server.sh
@@ -36,6 +39,8 @@ fi
 if [[ -n "${MIX:-}" ]]; then
     shape=(--users 200 --runs-per-user 0 --duration "$MIX" --ramp 1s
            --questions bench/questions.txt --seed 7)
+elif [[ -n "${HELD:-}" ]]; then
+    shape=(--users 1000 --runs-per-user 0 --pace "$HELD" --ramp 5s --duration 20s)
 else
     shape=(--users 1000 --runs-per-user 1 --ramp 1s)
 fi
