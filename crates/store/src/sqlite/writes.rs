@@ -757,20 +757,19 @@ mod tests {
     async fn the_writer_checkpoints_between_commits_not_inside_one() {
         let (_dir, path) = database();
         let writes = writes(&path).await;
-        let database_bytes = || std::fs::metadata(&path).unwrap().len();
         // ~6 MiB in one commit: past the 1,000 pages at which the writer checkpoints. The turn
         // holds the writer right after its commit.
         let turn = commit_busy(&writes, large(6 << 20)).await;
         assert!(
-            database_bytes() < 1 << 20,
+            database_bytes(&path) < 1 << 20,
             "the commit was checkpointed before its caller was answered"
         );
         drop(turn);
         writes.run(insert("next")).await.unwrap();
         assert!(
-            database_bytes() > 6 << 20,
+            database_bytes(&path) > 6 << 20,
             "the WAL was not checkpointed before the next commit ({} bytes)",
-            database_bytes()
+            database_bytes(&path)
         );
     }
 
@@ -780,27 +779,30 @@ mod tests {
     async fn a_busy_writer_leaves_small_checkpoints_for_later() {
         let (_dir, path) = database();
         let writes = writes(&path).await;
-        let database_bytes = || std::fs::metadata(&path).unwrap().len();
         // ~150 pages.
         let turn = commit_busy(&writes, large(600 << 10)).await;
-        assert!(database_bytes() < 400 << 10, "checkpointed while busy");
+        assert!(database_bytes(&path) < 400 << 10, "checkpointed while busy");
         drop(turn);
         writes.run(insert("next")).await.unwrap();
         until_database_holds(&path, 400 << 10).await;
     }
 
+    /// The size of the database file (not its WAL).
+    fn database_bytes(path: &std::path::Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
     /// Waits up to 10 s for the database file to reach `bytes`: a checkpoint after the last
     /// commit follows its answer.
     async fn until_database_holds(path: &std::path::Path, bytes: u64) {
-        let database_bytes = || std::fs::metadata(path).unwrap().len();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while database_bytes() < bytes && std::time::Instant::now() < deadline {
+        while database_bytes(path) < bytes && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(
-            database_bytes() >= bytes,
+            database_bytes(path) >= bytes,
             "the WAL was not copied ({} bytes in the database file)",
-            database_bytes()
+            database_bytes(path)
         );
     }
 
