@@ -166,7 +166,7 @@ impl Writes {
             .spawn(move || match open() {
                 Ok(conn) => {
                     // In place of SQLite's own checkpoint inside the commit (see
-                    // `checkpoint_if_due`).
+                    // `checkpoint_past`).
                     conn.wal_hook(Some(note_wal_size));
                     let _ = opened.send(Ok(()));
                     run_batches(&conn, jobs);
