@@ -1,20 +1,21 @@
 //! The SQLite backend: [`SqliteStore`].
 //!
 //! Two writer connections and a small pool of reader connections over a WAL-mode file. SQLite
-//! allows one writer at a time. The runs' writes (admissions, status changes, ends, events),
-//! nearly all of them, are committed in groups by one thread that owns its connection and calls
-//! SQLite directly (`writes`); the long or rare writes (usage uploads, retention, nodes, cancel
-//! requests) go through one pooled sqlx connection, each after taking a turn of the writer
-//! thread (queued with its jobs, so the two never wait on SQLite's lock). WAL lets readers proceed
-//! during a write; the writer thread copies the WAL into the database file between its commits.
-//! One process owns the file, so it is always a single node: the cluster primitives hold trivially and notices are published
-//! in-process. All SQL takes values through bound parameters. This module must not hold policy
-//! (who may see what is decided by the caller's choice of scoped method) and must not log
+//! allows one writer at a time. The runs' writes (admissions, status changes, ends, events), nearly
+//! all of them, are committed in groups by one thread that owns its connection and calls SQLite
+//! directly (`writes`); the long or rare writes (usage uploads, retention, nodes, cancel requests)
+//! go through one pooled sqlx connection, each after taking a turn of the writer thread (queued
+//! with its jobs, so the two never wait on SQLite's lock). WAL lets readers proceed during a write;
+//! the writer thread copies the WAL into the database file between its commits. One process owns
+//! the file, so it is always a single node: the cluster primitives hold trivially and notices are
+//! published in-process. All SQL takes values through bound parameters. This module must not hold
+//! policy (who may see what is decided by the caller's choice of scoped method) and must not log
 //! record contents.
 //!
-//! Submodules: `usage` (usage records), `events` (the event log's group-commit sink),
-//! `writes` (the group commit of the runs' writes, on its own thread), `own_thread` (the thread
-//! that groups appended events for it), `retention` (deleting old finished runs), `cluster` (admission, ending runs, cancel requests, nodes).
+//! Submodules: `usage` (usage records), `events` (the event log's group-commit sink), `writes` (the
+//! group commit of the runs' writes, on its own thread), `own_thread` (the thread that groups
+//! appended events for it), `retention` (deleting old finished runs), `cluster` (admission, ending
+//! runs, cancel requests, nodes).
 
 /// Inserts a thread row from `source` (user, thread, tenant, title, created, updated), or, for
 /// a thread that exists already, takes a later `updated_at` from it (MAX keeps it from moving
@@ -128,8 +129,8 @@ impl SqliteStore {
     /// sharing one lock whole tables against each other). It is for tests and demos. Every
     /// `connect` to `sqlite::memory:` gets its own, empty database.
     ///
-    /// Must be called within a Tokio runtime: the pools live on it. The write path runs on threads of the store's own (`writes`, `own_thread`) and ends
-    /// with the store.
+    /// Must be called within a Tokio runtime: the pools live on it. The write path runs on threads
+    /// of the store's own (`writes`, `own_thread`) and ends with the store.
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
         SqliteStore::connect_with(url, &StoreOptions::default()).await
     }
