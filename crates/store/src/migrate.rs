@@ -73,6 +73,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../migrations/postgres/0005_usage_version.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../migrations/postgres/0006_append_by_key.sql"),
+    },
 ];
 
 /// Key of the advisory lock that serializes PostgreSQL migrations ("agentwir" in ASCII).
@@ -214,7 +218,7 @@ mod tests {
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
         assert_eq!(Backend::Sqlite.latest_schema_version(), 7);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 5);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 6);
     }
 
     async fn memory_pool() -> SqlitePool {

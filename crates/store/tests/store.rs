@@ -1801,3 +1801,109 @@ async fn a_postgres_upgrade_gives_each_tenant_its_own_thread() {
     assert_eq!(globex[0].updated_at.timestamp_millis(), 9);
     store.close().await;
 }
+
+/// An append raises its runs' `last_seq` by their key and never reads the other runs, however
+/// PostgreSQL judges `runs`. Up to schema version 5 the append trigger joined the batch to
+/// `runs` in one statement, which PL/pgSQL plans once per connection: planned while `runs` was
+/// new (a fresh database, until its first ANALYZE) it was a hash join over a scan of every run,
+/// and the connection kept that plan for each later append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_append_finds_its_runs_by_key_and_scans_no_others() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let store = db.open().await;
+    for i in 0..40 {
+        let run_id = format!("r{i}");
+        store
+            .create_run(&run(&run_id, "alice", &format!("t{i}"), at(i)))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) VALUES \
+         ('r7', 1, 'progress', '{}', 0), ('r7', 2, 'progress', '{}', 0), \
+         ('r9', 1, 'progress', '{}', 0)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // This transaction's own reads of `runs`, the trigger's included.
+    let scans: i64 =
+        sqlx::query_scalar("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'runs'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(scans, 0, "the append scanned runs");
+    let last: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT run_id, last_seq FROM runs WHERE run_id IN ('r7', 'r8', 'r9') ORDER BY run_id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(last, [("r7".into(), 2), ("r8".into(), 0), ("r9".into(), 1)]);
+    tx.rollback().await.unwrap();
+}
+
+/// A large event's payload is compressed with lz4 on a PostgreSQL built with it: PostgreSQL's
+/// default, pglz, costs several times the CPU for about the same size on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_event_log_compresses_large_payloads_with_lz4_when_it_can() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    if version < 140_000 {
+        eprintln!("skipped: PostgreSQL {version} has no lz4 for values (14 and later do)");
+        return;
+    }
+    let lz4: bool = sqlx::query_scalar(
+        "SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+
+    let store = db.open().await;
+    store
+        .create_run(&run("r1", "alice", "t1", at(0)))
+        .await
+        .unwrap();
+    let rows: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"day":"2026-11-{:02}","cost_usd":{i}.25}}"#, i % 28 + 1))
+        .collect();
+    let payload = format!(r#"{{"type":"tool_completed","rows":[{}]}}"#, rows.join(","));
+    assert!(
+        payload.len() > 4_000,
+        "large enough to be compressed at all"
+    );
+    store
+        .append_events(
+            "r1",
+            vec![NewEvent {
+                seq: 1,
+                event_type: "tool_completed".into(),
+                payload: payload.into(),
+            }],
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let method: Option<String> = sqlx::query_scalar(
+        "SELECT pg_column_compression(payload) FROM run_events WHERE run_id = 'r1' AND seq = 1",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let expected = if lz4 { "lz4" } else { "pglz" };
+    assert_eq!(method.as_deref(), Some(expected));
+}
