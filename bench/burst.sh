@@ -8,6 +8,8 @@
 #   HELD=2s bench/burst.sh             # instead of the burst, 1,000 sessions held open for 20 s
 #                                      # (ramp 5 s), each asking once every 2 s: 500 runs/s
 #                                      # offered (runs/s printed counts the ramp too: ~460)
+#   POSTGRES=URL bench/burst.sh        # any of the above on a new PostgreSQL database made from
+#                                      # URL (see bench/fresh_server.sh) instead of a SQLite file
 #
 # Starts the server on a file database in a temporary directory, warms it with 50 runs, then runs
 # `agentwire load --users 1000 --runs-per-user 1 --ramp 1s` (the load generator is always this
