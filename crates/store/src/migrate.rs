@@ -77,6 +77,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../migrations/postgres/0006_append_by_key.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../migrations/postgres/0007_admit_in_one_call.sql"),
+    },
 ];
 
 /// Key of the advisory lock that serializes PostgreSQL migrations ("agentwir" in ASCII).
@@ -218,7 +222,7 @@ mod tests {
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
         assert_eq!(Backend::Sqlite.latest_schema_version(), 7);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 6);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 7);
     }
 
     async fn memory_pool() -> SqlitePool {

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::events::notify_run_events;
-use super::{check_run_text, insert_run, now_ms, upsert_thread};
-use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db};
+use super::{check_run_text, now_ms};
+use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
 use crate::group_commit::{PendingEvent, check_end_run, check_first_event};
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
@@ -50,46 +50,53 @@ pub(super) async fn admit_run(
     // Length-prefixed, so ("ab", "c") and ("a", "bc") are different keys. A hash collision
     // only makes two users take turns.
     let key = format!("{}:{}{}", run.tenant_id.len(), run.tenant_id, run.user_id);
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-        .bind(ADMISSION_LOCK_CLASS)
-        .bind(&key)
-        .execute(&mut *tx)
-        .await?;
-    // The tenant's usage version in the same statement: READ COMMITTED reads it as of now,
-    // after every upload committed before this admission began.
+    // One statement, committed on return: the lock, the count, the run, its thread and its
+    // first event (schema version 7, `agentwire_admit_run`).
     let row = sqlx::query(
-        "SELECT count(*), min(run_id) FILTER (WHERE thread_id = $3), \
-         (SELECT usage_version FROM tenants WHERE tenant_id = $1) FROM runs \
-         WHERE tenant_id = $1 AND user_id = $2 AND status IN ('accepted', 'running')",
+        "SELECT admitted, in_flight, in_thread, usage FROM agentwire_admit_run(\
+         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20)",
     )
-    .bind(run.tenant_id.as_str())
-    .bind(run.user_id.as_str())
+    .bind(ADMISSION_LOCK_CLASS)
+    .bind(&key)
+    .bind(run.run_id.as_str())
     .bind(run.thread_id.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    let active = db_to_u64("runs in flight", row.try_get(0)?)?;
-    if let Some(refused) = Admission::refusal(active, row.try_get(1)?, max_in_flight) {
-        return Ok(refused);
+    .bind(run.user_id.as_str())
+    .bind(run.tenant_id.as_str())
+    .bind(run.agent.as_str())
+    .bind(run.user_request.as_str())
+    .bind(run.status.as_str())
+    .bind(time_to_db(run.created_at))
+    .bind(run.finished_at.map(time_to_db))
+    .bind(u64_to_db("last_seq", run.last_seq)?)
+    .bind(node_id)
+    .bind(i64::from(max_in_flight))
+    .bind(thread_title(&run.user_request))
+    .bind(time_to_db(Utc::now()))
+    .bind(first.as_ref().map(|e| e.seq_db))
+    .bind(first.as_ref().map(|e| e.event_type.as_str()))
+    .bind(first.as_ref().map(|e| &*e.payload))
+    .bind(first.as_ref().map(|e| e.created_at))
+    .fetch_one(pool)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::DuplicateRun(run.run_id.clone())
+        }
+        e => e.into(),
+    })?;
+    let usage_version = db_to_u64("usage_version", row.try_get("usage")?)?;
+    if row.try_get("admitted")? {
+        return Ok(Admission::Admitted { usage_version });
     }
-    let usage_version = db_to_u64(
-        "usage_version",
-        row.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
-    )?;
-    insert_run(&mut tx, run, Some(node_id)).await?;
-    upsert_thread(
-        &mut tx,
-        &run.user_id,
-        &run.tenant_id,
-        &run.thread_id,
-        &thread_title(&run.user_request),
-    )
-    .await?;
-    if let Some(first) = first {
-        insert_run_events(&mut tx, &run.run_id, std::slice::from_ref(&first)).await?;
-    }
-    tx.commit().await?;
-    Ok(Admission::Admitted { usage_version })
+    let active = db_to_u64("runs in flight", row.try_get("in_flight")?)?;
+    Admission::refusal(active, row.try_get("in_thread")?, max_in_flight).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "run {} was not admitted, yet its user has {active} of {max_in_flight} runs in \
+             flight and none on its thread",
+            run.run_id
+        ))
+    })
 }
 
 pub(super) async fn end_run(

@@ -234,8 +234,8 @@ fn check_run_text(run: &RunRecord) -> StoreResult<()> {
     check_text("user_request", &run.user_request)
 }
 
-/// Creates the thread or touches its `updated_at` (`Store::upsert_thread`; `admit_run` calls it
-/// inside its transaction).
+/// Creates the thread or touches its `updated_at` (`Store::upsert_thread`; an admission does the
+/// same inside `agentwire_admit_run`, schema version 7).
 async fn upsert_thread(
     conn: &mut PgConnection,
     user_id: &str,
@@ -279,16 +279,13 @@ const THREAD_RUNS_SQL: &str = concat!(
 const EVENTS_AFTER_SQL: &str =
     "SELECT seq, payload FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
-/// Inserts a run row (`create_run` without a node, `admit_run` with one).
-async fn insert_run(
-    conn: &mut PgConnection,
-    run: &RunRecord,
-    node_id: Option<&str>,
-) -> StoreResult<()> {
+/// Inserts a run row that no node executes (`create_run`; an admission inserts its run with its
+/// node inside `agentwire_admit_run`, schema version 7).
+async fn insert_run(conn: &mut PgConnection, run: &RunRecord) -> StoreResult<()> {
     let result = sqlx::query(concat!(
         "INSERT INTO runs (",
         run_columns!(),
-        ", node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(run.run_id.as_str())
     .bind(run.thread_id.as_str())
@@ -300,7 +297,6 @@ async fn insert_run(
     .bind(time_to_db(run.created_at))
     .bind(run.finished_at.map(time_to_db))
     .bind(u64_to_db("last_seq", run.last_seq)?)
-    .bind(node_id)
     .execute(conn)
     .await;
     match result {
@@ -447,7 +443,7 @@ impl Store for PostgresStore {
         check_run_text(run)?;
         self.bounded(async {
             let mut conn = self.pool().acquire().await?;
-            insert_run(&mut conn, run, None).await
+            insert_run(&mut conn, run).await
         })
         .await
     }
