@@ -81,6 +81,10 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 7,
         sql: include_str!("../migrations/postgres/0007_admit_in_one_call.sql"),
     },
+    Migration {
+        version: 8,
+        sql: include_str!("../migrations/postgres/0008_end_in_one_call.sql"),
+    },
 ];
 
 /// Key of the advisory lock that serializes PostgreSQL migrations ("agentwir" in ASCII).
@@ -222,7 +226,7 @@ mod tests {
             assert_eq!(migrations.first().map(|m| m.version), Some(1));
         }
         assert_eq!(Backend::Sqlite.latest_schema_version(), 7);
-        assert_eq!(Backend::Postgres.latest_schema_version(), 7);
+        assert_eq!(Backend::Postgres.latest_schema_version(), 8);
     }
 
     async fn memory_pool() -> SqlitePool {

@@ -6,6 +6,9 @@
 //!   COMMITTED gives each turn's count a fresh snapshot that sees the previous turn's run.
 //! - Ending a run locks its row (`FOR UPDATE`) before checking status and `last_seq`, and the
 //!   appends lock the same row, so "end" and "append" never interleave.
+//! - Both are functions in the schema (`agentwire_admit_run`, `agentwire_end_run`: versions 7
+//!   and 8), so each is one statement from the node: one round trip instead of seven and five,
+//!   each of which waited for the node's async workers beside every other run's appends.
 //! - Lease and claim changes are single UPDATEs whose WHERE re-checks the row as it is once
 //!   locked; of two racing claimants the second finds the claim taken. Lease times are the
 //!   database's clock.
@@ -15,12 +18,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 
 use super::events::notify_run_events;
 use super::{check_run_text, now_ms};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
-use crate::group_commit::{PendingEvent, check_end_run, check_first_event};
+use crate::group_commit::{check_end_run, check_first_event};
 use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
     Admission, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoreError, StoreResult,
@@ -109,65 +112,46 @@ pub(super) async fn end_run(
     finished_at: DateTime<Utc>,
 ) -> StoreResult<EndRun> {
     let pending = check_end_run(run_id, after_seq, events, status)?;
-    let mut tx = pool.begin().await?;
-    let row = sqlx::query("SELECT status, last_seq FROM runs WHERE run_id = $1 FOR UPDATE")
-        .bind(run_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(row) = row else {
-        return Err(StoreError::RunNotFound(run_id.to_owned()));
-    };
-    let current: RunStatus = row.try_get::<String, _>(0)?.parse()?;
-    if current.is_terminal() {
-        return Ok(EndRun::AlreadyFinished { status: current });
-    }
-    let last_seq = db_to_u64("runs.last_seq", row.try_get(1)?)?;
-    if last_seq != after_seq {
-        return Ok(EndRun::Moved { last_seq });
-    }
-    // The row lock above keeps every other writer out.
-    insert_run_events(&mut tx, run_id, &pending).await?;
-    sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3")
-        .bind(status.as_str())
-        .bind(time_to_db(finished_at))
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    if let Some(last) = pending.last() {
-        notify_run_events(pool, timeout, &[(run_id.to_owned(), last.seq)]).await;
-    }
-    Ok(EndRun::Ended)
-}
-
-/// Inserts events of one run that no other writer can be writing (its row is locked, or it is
-/// being created); the trigger raises `last_seq`.
-async fn insert_run_events(
-    tx: &mut PgConnection,
-    run_id: &str,
-    pending: &[PendingEvent],
-) -> StoreResult<()> {
-    if pending.is_empty() {
-        return Ok(());
-    }
     let seqs: Vec<i64> = pending.iter().map(|e| e.seq_db).collect();
     let types: Vec<&str> = pending.iter().map(|e| e.event_type.as_str()).collect();
     let payloads: Vec<&str> = pending.iter().map(|e| &*e.payload).collect();
     let created: Vec<i64> = pending.iter().map(|e| e.created_at).collect();
-    sqlx::query(
-        "INSERT INTO run_events (run_id, seq, event_type, payload, created_at) \
-         SELECT $1, e.seq, e.event_type, e.payload, e.created_at \
-         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) \
-              AS e(seq, event_type, payload, created_at)",
+    // One statement, committed on return: the run's row locked and checked, its events, its
+    // status (schema version 8, `agentwire_end_run`).
+    let row = sqlx::query(
+        "SELECT outcome, status, last_seq FROM agentwire_end_run($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(run_id)
+    .bind(u64_to_db("after_seq", after_seq)?)
+    .bind(status.as_str())
+    .bind(time_to_db(finished_at))
     .bind(&seqs)
     .bind(&types)
     .bind(&payloads)
     .bind(&created)
-    .execute(&mut *tx)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    match row.try_get::<&str, _>("outcome")? {
+        "ended" => {}
+        "missing" => return Err(StoreError::RunNotFound(run_id.to_owned())),
+        "finished" => {
+            let status: RunStatus = row.try_get::<String, _>("status")?.parse()?;
+            return Ok(EndRun::AlreadyFinished { status });
+        }
+        "moved" => {
+            let last_seq = db_to_u64("runs.last_seq", row.try_get("last_seq")?)?;
+            return Ok(EndRun::Moved { last_seq });
+        }
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "ending run {run_id} answered {other:?}"
+            )));
+        }
+    }
+    if let Some(last) = pending.last() {
+        notify_run_events(pool, timeout, &[(run_id.to_owned(), last.seq)]).await;
+    }
+    Ok(EndRun::Ended)
 }
 
 pub(super) async fn request_cancel(pool: &PgPool, run_id: &str) -> StoreResult<bool> {
