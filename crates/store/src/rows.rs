@@ -1,12 +1,15 @@
-//! Reading runs, threads and nodes out of result rows, for both backends.
+//! Reading runs, threads and nodes out of result rows, and binding a run's row into a query,
+//! for both backends.
 //!
 //! Both schemas store the same columns with the same types (text, 64-bit integers, unix
-//! milliseconds), so one decoder per record serves SQLite and PostgreSQL. Columns are read by
-//! position: the column lists below are the only place that fixes the order. No SQL is run here.
+//! milliseconds), so one decoder per record serves SQLite and PostgreSQL. Columns are read and
+//! bound by position: the column lists below are the only place that fixes the order. No SQL is
+//! run here.
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
-use crate::convert::{db_to_opt_time, db_to_time, db_to_u64};
+use crate::convert::{db_to_opt_time, db_to_time, db_to_u64, time_to_db, u64_to_db};
 use crate::{
     NodeRecord, RunCursor, RunPage, RunRecord, RunStatus, StoreError, StoreResult, ThreadRecord,
 };
@@ -18,6 +21,30 @@ macro_rules! run_columns {
         "run_id, thread_id, user_id, tenant_id, agent, user_request, status, created_at, \
          finished_at, last_seq"
     };
+}
+
+/// Binds a run's row after the parameters bound already: ten, in [`run_columns!`]'s order.
+pub(crate) fn bind_run<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments>,
+    run: &RunRecord,
+) -> StoreResult<Query<'q, DB, <DB as Database>::Arguments>>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+{
+    Ok(query
+        .bind(run.run_id.as_str())
+        .bind(run.thread_id.as_str())
+        .bind(run.user_id.as_str())
+        .bind(run.tenant_id.as_str())
+        .bind(run.agent.as_str())
+        .bind(run.user_request.as_str())
+        .bind(run.status.as_str())
+        .bind(time_to_db(run.created_at))
+        .bind(run.finished_at.map(time_to_db))
+        .bind(u64_to_db("last_seq", run.last_seq)?))
 }
 
 /// The thread columns in the order [`thread_from_row`] reads them.

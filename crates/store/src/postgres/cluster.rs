@@ -24,7 +24,7 @@ use super::events::notify_run_events;
 use super::{check_run_text, now_ms};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
 use crate::group_commit::{check_end_run, check_first_event};
-use crate::rows::{node_columns, node_from_row, run_columns, run_from_row};
+use crate::rows::{bind_run, node_columns, node_from_row, run_columns, run_from_row};
 use crate::{
     Admission, EndRun, NewEvent, NodeRecord, RunRecord, RunStatus, StoreError, StoreResult,
     thread_title,
@@ -55,39 +55,30 @@ pub(super) async fn admit_run(
     let key = format!("{}:{}{}", run.tenant_id.len(), run.tenant_id, run.user_id);
     // One statement, committed on return: the lock, the count, the run, its thread and its
     // first event (schema version 7, `agentwire_admit_run`).
-    let row = sqlx::query(
+    let locked = sqlx::query(
         "SELECT admitted, in_flight, in_thread, usage FROM agentwire_admit_run(\
          $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
          $17, $18, $19, $20)",
     )
     .bind(ADMISSION_LOCK_CLASS)
-    .bind(&key)
-    .bind(run.run_id.as_str())
-    .bind(run.thread_id.as_str())
-    .bind(run.user_id.as_str())
-    .bind(run.tenant_id.as_str())
-    .bind(run.agent.as_str())
-    .bind(run.user_request.as_str())
-    .bind(run.status.as_str())
-    .bind(time_to_db(run.created_at))
-    .bind(run.finished_at.map(time_to_db))
-    .bind(u64_to_db("last_seq", run.last_seq)?)
-    .bind(node_id)
-    .bind(i64::from(max_in_flight))
-    .bind(thread_title(&run.user_request))
-    .bind(time_to_db(Utc::now()))
-    .bind(first.as_ref().map(|e| e.seq_db))
-    .bind(first.as_ref().map(|e| e.event_type.as_str()))
-    .bind(first.as_ref().map(|e| &*e.payload))
-    .bind(first.as_ref().map(|e| e.created_at))
-    .fetch_one(pool)
-    .await
-    .map_err(|e| match e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::DuplicateRun(run.run_id.clone())
-        }
-        e => e.into(),
-    })?;
+    .bind(&key);
+    let row = bind_run(locked, run)?
+        .bind(node_id)
+        .bind(i64::from(max_in_flight))
+        .bind(thread_title(&run.user_request))
+        .bind(time_to_db(Utc::now()))
+        .bind(first.as_ref().map(|e| e.seq_db))
+        .bind(first.as_ref().map(|e| e.event_type.as_str()))
+        .bind(first.as_ref().map(|e| &*e.payload))
+        .bind(first.as_ref().map(|e| e.created_at))
+        .fetch_one(pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::DuplicateRun(run.run_id.clone())
+            }
+            e => e.into(),
+        })?;
     let usage_version = db_to_u64("usage_version", row.try_get("usage")?)?;
     if row.try_get("admitted")? {
         return Ok(Admission::Admitted { usage_version });

@@ -32,11 +32,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, Executor, PgPool, Row};
 use tokio::sync::{Mutex, watch};
 
-use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
+use crate::convert::{check_text, db_to_u64, time_to_db};
 use crate::group_commit::EventWriter;
 use crate::notice::NoticeHub;
 use crate::rows::{
-    run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
+    bind_run, run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
     unchanged_status,
 };
 use crate::{
@@ -282,21 +282,14 @@ const EVENTS_AFTER_SQL: &str =
 /// Inserts a run row that no node executes (`create_run`; an admission inserts its run with its
 /// node inside `agentwire_admit_run`, schema version 7).
 async fn insert_run(conn: &mut PgConnection, run: &RunRecord) -> StoreResult<()> {
-    let result = sqlx::query(concat!(
-        "INSERT INTO runs (",
-        run_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    ))
-    .bind(run.run_id.as_str())
-    .bind(run.thread_id.as_str())
-    .bind(run.user_id.as_str())
-    .bind(run.tenant_id.as_str())
-    .bind(run.agent.as_str())
-    .bind(run.user_request.as_str())
-    .bind(run.status.as_str())
-    .bind(time_to_db(run.created_at))
-    .bind(run.finished_at.map(time_to_db))
-    .bind(u64_to_db("last_seq", run.last_seq)?)
+    let result = bind_run(
+        sqlx::query(concat!(
+            "INSERT INTO runs (",
+            run_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )),
+        run,
+    )?
     .execute(conn)
     .await;
     match result {

@@ -45,18 +45,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
-use crate::convert::{check_text, db_to_u64, time_to_db, u64_to_db};
+use crate::convert::{check_text, db_to_u64, time_to_db};
 use crate::group_commit::{EventWriter, check_first_event};
 use crate::notice::NoticeHub;
 use crate::rows::{
-    run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
+    bind_run, run_columns, run_from_row, run_page_from_rows, thread_columns, thread_from_row,
     unchanged_status,
 };
 use crate::{
@@ -357,33 +355,13 @@ async fn insert_run(conn: &mut SqliteConnection, run: &RunRecord) -> StoreResult
     const INSERT: &str = concat!(
         "INSERT INTO runs (",
         run_columns!(),
-        ", node_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
-    let query = bind_run(sqlx::query(INSERT), run, None)?;
+    let query = bind_run(sqlx::query(INSERT), run)?;
     match query.execute(conn).await {
         Ok(_) => Ok(()),
         Err(e) => Err(run_insert_error(e, run)),
     }
-}
-
-/// Binds a run's row, eleven parameters: [`run_columns!`] then its node.
-fn bind_run<'q>(
-    query: Query<'q, Sqlite, SqliteArguments>,
-    run: &'q RunRecord,
-    node_id: Option<&'q str>,
-) -> StoreResult<Query<'q, Sqlite, SqliteArguments>> {
-    Ok(query
-        .bind(run.run_id.as_str())
-        .bind(run.thread_id.as_str())
-        .bind(run.user_id.as_str())
-        .bind(run.tenant_id.as_str())
-        .bind(run.agent.as_str())
-        .bind(run.user_request.as_str())
-        .bind(run.status.as_str())
-        .bind(time_to_db(run.created_at))
-        .bind(run.finished_at.map(time_to_db))
-        .bind(u64_to_db("last_seq", run.last_seq)?)
-        .bind(node_id))
 }
 
 /// A failed run insert (through either connection): a run id stored already is the caller's
