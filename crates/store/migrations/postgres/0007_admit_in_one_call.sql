@@ -14,6 +14,20 @@
 -- Applied once, inside a transaction holding the migration lock, by the runner in
 -- src/migrate.rs.
 
+-- A thread is created or touched here for `Store::upsert_thread` and for an admission alike.
+-- GREATEST keeps updated_at from moving backwards if a clock steps back.
+CREATE FUNCTION agentwire_touch_thread(
+    touched_user_id text, touched_thread_id text, touched_tenant_id text, new_title text,
+    now_ms bigint)
+RETURNS threads
+LANGUAGE sql AS $$
+    INSERT INTO threads AS th (user_id, thread_id, tenant_id, title, created_at, updated_at)
+        VALUES (touched_user_id, touched_thread_id, touched_tenant_id, new_title, now_ms, now_ms)
+        ON CONFLICT (tenant_id, user_id, thread_id)
+        DO UPDATE SET updated_at = GREATEST(th.updated_at, excluded.updated_at)
+        RETURNING th.*;
+$$;
+
 CREATE FUNCTION agentwire_admit_run(
     lock_class integer, lock_key text,
     new_run_id text, new_thread_id text, new_user_id text, new_tenant_id text, new_agent text,
@@ -41,11 +55,8 @@ BEGIN
         VALUES (new_run_id, new_thread_id, new_user_id, new_tenant_id, new_agent,
                 new_user_request, new_status, new_created_at, new_finished_at, new_last_seq,
                 new_node_id);
-    -- GREATEST keeps updated_at from moving backwards if a clock steps back.
-    INSERT INTO threads AS th (user_id, thread_id, tenant_id, title, created_at, updated_at)
-        VALUES (new_user_id, new_thread_id, new_tenant_id, thread_title, now_ms, now_ms)
-        ON CONFLICT (tenant_id, user_id, thread_id)
-        DO UPDATE SET updated_at = GREATEST(th.updated_at, excluded.updated_at);
+    PERFORM agentwire_touch_thread(new_user_id, new_thread_id, new_tenant_id, thread_title,
+                                   now_ms);
     IF first_seq IS NOT NULL THEN
         INSERT INTO run_events (run_id, seq, event_type, payload, created_at)
             VALUES (new_run_id, first_seq, first_type, first_payload, first_created_at);

@@ -234,8 +234,8 @@ fn check_run_text(run: &RunRecord) -> StoreResult<()> {
     check_text("user_request", &run.user_request)
 }
 
-/// Creates the thread or touches its `updated_at` (`Store::upsert_thread`; an admission does the
-/// same inside `agentwire_admit_run`, schema version 7).
+/// Creates the thread or touches its `updated_at` (`Store::upsert_thread`), through the schema's
+/// `agentwire_touch_thread`, which an admission calls too (schema version 7).
 async fn upsert_thread(
     conn: &mut PgConnection,
     user_id: &str,
@@ -248,14 +248,10 @@ async fn upsert_thread(
     check_text("thread_id", thread_id)?;
     check_text("title", title)?;
     let now = time_to_db(Utc::now());
-    // GREATEST keeps updated_at from moving backwards if a clock steps back.
     let row = sqlx::query(concat!(
-        "INSERT INTO threads (user_id, thread_id, tenant_id, title, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-         ON CONFLICT (tenant_id, user_id, thread_id) \
-         DO UPDATE SET updated_at = GREATEST(threads.updated_at, excluded.updated_at) \
-         RETURNING ",
-        thread_columns!()
+        "SELECT ",
+        thread_columns!(),
+        " FROM agentwire_touch_thread($1, $2, $3, $4, $5)"
     ))
     .bind(user_id)
     .bind(thread_id)
