@@ -4,7 +4,8 @@
 #
 # The database is a file in a temporary directory, or with `POSTGRES=URL` (a PostgreSQL
 # database the user may create databases from, e.g. postgres://postgres@127.0.0.1:5432/postgres)
-# a new PostgreSQL database beside it, created and dropped with psql.
+# a new PostgreSQL database beside it, created and dropped with psql. URL ends with the database
+# name: its last path segment is replaced, so it must carry no `?parameters`.
 dir=$(mktemp -d /tmp/agentwire-bench.XXXXXX)
 secret=$(openssl rand -hex 32)
 database="sqlite://$dir/a.db"
