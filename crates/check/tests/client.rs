@@ -614,6 +614,64 @@ async fn protocol_pings_are_answered() {
     done(session, task).await;
 }
 
+/// A session held open reads on: it answers the server's pings, keeps every frame for later
+/// reads in arrival order, and stops when told to.
+#[tokio::test]
+async fn read_until_answers_pings_and_keeps_every_frame() {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (url, task) = server(Upgrade::Contract, |mut ws, _| async move {
+        for n in 0..3 {
+            send(&mut ws, json!({"type": "pong", "timestamp": TS, "n": n})).await;
+            ws.send(Message::Ping(b"still there?".to_vec().into()))
+                .await
+                .unwrap();
+            match ws.next().await.unwrap().unwrap() {
+                Message::Pong(payload) => assert_eq!(payload.as_ref(), b"still there?"),
+                other => panic!("expected a pong, got {other:?}"),
+            }
+        }
+        release.send(()).unwrap();
+        drain(ws).await;
+    })
+    .await;
+    let mut session = connect(&url).await;
+    session
+        .read_until(async move { released.await.unwrap() })
+        .await
+        .unwrap();
+    assert_eq!(session.backlog_len(), 3);
+    for n in 0..3 {
+        let frame = session.next_frame(SHORT).await.unwrap();
+        assert_eq!(frame.value["n"], n);
+    }
+    done(session, task).await;
+}
+
+/// A held session the server closes says so, with the close code.
+#[tokio::test]
+async fn read_until_reports_a_close() {
+    let (url, task) = server(Upgrade::Contract, |ws, _| {
+        close(ws, CloseCode::from(4408), "no answer to pings")
+    })
+    .await;
+    let mut session = connect(&url).await;
+    let err = session
+        .read_until(std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Closed {
+                code: Some(4408),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    done(session, task).await;
+}
+
 #[tokio::test]
 async fn start_agent_sends_the_contract_shape() {
     let (url, task) = server(Upgrade::Contract, |mut ws, _| async move {

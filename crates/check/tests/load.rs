@@ -98,6 +98,7 @@ async fn two_hundred_sessions_complete_with_no_violation_and_no_leak() {
         ramp: Duration::from_millis(500),
         runs_per_user: Some(1),
         pace: Duration::ZERO,
+        hold: false,
     };
     config.thresholds = counted_thresholds();
     let (report, summary) = run(config).await;
@@ -187,6 +188,72 @@ async fn load_finds_another_users_canary_deep_inside_tool_data() {
     assert_eq!(report.exit_code, 1, "{summary}");
 }
 
+/// The server's `agentwire_connections_active`, read from its `/metrics`.
+async fn connections_active(target: &agentwire_check::http::HttpTarget) -> Option<u64> {
+    let answer = target
+        .request("GET", "/metrics", &[], Vec::new(), Duration::from_secs(5))
+        .await
+        .ok()?;
+    answer.text().lines().find_map(|line| {
+        line.strip_prefix("agentwire_connections_active ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// With `hold`, every session stays open after its runs until the last user has run, so the
+/// users are concurrent sessions in fact: without it each session closes after its run, and 50
+/// users arriving over a second, whose runs take milliseconds, are never open together. A held
+/// session goes on answering the server's pings: this server pings every 100 ms and closes a
+/// socket silent for 200, and the first users are held for about a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_sessions_are_all_open_at_once_and_answer_pings_while_held() {
+    let server = OurServer::start_pinging(Duration::from_millis(100)).await;
+    upload_small_data_set(&server.url(), "load-test").await;
+    let auth = AuthMode::Secret {
+        secret: SECRET.to_owned(),
+        issuer: None,
+        audience: None,
+        org: Some("load-test".to_owned()),
+    };
+    let mut config = LoadConfig::closed(server.url(), auth, 50);
+    config.model = Model::Closed {
+        users: 50,
+        ramp: Duration::from_secs(1),
+        runs_per_user: Some(1),
+        pace: Duration::ZERO,
+        hold: true,
+    };
+    config.thresholds = counted_thresholds();
+    // What the server itself counts open, sampled while the load runs.
+    let target = agentwire_check::http::HttpTarget::parse(&server.url()).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(connections_active(&target).await.unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        }
+    });
+    let (report, summary) = run(config).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let server_peak = sampler.await.unwrap();
+    assert_eq!(report.counts.completed, 50, "{summary}");
+    assert_eq!(report.counts.failed, 0, "{summary}");
+    assert!(report.failures.is_empty(), "{summary}");
+    assert_eq!(report.exit_code, 0, "{summary}");
+    assert_eq!(report.counts.peak_connected, 50, "{summary}");
+    assert!(report.model.contains("held open"), "{}", report.model);
+    // Not closed by the server for missing its pings while held.
+    assert_eq!(server_peak, 50, "the server never had all 50 open at once");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_counts_events_after_the_terminal_event() {
     let fake = Fake::start(Flaw::EventsAfterTerminal).await;
@@ -196,6 +263,7 @@ async fn load_counts_events_after_the_terminal_event() {
         ramp: Duration::ZERO,
         runs_per_user: Some(2),
         pace: Duration::ZERO,
+        hold: false,
     };
     config.max_runs = 20;
     let (report, summary) = run(config).await;

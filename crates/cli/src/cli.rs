@@ -376,6 +376,10 @@ pub struct LoadArgs {
     /// Closed model: time between the scheduled starts of one user's runs (0s: back to back).
     #[arg(long, default_value = "0s")]
     pub pace: String,
+    /// Closed model: each session stays open after its runs until every user has run, so all
+    /// --users sessions are open at once (without it a session closes after its runs).
+    #[arg(long, conflicts_with = "rate")]
+    pub hold: bool,
     /// Open model: start this many runs per second, each on a fresh socket (instead of --users).
     #[arg(long)]
     pub rate: Option<f64>,

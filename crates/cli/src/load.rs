@@ -79,6 +79,7 @@ fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
                     ramp: parse_duration(&args.ramp)?,
                     runs_per_user,
                     pace: parse_duration(&args.pace)?,
+                    hold: args.hold,
                 },
                 args.users,
                 runs_per_user.map_or(1_000_000, |n| n.saturating_mul(args.users)),

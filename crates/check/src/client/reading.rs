@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::Message;
 
+/// How long [`Session::read_until`] waits on the socket at a time (a quiet socket is normal).
+const READ_UNTIL_STEP: Duration = Duration::from_secs(60);
+
 /// A frame in the backlog, numbered in arrival order so that a failed helper can put frames back
 /// exactly where they were.
 #[derive(Debug)]
@@ -86,6 +89,32 @@ impl Session {
         self.take_first(deadline, timeout, "a matching frame", pred)
             .await
             .map(|(_, frame)| frame)
+    }
+
+    /// Reads frames into the backlog, answering pings, until `until` completes: a session kept
+    /// open with nothing to ask must still read, or the server closes it for missing its pings.
+    /// Every frame read waits in the backlog for later reads.
+    ///
+    /// # Errors
+    /// As [`Session::next_frame`] once the connection closes or a frame is not JSON; the frames
+    /// read before it stay in the backlog.
+    pub async fn read_until(&mut self, until: impl Future<Output = ()>) -> Result<(), ClientError> {
+        tokio::pin!(until);
+        loop {
+            // A socket read given up for `until` loses nothing: the frame is read whole or stays
+            // in the socket.
+            let deadline = TokioInstant::now() + READ_UNTIL_STEP;
+            let read = tokio::select! {
+                biased;
+                () = &mut until => return Ok(()),
+                read = self.read_socket(deadline, READ_UNTIL_STEP, "a frame") => read,
+            };
+            match read {
+                Ok(queued) => self.backlog.push_back(queued),
+                Err(ClientError::Timeout { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Takes every frame waiting in the backlog, in order (for reporting after a failed helper).

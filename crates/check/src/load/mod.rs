@@ -8,6 +8,9 @@
 //!   is scheduled at its arrival (so it includes connecting, as a person's first question does);
 //!   each later run at the previous one's schedule plus `pace`, or, with no pace, at the moment
 //!   the previous run ended.
+//!   With `hold`, a session that has asked its runs stays open until every user has, so the
+//!   users are all connected at once (1,000 users over a 1 s ramp otherwise have a few hundred
+//!   sockets open at most: each closes after its run).
 //! - **Open** (`rate`): run *j* is scheduled at `t0 + j / rate` on a fresh socket, whether or not
 //!   earlier runs have finished, up to `max_in_flight` at once.
 //!
@@ -66,6 +69,9 @@ pub enum Model {
         runs_per_user: Option<usize>,
         /// Time between the scheduled starts of one user's runs (zero: back to back).
         pace: Duration,
+        /// Each session stays open after its runs (reading, answering pings) until every user
+        /// has run, so all of them are open at once; otherwise a session closes after its runs.
+        hold: bool,
     },
     Open {
         /// New runs per second.
@@ -116,6 +122,7 @@ impl LoadConfig {
                 ramp: Duration::ZERO,
                 runs_per_user: Some(1),
                 pace: Duration::ZERO,
+                hold: false,
             },
             duration: Duration::from_secs(60),
             max_runs: users,
@@ -257,9 +264,15 @@ impl Model {
                 ramp,
                 runs_per_user,
                 pace,
+                hold,
             } => format!(
-                "closed: {users} users, ramp {ramp:?}, {} run(s) each, pace {pace:?}",
-                runs_per_user.map_or_else(|| "unbounded".to_owned(), |n| n.to_string())
+                "closed: {users} users, ramp {ramp:?}, {} run(s) each, pace {pace:?}{}",
+                runs_per_user.map_or_else(|| "unbounded".to_owned(), |n| n.to_string()),
+                if *hold {
+                    ", each held open until the last has run"
+                } else {
+                    ""
+                }
             ),
             Model::Open {
                 rate,

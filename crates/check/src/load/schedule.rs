@@ -6,7 +6,7 @@
 //! start a run past `duration` or `max_runs`.
 
 use super::Model;
-use super::session::{Local, Shared, closed, connect, counted_run, finish};
+use super::session::{Local, Shared, closed, connect, counted_run, finish, hold};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,11 +28,17 @@ pub(super) async fn drive(shared: &Arc<Shared>, t0: Instant) {
             ramp,
             runs_per_user,
             pace,
+            hold,
         } => {
             for i in 0..users {
                 let arrival = t0 + ramp.mul_f64(i as f64 / users as f64);
                 let shared = shared.clone();
-                tasks.spawn(closed_user(shared, i, arrival, t0, runs_per_user, pace));
+                let runs = Runs {
+                    per_user: runs_per_user,
+                    pace,
+                    hold,
+                };
+                tasks.spawn(closed_user(shared, i, arrival, t0, runs));
             }
         }
         Model::Open {
@@ -96,14 +102,41 @@ fn reserve(shared: &Shared) -> bool {
     true
 }
 
-async fn closed_user(
-    shared: Arc<Shared>,
-    index: usize,
-    arrival: Instant,
-    t0: Instant,
-    runs_per_user: Option<usize>,
+/// What each closed-model user asks: how many runs (None: until the duration), how far apart,
+/// and whether its session then stays open until every user has run.
+#[derive(Clone, Copy)]
+struct Runs {
+    per_user: Option<usize>,
     pace: Duration,
-) {
+    hold: bool,
+}
+
+/// Counts a closed-model user as having run once, however its task ends (a user that never
+/// connects, or a task aborted at the hard stop, included), so no held session waits for it.
+struct Running<'a> {
+    shared: &'a Shared,
+    counted: bool,
+}
+
+impl Running<'_> {
+    fn done(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            self.shared.user_ran();
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+async fn closed_user(shared: Arc<Shared>, index: usize, arrival: Instant, t0: Instant, runs: Runs) {
+    let mut running = Running {
+        shared: &shared,
+        counted: false,
+    };
     let end = t0 + shared.config.duration;
     if arrival >= end || !reserve(&shared) {
         return;
@@ -121,26 +154,32 @@ async fn closed_user(
     };
     let mut scheduled = arrival;
     let mut done = 0usize;
+    let mut open_still = true;
     loop {
         // A session whose socket closed after a failed run cannot go on.
         if !counted_run(&shared, &mut open, scheduled, &mut local).await && closed(&mut open).await
         {
+            open_still = false;
             break;
         }
         done += 1;
-        if runs_per_user.is_some_and(|n| done >= n) {
+        if runs.per_user.is_some_and(|n| done >= n) {
             break;
         }
-        let next = if pace.is_zero() {
+        let next = if runs.pace.is_zero() {
             Instant::now()
         } else {
-            scheduled + pace
+            scheduled + runs.pace
         };
         if next >= end || !reserve(&shared) {
             break;
         }
         scheduled = next;
         sleep_until_exact(scheduled).await;
+    }
+    running.done();
+    if runs.hold && open_still {
+        hold(&shared, &mut open).await;
     }
     finish(&shared, open, &mut local).await;
     local.flush(&shared);

@@ -1,12 +1,13 @@
 //! One session: connecting (measured from the scheduled start), running one request at a time,
 //! measuring each run from its schedule and from its send, judging it against the grammar,
-//! scanning every frame for other users' data, and reading what is left before closing.
+//! scanning every frame for other users' data, holding it open when asked, and reading what is
+//! left before closing.
 //!
 //! What it must not do: share a lock on the hot path (each session keeps its own measurements in
 //! [`Local`] and merges them when it ends), count a run as completed without its
 //! `agent_completed` and a clean grammar, or lose a failure (every kind is counted).
 
-use super::{Counters, EXAMPLES, LATE_AFTER, LoadConfig};
+use super::{Counters, EXAMPLES, LATE_AFTER, LoadConfig, Model};
 use crate::client::{
     ClientError, ConnectOptions, Credentials, FrameDetail, RunTranscript, Session,
 };
@@ -18,9 +19,10 @@ use crate::target::Target;
 use crate::token::{Identity, Minter};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Everything the sessions share.
@@ -43,6 +45,10 @@ pub(super) struct Shared {
     pub failures: Mutex<BTreeMap<String, u64>>,
     pub violation_examples: Mutex<Vec<String>>,
     pub leak_examples: Mutex<Vec<String>>,
+    /// Closed-model users still asking their runs; `all_ran` turns true when none is left,
+    /// which is what held sessions wait for.
+    running: AtomicUsize,
+    all_ran: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -88,7 +94,20 @@ impl Shared {
             failures: Mutex::new(BTreeMap::new()),
             violation_examples: Mutex::new(Vec::new()),
             leak_examples: Mutex::new(Vec::new()),
+            running: AtomicUsize::new(match config.model {
+                Model::Closed { users, .. } => users,
+                Model::Open { .. } => 0,
+            }),
+            all_ran: watch::channel(false).0,
         })
+    }
+
+    /// One closed-model user has asked all its runs, or given up: the last one releases every
+    /// held session.
+    pub fn user_ran(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.all_ran.send_replace(true);
+        }
     }
 
     pub fn fail(&self, kind: impl Into<String>) {
@@ -497,6 +516,19 @@ pub(super) async fn finish(shared: &Shared, open: Open, local: &mut Local) {
     }
     Counters::down(&shared.counters.connected);
     let _ = session.close().await;
+}
+
+/// Keeps a session that has asked its runs open until every user has (`hold`), reading as it
+/// waits. A session closed meanwhile is a failure: the load meant it to stay open.
+pub(super) async fn hold(shared: &Shared, open: &mut Open) {
+    let mut all_ran = shared.all_ran.subscribe();
+    let until = async move {
+        // An error means the sender is gone, with the load itself: nothing left to wait for.
+        let _ = all_ran.wait_for(|ran| *ran).await;
+    };
+    if let Err(err) = open.session.read_until(until).await {
+        shared.fail(format!("held open: {}", error_kind(&err)));
+    }
 }
 
 /// Whether the session can no longer send (after a failed run).

@@ -184,6 +184,9 @@ fn check_and_load_against_agentwire_serve_pass_and_a_breached_threshold_is_99() 
         SECRET,
         "--users",
         "5",
+        "--ramp",
+        "500ms",
+        "--hold",
         "--agent",
         "triage",
         "--no-progress",
@@ -202,6 +205,12 @@ fn check_and_load_against_agentwire_serve_pass_and_a_breached_threshold_is_99() 
     assert_eq!(summary["counts"]["completed"], 5);
     assert_eq!(summary["counts"]["violations"], 0);
     assert_eq!(summary["counts"]["leaks"], 0);
+    // --hold: the five sessions, arriving over half a second, were all open at once.
+    assert_eq!(summary["counts"]["peak_connected"], 5, "{summary}");
+    assert!(
+        summary["model"].as_str().unwrap().contains("held open"),
+        "{summary}"
+    );
 }
 
 #[test]
