@@ -3,7 +3,7 @@
 # `agentwire load` commands in one run; writes the table to bench/latest.md (or $OUT).
 #
 #   bench/side_by_side.sh              # build release, run everything (about 7 minutes)
-#   QUICK=1 bench/side_by_side.sh      # only 20x10, 100x4 and 1,000x1
+#   QUICK=1 bench/side_by_side.sh      # only 20x10, 100x4, 1,000x1 and 1,000x1 held open (--hold)
 #   PROFILE=1 bench/side_by_side.sh    # also a CPU profile (perf, cpu-clock) of agentwire during
 #                                      # the sustained mix, summarised to bench/profile.txt
 #   AGENTWIRE_BIN=path/to/agentwire    # measure that binary instead of building one
@@ -112,7 +112,8 @@ def p(name, q):
     return "-" if v is None else (f"{v:.1f}" if v < 100 else f"{v:,.0f}")
 rate = c["completed"] / r["elapsed_s"] if r["elapsed_s"] else 0
 fails = ", ".join(f"{k}: {v}" for k, v in r["failures"].items()) or "none"
-print(f"| {label} | {c['completed']:,}/{c['started']:,} | {rate:,.0f} | {p('ttfe','p50')} / {p('ttfe','p99')} "
+peaks = f"{c.get('peak_connected', 0):,} / {c.get('peak_in_flight', 0):,}"
+print(f"| {label} | {c['completed']:,}/{c['started']:,} | {rate:,.0f} | {peaks} | {p('ttfe','p50')} / {p('ttfe','p99')} "
       f"| {p('ttc','p50')} / {p('ttc','p99')} | {c['violations']} | {c['leaks']} | {fails} | {loadavg} |")
 EOF
 }
@@ -197,7 +198,8 @@ AW=()
 PY=()
 specs=("20x10:--users 20 --runs-per-user 10 --ramp 1s"
        "100x4:--users 100 --runs-per-user 4 --ramp 1s"
-       "1000x1:--users 1000 --runs-per-user 1 --ramp 1s")
+       "1000x1:--users 1000 --runs-per-user 1 --ramp 1s"
+       "1000x1-held:--users 1000 --runs-per-user 1 --ramp 1s --hold")
 
 start_agentwire
 start_peer
@@ -243,12 +245,13 @@ if [[ -z "${QUICK:-}" ]]; then
     fi
     load py-mix "$PY_PORT" "${mix[@]}"
 
-    # 10,000 concurrent sessions, one supervisor run each, on a fresh server.
+    # 10,000 concurrent sessions, one supervisor run each, on a fresh server; held, so that all
+    # 10,000 sockets are open at once (each would close after its run otherwise).
     kill "$AW_PID"; wait "$AW_PID" 2>/dev/null || true
     start_agentwire
     load warm-aw2 "$AW_PORT" --users 2 --runs-per-user 1
     load aw-10k "$AW_PORT" --users 10000 --runs-per-user 1 --ramp 10s --duration 30s \
-        --connect-timeout 60s --first-event-timeout 120s --completion-timeout 170s
+        --connect-timeout 60s --first-event-timeout 120s --completion-timeout 170s --hold
     PEAK_RSS_MIB=$(( $(hwm_kib "$AW_PID") / 1024 ))
     AW_AFTER_10K_RSS_MIB=$(( $(rss_kib "$AW_PID") / 1024 ))
     AW_METRICS_ACTIVE=$(curl -fsS "http://127.0.0.1:$AW_PORT/metrics" | awk '/^agentwire_runs_active / {print $2}')
@@ -264,10 +267,10 @@ fi
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)."
     echo "agentwire: \`$BIN serve --demo-data\` (release, SQLite); peer: python_peer.py on $("$TMP/venv/bin/python" --version 2>&1)."
-    echo "Each row: \`agentwire load --users U --runs-per-user R --ramp 1s --secret S\` against each server; runs/s = completed / elapsed."
+    echo "Each row: \`agentwire load --users U --runs-per-user R --ramp 1s --secret S\` against each server; runs/s = completed / elapsed; sockets / runs in flight at the peak: the most the load had open at once (a session closes after its runs unless held with `--hold`)."
     echo
-    echo "| load | completed/started | runs/s | TTFE p50 / p99 ms | TTC p50 / p99 ms | grammar violations | leaks | failures | load avg |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| load | completed/started | runs/s | sockets / runs in flight at the peak | TTFE p50 / p99 ms | TTC p50 / p99 ms | grammar violations | leaks | failures | load avg |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for spec in "${specs[@]}"; do
         name=${spec%%:*}
         row "agentwire $name" "aw-$name"
@@ -278,7 +281,7 @@ fi
         row "python peer 1,000 open sessions, 200 runs/s" py-open
         row "agentwire 60 s mix (200 users)" aw-mix
         row "python peer 60 s mix (200 users)" py-mix
-        row "agentwire 10,000 sessions, ramp 10 s" aw-10k
+        row "agentwire 10,000 sessions, ramp 10 s, held open" aw-10k
         echo
         echo "- agentwire peak RSS (VmHWM) during the 10,000-session run: ${PEAK_RSS_MIB} MiB; RSS after it: ${AW_AFTER_10K_RSS_MIB} MiB; runs still active after it: ${AW_METRICS_ACTIVE:-?}."
         echo "- Idle connection memory (2,000 authenticated idle sockets, RSS delta / 2,000): $((IDLE_BYTES / 1024)).$(((IDLE_BYTES % 1024) * 10 / 1024)) KiB each."
