@@ -40,6 +40,33 @@ async fn run(config: LoadConfig) -> (LoadReport, String) {
     (report, summary)
 }
 
+/// `users` closed-model users arriving over `ramp`, one run each, held open or not, in a tenant
+/// with [`upload_small_data_set`]'s data, judged by [`counted_thresholds`].
+async fn one_run_each_on_a_small_tenant(
+    server: &OurServer,
+    users: usize,
+    ramp: Duration,
+    hold: bool,
+) -> LoadConfig {
+    upload_small_data_set(&server.url(), "load-test").await;
+    let auth = AuthMode::Secret {
+        secret: SECRET.to_owned(),
+        issuer: None,
+        audience: None,
+        org: Some("load-test".to_owned()),
+    };
+    let mut config = LoadConfig::closed(server.url(), auth, users);
+    config.model = Model::Closed {
+        users,
+        ramp,
+        runs_per_user: Some(1),
+        pace: Duration::ZERO,
+        hold,
+    };
+    config.thresholds = counted_thresholds();
+    config
+}
+
 /// A small usage file (60 days, a few rows a day) in tenant `org`, so that 200 runs measure the
 /// protocol path rather than the analytics over the 90-day demo set.
 async fn upload_small_data_set(url: &str, org: &str) {
@@ -85,22 +112,8 @@ async fn upload_small_data_set(url: &str, org: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_sessions_complete_with_no_violation_and_no_leak() {
     let server = OurServer::start().await;
-    upload_small_data_set(&server.url(), "load-test").await;
-    let auth = AuthMode::Secret {
-        secret: SECRET.to_owned(),
-        issuer: None,
-        audience: None,
-        org: Some("load-test".to_owned()),
-    };
-    let mut config = LoadConfig::closed(server.url(), auth, 200);
-    config.model = Model::Closed {
-        users: 200,
-        ramp: Duration::from_millis(500),
-        runs_per_user: Some(1),
-        pace: Duration::ZERO,
-        hold: false,
-    };
-    config.thresholds = counted_thresholds();
+    let config =
+        one_run_each_on_a_small_tenant(&server, 200, Duration::from_millis(500), false).await;
     let (report, summary) = run(config).await;
     assert_eq!(report.counts.scheduled, 200, "{summary}");
     assert_eq!(report.counts.completed, 200, "{summary}");
@@ -210,22 +223,7 @@ async fn connections_active(target: &agentwire_check::http::HttpTarget) -> Optio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_sessions_are_all_open_at_once_and_answer_pings_while_held() {
     let server = OurServer::start_pinging(Duration::from_millis(100)).await;
-    upload_small_data_set(&server.url(), "load-test").await;
-    let auth = AuthMode::Secret {
-        secret: SECRET.to_owned(),
-        issuer: None,
-        audience: None,
-        org: Some("load-test".to_owned()),
-    };
-    let mut config = LoadConfig::closed(server.url(), auth, 50);
-    config.model = Model::Closed {
-        users: 50,
-        ramp: Duration::from_secs(1),
-        runs_per_user: Some(1),
-        pace: Duration::ZERO,
-        hold: true,
-    };
-    config.thresholds = counted_thresholds();
+    let config = one_run_each_on_a_small_tenant(&server, 50, Duration::from_secs(1), true).await;
     // What the server itself counts open, sampled while the load runs.
     let target = agentwire_check::http::HttpTarget::parse(&server.url()).unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
