@@ -655,9 +655,10 @@ async fn read_until_reports_a_close() {
     })
     .await;
     let mut session = connect(&url).await;
-    let err = session
-        .read_until(std::future::pending())
+    // Bounded, so that a read that missed the close fails here instead of hanging.
+    let err = tokio::time::timeout(SHORT, session.read_until(std::future::pending()))
         .await
+        .expect("read_until did not notice the close")
         .unwrap_err();
     assert!(
         matches!(
