@@ -217,13 +217,14 @@ async fn connections_active(target: &agentwire_check::http::HttpTarget) -> Optio
 
 /// With `hold`, every session stays open after its runs until the last user has run, so the
 /// users are concurrent sessions in fact: without it each session closes after its run, and 50
-/// users arriving over a second, whose runs take milliseconds, are never open together. A held
-/// session goes on answering the server's pings: this server pings every 100 ms and closes a
-/// socket silent for 200, and the first users are held for about a second.
+/// users arriving over two seconds, whose runs take milliseconds, are never open together. A held
+/// session goes on answering the server's pings: this server pings every 250 ms and closes a
+/// socket silent for 500 (room for a busy test machine), and the first users are held for about
+/// two seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_sessions_are_all_open_at_once_and_answer_pings_while_held() {
-    let server = OurServer::start_pinging(Duration::from_millis(100)).await;
-    let config = one_run_each_on_a_small_tenant(&server, 50, Duration::from_secs(1), true).await;
+    let server = OurServer::start_pinging(Duration::from_millis(250)).await;
+    let config = one_run_each_on_a_small_tenant(&server, 50, Duration::from_secs(2), true).await;
     // What the server itself counts open, sampled while the load runs.
     let target = agentwire_check::http::HttpTarget::parse(&server.url()).unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
