@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 
 use super::events::notify_run_events;
-use super::{check_run_text, now_ms};
+use super::{check_run_text, now_ms, run_insert_error};
 use crate::convert::{check_text, db_to_time, db_to_u64, lease_to_db, time_to_db, u64_to_db};
 use crate::group_commit::{check_end_run, check_first_event};
 use crate::rows::{bind_run, node_columns, node_from_row, run_columns, run_from_row};
@@ -73,12 +73,7 @@ pub(super) async fn admit_run(
         .bind(first.as_ref().map(|e| e.created_at))
         .fetch_one(pool)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::DuplicateRun(run.run_id.clone())
-            }
-            e => e.into(),
-        })?;
+        .map_err(|e| run_insert_error(e, run))?;
     let usage_version = db_to_u64("usage_version", row.try_get("usage")?)?;
     if row.try_get("admitted")? {
         return Ok(Admission::Admitted { usage_version });

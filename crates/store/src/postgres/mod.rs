@@ -288,12 +288,17 @@ async fn insert_run(conn: &mut PgConnection, run: &RunRecord) -> StoreResult<()>
     )?
     .execute(conn)
     .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(StoreError::DuplicateRun(run.run_id.clone()))
+    result.map(drop).map_err(|e| run_insert_error(e, run))
+}
+
+/// A failed statement that inserts a run (`insert_run`, `agentwire_admit_run`): a run id stored
+/// already is the caller's `DuplicateRun`.
+fn run_insert_error(e: sqlx::Error, run: &RunRecord) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::DuplicateRun(run.run_id.clone())
         }
-        Err(e) => Err(e.into()),
+        e => e.into(),
     }
 }
 
