@@ -111,32 +111,19 @@ struct Runs {
     hold: bool,
 }
 
-/// Counts a closed-model user as having run once, however its task ends (a user that never
-/// connects, or a task aborted at the hard stop, included), so no held session waits for it.
-struct Running<'a> {
-    shared: &'a Shared,
-    counted: bool,
-}
-
-impl Running<'_> {
-    fn done(&mut self) {
-        if !std::mem::replace(&mut self.counted, true) {
-            self.shared.user_ran();
-        }
-    }
-}
+/// Counts a closed-model user as having run when dropped, however its task ends (a user that
+/// never connects, or a task aborted at the hard stop, included), so no held session waits for
+/// it.
+struct Running<'a>(&'a Shared);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.done();
+        self.0.user_ran();
     }
 }
 
 async fn closed_user(shared: Arc<Shared>, index: usize, arrival: Instant, t0: Instant, runs: Runs) {
-    let mut running = Running {
-        shared: &shared,
-        counted: false,
-    };
+    let running = Running(&shared);
     let end = t0 + shared.config.duration;
     if arrival >= end || !reserve(&shared) {
         return;
@@ -177,7 +164,7 @@ async fn closed_user(shared: Arc<Shared>, index: usize, arrival: Instant, t0: In
         scheduled = next;
         sleep_until_exact(scheduled).await;
     }
-    running.done();
+    drop(running);
     if runs.hold && open_still {
         hold(&shared, &mut open).await;
     }
