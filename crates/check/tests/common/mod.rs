@@ -63,25 +63,17 @@ pub struct OurServer {
 
 impl OurServer {
     pub async fn start() -> OurServer {
-        Self::start_with(ServerConfig {
-            jwt: JwtConfig::hs256(SECRET),
-            ..ServerConfig::default()
-        })
-        .await
+        Self::start_pinging(ServerConfig::default().ping_interval).await
     }
 
     /// Our server pinging each socket every `interval` (it closes a socket that stays silent
     /// for two).
     pub async fn start_pinging(interval: Duration) -> OurServer {
-        Self::start_with(ServerConfig {
+        let config = ServerConfig {
             jwt: JwtConfig::hs256(SECRET),
             ping_interval: interval,
             ..ServerConfig::default()
-        })
-        .await
-    }
-
-    async fn start_with(config: ServerConfig) -> OurServer {
+        };
         let dir = tempfile::TempDir::new().unwrap();
         let url = format!("sqlite://{}/check.db", dir.path().display());
         let store = agentwire_store::connect(&url).await.unwrap();
