@@ -433,6 +433,27 @@ mod tests {
         })
     }
 
+    /// Runs that ask at the same moment for a tenant not in memory load it once: every one of
+    /// them gets the same snapshot (each load makes a snapshot of its own generation).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_asking_for_a_tenant_at_once_load_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/tenants.db", dir.path().display());
+        let store = agentwire_store::connect(&url).await.unwrap();
+        let tenants = Arc::new(Tenants::new(Arc::new(PriceTable::embedded()), false));
+        let loads: Vec<_> = (0..32)
+            .map(|_| {
+                let (tenants, store) = (tenants.clone(), store.clone());
+                tokio::spawn(async move { tenants.load(&store, "t", 0).await.unwrap() })
+            })
+            .collect();
+        let mut generations = std::collections::BTreeSet::new();
+        for load in loads {
+            generations.insert(load.await.unwrap().generation);
+        }
+        assert_eq!(generations.len(), 1, "loaded {} times", generations.len());
+    }
+
     #[test]
     fn scope_totals_are_what_the_scope_holds_and_are_kept_per_scope() {
         let data = crate::tools::test_support::demo_tenant();
